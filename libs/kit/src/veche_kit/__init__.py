@@ -1,0 +1,1 @@
+"""Veche's shared library: the small, boring parts every service needs."""

@@ -1,0 +1,116 @@
+"""Idempotent event consumers.
+
+A handler's effect and the event id are committed in one transaction (a
+unique index on processed event ids), and the message is acked only after
+that commit, so a redelivered event is recognised and skipped. Outcomes:
+applied or already applied: ack; a domain rejection: log and ack; anything
+else: retried with backoff, then rejected into the service's dead-letter
+queue (`<service>.dead`), from where `python -m veche_kit.replay` returns it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+
+from aio_pika.abc import AbstractIncomingMessage
+from pydantic import ValidationError
+from pymongo import AsyncMongoClient
+from pymongo.errors import DuplicateKeyError
+
+from veche_kit.bus import EventBus
+from veche_kit.clock import utcnow
+from veche_kit.errors import DomainError
+from veche_kit.events import Envelope
+from veche_kit.mongo import Database, Document, Session, in_transaction
+
+log = logging.getLogger(__name__)
+
+PROCESSED = "processed_events"
+Handler = Callable[[Envelope, Session], Awaitable[None]]
+
+
+class Consumer:
+    """Feeds a service's queue to its `on_<event>` handlers, exactly once in effect."""
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        db: Database,
+        bus: EventBus,
+        handlers: Mapping[str, Handler],
+        *,
+        max_attempts: int = 5,
+        backoff_seconds: float = 0.2,
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.bus = bus
+        self.handlers = dict(handlers)
+        self.max_attempts = max_attempts
+        self.backoff_seconds = backoff_seconds
+        self.applied = 0
+
+    def start(self) -> None:
+        """Declares the queue and starts consuming once the bus is connected."""
+        self.bus.when_ready(self._subscribe)
+
+    async def _subscribe(self) -> None:
+        queue = await self.bus.declare_service_queue(self.handlers)
+        await queue.consume(self.on_message)
+
+    async def on_message(self, message: AbstractIncomingMessage) -> None:
+        try:
+            envelope = Envelope.model_validate_json(message.body)
+        except ValidationError:
+            log.error("unreadable message parked", extra={"message_id": message.message_id})
+            await message.reject(requeue=False)
+            return
+        handler = self.handlers.get(envelope.type)
+        if handler is None:
+            await message.ack()
+            return
+        context = {"event_id": str(envelope.id), "event_type": envelope.type}
+        for attempt in range(1, self.max_attempts + 1):
+            try:
+                await self.apply(envelope, handler)
+            except DomainError as error:
+                log.warning(
+                    "event rejected by the domain", extra={**context, "error": error.message}
+                )
+                break
+            except Exception:
+                log.exception("event handling failed", extra={**context, "attempt": attempt})
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(self.backoff_seconds * 2 ** (attempt - 1))
+                    continue
+                log.error("event parked in the dead-letter queue", extra=context)
+                await message.reject(requeue=False)
+                return
+            else:
+                break
+        await message.ack()
+
+    async def apply(self, envelope: Envelope, handler: Handler) -> bool:
+        """Applies the handler once per event id; False when it was applied before."""
+        event_id = str(envelope.id)
+        if await self.db[PROCESSED].find_one({"_id": event_id}, {"_id": 1}) is not None:
+            return False
+
+        async def work(session: Session) -> None:
+            await self.db[PROCESSED].insert_one(
+                {"_id": event_id, "type": envelope.type, "at": utcnow()}, session=session
+            )
+            await handler(envelope, session)
+
+        try:
+            await in_transaction(self.client, work)
+        except DuplicateKeyError:
+            # Another delivery of the same event won the race; its effect stands.
+            if await self.db[PROCESSED].find_one({"_id": event_id}, {"_id": 1}) is not None:
+                return False
+            raise
+        self.applied += 1
+        log.info("event applied", extra={"event_id": event_id, "event_type": envelope.type})
+        return True

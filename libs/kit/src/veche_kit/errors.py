@@ -1,0 +1,75 @@
+"""Domain errors with the stable codes of the public contract.
+
+Domain and service code raise these; they never import Strawberry. One place
+(`veche_kit.graphql`) turns them into GraphQL errors with `extensions.code`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+
+class DomainError(Exception):
+    """A refusal the caller can act on. `code` is one of api.graphql's codes."""
+
+    code: ClassVar[str] = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, **extensions: Any) -> None:
+        super().__init__(message)
+        self.message = message
+        self.extensions = extensions
+
+
+class UnauthenticatedError(DomainError):
+    code = "UNAUTHENTICATED"
+
+
+class ForbiddenError(DomainError):
+    code = "FORBIDDEN"
+
+
+class NotFoundError(DomainError):
+    code = "NOT_FOUND"
+
+
+class BadUserInputError(DomainError):
+    """Bad input; `field` names the input field at fault when there is one."""
+
+    code = "BAD_USER_INPUT"
+
+    def __init__(self, message: str, field: str | None = None, **extensions: Any) -> None:
+        if field is not None:
+            extensions["field"] = field
+        super().__init__(message, **extensions)
+
+
+class ConflictError(DomainError):
+    code = "CONFLICT"
+
+
+class InvalidTransitionError(DomainError):
+    code = "INVALID_TRANSITION"
+
+
+class NotEligibleError(DomainError):
+    code = "NOT_ELIGIBLE"
+
+
+class AlreadyVotedError(DomainError):
+    code = "ALREADY_VOTED"
+
+
+class PollNotActiveError(DomainError):
+    code = "POLL_NOT_ACTIVE"
+
+
+class InsufficientPointsError(DomainError):
+    code = "INSUFFICIENT_POINTS"
+
+
+class OutOfStockError(DomainError):
+    code = "OUT_OF_STOCK"
+
+
+class RateLimitedError(DomainError):
+    code = "RATE_LIMITED"

@@ -1,0 +1,251 @@
+"""The event envelope and one Pydantic model per event type: the catalogue.
+
+Every service imports its events from here. A model's `type`, `version` and
+fields are a contract: change an event by adding a new version, never by
+editing one that has been published.
+"""
+
+from __future__ import annotations
+
+import builtins
+import uuid
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, ConfigDict
+
+from veche_kit.clock import utcnow
+
+
+class Event(BaseModel):
+    """A fact that happened in one service, told to the others."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    type: ClassVar[str]
+    version: ClassVar[int] = 1
+    registry: ClassVar[dict[tuple[str, int], builtins.type[Event]]] = {}
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if "type" in cls.__dict__:
+            key = (cls.type, cls.version)
+            if key in Event.registry:
+                raise TypeError(f"event {key} is defined twice")
+            Event.registry[key] = cls
+
+
+class Envelope(BaseModel):
+    """What travels on the bus: the id is the idempotency key."""
+
+    model_config = ConfigDict(frozen=True)
+
+    id: uuid.UUID
+    type: str
+    version: int
+    occurred_at: datetime
+    producer: str
+    data: dict[str, Any]
+
+    @classmethod
+    def wrap(cls, event: Event, producer: str) -> Envelope:
+        return cls(
+            id=uuid.uuid4(),
+            type=event.type,
+            version=event.version,
+            occurred_at=utcnow(),
+            producer=producer,
+            data=event.model_dump(mode="json"),
+        )
+
+    def event(self) -> Event:
+        """The typed payload; KeyError for a type or version this code does not know."""
+        model = Event.registry[(self.type, self.version)]
+        return model.model_validate(self.data)
+
+
+# ─────────────────────────── users ───────────────────────────
+
+
+class UserRegistered(Event):
+    type = "user.registered"
+    user_id: str
+    display_name: str
+    district_id: str | None
+    birth_year: int | None
+    roles: list[str]
+    phone_verified: bool
+
+
+class UserProfileUpdated(Event):
+    """The fields other services project (audience checks, solver matching)."""
+
+    type = "user.profile_updated"
+    user_id: str
+    display_name: str
+    district_id: str | None
+    birth_year: int | None
+    phone_verified: bool
+    skills: list[str]
+    organization: str | None
+
+
+class UserRoleChanged(Event):
+    type = "user.role_changed"
+    user_id: str
+    role: str
+    granted: bool
+    roles: list[str]
+    department_id: str | None
+
+
+# ─────────────────────────── polls ───────────────────────────
+
+
+class PollPublished(Event):
+    type = "poll.published"
+    poll_id: str
+    title: str
+    author_id: str
+    department_id: str | None
+    district_ids: list[str]
+    source_initiative_id: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+
+class PollVoteCast(Event):
+    type = "poll.vote_cast"
+    poll_id: str
+    ballot_id: str
+    voter_id: str
+    points_reward: int
+    district_id: str | None
+    age_group: str | None
+
+
+class PollClosed(Event):
+    type = "poll.closed"
+    poll_id: str
+    title: str
+    votes_count: int
+    closed_by: str | None  # None: closed by its schedule
+
+
+class PollDecisionRecorded(Event):
+    type = "poll.decision_recorded"
+    poll_id: str
+    title: str
+    text: str
+    status: str
+    source_initiative_id: str | None
+
+
+# ─────────────────────────── issues ──────────────────────────
+
+
+class IssueReported(Event):
+    type = "issue.reported"
+    issue_id: str
+    title: str
+    category: str
+    department_id: str | None
+    district_id: str | None
+    reporter_id: str
+
+
+class IssueStatusChanged(Event):
+    """Carries everyone to notify, so consumers never call back."""
+
+    type = "issue.status_changed"
+    issue_id: str
+    kind: str
+    title: str
+    from_status: str | None
+    to_status: str
+    by_user_id: str | None
+    note: str | None
+    reporter_id: str
+    solver_id: str | None
+    department_id: str | None
+    supporter_ids: list[str]
+
+
+class IssueSupported(Event):
+    type = "issue.supported"
+    issue_id: str
+    kind: str
+    user_id: str
+    supporters_count: int
+
+
+class IssueCommented(Event):
+    type = "issue.commented"
+    issue_id: str
+    title: str
+    comment_id: str
+    author_id: str
+    official: bool
+    excerpt: str
+    reporter_id: str
+    supporter_ids: list[str]
+
+
+class IssueSolverOffered(Event):
+    type = "issue.solver_offered"
+    issue_id: str
+    title: str
+    offer_id: str
+    solver_id: str
+    reporter_id: str
+    message: str
+
+
+class IssueSolverAssigned(Event):
+    type = "issue.solver_assigned"
+    issue_id: str
+    title: str
+    offer_id: str
+    solver_id: str
+    reporter_id: str
+
+
+class IssueResolved(Event):
+    type = "issue.resolved"
+    issue_id: str
+    title: str
+    reporter_id: str
+    solver_id: str | None
+    resolved_by: str
+
+
+class IssueClosed(Event):
+    type = "issue.closed"
+    issue_id: str
+    title: str
+    reporter_id: str
+    solver_id: str | None
+    confirmed_by: str | None  # None: closed automatically after the waiting period
+
+
+class InitiativeProposed(Event):
+    type = "initiative.proposed"
+    issue_id: str
+    title: str
+    category: str
+    author_id: str
+    district_id: str | None
+    support_threshold: int
+
+
+class InitiativeThresholdReached(Event):
+    type = "initiative.threshold_reached"
+    issue_id: str
+    title: str
+    description: str
+    category: str
+    author_id: str
+    department_id: str | None
+    district_id: str | None
+    supporters_count: int
+    support_threshold: int

@@ -1,0 +1,169 @@
+"""Strawberry glue every subgraph shares: error codes, the caller, connections.
+
+- `ErrorCodes` turns a `DomainError` into a GraphQL error with
+  `extensions.code` and its message; a malformed document or a wrong variable
+  type becomes BAD_USER_INPUT; anything unexpected is logged with its request
+  id and shown to the client only as INTERNAL.
+- `RequestContext` verifies the caller's token once per request.
+- `Connection[T]` is the Relay-style list every paginated field returns.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Generic, TypeVar
+
+import strawberry
+from graphql import GraphQLError
+from starlette.requests import Request
+from strawberry.extensions import SchemaExtension
+
+from veche_kit.auth import Principal, TokenVerifier, bearer_token
+from veche_kit.errors import BadUserInputError, DomainError, UnauthenticatedError
+from veche_kit.logs import request_id_var
+
+log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+
+
+def _coded(error: GraphQLError) -> GraphQLError:
+    original = error.original_error
+    if isinstance(original, DomainError):
+        message, extensions = original.message, {"code": original.code, **original.extensions}
+    elif original is None or isinstance(original, GraphQLError):
+        # Parse, validation and variable-coercion errors: the document or its input is wrong.
+        extensions = dict(error.extensions or {})
+        extensions.setdefault("code", "BAD_USER_INPUT")
+        message = error.message
+    else:
+        request_id = request_id_var.get()
+        log.error("unexpected error", exc_info=original, extra={"path": error.path})
+        message = f"Something went wrong on our side (request id {request_id}); it has been logged."
+        extensions = {"code": "INTERNAL", "requestId": request_id}
+    return GraphQLError(
+        message,
+        nodes=error.nodes,
+        source=error.source,
+        positions=error.positions,
+        path=error.path,
+        extensions=extensions,
+    )
+
+
+class ErrorCodes(SchemaExtension):
+    """Gives every error a stable `extensions.code` and a message a person can act on."""
+
+    def on_operation(self) -> Iterator[None]:
+        yield
+        result = self.execution_context.result
+        if result is not None and result.errors:
+            result.errors = [_coded(error) for error in result.errors]
+
+
+class FederatedSchema(strawberry.federation.Schema):
+    """A Federation v2 subgraph schema whose errors carry codes."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        kwargs.setdefault("extensions", [])
+        kwargs["extensions"] = [ErrorCodes, *kwargs["extensions"]]
+        super().__init__(**kwargs)
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
+        # ErrorCodes has already logged what was unexpected; refusals are not errors of ours.
+        return None
+
+
+@dataclass
+class RequestContext:
+    """Per-request state: the HTTP request, the verified caller, loaders."""
+
+    request: Request
+    verifier: TokenVerifier
+    loaders: dict[str, Any] = field(default_factory=dict)
+    _principal: Principal | None = None
+    _resolved: bool = False
+
+    async def principal(self) -> Principal | None:
+        """The caller, or None when no token was sent; UNAUTHENTICATED for a bad token."""
+        if not self._resolved:
+            token = bearer_token(self.request.headers.get("authorization"))
+            self._principal = await self.verifier.verify(token) if token else None
+            self._resolved = True
+        return self._principal
+
+    async def require_user(self) -> Principal:
+        principal = await self.principal()
+        if principal is None:
+            raise UnauthenticatedError(
+                "Sign in first: send 'Authorization: Bearer <access token>'."
+            )
+        return principal
+
+
+# ─────────────────────────── connections ───────────────────────────
+
+
+@strawberry.federation.type(
+    shareable=True, description="Where a page of a list ends and whether more follows."
+)
+class PageInfo:
+    has_next_page: bool = strawberry.field(description="True when another page follows this one.")
+    end_cursor: str | None = strawberry.field(
+        description="Pass as `after` to get the next page; null on an empty page."
+    )
+
+
+@strawberry.type(description="One item of a list with its cursor.")
+class Edge(Generic[T]):
+    cursor: str = strawberry.field(description="Opaque position of this item; pass as `after`.")
+    node: T = strawberry.field(description="The item.")
+
+
+@strawberry.type(description="A page of a list, newest or best first as the field says.")
+class Connection(Generic[T]):
+    edges: list[Edge[T]] = strawberry.field(description="The items of this page, in order.")
+    page_info: PageInfo = strawberry.field(description="Whether more items follow.")
+    total_count: int = strawberry.field(description="How many items the whole list has.")
+
+
+def encode_cursor(key: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
+
+
+def decode_cursor(cursor: str | None) -> list[Any] | None:
+    """The sort key a cursor holds; BAD_USER_INPUT for one this API did not hand out."""
+    if cursor is None:
+        return None
+    try:
+        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise BadUserInputError("`after` is not a cursor from this list.", field="after") from error
+    if not isinstance(value, list):
+        raise BadUserInputError("`after` is not a cursor from this list.", field="after")
+    return value
+
+
+def page_size(first: int | None) -> int:
+    """`first` checked against the page limit."""
+    if first is None:
+        return DEFAULT_PAGE
+    if not 1 <= first <= MAX_PAGE:
+        raise BadUserInputError(f"`first` must be between 1 and {MAX_PAGE}.", field="first")
+    return first
+
+
+def connection(nodes: list[T], cursors: list[str], *, has_next: bool, total: int) -> Connection[T]:
+    """Builds a page from nodes and their cursors."""
+    edges = [Edge(cursor=c, node=n) for n, c in zip(nodes, cursors, strict=True)]
+    return Connection(
+        edges=edges,
+        page_info=PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None),
+        total_count=total,
+    )

@@ -1,0 +1,156 @@
+"""The transactional outbox and its relay.
+
+A state change and its event are written atomically: `add_event` inserts the
+envelope into the service's `outbox` collection within the caller's
+transaction (or a pending envelope lives inside the very document that
+changes, for single-document atomicity on hot paths). The relay publishes
+pending envelopes in the order they were written, waits for the broker's
+confirm, then marks them sent. A broker outage delays events, never drops
+them; a crash between publish and mark re-publishes, which idempotent
+consumers absorb.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from bson import ObjectId
+from pymongo import ASCENDING, IndexModel
+
+from veche_kit.bus import BusUnavailableError, EventBus
+from veche_kit.clock import utcnow
+from veche_kit.events import Envelope, Event
+from veche_kit.mongo import Database, Document, Session
+
+log = logging.getLogger(__name__)
+
+OUTBOX = "outbox"
+# The relay's ordering key: ObjectIds grow within a process, so per-aggregate
+# order (every write of one aggregate goes through one service) is kept.
+PENDING_INDEX = IndexModel([("pending", ASCENDING), ("seq", ASCENDING)], sparse=True)
+
+
+def pending_fields(envelope: Envelope) -> Document:
+    """The fields that make any document carry a pending event for the relay."""
+    return {"envelope": envelope.model_dump(mode="json"), "pending": True, "seq": ObjectId()}
+
+
+async def add_event(
+    db: Database, event: Event, *, producer: str, session: Session | None = None
+) -> Envelope:
+    """Writes `event` to the outbox, inside `session`'s transaction when given."""
+    envelope = Envelope.wrap(event, producer)
+    await db[OUTBOX].insert_one(
+        {
+            "_id": str(envelope.id),
+            "type": envelope.type,
+            "created_at": utcnow(),
+            **pending_fields(envelope),
+        },
+        session=session,
+    )
+    return envelope
+
+
+@dataclass(frozen=True)
+class Backlog:
+    pending: int
+    oldest_age_seconds: float | None
+
+
+class OutboxRelay:
+    """Publishes pending envelopes from one or more collections, oldest first."""
+
+    def __init__(
+        self,
+        db: Database,
+        bus: EventBus,
+        *,
+        collections: tuple[str, ...] = (OUTBOX,),
+        poll_seconds: float = 0.5,
+        batch_size: int = 200,
+    ) -> None:
+        self.db = db
+        self.bus = bus
+        self.collections = collections
+        self.poll_seconds = poll_seconds
+        self.batch_size = batch_size
+        self._wake = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+
+    def wake(self) -> None:
+        """Called after a commit that wrote events, so they go out without waiting a poll."""
+        self._wake.set()
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="outbox-relay")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        waiting = False  # log an outage once, not once a second
+        while True:
+            self._wake.clear()  # before reading, so a wake during the read is not lost
+            try:
+                sent = await self.publish_pending()
+                waiting = False
+            except BusUnavailableError as error:
+                if not waiting:
+                    log.warning("outbox relay waiting for the broker", extra={"error": str(error)})
+                waiting = True
+                sent = 0
+                await asyncio.sleep(1.0)
+            except Exception:
+                log.exception("outbox relay failed; retrying")
+                sent = 0
+                await asyncio.sleep(1.0)
+            if sent == 0:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
+
+    async def publish_pending(self) -> int:
+        """Publishes one batch per collection; returns how many were sent."""
+        sent = 0
+        for name in self.collections:
+            collection = self.db[name]
+            cursor = collection.find({"pending": True}, {"envelope": 1, "seq": 1}).sort(
+                "seq", ASCENDING
+            )
+            batch: list[Document] = await cursor.limit(self.batch_size).to_list()
+            for document in batch:
+                envelope = Envelope.model_validate(document["envelope"])
+                await self.bus.publish(envelope)
+                await collection.update_one(
+                    {"_id": document["_id"]},
+                    {"$unset": {"pending": "", "seq": ""}, "$set": {"sent_at": utcnow()}},
+                )
+                log.debug(
+                    "event published",
+                    extra={"event_id": str(envelope.id), "event_type": envelope.type},
+                )
+                sent += 1
+        return sent
+
+    async def backlog(self) -> Backlog:
+        pending = 0
+        oldest: Any = None
+        for name in self.collections:
+            collection = self.db[name]
+            pending += await collection.count_documents({"pending": True})
+            first = await collection.find_one(
+                {"pending": True}, {"seq": 1}, sort=[("seq", ASCENDING)]
+            )
+            if first is not None:
+                created = first["seq"].generation_time
+                oldest = created if oldest is None else min(oldest, created)
+        age = (utcnow() - oldest).total_seconds() if oldest is not None else None
+        return Backlog(pending=pending, oldest_age_seconds=age)

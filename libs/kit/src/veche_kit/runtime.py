@@ -1,0 +1,207 @@
+"""What a running service holds, assembled once: store, bus, relay, consumer.
+
+`Runtime` is created by each service's `create_app`; the Starlette lifespan
+starts and stops it. `build_app` gives every service the same HTTP surface:
+`/graphql`, `/health`, `/ready`, request ids and JSON logs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import AsyncMongoClient, IndexModel
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from strawberry.asgi import GraphQL
+
+from veche_kit.auth import TokenVerifier
+from veche_kit.bus import EventBus
+from veche_kit.consumer import PROCESSED, Consumer, Handler
+from veche_kit.graphql import RequestContext
+from veche_kit.logs import request_id_var
+from veche_kit.mongo import Database, Document, connect, ensure_indexes
+from veche_kit.outbox import OUTBOX, PENDING_INDEX, OutboxRelay
+from veche_kit.settings import ServiceSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class Runtime:
+    """A service's shared clients and background workers."""
+
+    settings: ServiceSettings
+    client: AsyncMongoClient[Document]
+    db: Database
+    bus: EventBus
+    relay: OutboxRelay
+    verifier: TokenVerifier
+    consumer: Consumer | None = None
+    indexes: dict[str, Sequence[IndexModel]] = field(default_factory=dict)
+    on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+
+    @classmethod
+    def create(
+        cls,
+        settings: ServiceSettings,
+        verifier: TokenVerifier,
+        *,
+        indexes: dict[str, Sequence[IndexModel]],
+        handlers: Mapping[str, Handler] | None = None,
+        outbox_collections: tuple[str, ...] = (OUTBOX,),
+    ) -> Runtime:
+        client = connect(settings.mongo_url)
+        db = client[settings.mongo_db]
+        bus = EventBus(
+            settings.amqp_url,
+            settings.service_name,
+            namespace=settings.namespace,
+            prefetch=settings.consumer_prefetch,
+        )
+        relay = OutboxRelay(
+            db, bus, collections=outbox_collections, poll_seconds=settings.outbox_poll_seconds
+        )
+        consumer = None
+        if handlers:
+            consumer = Consumer(
+                client,
+                db,
+                bus,
+                handlers,
+                max_attempts=settings.consumer_max_attempts,
+                backoff_seconds=settings.consumer_backoff_seconds,
+            )
+        all_indexes: dict[str, Sequence[IndexModel]] = {
+            OUTBOX: [PENDING_INDEX],
+            PROCESSED: [],
+            **indexes,
+        }
+        return cls(settings, client, db, bus, relay, verifier, consumer, all_indexes)
+
+    async def start(self) -> None:
+        await ensure_indexes(self.db, self.indexes)
+        for step in self.on_start:
+            await step()
+        self.bus.start()
+        self.relay.start()
+        if self.consumer is not None:
+            self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.relay.stop()
+        await self.bus.close()
+        await self.client.close()
+
+    async def health(self) -> dict[str, Any]:
+        report: dict[str, Any] = {"service": self.settings.service_name}
+        try:
+            await self.db.command("ping")
+            report["mongo"] = "ok"
+            backlog = await self.relay.backlog()
+            report["outbox"] = {
+                "pending": backlog.pending,
+                "oldestAgeSeconds": backlog.oldest_age_seconds,
+            }
+        except Exception as error:
+            report["mongo"] = f"unavailable: {error}"
+        report["broker"] = "connected" if self.bus.connected else "disconnected"
+        if self.consumer is not None:
+            report["deadLetters"] = await self.bus.dead_letter_depth()
+            report["eventsApplied"] = self.consumer.applied
+        report["status"] = "ok" if report["mongo"] == "ok" and self.bus.connected else "degraded"
+        return report
+
+
+class RequestIdMiddleware:
+    """Takes `X-Request-Id` from the caller (or makes one) for logs and the response."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope["headers"])
+        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        token = request_id_var.set(request_id)
+
+        async def send_with_id(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            request_id_var.reset(token)
+
+
+ContextFactory = Callable[[Request], RequestContext]
+
+
+class SubgraphApp(GraphQL[RequestContext, None]):
+    """Strawberry's ASGI app with Veche's context; no IDE (the gateway serves GraphiQL)."""
+
+    def __init__(self, schema: Any, context_factory: ContextFactory) -> None:
+        super().__init__(schema, graphql_ide=None)
+        self.context_factory = context_factory
+
+    async def get_context(self, request: Any, response: Any) -> RequestContext:
+        return self.context_factory(request)
+
+
+def build_app(
+    runtime: Runtime,
+    schema: Any,
+    *,
+    context_factory: ContextFactory | None = None,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """The service's HTTP app: GraphQL at /graphql plus /health and /ready."""
+
+    async def health(_: Request) -> Response:
+        report = await runtime.health()
+        return JSONResponse(report, status_code=200 if report["mongo"] == "ok" else 503)
+
+    async def ready(_: Request) -> Response:
+        try:
+            await runtime.db.command("ping")
+        except Exception as error:
+            return JSONResponse({"ready": False, "error": str(error)}, status_code=503)
+        return JSONResponse({"ready": True})
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        log.info("service started", extra={"port": runtime.settings.port})
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    def plain_context(request: Request) -> RequestContext:
+        return RequestContext(request=request, verifier=runtime.verifier)
+
+    graphql_app = SubgraphApp(schema, context_factory or plain_context)
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            Route("/health", health),
+            Route("/ready", ready),
+            *routes,
+        ],
+        lifespan=lifespan,
+    )
+    app.add_middleware(RequestIdMiddleware)
+    app.state.runtime = runtime
+    return app

@@ -1,0 +1,1 @@
+"""Runs the whole Veche stack on one machine (`make run`, and the stack tests)."""

@@ -1,0 +1,105 @@
+"""Child processes of the stack: started with a log file, waited for, stopped."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+@dataclass
+class Process:
+    """One child process whose output goes to `log_path`."""
+
+    name: str
+    command: Sequence[str]
+    log_path: Path
+    env: Mapping[str, str] = field(default_factory=dict)
+    popen: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            list(self.command),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, **self.env},
+            start_new_session=True,
+        )
+        log.close()
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def _check_alive(self) -> None:
+        if not self.running:
+            tail = (
+                self.log_path.read_text(errors="replace")[-3000:] if self.log_path.exists() else ""
+            )
+            raise RuntimeError(f"{self.name} exited while starting; its log ends with:\n{tail}")
+
+    def wait_port(self, port: int, timeout: float = 30.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not port_open("127.0.0.1", port):
+            self._check_alive()
+            if time.monotonic() > deadline:
+                raise TimeoutError(
+                    f"{self.name} did not listen on port {port} within {timeout:.0f} s"
+                )
+            time.sleep(0.1)
+
+    def wait_http(self, url: str, timeout: float = 60.0) -> None:
+        """Waits until `url` answers 200."""
+        deadline = time.monotonic() + timeout
+        while True:
+            self._check_alive()
+            try:
+                with urllib.request.urlopen(url, timeout=2) as response:
+                    if response.status == 200:
+                        return
+            except (urllib.error.URLError, OSError):
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"{self.name} was not ready at {url} within {timeout:.0f} s")
+            time.sleep(0.2)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash would (fault tests)."""
+        if self.popen is not None and self.running:
+            os.killpg(self.popen.pid, signal.SIGKILL)
+            self.popen.wait()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        """SIGTERM, then SIGKILL if it does not end in time."""
+        if self.popen is None or not self.running:
+            return
+        os.killpg(self.popen.pid, signal.SIGTERM)
+        try:
+            self.popen.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.kill()

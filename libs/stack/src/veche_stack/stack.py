@@ -1,0 +1,234 @@
+"""The stack: one embedded store per service, the broker, the services, the gateway.
+
+`make run` and the stack tests both use `Stack`, so the system runs one way.
+Every port and URL has a default that docker-compose.yml mirrors; each can be
+changed through the environment (`USERS_PORT`, `USERS_MONGO_URL`, `AMQP_URL`...).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import os
+import secrets
+import sys
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from veche_stack.broker import PrivateRabbit, amqp_answers, rabbitmq_installed
+from veche_stack.processes import Process, free_port
+
+log = logging.getLogger(__name__)
+
+DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+PRIVATE_RABBIT_PORT = 5682
+
+
+@dataclass(frozen=True)
+class ServiceSpec:
+    """A deployable of the stack and its default ports."""
+
+    name: str
+    module: str
+    port: int
+    mongo_port: int | None = None  # None: keeps no store (the gateway)
+
+    @property
+    def env_prefix(self) -> str:
+        return self.name.upper() + "_"
+
+    @property
+    def available(self) -> bool:
+        """Services join the stack as they are installed."""
+        return importlib.util.find_spec(self.module) is not None
+
+
+SERVICES = (
+    ServiceSpec("users", "veche_users", 4001, 27101),
+    ServiceSpec("polls", "veche_polls", 4002, 27102),
+    ServiceSpec("issues", "veche_issues", 4003, 27103),
+)
+GATEWAY = ServiceSpec("gateway", "veche_gateway", 4000)
+
+
+@dataclass
+class StackConfig:
+    """Where everything runs. `from_env` for `make run`, `for_tests` for free ports."""
+
+    data_dir: Path
+    amqp_url: str | None
+    ports: dict[str, int]
+    mongo_ports: dict[str, int]
+    mongo_urls: dict[str, str] = field(default_factory=dict)  # given real MongoDB URLs
+    admin_email: str = "admin@veche.local"
+    admin_password: str | None = None
+    demo_data: bool = True
+    extra_env: dict[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> StackConfig:
+        specs = (*SERVICES, GATEWAY)
+        return cls(
+            data_dir=Path(environ.get("VECHE_DATA_DIR", ".data")).resolve(),
+            amqp_url=environ.get("AMQP_URL") or None,
+            ports={s.name: int(environ.get(f"{s.env_prefix}PORT", s.port)) for s in specs},
+            mongo_ports={
+                s.name: int(environ.get(f"{s.env_prefix}MONGO_PORT", s.mongo_port))
+                for s in SERVICES
+                if s.mongo_port
+            },
+            mongo_urls={
+                s.name: environ[f"{s.env_prefix}MONGO_URL"]
+                for s in SERVICES
+                if environ.get(f"{s.env_prefix}MONGO_URL")
+            },
+            admin_email=environ.get("VECHE_ADMIN_EMAIL", "admin@veche.local"),
+            admin_password=environ.get("VECHE_ADMIN_PASSWORD") or None,
+        )
+
+    @classmethod
+    def for_tests(cls, data_dir: Path, amqp_url: str = DEFAULT_AMQP_URL) -> StackConfig:
+        return cls(
+            data_dir=data_dir,
+            amqp_url=amqp_url,
+            ports={s.name: free_port() for s in (*SERVICES, GATEWAY)},
+            mongo_ports={s.name: free_port() for s in SERVICES},
+            admin_email="admin@veche.test",
+            admin_password="admin-" + secrets.token_hex(8),
+        )
+
+
+def mongo_url(port: int) -> str:
+    return f"mongodb://127.0.0.1:{port}/?directConnection=true"
+
+
+class Stack:
+    """Starts and stops every process of the stack, in dependency order."""
+
+    def __init__(self, config: StackConfig) -> None:
+        self.config = config
+        self.processes: dict[str, Process] = {}
+        self.rabbit: PrivateRabbit | None = None
+        self.amqp_url = config.amqp_url or DEFAULT_AMQP_URL
+        self.services = [s for s in SERVICES if s.available]
+        self.gateway = GATEWAY if GATEWAY.available else None
+
+    @property
+    def logs(self) -> Path:
+        return self.config.data_dir / "logs"
+
+    def url(self, name: str, path: str = "/graphql") -> str:
+        return f"http://127.0.0.1:{self.config.ports[name]}{path}"
+
+    def store_url(self, name: str) -> str:
+        return self.config.mongo_urls.get(name) or mongo_url(self.config.mongo_ports[name])
+
+    def admin_credentials(self) -> tuple[str, str]:
+        """The admin's email and password: given, or generated once and kept in the data dir."""
+        if self.config.admin_password:
+            return self.config.admin_email, self.config.admin_password
+        path = self.config.data_dir / "admin-password"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(secrets.token_urlsafe(12) + "1")
+            path.chmod(0o600)
+        return self.config.admin_email, path.read_text().strip()
+
+    def _python(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Process:
+        process = Process(name, [sys.executable, *args], self.logs / f"{name}.log", env or {})
+        self.processes[name] = process
+        return process
+
+    def start_stores(self) -> None:
+        for spec in self.services:
+            if spec.name in self.config.mongo_urls:
+                continue
+            path = self.config.data_dir / "mongo" / spec.name
+            path.mkdir(parents=True, exist_ok=True)
+            port = self.config.mongo_ports[spec.name]
+            process = self._python(
+                f"mongo-{spec.name}",
+                "-m",
+                "secantus",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--storage-path",
+                str(path),
+                "--log-level",
+                "WARNING",
+            )
+            process.start()
+        for spec in self.services:
+            if spec.name not in self.config.mongo_urls:
+                self.processes[f"mongo-{spec.name}"].wait_port(self.config.mongo_ports[spec.name])
+
+    def start_broker(self) -> None:
+        if amqp_answers(self.amqp_url):
+            return
+        if self.config.amqp_url is not None or not rabbitmq_installed():
+            raise RuntimeError(
+                f"No RabbitMQ answers at {self.amqp_url}. Start one (e.g. `apt-get install rabbitmq-server` "
+                "and `rabbitmq-server -detached`, or `docker run -p 5672:5672 rabbitmq:4`) or set AMQP_URL."
+            )
+        self.rabbit = PrivateRabbit(
+            self.config.data_dir / "rabbitmq", PRIVATE_RABBIT_PORT, PRIVATE_RABBIT_PORT + 20000
+        )
+        self.rabbit.start()
+        self.amqp_url = self.rabbit.url
+
+    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+        email, password = self.admin_credentials()
+        prefix = spec.env_prefix
+        return {
+            f"{prefix}PORT": str(self.config.ports[spec.name]),
+            f"{prefix}MONGO_URL": self.store_url(spec.name),
+            f"{prefix}DEMO_DATA": "true" if self.config.demo_data else "false",
+            "AMQP_URL": self.amqp_url,
+            "VECHE_DATA_DIR": str(self.config.data_dir),
+            "VECHE_JWKS_URL": self.url("users", "/.well-known/jwks.json"),
+            "VECHE_ADMIN_EMAIL": email,
+            "VECHE_ADMIN_PASSWORD": password,
+            **self.config.extra_env,
+        }
+
+    def start_service(self, spec: ServiceSpec) -> Process:
+        process = self._python(spec.name, "-m", spec.module, env=self.service_env(spec))
+        process.start()
+        return process
+
+    def start_gateway(self) -> None:
+        if self.gateway is None:
+            return
+        subgraphs = ",".join(f"{s.name}={self.url(s.name)}" for s in self.services)
+        env = {
+            "SUBGRAPHS": subgraphs,
+            "GATEWAY_PORT": str(self.config.ports["gateway"]),
+            "PORT": str(self.config.ports["gateway"]),
+            **self.config.extra_env,
+        }
+        process = self._python("gateway", "-m", self.gateway.module, env=env)
+        process.start()
+        process.wait_http(self.url("gateway", "/ready"))
+
+    def start(self) -> None:
+        self.config.data_dir.mkdir(parents=True, exist_ok=True)
+        try:
+            self.start_stores()
+            self.start_broker()
+            for spec in self.services:
+                self.start_service(spec)
+            for spec in self.services:
+                self.processes[spec.name].wait_http(self.url(spec.name, "/ready"))
+            self.start_gateway()
+        except BaseException:
+            self.stop()
+            raise
+
+    def stop(self) -> None:
+        for name in reversed(list(self.processes)):
+            self.processes[name].stop()
+        if self.rabbit is not None:
+            self.rabbit.stop()

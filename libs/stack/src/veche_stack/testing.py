@@ -1,0 +1,151 @@
+"""Test helpers: serve an app on a real port, a TCP proxy that can cut the broker
+off, a GraphQL client, and a bounded wait for eventual effects."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any, TypeVar
+
+import httpx
+import uvicorn
+
+from veche_stack.processes import free_port
+
+T = TypeVar("T")
+
+
+@contextlib.asynccontextmanager
+async def serve(app: Any, port: int | None = None) -> AsyncIterator[str]:
+    """Serves an ASGI app (lifespan included) on loopback; yields its base URL."""
+    port = port or free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="on")
+    )
+    task = asyncio.create_task(server.serve())
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if task.done():
+            task.result()
+            raise RuntimeError("server stopped while starting")
+        if time.monotonic() > deadline:
+            raise TimeoutError("server did not start")
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+async def eventually(
+    check: Callable[[], Awaitable[T]], timeout: float = 15.0, interval: float = 0.1
+) -> T:
+    """Polls `check` until it returns a truthy value; fails after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await check()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout} s (last value: {value!r})")
+        await asyncio.sleep(interval)
+
+
+class GraphQLClient:
+    """Posts GraphQL documents to one endpoint, optionally as a signed-in user."""
+
+    def __init__(
+        self, url: str, token: str | None = None, http: httpx.AsyncClient | None = None
+    ) -> None:
+        self.url = url
+        self.token = token
+        self.http = http or httpx.AsyncClient(timeout=60)
+
+    def as_user(self, token: str | None) -> GraphQLClient:
+        return GraphQLClient(self.url, token, self.http)
+
+    async def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        response = await self.http.post(
+            self.url, json={"query": query, "variables": variables or {}}, headers=headers
+        )
+        assert response.status_code in (200, 400), (
+            f"HTTP {response.status_code}: {response.text[:500]}"
+        )
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def data(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
+        """The `data` of a response that must have no errors."""
+        body = await self.post(query, variables)
+        assert not body.get("errors"), body["errors"]
+        data: dict[str, Any] = body["data"]
+        return data
+
+    async def error_code(self, query: str, variables: dict[str, Any] | None = None) -> str:
+        """The `extensions.code` of the first error of a response that must fail."""
+        body = await self.post(query, variables)
+        assert body.get("errors"), f"expected an error, got {body}"
+        code: str = body["errors"][0]["extensions"]["code"]
+        return code
+
+    async def aclose(self) -> None:
+        await self.http.aclose()
+
+
+class TcpProxy:
+    """Forwards a loopback port to a target; `cut()` simulates the target going away."""
+
+    def __init__(self, target_host: str, target_port: int) -> None:
+        self.target = (target_host, target_port)
+        self.port = free_port()
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._accept, "127.0.0.1", self.port)
+
+    async def _pipe(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            while data := await reader.read(65536):
+                writer.write(data)
+                await writer.drain()
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            writer.close()
+
+    async def _accept(
+        self, client_reader: asyncio.StreamReader, client_writer: asyncio.StreamWriter
+    ) -> None:
+        try:
+            upstream_reader, upstream_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            client_writer.close()
+            return
+        self._writers.update({client_writer, upstream_writer})
+        await asyncio.gather(
+            self._pipe(client_reader, upstream_writer), self._pipe(upstream_reader, client_writer)
+        )
+        self._writers.difference_update({client_writer, upstream_writer})
+
+    async def cut(self) -> None:
+        """Stops accepting and drops every open connection."""
+        server, self._server = self._server, None
+        if server is not None:
+            server.close()
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+        if server is not None:
+            await server.wait_closed()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    @property
+    def url(self) -> str:
+        return f"amqp://guest:guest@127.0.0.1:{self.port}/"

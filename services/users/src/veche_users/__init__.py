@@ -1,0 +1,1 @@
+"""Veche users service: accounts, tokens, roles, points, rewards, notifications."""

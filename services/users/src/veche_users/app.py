@@ -1,0 +1,71 @@
+"""Assembles the users service: `create_app(settings)` -> Starlette."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from veche_kit.auth import Jwks, TokenVerifier
+from veche_kit.logs import configure_logging
+from veche_kit.runtime import Runtime, build_app
+from veche_users import store
+from veche_users.codes import CodeSender, load_sender
+from veche_users.keys import SigningKey
+from veche_users.schema import UsersContext, schema
+from veche_users.seed import load_demo_data
+from veche_users.service import UsersService
+from veche_users.settings import UsersSettings
+
+
+def signing_key(settings: UsersSettings) -> SigningKey:
+    if settings.signing_key:
+        return SigningKey.from_pem(settings.signing_key.encode())
+    return SigningKey.load_or_create(Path(settings.data_dir) / "keys" / "users-signing-key.pem")
+
+
+def create_app(
+    settings: UsersSettings | None = None, *, sender: CodeSender | None = None
+) -> Starlette:
+    settings = settings or UsersSettings()
+    key = signing_key(settings)
+
+    async def own_keys() -> Jwks:
+        # The users service verifies its own tokens without a round trip to itself.
+        return key.jwks()
+
+    verifier = TokenVerifier(own_keys, settings.token_issuer)
+    runtime = Runtime.create(settings, verifier, indexes=dict(store.INDEXES))
+    service = UsersService(
+        runtime.client,
+        runtime.db,
+        settings,
+        key,
+        sender or load_sender(settings.code_sender),
+        runtime.relay,
+    )
+    if settings.demo_data:
+        runtime.on_start.append(lambda: load_demo_data(service))
+
+    async def jwks(_: Request) -> Response:
+        return JSONResponse(key.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    def context(request: Request) -> UsersContext:
+        return UsersContext(request=request, verifier=verifier, service=service)
+
+    app = build_app(
+        runtime, schema, context_factory=context, routes=[Route("/.well-known/jwks.json", jwks)]
+    )
+    app.state.service = service
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = UsersSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)

@@ -1,0 +1,133 @@
+"""Pure rules of the users domain: what a valid account, profile and role look like."""
+
+from __future__ import annotations
+
+import re
+from enum import StrEnum
+
+from veche_kit.clock import utcnow
+from veche_kit.errors import BadUserInputError
+
+
+class Role(StrEnum):
+    CITIZEN = "CITIZEN"
+    SOLVER = "SOLVER"
+    OFFICIAL = "OFFICIAL"
+    MODERATOR = "MODERATOR"
+    ADMIN = "ADMIN"
+
+
+MAX_EMAIL = 254
+MIN_PASSWORD = 10
+MAX_PASSWORD = 128
+MAX_NAME = 80
+MAX_ORGANIZATION = 120
+MAX_SKILLS = 20
+MAX_TEXT = 2000
+MIN_AGE = 14  # the youngest age group the city polls
+MAX_AGE = 120
+
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
+_PHONE = re.compile(r"^\+[1-9]\d{7,14}$")
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def normalize_email(email: str) -> str:
+    """The form emails are compared and stored in: trimmed, lower case, checked."""
+    value = email.strip().lower()
+    if len(value) > MAX_EMAIL or not _EMAIL.match(value):
+        raise BadUserInputError("Enter a valid email address, like name@example.ru.", field="email")
+    return value
+
+
+def check_password(password: str, email: str | None = None) -> None:
+    """The password policy: long enough, mixed, not the email."""
+    if len(password) < MIN_PASSWORD:
+        raise BadUserInputError(
+            f"Choose a password of at least {MIN_PASSWORD} characters.", field="password"
+        )
+    if len(password) > MAX_PASSWORD:
+        raise BadUserInputError(
+            f"Choose a password of at most {MAX_PASSWORD} characters.", field="password"
+        )
+    has_letter = any(c.isalpha() for c in password)
+    has_other = any(not c.isalpha() for c in password)
+    if not (has_letter and has_other):
+        raise BadUserInputError(
+            "Use letters together with digits or symbols in your password.", field="password"
+        )
+    if email and password.strip().lower() in {email.lower(), email.split("@")[0].lower()}:
+        raise BadUserInputError("Your password must not be your email address.", field="password")
+
+
+def clean_name(name: str, field: str = "displayName") -> str:
+    value = " ".join(name.split())
+    if not value:
+        raise BadUserInputError("Enter a name to show to others.", field=field)
+    if len(value) > MAX_NAME:
+        raise BadUserInputError(f"Keep the name within {MAX_NAME} characters.", field=field)
+    return value
+
+
+def check_birth_year(year: int | None) -> int | None:
+    """A birth year that makes the person between MIN_AGE and MAX_AGE this year."""
+    if year is None:
+        return None
+    this_year = utcnow().year
+    if not this_year - MAX_AGE <= year <= this_year - MIN_AGE:
+        raise BadUserInputError(
+            f"Birth year must be between {this_year - MAX_AGE} and {this_year - MIN_AGE}"
+            f" (Veche is for people aged {MIN_AGE} and over).",
+            field="birthYear",
+        )
+    return year
+
+
+def normalize_phone(phone: str) -> str:
+    """E.164 form: '+' and 8 to 15 digits; spaces, dashes and brackets are dropped."""
+    value = re.sub(r"[\s\-()]", "", phone)
+    if value.startswith("8") and len(value) == 11:  # Russian trunk prefix: 8XXXXXXXXXX
+        value = "+7" + value[1:]
+    if not _PHONE.match(value):
+        raise BadUserInputError(
+            "Enter the phone number in international form, like +7 910 123-45-67.", field="phone"
+        )
+    return value
+
+
+def clean_skills(skills: list[str]) -> list[str]:
+    """Skills are issue category ids (lowercase slugs), without repeats."""
+    cleaned: list[str] = []
+    for skill in skills:
+        value = skill.strip().lower()
+        if not _SLUG.match(value):
+            raise BadUserInputError(
+                f"'{skill[:40]}' is not a category id (lowercase letters, digits and dashes).",
+                field="skills",
+            )
+        if value not in cleaned:
+            cleaned.append(value)
+    if not cleaned:
+        raise BadUserInputError("Name at least one category you can help with.", field="skills")
+    if len(cleaned) > MAX_SKILLS:
+        raise BadUserInputError(f"Name at most {MAX_SKILLS} skills.", field="skills")
+    return cleaned
+
+
+def clean_optional_text(value: str | None, field: str, limit: int) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    if len(value) > limit:
+        raise BadUserInputError(f"Keep {field} within {limit} characters.", field=field)
+    return value or None
+
+
+def age_in(year: int, birth_year: int) -> int:
+    """Age reached during `year` (birth dates are not kept, only years)."""
+    return year - birth_year
+
+
+def is_slug(value: str) -> bool:
+    """Ids of reference data (districts, departments, categories) are short slugs."""
+    return bool(_SLUG.match(value))

@@ -1,0 +1,720 @@
+"""The users subgraph: types, queries, mutations and entities (Federation v2)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.types import Info
+
+from veche_kit.errors import BadUserInputError, ForbiddenError
+from veche_kit.graphql import (
+    Connection,
+    FederatedSchema,
+    RequestContext,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from veche_kit.mongo import Document
+from veche_users import domain, store
+from veche_users.domain import Role as DomainRole
+from veche_users.service import AuthResult, UsersService
+
+
+@dataclass
+class UsersContext(RequestContext):
+    service: UsersService | None = None
+
+    @property
+    def users(self) -> UsersService:
+        assert self.service is not None
+        return self.service
+
+    def loader(self, collection: str) -> DataLoader[str, Document | None]:
+        """One batching loader per collection per request."""
+        if collection not in self.loaders:
+            db = self.users.db
+
+            async def load(ids: list[str]) -> list[Document | None]:
+                return await store.find_by_ids(db, collection, ids)
+
+            self.loaders[collection] = DataLoader(load_fn=load)
+        loader: DataLoader[str, Document | None] = self.loaders[collection]
+        return loader
+
+
+UsersInfo = Info[UsersContext, None]
+
+
+@strawberry.enum(
+    description="What a person may do in Veche. Everyone is a CITIZEN; admins grant the rest."
+)
+class Role(Enum):
+    CITIZEN = strawberry.enum_value(
+        "CITIZEN", description="Votes, reports problems, proposes and supports initiatives."
+    )
+    SOLVER = strawberry.enum_value(
+        "SOLVER",
+        description="Offers to fix problems in their skills (a citizen or an organization).",
+    )
+    OFFICIAL = strawberry.enum_value(
+        "OFFICIAL",
+        description="Works in a city department: answers and handles its issues, runs its polls.",
+    )
+    MODERATOR = strawberry.enum_value(
+        "MODERATOR", description="Accepts or rejects new reports and keeps discussions civil."
+    )
+    ADMIN = strawberry.enum_value("ADMIN", description="Manages roles, reference data and rewards.")
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description="A district of the city (e.g. an okrug); people, polls and issues belong to one.",
+)
+class District:
+    id: strawberry.ID = strawberry.field(description="Stable short id, e.g. `leninsky`.")
+    name: str = strawberry.field(description="Name to show, e.g. `Ленинский округ`.")
+
+    @classmethod
+    async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> District | None:
+        document = await info.context.loader(store.DISTRICTS).load(str(id))
+        return District.from_doc(document) if document else None
+
+    @classmethod
+    def from_doc(cls, document: Document) -> District:
+        return cls(id=strawberry.ID(document["_id"]), name=document["name"])
+
+
+@strawberry.federation.type(
+    keys=["id"], description="A city department: owns categories of problems and runs polls."
+)
+class Department:
+    id: strawberry.ID = strawberry.field(description="Stable short id, e.g. `roads`.")
+    name: str = strawberry.field(description="Name to show.")
+
+    @classmethod
+    async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> Department | None:
+        document = await info.context.loader(store.DEPARTMENTS).load(str(id))
+        return Department.from_doc(document) if document else None
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Department:
+        return cls(id=strawberry.ID(document["_id"]), name=document["name"])
+
+
+@strawberry.type(
+    description="One change to a user's points: a credit for taking part, or a reward redeemed."
+)
+class PointsEntry:
+    id: strawberry.ID = strawberry.field(description="Entry id.")
+    amount: int = strawberry.field(description="Points added (positive) or spent (negative).")
+    reason: str = strawberry.field(description="Why, in words, e.g. `Voted in a city poll`.")
+    source_event: strawberry.ID = strawberry.field(
+        description="The event or redemption this entry came from; each is counted once."
+    )
+    at: datetime = strawberry.field(description="When the entry was made (UTC).")
+
+
+@strawberry.type(description="A message in a user's inbox about something that concerns them.")
+class Notification:
+    id: strawberry.ID = strawberry.field(
+        description="Notification id; pass to markNotificationsRead."
+    )
+    kind: str = strawberry.field(
+        description="Machine-readable kind, e.g. `issue.status_changed`, for icons and grouping."
+    )
+    text: str = strawberry.field(description="One sentence saying what happened.")
+    link: str | None = strawberry.field(
+        description="What it is about, as `<type>:<id>`, e.g. `issue:65f0…`."
+    )
+    read: bool = strawberry.field(description="True once the user has marked it read.")
+    at: datetime = strawberry.field(description="When it was written (UTC).")
+
+
+@strawberry.type(description="Something citizens can spend points on.")
+class Reward:
+    id: strawberry.ID = strawberry.field(description="Reward id; pass to redeemReward.")
+    title: str = strawberry.field(description="What the reward is.")
+    description: str | None = strawberry.field(description="Details: where and how to use it.")
+    cost: int = strawberry.field(description="Points it costs.")
+    stock: int = strawberry.field(description="How many are left; 0 means out of stock.")
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Reward:
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            title=document["title"],
+            description=document.get("description"),
+            cost=document["cost"],
+            stock=document.get("stock", 0),
+        )
+
+
+@strawberry.type(
+    description="A reward a user has redeemed, with the code to show where it is used."
+)
+class Redemption:
+    id: strawberry.ID = strawberry.field(description="Redemption id.")
+    reward: Reward = strawberry.field(description="The reward as it was when redeemed.")
+    cost: int = strawberry.field(description="Points spent.")
+    code: str = strawberry.field(description="The code to present to receive the reward.")
+    at: datetime = strawberry.field(description="When it was redeemed (UTC).")
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Redemption:
+        reward = {**document["reward"], "stock": 0}
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            reward=Reward.from_doc(reward),
+            cost=document["cost"],
+            code=document["code"],
+            at=document["at"],
+        )
+
+
+def _own_or_admin(info: UsersInfo, user_id: str, principal: Any) -> None:
+    if principal is None or (principal.user_id != user_id and not principal.is_admin):
+        raise ForbiddenError("Only the user themself and admins can see this field.")
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description="A person using Veche. Private fields are visible only to the user themself and to admins.",
+)
+class User:
+    id: strawberry.ID = strawberry.field(description="User id.")
+    display_name: str = strawberry.field(description="Name shown to others.")
+    roles: list[Role] = strawberry.field(
+        description="What the user may do; always includes CITIZEN."
+    )
+    organization: str | None = strawberry.field(
+        description="For solvers acting for an organization: its name."
+    )
+    skills: list[str] = strawberry.field(
+        description="Issue category ids a solver can take on (see `issueCategories`)."
+    )
+    phone_verified: bool = strawberry.field(
+        description="True once the user confirmed a phone number; some polls require it."
+    )
+    created_at: datetime = strawberry.field(description="When the account was created (UTC).")
+    _doc: strawberry.Private[Document]
+    # Set when the response itself proves who the viewer is (register, login).
+    _viewer_is_self: strawberry.Private[bool] = False
+
+    @classmethod
+    def from_doc(cls, document: Document, *, viewer_is_self: bool = False) -> User:
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            display_name=document["display_name"],
+            roles=[Role(r) for r in document["roles"]],
+            organization=document.get("organization"),
+            skills=document.get("skills", []),
+            phone_verified=bool(document.get("phone_verified")),
+            created_at=document["created_at"],
+            _doc=document,
+            _viewer_is_self=viewer_is_self,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> User | None:
+        document = await info.context.loader(store.USERS).load(str(id))
+        return User.from_doc(document) if document else None
+
+    async def _private(self, info: UsersInfo) -> None:
+        if self._viewer_is_self:
+            return
+        _own_or_admin(info, self._doc["_id"], await info.context.principal())
+
+    @strawberry.field(description="The district the user lives in, if they said.")
+    async def district(self, info: UsersInfo) -> District | None:
+        district_id = self._doc.get("district_id")
+        if not district_id:
+            return None
+        document = await info.context.loader(store.DISTRICTS).load(district_id)
+        return District.from_doc(document) if document else None
+
+    @strawberry.field(description="For officials: the department they work in.")
+    async def department(self, info: UsersInfo) -> Department | None:
+        department_id = self._doc.get("department_id")
+        if not department_id:
+            return None
+        document = await info.context.loader(store.DEPARTMENTS).load(department_id)
+        return Department.from_doc(document) if document else None
+
+    @strawberry.field(description="Sign-in email. Private.")
+    async def email(self, info: UsersInfo) -> str | None:
+        await self._private(info)
+        return str(self._doc["email"])
+
+    @strawberry.field(description="Year of birth (for poll audiences by age). Private.")
+    async def birth_year(self, info: UsersInfo) -> int | None:
+        await self._private(info)
+        year: int | None = self._doc.get("birth_year")
+        return year
+
+    @strawberry.field(description="Current points balance. Private.")
+    async def points(self, info: UsersInfo) -> int:
+        await self._private(info)
+        return int(self._doc.get("points", 0))
+
+    @strawberry.field(description="Points credited and spent, newest first. Private.")
+    async def points_history(
+        self,
+        info: UsersInfo,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size, 1–100 (default 20).")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="`endCursor` of the previous page.")
+        ] = None,
+    ) -> Connection[PointsEntry]:
+        await self._private(info)
+        documents, has_next, total = await _page(
+            info, store.LEDGER, {"user_id": self._doc["_id"]}, first, after
+        )
+        nodes = [
+            PointsEntry(
+                id=strawberry.ID(d["_id"]),
+                amount=d["amount"],
+                reason=d["reason"],
+                source_event=strawberry.ID(d["source_event"]),
+                at=d["at"],
+            )
+            for d in documents
+        ]
+        return connection(
+            nodes, [encode_cursor([d["_id"]]) for d in documents], has_next=has_next, total=total
+        )
+
+    @strawberry.field(description="The user's inbox, newest first. Private.")
+    async def notifications(
+        self,
+        info: UsersInfo,
+        first: Annotated[
+            int | None, strawberry.argument(description="Page size, 1–100 (default 20).")
+        ] = None,
+        after: Annotated[
+            str | None, strawberry.argument(description="`endCursor` of the previous page.")
+        ] = None,
+        unread_only: Annotated[
+            bool | None, strawberry.argument(description="Only notifications not yet read.")
+        ] = None,
+    ) -> Connection[Notification]:
+        await self._private(info)
+        query: dict[str, Any] = {"user_id": self._doc["_id"]}
+        if unread_only:
+            query["read"] = False
+        documents, has_next, total = await _page(info, store.NOTIFICATIONS, query, first, after)
+        nodes = [
+            Notification(
+                id=strawberry.ID(d["_id"]),
+                kind=d["kind"],
+                text=d["text"],
+                link=d.get("link"),
+                read=d["read"],
+                at=d["at"],
+            )
+            for d in documents
+        ]
+        return connection(
+            nodes, [encode_cursor([d["_id"]]) for d in documents], has_next=has_next, total=total
+        )
+
+    @strawberry.field(description="Rewards the user redeemed, newest first. Private.")
+    async def redemptions(self, info: UsersInfo) -> list[Redemption]:
+        await self._private(info)
+        cursor = (
+            info.context.users.db[store.REDEMPTIONS]
+            .find({"user_id": self._doc["_id"]})
+            .sort("_id", -1)
+        )
+        return [Redemption.from_doc(d) for d in await cursor.limit(200).to_list()]
+
+
+async def _page(
+    info: UsersInfo,
+    collection: str,
+    query: dict[str, Any],
+    first: int | None,
+    after: str | None,
+    newest_first: bool = True,
+) -> tuple[list[Document], bool, int]:
+    key = decode_cursor(after)
+    return await store.page(
+        info.context.users.db,
+        collection,
+        query,
+        first=page_size(first),
+        after=str(key[0]) if key else None,
+        newest_first=newest_first,
+    )
+
+
+@strawberry.type(
+    description="What register, login and refreshToken return: tokens and the account."
+)
+class AuthPayload:
+    access_token: str = strawberry.field(
+        description="Send as `Authorization: Bearer <token>`; short-lived."
+    )
+    refresh_token: str = strawberry.field(
+        description="Exchange with refreshToken for new tokens; single use."
+    )
+    expires_at: datetime = strawberry.field(description="When the access token expires (UTC).")
+    user: User = strawberry.field(description="The signed-in account.")
+
+    @classmethod
+    def from_result(cls, result: AuthResult) -> AuthPayload:
+        return cls(
+            access_token=result.access_token,
+            refresh_token=result.refresh_token,
+            expires_at=result.expires_at,
+            user=User.from_doc(result.user, viewer_is_self=True),
+        )
+
+
+@strawberry.input(description="A new account.")
+class RegisterInput:
+    email: str = strawberry.field(description="Sign-in email; one account per email.")
+    password: str = strawberry.field(
+        description=f"At least {domain.MIN_PASSWORD} characters, letters with digits or symbols."
+    )
+    display_name: str = strawberry.field(
+        description=f"Name shown to others, up to {domain.MAX_NAME} characters."
+    )
+    district_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Where the person lives (see `districts`); decides which polls they can vote in.",
+    )
+    birth_year: int | None = strawberry.field(
+        default=None, description="Year of birth; polls may target age groups."
+    )
+    phone: str | None = strawberry.field(
+        default=None,
+        description="Phone in international form; verify it later with requestPhoneCode.",
+    )
+
+
+@strawberry.input(description="Profile fields to change; leave a field out to keep it.")
+class UpdateProfileInput:
+    display_name: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New name shown to others."
+    )
+    district_id: strawberry.ID | None = strawberry.field(
+        default=strawberry.UNSET, description="New district (see `districts`); null clears it."
+    )
+    birth_year: int | None = strawberry.field(
+        default=strawberry.UNSET, description="Year of birth; null clears it."
+    )
+    organization: str | None = strawberry.field(
+        default=strawberry.UNSET, description="Organization a solver acts for; null clears it."
+    )
+
+
+@strawberry.input(description="A reward for the catalogue.")
+class RewardInput:
+    title: str = strawberry.field(description="What the reward is.")
+    description: str | None = strawberry.field(
+        default=None, description="Details: where and how to use it."
+    )
+    cost: int = strawberry.field(description="Points it costs, at least 1.")
+    stock: int = strawberry.field(description="How many can be redeemed, 0 or more.")
+
+
+def _role(role: Role) -> DomainRole:
+    return DomainRole(role.name)
+
+
+PageFirst = Annotated[int | None, strawberry.argument(description="Page size, 1–100 (default 20).")]
+PageAfter = Annotated[
+    str | None, strawberry.argument(description="`endCursor` of the previous page.")
+]
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="The signed-in user; null when no token is sent.")
+    async def me(self, info: UsersInfo) -> User | None:
+        principal = await info.context.principal()
+        if principal is None:
+            return None
+        document = await info.context.loader(store.USERS).load(principal.user_id)
+        return User.from_doc(document) if document else None
+
+    @strawberry.field(description="A user by id; null if there is none.")
+    async def user(
+        self,
+        info: UsersInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="User id.")],
+    ) -> User | None:
+        document = await info.context.loader(store.USERS).load(str(id))
+        return User.from_doc(document) if document else None
+
+    @strawberry.field(description="The city's districts, by name.")
+    async def districts(self, info: UsersInfo) -> list[District]:
+        cursor = info.context.users.db[store.DISTRICTS].find().sort("name", 1)
+        return [District.from_doc(d) for d in await cursor.to_list()]
+
+    @strawberry.field(description="The city's departments, by name.")
+    async def departments(self, info: UsersInfo) -> list[Department]:
+        cursor = info.context.users.db[store.DEPARTMENTS].find().sort("name", 1)
+        return [Department.from_doc(d) for d in await cursor.to_list()]
+
+    @strawberry.field(description="The rewards catalogue, cheapest first.")
+    async def rewards(self, info: UsersInfo) -> list[Reward]:
+        cursor = info.context.users.db[store.REWARDS].find().sort([("cost", 1), ("_id", 1)])
+        return [Reward.from_doc(d) for d in await cursor.to_list()]
+
+    @strawberry.field(
+        description="People and organizations who can fix problems, oldest first; filter by skill and district."
+    )
+    async def solvers(
+        self,
+        info: UsersInfo,
+        skill: Annotated[
+            str | None,
+            strawberry.argument(description="An issue category id the solver must have."),
+        ] = None,
+        district_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only solvers living in this district."),
+        ] = None,
+        first: PageFirst = None,
+        after: PageAfter = None,
+    ) -> Connection[User]:
+        query: dict[str, Any] = {"roles": DomainRole.SOLVER.value}
+        if skill:
+            query["skills"] = skill
+        if district_id:
+            query["district_id"] = str(district_id)
+        documents, has_next, total = await _page(
+            info, store.USERS, query, first, after, newest_first=False
+        )
+        return connection(
+            [User.from_doc(d) for d in documents],
+            [encode_cursor([d["_id"]]) for d in documents],
+            has_next=has_next,
+            total=total,
+        )
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Creates a citizen account and signs it in. CONFLICT if the email is taken."
+    )
+    async def register(self, info: UsersInfo, input: RegisterInput) -> AuthPayload:
+        result = await info.context.users.register(
+            email=input.email,
+            password=input.password,
+            display_name=input.display_name,
+            district_id=str(input.district_id) if input.district_id else None,
+            birth_year=input.birth_year,
+            phone=input.phone,
+        )
+        return AuthPayload.from_result(result)
+
+    @strawberry.mutation(
+        description="Signs in. Repeated failures lock the account for a while (RATE_LIMITED)."
+    )
+    async def login(
+        self,
+        info: UsersInfo,
+        email: Annotated[str, strawberry.argument(description="Sign-in email.")],
+        password: Annotated[str, strawberry.argument(description="Password.")],
+    ) -> AuthPayload:
+        return AuthPayload.from_result(await info.context.users.login(email, password))
+
+    @strawberry.mutation(
+        description="Exchanges a refresh token for new tokens. Each refresh token works once; reusing one signs out its whole session family."
+    )
+    async def refresh_token(
+        self,
+        info: UsersInfo,
+        refresh_token: Annotated[
+            str,
+            strawberry.argument(description="The refresh token from the last sign-in or refresh."),
+        ],
+    ) -> AuthPayload:
+        return AuthPayload.from_result(await info.context.users.refresh(refresh_token))
+
+    @strawberry.mutation(
+        description="Ends the session the refresh token belongs to. False if it was unknown or already ended."
+    )
+    async def logout(
+        self,
+        info: UsersInfo,
+        refresh_token: Annotated[
+            str, strawberry.argument(description="The session's refresh token.")
+        ],
+    ) -> bool:
+        return await info.context.users.logout(refresh_token)
+
+    @strawberry.mutation(
+        description="Sends a 6-digit code to the phone (signed-in users). At most one code a minute."
+    )
+    async def request_phone_code(
+        self,
+        info: UsersInfo,
+        phone: Annotated[
+            str,
+            strawberry.argument(description="Phone in international form, e.g. +7 910 123-45-67."),
+        ],
+    ) -> bool:
+        return await info.context.users.request_phone_code(await info.context.require_user(), phone)
+
+    @strawberry.mutation(
+        description="Confirms the phone with the code sent to it; the account becomes phone-verified. Sign in again (or refresh) for tokens that say so."
+    )
+    async def verify_phone(
+        self,
+        info: UsersInfo,
+        code: Annotated[str, strawberry.argument(description="The 6-digit code.")],
+    ) -> User:
+        return User.from_doc(
+            await info.context.users.verify_phone(await info.context.require_user(), code)
+        )
+
+    @strawberry.mutation(description="Changes the signed-in user's profile.")
+    async def update_profile(self, info: UsersInfo, input: UpdateProfileInput) -> User:
+        changes: dict[str, Any] = {}
+        for name in ("display_name", "district_id", "birth_year", "organization"):
+            value = getattr(input, name)
+            if value is not strawberry.UNSET:
+                changes[name] = str(value) if name == "district_id" and value is not None else value
+        return User.from_doc(
+            await info.context.users.update_profile(await info.context.require_user(), changes)
+        )
+
+    @strawberry.mutation(
+        description="Offers the signed-in user's help with problems in these categories; grants the SOLVER role."
+    )
+    async def become_solver(
+        self,
+        info: UsersInfo,
+        skills: Annotated[
+            list[str],
+            strawberry.argument(description="Issue category ids (see `issueCategories`)."),
+        ],
+        organization: Annotated[
+            str | None, strawberry.argument(description="The organization they act for, if any.")
+        ] = None,
+    ) -> User:
+        caller = await info.context.require_user()
+        return User.from_doc(await info.context.users.become_solver(caller, skills, organization))
+
+    @strawberry.mutation(description="Grants a role (ADMIN only). OFFICIAL needs departmentId.")
+    async def grant_role(
+        self,
+        info: UsersInfo,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="Who gets the role.")],
+        role: Annotated[Role, strawberry.argument(description="The role to grant.")],
+        department_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="For OFFICIAL: their department.")
+        ] = None,
+    ) -> User:
+        caller = await info.context.require_user()
+        saved = await info.context.users.change_role(
+            caller,
+            str(user_id),
+            _role(role),
+            grant=True,
+            department_id=str(department_id) if department_id else None,
+        )
+        return User.from_doc(saved)
+
+    @strawberry.mutation(description="Revokes a role (ADMIN only). CITIZEN cannot be revoked.")
+    async def revoke_role(
+        self,
+        info: UsersInfo,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="Whose role.")],
+        role: Annotated[Role, strawberry.argument(description="The role to revoke.")],
+    ) -> User:
+        caller = await info.context.require_user()
+        return User.from_doc(
+            await info.context.users.change_role(caller, str(user_id), _role(role), grant=False)
+        )
+
+    @strawberry.mutation(description="Adds a district (ADMIN only).")
+    async def create_district(
+        self,
+        info: UsersInfo,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="Short id: lowercase letters, digits, dashes."),
+        ],
+        name: Annotated[str, strawberry.argument(description="Name to show.")],
+    ) -> District:
+        caller = await info.context.require_user()
+        return District.from_doc(
+            await info.context.users.create_reference(caller, store.DISTRICTS, str(id), name)
+        )
+
+    @strawberry.mutation(description="Adds a department (ADMIN only).")
+    async def create_department(
+        self,
+        info: UsersInfo,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="Short id: lowercase letters, digits, dashes."),
+        ],
+        name: Annotated[str, strawberry.argument(description="Name to show.")],
+    ) -> Department:
+        caller = await info.context.require_user()
+        return Department.from_doc(
+            await info.context.users.create_reference(caller, store.DEPARTMENTS, str(id), name)
+        )
+
+    @strawberry.mutation(description="Adds a reward to the catalogue (ADMIN only).")
+    async def create_reward(self, info: UsersInfo, input: RewardInput) -> Reward:
+        caller = await info.context.require_user()
+        saved = await info.context.users.create_reward(
+            caller,
+            title=input.title,
+            description=input.description,
+            cost=input.cost,
+            stock=input.stock,
+        )
+        return Reward.from_doc(saved)
+
+    @strawberry.mutation(
+        description="Spends points on a reward. INSUFFICIENT_POINTS or OUT_OF_STOCK when it cannot; never goes below zero."
+    )
+    async def redeem_reward(
+        self,
+        info: UsersInfo,
+        reward_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The reward (see `rewards`).")
+        ],
+    ) -> Redemption:
+        caller = await info.context.require_user()
+        return Redemption.from_doc(await info.context.users.redeem_reward(caller, str(reward_id)))
+
+    @strawberry.mutation(
+        description="Marks the signed-in user's notifications read; returns how many changed."
+    )
+    async def mark_notifications_read(
+        self,
+        info: UsersInfo,
+        ids: Annotated[
+            list[strawberry.ID] | None,
+            strawberry.argument(description="Which ones; leave out to mark all."),
+        ] = None,
+    ) -> int:
+        caller = await info.context.require_user()
+        if ids is not None and len(ids) > 500:
+            raise BadUserInputError(
+                "Mark at most 500 notifications at once, or leave ids out for all.", field="ids"
+            )
+        return await info.context.users.mark_notifications_read(
+            caller, [str(i) for i in ids] if ids is not None else None
+        )
+
+
+schema = FederatedSchema(query=Query, mutation=Mutation, types=[User, District, Department])

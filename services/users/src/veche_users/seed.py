@@ -1,0 +1,73 @@
+"""Demo data for an empty store: Kaluga's okrugs, departments, rewards, an admin.
+
+Nothing in the code is Kaluga-specific: this is data, loaded only when the
+store is empty and `USERS_DEMO_DATA` is on (as `make run` sets it).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from veche_kit.clock import utcnow
+from veche_users import store
+from veche_users.domain import Role
+from veche_users.service import UsersService
+
+log = logging.getLogger(__name__)
+
+DISTRICTS = [
+    ("leninsky", "Ленинский округ"),
+    ("moskovsky", "Московский округ"),
+    ("oktyabrsky", "Октябрьский округ"),
+]
+DEPARTMENTS = [
+    ("roads", "Управление дорожного хозяйства"),
+    ("housing", "Управление ЖКХ"),
+    ("landscaping", "Управление благоустройства"),
+    ("transport", "Управление транспорта"),
+    ("ecology", "Управление экологии"),
+]
+REWARDS = [
+    ("Билет в Калужский планетарий", "Один взрослый билет на любой сеанс.", 300, 100),
+    ("Проездной на день", "Безлимитные поездки на городском транспорте в течение суток.", 150, 500),
+    ("Экскурсия по Дому музею К. Э. Циолковского", "Групповая экскурсия, запись по коду.", 500, 40),
+]
+
+
+async def load_demo_data(service: UsersService) -> None:
+    """Loads reference data and the admin when the store has none (idempotent)."""
+    db = service.db
+    if await db[store.DISTRICTS].count_documents({}) == 0:
+        await db[store.DISTRICTS].insert_many([{"_id": i, "name": n} for i, n in DISTRICTS])
+        await db[store.DEPARTMENTS].insert_many([{"_id": i, "name": n} for i, n in DEPARTMENTS])
+        await db[store.REWARDS].insert_many(
+            [
+                {
+                    "_id": store.new_id(),
+                    "title": t,
+                    "description": d,
+                    "cost": c,
+                    "stock": s,
+                    "created_at": utcnow(),
+                }
+                for t, d, c, s in REWARDS
+            ]
+        )
+        log.info(
+            "demo data loaded", extra={"districts": len(DISTRICTS), "departments": len(DEPARTMENTS)}
+        )
+    email, password = service.settings.admin_email, service.settings.admin_password
+    if (
+        email
+        and password
+        and await db[store.USERS].count_documents({"roles": Role.ADMIN.value}) == 0
+    ):
+        await service.register(
+            email=email,
+            password=password,
+            display_name="Администратор",
+            district_id=None,
+            birth_year=None,
+            roles=(Role.CITIZEN, Role.ADMIN),
+        )
+        log.info("admin account created", extra={"email": email})

@@ -1,0 +1,43 @@
+"""Users service settings (environment variables prefixed `USERS_`)."""
+
+from __future__ import annotations
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import SettingsConfigDict
+
+from veche_kit.settings import ServiceSettings
+
+
+class UsersSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="USERS_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "users"
+    port: int = 4001
+    mongo_url: str = "mongodb://127.0.0.1:27101/?directConnection=true"
+    mongo_db: str = "veche_users"
+    # Access tokens are short-lived: role changes reach other services within this time.
+    access_token_minutes: int = 15
+    refresh_token_days: int = 30
+    # PEM of an Ed25519 private key; required in production, generated in development.
+    signing_key: str | None = None
+    code_sender: str = "log"
+    phone_code_minutes: int = 10
+    phone_code_attempts: int = 5
+    phone_code_resend_seconds: int = 60
+    login_max_failures: int = 5
+    lockout_minutes: int = 15
+    demo_data: bool = False
+    admin_email: str | None = Field(
+        default=None, validation_alias=AliasChoices("VECHE_ADMIN_EMAIL", "USERS_ADMIN_EMAIL")
+    )
+    admin_password: str | None = Field(
+        default=None, validation_alias=AliasChoices("VECHE_ADMIN_PASSWORD", "USERS_ADMIN_PASSWORD")
+    )
+
+    @model_validator(mode="after")
+    def _production_needs_a_key(self) -> UsersSettings:
+        if self.environment == "production" and not self.signing_key:
+            raise ValueError(
+                "USERS_SIGNING_KEY (an Ed25519 private key in PEM) is required in production"
+            )
+        return self
