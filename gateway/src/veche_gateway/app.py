@@ -1,0 +1,188 @@
+"""HTTP: the Starlette application around a `Gateway`.
+
+Routes: POST and GET /graphql (GraphQL over HTTP), GET /schema.graphql (the
+client supergraph SDL), GET /health, GET /ready and POST /admin/reload
+(guarded by the `X-Admin-Secret` header). The lifespan owns the gateway:
+the first composition, the polling task and the pooled subgraph client.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.routing import Route
+
+from veche_gateway.errors import INTERNAL, RequestError
+from veche_gateway.gateway import Gateway, GraphQLRequest
+from veche_gateway.settings import Settings
+
+log = logging.getLogger("veche_gateway")
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
+ADMIN_HEADER = "x-admin-secret"
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _body(request: Request, limit: int) -> bytes:
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise _TooLarge
+    chunks = bytearray()
+    async for chunk in request.stream():
+        chunks += chunk
+        if len(chunks) > limit:
+            raise _TooLarge
+    return bytes(chunks)
+
+
+def _json(value: str | None, what: str) -> Any:
+    if value is None or value == "":
+        return None
+    try:
+        return json.loads(value)
+    except ValueError:
+        raise RequestError(f"{what} is not valid JSON", graphql_level=False) from None
+
+
+def _graphql_request(params: dict[str, Any]) -> GraphQLRequest:
+    query = params.get("query")
+    operation_name = params.get("operationName")
+    variables = params.get("variables")
+    extensions = params.get("extensions")
+    if query is not None and not isinstance(query, str):
+        raise RequestError("query must be a string", graphql_level=False)
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise RequestError("operationName must be a string", graphql_level=False)
+    if variables is not None and not isinstance(variables, dict):
+        raise RequestError("variables must be an object", graphql_level=False)
+    if extensions is not None and not isinstance(extensions, dict):
+        raise RequestError("extensions must be an object", graphql_level=False)
+    return GraphQLRequest(query, operation_name, variables or {}, extensions)
+
+
+def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
+    settings = settings or Settings()
+    gateway = gateway or Gateway(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await gateway.start()
+        try:
+            yield
+        finally:
+            await gateway.stop()
+
+    async def graphql(request: Request) -> Response:
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        strict = GRAPHQL_RESPONSE in request.headers.get("accept", "")
+        media_type = GRAPHQL_RESPONSE if strict else "application/json"
+        headers = {"X-Request-Id": request_id}
+        forwarded = {"X-Request-Id": request_id}
+        for name in FORWARDED_HEADERS:
+            if name in request.headers:
+                forwarded[name] = request.headers[name]
+        try:
+            if request.method == "GET":
+                params: dict[str, Any] = {
+                    "query": request.query_params.get("query"),
+                    "operationName": request.query_params.get("operationName") or None,
+                    "variables": _json(request.query_params.get("variables"), "variables"),
+                    "extensions": _json(request.query_params.get("extensions"), "extensions"),
+                }
+            else:
+                try:
+                    raw = await _body(request, settings.max_body_bytes)
+                except _TooLarge:
+                    raise RequestError(
+                        f"The request body exceeds {settings.max_body_bytes} bytes",
+                        status=413,
+                        graphql_level=False,
+                    ) from None
+                params = _json(raw.decode("utf-8", "replace"), "The request body")
+                if not isinstance(params, dict):
+                    raise RequestError(
+                        "The request body must be a JSON object", graphql_level=False
+                    )
+            body = await gateway.execute(
+                _graphql_request(params), forwarded, allow_mutations=request.method == "POST"
+            )
+        except RequestError as exc:
+            status = exc.status if (strict or not exc.graphql_level) else 200
+            if exc.status == 200:
+                status = 200
+            return JSONResponse({"errors": exc.errors}, status, headers, media_type)
+        except Exception:
+            log.exception("request %s failed", request_id)
+            error = {"message": "Internal gateway error", "extensions": {"code": INTERNAL}}
+            return JSONResponse({"errors": [error]}, 500, headers, media_type)
+        return JSONResponse(body, 200, headers, media_type)
+
+    async def schema_sdl(request: Request) -> Response:
+        supergraph = gateway.supergraph
+        if supergraph is None:
+            return PlainTextResponse("no supergraph yet\n", 503)
+        return PlainTextResponse(supergraph.sdl, media_type="text/plain; charset=utf-8")
+
+    async def health(request: Request) -> Response:
+        return JSONResponse(gateway.health())
+
+    async def ready(request: Request) -> Response:
+        if gateway.supergraph is None:
+            return JSONResponse({"ready": False}, 503)
+        return JSONResponse({"ready": True, "version": gateway.supergraph.version})
+
+    async def admin_reload(request: Request) -> Response:
+        given = request.headers.get(ADMIN_HEADER, "")
+        secret = settings.admin_secret
+        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+            return JSONResponse(
+                {"errors": [{"message": "Forbidden", "extensions": {"code": "FORBIDDEN"}}]}, 403
+            )
+        changed = await gateway.reload()
+        return JSONResponse(
+            {
+                "changed": changed,
+                "version": gateway.supergraph.version if gateway.supergraph else None,
+                "lastCompositionError": gateway.last_composition_error,
+            }
+        )
+
+    middleware = []
+    if settings.cors_origins:
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=settings.cors_origins,
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=["*"],
+                expose_headers=["X-Request-Id"],
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/schema.graphql", schema_sdl, methods=["GET"]),
+            Route("/health", health, methods=["GET"]),
+            Route("/ready", ready, methods=["GET"]),
+            Route("/admin/reload", admin_reload, methods=["POST"]),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.gateway = gateway
+    return app

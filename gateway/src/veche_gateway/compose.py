@@ -1,0 +1,565 @@
+"""Composition: many Federation v2 subgraph schemas -> one supergraph.
+
+Follows Federation's merge rules where they matter to clients:
+- object and interface fields are unioned; a field resolved by more than one
+  subgraph must be `@shareable` there (key fields are shareable), unless
+  `@override(from:)` hands it over;
+- a shared field's types must agree up to nullability (outputs take the
+  nullable side, arguments the non-null side); arguments are intersected;
+- unions are unioned; input objects are intersected (a required input field
+  missing from one subgraph is an error); enums are unioned when used only as
+  outputs, intersected when used only as inputs, and must match when used as
+  both;
+- `@inaccessible` elements and the federation plumbing (`_service`,
+  `_entities`, `_Any`, `_Entity`, `_Service`, `link__*`, directives) are kept
+  out of the client schema; descriptions and deprecations are kept.
+
+Each error names the subgraphs, type and field at fault.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Sequence
+from typing import Any, cast
+
+from graphql import (
+    GraphQLArgument,
+    GraphQLEnumType,
+    GraphQLEnumValue,
+    GraphQLField,
+    GraphQLInputField,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLList,
+    GraphQLNamedType,
+    GraphQLNonNull,
+    GraphQLObjectType,
+    GraphQLScalarType,
+    GraphQLSchema,
+    GraphQLType,
+    GraphQLUnionType,
+    Undefined,
+    get_named_type,
+    is_specified_scalar_type,
+    print_schema,
+)
+
+from veche_gateway.errors import CompositionError
+from veche_gateway.subgraph import (
+    FEDERATION_QUERY_FIELDS,
+    Subgraph,
+    is_federation_type,
+    parse_field_set,
+)
+from veche_gateway.supergraph import Supergraph
+
+ROOT_NAMES = ("Query", "Mutation", "Subscription")
+
+
+def _quote(names: Sequence[str]) -> str:
+    return ", ".join(f'"{n}"' for n in names)
+
+
+def _root_renames(subgraph: Subgraph) -> dict[str, str]:
+    schema = subgraph.schema
+    roots = (schema.query_type, schema.mutation_type, schema.subscription_type)
+    return {t.name: name for t, name in zip(roots, ROOT_NAMES, strict=True) if t is not None}
+
+
+def _client_type_names(subgraph: Subgraph) -> dict[str, GraphQLNamedType]:
+    """The subgraph's types under their supergraph names, plumbing left out."""
+    renames = _root_renames(subgraph)
+    found: dict[str, GraphQLNamedType] = {}
+    for name, named in subgraph.schema.type_map.items():
+        if name.startswith("__") or is_specified_scalar_type(named) or is_federation_type(name):
+            continue
+        found[renames.get(name, name)] = named
+    return found
+
+
+def _shape(type_: GraphQLType) -> str:
+    """The type's list/named structure, ignoring nullability."""
+    if isinstance(type_, GraphQLNonNull):
+        return _shape(type_.of_type)
+    if isinstance(type_, GraphQLList):
+        return f"[{_shape(type_.of_type)}]"
+    return str(type_)
+
+
+class _Composer:
+    def __init__(self, subgraphs: Sequence[Subgraph]) -> None:
+        self.subgraphs = list(subgraphs)
+        self.views = {sg.name: _client_type_names(sg) for sg in subgraphs}
+        self.renames = {sg.name: _root_renames(sg) for sg in subgraphs}
+        self.types: dict[str, GraphQLNamedType] = {}
+        self.resolvers: dict[tuple[str, str], list[str]] = {}
+        self.hidden: set[str] = set()  # @inaccessible anywhere hides it everywhere
+        self._builders: dict[str, Callable[[], dict[str, Any]]] = {}
+        self._built: dict[str, dict[str, Any]] = {}
+        for sg in subgraphs:
+            self.hidden |= sg.inaccessible
+
+    # --- helpers -----------------------------------------------------------------
+
+    def defining(self, type_name: str) -> list[tuple[Subgraph, GraphQLNamedType]]:
+        return [
+            (sg, self.views[sg.name][type_name])
+            for sg in self.subgraphs
+            if type_name in self.views[sg.name]
+        ]
+
+    def local_name(self, subgraph: Subgraph, type_name: str) -> str:
+        for local, client in self.renames[subgraph.name].items():
+            if client == type_name:
+                return local
+        return type_name
+
+    def ref(self, type_: GraphQLType) -> Any:
+        """The same type shape, pointing at the supergraph's named types."""
+        if isinstance(type_, GraphQLNonNull):
+            return GraphQLNonNull(self.ref(type_.of_type))
+        if isinstance(type_, GraphQLList):
+            return GraphQLList(self.ref(type_.of_type))
+        if is_specified_scalar_type(cast(GraphQLNamedType, type_)):
+            return type_  # build_ast_schema uses graphql-core's own instances
+        name = cast(GraphQLNamedType, type_).name
+        for renames in self.renames.values():
+            name = renames.get(name, name)
+        return self.types[name]
+
+    # --- the merge ---------------------------------------------------------------
+
+    def compose(self) -> Supergraph:
+        names: list[str] = []
+        for sg in self.subgraphs:
+            names.extend(n for n in self.views[sg.name] if n not in names)
+        for name in names:
+            kinds = {type(t).__name__ for _, t in self.defining(name)}
+            if len(kinds) > 1:
+                detail = "; ".join(
+                    f"{type(t).__name__.removeprefix('GraphQL').removesuffix('Type')} "
+                    f'in subgraph "{sg.name}"'
+                    for sg, t in self.defining(name)
+                )
+                raise CompositionError(f'Type "{name}" has mismatched kinds: {detail}')
+        visible = [n for n in names if n not in self.hidden]
+        for name in visible:
+            self.types[name] = self._named(name)
+        # Build fields now, outside graphql-core's thunks, so errors stay ours.
+        for name in visible:
+            self._build_members(name)
+        self._check_resolvability()
+        for name in visible:
+            self._check_references(name)
+        query = self.types.get("Query")
+        if not isinstance(query, GraphQLObjectType) or not query.fields:
+            raise CompositionError("No subgraph defines a visible Query field")
+        mutation = self.types.get("Mutation")
+        subscription = self.types.get("Subscription")
+        schema = GraphQLSchema(
+            query=query,
+            mutation=mutation if isinstance(mutation, GraphQLObjectType) else None,
+            subscription=subscription if isinstance(subscription, GraphQLObjectType) else None,
+            types=[t for n, t in self.types.items() if n not in ROOT_NAMES],
+        )
+        sdl = print_schema(schema)
+        digest = hashlib.sha256()
+        for sg in sorted(self.subgraphs, key=lambda s: s.name):
+            digest.update(f"{sg.name}\0{sg.url}\0{sg.sdl}\0".encode())
+        return Supergraph(
+            schema=schema,
+            sdl=sdl,
+            version=digest.hexdigest()[:16],
+            subgraphs={sg.name: sg for sg in self.subgraphs},
+            resolvers=self.resolvers,
+            root_renames={sg.name: self.renames[sg.name] for sg in self.subgraphs},
+        )
+
+    def _named(self, name: str) -> GraphQLNamedType:
+        defs = self.defining(name)
+        first = defs[0][1]
+        description = next((t.description for _, t in defs if t.description), None)
+        if isinstance(first, GraphQLObjectType):
+            self._object_resolvers(name, defs)
+            return GraphQLObjectType(
+                name,
+                fields=self._thunk(self._fields, name, defs),
+                interfaces=lambda: self._interfaces(defs),
+                description=description,
+            )
+        if isinstance(first, GraphQLInterfaceType):
+            return GraphQLInterfaceType(
+                name,
+                fields=self._thunk(self._fields, name, defs),
+                interfaces=lambda: self._interfaces(defs),
+                description=description,
+            )
+        if isinstance(first, GraphQLUnionType):
+            return GraphQLUnionType(
+                name, types=lambda: self._members(defs), description=description
+            )
+        if isinstance(first, GraphQLEnumType):
+            return GraphQLEnumType(name, self._enum_values(name, defs), description=description)
+        if isinstance(first, GraphQLInputObjectType):
+            return GraphQLInputObjectType(
+                name, fields=self._thunk(self._input_fields, name, defs), description=description
+            )
+        assert isinstance(first, GraphQLScalarType)
+        specified_by = next((t.specified_by_url for _, t in defs if t.specified_by_url), None)  # type: ignore[attr-defined]
+        return GraphQLScalarType(name, description=description, specified_by_url=specified_by)
+
+    def _thunk(
+        self,
+        build: Callable[[str, list[tuple[Subgraph, GraphQLNamedType]]], dict[str, Any]],
+        name: str,
+        defs: list[tuple[Subgraph, GraphQLNamedType]],
+    ) -> Callable[[], dict[str, Any]]:
+        self._builders[name] = lambda: build(name, defs)
+        return lambda: self._built[name]
+
+    def _build_members(self, name: str) -> None:
+        if name in self._builders:
+            self._built[name] = self._builders[name]()
+
+    def _interfaces(
+        self, defs: list[tuple[Subgraph, GraphQLNamedType]]
+    ) -> list[GraphQLInterfaceType]:
+        found: dict[str, GraphQLInterfaceType] = {}
+        for _, t in defs:
+            for interface in cast(GraphQLObjectType, t).interfaces:
+                if interface.name not in self.hidden:
+                    found[interface.name] = cast(GraphQLInterfaceType, self.types[interface.name])
+        return list(found.values())
+
+    def _members(self, defs: list[tuple[Subgraph, GraphQLNamedType]]) -> list[GraphQLObjectType]:
+        found: dict[str, GraphQLObjectType] = {}
+        for _, t in defs:
+            for member in cast(GraphQLUnionType, t).types:
+                if member.name not in self.hidden:
+                    found[member.name] = cast(GraphQLObjectType, self.types[member.name])
+        return list(found.values())
+
+    def _object_resolvers(self, name: str, defs: list[tuple[Subgraph, GraphQLNamedType]]) -> None:
+        """Record who resolves each field and enforce `@shareable`/`@override`."""
+        field_names: list[str] = []
+        for _, t in defs:
+            field_names.extend(f for f in cast(GraphQLObjectType, t).fields if f not in field_names)
+        for field_name in field_names:
+            if name == "Query" and field_name in FEDERATION_QUERY_FIELDS:
+                continue
+            defined = []
+            for sg, t in defs:
+                if field_name in cast(GraphQLObjectType, t).fields:
+                    defined.append(sg)
+
+            def local(sg: Subgraph) -> str:
+                return self.local_name(sg, name)
+
+            overridden = {
+                sg.facts(local(sg), field_name).override_from
+                for sg in defined
+                if sg.facts(local(sg), field_name).override_from
+            }
+            resolving = [
+                sg
+                for sg in defined
+                if sg.name not in overridden
+                and (
+                    not sg.facts(local(sg), field_name).external
+                    or field_name in sg.key_field_names(local(sg))
+                )
+            ]
+            if not resolving:
+                raise CompositionError(
+                    f'Field "{name}.{field_name}" is marked @external in every subgraph '
+                    f"that defines it ({_quote([sg.name for sg in defined])}): "
+                    "no subgraph resolves it"
+                )
+            owners = [
+                sg for sg in resolving if not sg.facts(local(sg), field_name).external
+            ] or resolving
+            if len(owners) > 1:
+                unshared = [
+                    sg.name
+                    for sg in owners
+                    if not (
+                        sg.fed1
+                        or sg.facts(local(sg), field_name).shareable
+                        or local(sg) in sg.shareable_types
+                        or field_name in sg.key_field_names(local(sg))
+                    )
+                ]
+                if unshared:
+                    raise CompositionError(
+                        f'Non-shareable field "{name}.{field_name}" is resolved from multiple '
+                        f"subgraphs: it is resolved from subgraphs "
+                        f"{_quote([sg.name for sg in owners])} and defined as non-shareable "
+                        f"in subgraph(s) {_quote(unshared)}"
+                    )
+            self.resolvers[(name, field_name)] = [sg.name for sg in resolving]
+
+    def _fields(
+        self, name: str, defs: list[tuple[Subgraph, GraphQLNamedType]]
+    ) -> dict[str, GraphQLField]:
+        per_field: dict[str, list[tuple[Subgraph, GraphQLField]]] = {}
+        for sg, t in defs:
+            for field_name, f in cast(GraphQLObjectType, t).fields.items():
+                if name == "Query" and field_name in FEDERATION_QUERY_FIELDS:
+                    continue
+                per_field.setdefault(field_name, []).append((sg, f))
+        merged: dict[str, GraphQLField] = {}
+        for field_name, found in per_field.items():
+            if f"{name}.{field_name}" in self.hidden:
+                continue
+            where = f'"{name}.{field_name}"'
+            type_ = self._output_type(where, found)
+            merged[field_name] = GraphQLField(
+                type_,
+                args=self._arguments(name, field_name, found),
+                description=next((f.description for _, f in found if f.description), None),
+                deprecation_reason=next(
+                    (f.deprecation_reason for _, f in found if f.deprecation_reason), None
+                ),
+            )
+        return merged
+
+    def _output_type(self, where: str, found: list[tuple[Subgraph, GraphQLField]]) -> Any:
+        shapes = {_shape(f.type) for _, f in found}
+        if len(shapes) > 1:
+            detail = "; ".join(f'"{f.type}" in subgraph "{sg.name}"' for sg, f in found)
+            raise CompositionError(
+                f"Type of field {where} is incompatible across subgraphs: {detail}"
+            )
+        merged: GraphQLType = found[0][1].type
+        for _, f in found[1:]:
+            merged = _looser(merged, f.type)
+        return self.ref(merged)
+
+    def _arguments(
+        self, type_name: str, field_name: str, found: list[tuple[Subgraph, GraphQLField]]
+    ) -> dict[str, GraphQLArgument]:
+        args: dict[str, GraphQLArgument] = {}
+        for arg_name, arg in found[0][1].args.items():
+            everywhere = [(sg, f.args.get(arg_name)) for sg, f in found]
+            where = f'"{type_name}.{field_name}({arg_name}:)"'
+            missing = [sg.name for sg, a in everywhere if a is None]
+            if missing:
+                required = [
+                    sg.name
+                    for sg, a in everywhere
+                    if a is not None
+                    and isinstance(a.type, GraphQLNonNull)
+                    and a.default_value is Undefined
+                ]
+                if required:
+                    raise CompositionError(
+                        f"Argument {where} is required in subgraph(s) {_quote(required)} "
+                        f"but missing in subgraph(s) {_quote(missing)}"
+                    )
+                continue
+            if f"{type_name}.{field_name}({arg_name}:)" in self.hidden:
+                continue
+            present = [(sg, a) for sg, a in everywhere if a is not None]
+            if len({_shape(a.type) for _, a in present}) > 1:
+                detail = "; ".join(f'"{a.type}" in subgraph "{sg.name}"' for sg, a in present)
+                raise CompositionError(f"Type of argument {where} is incompatible: {detail}")
+            merged_type: GraphQLType = present[0][1].type
+            for _, a in present[1:]:
+                merged_type = _stricter(merged_type, a.type)
+            args[arg_name] = GraphQLArgument(
+                self.ref(merged_type),
+                default_value=arg.default_value,
+                description=next((a.description for _, a in present if a.description), None),
+                deprecation_reason=arg.deprecation_reason,
+            )
+        return args
+
+    def _input_fields(
+        self, name: str, defs: list[tuple[Subgraph, GraphQLNamedType]]
+    ) -> dict[str, GraphQLInputField]:
+        fields: dict[str, GraphQLInputField] = {}
+        for field_name, first in cast(GraphQLInputObjectType, defs[0][1]).fields.items():
+            present = [
+                (sg, cast(GraphQLInputObjectType, t).fields.get(field_name)) for sg, t in defs
+            ]
+            missing = [sg.name for sg, f in present if f is None]
+            if missing:
+                required = [
+                    sg.name
+                    for sg, f in present
+                    if f is not None
+                    and isinstance(f.type, GraphQLNonNull)
+                    and f.default_value is Undefined
+                ]
+                if required:
+                    raise CompositionError(
+                        f'Input field "{name}.{field_name}" is required in subgraph(s) '
+                        f"{_quote(required)} but missing in subgraph(s) {_quote(missing)}"
+                    )
+                continue
+            if f"{name}.{field_name}" in self.hidden:
+                continue
+            merged_type: GraphQLType = first.type
+            for sg, f in present:
+                assert f is not None
+                if _shape(f.type) != _shape(first.type):
+                    raise CompositionError(
+                        f'Type of input field "{name}.{field_name}" is incompatible: '
+                        f'"{first.type}" in subgraph "{defs[0][0].name}"; '
+                        f'"{f.type}" in subgraph "{sg.name}"'
+                    )
+                merged_type = _stricter(merged_type, f.type)
+            fields[field_name] = GraphQLInputField(
+                self.ref(merged_type),
+                default_value=first.default_value,
+                description=next((f.description for _, f in present if f and f.description), None),
+                deprecation_reason=first.deprecation_reason,
+            )
+        return fields
+
+    def _enum_values(
+        self, name: str, defs: list[tuple[Subgraph, GraphQLNamedType]]
+    ) -> dict[str, GraphQLEnumValue]:
+        as_input, as_output = self._enum_usage(name)
+        value_sets = [set(cast(GraphQLEnumType, t).values) for _, t in defs]
+        union: list[str] = []
+        for _, t in defs:
+            union.extend(v for v in cast(GraphQLEnumType, t).values if v not in union)
+        if as_input and as_output and any(s != value_sets[0] for s in value_sets):
+            detail = "; ".join(
+                f'{sorted(cast(GraphQLEnumType, t).values)} in subgraph "{sg.name}"'
+                for sg, t in defs
+            )
+            raise CompositionError(
+                f'Enum type "{name}" is used as both input and output type and its values '
+                f"are inconsistent across subgraphs: {detail}"
+            )
+        if as_input and not as_output:
+            union = [v for v in union if all(v in s for s in value_sets)]
+        values: dict[str, GraphQLEnumValue] = {}
+        for value in union:
+            if f"{name}.{value}" in self.hidden:
+                continue
+            sources = [
+                cast(GraphQLEnumType, t).values[value]
+                for _, t in defs
+                if value in cast(GraphQLEnumType, t).values
+            ]
+            values[value] = GraphQLEnumValue(
+                value,
+                description=next((v.description for v in sources if v.description), None),
+                deprecation_reason=next(
+                    (v.deprecation_reason for v in sources if v.deprecation_reason), None
+                ),
+            )
+        return values
+
+    def _enum_usage(self, name: str) -> tuple[bool, bool]:
+        as_input = as_output = False
+        for sg in self.subgraphs:
+            for t in sg.schema.type_map.values():
+                if isinstance(t, GraphQLObjectType | GraphQLInterfaceType):
+                    for f in t.fields.values():
+                        as_output |= get_named_type(f.type).name == name
+                        as_input |= any(
+                            get_named_type(a.type).name == name for a in f.args.values()
+                        )
+                elif isinstance(t, GraphQLInputObjectType):
+                    as_input |= any(get_named_type(f.type).name == name for f in t.fields.values())
+        return as_input, as_output
+
+    # --- checks ------------------------------------------------------------------
+
+    def _check_resolvability(self) -> None:
+        """Every field must be reachable from every subgraph that can return its type."""
+        for (type_name, field_name), resolvers in self.resolvers.items():
+            if type_name in ROOT_NAMES:
+                continue
+            for sg, _ in self.defining(type_name):
+                if sg.name in resolvers:
+                    continue
+                local_type = self.local_name(sg, type_name)
+                if any(self._key_path(sg, local_type, other) for other in resolvers):
+                    continue
+                raise CompositionError(
+                    f'Field "{type_name}.{field_name}" cannot be resolved from subgraph '
+                    f'"{sg.name}": it is resolved only by subgraph(s) {_quote(resolvers)}, '
+                    f'and none of them has a resolvable @key on type "{type_name}" whose '
+                    f'fields subgraph "{sg.name}" can provide'
+                )
+
+    def _key_path(self, source: Subgraph, type_name: str, target_name: str) -> bool:
+        target = next(sg for sg in self.subgraphs if sg.name == target_name)
+        source_type = source.schema.type_map.get(type_name)
+        if not isinstance(source_type, GraphQLObjectType):
+            return False
+        for key in target.keys.get(type_name, []):
+            if key.resolvable and all(
+                s.name.value in source_type.fields  # type: ignore[attr-defined]
+                for s in key.selection.selections
+            ):
+                return True
+        return False
+
+    def _check_references(self, name: str) -> None:
+        named = self.types[name]
+        if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+            for field_name, f in named.fields.items():
+                for sg, t in self.defining(name):
+                    original = cast(GraphQLObjectType, t).fields.get(field_name)
+                    if original is not None and get_named_type(original.type).name in self.hidden:
+                        raise CompositionError(
+                            f'Field "{name}.{field_name}" is visible but its type '
+                            f'"{get_named_type(original.type).name}" is @inaccessible '
+                            f'(subgraph "{sg.name}")'
+                        )
+                _ = f
+        for sg in self.subgraphs:
+            for (type_name, field_name), facts in sg.fields.items():
+                for text in (facts.requires, facts.provides):
+                    if text:
+                        try:
+                            parse_field_set(text)
+                        except Exception as exc:
+                            raise CompositionError(
+                                f'[{sg.name}] field set "{text}" on field '
+                                f'"{type_name}.{field_name}" does not parse: {exc}'
+                            ) from exc
+
+
+def _looser(a: GraphQLType, b: GraphQLType) -> GraphQLType:
+    """Merge two output types of one shape: nullable wherever either is."""
+    a_null, b_null = not isinstance(a, GraphQLNonNull), not isinstance(b, GraphQLNonNull)
+    inner_a = a.of_type if isinstance(a, GraphQLNonNull) else a
+    inner_b = b.of_type if isinstance(b, GraphQLNonNull) else b
+    if isinstance(inner_a, GraphQLList) and isinstance(inner_b, GraphQLList):
+        inner: GraphQLType = GraphQLList(_looser(inner_a.of_type, inner_b.of_type))
+    else:
+        inner = inner_a
+    return inner if a_null or b_null else GraphQLNonNull(inner)  # type: ignore[type-var]
+
+
+def _stricter(a: GraphQLType, b: GraphQLType) -> GraphQLType:
+    """Merge two input types of one shape: non-null wherever either is."""
+    a_nn, b_nn = isinstance(a, GraphQLNonNull), isinstance(b, GraphQLNonNull)
+    inner_a = a.of_type if isinstance(a, GraphQLNonNull) else a
+    inner_b = b.of_type if isinstance(b, GraphQLNonNull) else b
+    if isinstance(inner_a, GraphQLList) and isinstance(inner_b, GraphQLList):
+        inner: GraphQLType = GraphQLList(_stricter(inner_a.of_type, inner_b.of_type))
+    else:
+        inner = inner_a
+    return GraphQLNonNull(inner) if a_nn or b_nn else inner  # type: ignore[type-var]
+
+
+def compose(subgraphs: Sequence[Subgraph]) -> Supergraph:
+    """Compose the subgraphs, or raise `CompositionError`."""
+    if not subgraphs:
+        raise CompositionError("No subgraph is available to compose")
+    composer = _Composer(subgraphs)
+    try:
+        return composer.compose()
+    except CompositionError:
+        raise
+    except Exception as exc:  # a thunk failing inside graphql-core
+        raise CompositionError(f"Composition failed: {exc}") from exc

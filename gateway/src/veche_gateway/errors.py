@@ -1,0 +1,44 @@
+"""Error types and the public error codes the gateway itself emits."""
+
+from __future__ import annotations
+
+from typing import Any
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
+SUBGRAPH_UNAVAILABLE = "SUBGRAPH_UNAVAILABLE"
+PERSISTED_QUERY_NOT_FOUND = "PERSISTED_QUERY_NOT_FOUND"
+INTERNAL = "INTERNAL"
+FORBIDDEN = "FORBIDDEN"
+
+
+class CompositionError(Exception):
+    """The subgraphs' schemas do not compose; the message names who is at fault."""
+
+
+class PlanError(Exception):
+    """An operation that validated cannot be planned over the subgraphs."""
+
+
+class RequestError(Exception):
+    """A client request refused before execution, with its public code.
+
+    `status` is the HTTP status for a `application/graphql-response+json`
+    client; plain `application/json` clients get 200 for GraphQL-level errors,
+    as GraphQL-over-HTTP asks.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        code: str = BAD_USER_INPUT,
+        status: int = 400,
+        errors: list[dict[str, Any]] | None = None,
+        graphql_level: bool = True,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.code = code
+        self.status = status
+        self.graphql_level = graphql_level
+        self.errors = errors or [{"message": message, "extensions": {"code": code}}]

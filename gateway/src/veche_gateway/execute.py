@@ -1,0 +1,281 @@
+"""Running a query plan and shaping the client's response.
+
+Fetched data is merged into one raw tree keyed by the client's response
+keys. The client's operation is then executed by graphql-core against the
+client schema over that tree: this gives the client's field order and
+aliases, `__typename`, introspection, and the spec's null propagation for
+free. Nulls that a reported subgraph failure already explains do not get a
+second "Cannot return null" error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    GraphQLAbstractType,
+    GraphQLResolveInfo,
+    GraphQLSchema,
+    OperationType,
+    execute_sync,
+)
+
+from veche_gateway.errors import SUBGRAPH_UNAVAILABLE
+from veche_gateway.plan import TYPENAME_ALIAS, EntityFetch, EntityGroup, QueryPlan, RootFetch
+from veche_gateway.transport import SubgraphUnavailable, Transport
+
+Path = tuple[str | int, ...]
+
+
+def _resolve_field(source: Any, info: GraphQLResolveInfo[Any], **_: Any) -> Any:
+    if isinstance(source, dict):
+        return source.get(info.path.key)
+    return None
+
+
+def _resolve_type(value: Any, info: GraphQLResolveInfo[Any], abstract: GraphQLAbstractType) -> Any:
+    return value.get(TYPENAME_ALIAS) if isinstance(value, dict) else None
+
+
+def merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
+    """Deep-merge one fetch's data into the raw tree."""
+    for key, value in source.items():
+        present = target.get(key)
+        if isinstance(present, dict) and isinstance(value, dict):
+            merge(present, value)
+        elif isinstance(present, list) and isinstance(value, list) and len(present) == len(value):
+            for index, (old, new) in enumerate(zip(present, value, strict=True)):
+                if isinstance(old, dict) and isinstance(new, dict):
+                    merge(old, new)
+                else:
+                    present[index] = new
+        else:
+            target[key] = value
+
+
+def _objects_at(raw: Any, path: Sequence[str]) -> list[tuple[dict[str, Any], Path]]:
+    """Every object reached by following response keys, lists flattened."""
+    found: list[tuple[dict[str, Any], Path]] = []
+
+    def walk(value: Any, rest: Sequence[str], at: Path) -> None:
+        if isinstance(value, list):
+            for index, item in enumerate(value):
+                walk(item, rest, (*at, index))
+        elif isinstance(value, dict):
+            if not rest:
+                found.append((value, at))
+            else:
+                walk(value.get(rest[0]), rest[1:], (*at, rest[0]))
+
+    walk(raw, path, ())
+    return found
+
+
+@dataclass
+class _Run:
+    raw: dict[str, Any] = field(default_factory=dict)
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    covered: list[Path] = field(default_factory=list)  # where reported failures left nulls
+
+    def unavailable(self, exc: SubgraphUnavailable, covered: Sequence[Path]) -> None:
+        self.errors.append(
+            {
+                "message": str(exc),
+                "extensions": {"code": SUBGRAPH_UNAVAILABLE, "serviceName": exc.subgraph},
+            }
+        )
+        self.covered.extend(covered)
+
+    def subgraph_error(
+        self, subgraph: str, error: Any, path: Path | None, fallback: Sequence[Path]
+    ) -> None:
+        if not isinstance(error, dict):
+            error = {"message": str(error)}
+        out: dict[str, Any] = {"message": str(error.get("message", "Subgraph error"))}
+        if path is not None:
+            out["path"] = list(path)
+            self.covered.append(path)
+        else:
+            self.covered.extend(fallback)
+        extensions = dict(error.get("extensions") or {})
+        extensions.setdefault("serviceName", subgraph)
+        out["extensions"] = extensions
+        self.errors.append(out)
+
+
+class Executor:
+    def __init__(self, transport: Transport, urls: Mapping[str, str]) -> None:
+        self.transport = transport
+        self.urls = urls
+
+    async def run(
+        self,
+        schema: GraphQLSchema,
+        plan: QueryPlan,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> dict[str, Any]:
+        run = _Run()
+        if plan.operation == OperationType.MUTATION:
+            for root in plan.roots:
+                await self._root(run, root, variables, headers)
+        else:
+            await asyncio.gather(*(self._root(run, r, variables, headers) for r in plan.roots))
+        for step in plan.steps:
+            await asyncio.gather(*(self._entities(run, f, variables, headers) for f in step))
+        return self._shape(run, schema, document, operation_name, variables)
+
+    async def _post(
+        self,
+        subgraph: str,
+        query: str,
+        names: Sequence[str],
+        variables: Mapping[str, Any],
+        extra: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> dict[str, Any]:
+        sent = {n: variables[n] for n in names if n in variables}
+        sent.update(extra)
+        payload: dict[str, Any] = {"query": query}
+        if sent:
+            payload["variables"] = sent
+        return await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
+
+    async def _root(
+        self,
+        run: _Run,
+        fetch: RootFetch,
+        variables: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> None:
+        keys: list[Path] = [(k,) for k in fetch.response_keys]
+        try:
+            body = await self._post(
+                fetch.subgraph, fetch.document, fetch.variables, variables, {}, headers
+            )
+        except SubgraphUnavailable as exc:
+            run.unavailable(exc, keys)
+            return
+        data = body.get("data")
+        if isinstance(data, dict):
+            merge(run.raw, data)
+        for error in body.get("errors") or ():
+            path = error.get("path") if isinstance(error, dict) else None
+            run.subgraph_error(
+                fetch.subgraph, error, tuple(path) if isinstance(path, list) else None, keys
+            )
+
+    async def _entities(
+        self,
+        run: _Run,
+        fetch: EntityFetch,
+        variables: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> None:
+        extra: dict[str, Any] = {}
+        owners: list[list[list[tuple[dict[str, Any], Path]]]] = []
+        for index, group in enumerate(fetch.groups):
+            representations, objects = _representations(run.raw, group)
+            extra[f"_veche_reps{index}"] = representations
+            owners.append(objects)
+        every = [p for objects in owners for found in objects for _, p in found]
+        if not every:
+            return
+        try:
+            body = await self._post(
+                fetch.subgraph, fetch.document, fetch.variables, variables, extra, headers
+            )
+        except SubgraphUnavailable as exc:
+            run.unavailable(exc, every)
+            return
+        data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        for group, objects in zip(fetch.groups, owners, strict=True):
+            results = data.get(group.alias) if data else None
+            if not isinstance(results, list):
+                continue
+            for result, found in zip(results, objects, strict=False):
+                if isinstance(result, dict):
+                    for target, _ in found:
+                        merge(target, result)
+        aliases = {g.alias: objects for g, objects in zip(fetch.groups, owners, strict=True)}
+        for error in body.get("errors") or ():
+            raw_path = error.get("path") if isinstance(error, dict) else None
+            path: Path | None = None
+            if (
+                isinstance(raw_path, list)
+                and len(raw_path) >= 2
+                and raw_path[0] in aliases
+                and isinstance(raw_path[1], int)
+                and raw_path[1] < len(aliases[raw_path[0]])
+            ):
+                path = aliases[raw_path[0]][raw_path[1]][0][1] + tuple(raw_path[2:])
+            run.subgraph_error(fetch.subgraph, error, path, every)
+
+    def _shape(
+        self,
+        run: _Run,
+        schema: GraphQLSchema,
+        document: DocumentNode,
+        operation_name: str | None,
+        variables: Mapping[str, Any],
+    ) -> dict[str, Any]:
+        result = execute_sync(
+            schema,
+            document,
+            root_value=run.raw,
+            variable_values=dict(variables),
+            operation_name=operation_name,
+            field_resolver=_resolve_field,
+            type_resolver=_resolve_type,
+        )
+        errors = list(run.errors)
+        for error in result.errors or ():
+            path = tuple(error.path or ())
+            if error.message.startswith("Cannot return null") and any(
+                _related(path, c) for c in run.covered
+            ):
+                continue
+            errors.append(dict(error.formatted))
+        response: dict[str, Any] = {}
+        if errors:
+            response["errors"] = errors
+        response["data"] = result.data
+        return response
+
+
+def _related(a: Path, b: Path) -> bool:
+    shorter = min(len(a), len(b))
+    return a[:shorter] == b[:shorter]
+
+
+def _representations(
+    raw: dict[str, Any], group: EntityGroup
+) -> tuple[list[dict[str, Any]], list[list[tuple[dict[str, Any], Path]]]]:
+    """Deduplicated representations and, for each, the objects it stands for."""
+    index: dict[str, int] = {}
+    representations: list[dict[str, Any]] = []
+    objects: list[list[tuple[dict[str, Any], Path]]] = []
+    for obj, path in _objects_at(raw, group.path):
+        type_name = obj.get(TYPENAME_ALIAS)
+        spec = group.representations.get(type_name) if isinstance(type_name, str) else None
+        if spec is None:
+            continue
+        if any(alias not in obj for alias, _ in spec):
+            continue  # the parent fetch failed here: nothing to ask for
+        representation: dict[str, Any] = {"__typename": type_name}
+        for alias, name in spec:
+            representation[name] = obj[alias]
+        fingerprint = json.dumps(representation, sort_keys=True)
+        if fingerprint not in index:
+            index[fingerprint] = len(representations)
+            representations.append(representation)
+            objects.append([])
+        objects[index[fingerprint]].append((obj, path))
+    return representations, objects

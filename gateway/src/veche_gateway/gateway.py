@@ -1,0 +1,326 @@
+"""The gateway's core: the live supergraph and the request pipeline.
+
+`Gateway.reload()` re-reads every subgraph's SDL and swaps in a new
+supergraph only when it composes (a subgraph that cannot be reached keeps its
+last known SDL, or is left out until it appears). `Gateway.execute()` runs
+one GraphQL request: persisted query lookup, parse and validate (cached per
+document, operation and supergraph version), variables, limits, plan (cached
+too) and execution. Each request holds the supergraph it started with, so a
+swap never disturbs requests in flight.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    DocumentNode,
+    FragmentDefinitionNode,
+    GraphQLError,
+    GraphQLIncludeDirective,
+    GraphQLSkipDirective,
+    OperationDefinitionNode,
+    OperationType,
+    VariableNode,
+    get_operation_ast,
+    parse,
+    validate,
+    visit,
+)
+from graphql.execution.values import get_variable_values
+from graphql.language import DirectiveNode, Visitor
+
+from veche_gateway.apq import PersistedQueries, sha256
+from veche_gateway.cache import LRU
+from veche_gateway.compose import compose
+from veche_gateway.errors import (
+    BAD_USER_INPUT,
+    INTERNAL,
+    CompositionError,
+    PlanError,
+    RequestError,
+)
+from veche_gateway.execute import Executor
+from veche_gateway.limits import Limits, enforce, measure
+from veche_gateway.plan import QueryPlan, build_plan
+from veche_gateway.settings import Settings
+from veche_gateway.subgraph import Subgraph, load_subgraph
+from veche_gateway.supergraph import Supergraph
+from veche_gateway.transport import Transport
+
+log = logging.getLogger("veche_gateway")
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A parsed, validated operation, ready to plan."""
+
+    document: DocumentNode
+    operation: OperationDefinitionNode
+    fragments: Mapping[str, FragmentDefinitionNode]
+    condition_variables: tuple[str, ...]  # variables read by @skip/@include
+
+
+@dataclass
+class SubgraphStatus:
+    url: str
+    up: bool = False
+    error: str | None = None
+    checked_at: float | None = None
+
+
+@dataclass
+class GraphQLRequest:
+    query: str | None
+    operation_name: str | None = None
+    variables: dict[str, Any] = field(default_factory=dict)
+    extensions: dict[str, Any] | None = None
+
+
+class _Conditions(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
+        if node.name.value in (GraphQLSkipDirective.name, GraphQLIncludeDirective.name):
+            for arg in node.arguments or ():
+                if isinstance(arg.value, VariableNode) and arg.value.name.value not in self.names:
+                    self.names.append(arg.value.name.value)
+
+
+class Gateway:
+    def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
+        self.settings = settings
+        self.transport = transport or Transport(
+            settings.fetch_timeout_seconds, settings.max_connections
+        )
+        self.executor = Executor(self.transport, settings.subgraphs)
+        self.supergraph: Supergraph | None = None
+        self.composed_at: float | None = None
+        self.last_composition_error: str | None = None
+        self.status = {name: SubgraphStatus(url) for name, url in settings.subgraphs.items()}
+        self._sdls: dict[str, str] = {}
+        self._attempted: dict[str, str] | None = None
+        self._reload_lock = asyncio.Lock()
+        self._documents: LRU[tuple[str, str, str | None], Prepared] = LRU(
+            settings.document_cache_size
+        )
+        self._plans: LRU[tuple[Any, ...], QueryPlan] = LRU(settings.document_cache_size)
+        self.apq = PersistedQueries(settings.apq_cache_size)
+        self.limits = Limits(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_fields=settings.max_fields,
+            max_cost=settings.max_cost,
+            default_list_size=settings.default_list_size,
+            introspection=settings.introspection,
+        )
+        self._poller: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------
+
+    async def start(self) -> None:
+        await self.reload()
+        if self.settings.poll_interval_seconds > 0:
+            self._poller = asyncio.create_task(self._poll())
+
+    async def stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._poller
+        await self.transport.aclose()
+
+    async def _poll(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_seconds)
+            try:
+                await self.reload()
+            except Exception:  # keep polling whatever happened
+                log.exception("schema reload failed")
+
+    # --- live schema -------------------------------------------------------------
+
+    async def reload(self) -> bool:
+        """Re-read the subgraphs' SDL; return True when a new supergraph went live."""
+        async with self._reload_lock:
+            names = list(self.settings.subgraphs)
+            results = await asyncio.gather(
+                *(self._fetch_sdl(name) for name in names), return_exceptions=True
+            )
+            sdls = dict(self._sdls)
+            for name, result in zip(names, results, strict=True):
+                status = self.status[name]
+                status.checked_at = time.time()
+                if isinstance(result, str):
+                    sdls[name] = result
+                    status.up, status.error = True, None
+                else:
+                    status.up, status.error = False, str(result)
+                    log.warning("subgraph %s: %s", name, result)
+            if not sdls or (sdls == self._sdls and self.supergraph is not None):
+                return False
+            if sdls == self._attempted:
+                return False  # the same inputs failed before; the error still stands
+            self._attempted = sdls
+            try:
+                subgraphs: list[Subgraph] = [
+                    load_subgraph(name, self.settings.subgraphs[name], sdls[name])
+                    for name in names
+                    if name in sdls
+                ]
+                supergraph = compose(subgraphs)
+            except CompositionError as exc:
+                self.last_composition_error = str(exc)
+                log.error("composition refused, keeping the last good supergraph: %s", exc)
+                return False
+            self._sdls = sdls
+            self.supergraph = supergraph  # one reference swap: atomic for readers
+            self.composed_at = time.time()
+            self.last_composition_error = None
+            log.info("supergraph %s is live (%s)", supergraph.version, ", ".join(sdls))
+            return True
+
+    async def _fetch_sdl(self, name: str) -> str:
+        return await self.transport.fetch_sdl(
+            name, self.settings.subgraphs[name], self.settings.sdl_timeout_seconds
+        )
+
+    def health(self) -> dict[str, Any]:
+        supergraph = self.supergraph
+        all_up = all(s.up for s in self.status.values())
+        return {
+            "status": "starting" if supergraph is None else ("ok" if all_up else "degraded"),
+            "supergraph": None
+            if supergraph is None
+            else {
+                "version": supergraph.version,
+                "composedAt": self.composed_at,
+                "subgraphs": list(supergraph.subgraphs),
+            },
+            "subgraphs": {
+                name: {"url": s.url, "status": "up" if s.up else "down", "error": s.error}
+                for name, s in self.status.items()
+            },
+            "lastCompositionError": self.last_composition_error,
+        }
+
+    # --- requests ----------------------------------------------------------------
+
+    async def execute(
+        self,
+        request: GraphQLRequest,
+        headers: Mapping[str, str],
+        allow_mutations: bool = True,
+    ) -> dict[str, Any]:
+        """Run one request; raise `RequestError` when it is refused before execution."""
+        supergraph = self.supergraph
+        if supergraph is None:
+            raise RequestError(
+                "The gateway has no supergraph yet: no subgraph could be composed",
+                INTERNAL,
+                status=503,
+                graphql_level=False,
+            )
+        query = self.apq.resolve(request.query, request.extensions)
+        if not query:
+            raise RequestError("The request has no query", BAD_USER_INPUT, graphql_level=False)
+        prepared = self._prepare(supergraph, query, request.operation_name)
+        operation = prepared.operation
+        if operation.operation == OperationType.SUBSCRIPTION:
+            raise RequestError("Subscriptions are not supported over HTTP by this gateway")
+        if operation.operation == OperationType.MUTATION and not allow_mutations:
+            raise RequestError(
+                "Mutations are only accepted over POST", status=405, graphql_level=False
+            )
+        coerced = get_variable_values(
+            supergraph.schema, operation.variable_definitions or (), request.variables
+        )
+        if isinstance(coerced, list):
+            raise _graphql_errors(coerced)
+        enforce(
+            measure(
+                supergraph.schema,
+                operation,
+                prepared.fragments,
+                coerced.coerced,
+                self.settings.default_list_size,
+            ),
+            self.limits,
+        )
+        key = (
+            supergraph.version,
+            sha256(query),
+            request.operation_name,
+            tuple(coerced.coerced.get(n) for n in prepared.condition_variables),
+        )
+        plan = self._plans.get(key)
+        if plan is None:
+            try:
+                plan = build_plan(supergraph, prepared.document, operation, coerced)
+            except PlanError as exc:
+                log.error("cannot plan %s: %s", request.operation_name, exc)
+                return {
+                    "errors": [{"message": str(exc), "extensions": {"code": INTERNAL}}],
+                    "data": None,
+                }
+            self._plans.put(key, plan)
+        return await self.executor.run(
+            supergraph.schema,
+            plan,
+            prepared.document,
+            request.operation_name,
+            request.variables,
+            headers,
+        )
+
+    def _prepare(self, supergraph: Supergraph, query: str, operation_name: str | None) -> Prepared:
+        key = (supergraph.version, sha256(query), operation_name)
+        prepared = self._documents.get(key)
+        if prepared is not None:
+            return prepared
+        try:
+            document = parse(query)
+        except GraphQLError as exc:
+            raise _graphql_errors([exc]) from None
+        errors = validate(supergraph.schema, document)
+        if errors:
+            raise _graphql_errors(errors)
+        operation = get_operation_ast(document, operation_name)
+        if operation is None:
+            message = (
+                f'Unknown operation named "{operation_name}".'
+                if operation_name
+                else "Must provide operation name if query contains multiple operations."
+            )
+            raise RequestError(message)
+        conditions = _Conditions()
+        visit(document, conditions)
+        prepared = Prepared(
+            document=document,
+            operation=operation,
+            fragments={
+                d.name.value: d
+                for d in document.definitions
+                if isinstance(d, FragmentDefinitionNode)
+            },
+            condition_variables=tuple(conditions.names),
+        )
+        self._documents.put(key, prepared)
+        return prepared
+
+
+def _graphql_errors(errors: list[GraphQLError]) -> RequestError:
+    formatted = []
+    for error in errors:
+        entry: dict[str, Any] = dict(error.formatted)
+        entry["extensions"] = {**(entry.get("extensions") or {}), "code": BAD_USER_INPUT}
+        formatted.append(entry)
+    return RequestError(errors[0].message, BAD_USER_INPUT, errors=formatted)

@@ -1,0 +1,130 @@
+"""Operation limits: depth, aliases, total fields and an estimated cost.
+
+Measured on the validated operation with fragments expanded, before any
+subgraph is called. The cost counts one per field, multiplied by the sizes
+of the lists above it; a list's size is its `first` argument (a literal or a
+variable) or `default_list_size`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from graphql import (
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLNamedType,
+    GraphQLSchema,
+    InlineFragmentNode,
+    IntValueNode,
+    OperationDefinitionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    get_nullable_type,
+    is_list_type,
+)
+
+from veche_gateway.errors import FORBIDDEN, QUERY_TOO_COMPLEX, RequestError
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_depth: int
+    max_aliases: int
+    max_fields: int
+    max_cost: int
+    default_list_size: int
+    introspection: bool
+
+
+@dataclass
+class Measure:
+    depth: int = 0
+    aliases: int = 0
+    fields: int = 0
+    cost: int = 0
+    introspection: bool = False
+
+
+def measure(
+    schema: GraphQLSchema,
+    operation: OperationDefinitionNode,
+    fragments: Mapping[str, FragmentDefinitionNode],
+    variables: Mapping[str, Any],
+    default_list_size: int,
+) -> Measure:
+    found = Measure()
+
+    def list_size(node: FieldNode) -> int:
+        for arg in node.arguments or ():
+            if arg.name.value in ("first", "last", "limit"):
+                if isinstance(arg.value, IntValueNode):
+                    return max(int(arg.value.value), 1)
+                if isinstance(arg.value, VariableNode):
+                    value = variables.get(arg.value.name.value)
+                    if isinstance(value, int):
+                        return max(value, 1)
+        return default_list_size
+
+    def walk(
+        selection_set: SelectionSetNode,
+        parent: GraphQLNamedType | None,
+        depth: int,
+        multiplier: int,
+    ) -> int:
+        cost = 0
+        for selection in selection_set.selections:
+            if isinstance(selection, FieldNode):
+                found.fields += 1
+                found.aliases += selection.alias is not None
+                name = selection.name.value
+                found.introspection |= name in ("__schema", "__type")
+                found.depth = max(found.depth, depth)
+                cost += multiplier
+                definition = getattr(parent, "fields", {}).get(name) if parent else None
+                if selection.selection_set is not None:
+                    child_type = get_named_type(definition.type) if definition else None
+                    many = definition is not None and is_list_type(
+                        get_nullable_type(definition.type)
+                    )
+                    child_multiplier = multiplier * (list_size(selection) if many else 1)
+                    cost += walk(selection.selection_set, child_type, depth + 1, child_multiplier)
+            elif isinstance(selection, InlineFragmentNode):
+                condition = (
+                    schema.get_type(selection.type_condition.name.value)
+                    if selection.type_condition
+                    else parent
+                )
+                cost += walk(selection.selection_set, condition, depth, multiplier)
+            elif isinstance(selection, FragmentSpreadNode):
+                fragment = fragments.get(selection.name.value)
+                if fragment is not None:
+                    condition = schema.get_type(fragment.type_condition.name.value)
+                    cost += walk(fragment.selection_set, condition, depth, multiplier)
+        return cost
+
+    root = schema.get_root_type(operation.operation)
+    found.cost = walk(operation.selection_set, root, 1, 1)
+    return found
+
+
+def enforce(found: Measure, limits: Limits) -> None:
+    """Raise `RequestError` for the first limit the operation exceeds."""
+    if found.introspection and not limits.introspection:
+        raise RequestError("GraphQL introspection is disabled on this gateway", FORBIDDEN)
+    checks = (
+        ("depth", found.depth, limits.max_depth),
+        ("number of aliases", found.aliases, limits.max_aliases),
+        ("number of fields", found.fields, limits.max_fields),
+        ("estimated cost", found.cost, limits.max_cost),
+    )
+    for what, value, limit in checks:
+        if value > limit:
+            raise RequestError(
+                f"The operation is too complex: its {what} is {value}, the limit is {limit}",
+                QUERY_TOO_COMPLEX,
+            )

@@ -1,0 +1,490 @@
+"""Query planning: one client operation -> subgraph fetches.
+
+The plan has root fetches (one per owning subgraph for a query, run in
+parallel; one per run of consecutive fields on the same subgraph for a
+mutation, run in order) and then entity steps: at each depth, one
+`_entities` request per subgraph, holding one aliased `_entities` field per
+place in the response where objects need fields from that subgraph.
+
+The subgraph documents keep the client's response keys, so the merged raw
+data has the client's shape; whatever the planner adds for itself (the
+`__typename` used to dispatch abstract types, key and `@requires` fields for
+representations) goes under reserved aliases (`_vt`, `_vr_<field>`) that
+cannot clash with the client's. `@skip`/`@include` are evaluated while
+planning, so a plan is cached per document, operation and the values of the
+variables those directives read.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from graphql import (
+    ArgumentNode,
+    DocumentNode,
+    FieldNode,
+    FragmentDefinitionNode,
+    FragmentSpreadNode,
+    GraphQLIncludeDirective,
+    GraphQLNamedType,
+    GraphQLObjectType,
+    GraphQLSkipDirective,
+    InlineFragmentNode,
+    NamedTypeNode,
+    NameNode,
+    OperationDefinitionNode,
+    OperationType,
+    SelectionNode,
+    SelectionSetNode,
+    VariableNode,
+    get_named_type,
+    is_abstract_type,
+    is_composite_type,
+    print_ast,
+    visit,
+)
+from graphql.execution.values import VariableValues, get_directive_values
+from graphql.language import Visitor
+
+from veche_gateway.errors import PlanError
+from veche_gateway.subgraph import parse_field_set
+from veche_gateway.supergraph import Supergraph
+
+TYPENAME_ALIAS = "_vt"
+REP_PREFIX = "_vr_"
+REPS_VARIABLE = "_veche_reps"
+
+
+@dataclass(frozen=True)
+class RootFetch:
+    subgraph: str
+    document: str
+    variables: tuple[str, ...]
+    response_keys: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EntityGroup:
+    """Objects found at `path` (client response keys) that get fields from a subgraph."""
+
+    alias: str
+    path: tuple[str, ...]
+    # concrete type -> [(alias in the parent object, field name in the representation)]
+    representations: Mapping[str, tuple[tuple[str, str], ...]]
+
+
+@dataclass(frozen=True)
+class EntityFetch:
+    subgraph: str
+    document: str
+    variables: tuple[str, ...]
+    groups: tuple[EntityGroup, ...]
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    operation: OperationType
+    roots: tuple[RootFetch, ...]
+    steps: tuple[tuple[EntityFetch, ...], ...]
+
+
+def _name(value: str) -> NameNode:
+    return NameNode(value=value)
+
+
+def _field(
+    name: str,
+    alias: str | None = None,
+    arguments: Iterable[Any] = (),
+    selections: list[SelectionNode] | None = None,
+) -> FieldNode:
+    return FieldNode(
+        alias=_name(alias) if alias and alias != name else None,
+        name=_name(name),
+        arguments=tuple(arguments),
+        directives=(),
+        selection_set=SelectionSetNode(selections=tuple(selections))
+        if selections is not None
+        else None,
+    )
+
+
+def _typename() -> FieldNode:
+    return _field("__typename", TYPENAME_ALIAS)
+
+
+def _fragment(type_name: str, selections: list[SelectionNode]) -> InlineFragmentNode:
+    return InlineFragmentNode(
+        type_condition=NamedTypeNode(name=_name(type_name)),
+        directives=(),
+        selection_set=SelectionSetNode(selections=tuple(selections)),
+    )
+
+
+def _strip(selection_set: SelectionSetNode | None) -> list[SelectionNode] | None:
+    """A field set from a directive, as plain selections without locations."""
+    if selection_set is None:
+        return None
+    return [
+        _field(s.name.value, None, (), _strip(s.selection_set))
+        for s in selection_set.selections
+        if isinstance(s, FieldNode)
+    ]
+
+
+def _field_set_tree(selection_set: SelectionSetNode) -> dict[str, Any]:
+    return {
+        s.name.value: _field_set_tree(s.selection_set) if s.selection_set else {}
+        for s in selection_set.selections
+        if isinstance(s, FieldNode)
+    }
+
+
+class _VariableNames(Visitor):
+    def __init__(self) -> None:
+        super().__init__()
+        self.names: list[str] = []
+
+    def enter_variable(self, node: VariableNode, *_: Any) -> None:
+        if node.name.value not in self.names:
+            self.names.append(node.name.value)
+
+
+def _variables_in(selections: Iterable[SelectionNode]) -> list[str]:
+    visitor = _VariableNames()
+    for selection in selections:
+        visit(selection, visitor)
+    return visitor.names
+
+
+@dataclass
+class _Group:
+    subgraph: str
+    path: tuple[str, ...]
+    representations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    selections: dict[str, list[SelectionNode]] = field(default_factory=dict)
+
+
+class _Planner:
+    def __init__(
+        self,
+        supergraph: Supergraph,
+        document: DocumentNode,
+        operation: OperationDefinitionNode,
+        variables: VariableValues,
+    ) -> None:
+        self.supergraph = supergraph
+        self.schema = supergraph.schema
+        self.operation = operation
+        self.variables = variables
+        self.fragments = {
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        }
+        self.groups: dict[tuple[int, str, tuple[str, ...]], _Group] = {}
+
+    # --- client selections -------------------------------------------------------
+
+    def _included(self, node: SelectionNode) -> bool:
+        skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
+        if skip and skip.get("if") is True:
+            return False
+        include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
+        return not (include and include.get("if") is False)
+
+    def _applies(self, condition: NamedTypeNode | None, type_: GraphQLObjectType) -> bool:
+        if condition is None or condition.name.value == type_.name:
+            return True
+        conditional = self.schema.get_type(condition.name.value)
+        return (
+            conditional is not None
+            and is_abstract_type(conditional)
+            and self.schema.is_sub_type(conditional, type_)
+        )
+
+    def collect(
+        self, type_: GraphQLObjectType, selection_sets: Iterable[SelectionSetNode]
+    ) -> dict[str, list[FieldNode]]:
+        """The fields selected on a concrete type, grouped by response key."""
+        fields: dict[str, list[FieldNode]] = {}
+
+        def walk(selection_set: SelectionSetNode) -> None:
+            for selection in selection_set.selections:
+                if not self._included(selection):
+                    continue
+                if isinstance(selection, FieldNode):
+                    key = selection.alias.value if selection.alias else selection.name.value
+                    fields.setdefault(key, []).append(selection)
+                elif isinstance(selection, InlineFragmentNode):
+                    if self._applies(selection.type_condition, type_):
+                        walk(selection.selection_set)
+                elif isinstance(selection, FragmentSpreadNode):
+                    fragment = self.fragments[selection.name.value]
+                    if self._applies(fragment.type_condition, type_):
+                        walk(fragment.selection_set)
+
+        for selection_set in selection_sets:
+            walk(selection_set)
+        return fields
+
+    # --- planning ----------------------------------------------------------------
+
+    def plan(self) -> QueryPlan:
+        root_type = self.schema.get_root_type(self.operation.operation)
+        if root_type is None:
+            raise PlanError(f"The schema has no {self.operation.operation.value} type")
+        fields = self.collect(root_type, [self.operation.selection_set])
+        runs: list[tuple[str, list[SelectionNode], list[str]]] = []
+        for key, nodes in fields.items():
+            name = nodes[0].name.value
+            if name.startswith("__"):  # __typename, __schema, __type: answered here
+                continue
+            resolvers = self.supergraph.field_resolvers(root_type.name, name)
+            if not resolvers:
+                raise PlanError(f'No subgraph resolves "{root_type.name}.{name}"')
+            used = [run[0] for run in runs]
+            subgraph = next((s for s in resolvers if s in used), resolvers[0])
+            selection = self.field_in(subgraph, root_type, key, nodes, (), 0, None)
+            mutation = self.operation.operation == OperationType.MUTATION
+            target = (
+                (runs[-1] if runs and runs[-1][0] == subgraph else None)
+                if mutation
+                else next((run for run in runs if run[0] == subgraph), None)
+            )
+            if target is None:
+                target = (subgraph, [], [])
+                runs.append(target)
+            target[1].append(selection)
+            target[2].append(key)
+        roots = tuple(
+            self._root_fetch(subgraph, selections, keys) for subgraph, selections, keys in runs
+        )
+        return QueryPlan(self.operation.operation, roots, self._steps())
+
+    def field_in(
+        self,
+        subgraph: str,
+        parent: GraphQLObjectType,
+        key: str,
+        nodes: list[FieldNode],
+        path: tuple[str, ...],
+        depth: int,
+        provided: dict[str, Any] | None,
+    ) -> FieldNode:
+        """The client's field as fetched from `subgraph`, with its sub-selection planned."""
+        name = nodes[0].name.value
+        definition = parent.fields[name]
+        return_type = get_named_type(definition.type)
+        selections: list[SelectionNode] | None = None
+        if is_composite_type(return_type):
+            provides = self.supergraph.facts(subgraph, parent.name, name).provides
+            child_provided = (
+                _field_set_tree(parse_field_set(provides))
+                if provides
+                else (provided or {}).get(name) or None
+            )
+            selections = self.selection_for(
+                subgraph,
+                return_type,
+                [n.selection_set for n in nodes if n.selection_set],
+                (*path, key),
+                depth,
+                child_provided,
+            )
+        return _field(name, key, nodes[0].arguments or (), selections)
+
+    def selection_for(
+        self,
+        subgraph: str,
+        type_: GraphQLNamedType,
+        selection_sets: list[SelectionSetNode],
+        path: tuple[str, ...],
+        depth: int,
+        provided: dict[str, Any] | None,
+    ) -> list[SelectionNode]:
+        selections: list[SelectionNode] = [_typename()]
+        if isinstance(type_, GraphQLObjectType):
+            fields = self.collect(type_, selection_sets)
+            selections += self.object_selections(subgraph, type_, fields, path, depth, provided)
+            return selections
+        # Abstract: one fragment per concrete type the subgraph can return.
+        known = self.supergraph.possible_types_in(subgraph, type_.name)
+        for concrete in self.schema.get_possible_types(type_):  # type: ignore[arg-type]
+            if concrete.name not in known:
+                continue
+            fields = self.collect(concrete, selection_sets)
+            inner = self.object_selections(subgraph, concrete, fields, path, depth, provided)
+            if inner:
+                selections.append(_fragment(concrete.name, inner))
+        return selections
+
+    def object_selections(
+        self,
+        subgraph: str,
+        type_: GraphQLObjectType,
+        fields: dict[str, list[FieldNode]],
+        path: tuple[str, ...],
+        depth: int,
+        provided: dict[str, Any] | None,
+    ) -> list[SelectionNode]:
+        selections: list[SelectionNode] = []
+        internal: dict[str, SelectionNode] = {}
+        for key, nodes in fields.items():
+            name = nodes[0].name.value
+            if name == "__typename":
+                continue
+            if self._local(subgraph, type_.name, name, provided):
+                selections.append(self.field_in(subgraph, type_, key, nodes, path, depth, provided))
+            else:
+                for selection in self._remote(subgraph, type_, key, nodes, path, depth, provided):
+                    internal[print_ast(selection)] = selection
+        return selections + list(internal.values())
+
+    def _local(
+        self, subgraph: str, type_name: str, name: str, provided: dict[str, Any] | None
+    ) -> bool:
+        if provided is not None and name in provided:
+            return True
+        return subgraph in self.supergraph.field_resolvers(type_name, name)
+
+    def _remote(
+        self,
+        subgraph: str,
+        type_: GraphQLObjectType,
+        key: str,
+        nodes: list[FieldNode],
+        path: tuple[str, ...],
+        depth: int,
+        provided: dict[str, Any] | None,
+    ) -> list[SelectionNode]:
+        """Fetch a field through `_entities` of another subgraph; return what the parent adds."""
+        name = nodes[0].name.value
+        resolvers = self.supergraph.field_resolvers(type_.name, name)
+        # Prefer a subgraph that already has a group here, so fields share a fetch.
+        ordered = sorted(resolvers, key=lambda s: (depth + 1, s, path) not in self.groups)
+        for target in ordered:
+            for entity_key in self.supergraph.keys(target, type_.name):
+                top = [s for s in entity_key.selection.selections if isinstance(s, FieldNode)]
+                if entity_key.resolvable and all(
+                    self._local(subgraph, type_.name, s.name.value, provided) for s in top
+                ):
+                    break
+            else:
+                continue
+            break
+        else:
+            raise PlanError(
+                f'Cannot plan "{type_.name}.{name}" from subgraph "{subgraph}": it is resolved '
+                f"by {', '.join(resolvers) or 'no subgraph'}, and none of them has a resolvable "
+                f"@key on {type_.name} whose fields {subgraph} can provide"
+            )
+        needed = [s for s in entity_key.selection.selections if isinstance(s, FieldNode)]
+        requires = self.supergraph.facts(target, type_.name, name).requires
+        if requires:
+            for selection in parse_field_set(requires).selections:
+                assert isinstance(selection, FieldNode)
+                if not self._local(subgraph, type_.name, selection.name.value, provided):
+                    raise PlanError(
+                        f'Cannot plan "{type_.name}.{name}": its @requires field '
+                        f'"{selection.name.value}" is not resolvable in subgraph "{subgraph}"'
+                    )
+                needed.append(selection)
+        group = self.groups.setdefault(
+            (depth + 1, target, path), _Group(subgraph=target, path=path)
+        )
+        spec = group.representations.setdefault(type_.name, [])
+        added: list[SelectionNode] = []
+        for selection in needed:
+            alias = REP_PREFIX + selection.name.value
+            if (alias, selection.name.value) not in spec:
+                spec.append((alias, selection.name.value))
+            added.append(_field(selection.name.value, alias, (), _strip(selection.selection_set)))
+        entity_field = self.field_in(target, type_, key, nodes, path, depth + 1, None)
+        group.selections.setdefault(type_.name, []).append(entity_field)
+        return added
+
+    # --- documents ---------------------------------------------------------------
+
+    def _definitions(self, names: Iterable[str]) -> list[str]:
+        wanted = set(names)
+        return [
+            print_ast(d)
+            for d in self.operation.variable_definitions or ()
+            if d.variable.name.value in wanted
+        ]
+
+    def _operation_name(self, suffix: str) -> str:
+        base = self.operation.name.value if self.operation.name else "anonymous"
+        return f"{base}__{suffix}"
+
+    def _root_fetch(
+        self, subgraph: str, selections: list[SelectionNode], keys: list[str]
+    ) -> RootFetch:
+        names = _variables_in(selections)
+        definitions = self._definitions(names)
+        header = self.operation.operation.value + " " + self._operation_name(subgraph)
+        if definitions:
+            header += "(" + ", ".join(definitions) + ")"
+        body = " ".join(print_ast(s) for s in selections)
+        return RootFetch(subgraph, f"{header} {{ {body} }}", tuple(names), tuple(keys))
+
+    def _steps(self) -> tuple[tuple[EntityFetch, ...], ...]:
+        by_depth: dict[int, dict[str, list[_Group]]] = {}
+        for (depth, subgraph, _), group in self.groups.items():
+            by_depth.setdefault(depth, {}).setdefault(subgraph, []).append(group)
+        steps = []
+        for depth in sorted(by_depth):
+            fetches = []
+            for subgraph, groups in by_depth[depth].items():
+                fetches.append(self._entity_fetch(depth, subgraph, groups))
+            steps.append(tuple(fetches))
+        return tuple(steps)
+
+    def _entity_fetch(self, depth: int, subgraph: str, groups: list[_Group]) -> EntityFetch:
+        fields: list[SelectionNode] = []
+        planned: list[EntityGroup] = []
+        definitions: list[str] = []
+        for index, group in enumerate(groups):
+            alias = f"e{index}"
+            reps = f"{REPS_VARIABLE}{index}"
+            definitions.append(f"${reps}: [_Any!]!")
+            fragments: list[SelectionNode] = [
+                _fragment(type_name, [_typename(), *selections])
+                for type_name, selections in group.selections.items()
+            ]
+            fields.append(
+                FieldNode(
+                    alias=_name(alias),
+                    name=_name("_entities"),
+                    arguments=(_argument("representations", reps),),
+                    directives=(),
+                    selection_set=SelectionSetNode(selections=tuple(fragments)),
+                )
+            )
+            planned.append(
+                EntityGroup(
+                    alias,
+                    group.path,
+                    {t: tuple(spec) for t, spec in group.representations.items()},
+                )
+            )
+        names = [n for n in _variables_in(fields) if not n.startswith(REPS_VARIABLE)]
+        definitions += self._definitions(names)
+        header = f"query {self._operation_name(f'{subgraph}_{depth}')}({', '.join(definitions)})"
+        body = " ".join(print_ast(s) for s in fields)
+        return EntityFetch(subgraph, f"{header} {{ {body} }}", tuple(names), tuple(planned))
+
+
+def _argument(name: str, variable: str) -> ArgumentNode:
+    return ArgumentNode(name=_name(name), value=VariableNode(name=_name(variable)))
+
+
+def build_plan(
+    supergraph: Supergraph,
+    document: DocumentNode,
+    operation: OperationDefinitionNode,
+    variables: VariableValues,
+) -> QueryPlan:
+    """Plan a validated operation; `variables` are the coerced values (for @skip/@include)."""
+    return _Planner(supergraph, document, operation, variables).plan()

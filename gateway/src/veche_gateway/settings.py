@@ -1,0 +1,79 @@
+"""Gateway settings, read from the environment (pydantic-settings).
+
+`SUBGRAPHS` lists the subgraphs as `name=url` pairs separated by commas, in the
+order used to break ties (e.g. which subgraph answers a `@shareable` field).
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_SUBGRAPHS = (
+    "users=http://127.0.0.1:4001/graphql,"
+    "polls=http://127.0.0.1:4002/graphql,"
+    "issues=http://127.0.0.1:4003/graphql"
+)
+
+
+def _parse_pairs(raw: str) -> dict[str, str]:
+    pairs: dict[str, str] = {}
+    for item in raw.split(","):
+        item = item.strip()
+        if not item:
+            continue
+        name, sep, url = item.partition("=")
+        if not sep or not name.strip() or not url.strip():
+            raise ValueError(f"SUBGRAPHS entry {item!r} is not of the form name=url")
+        pairs[name.strip()] = url.strip()
+    return pairs
+
+
+class Settings(BaseSettings):
+    """Everything the gateway can be told from outside."""
+
+    model_config = SettingsConfigDict(env_prefix="", extra="ignore")
+
+    subgraphs: Annotated[dict[str, str], NoDecode] = Field(
+        default_factory=lambda: _parse_pairs(DEFAULT_SUBGRAPHS)
+    )
+    host: str = "0.0.0.0"
+    port: int = 4000
+
+    # Subgraph HTTP
+    fetch_timeout_seconds: float = 10.0
+    sdl_timeout_seconds: float = 5.0
+    max_connections: int = 100
+
+    # Live schema updates
+    poll_interval_seconds: float = 10.0
+    admin_secret: str = ""  # empty: POST /admin/reload is refused
+
+    # Caches
+    document_cache_size: int = 1000
+    apq_cache_size: int = 10000
+
+    # Limits
+    max_depth: int = 15
+    max_aliases: int = 30
+    max_fields: int = 500
+    max_cost: int = 20000
+    default_list_size: int = 20
+    max_body_bytes: int = 1_000_000
+    introspection: bool = True
+
+    cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
+
+    @field_validator("subgraphs", mode="before")
+    @classmethod
+    def _subgraphs(cls, value: object) -> object:
+        return _parse_pairs(value) if isinstance(value, str) else value
+
+    @field_validator("cors_origins", mode="before")
+    @classmethod
+    def _origins(cls, value: object) -> object:
+        if isinstance(value, str):
+            return [o.strip() for o in value.split(",") if o.strip()]
+        return value

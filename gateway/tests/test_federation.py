@@ -1,0 +1,259 @@
+"""Operations across the three test subgraphs, through the gateway over HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+GQL = Callable[..., Awaitable[dict[str, Any]]]
+
+TWO_SUBGRAPHS = """
+query PollWithAuthor {
+  poll(id: "p1") { title author { id name role } }
+}
+"""
+
+THREE_SUBGRAPHS = """
+{
+  user(id: "u1") {
+    name
+    polls { title issues { title reporter { name } department { name } } }
+  }
+}
+"""
+
+LIST_OF_ENTITIES = "{ polls { id author { name } } }"
+
+COMPOUND_KEY = '{ issue(id: "i2") { department { city code name } } }'
+
+REQUIRES = "{ users { id ageLabel } }"
+
+PROVIDES = '{ poll(id: "p1") { creator { name } author { name } } }'
+
+SHAREABLE = '{ issue(id: "i1") { location { city street } poll { title } } }'
+
+OVERRIDE = '{ user(id: "u2") { name score } }'
+
+ALIASES = """
+{
+  first: users(first: 1) { id handle: name }
+  all: users { id }
+  u1: user(id: "u1") { label: ageLabel name }
+  u2: user(id: "u2") { label: ageLabel }
+}
+"""
+
+FRAGMENTS = """
+query WithFragments {
+  poll(id: "p2") { ...PollParts author { ... on User { ...UserParts } } }
+}
+fragment PollParts on Poll { id title }
+fragment UserParts on User { name ageLabel }
+"""
+
+UNION = """
+{
+  search(text: "o") {
+    __typename
+    ... on Poll { title author { name } }
+    ... on User { name score }
+  }
+}
+"""
+
+INTERFACE = """
+{
+  issue(id: "i1") {
+    posts {
+      __typename id text
+      ... on Comment { author { name } }
+      ... on Answer { official }
+    }
+  }
+}
+"""
+
+SKIP_INCLUDE = """
+query Conditional($withAuthor: Boolean!, $skipTitle: Boolean!) {
+  poll(id: "p1") {
+    title @skip(if: $skipTitle)
+    author @include(if: $withAuthor) { name }
+  }
+}
+"""
+
+VARIABLES = """
+query ById($user: ID!, $poll: ID!) {
+  user(id: $user) { name }
+  poll(id: $poll) { title }
+}
+"""
+
+TYPENAME = '{ __typename user(id: "u1") { __typename id } }'
+
+NULLS = '{ user(id: "nobody") { name } poll(id: "nope") { title } }'
+
+
+async def test_entity_join_across_two_subgraphs(gql: GQL) -> None:
+    assert await gql(TWO_SUBGRAPHS) == {
+        "data": {
+            "poll": {
+                "title": "Park renovation",
+                "author": {"id": "u1", "name": "Anna", "role": "CITIZEN"},
+            }
+        }
+    }
+
+
+async def test_entity_join_across_three_subgraphs(gql: GQL) -> None:
+    assert await gql(THREE_SUBGRAPHS) == {
+        "data": {
+            "user": {
+                "name": "Anna",
+                "polls": [
+                    {
+                        "title": "Park renovation",
+                        "issues": [
+                            {
+                                "title": "Pothole",
+                                "reporter": {"name": "Anna"},
+                                "department": {"name": "Roads"},
+                            }
+                        ],
+                    }
+                ],
+            }
+        }
+    }
+
+
+async def test_list_of_entities(gql: GQL) -> None:
+    assert await gql(LIST_OF_ENTITIES) == {
+        "data": {
+            "polls": [
+                {"id": "p1", "author": {"name": "Anna"}},
+                {"id": "p2", "author": {"name": "Boris"}},
+            ]
+        }
+    }
+
+
+async def test_compound_key(gql: GQL) -> None:
+    assert await gql(COMPOUND_KEY) == {
+        "data": {"issue": {"department": {"city": "kaluga", "code": "light", "name": "Lighting"}}}
+    }
+
+
+async def test_requires_sends_the_required_fields(gql: GQL) -> None:
+    assert await gql(REQUIRES) == {
+        "data": {
+            "users": [
+                {"id": "u1", "ageLabel": "born 1990"},
+                {"id": "u2", "ageLabel": "age unknown"},
+            ]
+        }
+    }
+
+
+async def test_provides_is_answered_by_the_providing_subgraph(
+    gql: GQL, seen_headers: dict[str, list[dict[str, str]]]
+) -> None:
+    # creator.name comes from polls (suffix), author.name from users
+    assert await gql(PROVIDES) == {
+        "data": {"poll": {"creator": {"name": "Boris (polls)"}, "author": {"name": "Anna"}}}
+    }
+    assert len(seen_headers["polls"]) == 1
+    assert len(seen_headers["users"]) == 1
+
+
+async def test_shareable_fields_stay_in_the_current_subgraph(
+    gql: GQL, seen_headers: dict[str, list[dict[str, str]]]
+) -> None:
+    assert await gql(SHAREABLE) == {
+        "data": {
+            "issue": {
+                "location": {"city": "Kaluga", "street": "Lenina 1"},
+                "poll": {"title": "Park renovation"},
+            }
+        }
+    }
+    assert set(seen_headers) == {"issues"}
+
+
+async def test_override_moves_the_field(gql: GQL) -> None:
+    assert await gql(OVERRIDE) == {"data": {"user": {"name": "Boris", "score": 100}}}
+
+
+async def test_aliases_and_the_same_field_with_different_arguments(gql: GQL) -> None:
+    assert await gql(ALIASES) == {
+        "data": {
+            "first": [{"id": "u1", "handle": "Anna"}],
+            "all": [{"id": "u1"}, {"id": "u2"}],
+            "u1": {"label": "born 1990", "name": "Anna"},
+            "u2": {"label": "age unknown"},
+        }
+    }
+
+
+async def test_fragments(gql: GQL) -> None:
+    assert await gql(FRAGMENTS) == {
+        "data": {
+            "poll": {
+                "id": "p2",
+                "title": "New bus route",
+                "author": {"name": "Boris", "ageLabel": "age unknown"},
+            }
+        }
+    }
+
+
+async def test_union_dispatches_on_typename(gql: GQL) -> None:
+    assert await gql(UNION) == {
+        "data": {
+            "search": [
+                {"__typename": "Poll", "title": "Park renovation", "author": {"name": "Anna"}},
+                {"__typename": "Poll", "title": "New bus route", "author": {"name": "Boris"}},
+                {"__typename": "User", "name": "Boris", "score": 100},
+            ]
+        }
+    }
+
+
+async def test_interface_with_entity_inside(gql: GQL) -> None:
+    assert await gql(INTERFACE) == {
+        "data": {
+            "issue": {
+                "posts": [
+                    {
+                        "__typename": "Comment",
+                        "id": "c1",
+                        "text": "Me too",
+                        "author": {"name": "Boris"},
+                    },
+                    {"__typename": "Answer", "id": "a1", "text": "Fixing it", "official": True},
+                ]
+            }
+        }
+    }
+
+
+async def test_skip_and_include(gql: GQL) -> None:
+    both = await gql(SKIP_INCLUDE, {"withAuthor": True, "skipTitle": False})
+    assert both == {"data": {"poll": {"title": "Park renovation", "author": {"name": "Anna"}}}}
+    neither = await gql(SKIP_INCLUDE, {"withAuthor": False, "skipTitle": True})
+    assert neither == {"data": {"poll": {}}}
+
+
+async def test_variables(gql: GQL) -> None:
+    result = await gql(VARIABLES, {"user": "u2", "poll": "p2"}, "ById")
+    assert result == {"data": {"user": {"name": "Boris"}, "poll": {"title": "New bus route"}}}
+
+
+async def test_typename(gql: GQL) -> None:
+    assert await gql(TYPENAME) == {
+        "data": {"__typename": "Query", "user": {"__typename": "User", "id": "u1"}}
+    }
+
+
+async def test_nulls(gql: GQL) -> None:
+    assert await gql(NULLS) == {"data": {"user": None, "poll": None}}
