@@ -67,7 +67,8 @@ class EventBus:
 
     @property
     def connected(self) -> bool:
-        return self._connection is not None and not self._connection.is_closed
+        # A robust connection stays open while it reconnects; `connected` tells the link's state.
+        return self._connection is not None and self._connection.connected.is_set()
 
     def start(self) -> None:
         """Connects in the background, retrying until the broker answers."""

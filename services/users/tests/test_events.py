@@ -1,0 +1,148 @@
+"""user.* events leave through the outbox, also across a broker outage."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractQueue
+
+from veche_stack.testing import GraphQLClient, TcpProxy, eventually, serve
+from veche_users.app import create_app
+
+from .conftest import PASSWORD, REGISTER, UsersServer, users_settings
+
+GRANT = """mutation($u: ID!, $r: Role!, $d: ID) { grantRole(userId: $u, role: $r, departmentId: $d) { roles department { id } } }"""
+
+
+async def bound_queue(amqp_url: str, namespace: str, *keys: str) -> AsyncIterator[AbstractQueue]:
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            f"{namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True)
+        for key in keys:
+            await queue.bind(exchange, routing_key=key)
+        yield queue
+
+
+async def drain(queue: AbstractQueue, expected: int, timeout: float = 20.0) -> list[dict[str, Any]]:
+    received: list[dict[str, Any]] = []
+
+    async def take() -> bool:
+        while (message := await queue.get(no_ack=True, fail=False)) is not None:
+            received.append(json.loads(message.body))
+        return len(received) >= expected
+
+    await eventually(take, timeout=timeout)
+    return received
+
+
+@pytest.fixture
+async def events_queue(users: UsersServer, amqp_url: str) -> AsyncIterator[AbstractQueue]:
+    async for queue in bound_queue(amqp_url, users.settings.namespace, "user.*"):
+        yield queue
+
+
+async def test_registration_publishes_user_registered(
+    users: UsersServer, events_queue: AbstractQueue
+) -> None:
+    auth = await users.register()
+    user_id = auth["user"]["id"]
+    mine: list[dict[str, Any]] = []
+
+    async def arrived() -> bool:
+        mine.extend(e for e in await drain(events_queue, 0) if e["data"].get("user_id") == user_id)
+        return bool(mine)
+
+    await eventually(arrived)
+    envelope = mine[0]
+    assert envelope["type"] == "user.registered"
+    assert envelope["version"] == 1
+    assert envelope["producer"] == "users"
+    assert envelope["data"] == {
+        "user_id": user_id,
+        "display_name": "Иван Петров",
+        "district_id": "leninsky",
+        "birth_year": 1990,
+        "roles": ["CITIZEN"],
+        "phone_verified": False,
+    }
+
+
+async def test_role_change_publishes_user_role_changed(
+    users: UsersServer, events_queue: AbstractQueue
+) -> None:
+    _, auth = await users.citizen()
+    admin = await users.admin()
+    user_id = auth["user"]["id"]
+    await admin.data(GRANT, {"u": user_id, "r": "OFFICIAL", "d": "roads"})
+
+    async def arrived() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in await drain(events_queue, 0)
+            if e["type"] == "user.role_changed" and e["data"]["user_id"] == user_id
+        ]
+
+    event = (await eventually(arrived))[0]
+    assert event["data"] == {
+        "user_id": user_id,
+        "role": "OFFICIAL",
+        "granted": True,
+        "roles": ["CITIZEN", "OFFICIAL"],
+        "department_id": "roads",
+    }
+
+
+async def test_broker_outage_delays_but_never_drops(
+    mongo_server_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    proxy = TcpProxy("127.0.0.1", 5672)
+    await proxy.start()
+    settings = users_settings(mongo_server_url, proxy.url, tmp_path)
+    async for queue in bound_queue(amqp_url, settings.namespace, "user.registered"):
+        app = create_app(settings)
+        async with serve(app) as base:
+            client = GraphQLClient(f"{base}/graphql")
+            relay = app.state.runtime.relay
+            await eventually(lambda: _async(app.state.runtime.bus.connected))
+            await eventually(lambda: _pending_is(relay, 0))  # the demo admin's event is out
+            await proxy.cut()
+            await eventually(lambda: _async(not app.state.runtime.bus.connected))
+            emails = [f"outage-{i}-{settings.namespace}@example.ru" for i in range(5)]
+            for email in emails:
+                payload = {"email": email, "password": PASSWORD, "displayName": "Ольга"}
+                assert (await client.data(REGISTER, {"input": payload}))["register"]["user"]["id"]
+            backlog = await app.state.runtime.relay.backlog()
+            assert backlog.pending == 5
+            ids = {
+                d["_id"]
+                async for d in app.state.service.db["users"].find({"email": {"$in": emails}})
+            }
+            await proxy.restore()
+            seen: list[str] = []
+
+            async def all_arrived() -> bool:
+                seen.extend(e["data"]["user_id"] for e in await drain(queue, 0))
+                return ids <= set(seen)
+
+            await eventually(all_arrived, timeout=30)
+            assert sorted(i for i in seen if i in ids) == sorted(ids)  # each once
+            assert (await app.state.runtime.relay.backlog()).pending == 0
+            await client.aclose()
+    await proxy.cut()
+
+
+async def _async(value: bool) -> bool:
+    return value
+
+
+async def _pending_is(relay: Any, count: int) -> bool:
+    return bool((await relay.backlog()).pending == count)
