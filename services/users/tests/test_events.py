@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -19,7 +20,9 @@ from .conftest import PASSWORD, REGISTER, UsersServer, users_settings
 GRANT = """mutation($u: ID!, $r: Role!, $d: ID) { grantRole(userId: $u, role: $r, departmentId: $d) { roles department { id } } }"""
 
 
+@contextlib.asynccontextmanager
 async def bound_queue(amqp_url: str, namespace: str, *keys: str) -> AsyncIterator[AbstractQueue]:
+    """An exclusive queue bound to the namespace's exchange, as any consumer would bind."""
     connection = await aio_pika.connect(amqp_url)
     async with connection:
         channel = await connection.channel()
@@ -46,7 +49,7 @@ async def drain(queue: AbstractQueue, expected: int, timeout: float = 20.0) -> l
 
 @pytest.fixture
 async def events_queue(users: UsersServer, amqp_url: str) -> AsyncIterator[AbstractQueue]:
-    async for queue in bound_queue(amqp_url, users.settings.namespace, "user.*"):
+    async with bound_queue(amqp_url, users.settings.namespace, "user.*") as queue:
         yield queue
 
 
@@ -107,7 +110,7 @@ async def test_broker_outage_delays_but_never_drops(
     proxy = TcpProxy("127.0.0.1", 5672)
     await proxy.start()
     settings = users_settings(mongo_server_url, proxy.url, tmp_path)
-    async for queue in bound_queue(amqp_url, settings.namespace, "user.registered"):
+    async with bound_queue(amqp_url, settings.namespace, "user.registered") as queue:
         app = create_app(settings)
         async with serve(app) as base:
             client = GraphQLClient(f"{base}/graphql")
