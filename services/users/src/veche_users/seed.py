@@ -9,24 +9,13 @@ from __future__ import annotations
 import logging
 
 from veche_kit.clock import utcnow
+from veche_kit.reference import DEPARTMENTS, DISTRICTS
 from veche_users import store
 from veche_users.domain import Role
 from veche_users.service import UsersService
 
 log = logging.getLogger(__name__)
 
-DISTRICTS = [
-    ("leninsky", "Ленинский округ"),
-    ("moskovsky", "Московский округ"),
-    ("oktyabrsky", "Октябрьский округ"),
-]
-DEPARTMENTS = [
-    ("roads", "Управление дорожного хозяйства"),
-    ("housing", "Управление ЖКХ"),
-    ("landscaping", "Управление благоустройства"),
-    ("transport", "Управление транспорта"),
-    ("ecology", "Управление экологии"),
-]
 REWARDS = [
     ("Билет в Калужский планетарий", "Один взрослый билет на любой сеанс.", 300, 100),
     ("Проездной на день", "Безлимитные поездки на городском транспорте в течение суток.", 150, 500),
