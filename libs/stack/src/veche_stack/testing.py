@@ -7,11 +7,14 @@ import asyncio
 import contextlib
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from typing import Any, TypeVar
 
 import httpx
 import uvicorn
 
+from veche_kit.auth import Jwks, Principal, TokenVerifier
+from veche_kit.clock import utcnow
 from veche_stack.processes import free_port
 
 T = TypeVar("T")
@@ -149,3 +152,34 @@ class TcpProxy:
     @property
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
+
+
+class TokenMint:
+    """Signs access tokens for tests of services other than users, and serves their JWKS."""
+
+    def __init__(self, issuer: str = "veche-users") -> None:
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+        from cryptography.hazmat.primitives.serialization import (
+            Encoding,
+            NoEncryption,
+            PrivateFormat,
+        )
+
+        from veche_kit.signing import SigningKey
+
+        pem = Ed25519PrivateKey.generate().private_bytes(
+            Encoding.PEM, PrivateFormat.PKCS8, NoEncryption()
+        )
+        self.key = SigningKey.from_pem(pem)
+        self.issuer = issuer
+
+    def verifier(self) -> TokenVerifier:
+        async def keys() -> Jwks:
+            return self.key.jwks()
+
+        return TokenVerifier(keys, self.issuer)
+
+    def token(self, principal: Principal, ttl_minutes: int = 15) -> str:
+        return self.key.issue(
+            principal, issuer=self.issuer, now=utcnow(), ttl=timedelta(minutes=ttl_minutes)
+        )

@@ -12,9 +12,9 @@ from starlette.routing import Route
 from veche_kit.auth import Jwks, TokenVerifier
 from veche_kit.logs import configure_logging
 from veche_kit.runtime import Runtime, build_app
+from veche_kit.signing import SigningKey
 from veche_users import store
 from veche_users.codes import CodeSender, load_sender
-from veche_users.keys import SigningKey
 from veche_users.schema import UsersContext, schema
 from veche_users.seed import load_demo_data
 from veche_users.service import UsersService

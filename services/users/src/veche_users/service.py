@@ -29,10 +29,10 @@ from veche_kit.errors import (
 from veche_kit.events import Event, UserProfileUpdated, UserRegistered, UserRoleChanged
 from veche_kit.mongo import Database, Document, Session, in_transaction
 from veche_kit.outbox import OutboxRelay, add_event
+from veche_kit.signing import SigningKey
 from veche_users import domain, store
 from veche_users.codes import CodeSender
 from veche_users.domain import Role
-from veche_users.keys import SigningKey
 from veche_users.settings import UsersSettings
 
 MAX_REWARD_TEXT = 500

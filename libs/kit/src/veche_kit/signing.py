@@ -1,4 +1,4 @@
-"""The access-token signing key and the JWKS that publishes its public half.
+"""Signing access tokens: the key the users service holds, and its JWKS.
 
 Development: an Ed25519 key is generated once into the data directory.
 Production: the key comes from settings (`USERS_SIGNING_KEY`, PEM), and the
