@@ -233,7 +233,7 @@ class PollsMutation:
     def create_poll(self, title: str) -> PollsPoll:
         MUTATION_LOG.append(f"polls:create:{title}")
         poll_id = f"p{len(POLLS) + 1}"
-        POLLS[poll_id] = {"title": title, "author": "u1", "creator": "u1"}
+        POLLS[poll_id] = {"title": title, "author": "u2", "creator": "u2"}
         return _poll(poll_id)
 
 
@@ -363,7 +363,7 @@ class IssuesQuery:
         raise GraphQLError("The issues store is on fire", extensions={"code": "INTERNAL"})
 
     @strawberry.field
-    async def slow(self) -> str:
+    async def slow(self) -> str | None:
         await asyncio.sleep(1.0)
         return "late"
 
@@ -388,6 +388,65 @@ issues_schema = strawberry.federation.Schema(
 )
 
 SCHEMAS = {"users": users_schema, "polls": polls_schema, "issues": issues_schema}
+
+
+# ───────────────────── extras: a subgraph whose schema changes ─────────────────────
+
+
+@strawberry.type(name="Query")
+class ExtrasQueryV1:
+    @strawberry.field
+    def hello(self) -> str:
+        return "hello"
+
+    @strawberry.field
+    async def wait(self, seconds: float) -> str:
+        await asyncio.sleep(seconds)
+        return "waited"
+
+
+@strawberry.federation.type(name="User", keys=["id"])
+class ExtrasUser:
+    id: strawberry.ID
+
+    @strawberry.field
+    def badge(self) -> str:
+        return f"badge of {self.id}"
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> ExtrasUser:
+        return ExtrasUser(id=id)
+
+
+@strawberry.type(name="Query")
+class ExtrasQueryV2(ExtrasQueryV1):
+    @strawberry.field
+    def goodbye(self) -> str:
+        return "goodbye"
+
+
+@strawberry.federation.type(name="User", keys=["id"])
+class ClashingUser:
+    id: strawberry.ID
+    name: str  # not @shareable, and users owns it: must not compose
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> ClashingUser:
+        return ClashingUser(id=id, name="clash")
+
+
+@strawberry.type(name="Query")
+class ExtrasQueryBroken(ExtrasQueryV1):
+    @strawberry.field
+    def someone(self) -> ClashingUser:
+        return ClashingUser(id=strawberry.ID("u1"), name="clash")
+
+
+EXTRAS = {
+    "v1": strawberry.federation.Schema(query=ExtrasQueryV1),
+    "v2": strawberry.federation.Schema(query=ExtrasQueryV2, types=[ExtrasUser]),
+    "broken": strawberry.federation.Schema(query=ExtrasQueryBroken),
+}
 
 
 # ─────────────────────────────── servers ─────────────────────────────
@@ -539,6 +598,63 @@ class GraphQLClient:
 @pytest.fixture(scope="session")
 def gql(client: httpx.AsyncClient) -> GraphQLClient:
     return GraphQLClient(client)
+
+
+@pytest.fixture
+async def start_gateway() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
+    """Start extra gateways for one test (settings as in `gateway_settings`)."""
+    started: list[Served] = []
+
+    async def start(subgraph_urls: dict[str, str], **overrides: Any) -> Served:
+        served = await serve(create_app(gateway_settings(subgraph_urls, **overrides)))
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        await served.stop()
+
+
+@pytest.fixture
+async def start_subgraph() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
+    """Start extra subgraph servers for one test: `await start(name, schema_key, port)`.
+
+    `schema_key` names one of SCHEMAS or EXTRAS; `served.extra["use"](key)` swaps
+    the schema the running server answers with.
+    """
+    started: list[Served] = []
+    every = {**SCHEMAS, **EXTRAS}
+
+    async def start(name: str, schema_key: str, port: int | None = None) -> Served:
+        switch = Switchable(subgraph_app(name, every[schema_key]))
+        served = await serve(switch, port)
+
+        def use(key: str) -> None:
+            switch.target = subgraph_app(name, every[key])
+
+        served.extra["use"] = use
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        if not served.task.done():
+            await served.stop()
+
+
+@pytest.fixture(scope="session")
+def extras() -> dict[str, Any]:
+    return EXTRAS
+
+
+@pytest.fixture(scope="session")
+def port_factory() -> Callable[[], int]:
+    return free_port
+
+
+@pytest.fixture(scope="session")
+def until() -> Callable[..., Awaitable[None]]:
+    return wait_until
 
 
 @pytest.fixture

@@ -39,6 +39,8 @@ class PersistedQueries:
                 raise RequestError("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND, status=200)
             return known
         if sha256(query) != digest:
-            raise RequestError("provided sha does not match query", BAD_USER_INPUT)
+            raise RequestError(
+                "provided sha does not match query", BAD_USER_INPUT, graphql_level=False
+            )
         self._queries.put(digest, query)
         return query

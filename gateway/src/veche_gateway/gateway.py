@@ -166,6 +166,8 @@ class Gateway:
                     status.up, status.error = False, str(result)
                     log.warning("subgraph %s: %s", name, result)
             if not sdls or (sdls == self._sdls and self.supergraph is not None):
+                # The live supergraph matches the subgraphs (again): nothing is wrong.
+                self.last_composition_error, self._attempted = None, None
                 return False
             if sdls == self._attempted:
                 return False  # the same inputs failed before; the error still stands

@@ -1,0 +1,179 @@
+"""Errors: subgraph errors with client paths, unavailable subgraphs, validation."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import httpx
+
+GQL = Callable[..., Awaitable[dict[str, Any]]]
+
+ROOT_ERROR = '{ failing user(id: "u1") { name } }'
+
+NESTED_ERROR = "{ issues(first: 2) { id note } }"
+
+ENTITY_ERROR = '{ user(id: "u2") { name issues { title note } } }'
+
+NULL_PROPAGATION = '{ user(id: "u2") { name issues { checkedNote } } poll(id: "p1") { title } }'
+
+TIMEOUT = '{ slow user(id: "u1") { name } }'
+
+DOWN = '{ user(id: "u1") { name } poll(id: "p1") { title } }'
+
+DOWN_IN_ENTITY_STEP = '{ issue(id: "i1") { title poll { status } } }'
+
+
+async def test_root_error_keeps_its_extensions_and_path(gql: GQL) -> None:
+    assert await gql(ROOT_ERROR) == {
+        "errors": [
+            {
+                "message": "The issues store is on fire",
+                "path": ["failing"],
+                "extensions": {"code": "INTERNAL", "serviceName": "issues"},
+            }
+        ],
+        "data": {"failing": None, "user": {"name": "Anna"}},
+    }
+
+
+async def test_nested_error_path(gql: GQL) -> None:
+    assert await gql(NESTED_ERROR) == {
+        "errors": [
+            {
+                "message": "Only officials read notes",
+                "path": ["issues", 1, "note"],
+                "extensions": {"code": "FORBIDDEN", "serviceName": "issues"},
+            }
+        ],
+        "data": {"issues": [{"id": "i1", "note": "a note"}, {"id": "i2", "note": None}]},
+    }
+
+
+async def test_entity_error_path_is_rewritten_to_the_client_path(gql: GQL) -> None:
+    assert await gql(ENTITY_ERROR) == {
+        "errors": [
+            {
+                "message": "Only officials read notes",
+                "path": ["user", "issues", 0, "note"],
+                "extensions": {"code": "FORBIDDEN", "serviceName": "issues"},
+            }
+        ],
+        "data": {"user": {"name": "Boris", "issues": [{"title": "Broken light", "note": None}]}},
+    }
+
+
+async def test_null_propagates_to_the_nearest_nullable_parent(gql: GQL) -> None:
+    assert await gql(NULL_PROPAGATION) == {
+        "errors": [
+            {
+                "message": "The checked note is missing",
+                "path": ["user", "issues", 0, "checkedNote"],
+                "extensions": {"code": "NOT_FOUND", "serviceName": "issues"},
+            }
+        ],
+        "data": {"user": None, "poll": {"title": "Park renovation"}},
+    }
+
+
+async def test_a_subgraph_timing_out_yields_null_and_an_error(gql: GQL) -> None:
+    result = await gql(TIMEOUT)
+    assert result == {
+        "errors": [
+            {
+                "message": 'Subgraph "issues" is unavailable: timed out',
+                "extensions": {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "issues"},
+            }
+        ],
+        "data": {"slow": None, "user": {"name": "Anna"}},
+    }
+    assert list(result["data"]) == ["slow", "user"]
+
+
+async def test_a_subgraph_down_yields_null_and_an_error(
+    subgraph_urls: dict[str, str],
+    start_subgraph: Callable[..., Awaitable[Any]],
+    start_gateway: Callable[..., Awaitable[Any]],
+) -> None:
+    from_polls = await start_subgraph("polls-copy", "polls")
+    urls = {**subgraph_urls, "polls": f"{from_polls.url}/graphql"}
+    gateway = await start_gateway(urls)
+    await from_polls.stop()
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        root = (await http.post("/graphql", json={"query": DOWN})).json()
+        nested = (await http.post("/graphql", json={"query": DOWN_IN_ENTITY_STEP})).json()
+    unavailable = {
+        "message": 'Subgraph "polls" is unavailable: ConnectError',
+        "extensions": {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "polls"},
+    }
+    assert root == {"errors": [unavailable], "data": {"user": {"name": "Anna"}, "poll": None}}
+    # Poll.status is non-null, so the poll goes null; the issue itself survives
+    assert nested == {
+        "errors": [unavailable],
+        "data": {"issue": {"title": "Pothole", "poll": None}},
+    }
+
+
+async def test_validation_error_is_bad_user_input(client: httpx.AsyncClient) -> None:
+    query = '{ user(id: "u1") { secret } }'
+    response = await client.post("/graphql", json={"query": query})
+    assert response.status_code == 200
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Cannot query field 'secret' on type 'User'. Did you mean 'score'?",
+                "locations": [{"line": 1, "column": 20}],
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
+    strict = await client.post(
+        "/graphql",
+        json={"query": query},
+        headers={"Accept": "application/graphql-response+json"},
+    )
+    assert strict.status_code == 400
+    assert strict.headers["content-type"] == "application/graphql-response+json"
+    assert strict.json() == response.json()
+
+
+async def test_parse_error_is_bad_user_input(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", json={"query": "{ user(id: "})
+    assert response.status_code == 200
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Syntax Error: Unexpected <EOF>.",
+                "locations": [{"line": 1, "column": 12}],
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
+
+
+async def test_missing_variable_is_bad_user_input(gql: GQL) -> None:
+    assert await gql("query Q($id: ID!) { user(id: $id) { name } }") == {
+        "errors": [
+            {
+                "message": (
+                    "Variable '$id' has invalid value: "
+                    "Expected a value of non-null type 'ID!' to be provided."
+                ),
+                "locations": [{"line": 1, "column": 9}],
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
+
+
+async def test_malformed_request_is_400(client: httpx.AsyncClient) -> None:
+    response = await client.post("/graphql", content=b"not json")
+    assert response.status_code == 400
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "The request body is not valid JSON",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
