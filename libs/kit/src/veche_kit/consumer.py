@@ -43,6 +43,7 @@ class Consumer:
         *,
         max_attempts: int = 5,
         backoff_seconds: float = 0.2,
+        concurrency: int = 1,
     ) -> None:
         self.client = client
         self.db = db
@@ -50,6 +51,10 @@ class Consumer:
         self.handlers = dict(handlers)
         self.max_attempts = max_attempts
         self.backoff_seconds = backoff_seconds
+        # aio-pika runs the callbacks of prefetched messages concurrently; one at a
+        # time keeps the relay's per-aggregate order all the way to the handler.
+        self._slots = asyncio.Semaphore(concurrency)
+        self.subscribed = asyncio.Event()
         self.applied = 0
 
     def start(self) -> None:
@@ -59,8 +64,13 @@ class Consumer:
     async def _subscribe(self) -> None:
         queue = await self.bus.declare_service_queue(self.handlers)
         await queue.consume(self.on_message)
+        self.subscribed.set()
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
+        async with self._slots:
+            await self._handle(message)
+
+    async def _handle(self, message: AbstractIncomingMessage) -> None:
         try:
             envelope = Envelope.model_validate_json(message.body)
         except ValidationError:

@@ -1,0 +1,192 @@
+"""Outbox relay and idempotent consumer against the real broker and store:
+order per aggregate, duplicates absorbed, poison messages parked and replayed."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import aio_pika
+import pytest
+
+from veche_kit.bus import EventBus
+from veche_kit.consumer import PROCESSED, Consumer
+from veche_kit.events import Envelope, UserProfileUpdated
+from veche_kit.mongo import Database, Document, Session, connect, ensure_indexes, in_transaction
+from veche_kit.outbox import OUTBOX, PENDING_INDEX, OutboxRelay, add_event
+from veche_kit.replay import replay
+from veche_stack.testing import eventually
+
+
+def profile(user_id: str, name: str) -> UserProfileUpdated:
+    return UserProfileUpdated(
+        user_id=user_id,
+        display_name=name,
+        district_id=None,
+        birth_year=None,
+        phone_verified=False,
+        skills=[],
+        organization=None,
+    )
+
+
+@dataclass
+class World:
+    db: Database
+    client: object
+    bus: EventBus
+    namespace: str
+
+
+@pytest.fixture
+async def world(mongo_server_url: str, amqp_url: str) -> AsyncIterator[World]:
+    client = connect(mongo_server_url)
+    db = client[f"kit_{uuid.uuid4().hex[:8]}"]
+    await ensure_indexes(db, {OUTBOX: [PENDING_INDEX]})
+    namespace = f"test-{uuid.uuid4().hex[:8]}."
+    bus = EventBus(amqp_url, "projector", namespace=namespace)
+    bus.start()
+    await bus.wait_ready(10)
+    yield World(db, client, bus, namespace)
+    await bus.close()
+    await client.close()
+
+
+class Projection:
+    """A consumer's effect: each profile event bumps a counter and records the name."""
+
+    def __init__(self, db: Database, fail_names: set[str] | None = None) -> None:
+        self.db = db
+        self.fail_names = fail_names or set()
+        self.calls = 0
+
+    async def on_profile_updated(self, envelope: Envelope, session: Session) -> None:
+        self.calls += 1
+        event = envelope.event()
+        assert isinstance(event, UserProfileUpdated)
+        if event.display_name in self.fail_names:
+            raise RuntimeError("cannot handle this one yet")
+        await self.db["names"].update_one(
+            {"_id": event.user_id},
+            {"$inc": {"applied": 1}, "$push": {"names": event.display_name}},
+            upsert=True,
+            session=session,
+        )
+
+
+async def _doc(db: Database, user_id: str) -> Document:
+    return await db["names"].find_one({"_id": user_id}) or {}
+
+
+async def test_relay_publishes_in_write_order_and_consumer_applies_each_once(world: World) -> None:
+    projection = Projection(world.db)
+    consumer = Consumer(
+        world.client,
+        world.db,
+        world.bus,  # type: ignore[arg-type]
+        {"user.profile_updated": projection.on_profile_updated},
+    )
+    consumer.start()
+    names = [f"name-{i}" for i in range(30)]
+    for name in names:
+
+        async def write(session: Session, name: str = name) -> None:
+            await add_event(world.db, profile("u1", name), producer="test", session=session)
+
+        await in_transaction(world.client, write)  # type: ignore[arg-type]
+    relay = OutboxRelay(world.db, world.bus, poll_seconds=0.1)
+    relay.start()
+    await eventually(lambda: _applied(world.db, "u1", 30))
+    await relay.stop()
+    assert (await _doc(world.db, "u1"))["names"] == names  # per-aggregate order kept
+    assert await world.db[OUTBOX].count_documents({"pending": True}) == 0
+
+
+async def _applied(db: Database, user_id: str, count: int) -> bool:
+    return bool((await _doc(db, user_id)).get("applied") == count)
+
+
+async def test_duplicate_deliveries_and_concurrent_redelivery_apply_once(world: World) -> None:
+    projection = Projection(world.db)
+    consumer = Consumer(
+        world.client,
+        world.db,
+        world.bus,  # type: ignore[arg-type]
+        {"user.profile_updated": projection.on_profile_updated},
+    )
+    envelope = Envelope.wrap(profile("u2", "Анна"), "test")
+    results = await asyncio.gather(
+        *[consumer.apply(envelope, projection.on_profile_updated) for _ in range(10)]
+    )
+    assert results.count(True) == 1
+    assert (await _doc(world.db, "u2"))["applied"] == 1
+    assert await world.db[PROCESSED].count_documents({"_id": str(envelope.id)}) == 1
+    # Through the broker too: the same envelope published three times.
+    consumer.start()
+    await asyncio.wait_for(consumer.subscribed.wait(), 10)
+    for _ in range(3):
+        await world.bus.publish(envelope)
+    await world.bus.publish(Envelope.wrap(profile("u2", "Марк"), "test"))
+    await eventually(lambda: _applied(world.db, "u2", 2))
+    # The duplicates were consumed before the later event (one queue, one at a time).
+    assert (await _doc(world.db, "u2"))["names"] == ["Анна", "Марк"]
+
+
+async def test_poison_message_is_parked_while_others_flow_then_replayed(
+    world: World, amqp_url: str
+) -> None:
+    projection = Projection(world.db, fail_names={"poison"})
+    consumer = Consumer(
+        world.client,
+        world.db,
+        world.bus,  # type: ignore[arg-type]
+        {"user.profile_updated": projection.on_profile_updated},
+        max_attempts=3,
+        backoff_seconds=0.05,
+    )
+    consumer.start()
+    await asyncio.wait_for(consumer.subscribed.wait(), 10)
+    await world.bus.publish(Envelope.wrap(profile("u3", "poison"), "test"))
+    for i in range(5):
+        await world.bus.publish(Envelope.wrap(profile(f"ok-{i}", "fine"), "test"))
+    for i in range(5):
+        await eventually(lambda i=i: _applied(world.db, f"ok-{i}", 1))
+    await eventually(lambda: _dead_depth(world.bus, 1))
+    assert projection.calls == 3 + 5  # three tries for the poison message, bounded
+    assert await _doc(world.db, "u3") == {}
+    # After the fix, the documented replay puts it back on the service's own queue.
+    projection.fail_names.clear()
+    moved = await replay(amqp_url, "projector", namespace=world.namespace)
+    assert moved == 1
+    await eventually(lambda: _applied(world.db, "u3", 1))
+    await eventually(lambda: _dead_depth(world.bus, 0))
+
+
+async def _dead_depth(bus: EventBus, depth: int) -> bool:
+    return await bus.dead_letter_depth() == depth
+
+
+async def test_unreadable_message_goes_to_the_dead_letter_queue(
+    world: World, amqp_url: str
+) -> None:
+    projection = Projection(world.db)
+    consumer = Consumer(
+        world.client,
+        world.db,
+        world.bus,  # type: ignore[arg-type]
+        {"user.profile_updated": projection.on_profile_updated},
+    )
+    consumer.start()
+    await asyncio.wait_for(consumer.subscribed.wait(), 10)
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        await channel.default_exchange.publish(
+            aio_pika.Message(body=json.dumps({"not": "an envelope"}).encode()),
+            routing_key=world.bus.queue_name,
+        )
+    await eventually(lambda: _dead_depth(world.bus, 1))
+    assert projection.calls == 0
