@@ -4,6 +4,7 @@ order per aggregate, duplicates absorbed, poison messages parked and replayed.""
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import uuid
 from collections.abc import AsyncIterator
@@ -11,6 +12,7 @@ from dataclasses import dataclass
 
 import aio_pika
 import pytest
+from pymongo import AsyncMongoClient
 
 from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer
@@ -36,7 +38,7 @@ def profile(user_id: str, name: str) -> UserProfileUpdated:
 @dataclass
 class World:
     db: Database
-    client: object
+    client: AsyncMongoClient[Document]
     bus: EventBus
     namespace: str
 
@@ -86,7 +88,7 @@ async def test_relay_publishes_in_write_order_and_consumer_applies_each_once(wor
     consumer = Consumer(
         world.client,
         world.db,
-        world.bus,  # type: ignore[arg-type]
+        world.bus,
         {"user.profile_updated": projection.on_profile_updated},
     )
     consumer.start()
@@ -96,7 +98,7 @@ async def test_relay_publishes_in_write_order_and_consumer_applies_each_once(wor
         async def write(session: Session, name: str = name) -> None:
             await add_event(world.db, profile("u1", name), producer="test", session=session)
 
-        await in_transaction(world.client, write)  # type: ignore[arg-type]
+        await in_transaction(world.client, write)
     relay = OutboxRelay(world.db, world.bus, poll_seconds=0.1)
     relay.start()
     await eventually(lambda: _applied(world.db, "u1", 30))
@@ -114,7 +116,7 @@ async def test_duplicate_deliveries_and_concurrent_redelivery_apply_once(world: 
     consumer = Consumer(
         world.client,
         world.db,
-        world.bus,  # type: ignore[arg-type]
+        world.bus,
         {"user.profile_updated": projection.on_profile_updated},
     )
     envelope = Envelope.wrap(profile("u2", "Анна"), "test")
@@ -142,7 +144,7 @@ async def test_poison_message_is_parked_while_others_flow_then_replayed(
     consumer = Consumer(
         world.client,
         world.db,
-        world.bus,  # type: ignore[arg-type]
+        world.bus,
         {"user.profile_updated": projection.on_profile_updated},
         max_attempts=3,
         backoff_seconds=0.05,
@@ -152,8 +154,8 @@ async def test_poison_message_is_parked_while_others_flow_then_replayed(
     await world.bus.publish(Envelope.wrap(profile("u3", "poison"), "test"))
     for i in range(5):
         await world.bus.publish(Envelope.wrap(profile(f"ok-{i}", "fine"), "test"))
-    for i in range(5):
-        await eventually(lambda i=i: _applied(world.db, f"ok-{i}", 1))
+    for user_id in [f"ok-{i}" for i in range(5)]:
+        await eventually(functools.partial(_applied, world.db, user_id, 1))
     await eventually(lambda: _dead_depth(world.bus, 1))
     assert projection.calls == 3 + 5  # three tries for the poison message, bounded
     assert await _doc(world.db, "u3") == {}
@@ -176,7 +178,7 @@ async def test_unreadable_message_goes_to_the_dead_letter_queue(
     consumer = Consumer(
         world.client,
         world.db,
-        world.bus,  # type: ignore[arg-type]
+        world.bus,
         {"user.profile_updated": projection.on_profile_updated},
     )
     consumer.start()
