@@ -205,7 +205,7 @@ class Stack:
         subgraphs = ",".join(f"{s.name}={self.url(s.name)}" for s in self.services)
         env = {
             "SUBGRAPHS": subgraphs,
-            "GATEWAY_PORT": str(self.config.ports["gateway"]),
+            "HOST": "127.0.0.1",
             "PORT": str(self.config.ports["gateway"]),
             **self.config.extra_env,
         }
