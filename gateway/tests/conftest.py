@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import json
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
@@ -44,6 +45,8 @@ ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
 MUTATION_LOG: list[str] = []
 # subgraph name -> headers of each request it received
 SEEN: dict[str, list[dict[str, str]]] = {}
+# subgraph name -> JSON body of each POST it received
+BODIES: dict[str, list[Any]] = {}
 
 USERS: dict[str, dict[str, Any]] = {
     "u1": {"name": "Anna", "birth_year": 1990, "role": "CITIZEN", "city": "Kaluga"},
@@ -458,10 +461,22 @@ def subgraph_app(name: str, schema: strawberry.federation.Schema) -> ASGIApp:
     app = Starlette(routes=[Route("/graphql", graphql_app, methods=["GET", "POST"])])
 
     async def recording(scope: Any, receive: Any, send: Any) -> None:
-        if scope["type"] == "http":
-            headers = {k.decode(): v.decode() for k, v in scope["headers"]}
-            SEEN.setdefault(name, []).append(headers)
-        await app(scope, receive, send)
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        headers = {k.decode(): v.decode() for k, v in scope["headers"]}
+        SEEN.setdefault(name, []).append(headers)
+        chunks: list[bytes] = []
+
+        async def recording_receive() -> Any:
+            message = await receive()
+            if message["type"] == "http.request":
+                chunks.append(message.get("body", b""))
+                if not message.get("more_body") and any(chunks):
+                    BODIES.setdefault(name, []).append(json.loads(b"".join(chunks)))
+            return message
+
+        await app(scope, recording_receive, send)
 
     return recording
 
@@ -667,3 +682,9 @@ def mutation_log() -> list[str]:
 def seen_headers() -> dict[str, list[dict[str, str]]]:
     SEEN.clear()
     return SEEN
+
+
+@pytest.fixture
+def seen_bodies() -> dict[str, list[Any]]:
+    BODIES.clear()
+    return BODIES

@@ -27,6 +27,7 @@ from graphql import (
     GraphQLArgument,
     GraphQLEnumType,
     GraphQLEnumValue,
+    GraphQLError,
     GraphQLField,
     GraphQLInputField,
     GraphQLInputObjectType,
@@ -150,8 +151,7 @@ class _Composer:
         for name in visible:
             self._build_members(name)
         self._check_resolvability()
-        for name in visible:
-            self._check_references(name)
+        self._check_field_sets()
         query = self.types.get("Query")
         if not isinstance(query, GraphQLObjectType) or not query.fields:
             raise CompositionError("No subgraph defines a visible Query field")
@@ -161,7 +161,9 @@ class _Composer:
             query=query,
             mutation=mutation if isinstance(mutation, GraphQLObjectType) else None,
             subscription=subscription if isinstance(subscription, GraphQLObjectType) else None,
-            types=[t for n, t in self.types.items() if n not in ROOT_NAMES],
+            # roots first, then every type in subgraph order: a stable, readable SDL
+            types=[self.types[n] for n in ROOT_NAMES if n in self.types]
+            + [t for n, t in self.types.items() if n not in ROOT_NAMES],
         )
         sdl = print_schema(schema)
         digest = hashlib.sha256()
@@ -313,6 +315,13 @@ class _Composer:
             if f"{name}.{field_name}" in self.hidden:
                 continue
             where = f'"{name}.{field_name}"'
+            for sg, f in found:
+                hidden_type = get_named_type(f.type).name
+                if hidden_type in self.hidden:
+                    raise CompositionError(
+                        f"Field {where} is visible but its type "
+                        f'"{hidden_type}" is @inaccessible (subgraph "{sg.name}")'
+                    )
             type_ = self._output_type(where, found)
             merged[field_name] = GraphQLField(
                 type_,
@@ -348,9 +357,7 @@ class _Composer:
                 required = [
                     sg.name
                     for sg, a in everywhere
-                    if a is not None
-                    and isinstance(a.type, GraphQLNonNull)
-                    and a.default_value is Undefined
+                    if a is not None and isinstance(a.type, GraphQLNonNull) and not _has_default(a)
                 ]
                 if required:
                     raise CompositionError(
@@ -370,6 +377,7 @@ class _Composer:
             args[arg_name] = GraphQLArgument(
                 self.ref(merged_type),
                 default_value=arg.default_value,
+                default=arg.default,
                 description=next((a.description for _, a in present if a.description), None),
                 deprecation_reason=arg.deprecation_reason,
             )
@@ -388,9 +396,7 @@ class _Composer:
                 required = [
                     sg.name
                     for sg, f in present
-                    if f is not None
-                    and isinstance(f.type, GraphQLNonNull)
-                    and f.default_value is Undefined
+                    if f is not None and isinstance(f.type, GraphQLNonNull) and not _has_default(f)
                 ]
                 if required:
                     raise CompositionError(
@@ -413,6 +419,7 @@ class _Composer:
             fields[field_name] = GraphQLInputField(
                 self.ref(merged_type),
                 default_value=first.default_value,
+                default=first.default,
                 description=next((f.description for _, f in present if f and f.description), None),
                 deprecation_reason=first.deprecation_reason,
             )
@@ -502,30 +509,22 @@ class _Composer:
                 return True
         return False
 
-    def _check_references(self, name: str) -> None:
-        named = self.types[name]
-        if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
-            for field_name, f in named.fields.items():
-                for sg, t in self.defining(name):
-                    original = cast(GraphQLObjectType, t).fields.get(field_name)
-                    if original is not None and get_named_type(original.type).name in self.hidden:
-                        raise CompositionError(
-                            f'Field "{name}.{field_name}" is visible but its type '
-                            f'"{get_named_type(original.type).name}" is @inaccessible '
-                            f'(subgraph "{sg.name}")'
-                        )
-                _ = f
+    def _check_field_sets(self) -> None:
         for sg in self.subgraphs:
             for (type_name, field_name), facts in sg.fields.items():
                 for text in (facts.requires, facts.provides):
                     if text:
                         try:
                             parse_field_set(text)
-                        except Exception as exc:
+                        except GraphQLError as exc:
                             raise CompositionError(
                                 f'[{sg.name}] field set "{text}" on field '
-                                f'"{type_name}.{field_name}" does not parse: {exc}'
+                                f'"{type_name}.{field_name}" does not parse: {exc.message}'
                             ) from exc
+
+
+def _has_default(value: GraphQLArgument | GraphQLInputField) -> bool:
+    return value.default_value is not Undefined or value.default is not None
 
 
 def _looser(a: GraphQLType, b: GraphQLType) -> GraphQLType:

@@ -9,7 +9,7 @@ place in the response where objects need fields from that subgraph.
 The subgraph documents keep the client's response keys, so the merged raw
 data has the client's shape; whatever the planner adds for itself (the
 `__typename` used to dispatch abstract types, key and `@requires` fields for
-representations) goes under reserved aliases (`_vt`, `_vr_<field>`) that
+representations) goes under reserved aliases (`_veche_t`, `_veche_k_<field>`) that
 cannot clash with the client's. `@skip`/`@include` are evaluated while
 planning, so a plan is cached per document, operation and the values of the
 variables those directives read.
@@ -43,6 +43,7 @@ from graphql import (
     is_abstract_type,
     is_composite_type,
     print_ast,
+    strip_ignored_characters,
     visit,
 )
 from graphql.execution.values import VariableValues, get_directive_values
@@ -52,8 +53,8 @@ from veche_gateway.errors import PlanError
 from veche_gateway.subgraph import parse_field_set
 from veche_gateway.supergraph import Supergraph
 
-TYPENAME_ALIAS = "_vt"
-REP_PREFIX = "_vr_"
+TYPENAME_ALIAS = "_veche_t"
+REP_PREFIX = "_veche_k_"
 REPS_VARIABLE = "_veche_reps"
 
 
@@ -427,7 +428,8 @@ class _Planner:
         if definitions:
             header += "(" + ", ".join(definitions) + ")"
         body = " ".join(print_ast(s) for s in selections)
-        return RootFetch(subgraph, f"{header} {{ {body} }}", tuple(names), tuple(keys))
+        document = strip_ignored_characters(f"{header} {{ {body} }}")
+        return RootFetch(subgraph, document, tuple(names), tuple(keys))
 
     def _steps(self) -> tuple[tuple[EntityFetch, ...], ...]:
         by_depth: dict[int, dict[str, list[_Group]]] = {}
@@ -473,7 +475,8 @@ class _Planner:
         definitions += self._definitions(names)
         header = f"query {self._operation_name(f'{subgraph}_{depth}')}({', '.join(definitions)})"
         body = " ".join(print_ast(s) for s in fields)
-        return EntityFetch(subgraph, f"{header} {{ {body} }}", tuple(names), tuple(planned))
+        document = strip_ignored_characters(f"{header} {{ {body} }}")
+        return EntityFetch(subgraph, document, tuple(names), tuple(planned))
 
 
 def _argument(name: str, variable: str) -> ArgumentNode:

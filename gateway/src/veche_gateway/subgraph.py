@@ -17,6 +17,7 @@ from graphql import (
     DefinitionNode,
     DirectiveNode,
     DocumentNode,
+    GraphQLError,
     GraphQLSchema,
     Node,
     SchemaDefinitionNode,
@@ -192,8 +193,8 @@ def load_subgraph(name: str, url: str, sdl: str) -> Subgraph:
     """Build a `Subgraph` from SDL, or raise `CompositionError` naming it."""
     try:
         document = parse(sdl)
-    except Exception as exc:
-        raise CompositionError(f"[{name}] the SDL does not parse: {exc}") from exc
+    except GraphQLError as exc:
+        raise CompositionError(f"[{name}] the SDL does not parse: {exc.message}") from exc
     directives = _Directives(document)
     definitions = _definitions(document)
     try:
@@ -217,10 +218,10 @@ def _read_type(subgraph: Subgraph, directives: _Directives, node: Node) -> None:
             fields = str(args.get("fields", ""))
             try:
                 selection = parse_field_set(fields)
-            except Exception as exc:
+            except GraphQLError as exc:
                 raise CompositionError(
                     f'[{subgraph.name}] @key(fields: "{fields}") on type "{type_name}" '
-                    f"does not parse: {exc}"
+                    f"does not parse: {exc.message}"
                 ) from exc
             key = Key(fields, selection, resolvable=args.get("resolvable", True) is not False)
             subgraph.keys.setdefault(type_name, []).append(key)

@@ -1,0 +1,216 @@
+"""Composition rules and error messages, from SDL text (no HTTP)."""
+
+from __future__ import annotations
+
+import pytest
+
+from veche_gateway.compose import compose
+from veche_gateway.errors import CompositionError
+from veche_gateway.subgraph import load_subgraph
+from veche_gateway.supergraph import Supergraph
+
+LINK = (
+    'extend schema @link(url: "https://specs.apollo.dev/federation/v2.11", '
+    'import: ["@key", "@shareable", "@external", "@requires", "@provides", '
+    '"@inaccessible", "@override"])\n'
+)
+
+
+def _compose(**sdls: str) -> Supergraph:
+    return compose(
+        [load_subgraph(name, f"http://{name}/graphql", sdl) for name, sdl in sdls.items()]
+    )
+
+
+def _error(**sdls: str) -> str:
+    with pytest.raises(CompositionError) as caught:
+        _compose(**sdls)
+    return str(caught.value)
+
+
+A = (
+    LINK
+    + '''
+"""A person."""
+type User @key(fields: "id") {
+  id: ID!
+  "How others see them"
+  name: String!
+  secret: String @inaccessible
+  old: String @deprecated(reason: "use name")
+}
+type Query {
+  _service: _Service!
+  _entities(representations: [_Any!]!): [_Entity]!
+  "Look a user up"
+  user(id: ID!): User
+}
+scalar _Any
+union _Entity = User
+type _Service { sdl: String! }
+'''
+)
+
+B = (
+    LINK
+    + """
+type User @key(fields: "id") { id: ID! reviews: [Review!]! }
+type Review { stars: Int! }
+type Query { topReviews(first: Int = 5): [Review!]! }
+"""
+)
+
+
+def test_the_client_schema_keeps_descriptions_and_drops_federation_plumbing() -> None:
+    assert _compose(a=A, b=B).sdl == (
+        "type Query {\n"
+        '  """Look a user up"""\n'
+        "  user(id: ID!): User\n"
+        "  topReviews(first: Int = 5): [Review!]!\n"
+        "}\n"
+        "\n"
+        '"""A person."""\n'
+        "type User {\n"
+        "  id: ID!\n"
+        "\n"
+        '  """How others see them"""\n'
+        "  name: String!\n"
+        '  old: String @deprecated(reason: "use name")\n'
+        "  reviews: [Review!]!\n"
+        "}\n"
+        "\n"
+        "type Review {\n"
+        "  stars: Int!\n"
+        "}"
+    )
+
+
+def test_planning_metadata() -> None:
+    supergraph = _compose(a=A, b=B)
+    assert supergraph.field_resolvers("User", "name") == ["a"]
+    assert supergraph.field_resolvers("User", "id") == ["a", "b"]
+    assert supergraph.field_resolvers("User", "reviews") == ["b"]
+    assert [k.fields for k in supergraph.keys("b", "User")] == ["id"]
+    assert supergraph.field_resolvers("User", "secret") == ["a"]  # hidden, still plannable
+
+
+def test_non_shareable_field_in_two_subgraphs_is_refused() -> None:
+    clash = LINK + 'type User @key(fields: "id") { id: ID! name: String! }\ntype Query { x: Int }'
+    assert _error(a=A, c=clash) == (
+        'Non-shareable field "User.name" is resolved from multiple subgraphs: it is resolved '
+        'from subgraphs "a", "c" and defined as non-shareable in subgraph(s) "a", "c"'
+    )
+
+
+def test_shareable_and_override() -> None:
+    shared = LINK + (
+        'type User @key(fields: "id") { id: ID! name: String! @shareable }\ntype Query { x: Int }'
+    )
+    a = A.replace("name: String!", "name: String! @shareable")
+    assert _compose(a=a, s=shared).field_resolvers("User", "name") == ["a", "s"]
+    taking = LINK + (
+        'type User @key(fields: "id") { id: ID! name: String! @override(from: "a") }\n'
+        "type Query { x: Int }"
+    )
+    assert _compose(a=A, t=taking).field_resolvers("User", "name") == ["t"]
+
+
+def test_kind_mismatch_names_the_subgraphs() -> None:
+    other = LINK + "interface Review { stars: Int! }\ntype Query { y: Int }"
+    assert _error(b=B, o=other) == (
+        'Type "Review" has mismatched kinds: Object in subgraph "b"; Interface in subgraph "o"'
+    )
+
+
+def test_incompatible_field_types() -> None:
+    other = LINK + "type Review @shareable { stars: String! }\ntype Query { y: Int }"
+    b = B.replace("type Review {", "type Review @shareable {")
+    assert _error(b=b, o=other) == (
+        'Type of field "Review.stars" is incompatible across subgraphs: '
+        '"Int!" in subgraph "b"; "String!" in subgraph "o"'
+    )
+
+
+def test_nullability_differences_merge_to_the_nullable_output() -> None:
+    other = LINK + "type Review @shareable { stars: Int }\ntype Query { y: Int }"
+    b = B.replace("type Review {", "type Review @shareable {")
+    assert "  stars: Int\n" in _compose(b=b, o=other).sdl
+
+
+def test_a_field_external_everywhere_is_refused() -> None:
+    c = LINK + (
+        'type User @key(fields: "id") { id: ID! age: Int @external '
+        'label: String @requires(fields: "age") }\ntype Query { z: Int }'
+    )
+    assert _error(a=A, c=c) == (
+        'Field "User.age" is marked @external in every subgraph that defines it ("c"): '
+        "no subgraph resolves it"
+    )
+
+
+def test_unreachable_field_is_refused() -> None:
+    # c adds User.badge but its key is not resolvable: a cannot get there
+    c = LINK + (
+        'type User @key(fields: "id", resolvable: false) { id: ID! badge: String }\n'
+        "type Query { z: Int }"
+    )
+    assert _error(a=A, c=c) == (
+        'Field "User.badge" cannot be resolved from subgraph "a": it is resolved only by '
+        'subgraph(s) "c", and none of them has a resolvable @key on type "User" whose '
+        'fields subgraph "a" can provide'
+    )
+
+
+def test_enums_merge_by_usage() -> None:
+    out_a = LINK + "enum Color { RED GREEN }\ntype Query { a: Color }"
+    out_b = LINK + "enum Color { RED BLUE }\ntype Query { b: Color }"
+    assert "enum Color {\n  RED\n  GREEN\n  BLUE\n}" in _compose(a=out_a, b=out_b).sdl
+    in_a = LINK + "enum Color { RED GREEN }\ntype Query { a(c: Color): Int }"
+    in_b = LINK + "enum Color { RED BLUE }\ntype Query { b(c: Color): Int }"
+    assert "enum Color {\n  RED\n}" in _compose(a=in_a, b=in_b).sdl
+    both = LINK + "enum Color { RED BLUE }\ntype Query { b(c: Color): Color }"
+    assert _error(a=out_a, b=both) == (
+        'Enum type "Color" is used as both input and output type and its values are '
+        "inconsistent across subgraphs: ['GREEN', 'RED'] in subgraph \"a\"; "
+        "['BLUE', 'RED'] in subgraph \"b\""
+    )
+
+
+def test_inputs_are_intersected() -> None:
+    a = LINK + "input Filter { text: String limit: Int }\ntype Query { a(f: Filter): Int }"
+    b = LINK + "input Filter { text: String }\ntype Query { b(f: Filter): Int }"
+    assert "input Filter {\n  text: String\n}" in _compose(a=a, b=b).sdl
+    required = LINK + "input Filter { text: String limit: Int! }\ntype Query { a(f: Filter): Int }"
+    assert _error(a=required, b=b) == (
+        'Input field "Filter.limit" is required in subgraph(s) "a" but missing in subgraph(s) "b"'
+    )
+
+
+def test_a_visible_field_cannot_expose_an_inaccessible_type() -> None:
+    a = LINK + "type Secret @inaccessible { x: Int }\ntype Query { s: Secret }"
+    assert _error(a=a) == (
+        'Field "Query.s" is visible but its type "Secret" is @inaccessible (subgraph "a")'
+    )
+
+
+def test_federation_1_style_extensions_and_renamed_imports() -> None:
+    fed1 = """
+    extend type User @key(fields: "id") { id: ID! @external reviews: [String!]! }
+    type Query { reviewsCount: Int }
+    """
+    renamed = (
+        'schema @link(url: "https://specs.apollo.dev/federation/v2.3", '
+        'import: [{name: "@key", as: "@primaryKey"}]) { query: Query }\n'
+        'type User @primaryKey(fields: "id") @federation__shareable { id: ID! name: String! }\n'
+        "type Query { me: User }"
+    )
+    supergraph = _compose(r=renamed, f=fed1)
+    assert supergraph.field_resolvers("User", "reviews") == ["f"]
+    assert supergraph.field_resolvers("User", "id") == ["r", "f"]
+    assert [k.fields for k in supergraph.keys("r", "User")] == ["id"]
+
+
+def test_bad_sdl_names_the_subgraph() -> None:
+    assert _error(a="type Query {") == (
+        "[a] the SDL does not parse: Syntax Error: Expected Name, found <EOF>."
+    )
