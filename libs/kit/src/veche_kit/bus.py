@@ -74,7 +74,7 @@ class EventBus:
         """Connects in the background, retrying until the broker answers."""
         self._task = asyncio.create_task(self._connect_forever(), name=f"{self.service}-bus")
 
-    async def wait_ready(self, timeout: float) -> None:
+    async def wait_ready(self, timeout: float | None) -> None:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
     def when_ready(self, setup: Callable[[], Coroutine[Any, Any, None]]) -> None:

@@ -97,6 +97,7 @@ class OutboxRelay:
             self._task = None
 
     async def _run(self) -> None:
+        await self.bus.wait_ready(None)  # nothing to do before the first connection
         waiting = False  # log an outage once, not once a second
         while True:
             self._wake.clear()  # before reading, so a wake during the read is not lost
