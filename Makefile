@@ -33,8 +33,12 @@ format: install
 	$(BIN)/ruff check --fix .
 	$(BIN)/ruff format .
 
+# Every benchmark script beside a package's code (services/*/bench, gateway/bench).
+BENCHES := $(wildcard services/*/bench/bench_*.py gateway/bench/bench_*.py)
+
 bench: install
-	@echo "benchmarks arrive with the polls, issues and gateway services"
+	@test -n "$(BENCHES)" || { echo "no benchmarks yet"; exit 0; }
+	@for script in $(BENCHES); do echo "== $$script"; $(BIN)/python $$script || exit 1; done
 
 clean:
 	rm -rf $(VENV) .data .mypy_cache .ruff_cache .pytest_cache
