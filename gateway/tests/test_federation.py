@@ -28,6 +28,9 @@ COMPOUND_KEY = '{ issue(id: "i2") { department { city code name } } }'
 
 REQUIRES = "{ users { id ageLabel } }"
 
+# polls resolves ageLabel but needs birthYear from users first, even under a poll
+REQUIRES_FROM_THE_SAME_SUBGRAPH = '{ poll(id: "p1") { author { ageLabel } } }'
+
 PROVIDES = '{ poll(id: "p1") { creator { name } author { name } } }'
 
 SHAREABLE = '{ issue(id: "i1") { location { city street } poll { title } } }'
@@ -153,6 +156,25 @@ async def test_requires_sends_the_required_fields(gql: GQL) -> None:
             ]
         }
     }
+
+
+async def test_requires_within_the_requiring_subgraph_goes_through_entities(
+    gql: GQL, seen_bodies: dict[str, list[Any]]
+) -> None:
+    assert await gql(REQUIRES_FROM_THE_SAME_SUBGRAPH) == {
+        "data": {"poll": {"author": {"ageLabel": "born 1990"}}}
+    }
+    assert [b["variables"] for b in seen_bodies["polls"][1:]] == [
+        {"_veche_reps0": [{"__typename": "User", "id": "u1", "birthYear": 1990}]}
+    ]
+    assert seen_bodies["users"] == [
+        {
+            "query": "query anonymous__users_1($_veche_reps0:[_Any!]!){e0:_entities("
+            "representations:$_veche_reps0){...on User{_veche_t:__typename "
+            "_veche_k_birthYear:birthYear}}}",
+            "variables": {"_veche_reps0": [{"__typename": "User", "id": "u1"}]},
+        }
+    ]
 
 
 async def test_provides_is_answered_by_the_providing_subgraph(

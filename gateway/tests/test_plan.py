@@ -126,3 +126,51 @@ def test_skip_and_include_are_decided_while_planning() -> None:
     kept = _plan(query, {"s": False})
     assert kept.roots[0].document == "query anonymous__users{me{_veche_t:__typename name}}"
     assert kept.steps == ()
+
+
+RATINGS = (
+    LINK
+    + """
+type User @key(fields: "id") { id: ID! rating: Int }
+type Query { topRating: Int }
+"""
+)
+
+
+def test_a_key_the_parent_lacks_is_fetched_from_a_helper_subgraph_first() -> None:
+    # reviews knows authors by email, ratings by id: users converts one to the other
+    supergraph = compose(
+        [
+            load_subgraph("users", "http://users", USERS),
+            load_subgraph("reviews", "http://reviews", REVIEWS),
+            load_subgraph("ratings", "http://ratings", RATINGS),
+        ]
+    )
+    document = parse("{ latestReviews { author { rating } } }")
+    operation = get_operation_ast(document, None)
+    assert isinstance(operation, OperationDefinitionNode)
+    values = get_variable_values(supergraph.schema, (), {})
+    assert not isinstance(values, list)
+    plan = build_plan(supergraph, document, operation, values)
+    path = ("latestReviews", "author")
+    assert plan.steps == (
+        (
+            EntityFetch(
+                "users",
+                "query anonymous__users_1($_veche_reps0:[_Any!]!){e0:_entities("
+                "representations:$_veche_reps0){...on User{_veche_t:__typename "
+                "_veche_k_id:id}}}",
+                (),
+                (EntityGroup("e0", path, BY_EMAIL),),
+            ),
+        ),
+        (
+            EntityFetch(
+                "ratings",
+                "query anonymous__ratings_2($_veche_reps0:[_Any!]!){e0:_entities("
+                "representations:$_veche_reps0){...on User{_veche_t:__typename rating}}}",
+                (),
+                (EntityGroup("e0", path, {"User": (("_veche_k_id", "id"),)}),),
+            ),
+        ),
+    )

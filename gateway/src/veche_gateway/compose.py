@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, cast
 
 from graphql import (
+    FieldNode,
     GraphQLArgument,
     GraphQLEnumType,
     GraphQLEnumValue,
@@ -497,13 +498,40 @@ class _Composer:
                 )
 
     def _key_path(self, source: Subgraph, type_name: str, target_name: str) -> bool:
-        target = next(sg for sg in self.subgraphs if sg.name == target_name)
+        """`source` can reach `target`'s fields of the type: directly by a key, or via
+        one helper subgraph that `source` reaches by a key and that holds the
+        fields of one of `target`'s keys (key conversion)."""
+        target = self._subgraph(target_name)
+        if self._reaches(source, type_name, target):
+            return True
+        for helper in self.subgraphs:
+            if helper.name in (source.name, target.name):
+                continue
+            helper_type = helper.schema.type_map.get(type_name)
+            if not isinstance(helper_type, GraphQLObjectType):
+                continue
+            if self._reaches(source, type_name, helper) and self._reaches(
+                helper, type_name, target
+            ):
+                return True
+        return False
+
+    def _subgraph(self, name: str) -> Subgraph:
+        return next(sg for sg in self.subgraphs if sg.name == name)
+
+    @staticmethod
+    def _reaches(source: Subgraph, type_name: str, target: Subgraph) -> bool:
         source_type = source.schema.type_map.get(type_name)
         if not isinstance(source_type, GraphQLObjectType):
             return False
         for key in target.keys.get(type_name, []):
             if key.resolvable and all(
-                s.name.value in source_type.fields  # type: ignore[attr-defined]
+                isinstance(s, FieldNode)
+                and s.name.value in source_type.fields
+                and not (
+                    source.facts(type_name, s.name.value).external
+                    and s.name.value not in source.key_field_names(type_name)
+                )
                 for s in key.selection.selections
             ):
                 return True

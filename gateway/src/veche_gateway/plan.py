@@ -135,6 +135,17 @@ def _strip(selection_set: SelectionSetNode | None) -> list[SelectionNode] | None
     ]
 
 
+def _top_fields(selection_set: SelectionSetNode) -> list[FieldNode]:
+    return [s for s in selection_set.selections if isinstance(s, FieldNode)]
+
+
+def _unique(fields: list[FieldNode]) -> list[FieldNode]:
+    seen: dict[str, FieldNode] = {}
+    for f in fields:
+        seen.setdefault(f.name.value, f)
+    return list(seen.values())
+
+
 def _field_set_tree(selection_set: SelectionSetNode) -> dict[str, Any]:
     return {
         s.name.value: _field_set_tree(s.selection_set) if s.selection_set else {}
@@ -345,9 +356,9 @@ class _Planner:
     def _local(
         self, subgraph: str, type_name: str, name: str, provided: dict[str, Any] | None
     ) -> bool:
-        if provided is not None and name in provided:
-            return True
-        return subgraph in self.supergraph.field_resolvers(type_name, name)
+        # A field with @requires needs its requirements in a representation, so it
+        # always goes through `_entities`, even in the subgraph that resolves it.
+        return self._resolves(subgraph, type_name, name, provided)
 
     def _remote(
         self,
@@ -359,51 +370,129 @@ class _Planner:
         depth: int,
         provided: dict[str, Any] | None,
     ) -> list[SelectionNode]:
-        """Fetch a field through `_entities` of another subgraph; return what the parent adds."""
+        """Fetch a field through `_entities`; return what the parent selection must add.
+
+        The target subgraph needs the fields of one of its keys, plus the field's
+        `@requires` fields, in each representation. Each comes from the parent
+        subgraph when it resolves it, else from one helper subgraph that the
+        parent can reach by a key (one hop: key conversion, or requirements owned
+        elsewhere); the target's fetch then runs a step later.
+        """
         name = nodes[0].name.value
         resolvers = self.supergraph.field_resolvers(type_.name, name)
         # Prefer a subgraph that already has a group here, so fields share a fetch.
         ordered = sorted(resolvers, key=lambda s: (depth + 1, s, path) not in self.groups)
+        choice: tuple[str, list[FieldNode]] | None = None
         for target in ordered:
+            requires = self.supergraph.facts(target, type_.name, name).requires
+            extra = _top_fields(parse_field_set(requires)) if requires else []
             for entity_key in self.supergraph.keys(target, type_.name):
-                top = [s for s in entity_key.selection.selections if isinstance(s, FieldNode)]
-                if entity_key.resolvable and all(
-                    self._local(subgraph, type_.name, s.name.value, provided) for s in top
+                if not entity_key.resolvable:
+                    continue
+                needed = _unique(_top_fields(entity_key.selection) + extra)
+                if all(
+                    self._source_of(subgraph, type_.name, n.name.value, provided, target)
+                    is not None
+                    for n in needed
                 ):
+                    choice = (target, needed)
                     break
-            else:
-                continue
-            break
-        else:
+            if choice is not None:
+                break
+        if choice is None:
             raise PlanError(
                 f'Cannot plan "{type_.name}.{name}" from subgraph "{subgraph}": it is resolved '
                 f"by {', '.join(resolvers) or 'no subgraph'}, and none of them has a resolvable "
                 f"@key on {type_.name} whose fields {subgraph} can provide"
             )
-        needed = [s for s in entity_key.selection.selections if isinstance(s, FieldNode)]
-        requires = self.supergraph.facts(target, type_.name, name).requires
-        if requires:
-            for selection in parse_field_set(requires).selections:
-                assert isinstance(selection, FieldNode)
-                if not self._local(subgraph, type_.name, selection.name.value, provided):
-                    raise PlanError(
-                        f'Cannot plan "{type_.name}.{name}": its @requires field '
-                        f'"{selection.name.value}" is not resolvable in subgraph "{subgraph}"'
-                    )
-                needed.append(selection)
-        group = self.groups.setdefault(
-            (depth + 1, target, path), _Group(subgraph=target, path=path)
-        )
-        spec = group.representations.setdefault(type_.name, [])
+        target, needed = choice
         added: list[SelectionNode] = []
+        ready = depth
         for selection in needed:
+            source = self._source_of(subgraph, type_.name, selection.name.value, provided, target)
+            raw = _field(
+                selection.name.value,
+                REP_PREFIX + selection.name.value,
+                (),
+                _strip(selection.selection_set),
+            )
+            if source == subgraph:
+                added.append(raw)
+                continue
+            assert source is not None
+            helper_key = self._usable_key(subgraph, source, type_.name, provided)
+            assert helper_key is not None
+            helper = self._group(depth + 1, source, path)
+            added += self._represent(helper, type_.name, helper_key)
+            helper.selections.setdefault(type_.name, []).append(raw)
+            ready = depth + 1
+        group = self._group(ready + 1, target, path)
+        spec = group.representations.setdefault(type_.name, [])
+        for selection in needed:
+            entry = (REP_PREFIX + selection.name.value, selection.name.value)
+            if entry not in spec:
+                spec.append(entry)
+        entity_field = self.field_in(target, type_, key, nodes, path, ready + 1, None)
+        group.selections.setdefault(type_.name, []).append(entity_field)
+        return added
+
+    def _group(self, depth: int, subgraph: str, path: tuple[str, ...]) -> _Group:
+        return self.groups.setdefault((depth, subgraph, path), _Group(subgraph, path))
+
+    def _represent(
+        self, group: _Group, type_name: str, fields: list[FieldNode]
+    ) -> list[SelectionNode]:
+        """Register key fields for a group's representations; return the parent's additions."""
+        spec = group.representations.setdefault(type_name, [])
+        added: list[SelectionNode] = []
+        for selection in fields:
             alias = REP_PREFIX + selection.name.value
             if (alias, selection.name.value) not in spec:
                 spec.append((alias, selection.name.value))
             added.append(_field(selection.name.value, alias, (), _strip(selection.selection_set)))
-        entity_field = self.field_in(target, type_, key, nodes, path, depth + 1, None)
-        group.selections.setdefault(type_.name, []).append(entity_field)
         return added
+
+    def _resolves(
+        self, subgraph: str, type_name: str, name: str, provided: dict[str, Any] | None
+    ) -> bool:
+        """`subgraph` can return the field as is (no `@requires` to satisfy first)."""
+        if provided is not None and name in provided:
+            return True
+        return (
+            subgraph in self.supergraph.field_resolvers(type_name, name)
+            and not self.supergraph.facts(subgraph, type_name, name).requires
+        )
+
+    def _usable_key(
+        self, subgraph: str, target: str, type_name: str, provided: dict[str, Any] | None
+    ) -> list[FieldNode] | None:
+        for entity_key in self.supergraph.keys(target, type_name):
+            fields = _top_fields(entity_key.selection)
+            if entity_key.resolvable and all(
+                self._resolves(subgraph, type_name, f.name.value, provided) for f in fields
+            ):
+                return fields
+        return None
+
+    def _source_of(
+        self,
+        subgraph: str,
+        type_name: str,
+        name: str,
+        provided: dict[str, Any] | None,
+        target: str,
+    ) -> str | None:
+        """Where a representation field comes from: the parent, or one helper subgraph."""
+        if self._resolves(subgraph, type_name, name, provided):
+            return subgraph
+        for helper in self.supergraph.field_resolvers(type_name, name):
+            if helper in (subgraph, target):
+                continue
+            if self.supergraph.facts(helper, type_name, name).requires:
+                continue
+            if self._usable_key(subgraph, helper, type_name, provided) is not None:
+                return helper
+        return None
 
     # --- documents ---------------------------------------------------------------
 
