@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import httpx
+
+from veche_kit.clock import utcnow
+from veche_users.service import principal_of
 
 from .conftest import LOGIN, PASSWORD, REGISTER, UsersServer
 
@@ -165,6 +169,20 @@ async def test_tampered_and_foreign_tokens_are_refused(users: UsersServer) -> No
             f"{users.url}/graphql", json={"query": ME}, headers={"Authorization": "Token x"}
         )
     assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_expired_token_is_refused_with_a_hint_to_refresh(users: UsersServer) -> None:
+    _, auth = await users.citizen()
+    user = await users.service.get_user(auth["user"]["id"])
+    expired = users.service.key.issue(
+        principal_of(user),
+        issuer=users.settings.token_issuer,
+        now=utcnow() - timedelta(hours=1),
+        ttl=timedelta(minutes=15),
+    )
+    body = await users.client.as_user(expired).post(ME)
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert body["errors"][0]["message"] == "The access token has expired; refresh it."
 
 
 async def test_jwks_is_published(users: UsersServer) -> None:

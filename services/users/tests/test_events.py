@@ -104,6 +104,33 @@ async def test_role_change_publishes_user_role_changed(
     }
 
 
+async def test_profile_changes_publish_user_profile_updated(
+    users: UsersServer, events_queue: AbstractQueue
+) -> None:
+    client, auth = await users.citizen()
+    user_id = auth["user"]["id"]
+    update = "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { birthYear } }"
+    await client.data(update, {"i": {"districtId": "oktyabrsky", "birthYear": 1970}})
+
+    async def arrived() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in await drain(events_queue, 0)
+            if e["type"] == "user.profile_updated" and e["data"]["user_id"] == user_id
+        ]
+
+    event = (await eventually(arrived))[0]
+    assert event["data"] == {
+        "user_id": user_id,
+        "display_name": "Иван Петров",
+        "district_id": "oktyabrsky",
+        "birth_year": 1970,
+        "phone_verified": False,
+        "skills": [],
+        "organization": None,
+    }
+
+
 async def test_broker_outage_delays_but_never_drops(
     mongo_server_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
