@@ -481,6 +481,12 @@ def subgraph_app(name: str, schema: strawberry.federation.Schema) -> ASGIApp:
     return recording
 
 
+async def failing_app(scope: Any, receive: Any, send: Any) -> None:
+    """A subgraph in trouble: every request gets a 500 with an HTML body."""
+    await send({"type": "http.response.start", "status": 500, "headers": []})
+    await send({"type": "http.response.body", "body": b"<h1>Internal Server Error</h1>"})
+
+
 class Switchable:
     """An ASGI app whose target can be replaced while it serves (schema changes)."""
 
@@ -645,7 +651,7 @@ async def start_subgraph() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
         served = await serve(switch, port)
 
         def use(key: str) -> None:
-            switch.target = subgraph_app(name, every[key])
+            switch.target = failing_app if key == "http500" else subgraph_app(name, every[key])
 
         served.extra["use"] = use
         started.append(served)

@@ -214,3 +214,15 @@ def test_bad_sdl_names_the_subgraph() -> None:
     assert _error(a="type Query {") == (
         "[a] the SDL does not parse: Syntax Error: Expected Name, found <EOF>."
     )
+
+
+def test_an_invalid_composed_schema_is_refused() -> None:
+    a = (
+        LINK
+        + "interface Node { id: ID! }\ntype Thing implements Node { id: ID! }\ntype Query { a: Node }"
+    )
+    b = LINK + "interface Node { id: ID! label: String }\ntype Query { b: Node }"
+    assert _error(a=a, b=b) == (
+        "The composed schema is invalid: Interface field Node.label expected "
+        "but Thing does not provide it."
+    )

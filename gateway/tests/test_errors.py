@@ -177,3 +177,38 @@ async def test_malformed_request_is_400(client: httpx.AsyncClient) -> None:
             }
         ]
     }
+
+
+async def test_a_subgraph_answering_500_is_unavailable(
+    subgraph_urls: dict[str, str],
+    start_subgraph: Callable[..., Awaitable[Any]],
+    start_gateway: Callable[..., Awaitable[Any]],
+) -> None:
+    extras = await start_subgraph("extras", "v1")
+    gateway = await start_gateway(
+        {"users": subgraph_urls["users"], "extras": f"{extras.url}/graphql"}
+    )
+    extras.extra["use"]("http500")
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        response = await http.post("/graphql", json={"query": '{ hello user(id: "u1") { name } }'})
+    assert response.status_code == 200
+    assert response.json() == {
+        "errors": [
+            {
+                "message": 'Subgraph "extras" is unavailable: HTTP 500',
+                "extensions": {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "extras"},
+            }
+        ],
+        "data": None,  # hello is non-null, so the whole data goes
+    }
+
+
+async def test_reserved_names_are_refused(gql: GQL) -> None:
+    assert await gql('{ user(id: "u1") { _veche_t: name } }') == {
+        "errors": [
+            {
+                "message": "Names starting with _veche_ are reserved by the gateway: _veche_t",
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }

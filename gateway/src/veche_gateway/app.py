@@ -11,6 +11,7 @@ from __future__ import annotations
 import hmac
 import json
 import logging
+import re
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -32,6 +33,7 @@ log = logging.getLogger("veche_gateway")
 GRAPHQL_RESPONSE = "application/graphql-response+json"
 FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
 ADMIN_HEADER = "x-admin-secret"
+_REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 
 
 class _TooLarge(Exception):
@@ -88,7 +90,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             await gateway.stop()
 
     async def graphql(request: Request) -> Response:
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = request.headers.get("x-request-id", "")
+        if not _REQUEST_ID.fullmatch(request_id):
+            request_id = uuid.uuid4().hex  # absent or unsafe to pass on
         strict = GRAPHQL_RESPONSE in request.headers.get("accept", "")
         media_type = GRAPHQL_RESPONSE if strict else "application/json"
         headers = {"X-Request-Id": request_id}

@@ -45,6 +45,7 @@ from graphql import (
     get_named_type,
     is_specified_scalar_type,
     print_schema,
+    validate_schema,
 )
 
 from veche_gateway.errors import CompositionError
@@ -166,6 +167,11 @@ class _Composer:
             types=[self.types[n] for n in ROOT_NAMES if n in self.types]
             + [t for n, t in self.types.items() if n not in ROOT_NAMES],
         )
+        problems = validate_schema(schema)
+        if problems:
+            raise CompositionError(
+                "The composed schema is invalid: " + "; ".join(p.message for p in problems)
+            )
         sdl = print_schema(schema)
         digest = hashlib.sha256()
         for sg in sorted(self.subgraphs, key=lambda s: s.name):

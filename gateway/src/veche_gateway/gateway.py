@@ -17,16 +17,19 @@ import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from graphql import (
     DocumentNode,
+    FieldNode,
     FragmentDefinitionNode,
     GraphQLError,
     GraphQLIncludeDirective,
     GraphQLSkipDirective,
     OperationDefinitionNode,
     OperationType,
+    VariableDefinitionNode,
     VariableNode,
     get_operation_ast,
     parse,
@@ -48,7 +51,7 @@ from veche_gateway.errors import (
 )
 from veche_gateway.execute import Executor
 from veche_gateway.limits import Limits, enforce, measure
-from veche_gateway.plan import QueryPlan, build_plan
+from veche_gateway.plan import RESERVED_PREFIX, QueryPlan, build_plan
 from veche_gateway.settings import Settings
 from veche_gateway.subgraph import Subgraph, load_subgraph
 from veche_gateway.supergraph import Supergraph
@@ -158,13 +161,16 @@ class Gateway:
             sdls = dict(self._sdls)
             for name, result in zip(names, results, strict=True):
                 status = self.status[name]
-                status.checked_at = time.time()
                 if isinstance(result, str):
                     sdls[name] = result
+                    if not status.up:
+                        log.info("subgraph %s is up at %s", name, status.url)
                     status.up, status.error = True, None
                 else:
+                    if status.up or status.checked_at is None or status.error is None:
+                        log.warning("subgraph %s is down: %s", name, result)  # once per outage
                     status.up, status.error = False, str(result)
-                    log.warning("subgraph %s: %s", name, result)
+                status.checked_at = time.time()
             if not sdls or (sdls == self._sdls and self.supergraph is not None):
                 # The live supergraph matches the subgraphs (again): nothing is wrong.
                 self.last_composition_error, self._attempted = None, None
@@ -204,11 +210,16 @@ class Gateway:
             if supergraph is None
             else {
                 "version": supergraph.version,
-                "composedAt": self.composed_at,
+                "composedAt": _iso(self.composed_at),
                 "subgraphs": list(supergraph.subgraphs),
             },
             "subgraphs": {
-                name: {"url": s.url, "status": "up" if s.up else "down", "error": s.error}
+                name: {
+                    "url": s.url,
+                    "status": "up" if s.up else "down",
+                    "error": s.error,
+                    "checkedAt": _iso(s.checked_at),
+                }
                 for name, s in self.status.items()
             },
             "lastCompositionError": self.last_composition_error,
@@ -295,6 +306,12 @@ class Gateway:
         errors = validate(supergraph.schema, document)
         if errors:
             raise _graphql_errors(errors)
+        reserved = _reserved_names(document)
+        if reserved:
+            raise RequestError(
+                f"Names starting with {RESERVED_PREFIX} are reserved by the gateway: "
+                + ", ".join(reserved)
+            )
         operation = get_operation_ast(document, operation_name)
         if operation is None:
             message = (
@@ -317,6 +334,29 @@ class Gateway:
         )
         self._documents.put(key, prepared)
         return prepared
+
+
+def _iso(timestamp: float | None) -> str | None:
+    if timestamp is None:
+        return None
+    return datetime.fromtimestamp(timestamp, tz=UTC).isoformat()
+
+
+def _reserved_names(document: DocumentNode) -> list[str]:
+    """Client names that would collide with the planner's internal aliases and variables."""
+    found: list[str] = []
+
+    class Finder(Visitor):
+        def enter_field(self, node: FieldNode, *_: Any) -> None:
+            if node.alias and node.alias.value.startswith(RESERVED_PREFIX):
+                found.append(node.alias.value)
+
+        def enter_variable_definition(self, node: VariableDefinitionNode, *_: Any) -> None:
+            if node.variable.name.value.startswith(RESERVED_PREFIX):
+                found.append("$" + node.variable.name.value)
+
+    visit(document, Finder())
+    return found
 
 
 def _graphql_errors(errors: list[GraphQLError]) -> RequestError:

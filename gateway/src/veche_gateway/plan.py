@@ -53,9 +53,10 @@ from veche_gateway.errors import PlanError
 from veche_gateway.subgraph import parse_field_set
 from veche_gateway.supergraph import Supergraph
 
-TYPENAME_ALIAS = "_veche_t"
-REP_PREFIX = "_veche_k_"
-REPS_VARIABLE = "_veche_reps"
+RESERVED_PREFIX = "_veche_"  # clients may not use it for aliases or variables
+TYPENAME_ALIAS = RESERVED_PREFIX + "t"
+REP_PREFIX = RESERVED_PREFIX + "k_"
+REPS_VARIABLE = RESERVED_PREFIX + "reps"
 
 
 @dataclass(frozen=True)
