@@ -94,6 +94,8 @@ query ById($user: ID!, $poll: ID!) {
 
 TYPENAME = '{ __typename user(id: "u1") { __typename id } }'
 
+BATCHED = "{ issues(first: 2) { reporter { name } posts { ... on Comment { author { name } } } } }"
+
 NULLS = '{ user(id: "nobody") { name } poll(id: "nope") { title } }'
 
 
@@ -266,9 +268,23 @@ async def test_skip_and_include(gql: GQL) -> None:
     assert neither == {"data": {"poll": {}}}
 
 
-async def test_variables(gql: GQL) -> None:
+async def test_each_fetch_gets_only_its_variables(
+    gql: GQL, seen_bodies: dict[str, list[Any]]
+) -> None:
     result = await gql(VARIABLES, {"user": "u2", "poll": "p2"}, "ById")
     assert result == {"data": {"user": {"name": "Boris"}, "poll": {"title": "New bus route"}}}
+    assert seen_bodies["users"] == [
+        {
+            "query": "query ById__users($user:ID!){user(id:$user){_veche_t:__typename name}}",
+            "variables": {"user": "u2"},
+        }
+    ]
+    assert seen_bodies["polls"] == [
+        {
+            "query": "query ById__polls($poll:ID!){poll(id:$poll){_veche_t:__typename title}}",
+            "variables": {"poll": "p2"},
+        }
+    ]
 
 
 async def test_typename(gql: GQL) -> None:
@@ -279,3 +295,22 @@ async def test_typename(gql: GQL) -> None:
 
 async def test_nulls(gql: GQL) -> None:
     assert await gql(NULLS) == {"data": {"user": None, "poll": None}}
+
+
+async def test_one_deduplicated_entities_fetch_per_subgraph_per_step(
+    gql: GQL, seen_bodies: dict[str, list[Any]]
+) -> None:
+    comment = {"author": {"name": "Boris"}}
+    assert await gql(BATCHED) == {
+        "data": {
+            "issues": [
+                {"reporter": {"name": "Anna"}, "posts": [comment, {}]},
+                {"reporter": {"name": "Boris"}, "posts": [comment, {}]},
+            ]
+        }
+    }
+    (users,) = seen_bodies["users"]
+    assert users["variables"] == {
+        "_veche_reps0": [{"__typename": "User", "id": "u1"}, {"__typename": "User", "id": "u2"}],
+        "_veche_reps1": [{"__typename": "User", "id": "u2"}],
+    }
