@@ -25,7 +25,7 @@ from graphql import (
     execute_sync,
 )
 
-from veche_gateway.errors import SUBGRAPH_UNAVAILABLE
+from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE
 from veche_gateway.plan import TYPENAME_ALIAS, EntityFetch, EntityGroup, QueryPlan, RootFetch
 from veche_gateway.transport import SubgraphUnavailable, Transport
 
@@ -103,6 +103,7 @@ class _Run:
         else:
             self.covered.extend(fallback)
         extensions = dict(error.get("extensions") or {})
+        extensions.setdefault("code", INTERNAL)  # the public contract: every error has a code
         extensions.setdefault("serviceName", subgraph)
         out["extensions"] = extensions
         self.errors.append(out)
@@ -242,7 +243,9 @@ class Executor:
                 _related(path, c) for c in run.covered
             ):
                 continue
-            errors.append(dict(error.formatted))
+            formatted: dict[str, Any] = dict(error.formatted)
+            formatted["extensions"] = {"code": INTERNAL, **(formatted.get("extensions") or {})}
+            errors.append(formatted)
         response: dict[str, Any] = {}
         if errors:
             response["errors"] = errors

@@ -112,7 +112,8 @@ class Gateway:
         self._sdls: dict[str, str] = {}
         self._attempted: dict[str, str] | None = None
         self._reload_lock = asyncio.Lock()
-        self._documents: LRU[tuple[str, str, str | None], Prepared] = LRU(
+        # Refusals are cached too: a client retrying a bad document costs one lookup.
+        self._documents: LRU[tuple[str, str, str | None], Prepared | RequestError] = LRU(
             settings.document_cache_size
         )
         self._plans: LRU[tuple[Any, ...], QueryPlan] = LRU(settings.document_cache_size)
@@ -297,43 +298,50 @@ class Gateway:
     def _prepare(self, supergraph: Supergraph, query: str, operation_name: str | None) -> Prepared:
         key = (supergraph.version, sha256(query), operation_name)
         prepared = self._documents.get(key)
-        if prepared is not None:
-            return prepared
-        try:
-            document = parse(query)
-        except GraphQLError as exc:
-            raise _graphql_errors([exc]) from None
-        errors = validate(supergraph.schema, document)
-        if errors:
-            raise _graphql_errors(errors)
-        reserved = _reserved_names(document)
-        if reserved:
-            raise RequestError(
-                f"Names starting with {RESERVED_PREFIX} are reserved by the gateway: "
-                + ", ".join(reserved)
-            )
-        operation = get_operation_ast(document, operation_name)
-        if operation is None:
-            message = (
-                f'Unknown operation named "{operation_name}".'
-                if operation_name
-                else "Must provide operation name if query contains multiple operations."
-            )
-            raise RequestError(message)
-        conditions = _Conditions()
-        visit(document, conditions)
-        prepared = Prepared(
-            document=document,
-            operation=operation,
-            fragments={
-                d.name.value: d
-                for d in document.definitions
-                if isinstance(d, FragmentDefinitionNode)
-            },
-            condition_variables=tuple(conditions.names),
-        )
-        self._documents.put(key, prepared)
+        if prepared is None:
+            try:
+                prepared = _prepare(supergraph, query, operation_name)
+            except RequestError as exc:
+                prepared = exc
+            self._documents.put(key, prepared)
+        if isinstance(prepared, RequestError):
+            raise prepared.with_traceback(None)  # a cached refusal: do not grow its traceback
         return prepared
+
+
+def _prepare(supergraph: Supergraph, query: str, operation_name: str | None) -> Prepared:
+    """Parse and validate one document against the client schema."""
+    try:
+        document = parse(query)
+    except GraphQLError as exc:
+        raise _graphql_errors([exc]) from None
+    errors = validate(supergraph.schema, document)
+    if errors:
+        raise _graphql_errors(errors)
+    reserved = _reserved_names(document)
+    if reserved:
+        raise RequestError(
+            f"Names starting with {RESERVED_PREFIX} are reserved by the gateway: "
+            + ", ".join(reserved)
+        )
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        message = (
+            f'Unknown operation named "{operation_name}".'
+            if operation_name
+            else "Must provide operation name if query contains multiple operations."
+        )
+        raise RequestError(message)
+    conditions = _Conditions()
+    visit(document, conditions)
+    return Prepared(
+        document=document,
+        operation=operation,
+        fragments={
+            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+        },
+        condition_variables=tuple(conditions.names),
+    )
 
 
 def _iso(timestamp: float | None) -> str | None:
