@@ -1,0 +1,1 @@
+"""Veche polls service: city polls, one final ballot per user, results kept as counters."""

@@ -1,0 +1,99 @@
+"""Assembles the polls service: `create_app(settings)` -> Starlette."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass, field
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from veche_kit.auth import TokenVerifier, jwks_over_http
+from veche_kit.logs import configure_logging
+from veche_kit.outbox import OUTBOX
+from veche_kit.runtime import Runtime, build_app
+from veche_polls import store
+from veche_polls.consumers import handlers
+from veche_polls.schema import PollsContext, schema
+from veche_polls.service import PollsService
+from veche_polls.settings import PollsSettings
+from veche_polls.tallies import TallyFolder
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class PollsRuntime(Runtime):
+    """The kit's runtime plus the polls' own workers: the tally folder and the closing scheduler."""
+
+    folder: TallyFolder | None = None
+    service: PollsService | None = None
+    _closer: asyncio.Task[None] | None = field(default=None, repr=False)
+
+    async def start(self) -> None:
+        await super().start()
+        assert self.folder is not None
+        self.folder.start()
+        self._closer = asyncio.create_task(self._close_due_polls(), name="poll-closer")
+
+    async def stop(self) -> None:
+        if self._closer is not None:
+            self._closer.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._closer
+        if self.folder is not None:
+            await self.folder.stop()
+        await super().stop()
+
+    async def _close_due_polls(self) -> None:
+        """The scheduler: closes polls at their end time (reads close them too; one wins)."""
+        assert self.service is not None
+        interval = self.service.settings.close_check_seconds
+        while True:
+            try:
+                await self.service.close_due()
+            except Exception:
+                log.exception("closing due polls failed; retrying")
+            await asyncio.sleep(interval)
+
+
+def create_app(
+    settings: PollsSettings | None = None, *, verifier: TokenVerifier | None = None
+) -> Starlette:
+    settings = settings or PollsSettings()
+    verifier = verifier or TokenVerifier(jwks_over_http(settings.jwks_url), settings.token_issuer)
+    runtime = PollsRuntime.create(
+        settings,
+        verifier,
+        indexes=dict(store.INDEXES),
+        outbox_collections=(OUTBOX, store.BALLOTS),
+        handlers=handlers(settings),
+    )
+    assert isinstance(runtime, PollsRuntime)
+    runtime.folder = TallyFolder(
+        runtime.client,
+        runtime.db,
+        batch_size=settings.fold_batch_size,
+        idle_seconds=settings.fold_idle_seconds,
+    )
+    runtime.service = PollsService(
+        runtime.client, runtime.db, settings, runtime.folder, runtime.relay
+    )
+    service = runtime.service
+
+    def context(request: Request) -> PollsContext:
+        return PollsContext(request=request, verifier=verifier, service=service)
+
+    app = build_app(runtime, schema, context_factory=context)
+    app.state.service = service
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = PollsSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)

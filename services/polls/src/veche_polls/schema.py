@@ -1,0 +1,867 @@
+"""The polls subgraph: types, queries, mutations and entities (Federation v2).
+
+Entities: `Poll` (owned here, key `id`); `User` (owned by users) gains
+`ballots`; `Issue` (owned by issues) gains `poll`. `District` and `Department`
+are referenced only, as key stubs this subgraph does not resolve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import jwt
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
+from strawberry.types import Info
+
+from veche_kit.auth import bearer_token
+from veche_kit.clock import as_utc, utcnow
+from veche_kit.errors import ForbiddenError, PollNotActiveError
+from veche_kit.graphql import (
+    Connection,
+    FederatedSchema,
+    RequestContext,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from veche_kit.mongo import Document
+from veche_polls import domain, store
+from veche_polls.domain import AnswerDraft, QuestionDraft
+from veche_polls.domain import DecisionStatus as DomainDecisionStatus
+from veche_polls.domain import PollStatus as DomainPollStatus
+from veche_polls.domain import QuestionKind as DomainQuestionKind
+from veche_polls.service import PollsService
+
+
+@dataclass
+class PollsContext(RequestContext):
+    service: PollsService | None = None
+
+    @property
+    def polls(self) -> PollsService:
+        assert self.service is not None
+        return self.service
+
+    async def issued_at(self) -> datetime | None:
+        """When the caller's (already verified) token was issued, to compare with the projection."""
+        if await self.principal() is None:
+            return None
+        token = bearer_token(self.request.headers.get("authorization"))
+        assert token is not None
+        claims = jwt.decode(token, options={"verify_signature": False})
+        iat = claims.get("iat")
+        return datetime.fromtimestamp(iat, UTC) if isinstance(iat, int | float) else None
+
+    def _loader(self, name: str, load: Any) -> DataLoader[str, Document | None]:
+        if name not in self.loaders:
+            self.loaders[name] = DataLoader(load_fn=load)
+        loader: DataLoader[str, Document | None] = self.loaders[name]
+        return loader
+
+    def poll_loader(self) -> DataLoader[str, Document | None]:
+        """Polls by id, each closed first if past its end time."""
+        service = self.polls
+
+        async def load(ids: list[str]) -> list[Document | None]:
+            found = await store.find_by_ids(service.db, store.POLLS, ids)
+            return [await service.settle(d) if d else None for d in found]
+
+        return self._loader("polls", load)
+
+    async def my_ballot(self, poll_id: str) -> Document | None:
+        """The caller's ballot in the poll (batched over the polls of a response)."""
+        caller = await self.principal()
+        if caller is None:
+            return None
+        service = self.polls
+
+        async def load(poll_ids: list[str]) -> list[Document | None]:
+            return await service.ballots_by_polls(caller.user_id, poll_ids)
+
+        return await self._loader("my_ballots", load).load(poll_id)
+
+    async def tally(self, poll_id: str) -> Document:
+        """The poll's counters as the caller should see them (their own ballot counted)."""
+        key = f"tally:{poll_id}"
+        if key not in self.loaders:
+            caller = await self.principal()
+            self.loaders[key] = await self.polls.tally_for(
+                poll_id, caller.user_id if caller else None
+            )
+        tally: Document = self.loaders[key]
+        return tally
+
+
+PollsInfo = Info[PollsContext, None]
+PageFirst = Annotated[int | None, strawberry.argument(description="Page size, 1–100 (default 20).")]
+PageAfter = Annotated[
+    str | None, strawberry.argument(description="`endCursor` of the previous page.")
+]
+
+
+# ─────────────────────────── enums ───────────────────────────
+
+
+@strawberry.enum(description="Where a poll is in its life.")
+class PollStatus(Enum):
+    DRAFT = strawberry.enum_value(
+        "DRAFT",
+        description="Being prepared; seen only by its department's officials and admins; can be edited.",
+    )
+    ACTIVE = strawberry.enum_value(
+        "ACTIVE",
+        description="Published: open for votes from `startsAt` (if set) until `endsAt` (if set) or until closed.",
+    )
+    CLOSED = strawberry.enum_value(
+        "CLOSED", description="Voting has ended; results are public; a decision may follow."
+    )
+
+
+@strawberry.enum(description="How a question is answered.")
+class QuestionKind(Enum):
+    SINGLE_CHOICE = strawberry.enum_value(
+        "SINGLE_CHOICE", description="Pick exactly one option: send one id in `optionIds`."
+    )
+    MULTIPLE_CHOICE = strawberry.enum_value(
+        "MULTIPLE_CHOICE",
+        description="Pick 1 to `maxChoices` different options: send their ids in `optionIds`.",
+    )
+    SCALE = strawberry.enum_value(
+        "SCALE",
+        description="Rate from `scaleMin` to `scaleMax`: send the number as `value`. Its `options` are the points of the scale.",
+    )
+
+
+@strawberry.enum(description="How far the city has got with what it decided after a poll.")
+class DecisionStatus(Enum):
+    TAKEN = strawberry.enum_value("TAKEN", description="Decided; work has not started yet.")
+    IN_PROGRESS = strawberry.enum_value("IN_PROGRESS", description="Being carried out.")
+    IMPLEMENTED = strawberry.enum_value("IMPLEMENTED", description="Done.")
+
+
+# ─────────────────────────── referenced entities ───────────────────────────
+
+
+@strawberry.federation.type(
+    keys=[Key(fields=FieldSet("id"), resolvable=False)],
+    description="A district of the city (e.g. an okrug). Its name comes from the users service.",
+)
+class District:
+    id: strawberry.ID = strawberry.field(description="Stable short id, e.g. `leninsky`.")
+
+
+@strawberry.federation.type(
+    keys=[Key(fields=FieldSet("id"), resolvable=False)],
+    description="A city department: runs polls. Its name comes from the users service.",
+)
+class Department:
+    id: strawberry.ID = strawberry.field(description="Stable short id, e.g. `roads`.")
+
+
+# ─────────────────────────── poll parts ───────────────────────────
+
+
+@strawberry.type(description="One choice of a question.")
+class Option:
+    id: strawberry.ID = strawberry.field(
+        description="Option id, unique within the poll (e.g. `q1-2`); send it in `AnswerInput.optionIds`."
+    )
+    text: str = strawberry.field(description="What the option says; for a SCALE, the number.")
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Option:
+        return cls(id=strawberry.ID(document["id"]), text=document["text"])
+
+
+@strawberry.type(description="A question of a poll.")
+class Question:
+    id: strawberry.ID = strawberry.field(
+        description="Question id within the poll (`q1`, `q2`...); send it as `AnswerInput.questionId`."
+    )
+    text: str = strawberry.field(description="The question.")
+    kind: QuestionKind = strawberry.field(description="How it is answered.")
+    options: list[Option] = strawberry.field(
+        description="The choices, in order. For a SCALE: one per point, from `scaleMin` to `scaleMax`."
+    )
+    max_choices: int | None = strawberry.field(
+        description="How many options a voter may pick: 1 for SINGLE_CHOICE; null for SCALE."
+    )
+    scale_min: int | None = strawberry.field(description="SCALE only: the lowest value.")
+    scale_max: int | None = strawberry.field(description="SCALE only: the highest value.")
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Question:
+        return cls(
+            id=strawberry.ID(document["id"]),
+            text=document["text"],
+            kind=QuestionKind(document["kind"]),
+            options=[Option.from_doc(o) for o in document["options"]],
+            max_choices=document.get("max_choices"),
+            scale_min=document.get("scale_min"),
+            scale_max=document.get("scale_max"),
+        )
+
+
+@strawberry.type(
+    description="Who may vote. A voter must match every rule that is set; the check uses their profile at vote time."
+)
+class Audience:
+    district_ids: list[strawberry.ID] = strawberry.field(
+        description="Districts whose residents may vote; empty means the whole city."
+    )
+    min_age: int | None = strawberry.field(
+        description="Youngest age allowed (age reached this year, from the birth year); null: no limit."
+    )
+    max_age: int | None = strawberry.field(
+        description="Oldest age allowed (age reached this year); null: no limit."
+    )
+    verified_only: bool = strawberry.field(description="Only people with a verified phone.")
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Audience:
+        return cls(
+            district_ids=[strawberry.ID(d) for d in document["district_ids"]],
+            min_age=document.get("min_age"),
+            max_age=document.get("max_age"),
+            verified_only=bool(document.get("verified_only")),
+        )
+
+
+@strawberry.type(description="A voter's answer to one question.")
+class Answer:
+    question_id: strawberry.ID = strawberry.field(description="The question answered.")
+    option_ids: list[strawberry.ID] = strawberry.field(
+        description="Options chosen (choice questions); empty for a SCALE."
+    )
+    value: int | None = strawberry.field(description="The number given (SCALE); null otherwise.")
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Answer:
+        return cls(
+            question_id=strawberry.ID(document["question_id"]),
+            option_ids=[strawberry.ID(o) for o in document["option_ids"]],
+            value=document.get("value"),
+        )
+
+
+@strawberry.type(description="What the city decided after a poll, and how far it has got.")
+class Decision:
+    text: str = strawberry.field(description="The decision, in words.")
+    status: DecisionStatus = strawberry.field(description="Taken, in progress or implemented.")
+    updated_at: datetime = strawberry.field(description="When it was last recorded (UTC).")
+
+
+# ─────────────────────────── results ───────────────────────────
+
+
+@strawberry.type(description="Votes for one option.")
+class OptionResult:
+    option: Option = strawberry.field(description="The option.")
+    votes: int = strawberry.field(description="Ballots that chose it.")
+    share: float = strawberry.field(
+        description="votes / ballots counted here, 0 to 1 (0 when there are none). For MULTIPLE_CHOICE the shares add up to more than 1."
+    )
+
+
+@strawberry.type(description="Results of one question.")
+class QuestionResult:
+    question: Question = strawberry.field(description="The question.")
+    options: list[OptionResult] = strawberry.field(
+        description="Every option in the question's order, including those nobody chose."
+    )
+    average: float | None = strawberry.field(
+        description="SCALE: the mean value given; null for choice questions or without votes."
+    )
+
+
+@strawberry.type(description="Results among voters of one district.")
+class DistrictResult:
+    district: District = strawberry.field(
+        description="The district (its name via the users service)."
+    )
+    total_votes: int = strawberry.field(description="Ballots from this district.")
+    questions: list[QuestionResult] = strawberry.field(
+        description="Per question, as in the totals."
+    )
+
+
+@strawberry.type(description="Results among voters of one age group.")
+class AgeGroupResult:
+    label: str = strawberry.field(
+        description="The group: `14-17`, `18-24`, `25-34`, `35-44`, `45-54`, `55-64` or `65+` (age reached in the voting year)."
+    )
+    total_votes: int = strawberry.field(description="Ballots from this age group.")
+    questions: list[QuestionResult] = strawberry.field(
+        description="Per question, as in the totals."
+    )
+
+
+@strawberry.type(
+    description="A poll's tallies. They cost the same to read at any number of ballots; your own ballot is always counted in what you see."
+)
+class PollResults:
+    total_votes: int = strawberry.field(description="Ballots counted.")
+    questions: list[QuestionResult] = strawberry.field(description="Per question, in poll order.")
+    by_district: list[DistrictResult] = strawberry.field(
+        description="Per district: the audience's districts and any other district voters came from, by id. Voters without a district count only in the totals."
+    )
+    by_age_group: list[AgeGroupResult] = strawberry.field(
+        description="Per age group, all seven in age order (zeros included). Voters without a birth year count only in the totals."
+    )
+
+    @classmethod
+    def build(cls, poll: Document, tally: Document) -> PollResults:
+        results = domain.results_of(poll, tally)
+        return cls(
+            total_votes=results.total,
+            questions=_questions(results.questions),
+            by_district=[
+                DistrictResult(
+                    district=District(id=strawberry.ID(s.key)),
+                    total_votes=s.total,
+                    questions=_questions(s.questions),
+                )
+                for s in results.by_district
+            ],
+            by_age_group=[
+                AgeGroupResult(label=s.key, total_votes=s.total, questions=_questions(s.questions))
+                for s in results.by_age_group
+            ],
+        )
+
+
+def _questions(counts: list[domain.QuestionCount]) -> list[QuestionResult]:
+    return [
+        QuestionResult(
+            question=Question.from_doc(c.question),
+            options=[
+                OptionResult(option=Option.from_doc(o.option), votes=o.votes, share=o.share)
+                for o in c.options
+            ],
+            average=c.average,
+        )
+        for c in counts
+    ]
+
+
+# ─────────────────────────── polls and ballots ───────────────────────────
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description="A city poll: questions put to an audience of residents, one final ballot each.",
+)
+class Poll:
+    id: strawberry.ID = strawberry.field(description="Poll id.")
+    title: str = strawberry.field(description="Short title.")
+    description: str | None = strawberry.field(description="What the poll is about, in detail.")
+    status: PollStatus = strawberry.field(description="DRAFT, ACTIVE or CLOSED.")
+    questions: list[Question] = strawberry.field(description="The questions, in order.")
+    starts_at: datetime | None = strawberry.field(
+        description="When voting opens (UTC); null: as soon as it is published."
+    )
+    ends_at: datetime | None = strawberry.field(
+        description="When voting ends and the poll closes by itself (UTC); null: when an official closes it."
+    )
+    audience: Audience = strawberry.field(description="Who may vote.")
+    points_reward: int = strawberry.field(description="Points credited to each voter.")
+    created_at: datetime = strawberry.field(description="When the poll was created (UTC).")
+    _doc: strawberry.Private[Document]
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Poll:
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            title=document["title"],
+            description=document.get("description"),
+            status=PollStatus(document["status"]),
+            questions=[Question.from_doc(q) for q in document["questions"]],
+            starts_at=document.get("starts_at"),
+            ends_at=document.get("ends_at"),
+            audience=Audience.from_doc(document["audience"]),
+            points_reward=document["points_reward"],
+            created_at=document["created_at"],
+            _doc=document,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: PollsInfo, id: strawberry.ID) -> Poll | None:
+        return await _visible_poll(info, str(id))
+
+    @strawberry.field(
+        description="True while votes are accepted: ACTIVE, after `startsAt` and before `endsAt`."
+    )
+    def accepting_votes(self) -> bool:
+        try:
+            domain.check_voting_open(self._doc, utcnow())
+        except PollNotActiveError:
+            return False
+        return True
+
+    @strawberry.field(
+        description="Who created the poll (for a poll from an initiative: its initiator)."
+    )
+    def author(self) -> User:
+        return User(id=strawberry.ID(self._doc["author_id"]))
+
+    @strawberry.field(
+        description="The department running the poll; null for city-wide polls of admins."
+    )
+    def department(self) -> Department | None:
+        department_id = self._doc.get("department_id")
+        return Department(id=strawberry.ID(department_id)) if department_id else None
+
+    @strawberry.field(description="The citizen initiative this poll grew out of, if any.")
+    def source_initiative(self) -> Issue | None:
+        issue_id = self._doc.get("source_initiative_id")
+        return Issue(id=strawberry.ID(issue_id)) if issue_id else None
+
+    @strawberry.field(
+        description="Ballots counted so far (the same count as `results.totalVotes`, your own ballot included)."
+    )
+    async def votes_count(self, info: PollsInfo) -> int:
+        if self._doc["status"] == DomainPollStatus.DRAFT:
+            return 0
+        return int((await info.context.tally(self._doc["_id"])).get("total", 0))
+
+    @strawberry.field(
+        description="The caller's own ballot in this poll; null if none or not signed in."
+    )
+    async def my_ballot(self, info: PollsInfo) -> Ballot | None:
+        ballot = await info.context.my_ballot(self._doc["_id"])
+        return Ballot.from_doc(ballot) if ballot else None
+
+    @strawberry.field(
+        description="Tallies. Visible to officials of the poll's department and admins always, to a voter once they voted, to everyone once CLOSED; null otherwise."
+    )
+    async def results(self, info: PollsInfo) -> PollResults | None:
+        if self._doc["status"] == DomainPollStatus.DRAFT:
+            return None
+        caller = await info.context.principal()
+        voted = await info.context.my_ballot(self._doc["_id"]) is not None
+        if not domain.results_visible(caller, self._doc, has_voted=voted):
+            return None
+        return PollResults.build(self._doc, await info.context.tally(self._doc["_id"]))
+
+    @strawberry.field(description="What the city decided after the poll; null until recorded.")
+    def decision(self) -> Decision | None:
+        decision = self._doc.get("decision")
+        if not decision:
+            return None
+        return Decision(
+            text=decision["text"],
+            status=DecisionStatus(decision["status"]),
+            updated_at=decision["updated_at"],
+        )
+
+
+@strawberry.type(description="A voter's ballot: final once cast.")
+class Ballot:
+    id: strawberry.ID = strawberry.field(description="Ballot id.")
+    answers: list[Answer] = strawberry.field(description="One answer per question, in poll order.")
+    cast_at: datetime = strawberry.field(description="When it was cast (UTC).")
+    _poll_id: strawberry.Private[str]
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Ballot:
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            answers=[Answer.from_doc(a) for a in document["answers"]],
+            cast_at=document["cast_at"],
+            _poll_id=document["poll_id"],
+        )
+
+    @strawberry.field(description="The poll voted in.")
+    async def poll(self, info: PollsInfo) -> Poll:
+        document = await info.context.poll_loader().load(self._poll_id)
+        assert document is not None, "a ballot's poll is never deleted"
+        return Poll.from_doc(document)
+
+
+@strawberry.federation.type(
+    keys=["id"], description="A person using Veche (owned by the users service)."
+)
+class User:
+    id: strawberry.ID = strawberry.field(description="User id.")
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> User:
+        return cls(id=id)
+
+    @strawberry.field(
+        description="The user's ballots, newest first. Only the user themself may read them (FORBIDDEN otherwise)."
+    )
+    async def ballots(
+        self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
+    ) -> Connection[Ballot]:
+        caller = await info.context.require_user()
+        if caller.user_id != str(self.id):
+            raise ForbiddenError("Only the user themself can see their ballots.")
+        key = decode_cursor(after)
+        documents, has_next, total = await info.context.polls.ballots_of(
+            caller.user_id, first=page_size(first), after=str(key[0]) if key else None
+        )
+        return connection(
+            [Ballot.from_doc(d) for d in documents],
+            [encode_cursor([d["_id"]]) for d in documents],
+            has_next=has_next,
+            total=total,
+        )
+
+
+@strawberry.federation.type(
+    keys=["id"], description="A problem report or initiative (owned by the issues service)."
+)
+class Issue:
+    id: strawberry.ID = strawberry.field(description="Issue id.")
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> Issue:
+        return cls(id=id)
+
+    @strawberry.field(
+        description="The poll an initiative was put to, if any (a DRAFT one only for those who manage it)."
+    )
+    async def poll(self, info: PollsInfo) -> Poll | None:
+        service = info.context.polls
+
+        async def load(issue_ids: list[str]) -> list[Document | None]:
+            return await service.polls_for_initiatives(issue_ids)
+
+        document = await info.context._loader("initiative_polls", load).load(str(self.id))
+        if document is None:
+            return None
+        document = await service.settle(document)
+        if not service.visible(await info.context.principal(), document):
+            return None
+        return Poll.from_doc(document)
+
+
+async def _visible_poll(info: PollsInfo, poll_id: str) -> Poll | None:
+    document = await info.context.poll_loader().load(poll_id)
+    if document is None or not info.context.polls.visible(await info.context.principal(), document):
+        return None
+    return Poll.from_doc(document)
+
+
+def _poll_page(documents: list[Document], has_next: bool, total: int) -> Connection[Poll]:
+    return connection(
+        [Poll.from_doc(d) for d in documents],
+        [encode_cursor([d["_id"]]) for d in documents],
+        has_next=has_next,
+        total=total,
+    )
+
+
+# ─────────────────────────── inputs ───────────────────────────
+
+
+@strawberry.input(description="A question of a new or edited poll.")
+class QuestionInput:
+    text: str = strawberry.field(
+        description=f"The question, up to {domain.MAX_QUESTION} characters."
+    )
+    kind: QuestionKind = strawberry.field(description="How it is answered.")
+    options: list[str] | None = strawberry.field(
+        default=None,
+        description=f"Choice questions: {domain.MIN_OPTIONS}–{domain.MAX_OPTIONS} option texts, in order, no repeats. Leave out for a SCALE.",
+    )
+    max_choices: int | None = strawberry.field(
+        default=None,
+        description="MULTIPLE_CHOICE: how many options a voter may pick (default: all). Leave out otherwise.",
+    )
+    scale_min: int | None = strawberry.field(
+        default=None, description="SCALE: the lowest value, e.g. 1."
+    )
+    scale_max: int | None = strawberry.field(
+        default=None,
+        description=f"SCALE: the highest value, e.g. 5; at most {domain.MAX_SCALE_POINTS - 1} above scaleMin.",
+    )
+
+    def draft(self) -> QuestionDraft:
+        return QuestionDraft(
+            text=self.text,
+            kind=DomainQuestionKind(self.kind.name),
+            options=tuple(self.options or ()),
+            max_choices=self.max_choices,
+            scale_min=self.scale_min,
+            scale_max=self.scale_max,
+        )
+
+
+@strawberry.input(description="Who may vote; leave a rule out to not apply it.")
+class AudienceInput:
+    district_ids: list[strawberry.ID] = strawberry.field(
+        default_factory=list,
+        description="District ids (see `districts`) whose residents may vote; empty: the whole city.",
+    )
+    min_age: int | None = strawberry.field(
+        default=None, description=f"Youngest age allowed, {domain.MIN_AGE}–{domain.MAX_AGE}."
+    )
+    max_age: int | None = strawberry.field(
+        default=None, description=f"Oldest age allowed, {domain.MIN_AGE}–{domain.MAX_AGE}."
+    )
+    verified_only: bool = strawberry.field(
+        default=False, description="Only people with a verified phone."
+    )
+
+    def cleaned(self) -> Document:
+        return domain.clean_audience(
+            [str(d) for d in self.district_ids], self.min_age, self.max_age, self.verified_only
+        )
+
+
+@strawberry.input(description="A new poll; it starts as a DRAFT.")
+class CreatePollInput:
+    title: str = strawberry.field(description=f"Short title, up to {domain.MAX_TITLE} characters.")
+    description: str | None = strawberry.field(
+        default=None, description=f"Details, up to {domain.MAX_DESCRIPTION} characters."
+    )
+    questions: list[QuestionInput] = strawberry.field(
+        description=f"{domain.MIN_QUESTIONS}–{domain.MAX_QUESTIONS} questions, in order."
+    )
+    audience: AudienceInput | None = strawberry.field(
+        default=None, description="Who may vote; leave out for everyone in the city."
+    )
+    starts_at: datetime | None = strawberry.field(
+        default=None, description="When voting opens (UTC); leave out to open on publishing."
+    )
+    ends_at: datetime | None = strawberry.field(
+        default=None,
+        description="When the poll closes by itself (UTC); after `startsAt`. Leave out to close by hand.",
+    )
+    points_reward: int | None = strawberry.field(
+        default=None,
+        description=f"Points each voter earns, 0–{domain.MAX_POINTS_REWARD} (default {domain.DEFAULT_POINTS_REWARD}).",
+    )
+    department_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Admins: the department running the poll (optional). Officials' polls belong to their own department.",
+    )
+
+
+@strawberry.input(description="Changes to a DRAFT poll; leave a field out to keep it.")
+class UpdatePollInput:
+    title: str | None = strawberry.field(default=strawberry.UNSET, description="New title.")
+    description: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New details; null clears them."
+    )
+    questions: list[QuestionInput] | None = strawberry.field(
+        default=strawberry.UNSET, description="The full new list of questions (replaces the old)."
+    )
+    audience: AudienceInput | None = strawberry.field(
+        default=strawberry.UNSET, description="The new audience; null: the whole city."
+    )
+    starts_at: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="New opening time (UTC); null: on publishing."
+    )
+    ends_at: datetime | None = strawberry.field(
+        default=strawberry.UNSET, description="New closing time (UTC); null: closed by hand."
+    )
+    points_reward: int | None = strawberry.field(
+        default=strawberry.UNSET, description="New points per voter; null: the default."
+    )
+
+
+@strawberry.input(description="The answer to one question of a ballot.")
+class AnswerInput:
+    question_id: strawberry.ID = strawberry.field(description="The question (`Question.id`).")
+    option_ids: list[strawberry.ID] | None = strawberry.field(
+        default=None,
+        description="Choice questions: the chosen option ids (one for SINGLE_CHOICE, up to `maxChoices` for MULTIPLE_CHOICE).",
+    )
+    value: int | None = strawberry.field(
+        default=None, description="SCALE questions: a number from `scaleMin` to `scaleMax`."
+    )
+
+
+def _when(value: datetime | None) -> datetime | None:
+    return as_utc(value) if value is not None else None
+
+
+# ─────────────────────────── root types ───────────────────────────
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(
+        description="A poll by id; null if there is none (or it is a DRAFT you do not manage)."
+    )
+    async def poll(
+        self,
+        info: PollsInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+    ) -> Poll | None:
+        return await _visible_poll(info, str(id))
+
+    @strawberry.field(
+        description="Polls, newest first. DRAFTs appear only to those who manage them."
+    )
+    async def polls(
+        self,
+        info: PollsInfo,
+        status: Annotated[
+            PollStatus | None, strawberry.argument(description="Only polls in this status.")
+        ] = None,
+        district_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(
+                description="Only polls open to this district's residents (including city-wide ones)."
+            ),
+        ] = None,
+        first: PageFirst = None,
+        after: PageAfter = None,
+    ) -> Connection[Poll]:
+        key = decode_cursor(after)
+        documents, has_next, total = await info.context.polls.list_polls(
+            await info.context.principal(),
+            status=DomainPollStatus(status.name) if status else None,
+            district_id=str(district_id) if district_id else None,
+            first=page_size(first),
+            after=str(key[0]) if key else None,
+        )
+        return _poll_page(documents, has_next, total)
+
+    @strawberry.field(
+        description="Polls the signed-in user can vote in now and has not yet: ACTIVE, open, their audience. Newest first."
+    )
+    async def polls_for_me(
+        self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
+    ) -> Connection[Poll]:
+        caller = await info.context.require_user()
+        key = decode_cursor(after)
+        documents, has_next, total = await info.context.polls.polls_for_me(
+            caller,
+            await info.context.issued_at(),
+            first=page_size(first),
+            after=str(key[0]) if key else None,
+        )
+        return _poll_page(documents, has_next, total)
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Creates a DRAFT poll (OFFICIAL for their department, or ADMIN). BAD_USER_INPUT names the field at fault."
+    )
+    async def create_poll(self, info: PollsInfo, input: CreatePollInput) -> Poll:
+        caller = await info.context.require_user()
+        saved = await info.context.polls.create_poll(
+            caller,
+            title=input.title,
+            description=input.description,
+            questions=[q.draft() for q in input.questions],
+            audience=input.audience.cleaned() if input.audience else None,
+            starts_at=_when(input.starts_at),
+            ends_at=_when(input.ends_at),
+            points_reward=input.points_reward,
+            department_id=str(input.department_id) if input.department_id else None,
+        )
+        return Poll.from_doc(saved)
+
+    @strawberry.mutation(
+        description="Changes a DRAFT poll (its department's officials, admins). INVALID_TRANSITION once published."
+    )
+    async def update_poll(
+        self,
+        info: PollsInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+        input: UpdatePollInput,
+    ) -> Poll:
+        caller = await info.context.require_user()
+        changes: dict[str, Any] = {}
+        for name in ("title", "description", "points_reward"):
+            value = getattr(input, name)
+            if value is not strawberry.UNSET:
+                changes[name] = value
+        for name in ("starts_at", "ends_at"):
+            value = getattr(input, name)
+            if value is not strawberry.UNSET:
+                changes[name] = _when(value)
+        if input.questions is not strawberry.UNSET:
+            changes["questions"] = [q.draft() for q in input.questions or []]
+        if input.audience is not strawberry.UNSET:
+            changes["audience"] = input.audience.cleaned() if input.audience else None
+        saved = await info.context.polls.update_poll(caller, str(id), changes)
+        return Poll.from_doc(saved)
+
+    @strawberry.mutation(
+        description="Publishes a DRAFT poll: ACTIVE, and open for votes from `startsAt` if that is later."
+    )
+    async def publish_poll(
+        self,
+        info: PollsInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+    ) -> Poll:
+        caller = await info.context.require_user()
+        return Poll.from_doc(await info.context.polls.publish_poll(caller, str(id)))
+
+    @strawberry.mutation(
+        description="Closes an ACTIVE poll now (it also closes by itself at `endsAt`). INVALID_TRANSITION if it is not ACTIVE."
+    )
+    async def close_poll(
+        self,
+        info: PollsInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+    ) -> Poll:
+        caller = await info.context.require_user()
+        return Poll.from_doc(await info.context.polls.close_poll(caller, str(id)))
+
+    @strawberry.mutation(
+        description="Casts the signed-in user's ballot: every question answered. Final: ALREADY_VOTED on a second try; POLL_NOT_ACTIVE outside voting time; NOT_ELIGIBLE (with `extensions.reason` DISTRICT, AGE or VERIFICATION) outside the audience."
+    )
+    async def cast_vote(
+        self,
+        info: PollsInfo,
+        poll_id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+        answers: Annotated[
+            list[AnswerInput],
+            strawberry.argument(description="One answer per question of the poll."),
+        ],
+    ) -> Ballot:
+        caller = await info.context.require_user()
+        drafts = [
+            AnswerDraft(
+                question_id=str(a.question_id),
+                option_ids=[str(o) for o in a.option_ids or []],
+                value=a.value,
+            )
+            for a in answers
+        ]
+        ballot = await info.context.polls.cast_vote(
+            caller, str(poll_id), drafts, token_issued_at=await info.context.issued_at()
+        )
+        return Ballot.from_doc(ballot)
+
+    @strawberry.mutation(
+        description="Records (or updates) what the city decided after a CLOSED poll; its department's officials and admins."
+    )
+    async def record_decision(
+        self,
+        info: PollsInfo,
+        poll_id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+        text: Annotated[
+            str,
+            strawberry.argument(
+                description=f"The decision, up to {domain.MAX_DECISION} characters."
+            ),
+        ],
+        status: Annotated[DecisionStatus, strawberry.argument(description="How far it has got.")],
+    ) -> Poll:
+        caller = await info.context.require_user()
+        saved = await info.context.polls.record_decision(
+            caller, str(poll_id), text, DomainDecisionStatus(status.name)
+        )
+        return Poll.from_doc(saved)
+
+
+schema = FederatedSchema(
+    query=Query, mutation=Mutation, types=[Poll, User, Issue, District, Department]
+)

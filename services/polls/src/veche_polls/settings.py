@@ -1,0 +1,23 @@
+"""Polls service settings (environment variables prefixed `POLLS_`)."""
+
+from __future__ import annotations
+
+from pydantic_settings import SettingsConfigDict
+
+from veche_kit.settings import ServiceSettings
+
+
+class PollsSettings(ServiceSettings):
+    model_config = SettingsConfigDict(env_prefix="POLLS_", extra="ignore", populate_by_name=True)
+
+    service_name: str = "polls"
+    port: int = 4002
+    mongo_url: str = "mongodb://127.0.0.1:27102/?directConnection=true"
+    mongo_db: str = "veche_polls"
+    # How often polls past their end time are closed by the scheduler (reads close them too).
+    close_check_seconds: float = 1.0
+    # Ballots folded into the counters per transaction, and how long the folder idles.
+    fold_batch_size: int = 500
+    fold_idle_seconds: float = 0.5
+    # Demo polls, created once the demo admin's `user.registered` event arrives.
+    demo_data: bool = False
