@@ -194,13 +194,13 @@ class Events:
     async def about(self, poll_id: str, event_type: str, count: int = 1) -> list[dict[str, Any]]:
         """Waits until `count` events of the type about the poll have arrived; returns them."""
 
-        async def arrived() -> list[dict[str, Any]] | None:
+        async def arrived() -> list[dict[str, Any]]:
             found = [
                 e
                 for e in await self.take()
                 if e["type"] == event_type and e["data"].get("poll_id") == poll_id
             ]
-            return found if len(found) >= count else None
+            return found if len(found) >= count else []
 
         found: list[dict[str, Any]] = await eventually(arrived, timeout=20)
         return found
