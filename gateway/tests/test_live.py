@@ -121,3 +121,22 @@ async def test_a_swap_does_not_drop_requests_in_flight(
         assert (await _query(http, "{ goodbye }"))["errors"][0]["extensions"] == {
             "code": "BAD_USER_INPUT"
         }
+
+
+async def test_at_start_a_subgraph_that_breaks_composition_is_left_out(
+    subgraph_urls: dict[str, str], start_gateway: Start, start_subgraph: Start
+) -> None:
+    extras = await start_subgraph("extras", "broken")
+    urls = {"users": subgraph_urls["users"], "extras": f"{extras.url}/graphql"}
+    gateway = await start_gateway(urls)
+    async with httpx.AsyncClient(base_url=gateway.url) as http:
+        health = (await http.get("/health")).json()
+        assert health["supergraph"]["subgraphs"] == ["users"]
+        assert health["lastCompositionError"] == CLASH
+        assert await _query(http, '{ user(id: "u1") { name } }') == {
+            "data": {"user": {"name": "Anna"}}
+        }
+        extras.extra["use"]("v2")
+        reload = (await http.post("/admin/reload", headers=ADMIN)).json()
+        assert (reload["changed"], reload["lastCompositionError"]) == (True, None)
+        assert await _query(http, "{ goodbye }") == {"data": {"goodbye": "goodbye"}}

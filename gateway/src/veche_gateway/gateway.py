@@ -179,23 +179,50 @@ class Gateway:
             if sdls == self._attempted:
                 return False  # the same inputs failed before; the error still stands
             self._attempted = sdls
+            error: str | None = None
             try:
-                subgraphs: list[Subgraph] = [
-                    load_subgraph(name, self.settings.subgraphs[name], sdls[name])
-                    for name in names
-                    if name in sdls
-                ]
-                supergraph = compose(subgraphs)
+                supergraph = self._compose(names, sdls)
             except CompositionError as exc:
-                self.last_composition_error = str(exc)
-                log.error("composition refused, keeping the last good supergraph: %s", exc)
-                return False
+                error = str(exc)
+                self.last_composition_error = error
+                if self.supergraph is not None:
+                    log.error("composition refused, keeping the last good supergraph: %s", exc)
+                    return False
+                # Nothing is live yet: serve the largest set of subgraphs that composes.
+                fallback = self._compose_without_one(names, sdls)
+                if fallback is None:
+                    log.error("composition refused, no supergraph yet: %s", exc)
+                    return False
+                supergraph, sdls = fallback
+                log.error("composition refused; serving without some subgraphs: %s", exc)
             self._sdls = sdls
             self.supergraph = supergraph  # one reference swap: atomic for readers
             self.composed_at = time.time()
-            self.last_composition_error = None
+            self.last_composition_error = error
             log.info("supergraph %s is live (%s)", supergraph.version, ", ".join(sdls))
             return True
+
+    def _compose(self, names: list[str], sdls: dict[str, str]) -> Supergraph:
+        subgraphs: list[Subgraph] = [
+            load_subgraph(name, self.settings.subgraphs[name], sdls[name])
+            for name in names
+            if name in sdls
+        ]
+        return compose(subgraphs)
+
+    def _compose_without_one(
+        self, names: list[str], sdls: dict[str, str]
+    ) -> tuple[Supergraph, dict[str, str]] | None:
+        """Leave one subgraph out (the last listed first) until the rest composes."""
+        for left_out in reversed([n for n in names if n in sdls]):
+            rest = {n: sdl for n, sdl in sdls.items() if n != left_out}
+            if not rest:
+                continue
+            try:
+                return self._compose(names, rest), rest
+            except CompositionError:
+                continue
+        return None
 
     async def _fetch_sdl(self, name: str) -> str:
         return await self.transport.fetch_sdl(
