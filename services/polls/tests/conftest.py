@@ -53,7 +53,7 @@ DECIDE = """mutation($poll: ID!, $text: String!, $status: DecisionStatus!) {
 POLL = f"""query($id: ID!) {{ poll(id: $id) {{ {POLL_FIELDS} {RESULTS_FIELDS} }} }}"""
 RESULTS = f"""query($id: ID!) {{ poll(id: $id) {{ id status votesCount {RESULTS_FIELDS} }} }}"""
 
-CHOICE_QUESTIONS = [
+CHOICE_QUESTIONS: list[dict[str, Any]] = [
     {"text": "Что построить?", "kind": "SINGLE_CHOICE", "options": ["Парк", "Парковку", "Школу"]},
     {
         "text": "Что ещё важно?",
@@ -63,7 +63,7 @@ CHOICE_QUESTIONS = [
     },
     {"text": "Насколько это срочно?", "kind": "SCALE", "scaleMin": 1, "scaleMax": 5},
 ]
-ANSWERS = [
+ANSWERS: list[dict[str, Any]] = [
     {"questionId": "q1", "optionIds": ["q1-1"]},
     {"questionId": "q2", "optionIds": ["q2-1", "q2-3"]},
     {"questionId": "q3", "value": 4},
