@@ -9,6 +9,7 @@ from typing import Any
 
 import httpx
 import pytest
+from graphql import get_introspection_query
 
 from veche_gateway.errors import RequestError
 from veche_gateway.gateway import Gateway, GraphQLRequest
@@ -198,6 +199,27 @@ async def test_introspection_is_answered_from_the_client_schema(gql: GQL) -> Non
         "polls",
         "issues",
     ]
+
+
+async def test_graphiql_introspection_query_fits_the_limits(gql: GQL) -> None:
+    result = await gql(get_introspection_query(descriptions=True))
+    assert "errors" not in result
+    types = {t["name"]: t for t in result["data"]["__schema"]["types"]}
+    assert types["User"]["description"] == "A resident or an official."
+    assert "_Service" not in types
+
+
+async def test_nested_introspection_is_refused(gql: GQL) -> None:
+    query = "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }"
+    assert await gql(query) == {
+        "errors": [
+            {
+                "message": "Maximum introspection depth exceeded",
+                "locations": [{"line": 1, "column": 3}],
+                "extensions": {"code": "BAD_USER_INPUT"},
+            }
+        ]
+    }
 
 
 async def test_introspection_can_be_switched_off(subgraph_urls: dict[str, str]) -> None:

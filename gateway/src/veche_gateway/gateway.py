@@ -342,6 +342,7 @@ def _prepare(supergraph: Supergraph, query: str, operation_name: str | None) -> 
         document = parse(query)
     except GraphQLError as exc:
         raise _graphql_errors([exc]) from None
+    # graphql-core's specified rules include MaxIntrospectionDepthRule
     errors = validate(supergraph.schema, document)
     if errors:
         raise _graphql_errors(errors)

@@ -1,7 +1,9 @@
 """Operation limits: depth, aliases, total fields and an estimated cost.
 
 Measured on the validated operation with fragments expanded, before any
-subgraph is called. The cost counts one per field, multiplied by the sizes
+subgraph is called. Introspection (`__schema`, `__type`) is answered by the
+gateway from memory and left out of these counts, so GraphiQL's full
+introspection query always fits; its nesting is bounded at validation. The cost counts one per field, multiplied by the sizes
 of the lists above it; a list's size is its `first` argument (a literal or a
 variable) or `default_list_size`.
 """
@@ -82,7 +84,11 @@ def measure(
                 found.fields += 1
                 found.aliases += selection.alias is not None
                 name = selection.name.value
-                found.introspection |= name in ("__schema", "__type")
+                if name in ("__schema", "__type"):
+                    # Answered from memory; graphql-core's MaxIntrospectionDepthRule
+                    # (run with validation) bounds it instead of these limits.
+                    found.introspection = True
+                    continue
                 found.depth = max(found.depth, depth)
                 cost += multiplier
                 definition = getattr(parent, "fields", {}).get(name) if parent else None
