@@ -231,9 +231,9 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         supergraph = self.supergraph
-        all_up = all(s.up for s in self.status.values())
+        healthy = all(s.up for s in self.status.values()) and not self.last_composition_error
         return {
-            "status": "starting" if supergraph is None else ("ok" if all_up else "degraded"),
+            "status": "starting" if supergraph is None else ("ok" if healthy else "degraded"),
             "supergraph": None
             if supergraph is None
             else {
