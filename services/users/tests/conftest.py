@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from veche_kit.consumer import Consumer
 from veche_stack.testing import GraphQLClient, serve
 from veche_users.app import create_app
 from veche_users.codes import LogCodeSender
@@ -38,6 +39,7 @@ class UsersServer:
     sender: LogCodeSender
     service: UsersService
     client: GraphQLClient
+    consumer: Consumer
 
     async def register(self, tag: str = "", **fields: Any) -> dict[str, Any]:
         """Registers a fresh citizen; returns the AuthPayload."""
@@ -91,5 +93,6 @@ async def users(
     app = create_app(settings, sender=sender)
     async with serve(app) as base:
         client = GraphQLClient(f"{base}/graphql")
-        yield UsersServer(base, settings, sender, app.state.service, client)
+        consumer = app.state.runtime.consumer
+        yield UsersServer(base, settings, sender, app.state.service, client, consumer)
         await client.aclose()

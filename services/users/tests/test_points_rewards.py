@@ -106,6 +106,7 @@ async def test_notifications_inbox_and_mark_read(users: UsersServer) -> None:
                 "text": f"Note {i}",
                 "link": "issue:1",
                 "read": False,
+                "source_event": f"event-{i}",
                 "at": utcnow(),
             }
         )

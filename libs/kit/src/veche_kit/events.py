@@ -249,3 +249,24 @@ class InitiativeThresholdReached(Event):
     district_id: str | None
     supporters_count: int
     support_threshold: int
+
+
+class IssueSupportWithdrawn(Event):
+    """A supporter took their support back (projections of supporters need it)."""
+
+    type = "issue.support_withdrawn"
+    issue_id: str
+    kind: str
+    user_id: str
+    supporters_count: int
+
+
+class IssueOverdue(Event):
+    """An accepted issue passed its dueAt unresolved; published once per issue."""
+
+    type = "issue.overdue"
+    issue_id: str
+    title: str
+    department_id: str | None
+    due_at: datetime
+    reporter_id: str

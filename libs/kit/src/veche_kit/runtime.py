@@ -69,22 +69,27 @@ class Runtime:
         relay = OutboxRelay(
             db, bus, collections=outbox_collections, poll_seconds=settings.outbox_poll_seconds
         )
-        consumer = None
-        if handlers:
-            consumer = Consumer(
-                client,
-                db,
-                bus,
-                handlers,
-                max_attempts=settings.consumer_max_attempts,
-                backoff_seconds=settings.consumer_backoff_seconds,
-            )
         all_indexes: dict[str, Sequence[IndexModel]] = {
             OUTBOX: [PENDING_INDEX],
             PROCESSED: [],
             **indexes,
         }
-        return cls(settings, client, db, bus, relay, verifier, consumer, all_indexes)
+        runtime = cls(settings, client, db, bus, relay, verifier, None, all_indexes)
+        if handlers:
+            runtime.attach_consumer(handlers)
+        return runtime
+
+    def attach_consumer(self, handlers: Mapping[str, Handler]) -> Consumer:
+        """Adds the service's consumer once its handlers exist (they need the service)."""
+        self.consumer = Consumer(
+            self.client,
+            self.db,
+            self.bus,
+            handlers,
+            max_attempts=self.settings.consumer_max_attempts,
+            backoff_seconds=self.settings.consumer_backoff_seconds,
+        )
+        return self.consumer
 
     async def start(self) -> None:
         await ensure_indexes(self.db, self.indexes)

@@ -26,6 +26,10 @@ class UsersSettings(ServiceSettings):
     phone_code_resend_seconds: int = 60
     login_max_failures: int = 5
     lockout_minutes: int = 15
+    # Points credited from other services' events (the voter's reward comes with the vote).
+    points_report_accepted: int = 20
+    points_initiative_threshold: int = 50
+    points_issue_solved: int = 100
     demo_data: bool = False
     admin_email: str | None = Field(
         default=None, validation_alias=AliasChoices("VECHE_ADMIN_EMAIL", "USERS_ADMIN_EMAIL")

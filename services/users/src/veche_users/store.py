@@ -18,6 +18,10 @@ REWARDS = "rewards"
 REDEMPTIONS = "redemptions"
 LEDGER = "points_ledger"
 NOTIFICATIONS = "notifications"
+# Projections fed by other services' events.
+POLL_VOTERS = "poll_voters"
+SUPPORTERS = "initiative_supporters"
+INITIATIVES = "initiatives"
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -37,7 +41,15 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)]),
     ],
     REDEMPTIONS: [IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)])],
-    NOTIFICATIONS: [IndexModel([("user_id", ASCENDING), ("read", ASCENDING), ("_id", DESCENDING)])],
+    NOTIFICATIONS: [
+        IndexModel([("user_id", ASCENDING), ("read", ASCENDING), ("_id", DESCENDING)]),
+        # One notification per user per source event: a redelivered event adds nothing.
+        IndexModel(
+            [("user_id", ASCENDING), ("source_event", ASCENDING)], unique=True, name="notify_once"
+        ),
+    ],
+    POLL_VOTERS: [IndexModel([("poll_id", ASCENDING)])],
+    SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
 }
 
 

@@ -1,0 +1,246 @@
+"""Points and notifications from other services' events, through the real broker:
+credited once per source event, in any order, however often delivered."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import uuid
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+
+from veche_kit.bus import EventBus
+from veche_kit.events import (
+    Envelope,
+    Event,
+    InitiativeProposed,
+    InitiativeThresholdReached,
+    IssueClosed,
+    IssueReported,
+    IssueStatusChanged,
+    IssueSupported,
+    IssueSupportWithdrawn,
+    PollClosed,
+    PollPublished,
+    PollVoteCast,
+)
+from veche_stack.testing import GraphQLClient, eventually
+
+from .conftest import UsersServer
+
+INBOX = """{ me { points pointsHistory { edges { node { amount reason sourceEvent } } }
+  notifications { totalCount edges { node { kind text link read } } } } }"""
+GRANT = (
+    "mutation($u: ID!, $d: ID) { grantRole(userId: $u, role: OFFICIAL, departmentId: $d) { id } }"
+)
+
+
+@pytest.fixture(scope="module")
+async def publisher(users: UsersServer) -> AsyncIterator[EventBus]:
+    bus = EventBus(users.settings.amqp_url, "test-producer", namespace=users.settings.namespace)
+    bus.start()
+    await bus.wait_ready(10)
+    # The users service must be consuming before anything is published.
+    await asyncio.wait_for(users.consumer.subscribed.wait(), 10)
+    yield bus
+    await bus.close()
+
+
+async def send(bus: EventBus, event: Event, producer: str = "issues", times: int = 1) -> Envelope:
+    envelope = Envelope.wrap(event, producer)
+    for _ in range(times):
+        await bus.publish(envelope)
+    return envelope
+
+
+async def inbox(client: GraphQLClient) -> dict[str, Any]:
+    me: dict[str, Any] = (await client.data(INBOX))["me"]
+    return me
+
+
+async def settled(users: UsersServer, envelope: Envelope) -> bool:
+    return (
+        await users.service.db["processed_events"].count_documents({"_id": str(envelope.id)}) == 1
+    )
+
+
+async def test_vote_credit_once_however_often_delivered(
+    users: UsersServer, publisher: EventBus
+) -> None:
+    client, auth = await users.citizen()
+    voter = auth["user"]["id"]
+    vote = PollVoteCast(
+        poll_id="p1",
+        ballot_id=uuid.uuid4().hex,
+        voter_id=voter,
+        points_reward=10,
+        district_id="leninsky",
+        age_group="35-44",
+    )
+    envelope = await send(publisher, vote, "polls", times=3)
+    await eventually(lambda: settled(users, envelope))
+    closing = await send(
+        publisher, PollClosed(poll_id="p1", title="Парк", votes_count=1, closed_by=None), "polls"
+    )
+    await eventually(lambda: settled(users, closing))
+    me = await inbox(client)
+    assert me["points"] == 10
+    assert me["pointsHistory"]["edges"] == [
+        {"node": {"amount": 10, "reason": "Voted in a city poll", "sourceEvent": str(envelope.id)}}
+    ]
+    assert [e["node"]["link"] for e in me["notifications"]["edges"]] == ["poll:p1"]
+
+
+async def test_reordered_issue_events_end_with_the_right_points(
+    users: UsersServer, publisher: EventBus
+) -> None:
+    reporter_client, reporter_auth = await users.citizen()
+    solver_client, solver_auth = await users.citizen()
+    supporter_client, supporter_auth = await users.citizen()
+    reporter, solver = reporter_auth["user"]["id"], solver_auth["user"]["id"]
+    supporter = supporter_auth["user"]["id"]
+    issue = uuid.uuid4().hex
+    closed = IssueClosed(
+        issue_id=issue, title="Яма", reporter_id=reporter, solver_id=solver, confirmed_by=reporter
+    )
+    accepted = IssueStatusChanged(
+        issue_id=issue,
+        kind="PROBLEM",
+        title="Яма",
+        from_status="NEW",
+        to_status="ACCEPTED",
+        by_user_id="official-1",
+        note="Срок 8 дней",
+        reporter_id=reporter,
+        solver_id=None,
+        department_id="roads",
+        supporter_ids=[supporter],
+    )
+    # CLOSED arrives before ACCEPTED, and each twice.
+    last = [await send(publisher, closed, times=2), await send(publisher, accepted, times=2)]
+    for envelope in last:
+        await eventually(functools.partial(settled, users, envelope))
+    assert (await inbox(reporter_client))["points"] == 20
+    assert (await inbox(solver_client))["points"] == 100
+    supporter_inbox = await inbox(supporter_client)
+    assert supporter_inbox["points"] == 0
+    assert [e["node"]["text"] for e in supporter_inbox["notifications"]["edges"]] == [
+        "«Яма» is now accepted. Note: Срок 8 дней"
+    ]
+    reporter_texts = {
+        e["node"]["kind"] for e in (await inbox(reporter_client))["notifications"]["edges"]
+    }
+    assert reporter_texts == {
+        "issue.status_changed"
+    }  # the reporter confirmed the close: nothing to tell them
+
+
+async def test_district_poll_reaches_its_citizens_and_the_initiative_backers(
+    users: UsersServer, publisher: EventBus
+) -> None:
+    district = f"d{uuid.uuid4().hex[:6]}"
+    admin = await users.admin()
+    await admin.data(
+        'mutation($id: ID!) { createDistrict(id: $id, name: "Тест") { id } }', {"id": district}
+    )
+    residents = [await users.citizen(districtId=district) for _ in range(3)]
+    outsider, _ = await users.citizen(districtId="moskovsky")
+    author_client, author_auth = await users.citizen(districtId="moskovsky")
+    backer_client, backer_auth = await users.citizen(districtId="moskovsky")
+    quitter_client, quitter_auth = await users.citizen(districtId="moskovsky")
+    initiative = uuid.uuid4().hex
+    author = author_auth["user"]["id"]
+    events: list[Event] = [
+        InitiativeProposed(
+            issue_id=initiative,
+            title="Сквер",
+            category="yards",
+            author_id=author,
+            district_id=None,
+            support_threshold=2,
+        ),
+        IssueSupported(
+            issue_id=initiative,
+            kind="INITIATIVE",
+            user_id=backer_auth["user"]["id"],
+            supporters_count=1,
+        ),
+        IssueSupported(
+            issue_id=initiative,
+            kind="INITIATIVE",
+            user_id=quitter_auth["user"]["id"],
+            supporters_count=2,
+        ),
+        IssueSupportWithdrawn(
+            issue_id=initiative,
+            kind="INITIATIVE",
+            user_id=quitter_auth["user"]["id"],
+            supporters_count=1,
+        ),
+        InitiativeThresholdReached(
+            issue_id=initiative,
+            title="Сквер",
+            description="",
+            category="yards",
+            author_id=author,
+            department_id="landscaping",
+            district_id=None,
+            supporters_count=2,
+            support_threshold=2,
+        ),
+    ]
+    sent = [await send(publisher, event) for event in events]
+    await eventually(lambda: settled(users, sent[-1]))
+    published = await send(
+        publisher,
+        PollPublished(
+            poll_id="poll-sq",
+            title="Сквер на Садовой",
+            author_id="official-1",
+            department_id="landscaping",
+            district_ids=[district],
+            source_initiative_id=initiative,
+            starts_at=None,
+            ends_at=None,
+        ),
+        "polls",
+    )
+    await eventually(lambda: settled(users, published))
+    for client, _ in residents:
+        texts = [e["node"]["text"] for e in (await inbox(client))["notifications"]["edges"]]
+        assert texts == ["A new poll for your district: «Сквер на Садовой»."]
+    assert (await inbox(outsider))["notifications"]["totalCount"] == 0
+    author_inbox = await inbox(author_client)
+    assert author_inbox["points"] == 50
+    assert [e["node"]["kind"] for e in author_inbox["notifications"]["edges"]] == [
+        "poll.published",
+        "initiative.threshold_reached",
+    ]
+    assert (await inbox(backer_client))["notifications"]["totalCount"] == 1
+    assert (await inbox(quitter_client))["notifications"]["totalCount"] == 0
+
+
+async def test_department_officials_hear_of_new_problems(
+    users: UsersServer, publisher: EventBus
+) -> None:
+    official_client, official_auth = await users.citizen()
+    admin = await users.admin()
+    await admin.data(GRANT, {"u": official_auth["user"]["id"], "d": "ecology"})
+    citizen_client, citizen_auth = await users.citizen()
+    reported = await send(
+        publisher,
+        IssueReported(
+            issue_id="i-eco",
+            title="Свалка у реки",
+            category="waste",
+            department_id="ecology",
+            district_id=None,
+            reporter_id=citizen_auth["user"]["id"],
+        ),
+    )
+    await eventually(lambda: settled(users, reported))
+    texts = [e["node"]["text"] for e in (await inbox(official_client))["notifications"]["edges"]]
+    assert "A new problem was routed to your department: «Свалка у реки»." in texts
+    assert (await inbox(citizen_client))["notifications"]["totalCount"] == 0
