@@ -1,0 +1,1 @@
+"""Veche issues service: problems, initiatives, workflow, deadlines, solvers, search."""

@@ -1,0 +1,87 @@
+"""Assembles the issues service: `create_app(settings)` -> Starlette."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from dataclasses import dataclass
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from veche_issues import store
+from veche_issues.consumers import handlers
+from veche_issues.schema import IssuesContext, schema
+from veche_issues.seed import load_reference_data
+from veche_issues.service import IssuesService
+from veche_issues.settings import IssuesSettings
+from veche_kit.auth import TokenVerifier, jwks_over_http
+from veche_kit.logs import configure_logging
+from veche_kit.runtime import Runtime, build_app
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class IssuesRuntime(Runtime):
+    """The kit's runtime plus the periodic sweep (auto-close, repairs, holidays)."""
+
+    sweeper: asyncio.Task[None] | None = None
+
+    async def stop(self) -> None:
+        if self.sweeper is not None:
+            self.sweeper.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self.sweeper
+        await super().stop()
+
+
+async def _sweep_forever(service: IssuesService, every: float) -> None:
+    while True:
+        await asyncio.sleep(every)
+        try:
+            await service.sweep()
+        except Exception:
+            log.exception("sweep failed; retrying at the next round")
+
+
+def create_app(
+    settings: IssuesSettings | None = None, *, verifier: TokenVerifier | None = None
+) -> Starlette:
+    settings = settings or IssuesSettings()
+    verifier = verifier or TokenVerifier(jwks_over_http(settings.jwks_url), settings.token_issuer)
+    runtime = IssuesRuntime.create(
+        settings,
+        verifier,
+        indexes=dict(store.INDEXES),
+        outbox_collections=("outbox", *store.EVENT_CARRIERS),
+        handlers=handlers(settings.mongo_db),
+    )
+    assert isinstance(runtime, IssuesRuntime)
+    service = IssuesService(runtime.client, runtime.db, settings, runtime.relay)
+
+    async def start() -> None:
+        if settings.demo_data:
+            await load_reference_data(runtime.db)
+        await service.load_holidays()
+        runtime.sweeper = asyncio.create_task(
+            _sweep_forever(service, settings.sweep_seconds), name="issues-sweep"
+        )
+
+    runtime.on_start.append(start)
+
+    def context(request: Request) -> IssuesContext:
+        return IssuesContext(request=request, verifier=verifier, service=service)
+
+    app = build_app(runtime, schema, context_factory=context)
+    app.state.service = service
+    return app
+
+
+def main() -> None:
+    import uvicorn
+
+    settings = IssuesSettings()
+    configure_logging(settings.service_name, settings.log_level)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)

@@ -1,0 +1,319 @@
+"""Pure rules of the issues domain: the workflow, deadlines, search terms, valid input.
+
+Nothing here touches the store or the network, so each rule is tested alone.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Collection, Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta, timezone
+from enum import StrEnum
+from urllib.parse import urlsplit
+
+from veche_kit.auth import Principal
+from veche_kit.errors import BadUserInputError, ForbiddenError, InvalidTransitionError
+
+
+class Kind(StrEnum):
+    PROBLEM = "PROBLEM"
+    INITIATIVE = "INITIATIVE"
+
+
+class Status(StrEnum):
+    NEW = "NEW"
+    ACCEPTED = "ACCEPTED"
+    COLLECTING = "COLLECTING"
+    UNDER_REVIEW = "UNDER_REVIEW"
+    IN_PROGRESS = "IN_PROGRESS"
+    RESOLVED = "RESOLVED"
+    CLOSED = "CLOSED"
+    REJECTED = "REJECTED"
+
+
+# Statuses in which the city still owes an answer or a fix.
+OPEN = frozenset({Status.NEW, Status.ACCEPTED, Status.UNDER_REVIEW, Status.IN_PROGRESS})
+# Statuses in which no deadline runs any more.
+SETTLED = frozenset({Status.RESOLVED, Status.CLOSED, Status.REJECTED})
+# Statuses that take no more supports, comments' effects aside.
+FINISHED = frozenset({Status.CLOSED, Status.REJECTED})
+# Statuses in which a solver may offer help and be assigned.
+SOLVABLE = frozenset({Status.ACCEPTED, Status.IN_PROGRESS})
+
+
+class Actor(StrEnum):
+    """In what capacity someone acts on one particular issue."""
+
+    REPORTER = "REPORTER"  # the person who reported the problem or proposed the initiative
+    OFFICIAL = "OFFICIAL"  # an official of the department the issue is routed to (or an admin)
+    MODERATOR = "MODERATOR"  # a moderator (or an admin)
+    SOLVER = "SOLVER"  # the solver assigned to the issue
+    SYSTEM = "SYSTEM"  # Veche itself: thresholds and waiting periods
+
+
+_ACTOR_WORDS = {
+    Actor.REPORTER: "the reporter",
+    Actor.OFFICIAL: "an official of the responsible department",
+    Actor.MODERATOR: "a moderator",
+    Actor.SOLVER: "the assigned solver",
+    Actor.SYSTEM: "Veche automatically",
+}
+
+
+@dataclass(frozen=True)
+class Rule:
+    actors: frozenset[Actor]
+    needs_note: bool = False
+
+
+def _rule(*actors: Actor, needs_note: bool = False) -> Rule:
+    return Rule(frozenset(actors), needs_note)
+
+
+_AFTER_ACCEPTANCE: dict[tuple[Status, Status], Rule] = {
+    (Status.ACCEPTED, Status.IN_PROGRESS): _rule(Actor.OFFICIAL),
+    (Status.IN_PROGRESS, Status.RESOLVED): _rule(Actor.OFFICIAL, Actor.SOLVER),
+    (Status.RESOLVED, Status.CLOSED): _rule(Actor.REPORTER, Actor.SYSTEM),
+    (Status.RESOLVED, Status.IN_PROGRESS): _rule(Actor.REPORTER, needs_note=True),
+}
+
+WORKFLOW: dict[Kind, dict[tuple[Status, Status], Rule]] = {
+    Kind.PROBLEM: {
+        (Status.NEW, Status.ACCEPTED): _rule(Actor.MODERATOR, Actor.OFFICIAL),
+        (Status.NEW, Status.REJECTED): _rule(Actor.MODERATOR, Actor.OFFICIAL, needs_note=True),
+        **_AFTER_ACCEPTANCE,
+    },
+    Kind.INITIATIVE: {
+        (Status.COLLECTING, Status.UNDER_REVIEW): _rule(Actor.SYSTEM),
+        (Status.COLLECTING, Status.REJECTED): _rule(Actor.MODERATOR, needs_note=True),
+        (Status.UNDER_REVIEW, Status.ACCEPTED): _rule(Actor.OFFICIAL),
+        (Status.UNDER_REVIEW, Status.REJECTED): _rule(Actor.OFFICIAL, needs_note=True),
+        **_AFTER_ACCEPTANCE,
+    },
+}
+
+
+def initial_status(kind: Kind) -> Status:
+    return Status.NEW if kind is Kind.PROBLEM else Status.COLLECTING
+
+
+def next_statuses(kind: Kind, current: Status) -> list[Status]:
+    """Where an issue of `kind` can go from `current`, by anyone."""
+    return [to for (frm, to) in WORKFLOW[kind] if frm == current]
+
+
+def actors_of(
+    principal: Principal | None,
+    *,
+    reporter_id: str,
+    department_id: str | None,
+    solver_id: str | None,
+) -> frozenset[Actor]:
+    """Every capacity in which `principal` may act on an issue (None: the system)."""
+    if principal is None:
+        return frozenset({Actor.SYSTEM})
+    actors: set[Actor] = set()
+    if principal.user_id == reporter_id:
+        actors.add(Actor.REPORTER)
+    if solver_id is not None and principal.user_id == solver_id:
+        actors.add(Actor.SOLVER)
+    if principal.is_admin or (
+        principal.has_role("OFFICIAL")
+        and department_id is not None
+        and principal.department_id == department_id
+    ):
+        actors.add(Actor.OFFICIAL)
+    if principal.is_admin or principal.has_role("MODERATOR"):
+        actors.add(Actor.MODERATOR)
+    return frozenset(actors)
+
+
+def _words(statuses: Iterable[Status]) -> str:
+    names = [s.value for s in statuses]
+    if not names:
+        return "nowhere: this is a final status"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
+
+
+def check_transition(
+    kind: Kind, current: Status, target: Status, actors: Collection[Actor], note: str | None
+) -> Rule:
+    """The rule that allows `current -> target` for one of `actors`, or the refusal.
+
+    INVALID_TRANSITION (naming the allowed next statuses) when the workflow has no
+    such step; FORBIDDEN (naming who may) when it has, for someone else.
+    """
+    rule = WORKFLOW[kind].get((current, target))
+    if rule is None:
+        allowed = next_statuses(kind, current)
+        raise InvalidTransitionError(
+            f"A {kind.value.lower()} in {current.value} cannot move to {target.value}; "
+            f"it can move to {_words(allowed)}.",
+            allowed=[s.value for s in allowed],
+            current=current.value,
+        )
+    if not rule.actors.intersection(actors):
+        who = " or ".join(_ACTOR_WORDS[a] for a in sorted(rule.actors))
+        raise ForbiddenError(
+            f"Only {who} can move this issue from {current.value} to {target.value}."
+        )
+    if rule.needs_note and not (note and note.strip()):
+        raise BadUserInputError(
+            f"Say why: moving to {target.value} needs a note for the people following it.",
+            field="note",
+        )
+    return rule
+
+
+# ─────────────────────────── deadlines ───────────────────────────
+
+
+def add_working_days(
+    start: datetime, days: int, holidays: Collection[date], utc_offset_hours: int
+) -> datetime:
+    """`start` plus `days` working days, counted in the city's local calendar.
+
+    Saturdays, Sundays and `holidays` (local dates) are skipped; the deadline
+    keeps the local time of day of `start`. Accepted on Friday 10:00 with one
+    working day: due Monday 10:00 (or later, if Monday is a holiday).
+    """
+    zone = timezone(timedelta(hours=utc_offset_hours))
+    local = start.astimezone(zone)
+    day = local.date()
+    left = days
+    while left > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            left -= 1
+    due = datetime.combine(day, local.timetz())
+    return due.astimezone(UTC)
+
+
+def is_overdue(status: Status, due_at: datetime | None, now: datetime) -> bool:
+    return due_at is not None and status not in SETTLED and now > due_at
+
+
+# ─────────────────────────── search terms ───────────────────────────
+
+_WORD = re.compile(r"[^\W_]+", re.UNICODE)
+# Russian inflections, longest first: "дорогами" -> "дорог", "ёлкой" -> "елк".
+_RU_ENDINGS = tuple(
+    sorted(
+        [
+            *("иями", "ями", "ами", "ией", "иям", "ием", "иях", "ого", "его", "ому", "ему"),
+            *("ыми", "ими", "ая", "яя", "ое", "ее", "ые", "ие", "ый", "ий", "ой", "ей", "ом"),
+            *("ем", "ам", "ям", "ах", "ях", "ую", "юю", "ов", "ев", "ия", "ья", "ье", "ию"),
+            *("ью", "ии", "ьи", "а", "я", "о", "е", "ы", "и", "у", "ю", "ь", "й"),
+        ],
+        key=len,
+        reverse=True,
+    )
+)
+_EN_ENDINGS = ("ing", "ies", "es", "ed", "s")
+MIN_STEM = 3
+
+
+def fold(text: str) -> str:
+    """Case folded, with ё read as е: the form words are compared in."""
+    return unicodedata.normalize("NFC", text).casefold().replace("ё", "е")
+
+
+def stem(word: str) -> str:
+    """A light stemmer: strips one common ending, keeping at least MIN_STEM letters."""
+    cyrillic = any("а" <= c <= "я" for c in word)
+    for ending in _RU_ENDINGS if cyrillic else _EN_ENDINGS:
+        if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
+            return word[: -len(ending)]
+    return word
+
+
+def search_terms(*texts: str | None) -> list[str]:
+    """The stems stored on a document (a multikey index makes them searchable)."""
+    terms = {stem(w) for text in texts if text for w in _WORD.findall(fold(text)) if len(w) > 1}
+    return sorted(terms)
+
+
+def query_terms(text: str) -> list[str]:
+    """The stems a search asks for; each must prefix a stored term."""
+    terms = [stem(w) for w in _WORD.findall(fold(text))]
+    return list(dict.fromkeys(t for t in terms if t))[:8]
+
+
+# ─────────────────────────── valid input ───────────────────────────
+
+MAX_TITLE = 200
+MAX_DESCRIPTION = 5000
+MAX_ADDRESS = 300
+MAX_COMMENT = 2000
+MAX_NOTE = 1000
+MAX_OFFER = 1000
+MAX_PHOTOS = 10
+MAX_URL = 2000
+MAX_RADIUS_METERS = 50_000
+DEFAULT_RADIUS_METERS = 1000
+MAX_SEARCH = 200
+
+
+def clean_text(value: str | None, field: str, limit: int, *, required: bool = True) -> str | None:
+    """Trimmed text within `limit` characters; BAD_USER_INPUT naming `field` otherwise."""
+    text = (value or "").strip()
+    if not text:
+        if required:
+            raise BadUserInputError(f"`{field}` cannot be empty.", field=field)
+        return None
+    if len(text) > limit:
+        raise BadUserInputError(
+            f"Keep `{field}` within {limit} characters (it has {len(text)}).", field=field
+        )
+    return text
+
+
+def required_text(value: str | None, field: str, limit: int) -> str:
+    text = clean_text(value, field, limit)
+    assert text is not None
+    return text
+
+
+def check_point(lat: float, lon: float, field: str = "location") -> tuple[float, float]:
+    if not -90.0 <= lat <= 90.0:
+        raise BadUserInputError(
+            f"Latitude must be between -90 and 90 (got {lat}).", field=f"{field}.lat"
+        )
+    if not -180.0 <= lon <= 180.0:
+        raise BadUserInputError(
+            f"Longitude must be between -180 and 180 (got {lon}).", field=f"{field}.lon"
+        )
+    return lat, lon
+
+
+def check_radius(radius: int | None, field: str = "radiusMeters") -> int:
+    if radius is None:
+        return DEFAULT_RADIUS_METERS
+    if not 1 <= radius <= MAX_RADIUS_METERS:
+        raise BadUserInputError(
+            f"`{field}` must be between 1 and {MAX_RADIUS_METERS} metres.", field=field
+        )
+    return radius
+
+
+def clean_photos(urls: list[str] | None) -> list[str]:
+    """Up to MAX_PHOTOS absolute http(s) URLs."""
+    photos = [u.strip() for u in urls or []]
+    if len(photos) > MAX_PHOTOS:
+        raise BadUserInputError(
+            f"Attach at most {MAX_PHOTOS} photos (got {len(photos)}).", field="photos"
+        )
+    for index, url in enumerate(photos):
+        parts = urlsplit(url)
+        if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.netloc:
+            raise BadUserInputError(
+                f"Photo {index + 1} must be an http:// or https:// link.", field=f"photos.{index}"
+            )
+    return photos
+
+
+def geo_point(lat: float, lon: float) -> dict[str, object]:
+    """GeoJSON: longitude first."""
+    return {"type": "Point", "coordinates": [lon, lat]}

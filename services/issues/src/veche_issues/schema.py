@@ -1,0 +1,833 @@
+"""The issues subgraph: types, queries, mutations and entities (Federation v2).
+
+`User`, `Department`, `District` and `Poll` are owned by other subgraphs; here
+they are references by id that the gateway resolves there. Issues extends
+`User` with the lists of issues a person reported, solves, or could solve.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import Enum
+from typing import Annotated, Any
+
+import strawberry
+from strawberry.dataloader import DataLoader
+from strawberry.federation.schema_directives import Key
+from strawberry.federation.types import FieldSet
+from strawberry.types import Info
+
+from veche_issues import domain, store
+from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near
+from veche_kit.clock import utcnow
+from veche_kit.graphql import (
+    Connection,
+    FederatedSchema,
+    RequestContext,
+    connection,
+    decode_cursor,
+    encode_cursor,
+    page_size,
+)
+from veche_kit.mongo import Document
+
+
+@dataclass
+class IssuesContext(RequestContext):
+    service: IssuesService | None = None
+
+    @property
+    def issues(self) -> IssuesService:
+        assert self.service is not None
+        return self.service
+
+    def _loader(self, name: str, load: Any) -> Any:
+        if name not in self.loaders:
+            self.loaders[name] = DataLoader(load_fn=load)
+        return self.loaders[name]
+
+    def issue_loader(self) -> DataLoader[str, Document | None]:
+        db = self.issues.db
+
+        async def load(ids: list[str]) -> list[Document | None]:
+            return await store.find_by_ids(db, store.ISSUES, ids)
+
+        loader: DataLoader[str, Document | None] = self._loader("issues", load)
+        return loader
+
+    def offers_loader(self) -> DataLoader[str, list[Document]]:
+        db = self.issues.db
+
+        async def load(issue_ids: list[str]) -> list[list[Document]]:
+            found: dict[str, list[Document]] = {i: [] for i in issue_ids}
+            cursor = db[store.OFFERS].find({"issue_id": {"$in": list(found)}}).sort("_id", 1)
+            async for offer in cursor:
+                found[offer["issue_id"]].append(offer)
+            return [found[i] for i in issue_ids]
+
+        loader: DataLoader[str, list[Document]] = self._loader("offers", load)
+        return loader
+
+    def supported_loader(self, user_id: str) -> DataLoader[str, bool]:
+        db = self.issues.db
+
+        async def load(issue_ids: list[str]) -> list[bool]:
+            cursor = db[store.SUPPORTS].find(
+                {"user_id": user_id, "issue_id": {"$in": list(set(issue_ids))}}, {"issue_id": 1}
+            )
+            mine = {d["issue_id"] async for d in cursor}
+            return [i in mine for i in issue_ids]
+
+        loader: DataLoader[str, bool] = self._loader(f"supported:{user_id}", load)
+        return loader
+
+
+IssuesInfo = Info[IssuesContext, None]
+
+PageFirst = Annotated[int | None, strawberry.argument(description="Page size, 1–100 (default 20).")]
+PageAfter = Annotated[
+    str | None, strawberry.argument(description="`endCursor` of the previous page.")
+]
+
+
+# ─────────────────────────── enums and values ───────────────────────────
+
+
+@strawberry.enum(description="What an issue is: a problem to fix or a citizen's proposal.")
+class IssueKind(Enum):
+    PROBLEM = strawberry.enum_value(
+        "PROBLEM",
+        description="A problem reported at a place (a pothole, a broken lamp); starts NEW.",
+    )
+    INITIATIVE = strawberry.enum_value(
+        "INITIATIVE",
+        description="A citizen's proposal; collects supports (COLLECTING) until its threshold, then goes to review.",
+    )
+
+
+@strawberry.enum(
+    description="Where an issue is in its workflow. Problems: NEW → ACCEPTED → IN_PROGRESS → RESOLVED → CLOSED "
+    "(or NEW → REJECTED; RESOLVED → IN_PROGRESS when reopened). Initiatives: COLLECTING → UNDER_REVIEW → "
+    "ACCEPTED or REJECTED, then as problems."
+)
+class IssueStatus(Enum):
+    NEW = strawberry.enum_value(
+        "NEW",
+        description="Reported; waits for a moderator or the department to accept or reject it.",
+    )
+    ACCEPTED = strawberry.enum_value(
+        "ACCEPTED",
+        description="Taken on by the department; `dueAt` says by when it must act. Solvers may offer help.",
+    )
+    COLLECTING = strawberry.enum_value(
+        "COLLECTING",
+        description="An initiative gathering supports; at `supportThreshold` it moves to UNDER_REVIEW by itself.",
+    )
+    UNDER_REVIEW = strawberry.enum_value(
+        "UNDER_REVIEW",
+        description="An initiative with enough supports; the department decides to accept or reject it.",
+    )
+    IN_PROGRESS = strawberry.enum_value(
+        "IN_PROGRESS", description="Being fixed, by the department or by the assigned solver."
+    )
+    RESOLVED = strawberry.enum_value(
+        "RESOLVED",
+        description="Reported fixed; the reporter confirms (CLOSED) or reopens it. Closes by itself after a waiting period.",
+    )
+    CLOSED = strawberry.enum_value(
+        "CLOSED", description="Done: confirmed by the reporter or closed after the waiting period."
+    )
+    REJECTED = strawberry.enum_value(
+        "REJECTED", description="Not taken on; the history's last note says why."
+    )
+
+
+def _status(value: str) -> IssueStatus:
+    return IssueStatus[value]
+
+
+@strawberry.type(description="A point on the map (WGS 84 degrees).")
+class GeoPoint:
+    lat: float = strawberry.field(description="Latitude, -90 to 90.")
+    lon: float = strawberry.field(description="Longitude, -180 to 180.")
+
+
+@strawberry.input(description="A point on the map (WGS 84 degrees).")
+class GeoPointInput:
+    lat: float = strawberry.field(description="Latitude, -90 to 90.")
+    lon: float = strawberry.field(description="Longitude, -180 to 180.")
+
+
+@strawberry.input(description="A circle on the map: issues within it, nearest first.")
+class NearInput:
+    lat: float = strawberry.field(description="Latitude of the centre, -90 to 90.")
+    lon: float = strawberry.field(description="Longitude of the centre, -180 to 180.")
+    radius_meters: int | None = strawberry.field(
+        default=None,
+        description=f"Radius in metres, 1–{domain.MAX_RADIUS_METERS} (default {domain.DEFAULT_RADIUS_METERS}).",
+    )
+
+
+# ─────────────────────────── references to other subgraphs ───────────────────────────
+
+
+@strawberry.federation.type(
+    keys=[Key(fields=FieldSet("id"), resolvable=False)],
+    description="A city department (owned by the users service).",
+)
+class Department:
+    id: strawberry.ID = strawberry.field(description="Department id, e.g. `roads`.")
+
+
+@strawberry.federation.type(
+    keys=[Key(fields=FieldSet("id"), resolvable=False)],
+    description="A district of the city (owned by the users service).",
+)
+class District:
+    id: strawberry.ID = strawberry.field(description="District id, e.g. `leninsky`.")
+
+
+@strawberry.federation.type(
+    keys=[Key(fields=FieldSet("id"), resolvable=False)],
+    description="A city poll (owned by the polls service).",
+)
+class Poll:
+    id: strawberry.ID = strawberry.field(description="Poll id.")
+
+
+def _department(department_id: str | None) -> Department | None:
+    return Department(id=strawberry.ID(department_id)) if department_id else None
+
+
+def _issue_page(page: IssuePage) -> Connection[Issue]:
+    return connection(
+        [Issue.from_doc(d) for d in page.issues],
+        [encode_cursor(c) for c in page.cursors],
+        has_next=page.has_next,
+        total=page.total,
+    )
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description="A person using Veche (owned by the users service); issues adds the issues they report, solve or could solve.",
+)
+class User:
+    id: strawberry.ID = strawberry.field(description="User id.")
+
+    @classmethod
+    def resolve_reference(cls, id: strawberry.ID) -> User:
+        return cls(id=id)
+
+    @strawberry.field(
+        description="Issues and initiatives this user reported or proposed, newest first. Public."
+    )
+    async def reported_issues(
+        self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
+    ) -> Connection[Issue]:
+        page = await info.context.issues.page_by(
+            "reporter_id", str(self.id), first=page_size(first), after=decode_cursor(after)
+        )
+        return _issue_page(page)
+
+    @strawberry.field(
+        description="Issues this user is the assigned solver of, newest first. Public."
+    )
+    async def solving_issues(
+        self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
+    ) -> Connection[Issue]:
+        page = await info.context.issues.page_by(
+            "solver_id", str(self.id), first=page_size(first), after=decode_cursor(after)
+        )
+        return _issue_page(page)
+
+    @strawberry.field(
+        description="For a solver, seen by themself only: ACCEPTED or IN_PROGRESS issues without a solver in "
+        "their skills, their own district first, then newest first. Empty for users without the SOLVER role; "
+        "FORBIDDEN for anyone else."
+    )
+    async def matching_issues(
+        self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
+    ) -> Connection[Issue]:
+        page = await info.context.issues.matching_issues(
+            await info.context.principal(),
+            str(self.id),
+            first=page_size(first),
+            after=decode_cursor(after),
+        )
+        return _issue_page(page)
+
+
+def _user(user_id: str | None) -> User | None:
+    return User(id=strawberry.ID(user_id)) if user_id else None
+
+
+# ─────────────────────────── issues ───────────────────────────
+
+
+@strawberry.type(description="A solver's offer to fix an issue.")
+class SolverOffer:
+    id: strawberry.ID = strawberry.field(description="Offer id; pass to acceptSolverOffer.")
+    message: str = strawberry.field(description="What the solver proposes to do, and when.")
+    status: str = strawberry.field(
+        description="PENDING (waiting), ACCEPTED (this solver was assigned) or DECLINED (another was)."
+    )
+    at: datetime = strawberry.field(description="When the offer was made (UTC).")
+    _solver_id: strawberry.Private[str]
+
+    @strawberry.field(description="Who offers: a citizen or an organization with the SOLVER role.")
+    def solver(self) -> User:
+        return User(id=strawberry.ID(self._solver_id))
+
+    @classmethod
+    def from_doc(cls, document: Document) -> SolverOffer:
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            message=document["message"],
+            status=document["status"],
+            at=document["at"],
+            _solver_id=document["solver_id"],
+        )
+
+
+@strawberry.type(description="A comment on an issue.")
+class Comment:
+    id: strawberry.ID = strawberry.field(description="Comment id.")
+    text: str = strawberry.field(description="The comment, plain text.")
+    official: bool = strawberry.field(
+        description="True for an answer from an official of the responsible department: show it as the city's answer."
+    )
+    at: datetime = strawberry.field(description="When it was written (UTC).")
+    _author_id: strawberry.Private[str]
+
+    @strawberry.field(description="Who wrote it.")
+    def author(self) -> User:
+        return User(id=strawberry.ID(self._author_id))
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Comment:
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            text=document["text"],
+            official=bool(document["official"]),
+            at=document["at"],
+            _author_id=document["author_id"],
+        )
+
+
+@strawberry.type(description="One step of an issue's workflow, kept forever.")
+class StatusChange:
+    from_: IssueStatus | None = strawberry.field(
+        name="from", description="The status before; null for the first step."
+    )
+    to: IssueStatus = strawberry.field(description="The status after.")
+    note: str | None = strawberry.field(
+        description="Why: a rejection's reason, a reopening's reason, an official's remark."
+    )
+    at: datetime = strawberry.field(description="When (UTC).")
+    _by: strawberry.Private[str | None]
+
+    @strawberry.field(
+        description="Who made the change; null when Veche made it itself (support threshold reached, "
+        "closed after the waiting period)."
+    )
+    def by(self) -> User | None:
+        return _user(self._by)
+
+    @classmethod
+    def from_doc(cls, entry: Document) -> StatusChange:
+        return cls(
+            from_=_status(entry["from"]) if entry.get("from") else None,
+            to=_status(entry["to"]),
+            note=entry.get("note"),
+            at=entry["at"],
+            _by=entry.get("by"),
+        )
+
+
+@strawberry.federation.type(
+    keys=["id"],
+    description="A problem report or a citizen initiative, with its workflow, supports, comments and solver.",
+)
+class Issue:
+    id: strawberry.ID = strawberry.field(description="Issue id.")
+    kind: IssueKind = strawberry.field(description="PROBLEM or INITIATIVE.")
+    title: str = strawberry.field(description="Short summary, up to 200 characters.")
+    description: str = strawberry.field(description="The details, plain text.")
+    category: str = strawberry.field(
+        description="Category id (see `issueCategories`); decides the responsible department."
+    )
+    location: GeoPoint | None = strawberry.field(
+        description="Where it is; always set for problems, optional for initiatives."
+    )
+    address: str | None = strawberry.field(description="Address in words, as the reporter gave it.")
+    photos: list[str] = strawberry.field(description="Photo URLs (http/https), at most 10.")
+    status: IssueStatus = strawberry.field(description="Where the issue is in its workflow.")
+    supporters_count: int = strawberry.field(
+        description="How many people support it (one support per person)."
+    )
+    support_threshold: int | None = strawberry.field(
+        description="Initiatives: supports needed to go to official review. Null for problems."
+    )
+    due_at: datetime | None = strawberry.field(
+        description="The department's deadline (UTC): set when ACCEPTED, a number of working days later "
+        "(weekends and public holidays skipped)."
+    )
+    created_at: datetime = strawberry.field(description="When it was reported or proposed (UTC).")
+    updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+    _doc: strawberry.Private[Document]
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Issue:
+        point = document.get("location")
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            kind=IssueKind[document["kind"]],
+            title=document["title"],
+            description=document["description"],
+            category=document["category"],
+            location=GeoPoint(lat=point["coordinates"][1], lon=point["coordinates"][0])
+            if point
+            else None,
+            address=document.get("address"),
+            photos=list(document.get("photos") or []),
+            status=_status(document["status"]),
+            supporters_count=int(document.get("supporters_count", 0)),
+            support_threshold=document.get("support_threshold"),
+            due_at=document.get("due_at"),
+            created_at=document["created_at"],
+            updated_at=document["updated_at"],
+            _doc=document,
+        )
+
+    @classmethod
+    async def resolve_reference(cls, info: IssuesInfo, id: strawberry.ID) -> Issue | None:
+        document = await info.context.issue_loader().load(str(id))
+        return cls.from_doc(document) if document else None
+
+    @strawberry.field(description="The district it is in, if known.")
+    def district(self) -> District | None:
+        district_id = self._doc.get("district_id")
+        return District(id=strawberry.ID(district_id)) if district_id else None
+
+    @strawberry.field(description="Who reported the problem or proposed the initiative.")
+    def reporter(self) -> User:
+        return User(id=strawberry.ID(self._doc["reporter_id"]))
+
+    @strawberry.field(description="The responsible department, routed by category.")
+    def department(self) -> Department | None:
+        return _department(self._doc.get("department_id"))
+
+    @strawberry.field(
+        description="The assigned solver, once the reporter or an official accepted an offer."
+    )
+    def solver(self) -> User | None:
+        return _user(self._doc.get("solver_id"))
+
+    @strawberry.field(description="Solvers' offers to fix it, oldest first.")
+    async def solver_offers(self, info: IssuesInfo) -> list[SolverOffer]:
+        offers = await info.context.offers_loader().load(self._doc["_id"])
+        return [SolverOffer.from_doc(o) for o in offers]
+
+    @strawberry.field(
+        description="True when the signed-in caller supports it; false when signed out."
+    )
+    async def supported_by_me(self, info: IssuesInfo) -> bool:
+        principal = await info.context.principal()
+        if principal is None:
+            return False
+        return await info.context.supported_loader(principal.user_id).load(self._doc["_id"])
+
+    @strawberry.field(
+        description="True once `dueAt` has passed and the issue is not yet RESOLVED, CLOSED or REJECTED."
+    )
+    def overdue(self) -> bool:
+        return domain.is_overdue(
+            domain.Status(self._doc["status"]), self._doc.get("due_at"), utcnow()
+        )
+
+    @strawberry.field(description="Comments, oldest first.")
+    async def comments(
+        self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
+    ) -> Connection[Comment]:
+        key = decode_cursor(after)
+        documents, has_next, total = await store.page_oldest(
+            info.context.issues.db,
+            store.COMMENTS,
+            {"issue_id": self._doc["_id"]},
+            first=page_size(first),
+            after=str(key[0]) if key else None,
+        )
+        return connection(
+            [Comment.from_doc(d) for d in documents],
+            [encode_cursor([d["_id"]]) for d in documents],
+            has_next=has_next,
+            total=total,
+        )
+
+    @strawberry.field(description="Every status change, oldest first.")
+    def history(self) -> list[StatusChange]:
+        return [StatusChange.from_doc(e) for e in self._doc.get("history", [])]
+
+    @strawberry.field(description="The poll an initiative was put to, once the city published one.")
+    def poll(self) -> Poll | None:
+        poll_id = self._doc.get("poll_id")
+        return Poll(id=strawberry.ID(poll_id)) if poll_id else None
+
+
+@strawberry.type(description="A kind of problem, and the department that handles it.")
+class Category:
+    id: strawberry.ID = strawberry.field(
+        description="Category id, e.g. `potholes`; pass as `category`."
+    )
+    name: str = strawberry.field(description="Name to show.")
+    _department_id: strawberry.Private[str | None]
+
+    @strawberry.field(description="The department issues of this category are routed to.")
+    def department(self) -> Department | None:
+        return _department(self._department_id)
+
+
+@strawberry.type(description="How a department is doing: public accountability numbers.")
+class DepartmentStats:
+    open: int = strawberry.field(
+        description="Issues routed to it that are NEW, ACCEPTED, UNDER_REVIEW or IN_PROGRESS."
+    )
+    overdue: int = strawberry.field(description="Open issues past their `dueAt`.")
+    resolved: int = strawberry.field(description="Issues RESOLVED or CLOSED.")
+    median_response_hours: float | None = strawberry.field(
+        description="Median hours from report to the department's first response (a status change or an "
+        "official comment); null before its first response."
+    )
+    _department_id: strawberry.Private[str]
+
+    @strawberry.field(description="The department.")
+    def department(self) -> Department:
+        return Department(id=strawberry.ID(self._department_id))
+
+
+# ─────────────────────────── inputs ───────────────────────────
+
+
+@strawberry.input(description="Filters for `issues`; every part is optional and they combine.")
+class IssueFilter:
+    kind: IssueKind | None = strawberry.field(
+        default=None, description="Only problems or only initiatives."
+    )
+    status: IssueStatus | None = strawberry.field(
+        default=None, description="Only issues in this status."
+    )
+    category: str | None = strawberry.field(default=None, description="Only this category id.")
+    district_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only this district."
+    )
+    near: NearInput | None = strawberry.field(
+        default=None,
+        description="Only issues within this circle, nearest first (otherwise the list is newest first).",
+    )
+    text: str | None = strawberry.field(
+        default=None,
+        description="Words to find in the title, description or address, Russian or English; case, ё/е "
+        "and word endings do not matter, and a word's beginning is enough (`дор` finds `дорога`).",
+    )
+
+
+@strawberry.input(description="A problem to report.")
+class ReportIssueInput:
+    title: str = strawberry.field(
+        description=f"Short summary, up to {domain.MAX_TITLE} characters."
+    )
+    description: str = strawberry.field(
+        description=f"What is wrong, up to {domain.MAX_DESCRIPTION} characters."
+    )
+    category: str = strawberry.field(description="Category id from `issueCategories`.")
+    location: GeoPointInput = strawberry.field(description="Where the problem is.")
+    address: str | None = strawberry.field(
+        default=None, description=f"The address in words, up to {domain.MAX_ADDRESS} characters."
+    )
+    district_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="The district (see `districts`); defaults to the reporter's own district.",
+    )
+    photos: list[str] | None = strawberry.field(
+        default=None, description=f"Up to {domain.MAX_PHOTOS} photo URLs, http:// or https:// only."
+    )
+
+
+@strawberry.input(description="A citizen's initiative to propose.")
+class ProposeInitiativeInput:
+    title: str = strawberry.field(
+        description=f"Short summary, up to {domain.MAX_TITLE} characters."
+    )
+    description: str = strawberry.field(
+        description=f"What is proposed and why, up to {domain.MAX_DESCRIPTION} characters."
+    )
+    category: str = strawberry.field(description="Category id from `issueCategories`.")
+    location: GeoPointInput | None = strawberry.field(
+        default=None, description="Where, when the proposal is about a place."
+    )
+    address: str | None = strawberry.field(default=None, description="The address in words.")
+    district_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The district; defaults to the author's own district."
+    )
+
+
+IssueId = Annotated[strawberry.ID, strawberry.argument(description="Issue id.")]
+
+
+def _point(point: GeoPointInput | None) -> tuple[float, float] | None:
+    return (point.lat, point.lon) if point is not None else None
+
+
+# ─────────────────────────── operations ───────────────────────────
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(description="An issue by id; null if there is none.")
+    async def issue(self, info: IssuesInfo, id: IssueId) -> Issue | None:
+        document = await info.context.issue_loader().load(str(id))
+        return Issue.from_doc(document) if document else None
+
+    @strawberry.field(
+        description="Problems and initiatives: newest first, or nearest first with `filter.near`. Pages stay "
+        "correct while new issues arrive. Public."
+    )
+    async def issues(
+        self,
+        info: IssuesInfo,
+        filter: Annotated[
+            IssueFilter | None,
+            strawberry.argument(description="What to list; all issues when left out."),
+        ] = None,
+        first: PageFirst = None,
+        after: PageAfter = None,
+    ) -> Connection[Issue]:
+        query = IssueQuery()
+        if filter is not None:
+            near = filter.near
+            query = IssueQuery(
+                kind=domain.Kind(filter.kind.name) if filter.kind else None,
+                status=domain.Status(filter.status.name) if filter.status else None,
+                category=filter.category,
+                district_id=str(filter.district_id) if filter.district_id else None,
+                near=Near(near.lat, near.lon, near.radius_meters) if near else None,
+                text=filter.text,
+            )
+        page = await info.context.issues.find_issues(
+            query, first=page_size(first), after=decode_cursor(after)
+        )
+        return _issue_page(page)
+
+    @strawberry.field(
+        description="Open issues of a category near a point, nearest first (at most 20): show them to a "
+        "reporter before they file a duplicate, so they can support one instead."
+    )
+    async def similar_issues(
+        self,
+        info: IssuesInfo,
+        category: Annotated[str, strawberry.argument(description="Category id of the new report.")],
+        near: Annotated[GeoPointInput, strawberry.argument(description="Where the new report is.")],
+        radius_meters: Annotated[
+            int | None,
+            strawberry.argument(
+                description=f"How far to look, 1–{domain.MAX_RADIUS_METERS} metres (default {domain.DEFAULT_RADIUS_METERS})."
+            ),
+        ] = None,
+    ) -> list[Issue]:
+        documents = await info.context.issues.similar_issues(
+            category, near.lat, near.lon, radius_meters
+        )
+        return [Issue.from_doc(d) for d in documents]
+
+    @strawberry.field(description="The categories a problem or initiative can have, by name.")
+    async def issue_categories(self, info: IssuesInfo) -> list[Category]:
+        cursor = info.context.issues.db[store.CATEGORIES].find().sort("name", 1)
+        return [
+            Category(
+                id=strawberry.ID(d["_id"]), name=d["name"], _department_id=d.get("department_id")
+            )
+            for d in await cursor.to_list()
+        ]
+
+    @strawberry.field(
+        description="Per department: open, overdue and resolved issues and the median time to first response. Public."
+    )
+    async def department_stats(self, info: IssuesInfo) -> list[DepartmentStats]:
+        return [
+            DepartmentStats(
+                open=s["open"],
+                overdue=s["overdue"],
+                resolved=s["resolved"],
+                median_response_hours=s["median_response_hours"],
+                _department_id=s["department_id"],
+            )
+            for s in await info.context.issues.department_stats()
+        ]
+
+
+@strawberry.type
+class Mutation:
+    @strawberry.mutation(
+        description="Reports a problem (signed-in users); it starts NEW and is routed to its category's "
+        "department. BAD_USER_INPUT with `field` for invalid input."
+    )
+    async def report_issue(self, info: IssuesInfo, input: ReportIssueInput) -> Issue:
+        caller = await info.context.require_user()
+        document = await info.context.issues.report_issue(
+            caller,
+            title=input.title,
+            description=input.description,
+            category=input.category,
+            location=(input.location.lat, input.location.lon),
+            address=input.address,
+            district_id=str(input.district_id) if input.district_id else None,
+            photos=input.photos,
+        )
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Proposes an initiative (signed-in users); it starts COLLECTING supports towards its "
+        "`supportThreshold`."
+    )
+    async def propose_initiative(self, info: IssuesInfo, input: ProposeInitiativeInput) -> Issue:
+        caller = await info.context.require_user()
+        document = await info.context.issues.propose_initiative(
+            caller,
+            title=input.title,
+            description=input.description,
+            category=input.category,
+            location=_point(input.location),
+            address=input.address,
+            district_id=str(input.district_id) if input.district_id else None,
+        )
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Supports a problem or an initiative; once per person, repeating changes nothing. "
+        "CONFLICT once the issue is CLOSED or REJECTED."
+    )
+    async def support_issue(self, info: IssuesInfo, id: IssueId) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await info.context.issues.support(caller, str(id)))
+
+    @strawberry.mutation(
+        description="Withdraws the caller's support; nothing changes if they did not support it."
+    )
+    async def withdraw_support(self, info: IssuesInfo, id: IssueId) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await info.context.issues.withdraw_support(caller, str(id)))
+
+    @strawberry.mutation(
+        description="Comments on an issue (signed-in users). Comments of the responsible department's "
+        "officials are marked `official`."
+    )
+    async def comment_on_issue(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        text: Annotated[
+            str,
+            strawberry.argument(description=f"The comment, up to {domain.MAX_COMMENT} characters."),
+        ],
+    ) -> Comment:
+        caller = await info.context.require_user()
+        return Comment.from_doc(await info.context.issues.comment(caller, str(id), text))
+
+    @strawberry.mutation(
+        description="Moves an issue along its workflow, if the caller's role allows that step: moderators and "
+        "the department's officials accept or reject NEW problems; officials decide initiatives UNDER_REVIEW, "
+        "start and resolve work; the assigned solver resolves; the reporter closes or reopens a RESOLVED issue. "
+        "INVALID_TRANSITION (with `allowed`) for a step the workflow lacks, FORBIDDEN for the wrong role."
+    )
+    async def change_issue_status(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        status: Annotated[IssueStatus, strawberry.argument(description="The status to move to.")],
+        note: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Why; required when rejecting and when reopening. Shown in `history`."
+            ),
+        ] = None,
+    ) -> Issue:
+        caller = await info.context.require_user()
+        document = await info.context.issues.change_status(
+            caller, str(id), domain.Status(status.name), note
+        )
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Offers to fix an ACCEPTED or IN_PROGRESS issue that has no solver yet (SOLVER role); "
+        "once per issue (CONFLICT the second time)."
+    )
+    async def offer_to_solve(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        message: Annotated[
+            str,
+            strawberry.argument(description="What you propose to do and when, for the reporter."),
+        ],
+    ) -> SolverOffer:
+        caller = await info.context.require_user()
+        return SolverOffer.from_doc(
+            await info.context.issues.offer_to_solve(caller, str(id), message)
+        )
+
+    @strawberry.mutation(
+        description="Assigns the offering solver (the reporter or an official of the department); an ACCEPTED "
+        "issue moves to IN_PROGRESS and the other offers are declined."
+    )
+    async def accept_solver_offer(
+        self,
+        info: IssuesInfo,
+        offer_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The offer (see `solverOffers`).")
+        ],
+    ) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await info.context.issues.accept_offer(caller, str(offer_id)))
+
+    @strawberry.mutation(
+        description="The assigned solver (or an official) reports an IN_PROGRESS issue fixed: it becomes "
+        "RESOLVED and the reporter is asked to confirm."
+    )
+    async def mark_solved(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        note: Annotated[
+            str | None, strawberry.argument(description="What was done; shown in `history`.")
+        ] = None,
+    ) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await info.context.issues.mark_solved(caller, str(id), note))
+
+    @strawberry.mutation(
+        description="The reporter confirms a RESOLVED issue is fixed: it becomes CLOSED."
+    )
+    async def confirm_resolution(self, info: IssuesInfo, id: IssueId) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await info.context.issues.confirm_resolution(caller, str(id)))
+
+    @strawberry.mutation(
+        description="The reporter says a RESOLVED issue is not fixed: it goes back to IN_PROGRESS."
+    )
+    async def reopen_issue(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        reason: Annotated[
+            str, strawberry.argument(description="What is still wrong; shown in `history`.")
+        ],
+    ) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await info.context.issues.reopen(caller, str(id), reason))
+
+
+schema = FederatedSchema(
+    query=Query, mutation=Mutation, types=[User, Issue, Department, District, Poll]
+)

@@ -1,0 +1,234 @@
+"""The issues service served in-process on a real port, over a real MongoDB-wire
+server and the real RabbitMQ; tokens minted for any role and claims."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import aio_pika
+import pytest
+from aio_pika.abc import AbstractQueue
+
+from veche_issues.app import create_app
+from veche_issues.service import IssuesService
+from veche_issues.settings import IssuesSettings
+from veche_kit.auth import Principal
+from veche_kit.clock import utcnow
+from veche_stack.testing import GraphQLClient, TokenMint, eventually, serve
+
+# Initiatives of this category need 150 supports (the concurrency test); others need 3.
+BIG_CATEGORY = "trees"
+BIG_THRESHOLD = 150
+SMALL_THRESHOLD = 3
+
+REPORT = """
+mutation($input: ReportIssueInput!) {
+  reportIssue(input: $input) {
+    id kind status title category address photos supportersCount supportThreshold overdue dueAt
+    location { lat lon } district { id } department { id } reporter { id }
+  }
+}"""
+PROPOSE = """
+mutation($input: ProposeInitiativeInput!) {
+  proposeInitiative(input: $input) { id kind status supportThreshold supportersCount }
+}"""
+CHANGE = """
+mutation($id: ID!, $status: IssueStatus!, $note: String) {
+  changeIssueStatus(id: $id, status: $status, note: $note) {
+    id status dueAt overdue solver { id }
+    history { from to by { id } note at }
+  }
+}"""
+ISSUE = """
+query($id: ID!) {
+  issue(id: $id) {
+    id kind status supportersCount supportedByMe dueAt overdue solver { id }
+    solverOffers { id status solver { id } message }
+    history { from to by { id } note }
+    comments(first: 50) { totalCount edges { node { id text official author { id } } } }
+  }
+}"""
+
+
+@dataclass
+class Person:
+    """A signed-in user as tests need them: a client and who they are."""
+
+    client: GraphQLClient
+    principal: Principal
+
+    @property
+    def id(self) -> str:
+        return self.principal.user_id
+
+
+@dataclass
+class IssuesServer:
+    url: str
+    settings: IssuesSettings
+    service: IssuesService
+    client: GraphQLClient
+    mint: TokenMint
+
+    def person(
+        self,
+        *roles: str,
+        district: str | None = "leninsky",
+        department: str | None = None,
+        user_id: str | None = None,
+    ) -> Person:
+        principal = Principal(
+            user_id=user_id or f"user-{uuid.uuid4().hex[:12]}",
+            roles=frozenset({"CITIZEN", *roles}),
+            department_id=department,
+            district_id=district,
+        )
+        return Person(self.client.as_user(self.mint.token(principal)), principal)
+
+    def citizen(self, **claims: Any) -> Person:
+        return self.person(**claims)
+
+    def official(self, department: str = "roads") -> Person:
+        return self.person("OFFICIAL", department=department)
+
+    def moderator(self) -> Person:
+        return self.person("MODERATOR")
+
+    def solver(self, district: str = "leninsky") -> Person:
+        return self.person("SOLVER", district=district)
+
+    async def report(self, who: Person, **fields: Any) -> dict[str, Any]:
+        payload = {
+            "title": "Яма на дороге",
+            "description": "Глубокая яма у остановки.",
+            "category": "potholes",
+            "location": {"lat": 54.5293, "lon": 36.2754},
+            "address": "ул. Кирова, 1",
+            **fields,
+        }
+        result: dict[str, Any] = (await who.client.data(REPORT, {"input": payload}))["reportIssue"]
+        return result
+
+    async def propose(self, who: Person, **fields: Any) -> dict[str, Any]:
+        payload = {
+            "title": "Сквер на месте пустыря",
+            "description": "Разбить сквер с лавочками.",
+            "category": "yards",
+            **fields,
+        }
+        result: dict[str, Any] = (await who.client.data(PROPOSE, {"input": payload}))[
+            "proposeInitiative"
+        ]
+        return result
+
+    async def seed_issue(
+        self,
+        *,
+        status: str,
+        kind: str = "PROBLEM",
+        reporter: str,
+        solver: str | None = None,
+        department: str = "roads",
+        category: str = "potholes",
+        **fields: Any,
+    ) -> str:
+        """Puts an issue straight into the store in any status (for the workflow matrix)."""
+        now = utcnow()
+        issue_id = str(uuid.uuid4().hex[:24])
+        document: dict[str, Any] = {
+            "_id": issue_id,
+            "kind": kind,
+            "title": "Seeded issue",
+            "description": "Seeded for a test.",
+            "category": category,
+            "department_id": department,
+            "address": None,
+            "district_id": "leninsky",
+            "photos": [],
+            "status": status,
+            "reporter_id": reporter,
+            "solver_id": solver,
+            "supporters_count": 0,
+            "support_threshold": SMALL_THRESHOLD if kind == "INITIATIVE" else None,
+            "due_at": None,
+            "history": [],
+            "search_terms": [],
+            "created_at": now,
+            "updated_at": now,
+            **fields,
+        }
+        if status == "RESOLVED":
+            document.setdefault("resolved_at", now)
+        await self.service.db["issues"].insert_one(document)
+        return issue_id
+
+
+def issues_settings(
+    mongo_url: str, amqp_url: str, data_dir: Path, **overrides: Any
+) -> IssuesSettings:
+    return IssuesSettings(
+        mongo_url=mongo_url,
+        mongo_db=f"issues_{uuid.uuid4().hex[:8]}",
+        amqp_url=amqp_url,
+        namespace=f"test-{uuid.uuid4().hex[:8]}.",
+        data_dir=str(data_dir),
+        demo_data=True,
+        environment="test",
+        outbox_poll_seconds=0.2,
+        support_threshold=SMALL_THRESHOLD,
+        support_thresholds={BIG_CATEGORY: BIG_THRESHOLD},
+        sweep_seconds=3600,
+        **overrides,
+    )
+
+
+@pytest.fixture(scope="session")
+async def issues(
+    mongo_server_url: str, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[IssuesServer]:
+    settings = issues_settings(mongo_server_url, amqp_url, tmp_path_factory.mktemp("issues"))
+    mint = TokenMint()
+    app = create_app(settings, verifier=mint.verifier())
+    async with serve(app) as base:
+        client = GraphQLClient(f"{base}/graphql")
+        await eventually(lambda: _connected(app))
+        yield IssuesServer(base, settings, app.state.service, client, mint)
+        await client.aclose()
+
+
+async def _connected(app: Any) -> bool:
+    return bool(app.state.runtime.bus.connected)
+
+
+@contextlib.asynccontextmanager
+async def bound_queue(amqp_url: str, namespace: str, *keys: str) -> AsyncIterator[AbstractQueue]:
+    """An exclusive queue bound to the namespace's exchange, as any consumer would bind."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            f"{namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True)
+        for key in keys:
+            await queue.bind(exchange, routing_key=key)
+        yield queue
+
+
+async def take(queue: AbstractQueue) -> list[dict[str, Any]]:
+    """Every message waiting in the queue now."""
+    received: list[dict[str, Any]] = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        received.append(json.loads(message.body))
+    return received
+
+
+def parse_time(value: str) -> datetime:
+    return datetime.fromisoformat(value)

@@ -1,0 +1,113 @@
+"""Pure rules, no network: deadlines, the workflow table, search terms, input checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import pytest
+
+from veche_issues import domain
+from veche_issues.domain import Actor, Kind, Status
+from veche_issues.seed import HOLIDAYS
+from veche_kit.errors import BadUserInputError, ForbiddenError, InvalidTransitionError
+
+MSK = 3
+
+
+def test_working_days_skip_weekends() -> None:
+    # Thursday 2026-10-01 12:00 local (09:00 UTC) + 8 working days: Fri, Mon-Fri, Mon, Tue.
+    start = datetime(2026, 10, 1, 9, 0, tzinfo=UTC)
+    assert domain.add_working_days(start, 8, set(), MSK) == datetime(2026, 10, 13, 9, 0, tzinfo=UTC)
+    # Friday + 1 working day is Monday, at the same local time.
+    friday = datetime(2026, 10, 2, 7, 30, tzinfo=UTC)
+    assert domain.add_working_days(friday, 1, set(), MSK) == datetime(
+        2026, 10, 5, 7, 30, tzinfo=UTC
+    )
+    # Accepted on a Saturday: counting starts on Monday.
+    saturday = datetime(2026, 10, 3, 10, 0, tzinfo=UTC)
+    assert domain.add_working_days(saturday, 1, set(), MSK) == datetime(
+        2026, 10, 5, 10, 0, tzinfo=UTC
+    )
+
+
+def test_working_days_skip_holidays_and_use_the_local_date() -> None:
+    holidays = {day for day, _ in HOLIDAYS}
+    # Tuesday 2026-11-03 10:00 UTC: 4 November (Wednesday) is a holiday, then Thu 5, Fri 6,
+    # the weekend, Mon 9 .. Fri 13, and Mon 16 is the eighth working day.
+    start = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+    assert domain.add_working_days(start, 8, holidays, MSK) == datetime(
+        2026, 11, 16, 10, 0, tzinfo=UTC
+    )
+    assert domain.add_working_days(start, 8, set(), MSK) == datetime(
+        2026, 11, 13, 10, 0, tzinfo=UTC
+    )
+    # Wednesday 2026-12-30 22:30 UTC is already Thursday 31 December in Kaluga (a holiday);
+    # 1-10 January 2027 are holidays and weekends: one working day ends on Monday 11 January,
+    # 01:30 local, which is Sunday 22:30 UTC.
+    late = datetime(2026, 12, 30, 22, 30, tzinfo=UTC)
+    assert domain.add_working_days(late, 1, holidays, MSK) == datetime(
+        2027, 1, 10, 22, 30, tzinfo=UTC
+    )
+    assert date(2026, 5, 11) in holidays  # 9 May fell on a Saturday
+
+
+def test_overdue_only_while_unsettled() -> None:
+    due = datetime(2026, 10, 13, 9, 0, tzinfo=UTC)
+    after = datetime(2026, 10, 13, 9, 0, 1, tzinfo=UTC)
+    assert not domain.is_overdue(Status.ACCEPTED, due, due)
+    assert domain.is_overdue(Status.ACCEPTED, due, after)
+    assert domain.is_overdue(Status.IN_PROGRESS, due, after)
+    for settled in (Status.RESOLVED, Status.CLOSED, Status.REJECTED):
+        assert not domain.is_overdue(settled, due, after)
+    assert not domain.is_overdue(Status.NEW, None, after)
+
+
+def test_transition_refusals_name_the_way() -> None:
+    with pytest.raises(InvalidTransitionError) as invalid:
+        domain.check_transition(Kind.PROBLEM, Status.NEW, Status.RESOLVED, {Actor.OFFICIAL}, None)
+    assert invalid.value.extensions["allowed"] == ["ACCEPTED", "REJECTED"]
+    assert "ACCEPTED or REJECTED" in invalid.value.message
+    with pytest.raises(ForbiddenError):
+        domain.check_transition(Kind.PROBLEM, Status.NEW, Status.ACCEPTED, {Actor.REPORTER}, None)
+    with pytest.raises(BadUserInputError) as missing:
+        domain.check_transition(Kind.PROBLEM, Status.NEW, Status.REJECTED, {Actor.MODERATOR}, " ")
+    assert missing.value.extensions["field"] == "note"
+    rule = domain.check_transition(
+        Kind.INITIATIVE, Status.COLLECTING, Status.UNDER_REVIEW, {Actor.SYSTEM}, None
+    )
+    assert rule.actors == {Actor.SYSTEM}
+    assert domain.next_statuses(Kind.PROBLEM, Status.CLOSED) == []
+
+
+def test_search_terms_fold_case_yo_and_endings() -> None:
+    stored = domain.search_terms("Ёлка во дворе", "Дорога разбита; roads and lights")
+    assert "елк" in stored
+    assert "дорог" in stored
+    assert "road" in stored
+    assert "light" in stored
+    for query in ("Ёлка", "елка", "ЕЛКИ", "ёлкой"):
+        assert domain.query_terms(query) == ["елк"]
+    for query in ("Дорога", "дороги", "дорогами"):
+        assert domain.query_terms(query) == ["дорог"]
+    assert domain.query_terms("  ,,, ") == []
+
+
+def test_input_checks_name_the_field() -> None:
+    with pytest.raises(BadUserInputError) as lat:
+        domain.check_point(91, 0)
+    assert lat.value.extensions["field"] == "location.lat"
+    with pytest.raises(BadUserInputError) as lon:
+        domain.check_point(0, -181)
+    assert lon.value.extensions["field"] == "location.lon"
+    with pytest.raises(BadUserInputError) as many:
+        domain.clean_photos([f"https://img.example/{i}.jpg" for i in range(11)])
+    assert many.value.extensions["field"] == "photos"
+    with pytest.raises(BadUserInputError) as scheme:
+        domain.clean_photos(["https://img.example/1.jpg", "ftp://img.example/2.jpg"])
+    assert scheme.value.extensions["field"] == "photos.1"
+    with pytest.raises(BadUserInputError) as javascript:
+        domain.clean_photos(["javascript:alert(1)"])
+    assert javascript.value.extensions["field"] == "photos.0"
+    with pytest.raises(BadUserInputError) as long:
+        domain.clean_text("я" * 201, "title", domain.MAX_TITLE)
+    assert long.value.extensions["field"] == "title"

@@ -1,0 +1,415 @@
+"""The status workflow: the whole role matrix, deadlines, overdue, auto-close, comments, stats."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+from typing import Any
+
+from veche_issues import domain
+from veche_kit.clock import utcnow
+from veche_stack.testing import eventually
+
+from .conftest import CHANGE, ISSUE, IssuesServer, Person, bound_queue, parse_time, take
+
+ALL = [
+    "NEW",
+    "ACCEPTED",
+    "COLLECTING",
+    "UNDER_REVIEW",
+    "IN_PROGRESS",
+    "RESOLVED",
+    "CLOSED",
+    "REJECTED",
+]
+ROLES = [
+    "reporter",
+    "stranger",
+    "solver",
+    "other_solver",
+    "official",
+    "other_official",
+    "moderator",
+    "admin",
+]
+CITY = {"official", "moderator", "admin"}
+OFFICIALS = {"official", "admin"}
+
+# Who may make each step of the workflow; everyone else is FORBIDDEN. Steps not
+# listed are INVALID_TRANSITION for everyone, admins included.
+MATRIX: dict[tuple[str, str, str], set[str]] = {
+    ("PROBLEM", "NEW", "ACCEPTED"): CITY,
+    ("PROBLEM", "NEW", "REJECTED"): CITY,
+    ("PROBLEM", "ACCEPTED", "IN_PROGRESS"): OFFICIALS,
+    ("PROBLEM", "IN_PROGRESS", "RESOLVED"): OFFICIALS | {"solver"},
+    ("PROBLEM", "RESOLVED", "CLOSED"): {"reporter"},
+    ("PROBLEM", "RESOLVED", "IN_PROGRESS"): {"reporter"},
+    ("INITIATIVE", "COLLECTING", "UNDER_REVIEW"): set(),  # only Veche, at the threshold
+    ("INITIATIVE", "COLLECTING", "REJECTED"): {"moderator", "admin"},
+    ("INITIATIVE", "UNDER_REVIEW", "ACCEPTED"): OFFICIALS,
+    ("INITIATIVE", "UNDER_REVIEW", "REJECTED"): OFFICIALS,
+    ("INITIATIVE", "ACCEPTED", "IN_PROGRESS"): OFFICIALS,
+    ("INITIATIVE", "IN_PROGRESS", "RESOLVED"): OFFICIALS | {"solver"},
+    ("INITIATIVE", "RESOLVED", "CLOSED"): {"reporter"},
+    ("INITIATIVE", "RESOLVED", "IN_PROGRESS"): {"reporter"},
+}
+STATES = {
+    "PROBLEM": ["NEW", "ACCEPTED", "IN_PROGRESS", "RESOLVED", "CLOSED", "REJECTED"],
+    "INITIATIVE": [
+        "COLLECTING",
+        "UNDER_REVIEW",
+        "ACCEPTED",
+        "IN_PROGRESS",
+        "RESOLVED",
+        "CLOSED",
+        "REJECTED",
+    ],
+}
+
+OFFER = """mutation($id: ID!, $m: String!) { offerToSolve(id: $id, message: $m) { id status solver { id } } }"""
+ACCEPT_OFFER = """mutation($o: ID!) { acceptSolverOffer(offerId: $o) { id status solver { id } solverOffers { id status } } }"""
+MARK_SOLVED = """mutation($id: ID!, $n: String) { markSolved(id: $id, note: $n) { id status } }"""
+CONFIRM = """mutation($id: ID!) { confirmResolution(id: $id) { id status } }"""
+REOPEN = """mutation($id: ID!, $r: String!) { reopenIssue(id: $id, reason: $r) { id status } }"""
+COMMENT = """mutation($id: ID!, $t: String!) { commentOnIssue(id: $id, text: $t) { id text official author { id } } }"""
+STATS = "{ departmentStats { department { id } open overdue resolved medianResponseHours } }"
+ENTITIES = """
+query($reps: [_Any!]!) {
+  _entities(representations: $reps) {
+    ... on User { id reportedIssues { totalCount edges { node { id } } } solvingIssues { totalCount edges { node { id status } } } }
+  }
+}"""
+
+
+def _cast(issues: IssuesServer) -> dict[str, Person]:
+    return {
+        "reporter": issues.citizen(),
+        "stranger": issues.citizen(),
+        "solver": issues.solver(),
+        "other_solver": issues.solver(),
+        "official": issues.official("roads"),
+        "other_official": issues.official("housing"),
+        "moderator": issues.moderator(),
+        "admin": issues.person("ADMIN"),
+    }
+
+
+async def _error(person: Person, query: str, variables: dict[str, Any]) -> dict[str, Any]:
+    body = await person.client.post(query, variables)
+    assert body.get("errors"), body
+    error: dict[str, Any] = body["errors"][0]
+    return error
+
+
+async def test_every_step_for_every_role(issues: IssuesServer) -> None:
+    cast = _cast(issues)
+
+    async def seed(kind: str, status: str) -> str:
+        return await issues.seed_issue(
+            status=status, kind=kind, reporter=cast["reporter"].id, solver=cast["solver"].id
+        )
+
+    checked = 0
+    for kind, states in STATES.items():
+        for current in states:
+            shared = await seed(kind, current)  # refusals leave it as it is
+            for target in ALL:
+                allowed_roles = MATRIX.get((kind, current, target))
+                if allowed_roles is None:
+                    error = await _error(
+                        cast["admin"], CHANGE, {"id": shared, "status": target, "note": "n"}
+                    )
+                    assert error["extensions"]["code"] == "INVALID_TRANSITION", (
+                        kind,
+                        current,
+                        target,
+                    )
+                    assert error["extensions"]["allowed"] == [
+                        to for (k, frm, to) in MATRIX if k == kind and frm == current
+                    ]
+                    checked += 1
+                    continue
+                for role in ROLES:
+                    person = cast[role]
+                    variables = {"status": target, "note": f"{role} says so"}
+                    if role in allowed_roles:
+                        fresh = await seed(kind, current)
+                        data = await person.client.data(CHANGE, {"id": fresh, **variables})
+                        changed = data["changeIssueStatus"]
+                        assert changed["status"] == target, (kind, current, target, role)
+                        assert changed["history"][-1] == {
+                            "from": current,
+                            "to": target,
+                            "by": {"id": person.id},
+                            "note": f"{role} says so",
+                            "at": changed["history"][-1]["at"],
+                        }
+                    else:
+                        error = await _error(person, CHANGE, {"id": shared, **variables})
+                        assert error["extensions"]["code"] == "FORBIDDEN", (
+                            kind,
+                            current,
+                            target,
+                            role,
+                        )
+                    checked += 1
+    assert checked == 14 * len(ROLES) + (6 * 8 - 6) + (7 * 8 - 8)
+    # The refusals changed nothing.
+    still = await issues.service.db["issues"].count_documents(
+        {"reporter_id": cast["reporter"].id, "history.0": {"$exists": True}}
+    )
+    assert still == sum(len(roles) for roles in MATRIX.values())
+
+
+async def test_rejecting_and_reopening_need_a_reason(issues: IssuesServer) -> None:
+    reporter, moderator = issues.citizen(), issues.moderator()
+    issue = await issues.report(reporter)
+    error = await _error(moderator, CHANGE, {"id": issue["id"], "status": "REJECTED"})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "note"}
+    resolved = await issues.seed_issue(status="RESOLVED", reporter=reporter.id)
+    error = await _error(reporter, REOPEN, {"id": resolved, "r": "  "})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "reason"}
+    error = await _error(reporter, CONFIRM, {"id": issue["id"]})
+    assert error["extensions"]["code"] == "INVALID_TRANSITION"
+    assert error["extensions"]["allowed"] == ["ACCEPTED", "REJECTED"]
+
+
+async def test_full_solver_loop(issues: IssuesServer, amqp_url: str) -> None:
+    reporter, moderator, stranger = issues.citizen(), issues.moderator(), issues.citizen()
+    solver, rival = issues.solver(), issues.solver(district="oktyabrsky")
+    async with bound_queue(amqp_url, issues.settings.namespace, "issue.#") as queue:
+        issue = await issues.report(reporter)
+        issue_id = issue["id"]
+        accepted = (await moderator.client.data(CHANGE, {"id": issue_id, "status": "ACCEPTED"}))[
+            "changeIssueStatus"
+        ]
+        assert accepted["status"] == "ACCEPTED"
+        assert accepted["dueAt"] is not None
+        assert accepted["overdue"] is False
+
+        offer = (await solver.client.data(OFFER, {"id": issue_id, "m": "Заделаю за два дня"}))[
+            "offerToSolve"
+        ]
+        assert offer["status"] == "PENDING"
+        assert offer["solver"] == {"id": solver.id}
+        rival_offer = (await rival.client.data(OFFER, {"id": issue_id, "m": "Могу завтра"}))[
+            "offerToSolve"
+        ]
+        assert (await _error(solver, OFFER, {"id": issue_id, "m": "Ещё раз"}))["extensions"][
+            "code"
+        ] == "CONFLICT"
+        assert (await _error(stranger, OFFER, {"id": issue_id, "m": "Я"}))["extensions"][
+            "code"
+        ] == "FORBIDDEN"
+        assert (await _error(stranger, ACCEPT_OFFER, {"o": offer["id"]}))["extensions"][
+            "code"
+        ] == "FORBIDDEN"
+
+        taken = (await reporter.client.data(ACCEPT_OFFER, {"o": offer["id"]}))["acceptSolverOffer"]
+        assert taken["status"] == "IN_PROGRESS"
+        assert taken["solver"] == {"id": solver.id}
+        assert taken["solverOffers"] == [
+            {"id": offer["id"], "status": "ACCEPTED"},
+            {"id": rival_offer["id"], "status": "DECLINED"},
+        ]
+        assert (await _error(reporter, ACCEPT_OFFER, {"o": rival_offer["id"]}))["extensions"][
+            "code"
+        ] == "CONFLICT"
+
+        assert (await _error(rival, MARK_SOLVED, {"id": issue_id}))["extensions"][
+            "code"
+        ] == "FORBIDDEN"
+        solved = await solver.client.data(MARK_SOLVED, {"id": issue_id, "n": "Заделано"})
+        assert solved["markSolved"]["status"] == "RESOLVED"
+        assert (await _error(stranger, REOPEN, {"id": issue_id, "r": "Нет"}))["extensions"][
+            "code"
+        ] == "FORBIDDEN"
+        reopened = await reporter.client.data(REOPEN, {"id": issue_id, "r": "Яма снова открылась"})
+        assert reopened["reopenIssue"]["status"] == "IN_PROGRESS"
+        solved = await solver.client.data(MARK_SOLVED, {"id": issue_id, "n": "Переделано"})
+        assert solved["markSolved"]["status"] == "RESOLVED"
+        assert (await _error(solver, CONFIRM, {"id": issue_id}))["extensions"][
+            "code"
+        ] == "FORBIDDEN"
+        closed = await reporter.client.data(CONFIRM, {"id": issue_id})
+        assert closed["confirmResolution"]["status"] == "CLOSED"
+
+        final = (await reporter.client.data(ISSUE, {"id": issue_id}))["issue"]
+        assert [(h["from"], h["to"], h["by"]["id"], h["note"]) for h in final["history"]] == [
+            ("NEW", "ACCEPTED", moderator.id, None),
+            ("ACCEPTED", "IN_PROGRESS", reporter.id, "Solver offer accepted."),
+            ("IN_PROGRESS", "RESOLVED", solver.id, "Заделано"),
+            ("RESOLVED", "IN_PROGRESS", reporter.id, "Яма снова открылась"),
+            ("IN_PROGRESS", "RESOLVED", solver.id, "Переделано"),
+            ("RESOLVED", "CLOSED", reporter.id, "Confirmed by the reporter."),
+        ]
+        assert final["solver"] == {"id": solver.id}
+
+        users = (
+            await issues.client.data(
+                ENTITIES,
+                {
+                    "reps": [
+                        {"__typename": "User", "id": reporter.id},
+                        {"__typename": "User", "id": solver.id},
+                    ]
+                },
+            )
+        )["_entities"]
+        assert users[0]["reportedIssues"]["edges"] == [{"node": {"id": issue_id}}]
+        assert users[1]["solvingIssues"]["edges"] == [
+            {"node": {"id": issue_id, "status": "CLOSED"}}
+        ]
+
+        expected = [
+            "issue.reported",
+            "issue.status_changed",
+            "issue.solver_offered",
+            "issue.solver_offered",
+            "issue.solver_assigned",
+            "issue.status_changed",
+            "issue.status_changed",
+            "issue.resolved",
+            "issue.status_changed",
+            "issue.status_changed",
+            "issue.resolved",
+            "issue.status_changed",
+            "issue.closed",
+        ]
+        mine: list[dict[str, Any]] = []
+
+        async def all_arrived() -> bool:
+            mine.extend(e for e in await take(queue) if e["data"]["issue_id"] == issue_id)
+            return len(mine) >= len(expected)
+
+        await eventually_events(all_arrived)
+        assert sorted(e["type"] for e in mine) == sorted(expected)
+        changes = [e["data"] for e in mine if e["type"] == "issue.status_changed"]
+        assert [(c["from_status"], c["to_status"]) for c in changes] == [
+            ("NEW", "ACCEPTED"),
+            ("ACCEPTED", "IN_PROGRESS"),
+            ("IN_PROGRESS", "RESOLVED"),
+            ("RESOLVED", "IN_PROGRESS"),
+            ("IN_PROGRESS", "RESOLVED"),
+            ("RESOLVED", "CLOSED"),
+        ]
+        (closed_event,) = [e["data"] for e in mine if e["type"] == "issue.closed"]
+        assert closed_event["confirmed_by"] == reporter.id
+        assert closed_event["solver_id"] == solver.id
+
+
+async def eventually_events(check: Any) -> None:
+    await eventually(check, timeout=20)
+
+
+async def test_deadline_counts_working_days_and_overdue(issues: IssuesServer) -> None:
+    reporter, official = issues.citizen(), issues.official("roads")
+    issue = await issues.report(reporter)
+    accepted = (await official.client.data(CHANGE, {"id": issue["id"], "status": "ACCEPTED"}))[
+        "changeIssueStatus"
+    ]
+    accepted_at = parse_time(accepted["history"][-1]["at"])
+    assert parse_time(accepted["dueAt"]) == domain.add_working_days(
+        accepted_at, 8, issues.service.holidays, 3
+    )
+    assert len(issues.service.holidays) == 28
+    past = utcnow() - timedelta(hours=1)
+    late = await issues.seed_issue(status="ACCEPTED", reporter=reporter.id, due_at=past)
+    done = await issues.seed_issue(status="RESOLVED", reporter=reporter.id, due_at=past)
+    late_view = (await issues.client.data(ISSUE, {"id": late}))["issue"]
+    done_view = (await issues.client.data(ISSUE, {"id": done}))["issue"]
+    assert late_view["overdue"] is True
+    assert done_view["overdue"] is False
+
+
+async def test_sweep_closes_issues_left_resolved(issues: IssuesServer, amqp_url: str) -> None:
+    reporter = issues.citizen()
+    long_ago = utcnow() - timedelta(days=15)
+    waiting = await issues.seed_issue(status="RESOLVED", reporter=reporter.id, resolved_at=long_ago)
+    recent = await issues.seed_issue(status="RESOLVED", reporter=reporter.id)
+    async with bound_queue(amqp_url, issues.settings.namespace, "issue.closed") as queue:
+        report = await issues.service.sweep()
+        assert report["closed"] >= 1
+        view = (await issues.client.data(ISSUE, {"id": waiting}))["issue"]
+        assert view["status"] == "CLOSED"
+        assert view["history"][-1]["by"] is None
+        assert (await issues.client.data(ISSUE, {"id": recent}))["issue"]["status"] == "RESOLVED"
+        closed: list[dict[str, Any]] = []
+
+        async def arrived() -> bool:
+            closed.extend(e for e in await take(queue) if e["data"]["issue_id"] == waiting)
+            return bool(closed)
+
+        await eventually_events(arrived)
+        assert closed[0]["data"]["confirmed_by"] is None
+        assert len(closed) == 1
+
+
+async def test_comments_mark_the_departments_answers(issues: IssuesServer) -> None:
+    reporter, official, other = (
+        issues.citizen(),
+        issues.official("roads"),
+        issues.official("housing"),
+    )
+    issue = await issues.report(reporter)
+    mine = (await reporter.client.data(COMMENT, {"id": issue["id"], "t": "Когда починят?"}))[
+        "commentOnIssue"
+    ]
+    answer = (await official.client.data(COMMENT, {"id": issue["id"], "t": "На этой неделе."}))[
+        "commentOnIssue"
+    ]
+    aside = (await other.client.data(COMMENT, {"id": issue["id"], "t": "Передали коллегам."}))[
+        "commentOnIssue"
+    ]
+    assert (mine["official"], answer["official"], aside["official"]) == (False, True, False)
+    assert answer["author"] == {"id": official.id}
+    body = await issues.client.post(COMMENT, {"id": issue["id"], "t": "аноним"})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    error = await _error(reporter, COMMENT, {"id": issue["id"], "t": "x" * 2001})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "text"}
+    view = (await issues.client.data(ISSUE, {"id": issue["id"]}))["issue"]
+    assert view["comments"]["totalCount"] == 3
+    assert [e["node"]["id"] for e in view["comments"]["edges"]] == [
+        mine["id"],
+        answer["id"],
+        aside["id"],
+    ]
+
+
+async def test_department_stats(issues: IssuesServer) -> None:
+    tag = uuid.uuid4().hex[:8]
+    department = f"dept-{tag}"
+    await issues.service.db["categories"].insert_one(
+        {"_id": f"cat-{tag}", "name": f"Test {tag}", "department_id": department}
+    )
+    reporter, official = issues.citizen(), issues.official(department)
+    now = utcnow()
+
+    async def seed(status: str, **fields: Any) -> str:
+        return await issues.seed_issue(
+            status=status,
+            reporter=reporter.id,
+            department=department,
+            category=f"cat-{tag}",
+            **fields,
+        )
+
+    await seed("NEW")
+    await seed("ACCEPTED", due_at=now - timedelta(days=1))
+    await seed("IN_PROGRESS", due_at=now + timedelta(days=1))
+    await seed("RESOLVED", due_at=now - timedelta(days=1))
+    await seed("CLOSED")
+    await seed("REJECTED")
+    # Responses after 2 and 6 hours (seeded), and one through the API now.
+    await seed("CLOSED", response_hours=2.0)
+    await seed("REJECTED", response_hours=6.0)
+    fresh = await seed("NEW", created_at=now - timedelta(hours=10))
+    await official.client.data(COMMENT, {"id": fresh, "t": "Принято в работу."})
+
+    stats = (await issues.client.data(STATS))["departmentStats"]
+    (mine,) = [s for s in stats if s["department"]["id"] == department]
+    assert mine["open"] == 4  # NEW, ACCEPTED, IN_PROGRESS, the fresh NEW
+    assert mine["overdue"] == 1
+    assert mine["resolved"] == 3
+    assert 5.9 <= mine["medianResponseHours"] <= 6.1  # median of 2, 6 and ~10
+    assert {s["department"]["id"] for s in stats} >= {"roads", "housing", "landscaping"}
