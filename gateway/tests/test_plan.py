@@ -58,7 +58,8 @@ def test_a_fetch_declares_only_the_variables_it_uses() -> None:
         "query Q($id: ID!, $n: Int) { user(id: $id) { name reviews(first: $n) { body } } }",
         {"id": "1"},
     )
-    assert plan.roots == (
+    (stage,) = plan.stages
+    assert stage.roots == (
         RootFetch(
             "users",
             "query Q__users($id:ID!){user(id:$id){_veche_t:__typename name _veche_k_email:email}}",
@@ -66,7 +67,7 @@ def test_a_fetch_declares_only_the_variables_it_uses() -> None:
             ("user",),
         ),
     )
-    assert plan.steps == (
+    assert stage.steps == (
         (
             EntityFetch(
                 "reviews",
@@ -80,21 +81,28 @@ def test_a_fetch_declares_only_the_variables_it_uses() -> None:
     )
 
 
-def test_mutations_are_split_into_ordered_runs() -> None:
+def test_mutations_are_split_into_ordered_stages() -> None:
     plan = _plan(
         'mutation { a: rename(name: "x") { id } b: rename(name: "y") { id } '
-        'c: review(body: "z") { body } d: rename(name: "w") { id } }'
+        'c: review(body: "z") { author { name } } d: rename(name: "w") { id } }'
     )
-    assert [(r.subgraph, r.response_keys) for r in plan.roots] == [
-        ("users", ("a", "b")),
-        ("reviews", ("c",)),
-        ("users", ("d",)),
+    assert [[(r.subgraph, r.response_keys) for r in s.roots] for s in plan.stages] == [
+        [("users", ("a", "b"))],
+        [("reviews", ("c",))],
+        [("users", ("d",))],
+    ]
+    # c's author is fetched within c's stage, before d runs
+    assert [[[f.subgraph for f in step] for step in s.steps] for s in plan.stages] == [
+        [],
+        [["users"]],
+        [],
     ]
 
 
 def test_query_roots_are_grouped_per_subgraph() -> None:
     plan = _plan("{ me { id } latestReviews { body } user(id: 1) { name } }")
-    assert [(r.subgraph, r.response_keys) for r in plan.roots] == [
+    (stage,) = plan.stages
+    assert [(r.subgraph, r.response_keys) for r in stage.roots] == [
         ("users", ("me", "user")),
         ("reviews", ("latestReviews",)),
     ]
@@ -102,7 +110,7 @@ def test_query_roots_are_grouped_per_subgraph() -> None:
 
 def test_entity_fetches_are_batched_per_subgraph_and_depth() -> None:
     plan = _plan("{ latestReviews { author { name } } a: latestReviews { author { id } } }")
-    (step,) = plan.steps
+    ((step,),) = (s.steps for s in plan.stages)
     (fetch,) = step
     assert fetch.subgraph == "users"
     assert fetch.groups == (
@@ -118,12 +126,12 @@ def test_entity_fetches_are_batched_per_subgraph_and_depth() -> None:
 
 def test_skip_and_include_are_decided_while_planning() -> None:
     query = "query($s: Boolean!) { me { name @skip(if: $s) reviews @include(if: $s) { body } } }"
-    skipped = _plan(query, {"s": True})
+    (skipped,) = _plan(query, {"s": True}).stages
     assert skipped.roots[0].document == (
         "query anonymous__users{me{_veche_t:__typename _veche_k_email:email}}"
     )
     assert len(skipped.steps) == 1
-    kept = _plan(query, {"s": False})
+    (kept,) = _plan(query, {"s": False}).stages
     assert kept.roots[0].document == "query anonymous__users{me{_veche_t:__typename name}}"
     assert kept.steps == ()
 
@@ -151,9 +159,9 @@ def test_a_key_the_parent_lacks_is_fetched_from_a_helper_subgraph_first() -> Non
     assert isinstance(operation, OperationDefinitionNode)
     values = get_variable_values(supergraph.schema, (), {})
     assert not isinstance(values, list)
-    plan = build_plan(supergraph, document, operation, values)
+    (stage,) = build_plan(supergraph, document, operation, values).stages
     path = ("latestReviews", "author")
-    assert plan.steps == (
+    assert stage.steps == (
         (
             EntityFetch(
                 "users",

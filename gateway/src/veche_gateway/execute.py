@@ -21,7 +21,6 @@ from graphql import (
     GraphQLAbstractType,
     GraphQLResolveInfo,
     GraphQLSchema,
-    OperationType,
     execute_sync,
 )
 
@@ -124,13 +123,10 @@ class Executor:
         headers: Mapping[str, str],
     ) -> dict[str, Any]:
         run = _Run()
-        if plan.operation == OperationType.MUTATION:
-            for root in plan.roots:
-                await self._root(run, root, variables, headers)
-        else:
-            await asyncio.gather(*(self._root(run, r, variables, headers) for r in plan.roots))
-        for step in plan.steps:
-            await asyncio.gather(*(self._entities(run, f, variables, headers) for f in step))
+        for stage in plan.stages:  # a query has one; a mutation's run strictly in order
+            await asyncio.gather(*(self._root(run, r, variables, headers) for r in stage.roots))
+            for step in stage.steps:
+                await asyncio.gather(*(self._entities(run, f, variables, headers) for f in step))
         return self._shape(run, schema, document, operation_name, variables)
 
     async def _post(

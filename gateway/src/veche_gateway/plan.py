@@ -1,10 +1,11 @@
 """Query planning: one client operation -> subgraph fetches.
 
-The plan has root fetches (one per owning subgraph for a query, run in
-parallel; one per run of consecutive fields on the same subgraph for a
-mutation, run in order) and then entity steps: at each depth, one
-`_entities` request per subgraph, holding one aliased `_entities` field per
-place in the response where objects need fields from that subgraph.
+The plan is a sequence of stages. A query has one: a root fetch per owning
+subgraph, all in parallel. A mutation has one per run of consecutive fields
+on the same subgraph, strictly in order. After its root fetches, a stage runs
+its entity steps: at each depth, one `_entities` request per subgraph,
+holding one aliased `_entities` field per place in the response where objects
+need fields from that subgraph, all subgraphs in parallel.
 
 The subgraph documents keep the client's response keys, so the merged raw
 data has the client's shape; whatever the planner adds for itself (the
@@ -86,10 +87,20 @@ class EntityFetch:
 
 
 @dataclass(frozen=True)
-class QueryPlan:
-    operation: OperationType
+class Stage:
+    """Root fetches (run together), then their entity steps, one depth at a time."""
+
     roots: tuple[RootFetch, ...]
     steps: tuple[tuple[EntityFetch, ...], ...]
+
+
+@dataclass(frozen=True)
+class QueryPlan:
+    """A query has one stage; a mutation one per run of fields on one subgraph, in order,
+    so each mutation's entity fetches see the data before the next mutation runs."""
+
+    operation: OperationType
+    stages: tuple[Stage, ...]
 
 
 def _name(value: str) -> NameNode:
@@ -180,6 +191,14 @@ class _Group:
     selections: dict[str, list[SelectionNode]] = field(default_factory=dict)
 
 
+@dataclass
+class _RootRun:
+    subgraph: str
+    groups: dict[tuple[int, str, tuple[str, ...]], _Group]
+    selections: list[SelectionNode] = field(default_factory=list)
+    keys: list[str] = field(default_factory=list)
+
+
 class _Planner:
     def __init__(
         self,
@@ -247,8 +266,10 @@ class _Planner:
         root_type = self.schema.get_root_type(self.operation.operation)
         if root_type is None:
             raise PlanError(f"The schema has no {self.operation.operation.value} type")
+        mutation = self.operation.operation == OperationType.MUTATION
         fields = self.collect(root_type, [self.operation.selection_set])
-        runs: list[tuple[str, list[SelectionNode], list[str]]] = []
+        runs: list[_RootRun] = []
+        shared: dict[tuple[int, str, tuple[str, ...]], _Group] = {}
         for key, nodes in fields.items():
             name = nodes[0].name.value
             if name.startswith("__"):  # __typename, __schema, __type: answered here
@@ -256,24 +277,28 @@ class _Planner:
             resolvers = self.supergraph.field_resolvers(root_type.name, name)
             if not resolvers:
                 raise PlanError(f'No subgraph resolves "{root_type.name}.{name}"')
-            used = [run[0] for run in runs]
+            used = [run.subgraph for run in runs]
             subgraph = next((s for s in resolvers if s in used), resolvers[0])
-            selection = self.field_in(subgraph, root_type, key, nodes, (), 0, None)
-            mutation = self.operation.operation == OperationType.MUTATION
             target = (
-                (runs[-1] if runs and runs[-1][0] == subgraph else None)
+                (runs[-1] if runs and runs[-1].subgraph == subgraph else None)
                 if mutation
-                else next((run for run in runs if run[0] == subgraph), None)
+                else next((run for run in runs if run.subgraph == subgraph), None)
             )
             if target is None:
-                target = (subgraph, [], [])
+                target = _RootRun(subgraph, groups={} if mutation else shared)
                 runs.append(target)
-            target[1].append(selection)
-            target[2].append(key)
-        roots = tuple(
-            self._root_fetch(subgraph, selections, keys) for subgraph, selections, keys in runs
-        )
-        return QueryPlan(self.operation.operation, roots, self._steps())
+            self.groups = target.groups
+            target.selections.append(self.field_in(subgraph, root_type, key, nodes, (), 0, None))
+            target.keys.append(key)
+        if mutation:
+            stages = tuple(
+                Stage((self._root_fetch(r.subgraph, r.selections, r.keys),), self._steps(r.groups))
+                for r in runs
+            )
+        else:
+            roots = tuple(self._root_fetch(r.subgraph, r.selections, r.keys) for r in runs)
+            stages = (Stage(roots, self._steps(shared)),) if roots else ()
+        return QueryPlan(self.operation.operation, stages)
 
     def field_in(
         self,
@@ -521,15 +546,17 @@ class _Planner:
         document = strip_ignored_characters(f"{header} {{ {body} }}")
         return RootFetch(subgraph, document, tuple(names), tuple(keys))
 
-    def _steps(self) -> tuple[tuple[EntityFetch, ...], ...]:
+    def _steps(
+        self, groups: dict[tuple[int, str, tuple[str, ...]], _Group]
+    ) -> tuple[tuple[EntityFetch, ...], ...]:
         by_depth: dict[int, dict[str, list[_Group]]] = {}
-        for (depth, subgraph, _), group in self.groups.items():
+        for (depth, subgraph, _), group in groups.items():
             by_depth.setdefault(depth, {}).setdefault(subgraph, []).append(group)
         steps = []
         for depth in sorted(by_depth):
             fetches = []
-            for subgraph, groups in by_depth[depth].items():
-                fetches.append(self._entity_fetch(depth, subgraph, groups))
+            for subgraph, found in by_depth[depth].items():
+                fetches.append(self._entity_fetch(depth, subgraph, found))
             steps.append(tuple(fetches))
         return tuple(steps)
 
