@@ -186,6 +186,11 @@ def test_inputs_are_intersected() -> None:
     )
 
 
+def test_one_of_inputs_stay_one_of() -> None:
+    a = LINK + "input Pick @oneOf { id: ID name: String }\ntype Query { a(p: Pick): Int }"
+    assert "input Pick @oneOf {" in _compose(a=a).sdl
+
+
 def test_a_visible_field_cannot_expose_an_inaccessible_type() -> None:
     a = LINK + "type Secret @inaccessible { x: Int }\ntype Query { s: Secret }"
     assert _error(a=a) == (

@@ -212,7 +212,10 @@ class _Composer:
             return GraphQLEnumType(name, self._enum_values(name, defs), description=description)
         if isinstance(first, GraphQLInputObjectType):
             return GraphQLInputObjectType(
-                name, fields=self._thunk(self._input_fields, name, defs), description=description
+                name,
+                fields=self._thunk(self._input_fields, name, defs),
+                description=description,
+                is_one_of=any(cast(GraphQLInputObjectType, t).is_one_of for _, t in defs),
             )
         assert isinstance(first, GraphQLScalarType)
         specified_by = next((t.specified_by_url for _, t in defs if t.specified_by_url), None)  # type: ignore[attr-defined]
