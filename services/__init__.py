@@ -1,0 +1,1 @@
+# Makes each service's tests a uniquely named package (services.<name>.tests).

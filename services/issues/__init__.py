@@ -1,0 +1,1 @@
+# Test packages are named services.issues.tests; the code lives in src/.

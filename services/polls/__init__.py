@@ -1,0 +1,1 @@
+# Test packages are named services.polls.tests; the code lives in src/.
