@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from veche_gateway.plan import TYPENAME_ALIAS, EntityFetch, EntityGroup, QueryPl
 from veche_gateway.transport import SubgraphUnavailable, Transport
 
 Path = tuple[str | int, ...]
+log = logging.getLogger("veche_gateway")
 
 
 def _resolve_field(source: Any, info: GraphQLResolveInfo[Any], **_: Any) -> Any:
@@ -158,6 +160,7 @@ class Executor:
                 fetch.subgraph, fetch.document, fetch.variables, variables, {}, headers
             )
         except SubgraphUnavailable as exc:
+            log.warning("request %s: %s", headers.get("X-Request-Id"), exc)
             run.unavailable(exc, keys)
             return
         data = body.get("data")
@@ -190,6 +193,7 @@ class Executor:
                 fetch.subgraph, fetch.document, fetch.variables, variables, extra, headers
             )
         except SubgraphUnavailable as exc:
+            log.warning("request %s: %s", headers.get("X-Request-Id"), exc)
             run.unavailable(exc, every)
             return
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
