@@ -673,7 +673,11 @@ class Mutation:
         description="Reports a problem (signed-in users); it starts NEW and is routed to its category's "
         "department. BAD_USER_INPUT with `field` for invalid input."
     )
-    async def report_issue(self, info: IssuesInfo, input: ReportIssueInput) -> Issue:
+    async def report_issue(
+        self,
+        info: IssuesInfo,
+        input: Annotated[ReportIssueInput, strawberry.argument(description="The problem.")],
+    ) -> Issue:
         caller = await info.context.require_user()
         document = await info.context.issues.report_issue(
             caller,
@@ -691,7 +695,11 @@ class Mutation:
         description="Proposes an initiative (signed-in users); it starts COLLECTING supports towards its "
         "`supportThreshold`."
     )
-    async def propose_initiative(self, info: IssuesInfo, input: ProposeInitiativeInput) -> Issue:
+    async def propose_initiative(
+        self,
+        info: IssuesInfo,
+        input: Annotated[ProposeInitiativeInput, strawberry.argument(description="The proposal.")],
+    ) -> Issue:
         caller = await info.context.require_user()
         document = await info.context.issues.propose_initiative(
             caller,

@@ -1,0 +1,154 @@
+"""Solvers see matching issues; the user projection and poll links come from events."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+import aio_pika
+from aio_pika.exceptions import ChannelClosed
+
+from veche_kit.events import Envelope, Event, PollPublished, UserProfileUpdated, UserRegistered
+from veche_stack.testing import eventually
+
+from .conftest import CHANGE, IssuesServer, Person
+
+MATCHING = """
+query($reps: [_Any!]!, $first: Int, $after: String) {
+  _entities(representations: $reps) {
+    ... on User {
+      matchingIssues(first: $first, after: $after) {
+        totalCount pageInfo { hasNextPage endCursor } edges { node { id district { id } } }
+      }
+    }
+  }
+}"""
+POLL = """query($id: ID!) { issue(id: $id) { poll { id } } }"""
+
+
+async def publish(issues: IssuesServer, amqp_url: str, *events: Event) -> list[Envelope]:
+    """Publishes as the users or polls service would, once the issues queue is bound."""
+    namespace = issues.settings.namespace
+    connection = await aio_pika.connect(amqp_url)
+    envelopes = [Envelope.wrap(e, "users") for e in events]
+    async with connection:
+
+        async def queue_declared() -> bool:
+            try:
+                async with connection.channel() as probe:
+                    await probe.declare_queue(f"{namespace}issues", passive=True)
+            except ChannelClosed:
+                return False
+            return True
+
+        await eventually(queue_declared)
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            f"{namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for envelope in envelopes:
+            await exchange.publish(
+                aio_pika.Message(envelope.model_dump_json().encode()), routing_key=envelope.type
+            )
+    return envelopes
+
+
+async def _matching(issues: IssuesServer, solver: Person, **page: Any) -> dict[str, Any]:
+    data = await solver.client.data(
+        MATCHING, {"reps": [{"__typename": "User", "id": solver.id}], **page}
+    )
+    result: dict[str, Any] = data["_entities"][0]["matchingIssues"]
+    return result
+
+
+async def test_matching_issues_follow_skills_and_district(
+    issues: IssuesServer, amqp_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    skill = f"match-{tag}"
+    await issues.service.db["categories"].insert_one(
+        {"_id": skill, "name": f"Test {tag}", "department_id": "roads"}
+    )
+    solver = issues.solver(district="leninsky")
+    reporter, official = issues.citizen(), issues.official("roads")
+
+    async def issue(district: str, status: str) -> str:
+        made = await issues.report(reporter, category=skill, districtId=district)
+        if status in ("ACCEPTED", "IN_PROGRESS"):
+            await official.client.data(CHANGE, {"id": made["id"], "status": "ACCEPTED"})
+        if status == "IN_PROGRESS":
+            await official.client.data(CHANGE, {"id": made["id"], "status": "IN_PROGRESS"})
+        return str(made["id"])
+
+    far_accepted = await issue("moskovsky", "ACCEPTED")
+    own_accepted = await issue("leninsky", "ACCEPTED")
+    await issue("leninsky", "NEW")  # not accepted yet
+    far_working = await issue("oktyabrsky", "IN_PROGRESS")
+    taken = await issues.seed_issue(
+        status="IN_PROGRESS", reporter=reporter.id, solver="someone", category=skill
+    )
+
+    # Before the users service told us the solver's skills, nothing matches.
+    assert (await _matching(issues, solver))["totalCount"] == 0
+    await publish(
+        issues,
+        amqp_url,
+        UserRegistered(
+            user_id=solver.id,
+            display_name="Бригада",
+            district_id="leninsky",
+            birth_year=None,
+            roles=["CITIZEN"],
+            phone_verified=False,
+        ),
+        UserProfileUpdated(
+            user_id=solver.id,
+            display_name="Бригада",
+            district_id="leninsky",
+            birth_year=None,
+            phone_verified=False,
+            skills=[skill, "waste"],
+            organization="ООО Дорожник",
+        ),
+    )
+
+    async def projected() -> bool:
+        user = await issues.service.db["users"].find_one({"_id": solver.id})
+        return user is not None and user["skills"] == [skill, "waste"]
+
+    await eventually(projected)
+    page = await _matching(issues, solver, first=2)
+    assert page["totalCount"] == 3
+    assert [e["node"]["id"] for e in page["edges"]] == [own_accepted, far_working]
+    rest = await _matching(issues, solver, first=2, after=page["pageInfo"]["endCursor"])
+    assert [e["node"]["id"] for e in rest["edges"]] == [far_accepted]
+    assert rest["pageInfo"]["hasNextPage"] is False
+    assert taken not in [e["node"]["id"] for e in page["edges"] + rest["edges"]]
+
+    # Someone else asking for the solver's list is refused; a non-solver gets an empty list.
+    body = await reporter.client.post(MATCHING, {"reps": [{"__typename": "User", "id": solver.id}]})
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert (await _matching(issues, reporter))["totalCount"] == 0
+
+
+async def test_published_poll_links_its_initiative(issues: IssuesServer, amqp_url: str) -> None:
+    initiative = await issues.propose(issues.citizen())
+    await publish(
+        issues,
+        amqp_url,
+        PollPublished(
+            poll_id="poll-1",
+            title="Сквер?",
+            author_id="official-1",
+            department_id="landscaping",
+            district_ids=[],
+            source_initiative_id=initiative["id"],
+            starts_at=None,
+            ends_at=None,
+        ),
+    )
+
+    async def linked() -> Any:
+        return (await issues.client.data(POLL, {"id": initiative["id"]}))["issue"]["poll"]
+
+    assert await eventually(linked) == {"id": "poll-1"}
