@@ -77,6 +77,27 @@ def _graphql_request(params: dict[str, Any]) -> GraphQLRequest:
     return GraphQLRequest(query, operation_name, variables or {}, extensions)
 
 
+async def _params(request: Request, limit: int) -> dict[str, Any]:
+    """The GraphQL request parameters, from the query string (GET) or the JSON body."""
+    if request.method == "GET":
+        return {
+            "query": request.query_params.get("query"),
+            "operationName": request.query_params.get("operationName") or None,
+            "variables": _json(request.query_params.get("variables"), "variables"),
+            "extensions": _json(request.query_params.get("extensions"), "extensions"),
+        }
+    try:
+        raw = await _body(request, limit)
+    except _TooLarge:
+        raise RequestError(
+            f"The request body exceeds {limit} bytes", status=413, graphql_level=False
+        ) from None
+    params = _json(raw.decode("utf-8", "replace"), "The request body")
+    if not isinstance(params, dict):
+        raise RequestError("The request body must be a JSON object", graphql_level=False)
+    return params
+
+
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
     settings = settings or Settings()
     gateway = gateway or Gateway(settings)
@@ -101,34 +122,13 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             if name in request.headers:
                 forwarded[name] = request.headers[name]
         try:
-            if request.method == "GET":
-                params: dict[str, Any] = {
-                    "query": request.query_params.get("query"),
-                    "operationName": request.query_params.get("operationName") or None,
-                    "variables": _json(request.query_params.get("variables"), "variables"),
-                    "extensions": _json(request.query_params.get("extensions"), "extensions"),
-                }
-            else:
-                try:
-                    raw = await _body(request, settings.max_body_bytes)
-                except _TooLarge:
-                    raise RequestError(
-                        f"The request body exceeds {settings.max_body_bytes} bytes",
-                        status=413,
-                        graphql_level=False,
-                    ) from None
-                params = _json(raw.decode("utf-8", "replace"), "The request body")
-                if not isinstance(params, dict):
-                    raise RequestError(
-                        "The request body must be a JSON object", graphql_level=False
-                    )
+            params = await _params(request, settings.max_body_bytes)
             body = await gateway.execute(
                 _graphql_request(params), forwarded, allow_mutations=request.method == "POST"
             )
         except RequestError as exc:
-            status = exc.status if (strict or not exc.graphql_level) else 200
-            if exc.status == 200:
-                status = 200
+            # GraphQL-over-HTTP: plain JSON clients get 200 for GraphQL-level refusals
+            status = 200 if exc.graphql_level and not strict else exc.status
             return JSONResponse({"errors": exc.errors}, status, headers, media_type)
         except Exception:
             log.exception("request %s failed", request_id)
