@@ -203,12 +203,18 @@ class Gateway:
             return True
 
     def _compose(self, names: list[str], sdls: dict[str, str]) -> Supergraph:
-        subgraphs: list[Subgraph] = [
-            load_subgraph(name, self.settings.subgraphs[name], sdls[name])
-            for name in names
-            if name in sdls
-        ]
-        return compose(subgraphs)
+        try:
+            subgraphs: list[Subgraph] = [
+                load_subgraph(name, self.settings.subgraphs[name], sdls[name])
+                for name in names
+                if name in sdls
+            ]
+            return compose(subgraphs)
+        except CompositionError:
+            raise
+        except Exception as exc:  # a schema we did not foresee must not stop the gateway
+            log.exception("unexpected failure while composing")
+            raise CompositionError(f"Composition failed unexpectedly: {exc!r}") from exc
 
     def _compose_without_one(
         self, names: list[str], sdls: dict[str, str]
