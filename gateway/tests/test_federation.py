@@ -94,6 +94,10 @@ query ById($user: ID!, $poll: ID!) {
 
 TYPENAME = '{ __typename user(id: "u1") { __typename id } }'
 
+# name from users; ageLabel from polls after users gives birthYear (in the same
+# users fetch as name); polls answered by polls in the root fetch
+MIXED = '{ poll(id: "p1") { author { name ageLabel polls { title } } } }'
+
 BATCHED = "{ issues(first: 2) { reporter { name } posts { ... on Comment { author { name } } } } }"
 
 NULLS = '{ user(id: "nobody") { name } poll(id: "nope") { title } }'
@@ -314,3 +318,20 @@ async def test_one_deduplicated_entities_fetch_per_subgraph_per_step(
         "_veche_reps0": [{"__typename": "User", "id": "u1"}, {"__typename": "User", "id": "u2"}],
         "_veche_reps1": [{"__typename": "User", "id": "u2"}],
     }
+
+
+async def test_one_object_filled_from_three_fetches(
+    gql: GQL, seen_bodies: dict[str, list[Any]]
+) -> None:
+    assert await gql(MIXED) == {
+        "data": {
+            "poll": {
+                "author": {
+                    "name": "Anna",
+                    "ageLabel": "born 1990",
+                    "polls": [{"title": "Park renovation"}],
+                }
+            }
+        }
+    }
+    assert (len(seen_bodies["polls"]), len(seen_bodies["users"])) == (2, 1)
