@@ -231,3 +231,26 @@ def test_an_invalid_composed_schema_is_refused() -> None:
         "The composed schema is invalid: Interface field Node.label expected "
         "but Thing does not provide it."
     )
+
+
+def test_field_sets_must_name_existing_fields() -> None:
+    bad_key = LINK + 'type User @key(fields: "uuid") { id: ID! }\ntype Query { u: User }'
+    assert _error(a=bad_key) == (
+        '[a] @key(fields: "uuid") on type "User" selects "uuid", which the type does not have'
+    )
+    bad_requires = LINK + (
+        'type User @key(fields: "id") { id: ID! age: Int @external '
+        'label: String @requires(fields: "birth { year }") }\ntype Query { u: User }'
+    )
+    assert _error(a=bad_requires) == (
+        '[a] @requires(fields: "birth { year }") on field "User.label" selects "birth", '
+        'which type "User" does not have'
+    )
+    bad_provides = LINK + (
+        'type User @key(fields: "id") { id: ID! name: String @external }\n'
+        'type Post { author: User @provides(fields: "nickname") }\ntype Query { p: Post }'
+    )
+    assert _error(a=bad_provides) == (
+        '[a] @provides(fields: "nickname") on field "Post.author" selects "nickname", '
+        "which its type does not have"
+    )

@@ -146,6 +146,7 @@ class _Composer:
                     for sg, t in self.defining(name)
                 )
                 raise CompositionError(f'Type "{name}" has mismatched kinds: {detail}')
+        self._check_field_sets()
         visible = [n for n in names if n not in self.hidden]
         for name in visible:
             self.types[name] = self._named(name)
@@ -153,7 +154,6 @@ class _Composer:
         for name in visible:
             self._build_members(name)
         self._check_resolvability()
-        self._check_field_sets()
         query = self.types.get("Query")
         if not isinstance(query, GraphQLObjectType) or not query.fields:
             raise CompositionError("No subgraph defines a visible Query field")
@@ -547,17 +547,57 @@ class _Composer:
         return False
 
     def _check_field_sets(self) -> None:
+        """@key, @requires and @provides must name fields that exist where they point."""
         for sg in self.subgraphs:
+            for type_name, keys in sg.keys.items():
+                for key in keys:
+                    missing = _unknown_field(sg.schema.type_map.get(type_name), key.selection)
+                    if missing:
+                        raise CompositionError(
+                            f'[{sg.name}] @key(fields: "{key.fields}") on type "{type_name}" '
+                            f'selects "{missing}", which the type does not have'
+                        )
             for (type_name, field_name), facts in sg.fields.items():
-                for text in (facts.requires, facts.provides):
-                    if text:
-                        try:
-                            parse_field_set(text)
-                        except GraphQLError as exc:
-                            raise CompositionError(
-                                f'[{sg.name}] field set "{text}" on field '
-                                f'"{type_name}.{field_name}" does not parse: {exc.message}'
-                            ) from exc
+                for directive, text in (("requires", facts.requires), ("provides", facts.provides)):
+                    if not text:
+                        continue
+                    try:
+                        selection = parse_field_set(text)
+                    except GraphQLError as exc:
+                        raise CompositionError(
+                            f'[{sg.name}] @{directive}(fields: "{text}") on field '
+                            f'"{type_name}.{field_name}" does not parse: {exc.message}'
+                        ) from exc
+                    owner = sg.schema.type_map.get(type_name)
+                    if directive == "provides" and isinstance(owner, GraphQLObjectType):
+                        field = owner.fields.get(field_name)
+                        owner = get_named_type(field.type) if field else None
+                    missing = _unknown_field(owner, selection)
+                    if missing:
+                        where = "its type" if directive == "provides" else f'type "{type_name}"'
+                        raise CompositionError(
+                            f'[{sg.name}] @{directive}(fields: "{text}") on field '
+                            f'"{type_name}.{field_name}" selects "{missing}", which {where} '
+                            "does not have"
+                        )
+
+
+def _unknown_field(type_: Any, selection: Any, prefix: str = "") -> str | None:
+    """The first field of `selection` that `type_` lacks, as a dotted path."""
+    for node in selection.selections:
+        if not isinstance(node, FieldNode):
+            continue
+        fields = getattr(type_, "fields", None) or {}
+        name = node.name.value
+        if name not in fields:
+            return prefix + name
+        if node.selection_set is not None:
+            missing = _unknown_field(
+                get_named_type(fields[name].type), node.selection_set, f"{prefix}{name}."
+            )
+            if missing:
+                return missing
+    return None
 
 
 def _has_default(value: GraphQLArgument | GraphQLInputField) -> bool:
