@@ -94,6 +94,10 @@ class UsersUser:
     def location(self) -> Location:
         return Location(city=USERS[self.id]["city"])
 
+    @strawberry.field
+    def handle(self) -> str:
+        return "@" + self.name.lower()
+
     @classmethod
     def resolve_reference(cls, id: strawberry.ID) -> UsersUser | None:
         return _users_user(id)
@@ -295,6 +299,10 @@ class Comment(Post):
 @strawberry.type
 class Answer(Post):
     official: bool
+
+    @strawberry.field
+    def official_by(self) -> IssuesUser:
+        return IssuesUser(id=strawberry.ID("u1"))
 
 
 @strawberry.federation.type(keys=["id"])

@@ -18,10 +18,17 @@ def test_merge_is_deep_and_elementwise() -> None:
 
 
 def test_objects_are_found_through_lists_with_their_paths() -> None:
-    raw = {"polls": [{"author": {"id": 1}}, {"author": None}, {"author": {"id": 2}}]}
-    assert _objects_at(raw, ("polls", "author")) == [
-        ({"id": 1}, ("polls", 0, "author")),
-        ({"id": 2}, ("polls", 2, "author")),
+    raw = {
+        "feed": [
+            {"_veche_t": "Poll", "x": {"id": 1}},
+            {"_veche_t": "Poll", "x": None},
+            {"_veche_t": "Issue", "x": {"id": 9}},  # same key under another type
+            {"_veche_t": "Poll", "x": {"id": 2}},
+        ]
+    }
+    assert _objects_at(raw, (("feed", "Query"), ("x", "Poll"))) == [
+        ({"id": 1}, ("feed", 0, "x")),
+        ({"id": 2}, ("feed", 3, "x")),
     ]
 
 
@@ -32,7 +39,8 @@ def test_representations_are_deduplicated() -> None:
     other = {"_veche_t": "Poll", "_veche_k_id": "p1"}
     failed = {"_veche_t": "User"}  # its parent fetch failed: no key
     raw = {"items": [{"who": u1}, {"who": u2}, {"who": u1_again}, {"who": other}, {"who": failed}]}
-    group = EntityGroup("e0", ("items", "who"), {"User": (("_veche_k_id", "id"),)})
+    path = (("items", "Query"), ("who", "Item"))
+    group = EntityGroup("e0", path, {"User": (("_veche_k_id", "id"),)})
     representations, owners = _representations(raw, group)
     assert representations == [
         {"__typename": "User", "id": "u1"},

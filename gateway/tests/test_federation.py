@@ -98,6 +98,19 @@ TYPENAME = '{ __typename user(id: "u1") { __typename id } }'
 # users fetch as name); polls answered by polls in the root fetch
 MIXED = '{ poll(id: "p1") { author { name ageLabel polls { title } } } }'
 
+# `who` and `n` mean different fields under Comment and Answer, both from users:
+# they must not meet in one `... on User` selection
+SAME_KEYS_UNDER_DIFFERENT_TYPES = """
+{
+  issue(id: "i1") {
+    posts {
+      ... on Comment { who: author { n: name } }
+      ... on Answer { who: officialBy { n: handle } }
+    }
+  }
+}
+"""
+
 BATCHED = "{ issues(first: 2) { reporter { name } posts { ... on Comment { author { name } } } } }"
 
 NULLS = '{ user(id: "nobody") { name } poll(id: "nope") { title } }'
@@ -335,3 +348,21 @@ async def test_one_object_filled_from_three_fetches(
         }
     }
     assert (len(seen_bodies["polls"]), len(seen_bodies["users"])) == (2, 1)
+
+
+async def test_same_response_keys_under_different_types_do_not_clash(
+    gql: GQL, seen_bodies: dict[str, list[Any]]
+) -> None:
+    assert await gql(SAME_KEYS_UNDER_DIFFERENT_TYPES) == {
+        "data": {
+            "issue": {
+                "posts": [{"who": {"n": "Boris"}}, {"who": {"n": "@anna"}}],
+            }
+        }
+    }
+    (users,) = seen_bodies["users"]
+    assert users["query"] == (
+        "query anonymous__users_1($_veche_reps0:[_Any!]!$_veche_reps1:[_Any!]!)"
+        "{e0:_entities(representations:$_veche_reps0){...on User{_veche_t:__typename n:handle}}"
+        "e1:_entities(representations:$_veche_reps1){...on User{_veche_t:__typename n:name}}}"
+    )

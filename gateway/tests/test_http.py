@@ -204,6 +204,7 @@ async def test_introspection_is_answered_from_the_client_schema(gql: GQL) -> Non
         "role",
         "score",
         "location",
+        "handle",
         "ageLabel",
         "polls",
         "issues",

@@ -75,7 +75,7 @@ def test_a_fetch_declares_only_the_variables_it_uses() -> None:
                 "representations:$_veche_reps0){...on User{_veche_t:__typename "
                 "reviews(first:$n){_veche_t:__typename body}}}}",
                 ("n",),
-                (EntityGroup("e0", ("user",), BY_EMAIL),),
+                (EntityGroup("e0", (("user", "Query"),), BY_EMAIL),),
             ),
         ),
     )
@@ -114,8 +114,8 @@ def test_entity_fetches_are_batched_per_subgraph_and_depth() -> None:
     (fetch,) = step
     assert fetch.subgraph == "users"
     assert fetch.groups == (
-        EntityGroup("e0", ("latestReviews", "author"), BY_EMAIL),
-        EntityGroup("e1", ("a", "author"), BY_EMAIL),
+        EntityGroup("e0", (("latestReviews", "Query"), ("author", "Review")), BY_EMAIL),
+        EntityGroup("e1", (("a", "Query"), ("author", "Review")), BY_EMAIL),
     )
     assert fetch.document == (
         "query anonymous__users_1($_veche_reps0:[_Any!]!$_veche_reps1:[_Any!]!)"
@@ -160,7 +160,7 @@ def test_a_key_the_parent_lacks_is_fetched_from_a_helper_subgraph_first() -> Non
     values = get_variable_values(supergraph.schema, (), {})
     assert not isinstance(values, list)
     (stage,) = build_plan(supergraph, document, operation, values).stages
-    path = ("latestReviews", "author")
+    path = (("latestReviews", "Query"), ("author", "Review"))
     assert stage.steps == (
         (
             EntityFetch(

@@ -26,7 +26,14 @@ from graphql import (
 )
 
 from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE
-from veche_gateway.plan import TYPENAME_ALIAS, EntityFetch, EntityGroup, QueryPlan, RootFetch
+from veche_gateway.plan import (
+    TYPENAME_ALIAS,
+    EntityFetch,
+    EntityGroup,
+    PlanPath,
+    QueryPlan,
+    RootFetch,
+)
 from veche_gateway.transport import SubgraphUnavailable, Transport
 
 Path = tuple[str | int, ...]
@@ -59,19 +66,25 @@ def merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
             target[key] = value
 
 
-def _objects_at(raw: Any, path: Sequence[str]) -> list[tuple[dict[str, Any], Path]]:
-    """Every object reached by following response keys, lists flattened."""
+def _objects_at(raw: Any, path: PlanPath) -> list[tuple[dict[str, Any], Path]]:
+    """Every object reached by following the plan path, lists flattened.
+
+    At each step the holding object must be of the step's type (objects with
+    no `_veche_t`, like the root, hold whatever the plan says).
+    """
     found: list[tuple[dict[str, Any], Path]] = []
 
-    def walk(value: Any, rest: Sequence[str], at: Path) -> None:
+    def walk(value: Any, rest: PlanPath, at: Path) -> None:
         if isinstance(value, list):
             for index, item in enumerate(value):
                 walk(item, rest, (*at, index))
         elif isinstance(value, dict):
             if not rest:
                 found.append((value, at))
-            else:
-                walk(value.get(rest[0]), rest[1:], (*at, rest[0]))
+                return
+            key, holder = rest[0]
+            if value.get(TYPENAME_ALIAS, holder) == holder:
+                walk(value.get(key), rest[1:], (*at, key))
 
     walk(raw, path, ())
     return found

@@ -68,12 +68,19 @@ class RootFetch:
     response_keys: tuple[str, ...]
 
 
+# Where objects sit in the response: (response key, concrete type of the object
+# holding it) per step. The types keep apart objects that share response keys
+# under different types (`... on A { x: f } ... on B { x: g }`), so their
+# entity selections never clash.
+PlanPath = tuple[tuple[str, str], ...]
+
+
 @dataclass(frozen=True)
 class EntityGroup:
-    """Objects found at `path` (client response keys) that get fields from a subgraph."""
+    """Objects found at `path` that get fields from a subgraph."""
 
     alias: str
-    path: tuple[str, ...]
+    path: PlanPath
     # concrete type -> [(alias in the parent object, field name in the representation)]
     representations: Mapping[str, tuple[tuple[str, str], ...]]
 
@@ -186,7 +193,7 @@ def _variables_in(selections: Iterable[SelectionNode]) -> list[str]:
 @dataclass
 class _Group:
     subgraph: str
-    path: tuple[str, ...]
+    path: PlanPath
     representations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
     selections: dict[str, list[SelectionNode]] = field(default_factory=dict)
 
@@ -194,7 +201,7 @@ class _Group:
 @dataclass
 class _RootRun:
     subgraph: str
-    groups: dict[tuple[int, str, tuple[str, ...]], _Group]
+    groups: dict[tuple[int, str, PlanPath], _Group]
     selections: list[SelectionNode] = field(default_factory=list)
     keys: list[str] = field(default_factory=list)
 
@@ -214,7 +221,7 @@ class _Planner:
         self.fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
-        self.groups: dict[tuple[int, str, tuple[str, ...]], _Group] = {}
+        self.groups: dict[tuple[int, str, PlanPath], _Group] = {}
 
     # --- client selections -------------------------------------------------------
 
@@ -269,7 +276,7 @@ class _Planner:
         mutation = self.operation.operation == OperationType.MUTATION
         fields = self.collect(root_type, [self.operation.selection_set])
         runs: list[_RootRun] = []
-        shared: dict[tuple[int, str, tuple[str, ...]], _Group] = {}
+        shared: dict[tuple[int, str, PlanPath], _Group] = {}
         for key, nodes in fields.items():
             name = nodes[0].name.value
             if name.startswith("__"):  # __typename, __schema, __type: answered here
@@ -306,7 +313,7 @@ class _Planner:
         parent: GraphQLObjectType,
         key: str,
         nodes: list[FieldNode],
-        path: tuple[str, ...],
+        path: PlanPath,
         depth: int,
         provided: dict[str, Any] | None,
     ) -> FieldNode:
@@ -326,7 +333,7 @@ class _Planner:
                 subgraph,
                 return_type,
                 [n.selection_set for n in nodes if n.selection_set],
-                (*path, key),
+                (*path, (key, parent.name)),
                 depth,
                 child_provided,
             )
@@ -337,7 +344,7 @@ class _Planner:
         subgraph: str,
         type_: GraphQLNamedType,
         selection_sets: list[SelectionSetNode],
-        path: tuple[str, ...],
+        path: PlanPath,
         depth: int,
         provided: dict[str, Any] | None,
     ) -> list[SelectionNode]:
@@ -362,7 +369,7 @@ class _Planner:
         subgraph: str,
         type_: GraphQLObjectType,
         fields: dict[str, list[FieldNode]],
-        path: tuple[str, ...],
+        path: PlanPath,
         depth: int,
         provided: dict[str, Any] | None,
     ) -> list[SelectionNode]:
@@ -392,7 +399,7 @@ class _Planner:
         type_: GraphQLObjectType,
         key: str,
         nodes: list[FieldNode],
-        path: tuple[str, ...],
+        path: PlanPath,
         depth: int,
         provided: dict[str, Any] | None,
     ) -> list[SelectionNode]:
@@ -462,7 +469,7 @@ class _Planner:
         group.selections.setdefault(type_.name, []).append(entity_field)
         return added
 
-    def _group(self, depth: int, subgraph: str, path: tuple[str, ...]) -> _Group:
+    def _group(self, depth: int, subgraph: str, path: PlanPath) -> _Group:
         return self.groups.setdefault((depth, subgraph, path), _Group(subgraph, path))
 
     def _represent(
@@ -547,7 +554,7 @@ class _Planner:
         return RootFetch(subgraph, document, tuple(names), tuple(keys))
 
     def _steps(
-        self, groups: dict[tuple[int, str, tuple[str, ...]], _Group]
+        self, groups: dict[tuple[int, str, PlanPath], _Group]
     ) -> tuple[tuple[EntityFetch, ...], ...]:
         by_depth: dict[int, dict[str, list[_Group]]] = {}
         for (depth, subgraph, _), group in groups.items():
