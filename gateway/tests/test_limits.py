@@ -1,0 +1,77 @@
+"""Measuring operations for the limits (no HTTP)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from graphql import FragmentDefinitionNode, OperationDefinitionNode, build_schema, parse
+
+from veche_gateway.errors import RequestError
+from veche_gateway.limits import Limits, Measure, enforce, measure
+
+SCHEMA = build_schema(
+    """
+    type Query { polls(first: Int): PollConnection! tags: [String!]! }
+    type PollConnection { edges: [PollEdge!]! totalCount: Int! }
+    type PollEdge { node: Poll! }
+    type Poll { id: ID! voters(first: Int): [Voter!]! }
+    type Voter { name: String! }
+    """
+)
+
+
+def _measure(query: str, variables: dict[str, Any] | None = None) -> Measure:
+    document = parse(query)
+    operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
+    fragments = {
+        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
+    }
+    return measure(SCHEMA, operation, fragments, variables or {}, 20)
+
+
+def test_a_connection_first_sizes_its_edges() -> None:
+    # polls, totalCount, edges: 1 each; node and id: 5 each (first: 5 sizes edges)
+    assert _measure("{ polls(first: 5) { totalCount edges { node { id } } } }") == Measure(
+        depth=4, aliases=0, fields=5, cost=13
+    )
+
+
+def test_lists_multiply_and_variables_count() -> None:
+    query = """
+    query Q($n: Int) {
+      polls(first: $n) { edges { node { voters(first: 3) { name } } } }
+      t: tags
+    }
+    """
+    # polls 1, edges 1, node 10, voters 10, name 30, tags 1
+    assert _measure(query, {"n": 10}) == Measure(depth=5, aliases=1, fields=6, cost=53)
+    # without a size, the default (20) applies: node 20, voters 20, name 60
+    assert _measure(query).cost == 103
+
+
+def test_fragments_are_expanded_and_introspection_is_not_counted() -> None:
+    query = """
+    { polls { ...P } __schema { types { name } } }
+    fragment P on PollConnection { edges { node { id } } }
+    """
+    assert _measure(query) == Measure(depth=4, aliases=0, fields=4, cost=42, introspection=True)
+
+
+def test_enforce_names_the_first_limit_exceeded() -> None:
+    limits = Limits(
+        max_depth=3,
+        max_aliases=5,
+        max_fields=50,
+        max_cost=100,
+        default_list_size=20,
+        introspection=True,
+    )
+    with pytest.raises(RequestError) as refused:
+        enforce(Measure(depth=4, cost=1000), limits)
+    assert refused.value.errors == [
+        {
+            "message": "The operation is too complex: its depth is 4, the limit is 3",
+            "extensions": {"code": "QUERY_TOO_COMPLEX"},
+        }
+    ]
