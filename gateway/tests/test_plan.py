@@ -182,3 +182,14 @@ def test_a_key_the_parent_lacks_is_fetched_from_a_helper_subgraph_first() -> Non
             ),
         ),
     )
+
+
+def test_subgraph_names_become_valid_operation_names() -> None:
+    supergraph = compose([load_subgraph("users-v2.eu", "http://users", USERS)])
+    document = parse("query Me { me { name } }")
+    operation = get_operation_ast(document, None)
+    assert isinstance(operation, OperationDefinitionNode)
+    values = get_variable_values(supergraph.schema, (), {})
+    assert not isinstance(values, list)
+    (stage,) = build_plan(supergraph, document, operation, values).stages
+    assert stage.roots[0].document == "query Me__users_v2_eu{me{_veche_t:__typename name}}"

@@ -18,6 +18,7 @@ variables those directives read.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -538,8 +539,10 @@ class _Planner:
         ]
 
     def _operation_name(self, suffix: str) -> str:
+        """`<client operation>__<subgraph>`: shows in subgraph logs where a fetch came from."""
         base = self.operation.name.value if self.operation.name else "anonymous"
-        return f"{base}__{suffix}"
+        # subgraph names come from settings and may hold characters a Name may not
+        return f"{base}__{re.sub(r'[^_0-9A-Za-z]', '_', suffix)}"
 
     def _root_fetch(
         self, subgraph: str, selections: list[SelectionNode], keys: list[str]
