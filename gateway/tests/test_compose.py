@@ -254,3 +254,13 @@ def test_field_sets_must_name_existing_fields() -> None:
         '[a] @provides(fields: "nickname") on field "Post.author" selects "nickname", '
         "which its type does not have"
     )
+
+
+def test_renamed_root_types_merge_into_query() -> None:
+    renamed = LINK.replace("extend schema", "schema").rstrip("\n") + (
+        " { query: RootQuery }\ntype RootQuery { a: Int }"
+    )
+    supergraph = _compose(r=renamed, b=B)
+    assert "type Query {\n  a: Int\n  topReviews(first: Int = 5): [Review!]!\n}" in supergraph.sdl
+    assert supergraph.field_resolvers("Query", "a") == ["r"]
+    assert supergraph.local_type("r", "Query") == "RootQuery"
