@@ -31,7 +31,7 @@ def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         [
             sys.executable,
             "-m",
-            "secantus",
+            "veche_stack.mongod",
             "--host",
             "127.0.0.1",
             "--port",

@@ -150,7 +150,7 @@ class Stack:
             process = self._python(
                 f"mongo-{spec.name}",
                 "-m",
-                "secantus",
+                "veche_stack.mongod",
                 "--host",
                 "127.0.0.1",
                 "--port",
