@@ -8,6 +8,7 @@ an outbox) and waits to be folded into the counters (see `tallies`).
 
 from __future__ import annotations
 
+import asyncio
 import copy
 from collections.abc import Sequence
 from datetime import datetime
@@ -361,10 +362,11 @@ class PollsService:
         token_issued_at: datetime | None = None,
     ) -> Document:
         """One single-document insert: the ballot, its pending event and its pending tally."""
-        poll = await self.get_poll(poll_id)
+        poll, voter = await asyncio.gather(
+            self.get_poll(poll_id), self.voter(caller, token_issued_at)
+        )
         now = utcnow()
         domain.check_voting_open(poll, now)
-        voter = await self.voter(caller, token_issued_at)
         domain.check_eligible(poll["audience"], voter, now.year)
         cleaned = domain.clean_answers(poll["questions"], answers)
         group = domain.age_group(voter.age_in(now.year))
