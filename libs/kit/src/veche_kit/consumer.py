@@ -22,13 +22,28 @@ from pymongo.errors import DuplicateKeyError
 from veche_kit.bus import EventBus
 from veche_kit.clock import utcnow
 from veche_kit.errors import DomainError
-from veche_kit.events import Envelope
+from veche_kit.events import Envelope, Event
 from veche_kit.mongo import Database, Document, Session, in_transaction
 
 log = logging.getLogger(__name__)
 
 PROCESSED = "processed_events"
 Handler = Callable[[Envelope, Session], Awaitable[None]]
+
+
+def handler_name(event_type: str) -> str:
+    """The method that handles an event type: `poll.vote_cast` -> `on_poll_vote_cast`."""
+    return "on_" + event_type.replace(".", "_")
+
+
+def routes(reactions: object) -> dict[str, Handler]:
+    """Routing key -> handler for every `on_<event>` method of a class or instance."""
+    found: dict[str, Handler] = {}
+    for event_type, _version in Event.registry:
+        method = getattr(reactions, handler_name(event_type), None)
+        if method is not None:
+            found[event_type] = method
+    return found
 
 
 class Consumer:

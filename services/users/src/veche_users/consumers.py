@@ -19,7 +19,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from veche_kit.consumer import Handler
+from veche_kit.consumer import Handler, routes
 from veche_kit.events import (
     Envelope,
     InitiativeProposed,
@@ -77,24 +77,8 @@ class Reactions:
         self.settings = service.settings
 
     def handlers(self) -> dict[str, Handler]:
-        return {
-            "poll.vote_cast": self.on_poll_vote_cast,
-            "poll.published": self.on_poll_published,
-            "poll.closed": self.on_poll_closed,
-            "poll.decision_recorded": self.on_poll_decision_recorded,
-            "issue.reported": self.on_issue_reported,
-            "issue.status_changed": self.on_issue_status_changed,
-            "issue.commented": self.on_issue_commented,
-            "issue.solver_offered": self.on_issue_solver_offered,
-            "issue.solver_assigned": self.on_issue_solver_assigned,
-            "issue.resolved": self.on_issue_resolved,
-            "issue.closed": self.on_issue_closed,
-            "issue.overdue": self.on_issue_overdue,
-            "issue.supported": self.on_issue_supported,
-            "issue.support_withdrawn": self.on_issue_support_withdrawn,
-            "initiative.proposed": self.on_initiative_proposed,
-            "initiative.threshold_reached": self.on_initiative_threshold_reached,
-        }
+        """Every `on_<event>` below, by routing key."""
+        return routes(self)
 
     # ───────────────────────── helpers ─────────────────────────
 
