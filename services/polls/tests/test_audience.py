@@ -81,7 +81,7 @@ async def test_polls_for_me_lists_open_polls_i_may_vote_in_and_have_not(
     await polls.active_poll(audience={"districtIds": [district], "maxAge": 20})
     await polls.active_poll(audience={"districtIds": ["elsewhere"]})
     official = polls.official()
-    (await official.data(CREATE, {"input": poll_input(audience={"districtIds": [district]})}))
+    await official.data(CREATE, {"input": poll_input(audience={"districtIds": [district]})})
     user_id = f"u-{uuid.uuid4().hex[:8]}"
     voter = polls.citizen(district, year - 40, user_id=user_id)
     await voter.data(VOTE, {"poll": voted, "answers": ANSWERS})

@@ -60,7 +60,7 @@ class PollsContext(RequestContext):
         iat = claims.get("iat")
         return datetime.fromtimestamp(iat, UTC) if isinstance(iat, int | float) else None
 
-    def _loader(self, name: str, load: Any) -> DataLoader[str, Document | None]:
+    def loader(self, name: str, load: Any) -> DataLoader[str, Document | None]:
         if name not in self.loaders:
             self.loaders[name] = DataLoader(load_fn=load)
         loader: DataLoader[str, Document | None] = self.loaders[name]
@@ -74,7 +74,7 @@ class PollsContext(RequestContext):
             found = await store.find_by_ids(service.db, store.POLLS, ids)
             return [await service.settle(d) if d else None for d in found]
 
-        return self._loader("polls", load)
+        return self.loader("polls", load)
 
     async def my_ballot(self, poll_id: str) -> Document | None:
         """The caller's ballot in the poll (batched over the polls of a response)."""
@@ -86,7 +86,7 @@ class PollsContext(RequestContext):
         async def load(poll_ids: list[str]) -> list[Document | None]:
             return await service.ballots_by_polls(caller.user_id, poll_ids)
 
-        return await self._loader("my_ballots", load).load(poll_id)
+        return await self.loader("my_ballots", load).load(poll_id)
 
     async def tally(self, poll_id: str) -> Document:
         """The poll's counters as the caller should see them (their own ballot counted)."""
@@ -536,7 +536,7 @@ class Issue:
         async def load(issue_ids: list[str]) -> list[Document | None]:
             return await service.polls_for_initiatives(issue_ids)
 
-        document = await info.context._loader("initiative_polls", load).load(str(self.id))
+        document = await info.context.loader("initiative_polls", load).load(str(self.id))
         if document is None:
             return None
         document = await service.settle(document)
