@@ -152,7 +152,7 @@ class DecisionStatus(Enum):
 
 @strawberry.federation.type(
     keys=[Key(fields=FieldSet("id"), resolvable=False)],
-    description="A district of the city (e.g. an okrug). Its name comes from the users service.",
+    description="A district of the city (e.g. an okrug); people, polls and issues belong to one.",
 )
 class District:
     id: strawberry.ID = strawberry.field(description="Stable short id, e.g. `leninsky`.")
@@ -160,7 +160,7 @@ class District:
 
 @strawberry.federation.type(
     keys=[Key(fields=FieldSet("id"), resolvable=False)],
-    description="A city department: runs polls. Its name comes from the users service.",
+    description="A city department: owns categories of problems and runs polls.",
 )
 class Department:
     id: strawberry.ID = strawberry.field(description="Stable short id, e.g. `roads`.")
@@ -486,8 +486,10 @@ class Ballot:
         return Poll.from_doc(document)
 
 
+# Descriptions of entities owned elsewhere repeat the owner's words, so composition has one.
 @strawberry.federation.type(
-    keys=["id"], description="A person using Veche (owned by the users service)."
+    keys=["id"],
+    description="A person using Veche. Private fields are visible only to the user themself and to admins.",
 )
 class User:
     id: strawberry.ID = strawberry.field(description="User id.")
@@ -518,7 +520,8 @@ class User:
 
 
 @strawberry.federation.type(
-    keys=["id"], description="A problem report or initiative (owned by the issues service)."
+    keys=["id"],
+    description="A problem report or a citizen initiative, with its workflow, supports, comments and solver.",
 )
 class Issue:
     id: strawberry.ID = strawberry.field(description="Issue id.")
@@ -527,8 +530,11 @@ class Issue:
     def resolve_reference(cls, id: strawberry.ID) -> Issue:
         return cls(id=id)
 
-    @strawberry.field(
-        description="The poll an initiative was put to, if any (a DRAFT one only for those who manage it)."
+    # The contract gives `Issue.poll` to polls; `@override` keeps the supergraph composing while
+    # the issues subgraph still declares its own copy (a no-op hint once it drops it).
+    @strawberry.federation.field(
+        override="issues",
+        description="The poll an initiative was put to, if any (a DRAFT one only for those who manage it).",
     )
     async def poll(self, info: PollsInfo) -> Poll | None:
         service = info.context.polls
