@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import random
 from datetime import UTC, date, datetime
 
 import pytest
@@ -111,3 +113,29 @@ def test_input_checks_name_the_field() -> None:
     with pytest.raises(BadUserInputError) as long:
         domain.clean_text("я" * 201, "title", domain.MAX_TITLE)
     assert long.value.extensions["field"] == "title"
+
+
+def test_covering_cells_hold_every_point_within_the_radius() -> None:
+    rng = random.Random(3)
+    centres = [(54.53, 36.27), (0.0, 179.999), (-33.9, -179.99), (89.95, 10.0), (-89.99, 0.0)]
+    for lat, lon in centres:
+        for radius in (50, 1000, 2000, 20_000, 50_000):
+            cells = set(domain.covering_cells(lat, lon, radius))
+            if abs(lat) < 80:  # near the poles the coarsest grid may take more cells
+                assert len(cells) <= domain.MAX_COVERING_CELLS
+            for _ in range(300):
+                # A random point at most `radius` away (bearing and distance at random).
+                bearing, reach = rng.uniform(0, 2 * math.pi), rng.uniform(0, radius)
+                angle = reach / domain.EARTH_RADIUS_METERS
+                p1, l1 = math.radians(lat), math.radians(lon)
+                p2 = math.asin(
+                    math.sin(p1) * math.cos(angle)
+                    + math.cos(p1) * math.sin(angle) * math.cos(bearing)
+                )
+                l2 = l1 + math.atan2(
+                    math.sin(bearing) * math.sin(angle) * math.cos(p1),
+                    math.cos(angle) - math.sin(p1) * math.sin(p2),
+                )
+                plat, plon = math.degrees(p2), (math.degrees(l2) + 540) % 360 - 180
+                assert domain.distance_meters(lat, lon, plat, plon) <= radius + 1e-6
+                assert cells & set(domain.geo_cells(plat, plon)), (lat, lon, radius, plat, plon)

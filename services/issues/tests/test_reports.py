@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from veche_issues.store import haversine_meters
+from veche_issues.domain import distance_meters
 
 from .conftest import REPORT, IssuesServer
 
@@ -143,7 +143,7 @@ async def test_near_lists_nearest_first_and_pages_stay_stable(issues: IssuesServ
         "issues"
     ]
     distances = [
-        haversine_meters(
+        distance_meters(
             ORIGIN[0], ORIGIN[1], e["node"]["location"]["lat"], e["node"]["location"]["lon"]
         )
         for e in all_nodes["edges"]

@@ -8,7 +8,14 @@ from typing import Any
 import aio_pika
 from aio_pika.exceptions import ChannelClosed
 
-from veche_kit.events import Envelope, Event, PollPublished, UserProfileUpdated, UserRegistered
+from veche_kit.events import (
+    Envelope,
+    Event,
+    PollPublished,
+    UserProfileUpdated,
+    UserRegistered,
+    UserRoleChanged,
+)
 from veche_stack.testing import eventually
 
 from .conftest import CHANGE, IssuesServer, Person
@@ -110,13 +117,23 @@ async def test_matching_issues_follow_skills_and_district(
             skills=[skill, "waste"],
             organization="ООО Дорожник",
         ),
+        UserRoleChanged(
+            user_id=solver.id,
+            role="SOLVER",
+            granted=True,
+            roles=["CITIZEN", "SOLVER"],
+            department_id=None,
+        ),
     )
 
-    async def projected() -> bool:
+    async def projected() -> Any:
         user = await issues.service.db["users"].find_one({"_id": solver.id})
-        return user is not None and user["skills"] == [skill, "waste"]
+        return user if user is not None and user.get("roles") == ["CITIZEN", "SOLVER"] else None
 
-    await eventually(projected)
+    user = await eventually(projected)
+    assert user["skills"] == [skill, "waste"]
+    assert user["display_name"] == "Бригада"
+    assert user["district_id"] == "leninsky"
     page = await _matching(issues, solver, first=2)
     assert page["totalCount"] == 3
     assert [e["node"]["id"] for e in page["edges"]] == [own_accepted, far_working]

@@ -30,15 +30,17 @@ def handlers(db_name: str) -> dict[str, Handler]:
     async def on_user_registered(envelope: Envelope, session: Session) -> None:
         event = envelope.event()
         assert isinstance(event, UserRegistered)
+        # Only on insert: a profile or role event that overtook this one has newer facts.
         await database(session)[store.USERS].update_one(
             {"_id": event.user_id},
             {
-                "$set": {
+                "$setOnInsert": {
                     "display_name": event.display_name,
                     "district_id": event.district_id,
                     "roles": event.roles,
-                },
-                "$setOnInsert": {"skills": [], "department_id": None},
+                    "skills": [],
+                    "department_id": None,
+                }
             },
             upsert=True,
             session=session,

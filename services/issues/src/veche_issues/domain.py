@@ -5,6 +5,7 @@ Nothing here touches the store or the network, so each rule is tested alone.
 
 from __future__ import annotations
 
+import math
 import re
 import unicodedata
 from collections.abc import Collection, Iterable
@@ -317,3 +318,56 @@ def clean_photos(urls: list[str] | None) -> list[str]:
 def geo_point(lat: float, lon: float) -> dict[str, object]:
     """GeoJSON: longitude first."""
     return {"type": "Point", "coordinates": [lon, lat]}
+
+
+# ─────────────────────────── map grid ───────────────────────────
+#
+# Each located issue also carries the ids of the grid cells it lies in, at three
+# sizes (0.01°, 0.1° and 1°: about 1 km, 10 km and 100 km north to south). A
+# circle query looks up the few cells that cover it on an ordinary multikey
+# index, then measures exact distances. This is fast on any MongoDB-wire store;
+# the embedded one evaluates 2dsphere operators by scanning every document.
+
+GRID_DEGREES = (0.01, 0.1, 1.0)
+MAX_COVERING_CELLS = 100
+EARTH_RADIUS_METERS = 6378100.0  # the radius MongoDB measures 2dsphere distances with
+
+
+def _cell(level: int, row: int, col: int) -> str:
+    return f"{level}:{row}:{col}"
+
+
+def geo_cells(lat: float, lon: float) -> list[str]:
+    """The cells, one per grid size, that a point lies in."""
+    cells = []
+    for level, size in enumerate(GRID_DEGREES):
+        columns = round(360 / size)
+        row = math.floor((lat + 90) / size)
+        col = math.floor((lon + 180) / size) % columns
+        cells.append(_cell(level, row, col))
+    return cells
+
+
+def covering_cells(lat: float, lon: float, radius_meters: float) -> list[str]:
+    """Cells of the finest grid that covers the circle in at most MAX_COVERING_CELLS."""
+    dlat = math.degrees(radius_meters / EARTH_RADIUS_METERS)
+    north, south = min(lat + dlat, 90.0), max(lat - dlat, -90.0)
+    widest = max(abs(north), abs(south))
+    cos = math.cos(math.radians(widest))
+    dlon = 180.0 if widest >= 89.9 or dlat / cos >= 180 else dlat / cos
+    for level, size in enumerate(GRID_DEGREES):
+        columns = round(360 / size)
+        rows = range(math.floor((south + 90) / size), math.floor((north + 90) / size) + 1)
+        first, last = math.floor((lon - dlon + 180) / size), math.floor((lon + dlon + 180) / size)
+        cols = sorted({c % columns for c in range(first, min(last, first + columns - 1) + 1)})
+        if len(rows) * len(cols) <= MAX_COVERING_CELLS or level == len(GRID_DEGREES) - 1:
+            return [_cell(level, r, c) for r in rows for c in cols]
+    raise AssertionError("unreachable")
+
+
+def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
+    """Great-circle distance on MongoDB's sphere."""
+    p1, p2 = math.radians(lat1), math.radians(lat2)
+    dp, dl = p2 - p1, math.radians(lon2 - lon1)
+    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
+    return 2 * EARTH_RADIUS_METERS * math.asin(min(1.0, math.sqrt(a)))

@@ -247,6 +247,7 @@ class IssuesService:
         }
         if point is not None:
             issue["location"] = domain.geo_point(*point)
+            issue["geo_cells"] = domain.geo_cells(*point)
         await self.db[store.ISSUES].insert_one(issue)
         self._after_commit()
         return issue
@@ -363,7 +364,7 @@ class IssuesService:
         await self.category(category)
         domain.check_point(lat, lon, "near")
         radius = domain.check_radius(radius_meters)
-        rows = await store.nearest(
+        rows, _ = await store.nearest(
             self.db,
             {"category": category, "status": {"$nin": [s.value for s in domain.SETTLED]}},
             lat=lat,
@@ -416,7 +417,7 @@ class IssuesService:
         for part in range(start_part, len(parts)):
             query: dict[str, Any] = {**base, **parts[part]}
             if part == start_part and last_id is not None:
-                query = {"$and": [query, {"_id": {"$lt": last_id}}]}
+                query["_id"] = {"$lt": last_id}
             wanted = first + 1 - len(documents)
             found = await self.db[store.ISSUES].find(query).sort("_id", -1).limit(wanted).to_list()
             documents += found

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import math
 import re
 from typing import Any
 
-from bson import ObjectId
+from bson import ObjectId, Regex
 from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel
 
+from veche_issues import domain
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import PENDING_INDEX
 
@@ -27,16 +27,32 @@ EVENT_CARRIERS = (ISSUES, SUPPORTS, COMMENTS, OFFERS)
 
 INDEXES: dict[str, list[IndexModel]] = {
     ISSUES: [
+        # The GeoJSON point, for MongoDB's own geo operators and tools.
         IndexModel([("location", GEOSPHERE)], name="location_2dsphere"),
-        IndexModel([("search_terms", ASCENDING), ("_id", DESCENDING)], name="search_terms"),
+        # The map grid cells the point lies in: what near queries use (see `nearest`).
+        IndexModel([("geo_cells", ASCENDING)], name="geo_cells"),
+        IndexModel([("search_terms", ASCENDING)], name="search_terms"),
         IndexModel([("status", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("category", ASCENDING), ("status", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("district_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("reporter_id", ASCENDING), ("_id", DESCENDING)]),
-        IndexModel([("solver_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("department_id", ASCENDING), ("status", ASCENDING)]),
-        IndexModel([("department_id", ASCENDING), ("response_hours", ASCENDING)]),
-        IndexModel([("status", ASCENDING), ("resolved_at", ASCENDING)]),
+        # Partial: only the documents each query is about, so writes stay cheap.
+        IndexModel(
+            [("solver_id", ASCENDING), ("_id", DESCENDING)],
+            name="solver",
+            partialFilterExpression={"solver_id": {"$type": "string"}},
+        ),
+        IndexModel(
+            [("department_id", ASCENDING), ("response_hours", ASCENDING)],
+            name="response_hours",
+            partialFilterExpression={"response_hours": {"$exists": True}},
+        ),
+        IndexModel(
+            [("resolved_at", ASCENDING)],
+            name="resolved_at",
+            partialFilterExpression={"resolved_at": {"$type": "date"}},
+        ),
         PENDING_INDEX,
     ],
     # One support per user per issue: the database holds this invariant.
@@ -57,8 +73,6 @@ INDEXES: dict[str, list[IndexModel]] = {
     USERS: [],
 }
 
-EARTH_RADIUS_METERS = 6378100.0  # the radius MongoDB measures 2dsphere distances with
-
 
 def new_id() -> str:
     """Ids are ObjectId strings: unique, and growing with time for stable paging."""
@@ -77,16 +91,9 @@ def prefix_filter(terms: list[str]) -> dict[str, Any]:
     Anchored, case-sensitive prefixes on a multikey index are index range scans
     on MongoDB, and need no `$text` index (which the embedded store lacks).
     """
-    return {"$and": [{"search_terms": {"$regex": "^" + re.escape(t)}} for t in terms]}
-
-
-def within(lat: float, lon: float, radius_meters: float) -> dict[str, Any]:
-    """`$geoWithin` a circle: counts what `$geoNear` would list, without the order."""
-    return {
-        "location": {
-            "$geoWithin": {"$centerSphere": [[lon, lat], radius_meters / EARTH_RADIUS_METERS]}
-        }
-    }
+    if len(terms) == 1:
+        return {"search_terms": {"$regex": "^" + re.escape(terms[0])}}
+    return {"search_terms": {"$all": [Regex("^" + re.escape(t)) for t in terms]}}
 
 
 async def page_newest(
@@ -94,7 +101,8 @@ async def page_newest(
 ) -> tuple[list[Document], bool, int]:
     """Newest first by `_id`; a cursor is the last id seen, so new arrivals never shift pages."""
     total = await db[collection].count_documents(query)
-    window = query if after is None else {"$and": [query, {"_id": {"$lt": after}}]}
+    # Conditions side by side rather than under `$and`: the embedded store plans those better.
+    window = query if after is None else {**query, "_id": {"$lt": after}}
     cursor = db[collection].find(window).sort("_id", DESCENDING)
     documents: list[Document] = await cursor.limit(first + 1).to_list()
     return documents[:first], len(documents) > first, total
@@ -105,7 +113,7 @@ async def page_oldest(
 ) -> tuple[list[Document], bool, int]:
     """Oldest first by `_id` (conversations read top to bottom)."""
     total = await db[collection].count_documents(query)
-    window = query if after is None else {"$and": [query, {"_id": {"$gt": after}}]}
+    window = query if after is None else {**query, "_id": {"$gt": after}}
     cursor = db[collection].find(window).sort("_id", ASCENDING)
     documents: list[Document] = await cursor.limit(first + 1).to_list()
     return documents[:first], len(documents) > first, total
@@ -120,39 +128,33 @@ async def nearest(
     radius_meters: float,
     limit: int,
     after: tuple[float, str] | None = None,
-) -> list[tuple[Document, float]]:
-    """Nearest first within the radius, ties by id, with each one's distance in metres.
+) -> tuple[list[tuple[Document, float]], int]:
+    """Nearest first within the radius, ties by id, each with its distance in metres;
+    and how many lie within the radius in all.
 
-    `$geoNear` rather than `$near`: it orders by distance on MongoDB and on the
-    embedded store alike (whose `$near` returns index order), and it tells the
-    distance, which the cursor needs.
+    Candidates come from the grid cells covering the circle (an ordinary index),
+    then exact distances decide. Portable, and fast on the embedded store, whose
+    2dsphere operators scan every document (and whose `$near` does not order by
+    distance). `after` is a (distance, id) cursor: an issue that arrives nearer
+    than it does not shift later pages.
     """
-    pipeline: list[dict[str, Any]] = [
-        {
-            "$geoNear": {
-                "near": {"type": "Point", "coordinates": [lon, lat]},
-                "distanceField": "distance",
-                "maxDistance": radius_meters,
-                "query": query,
-                "spherical": True,
-            }
-        },
-    ]
-    if after is not None:
-        distance, last_id = after
-        pipeline.append(
-            {
-                "$match": {
-                    "$or": [
-                        {"distance": {"$gt": distance}},
-                        {"distance": distance, "_id": {"$gt": last_id}},
-                    ]
-                }
-            }
-        )
-    pipeline += [{"$sort": {"distance": 1, "_id": 1}}, {"$limit": limit}]
-    documents: list[Document] = await (await db[ISSUES].aggregate(pipeline)).to_list()
-    return [(d, float(d.pop("distance"))) for d in documents]
+    cells = domain.covering_cells(lat, lon, radius_meters)
+    inside: dict[str, float] = {}
+    async for candidate in db[ISSUES].find({"geo_cells": {"$in": cells}}, {"location": 1}):
+        c_lon, c_lat = candidate["location"]["coordinates"]
+        distance = domain.distance_meters(lat, lon, c_lat, c_lon)
+        if distance <= radius_meters:
+            inside[candidate["_id"]] = distance
+    if query and inside:
+        # The other conditions, on the few candidates only (by id: fast everywhere).
+        kept = db[ISSUES].find({**query, "_id": {"$in": list(inside)}}, {"_id": 1})
+        matching = {d["_id"] async for d in kept}
+        inside = {i: d for i, d in inside.items() if i in matching}
+    ordered = sorted((distance, i) for i, distance in inside.items())
+    window = [row for row in ordered if after is None or row > after][:limit]
+    found = {d["_id"]: d async for d in db[ISSUES].find({"_id": {"$in": [i for _, i in window]}})}
+    rows = [(found[i], distance) for distance, i in window if i in found]
+    return rows, len(ordered)
 
 
 async def page_nearest(
@@ -165,19 +167,8 @@ async def page_nearest(
     first: int,
     after: tuple[float, str] | None,
 ) -> tuple[list[tuple[Document, float]], bool, int]:
-    """A page of `nearest`; the cursor is (distance, id), so an issue that arrives
-    nearer than the cursor does not shift later pages."""
-    circle = within(lat, lon, radius_meters)
-    total = await db[ISSUES].count_documents({"$and": [query, circle]} if query else circle)
-    rows = await nearest(
+    """A page of `nearest`: (rows, has_next, total)."""
+    rows, total = await nearest(
         db, query, lat=lat, lon=lon, radius_meters=radius_meters, limit=first + 1, after=after
     )
     return rows[:first], len(rows) > first, total
-
-
-def haversine_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float:
-    """Great-circle distance on MongoDB's sphere, for tests and tie-breaking."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    dp, dl = p2 - p1, math.radians(lon2 - lon1)
-    a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
-    return 2 * EARTH_RADIUS_METERS * math.asin(math.sqrt(a))
