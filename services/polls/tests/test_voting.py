@@ -9,8 +9,10 @@ from typing import Any
 
 import pytest
 
+from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_polls import store
+from veche_polls.domain import AnswerDraft
 from veche_stack.testing import eventually
 
 from .conftest import ANSWERS, RESULTS, VOTE, PollsServer
@@ -210,3 +212,27 @@ async def test_own_ballots_are_listed_for_the_user_only(polls: PollsServer) -> N
     assert listed == list(reversed(polls_voted))  # newest first
     assert await polls.citizen().error_code(MY_BALLOTS, {"u": me}) == "FORBIDDEN"
     assert await polls.client.error_code(MY_BALLOTS, {"u": me}) == "UNAUTHENTICATED"
+
+
+async def test_my_ballot_is_counted_exactly_once_while_it_is_folded(polls: PollsServer) -> None:
+    poll_id = await polls.active_poll()
+    caller = Principal("u-folding", frozenset({"CITIZEN"}), district_id="leninsky", birth_year=1990)
+    drafts = [
+        AnswerDraft("q1", ["q1-2"]),
+        AnswerDraft("q2", ["q2-4"]),
+        AnswerDraft("q3", value=2),
+    ]
+    await polls.service.cast_vote(caller, poll_id, drafts)
+    # Reads race the folder: before, during and after the fold the ballot counts once.
+    views = await asyncio.gather(
+        *(polls.service.tally_for(poll_id, caller.user_id) for _ in range(10)),
+        polls.service.folder.fold_poll(poll_id),
+        *(polls.service.tally_for(poll_id, caller.user_id) for _ in range(10)),
+    )
+    tallies = [v for v in views if isinstance(v, dict)]
+    assert [t["total"] for t in tallies] == [1] * 20
+    assert {t["q"]["q1"]["o"]["q1-2"] for t in tallies} == {1}
+    assert {t["d"]["leninsky"]["total"] for t in tallies} == {1}
+    after = await polls.service.tally_for(poll_id, caller.user_id)
+    assert after["total"] == 1
+    assert (await polls.service.tally_for(poll_id, None))["total"] == 1
