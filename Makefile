@@ -34,7 +34,7 @@ format: install
 	$(BIN)/ruff format .
 
 # Every benchmark script beside a package's code (services/*/bench, gateway/bench).
-BENCHES := $(wildcard services/*/bench/bench_*.py gateway/bench/bench_*.py)
+BENCHES := $(wildcard services/*/bench/bench_*.py gateway/bench/bench_*.py bench/bench_*.py)
 
 bench: install
 	@test -n "$(BENCHES)" || { echo "no benchmarks yet"; exit 0; }
