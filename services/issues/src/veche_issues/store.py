@@ -140,7 +140,8 @@ async def nearest(
     """
     cells = domain.covering_cells(lat, lon, radius_meters)
     inside: dict[str, float] = {}
-    async for candidate in db[ISSUES].find({"geo_cells": {"$in": cells}}, {"location": 1}):
+    coordinates = {"location.coordinates": 1}  # the least a candidate needs to carry
+    async for candidate in db[ISSUES].find({"geo_cells": {"$in": cells}}, coordinates):
         c_lon, c_lat = candidate["location"]["coordinates"]
         distance = domain.distance_meters(lat, lon, c_lat, c_lon)
         if distance <= radius_meters:
