@@ -1,6 +1,7 @@
 """HTTP: the Starlette application around a `Gateway`.
 
-Routes: POST and GET /graphql (GraphQL over HTTP), GET /schema.graphql (the
+Routes: POST and GET /graphql (GraphQL over HTTP; a browser's GET gets
+GraphiQL, whose files are under /graphiql/), GET /schema.graphql (the
 client supergraph SDL), GET /health, GET /ready and POST /admin/reload
 (guarded by the `X-Admin-Secret` header). The lifespan owns the gateway:
 the first composition, the polling task and the pooled subgraph client.
@@ -26,6 +27,7 @@ from starlette.routing import Route
 
 from veche_gateway.errors import INTERNAL, RequestError
 from veche_gateway.gateway import Gateway, GraphQLRequest
+from veche_gateway.graphiql import GraphiQLFiles, wants_page
 from veche_gateway.settings import Settings
 
 log = logging.getLogger("veche_gateway")
@@ -101,6 +103,7 @@ async def _params(request: Request, limit: int) -> dict[str, Any]:
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
     settings = settings or Settings()
     gateway = gateway or Gateway(settings)
+    graphiql = GraphiQLFiles(settings.graphiql_dir) if settings.graphiql else None
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -111,6 +114,8 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             await gateway.stop()
 
     async def graphql(request: Request) -> Response:
+        if graphiql is not None and wants_page(request):
+            return graphiql.page(request)
         request_id = request.headers.get("x-request-id", "")
         if not _REQUEST_ID.fullmatch(request_id):
             request_id = uuid.uuid4().hex  # absent or unsafe to pass on
@@ -177,14 +182,17 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
                 expose_headers=["X-Request-Id"],
             )
         )
+    routes = [
+        Route("/graphql", graphql, methods=["GET", "POST"]),
+        Route("/schema.graphql", schema_sdl, methods=["GET"]),
+        Route("/health", health, methods=["GET"]),
+        Route("/ready", ready, methods=["GET"]),
+        Route("/admin/reload", admin_reload, methods=["POST"]),
+    ]
+    if graphiql is not None:
+        routes.append(Route("/graphiql/{name}", graphiql.asset, methods=["GET"]))
     app = Starlette(
-        routes=[
-            Route("/graphql", graphql, methods=["GET", "POST"]),
-            Route("/schema.graphql", schema_sdl, methods=["GET"]),
-            Route("/health", health, methods=["GET"]),
-            Route("/ready", ready, methods=["GET"]),
-            Route("/admin/reload", admin_reload, methods=["POST"]),
-        ],
+        routes=routes,
         middleware=middleware,
         lifespan=lifespan,
     )

@@ -6,6 +6,7 @@ order used to break ties (e.g. which subgraph answers a `@shareable` field).
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 from pydantic import Field, field_validator
@@ -63,6 +64,10 @@ class Settings(BaseSettings):
     default_list_size: int = 20
     max_body_bytes: int = 1_000_000
     introspection: bool = True
+
+    # GraphiQL for browsers on GET /graphql; its files as gateway/graphiql/build.sh writes them
+    graphiql: bool = True
+    graphiql_dir: Path | None = None  # None: the package's static/graphiql
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
