@@ -100,7 +100,13 @@ async def page_newest(
     db: Database, collection: str, query: dict[str, Any], *, first: int, after: str | None
 ) -> tuple[list[Document], bool, int]:
     """Newest first by `_id`; a cursor is the last id seen, so new arrivals never shift pages."""
-    total = await db[collection].count_documents(query)
+    # Without conditions the collection's metadata count (exact but after an unclean
+    # shutdown) spares a scan of every document.
+    total = await (
+        db[collection].count_documents(query)
+        if query
+        else db[collection].estimated_document_count()
+    )
     # Conditions side by side rather than under `$and`: the embedded store plans those better.
     window = query if after is None else {**query, "_id": {"$lt": after}}
     cursor = db[collection].find(window).sort("_id", DESCENDING)
