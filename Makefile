@@ -12,10 +12,11 @@ STAMP := $(VENV)/.installed
 
 install: $(STAMP)
 
-$(STAMP): requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES))
+$(STAMP): requirements-dev.txt $(addsuffix /pyproject.toml,$(PACKAGES)) $(wildcard gateway/graphiql/package-lock.json)
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 	$(BIN)/python -m pip install -q -r requirements-dev.txt $(addprefix -e ,$(PACKAGES))
+	bash gateway/graphiql/build.sh
 	touch $@
 
 run: install
