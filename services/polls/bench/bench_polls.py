@@ -354,6 +354,11 @@ async def main(votes: int, clients: int) -> None:
         if service is not None:
             service.stop()
         mongo.stop()
+        log = (work / "polls.log").read_text(errors="replace").splitlines()
+        problems = [line for line in log if '"level": "error"' in line or "Traceback" in line]
+        print(f"\nservice log: {len(problems)} error line(s)")
+        for line in problems[:5]:
+            print("  " + line[:300])
         shutil.rmtree(work, ignore_errors=True)
 
 
