@@ -16,6 +16,7 @@ import pytest
 from aio_pika.abc import AbstractQueue
 
 from veche_kit.auth import Principal
+from veche_kit.events import Envelope, UserRegistered
 from veche_kit.mongo import Database
 from veche_polls.app import PollsRuntime, create_app
 from veche_polls.service import PollsService
@@ -160,8 +161,52 @@ async def polls(
         client = GraphQLClient(f"{base}/graphql")
         runtime = app.state.runtime
         await runtime.bus.wait_ready(15)
-        yield PollsServer(base, settings, mint, app.state.service, runtime, client)
+        server = PollsServer(base, settings, mint, app.state.service, runtime, client)
+        await eventually(lambda: _consumer_takes_events(server))
+        yield server
         await client.aclose()
+
+
+async def publish(settings: PollsSettings, *envelopes: Envelope) -> None:
+    """Publishes envelopes to the namespace's exchange, as another service's relay would."""
+    connection = await aio_pika.connect(settings.amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            f"{settings.namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for envelope in envelopes:
+            await exchange.publish(
+                aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
+                routing_key=envelope.type,
+            )
+
+
+async def handled(polls: PollsServer, envelope: Envelope) -> bool:
+    """Whether the service's consumer has applied the event."""
+    return await polls.db["processed_events"].find_one({"_id": str(envelope.id)}) is not None
+
+
+async def _consumer_takes_events(polls: PollsServer) -> bool:
+    """The service's queue is declared and bound once the consumer starts: until then,
+    published events reach no queue. A probe event that gets applied proves it is bound."""
+    probe = Envelope.wrap(
+        UserRegistered(
+            user_id="probe",
+            display_name="probe",
+            district_id=None,
+            birth_year=None,
+            roles=["CITIZEN"],
+            phone_verified=False,
+        ),
+        "users",
+    )
+    await publish(polls.settings, probe)
+    try:
+        await eventually(lambda: handled(polls, probe), timeout=1.0, interval=0.05)
+    except AssertionError:
+        return False
+    return True
 
 
 @contextlib.asynccontextmanager

@@ -4,17 +4,15 @@ the voter projection from user events, preferred over the token when newer."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
-
-import aio_pika
 
 from veche_kit.clock import utcnow
 from veche_kit.events import Envelope, Event, UserProfileUpdated, UserRegistered
 from veche_polls import store
 from veche_stack.testing import eventually
 
-from .conftest import ANSWERS, CREATE, PUBLISH, VOTE, PollsServer, poll_input
+from .conftest import ANSWERS, CREATE, PUBLISH, VOTE, PollsServer, handled, poll_input, publish
 
 FOR_ME = """query($first: Int) { pollsForMe(first: $first) { totalCount edges { node { id } } } }"""
 LIST = """query($status: PollStatus, $district: ID, $first: Int) {
@@ -107,26 +105,10 @@ async def test_polls_for_me_lists_open_polls_i_may_vote_in_and_have_not(
     assert (await polls.client.data(LIST, {"status": "DRAFT"}))["polls"]["totalCount"] == 0
 
 
-async def _publish(polls: PollsServer, event: Event, occurred_at: Any = None) -> Envelope:
-    envelope = Envelope.wrap(event, "users")
-    if occurred_at is not None:
-        envelope = envelope.model_copy(update={"occurred_at": occurred_at})
-    connection = await aio_pika.connect(polls.settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            f"{polls.settings.namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        await exchange.publish(
-            aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
-            routing_key=envelope.type,
-        )
+async def _publish(polls: PollsServer, event: Event, occurred_at: datetime) -> Envelope:
+    envelope = Envelope.wrap(event, "users").model_copy(update={"occurred_at": occurred_at})
+    await publish(polls.settings, envelope)
     return envelope
-
-
-async def _projected(polls: PollsServer, envelope: Envelope) -> bool:
-    done = await polls.db["processed_events"].find_one({"_id": str(envelope.id)})
-    return done is not None
 
 
 def _profile(user_id: str, district: str) -> UserProfileUpdated:
@@ -158,8 +140,8 @@ async def test_a_profile_change_is_honoured_for_the_next_vote(polls: PollsServer
         occurred_at=utcnow() - timedelta(minutes=5),
     )
     moved = await _publish(polls, _profile(user_id, "moskovsky"), utcnow() + timedelta(seconds=1))
-    await eventually(lambda: _projected(polls, registered))
-    await eventually(lambda: _projected(polls, moved))
+    await eventually(lambda: handled(polls, registered))
+    await eventually(lambda: handled(polls, moved))
     leninsky = await polls.active_poll(audience={"districtIds": ["leninsky"]})
     moskovsky = await polls.active_poll(audience={"districtIds": ["moskovsky"]})
     assert await _refusal(voter, leninsky) == ("NOT_ELIGIBLE", "DISTRICT")
@@ -167,7 +149,7 @@ async def test_a_profile_change_is_honoured_for_the_next_vote(polls: PollsServer
 
     # An older event arriving late changes nothing.
     late = await _publish(polls, _profile(user_id, "oktyabrsky"), utcnow() - timedelta(hours=1))
-    await eventually(lambda: _projected(polls, late))
+    await eventually(lambda: handled(polls, late))
     projected = await polls.db[store.VOTERS].find_one({"_id": user_id})
     assert projected is not None
     assert projected["district_id"] == "moskovsky"
@@ -176,7 +158,7 @@ async def test_a_profile_change_is_honoured_for_the_next_vote(polls: PollsServer
 async def test_a_token_newer_than_the_projection_wins(polls: PollsServer) -> None:
     user_id = f"u-{uuid.uuid4().hex[:8]}"
     old = await _publish(polls, _profile(user_id, "oktyabrsky"), utcnow() - timedelta(minutes=3))
-    await eventually(lambda: _projected(polls, old))
+    await eventually(lambda: handled(polls, old))
     voter = polls.citizen("leninsky", 1985, user_id=user_id)  # issued now
     poll_id = await polls.active_poll(audience={"districtIds": ["leninsky"]})
     assert await _accepted(voter, poll_id)

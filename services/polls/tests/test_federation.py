@@ -4,17 +4,22 @@ from __future__ import annotations
 
 import uuid
 
-import aio_pika
-from graphql import GraphQLObjectType
+from graphql import (
+    GraphQLEnumType,
+    GraphQLInputObjectType,
+    GraphQLObjectType,
+    is_specified_scalar_type,
+)
 
 from veche_gateway.compose import compose
 from veche_gateway.subgraph import load_subgraph
 from veche_kit.events import Envelope, InitiativeThresholdReached
 from veche_polls import store
+from veche_polls.schema import schema as polls_schema
 from veche_stack.testing import eventually
 from veche_users.schema import schema as users_schema
 
-from .conftest import PUBLISH, PollsServer
+from .conftest import PUBLISH, PollsServer, publish
 
 SDL = "{ _service { sdl } }"
 ISSUE_POLL = """query($issue: _Any!) {
@@ -42,26 +47,12 @@ def _initiative(issue_id: str) -> InitiativeThresholdReached:
     )
 
 
-async def _deliver(polls: PollsServer, *envelopes: Envelope) -> None:
-    connection = await aio_pika.connect(polls.settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            f"{polls.settings.namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        for envelope in envelopes:
-            await exchange.publish(
-                aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
-                routing_key=envelope.type,
-            )
-
-
 async def test_a_draft_poll_from_an_initiative_is_created_once(polls: PollsServer) -> None:
     issue_id = f"i-{uuid.uuid4().hex[:10]}"
     first = Envelope.wrap(_initiative(issue_id), "issues")
     again = Envelope.wrap(_initiative(issue_id), "issues")  # the event raised a second time
     # Three deliveries: one event twice (a redelivery) and a second event for the same initiative.
-    await _deliver(polls, first, first, again)
+    await publish(polls.settings, first, first, again)
 
     async def both_handled() -> bool:
         done = await polls.db["processed_events"].count_documents(
@@ -120,3 +111,25 @@ async def test_the_sdl_composes_with_the_users_subgraph(polls: PollsServer) -> N
     assert {"results", "author"} <= set(poll.fields)
     assert 'type District @key(fields: "id", resolvable: false)' in polls_sdl
     assert 'type Issue @key(fields: "id")' in polls_sdl
+
+
+def test_every_public_element_has_a_description() -> None:
+    graph = polls_schema._schema
+    missing: list[str] = []
+    for name, named in graph.type_map.items():
+        if name.startswith(("_", "link__")) or is_specified_scalar_type(named):
+            continue
+        if not named.description and name not in ("Query", "Mutation"):
+            missing.append(name)
+        if isinstance(named, GraphQLObjectType | GraphQLInputObjectType):
+            for field_name, field in named.fields.items():
+                if field_name.startswith("_"):
+                    continue
+                if not field.description:
+                    missing.append(f"{name}.{field_name}")
+                for arg_name, arg in getattr(field, "args", {}).items():
+                    if not arg.description:
+                        missing.append(f"{name}.{field_name}({arg_name})")
+        if isinstance(named, GraphQLEnumType):
+            missing += [f"{name}.{v}" for v, value in named.values.items() if not value.description]
+    assert missing == []

@@ -758,7 +758,14 @@ class Mutation:
     @strawberry.mutation(
         description="Creates a DRAFT poll (OFFICIAL for their department, or ADMIN). BAD_USER_INPUT names the field at fault."
     )
-    async def create_poll(self, info: PollsInfo, input: CreatePollInput) -> Poll:
+    async def create_poll(
+        self,
+        info: PollsInfo,
+        input: Annotated[
+            CreatePollInput,
+            strawberry.argument(description="The poll: title, questions, audience, schedule."),
+        ],
+    ) -> Poll:
         caller = await info.context.require_user()
         saved = await info.context.polls.create_poll(
             caller,
@@ -780,7 +787,9 @@ class Mutation:
         self,
         info: PollsInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
-        input: UpdatePollInput,
+        input: Annotated[
+            UpdatePollInput, strawberry.argument(description="Only the fields to change.")
+        ],
     ) -> Poll:
         caller = await info.context.require_user()
         changes: dict[str, Any] = {}
