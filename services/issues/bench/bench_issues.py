@@ -2,7 +2,7 @@
 100,000 issues in the store.
 
     python services/issues/bench/bench_issues.py [--reports 600] [--clients 16]
-        [--issues 100000] [--queries 60]
+        [--issues 100000] [--queries 30] [--lists]
 
 Starts its own SecantusDB server and the issues service (`python -m veche_issues`)
 as child processes, uses the RabbitMQ at AMQP_URL, and serves the token keys
@@ -45,6 +45,8 @@ from veche_stack.testing import TokenMint, serve
 REPORT = """mutation($input: ReportIssueInput!) { reportIssue(input: $input) { id } }"""
 NEAR = """query($filter: IssueFilter!) { issues(filter: $filter, first: 20) {
   totalCount edges { node { id title status location { lat lon } } } } }"""
+LIST = """query($filter: IssueFilter) { issues(filter: $filter, first: 20) {
+  totalCount edges { node { id title status } } } }"""
 # Kaluga and its surroundings: about 20 km by 20 km.
 CENTRE = (54.5293, 36.2754)
 SPAN = (0.09, 0.155)
@@ -235,8 +237,24 @@ async def _measure(
             await client.close()
         rows.append(("seeding (insert_many, all indexes)", f"{number:,} issues in {seeded:.1f} s ({number / max(seeded, 1e-9):,.0f} /s)"))  # fmt: skip
 
+        times: list[float] = []
+        lists: tuple[tuple[str, dict[str, Any]], ...] = (
+            ("issues(first 20), newest, no filter", {}),
+            ("issues(text 'яма', first 20)", {"filter": {"text": "яма"}}),
+        )
+        for label, variables in lists if args.lists else ():
+            times = []
+            for _ in range(max(3, args.queries // 10)):
+                started = time.perf_counter()
+                response = await http.post(url, json={"query": LIST, "variables": variables})
+                times.append(time.perf_counter() - started)
+                assert not response.json().get("errors"), response.text
+            rows.append(
+                (label, f"p50 {percentile(times, 0.5) * 1000:.0f} ms over {len(times)} queries")
+            )
+
         for radius in (500, 2000):
-            times: list[float] = []
+            times = []
             found: list[int] = []
             for _ in range(args.queries):
                 lat, lon = random_point(rng)
@@ -275,5 +293,10 @@ if __name__ == "__main__":
     parser.add_argument("--reports", type=int, default=600, help="reportIssue calls to time")
     parser.add_argument("--clients", type=int, default=16, help="concurrent HTTP clients")
     parser.add_argument("--issues", type=int, default=100_000, help="issues in the store for near")
-    parser.add_argument("--queries", type=int, default=60, help="near queries per radius")
+    parser.add_argument("--queries", type=int, default=30, help="near queries per radius")
+    parser.add_argument(
+        "--lists",
+        action="store_true",
+        help="also time newest-first and text lists (slow on the embedded store: it sorts every match)",
+    )
     asyncio.run(main(parser.parse_args()))

@@ -55,7 +55,7 @@ def create_app(
         settings,
         verifier,
         indexes=dict(store.INDEXES),
-        outbox_collections=("outbox", *store.EVENT_CARRIERS),
+        outbox_collections=store.EVENT_SOURCES,
         handlers=handlers(settings.mongo_db),
     )
     assert isinstance(runtime, IssuesRuntime)

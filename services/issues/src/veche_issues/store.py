@@ -10,7 +10,7 @@ from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel
 
 from veche_issues import domain
 from veche_kit.mongo import Database, Document
-from veche_kit.outbox import PENDING_INDEX
+from veche_kit.outbox import OUTBOX, PENDING_INDEX
 
 ISSUES = "issues"
 SUPPORTS = "supports"
@@ -21,9 +21,11 @@ DISTRICTS = "districts"
 HOLIDAYS = "holidays"
 USERS = "users"  # a projection of the users service's accounts, fed by user.* events
 
-# Documents in these collections may carry their own pending event (single-document
-# atomicity on hot paths); the relay publishes from them as from the outbox.
-EVENT_CARRIERS = (ISSUES, SUPPORTS, COMMENTS, OFFERS)
+# Where pending events live, in the order the relay drains them on each pass:
+# documents that carry their own event (single-document atomicity on hot paths)
+# before the outbox, so within a pass an issue.reported precedes the issue's status
+# changes, an offer precedes its assignment and supports precede the threshold.
+EVENT_SOURCES = (ISSUES, OFFERS, SUPPORTS, COMMENTS, OUTBOX)
 
 INDEXES: dict[str, list[IndexModel]] = {
     ISSUES: [
