@@ -288,6 +288,15 @@ class Page:
             if e.get("method") == "Network.requestWillBeSent"
         ]
 
+    def response_headers(self, part: str) -> dict[str, str]:
+        """The headers of the first response whose URL contains `part`."""
+        for event in self.devtools.events:
+            if event.get("method") == "Network.responseReceived":
+                response = event["params"]["response"]
+                if part in response["url"]:
+                    return {k.lower(): v for k, v in response["headers"].items()}
+        raise AssertionError(f"no response from a URL with {part!r}")
+
     def errors(self) -> list[str]:
         """Uncaught exceptions and console errors, as one line each."""
         found = []
@@ -373,6 +382,8 @@ async def test_graphiql_runs_a_query_with_a_token_and_shows_the_docs(
     ]
     assert outside == []
     assert page.errors() == []
+    app = page.response_headers("/graphiql/app-")
+    assert (app["content-encoding"], app["cache-control"]) == ("gzip", IMMUTABLE)
     async with asyncio.timeout(10):  # each worker starts when its editor first needs it
         for worker in ("editor.worker-", "json.worker-", "graphql.worker-"):
             while not any(worker in url for url in page.requested_urls()):  # noqa: ASYNC110
