@@ -107,6 +107,10 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if graphiql is not None and not graphiql.built:
+            log.warning(
+                "GraphiQL is not built in %s: run gateway/graphiql/build.sh", graphiql.directory
+            )
         await gateway.start()
         try:
             yield
