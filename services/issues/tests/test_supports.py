@@ -43,9 +43,25 @@ async def test_support_is_once_per_person_and_withdrawable(issues: IssuesServer)
     assert body["errors"][0]["extensions"]["code"] == "CONFLICT"
 
 
-async def test_initiative_goes_to_review_at_its_threshold(issues: IssuesServer) -> None:
-    author = issues.citizen()
-    initiative = await issues.propose(author, location={"lat": 54.51, "lon": 36.26})
+async def test_initiative_goes_to_review_at_its_threshold(
+    issues: IssuesServer, amqp_url: str
+) -> None:
+    author = issues.citizen(district="moskovsky")
+    async with bound_queue(amqp_url, issues.settings.namespace, "initiative.proposed") as queue:
+        initiative = await issues.propose(author, location={"lat": 54.51, "lon": 36.26})
+
+        async def arrived() -> list[dict[str, Any]]:
+            return [e for e in await take(queue) if e["data"]["issue_id"] == initiative["id"]]
+
+        (proposed,) = await eventually(arrived)
+    assert proposed["data"] == {
+        "issue_id": initiative["id"],
+        "title": "Сквер на месте пустыря",
+        "category": "yards",
+        "author_id": author.id,
+        "district_id": "moskovsky",
+        "support_threshold": SMALL_THRESHOLD,
+    }
     assert initiative["kind"] == "INITIATIVE"
     assert initiative["status"] == "COLLECTING"
     assert initiative["supportThreshold"] == SMALL_THRESHOLD

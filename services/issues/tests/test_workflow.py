@@ -345,19 +345,39 @@ async def test_sweep_closes_issues_left_resolved(issues: IssuesServer, amqp_url:
         assert len(closed) == 1
 
 
-async def test_comments_mark_the_departments_answers(issues: IssuesServer) -> None:
+async def test_comments_mark_the_departments_answers(issues: IssuesServer, amqp_url: str) -> None:
     reporter, official, other = (
         issues.citizen(),
         issues.official("roads"),
         issues.official("housing"),
     )
     issue = await issues.report(reporter)
+    fan = issues.citizen()
+    await fan.client.data(
+        "mutation($id: ID!) { supportIssue(id: $id) { id } }", {"id": issue["id"]}
+    )
     mine = (await reporter.client.data(COMMENT, {"id": issue["id"], "t": "Когда починят?"}))[
         "commentOnIssue"
     ]
-    answer = (await official.client.data(COMMENT, {"id": issue["id"], "t": "На этой неделе."}))[
-        "commentOnIssue"
-    ]
+    async with bound_queue(amqp_url, issues.settings.namespace, "issue.commented") as queue:
+        answer = (await official.client.data(COMMENT, {"id": issue["id"], "t": "На этой неделе."}))[
+            "commentOnIssue"
+        ]
+
+        async def arrived() -> list[dict[str, Any]]:
+            return [e for e in await take(queue) if e["data"]["comment_id"] == answer["id"]]
+
+        (event,) = await eventually(arrived)
+    assert event["data"] == {
+        "issue_id": issue["id"],
+        "title": "Яма на дороге",
+        "comment_id": answer["id"],
+        "author_id": official.id,
+        "official": True,
+        "excerpt": "На этой неделе.",
+        "reporter_id": reporter.id,
+        "supporter_ids": [fan.id],
+    }
     aside = (await other.client.data(COMMENT, {"id": issue["id"], "t": "Передали коллегам."}))[
         "commentOnIssue"
     ]
