@@ -1,0 +1,101 @@
+"""A broker outage delays the issues service's events, from every collection that
+carries them, and drops none."""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+from veche_issues.app import create_app
+from veche_kit.auth import Principal
+from veche_stack.testing import GraphQLClient, TcpProxy, TokenMint, eventually, serve
+
+from .conftest import CHANGE, PROPOSE, REPORT, bound_queue, issues_settings, take
+
+SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { id } }"
+COMMENT = "mutation($id: ID!, $t: String!) { commentOnIssue(id: $id, text: $t) { id } }"
+OFFER = "mutation($id: ID!, $m: String!) { offerToSolve(id: $id, message: $m) { id } }"
+
+
+async def test_events_wait_for_the_broker_and_all_arrive_once(
+    mongo_server_url: str, amqp_url: str, tmp_path: Path
+) -> None:
+    proxy = TcpProxy("127.0.0.1", 5672)
+    await proxy.start()
+    settings = issues_settings(mongo_server_url, proxy.url, tmp_path)
+    mint = TokenMint()
+    app = create_app(settings, verifier=mint.verifier())
+    runtime = app.state.runtime
+
+    async def connected() -> bool:
+        return bool(runtime.bus.connected)
+
+    async def disconnected() -> bool:
+        return not runtime.bus.connected
+
+    async def backlog() -> int:
+        return int((await runtime.relay.backlog()).pending)
+
+    def client(user: str, *roles: str, department: str | None = None) -> GraphQLClient:
+        principal = Principal(
+            user_id=user,
+            roles=frozenset({"CITIZEN", *roles}),
+            department_id=department,
+            district_id="leninsky",
+        )
+        return base.as_user(mint.token(principal))
+
+    async with (
+        bound_queue(amqp_url, settings.namespace, "issue.#", "initiative.#") as queue,
+        serve(app) as url,
+    ):
+        base = GraphQLClient(f"{url}/graphql")
+        await eventually(connected)
+        await proxy.cut()
+        await eventually(disconnected)
+
+        reporter, official = (
+            client("outage-reporter"),
+            client("o", "OFFICIAL", department="roads"),
+        )
+        payload = {
+            "title": "Яма",
+            "description": "Яма у дома.",
+            "category": "potholes",
+            "location": {"lat": 54.52, "lon": 36.27},
+        }
+        issue_id = (await reporter.data(REPORT, {"input": payload}))["reportIssue"]["id"]
+        initiative = {"title": "Сквер", "description": "Сквер у дома.", "category": "yards"}
+        await reporter.data(PROPOSE, {"input": initiative})
+        await client("fan").data(SUPPORT, {"id": issue_id})
+        await official.data(COMMENT, {"id": issue_id, "t": "Приняли."})
+        await official.data(CHANGE, {"id": issue_id, "status": "ACCEPTED"})
+        await client("fixer", "SOLVER").data(OFFER, {"id": issue_id, "m": "Починю."})
+        assert await backlog() == 6
+
+        await proxy.restore()
+        received: list[dict[str, Any]] = []
+
+        async def all_arrived() -> bool:
+            received.extend(await take(queue))
+            return len(received) >= 6
+
+        await eventually(all_arrived, timeout=30)
+        await eventually(lambda: _zero(backlog))
+        received.extend(await take(queue))
+        await base.aclose()
+    await proxy.cut()
+    assert Counter(e["type"] for e in received) == {
+        "issue.reported": 1,
+        "initiative.proposed": 1,
+        "issue.supported": 1,
+        "issue.commented": 1,
+        "issue.status_changed": 1,
+        "issue.solver_offered": 1,
+    }
+    assert len({e["id"] for e in received}) == len(received)
+
+
+async def _zero(backlog: Any) -> bool:
+    return bool(await backlog() == 0)
