@@ -141,6 +141,10 @@ async def test_matching_issues_follow_skills_and_district(
     assert [e["node"]["id"] for e in rest["edges"]] == [far_accepted]
     assert rest["pageInfo"]["hasNextPage"] is False
     assert taken not in [e["node"]["id"] for e in page["edges"] + rest["edges"]]
+    body = await solver.client.post(
+        MATCHING, {"reps": [{"__typename": "User", "id": solver.id}], "after": "WyJ4Il0="}
+    )  # a cursor of another list: ["x"]
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
 
     # Someone else asking for the solver's list is refused; a non-solver gets an empty list.
     body = await reporter.client.post(MATCHING, {"reps": [{"__typename": "User", "id": solver.id}]})

@@ -411,7 +411,11 @@ class IssuesService:
             [{"district_id": district}, {"district_id": {"$ne": district}}] if district else [{}]
         )
         total = await self.db[store.ISSUES].count_documents(base)
-        start_part, last_id = (int(after[0]), str(after[1])) if after else (0, None)
+        start_part, last_id = 0, None
+        if after is not None:
+            if len(after) != 2 or after[0] not in (0, 1) or not isinstance(after[1], str):
+                raise BadUserInputError("`after` is not a cursor from this list.", field="after")
+            start_part, last_id = int(after[0]), after[1]
         documents: list[Document] = []
         cursors: list[list[Any]] = []
         for part in range(start_part, len(parts)):
