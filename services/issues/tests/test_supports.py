@@ -96,6 +96,15 @@ async def test_concurrent_supports_are_exact_and_cross_the_threshold_once(
             *(fan.client.post(SUPPORT, {"id": issue_id}) for fan in fans)
         )
         assert [r.get("errors") for r in results] == [None] * 200
+        # Each answer shows the status its support left (or found): collecting below 150.
+        statuses = sorted(
+            (r["data"]["supportIssue"]["supportersCount"], r["data"]["supportIssue"]["status"])
+            for r in results
+        )
+        assert [s for _, s in statuses[: BIG_THRESHOLD - 1]] == ["COLLECTING"] * (BIG_THRESHOLD - 1)
+        assert [s for _, s in statuses[BIG_THRESHOLD - 1 :]] == ["UNDER_REVIEW"] * (
+            200 - BIG_THRESHOLD + 1
+        )
         view = (await issues.client.data(ISSUE, {"id": issue_id}))["issue"]
         assert view["supportersCount"] == 200
         assert view["status"] == "UNDER_REVIEW"

@@ -470,7 +470,22 @@ class IssuesService:
             saved = await self._uncount(issue_id) or saved
         self._after_commit()
         crossed = await self._check_threshold(saved)
-        return crossed or saved
+        if crossed is not None:
+            return crossed
+        if self._due_for_review(saved):
+            # Another support crossed the threshold meanwhile: show the status it set.
+            return await self.get_issue(issue_id)
+        return saved
+
+    @staticmethod
+    def _due_for_review(issue: Document) -> bool:
+        threshold = issue.get("support_threshold")
+        return (
+            issue["kind"] == Kind.INITIATIVE.value
+            and issue["status"] == Status.COLLECTING.value
+            and threshold is not None
+            and issue["supporters_count"] >= threshold
+        )
 
     async def _uncount(self, issue_id: str) -> Document | None:
         return await self.db[store.ISSUES].find_one_and_update(
@@ -493,14 +508,9 @@ class IssuesService:
 
     async def _check_threshold(self, issue: Document) -> Document | None:
         """COLLECTING -> UNDER_REVIEW once, by whichever writer's conditional update wins."""
-        threshold = issue.get("support_threshold")
-        if (
-            issue["kind"] != Kind.INITIATIVE.value
-            or issue["status"] != Status.COLLECTING.value
-            or threshold is None
-            or issue["supporters_count"] < threshold
-        ):
+        if not self._due_for_review(issue):
             return None
+        threshold = issue["support_threshold"]
         now = utcnow()
         entry = {
             "from": Status.COLLECTING.value,
