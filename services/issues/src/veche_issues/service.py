@@ -39,12 +39,14 @@ from veche_kit.events import (
     InitiativeThresholdReached,
     IssueClosed,
     IssueCommented,
+    IssueOverdue,
     IssueReported,
     IssueResolved,
     IssueSolverAssigned,
     IssueSolverOffered,
     IssueStatusChanged,
     IssueSupported,
+    IssueSupportWithdrawn,
 )
 from veche_kit.mongo import Database, Document, Session, in_transaction
 from veche_kit.outbox import OutboxRelay, add_event, pending_fields
@@ -498,13 +500,37 @@ class IssuesService:
         issue = await self.get_issue(issue_id)
         if Status(issue["status"]) in domain.FINISHED:
             raise ConflictError(f"This issue is {issue['status']}; its supports are final.")
-        removed = await self.db[store.SUPPORTS].find_one_and_delete(
-            {"issue_id": issue_id, "user_id": caller.user_id}
-        )
-        if removed is None or not removed.get("counted"):
-            # Nothing to withdraw, or a support still being counted: its writer uncounts it.
+
+        async def work(session: Session) -> Document | None:
+            removed = await self.db[store.SUPPORTS].find_one_and_delete(
+                {"issue_id": issue_id, "user_id": caller.user_id}, session=session
+            )
+            if removed is None or not removed.get("counted"):
+                # Nothing to withdraw, or a support still being counted: its writer uncounts it.
+                return None
+            saved = await self.db[store.ISSUES].find_one_and_update(
+                {"_id": issue_id, "supporters_count": {"$gt": 0}},
+                {"$inc": {"supporters_count": -1}},
+                return_document=ReturnDocument.AFTER,
+                session=session,
+            )
+            if saved is not None:
+                await self._emit(
+                    session,
+                    IssueSupportWithdrawn(
+                        issue_id=issue_id,
+                        kind=saved["kind"],
+                        user_id=caller.user_id,
+                        supporters_count=saved["supporters_count"],
+                    ),
+                )
+            return saved
+
+        saved = await in_transaction(self.client, work)
+        if saved is None:
             return issue
-        return await self._uncount(issue_id) or issue
+        self._after_commit()
+        return saved
 
     async def _check_threshold(self, issue: Document) -> Document | None:
         """COLLECTING -> UNDER_REVIEW once, by whichever writer's conditional update wins."""
@@ -907,6 +933,7 @@ class IssuesService:
                     "auto-close skipped", extra={"issue_id": document["_id"], "why": error.message}
                 )
         repaired = await self._repair_supports(now)
+        overdue = await self.flag_overdue(now)
         crossed = 0
         collecting = self.db[store.ISSUES].find(
             {"kind": Kind.INITIATIVE.value, "status": Status.COLLECTING.value}
@@ -914,7 +941,49 @@ class IssuesService:
         for document in await collecting.to_list():
             if await self._check_threshold(document) is not None:
                 crossed += 1
-        return {"closed": closed, "repaired": repaired, "crossed": crossed}
+        return {"closed": closed, "repaired": repaired, "crossed": crossed, "overdue": overdue}
+
+    async def flag_overdue(self, now: datetime) -> int:
+        """Publishes `issue.overdue` once per issue that passed its dueAt unresolved.
+
+        A conditional update on the issue (`overdue_notified` not yet set) decides,
+        in the same transaction as the outbox row, so sweeps that overlap, or run
+        in several replicas, tell the department once.
+        """
+        late = {
+            "status": {"$in": [s.value for s in domain.OPEN]},
+            "due_at": {"$lt": now},
+            "overdue_notified": {"$ne": True},
+        }
+        flagged = 0
+        for document in await self.db[store.ISSUES].find(late, {"_id": 1}).to_list():
+
+            async def work(session: Session, issue_id: str = document["_id"]) -> bool:
+                issue = await self.db[store.ISSUES].find_one_and_update(
+                    {"_id": issue_id, **late},
+                    {"$set": {"overdue_notified": True}},
+                    return_document=ReturnDocument.AFTER,
+                    session=session,
+                )
+                if issue is None:
+                    return False
+                await self._emit(
+                    session,
+                    IssueOverdue(
+                        issue_id=issue_id,
+                        title=issue["title"],
+                        department_id=issue.get("department_id"),
+                        due_at=issue["due_at"],
+                        reporter_id=issue["reporter_id"],
+                    ),
+                )
+                return True
+
+            if await in_transaction(self.client, work):
+                flagged += 1
+        if flagged:
+            self._after_commit()
+        return flagged
 
     async def _repair_supports(self, now: datetime) -> int:
         cutoff = now - SUPPORT_REPAIR_AFTER
