@@ -44,6 +44,16 @@ class RunningStack:
         return self.url("gateway" if GATEWAY.available else "users")
 
 
+def _interrupt(process: subprocess.Popen[str]) -> None:
+    """Ctrl-C, so the runner stops what it started; SIGKILL only as a last resort."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGINT)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
     data = tmp_path_factory.mktemp("stack")
@@ -77,13 +87,12 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         if "press Ctrl-C" in line:
             break
     if not output or "press Ctrl-C" not in output[-1]:
-        process.kill()
+        _interrupt(process)
         logs = "".join(p.read_text()[-2000:] for p in (data / "logs").glob("*.log"))
         pytest.fail("the stack did not start:\n" + "".join(output) + logs)
     running = RunningStack(process, ports, output)
     yield running
-    if process.poll() is None:
-        process.kill()
+    _interrupt(process)  # when the Ctrl-C test did not run: the runner stops its children
 
 
 @pytest.fixture
