@@ -56,7 +56,7 @@ def test_contract_names() -> None:
     assert set(issue.fields) >= {
         "id", "kind", "title", "description", "category", "location", "address", "district",
         "photos", "status", "reporter", "department", "solver", "solverOffers", "supportersCount",
-        "supportedByMe", "supportThreshold", "dueAt", "overdue", "comments", "history", "poll",
+        "supportedByMe", "supportThreshold", "dueAt", "overdue", "comments", "history",
         "createdAt", "updatedAt",
     }  # fmt: skip
     status = types["IssueStatus"]

@@ -1,4 +1,4 @@
-"""Solvers see matching issues; the user projection and poll links come from events."""
+"""Solvers see matching issues; the user projection comes from events."""
 
 from __future__ import annotations
 
@@ -11,7 +11,6 @@ from aio_pika.exceptions import ChannelClosed
 from veche_kit.events import (
     Envelope,
     Event,
-    PollPublished,
     UserProfileUpdated,
     UserRegistered,
     UserRoleChanged,
@@ -30,7 +29,6 @@ query($reps: [_Any!]!, $first: Int, $after: String) {
     }
   }
 }"""
-POLL = """query($id: ID!) { issue(id: $id) { poll { id } } }"""
 
 
 async def publish(issues: IssuesServer, amqp_url: str, *events: Event) -> list[Envelope]:
@@ -150,26 +148,3 @@ async def test_matching_issues_follow_skills_and_district(
     body = await reporter.client.post(MATCHING, {"reps": [{"__typename": "User", "id": solver.id}]})
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert (await _matching(issues, reporter))["totalCount"] == 0
-
-
-async def test_published_poll_links_its_initiative(issues: IssuesServer, amqp_url: str) -> None:
-    initiative = await issues.propose(issues.citizen())
-    await publish(
-        issues,
-        amqp_url,
-        PollPublished(
-            poll_id="poll-1",
-            title="Сквер?",
-            author_id="official-1",
-            department_id="landscaping",
-            district_ids=[],
-            source_initiative_id=initiative["id"],
-            starts_at=None,
-            ends_at=None,
-        ),
-    )
-
-    async def linked() -> Any:
-        return (await issues.client.data(POLL, {"id": initiative["id"]}))["issue"]["poll"]
-
-    assert await eventually(linked) == {"id": "poll-1"}

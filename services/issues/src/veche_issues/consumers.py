@@ -1,18 +1,16 @@
 """Handlers of other services' events, each idempotent through the kit's `Consumer`.
 
 The issues service keeps a small projection of users (name, district, roles,
-department, skills) for solver matching, and notes which poll an initiative
-was put to.
+department, skills) for solver matching. (Which poll an initiative was put to
+is the polls service's field, `Issue.poll`.)
 """
 
 from __future__ import annotations
 
 from veche_issues import store
-from veche_issues.domain import Kind
 from veche_kit.consumer import Handler
 from veche_kit.events import (
     Envelope,
-    PollPublished,
     UserProfileUpdated,
     UserRegistered,
     UserRoleChanged,
@@ -73,20 +71,8 @@ def handlers(db_name: str) -> dict[str, Handler]:
             session=session,
         )
 
-    async def on_poll_published(envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollPublished)
-        if event.source_initiative_id is None:
-            return
-        await database(session)[store.ISSUES].update_one(
-            {"_id": event.source_initiative_id, "kind": Kind.INITIATIVE.value},
-            {"$set": {"poll_id": event.poll_id}},
-            session=session,
-        )
-
     return {
         UserRegistered.type: on_user_registered,
         UserProfileUpdated.type: on_user_profile_updated,
         UserRoleChanged.type: on_user_role_changed,
-        PollPublished.type: on_poll_published,
     }

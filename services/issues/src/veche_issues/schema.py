@@ -1,6 +1,6 @@
 """The issues subgraph: types, queries, mutations and entities (Federation v2).
 
-`User`, `Department`, `District` and `Poll` are owned by other subgraphs; here
+`User`, `Department` and `District` are owned by other subgraphs; here
 they are references by id that the gateway resolves there. Issues extends
 `User` with the lists of issues a person reported, solves, or could solve.
 """
@@ -186,14 +186,6 @@ class Department:
 )
 class District:
     id: strawberry.ID = strawberry.field(description="District id, e.g. `leninsky`.")
-
-
-@strawberry.federation.type(
-    keys=[Key(fields=FieldSet("id"), resolvable=False)],
-    description="A city poll (owned by the polls service).",
-)
-class Poll:
-    id: strawberry.ID = strawberry.field(description="Poll id.")
 
 
 def _department(department_id: str | None) -> Department | None:
@@ -469,11 +461,6 @@ class Issue:
     @strawberry.field(description="Every status change, oldest first.")
     def history(self) -> list[StatusChange]:
         return [StatusChange.from_doc(e) for e in self._doc.get("history", [])]
-
-    @strawberry.field(description="The poll an initiative was put to, once the city published one.")
-    def poll(self) -> Poll | None:
-        poll_id = self._doc.get("poll_id")
-        return Poll(id=strawberry.ID(poll_id)) if poll_id else None
 
 
 @strawberry.type(description="A kind of problem, and the department that handles it.")
@@ -836,6 +823,4 @@ class Mutation:
         return Issue.from_doc(await info.context.issues.reopen(caller, str(id), reason))
 
 
-schema = FederatedSchema(
-    query=Query, mutation=Mutation, types=[User, Issue, Department, District, Poll]
-)
+schema = FederatedSchema(query=Query, mutation=Mutation, types=[User, Issue, Department, District])

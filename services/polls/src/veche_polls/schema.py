@@ -530,10 +530,7 @@ class Issue:
     def resolve_reference(cls, id: strawberry.ID) -> Issue:
         return cls(id=id)
 
-    # The contract gives `Issue.poll` to polls; `@override` keeps the supergraph composing while
-    # the issues subgraph still declares its own copy (a no-op hint once it drops it).
     @strawberry.federation.field(
-        override="issues",
         description="The poll an initiative was put to, if any (a DRAFT one only for those who manage it).",
     )
     async def poll(self, info: PollsInfo) -> Poll | None:
