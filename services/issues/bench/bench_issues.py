@@ -35,7 +35,7 @@ from starlette.routing import Route
 from veche_issues import domain, store
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
-from veche_kit.mongo import connect
+from veche_kit.mongo import connect, new_id
 from veche_kit.reference import CATEGORIES, DISTRICTS
 from veche_stack.broker import amqp_answers
 from veche_stack.processes import Process, free_port
@@ -87,7 +87,7 @@ def seeded_issue(rng: random.Random, number: int) -> dict[str, Any]:
     status = rng.choice(["NEW", "ACCEPTED", "IN_PROGRESS", "RESOLVED", "CLOSED"])
     now = utcnow()
     return {
-        "_id": store.new_id(),
+        "_id": new_id(),
         "kind": "PROBLEM",
         "title": title,
         "description": "Сгенерировано для замера.",

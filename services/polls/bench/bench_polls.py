@@ -33,7 +33,7 @@ from starlette.routing import Route
 
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
-from veche_kit.mongo import Database, connect
+from veche_kit.mongo import Database, connect, new_id
 from veche_polls import domain, store
 from veche_polls.service import PollsService
 from veche_polls.settings import PollsSettings
@@ -138,7 +138,7 @@ class Bench:
         rng = random.Random(1)
         documents = [
             {
-                "_id": store.new_id(),
+                "_id": new_id(),
                 "poll_id": "raw",
                 "voter_id": f"v-{i}",
                 "answers": [
@@ -256,7 +256,7 @@ class Bench:
                 ]
                 batch.append(
                     {
-                        "_id": store.new_id(),
+                        "_id": new_id(),
                         "poll_id": poll_id,
                         "voter_id": f"seed-{i}",
                         "answers": domain.clean_answers(poll["questions"], drafts),

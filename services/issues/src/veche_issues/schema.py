@@ -20,6 +20,7 @@ from strawberry.types import Info
 
 from veche_issues import domain, store
 from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near
+from veche_kit import mongo
 from veche_kit.clock import utcnow
 from veche_kit.graphql import (
     Connection,
@@ -51,7 +52,7 @@ class IssuesContext(RequestContext):
         db = self.issues.db
 
         async def load(ids: list[str]) -> list[Document | None]:
-            return await store.find_by_ids(db, store.ISSUES, ids)
+            return await mongo.find_by_ids(db, store.ISSUES, ids)
 
         loader: DataLoader[str, Document | None] = self._loader("issues", load)
         return loader
@@ -444,12 +445,13 @@ class Issue:
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Comment]:
         key = decode_cursor(after)
-        documents, has_next, total = await store.page_oldest(
+        documents, has_next, total = await mongo.page(
             info.context.issues.db,
             store.COMMENTS,
             {"issue_id": self._doc["_id"]},
             first=page_size(first),
             after=str(key[0]) if key else None,
+            newest_first=False,
         )
         return connection(
             [Comment.from_doc(d) for d in documents],

@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 from veche_issues import domain, store
 from veche_issues.domain import Actor, Kind, Status
 from veche_issues.settings import IssuesSettings
+from veche_kit import mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -203,7 +204,7 @@ class IssuesService:
         district = district_id if district_id is not None else caller.district_id
         await self.check_district(district)
         now = utcnow()
-        issue_id = store.new_id()
+        issue_id = mongo.new_id()
         threshold = self.settings.threshold_for(category) if kind is Kind.INITIATIVE else None
         event: Event
         if kind is Kind.PROBLEM:
@@ -350,7 +351,7 @@ class IssuesService:
             )
         if after is not None and len(after) != 1:
             raise BadUserInputError("`after` is a cursor from a list with `near`.", field="after")
-        documents, has_next, total = await store.page_newest(
+        documents, has_next, total = await mongo.page(
             self.db,
             store.ISSUES,
             conditions,
@@ -380,7 +381,7 @@ class IssuesService:
         self, field: str, user_id: str, *, first: int, after: list[Any] | None
     ) -> IssuePage:
         """A user's reported or solving issues, newest first."""
-        documents, has_next, total = await store.page_newest(
+        documents, has_next, total = await mongo.page(
             self.db,
             store.ISSUES,
             {field: user_id},
@@ -439,7 +440,7 @@ class IssuesService:
         issue = await self.get_issue(issue_id)
         if Status(issue["status"]) in domain.FINISHED:
             raise ConflictError(f"This issue is {issue['status']}; it takes no more supports.")
-        support_id = store.new_id()
+        support_id = mongo.new_id()
         try:
             await self.db[store.SUPPORTS].insert_one(
                 {
@@ -596,7 +597,7 @@ class IssuesService:
             and caller.department_id == issue.get("department_id")
         )
         now = utcnow()
-        comment_id = store.new_id()
+        comment_id = mongo.new_id()
         event = IssueCommented(
             issue_id=issue_id,
             title=issue["title"],
@@ -759,7 +760,7 @@ class IssuesService:
             )
         if issue.get("solver_id"):
             raise ConflictError("This issue already has a solver.")
-        offer_id = store.new_id()
+        offer_id = mongo.new_id()
         event = IssueSolverOffered(
             issue_id=issue_id,
             title=issue["title"],

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from bson import ObjectId, Regex
+from bson import Regex
 from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel
 
 from veche_issues import domain
@@ -76,17 +76,6 @@ INDEXES: dict[str, list[IndexModel]] = {
 }
 
 
-def new_id() -> str:
-    """Ids are ObjectId strings: unique, and growing with time for stable paging."""
-    return str(ObjectId())
-
-
-async def find_by_ids(db: Database, collection: str, ids: list[str]) -> list[Document | None]:
-    """The documents with `ids`, in that order, None where missing (for loaders)."""
-    found = {d["_id"]: d async for d in db[collection].find({"_id": {"$in": list(set(ids))}})}
-    return [found.get(i) for i in ids]
-
-
 def prefix_filter(terms: list[str]) -> dict[str, Any]:
     """Every term must begin one of the document's stored search terms.
 
@@ -96,35 +85,6 @@ def prefix_filter(terms: list[str]) -> dict[str, Any]:
     if len(terms) == 1:
         return {"search_terms": {"$regex": "^" + re.escape(terms[0])}}
     return {"search_terms": {"$all": [Regex("^" + re.escape(t)) for t in terms]}}
-
-
-async def page_newest(
-    db: Database, collection: str, query: dict[str, Any], *, first: int, after: str | None
-) -> tuple[list[Document], bool, int]:
-    """Newest first by `_id`; a cursor is the last id seen, so new arrivals never shift pages."""
-    # Without conditions the collection's metadata count (exact but after an unclean
-    # shutdown) spares a scan of every document.
-    total = await (
-        db[collection].count_documents(query)
-        if query
-        else db[collection].estimated_document_count()
-    )
-    # Conditions side by side rather than under `$and`: the embedded store plans those better.
-    window = query if after is None else {**query, "_id": {"$lt": after}}
-    cursor = db[collection].find(window).sort("_id", DESCENDING)
-    documents: list[Document] = await cursor.limit(first + 1).to_list()
-    return documents[:first], len(documents) > first, total
-
-
-async def page_oldest(
-    db: Database, collection: str, query: dict[str, Any], *, first: int, after: str | None
-) -> tuple[list[Document], bool, int]:
-    """Oldest first by `_id` (conversations read top to bottom)."""
-    total = await db[collection].count_documents(query)
-    window = query if after is None else {**query, "_id": {"$gt": after}}
-    cursor = db[collection].find(window).sort("_id", ASCENDING)
-    documents: list[Document] = await cursor.limit(first + 1).to_list()
-    return documents[:first], len(documents) > first, total
 
 
 async def nearest(

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from veche_kit import mongo
 from veche_kit.consumer import Handler
 from veche_kit.events import (
     Envelope,
@@ -90,7 +91,7 @@ def handlers(settings: PollsSettings) -> dict[str, Handler]:
             return
         await polls.insert_one(
             domain.initiative_poll(
-                poll_id=store.new_id(),
+                poll_id=mongo.new_id(),
                 issue_id=event.issue_id,
                 title=event.title,
                 description=event.description,

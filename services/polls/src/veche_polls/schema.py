@@ -20,6 +20,7 @@ from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
+from veche_kit import mongo
 from veche_kit.auth import bearer_token
 from veche_kit.clock import as_utc, utcnow
 from veche_kit.errors import ForbiddenError, PollNotActiveError
@@ -71,7 +72,7 @@ class PollsContext(RequestContext):
         service = self.polls
 
         async def load(ids: list[str]) -> list[Document | None]:
-            found = await store.find_by_ids(service.db, store.POLLS, ids)
+            found = await mongo.find_by_ids(service.db, store.POLLS, ids)
             return [await service.settle(d) if d else None for d in found]
 
         return self.loader("polls", load)

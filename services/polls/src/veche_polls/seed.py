@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 from datetime import timedelta
 
+from veche_kit import mongo
 from veche_kit.clock import utcnow
 from veche_kit.events import PollPublished
 from veche_kit.mongo import Database, Session
@@ -61,7 +62,7 @@ async def load_demo_polls(db: Database, admin_id: str, producer: str, session: S
     now = utcnow()
     for title, description, department, districts, questions in DEMO:
         poll = domain.new_poll(
-            poll_id=store.new_id(),
+            poll_id=mongo.new_id(),
             title=title,
             description=description,
             questions=domain.build_questions(questions),

@@ -17,6 +17,7 @@ from typing import Any
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from veche_kit import mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -143,7 +144,7 @@ class PollsService:
                 raise ForbiddenError("Officials create polls for their own department only.")
         domain.check_schedule(starts_at, ends_at)
         poll = domain.new_poll(
-            poll_id=store.new_id(),
+            poll_id=mongo.new_id(),
             title=domain.clean_title(title),
             description=domain.clean_text(
                 description, "description", domain.MAX_DESCRIPTION, required=False
@@ -370,7 +371,7 @@ class PollsService:
         domain.check_eligible(poll["audience"], voter, now.year)
         cleaned = domain.clean_answers(poll["questions"], answers)
         group = domain.age_group(voter.age_in(now.year))
-        ballot_id = store.new_id()
+        ballot_id = mongo.new_id()
         event = PollVoteCast(
             poll_id=poll_id,
             ballot_id=ballot_id,
@@ -452,7 +453,7 @@ class PollsService:
             rules.append(
                 {"$or": [{"audience.district_ids": []}, {"audience.district_ids": district_id}]}
             )
-        documents, has_next, total = await store.page(
+        documents, has_next, total = await mongo.page(
             self.db, store.POLLS, {"$and": rules}, first=first, after=after
         )
         return [await self.settle(d) for d in documents], has_next, total
@@ -482,13 +483,13 @@ class PollsService:
         open_ids = sorted((i for i in candidates if i not in voted), reverse=True)
         window = [i for i in open_ids if after is None or i < after]
         chosen = window[:first]
-        documents = [d for d in await store.find_by_ids(self.db, store.POLLS, chosen) if d]
+        documents = [d for d in await mongo.find_by_ids(self.db, store.POLLS, chosen) if d]
         return documents, len(window) > first, len(open_ids)
 
     async def ballots_of(
         self, user_id: str, *, first: int, after: str | None
     ) -> tuple[list[Document], bool, int]:
-        return await store.page(
+        return await mongo.page(
             self.db,
             store.BALLOTS,
             {"voter_id": user_id},

@@ -1,4 +1,4 @@
-"""The polls service's MongoDB collections, their indexes and the queries on them.
+"""The polls service's MongoDB collections and their indexes.
 
 - `polls`: one document per poll (questions, audience, schedule, status, decision).
 - `ballots`: one document per (poll, voter), held unique by an index. A ballot is
@@ -11,12 +11,8 @@
 
 from __future__ import annotations
 
-from typing import Any
-
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
-from veche_kit.mongo import Database, Document
 from veche_kit.outbox import PENDING_INDEX
 
 POLLS = "polls"
@@ -46,33 +42,3 @@ INDEXES: dict[str, list[IndexModel]] = {
         PENDING_INDEX,  # the relay's index: ballots carry their own `poll.vote_cast`
     ],
 }
-
-
-def new_id() -> str:
-    """Ids are ObjectId strings: unique, and growing with time for stable paging."""
-    return str(ObjectId())
-
-
-async def find_by_ids(db: Database, collection: str, ids: list[str]) -> list[Document | None]:
-    """The documents with `ids`, in that order, None where missing (for loaders)."""
-    found = {d["_id"]: d async for d in db[collection].find({"_id": {"$in": list(set(ids))}})}
-    return [found.get(i) for i in ids]
-
-
-async def page(
-    db: Database,
-    collection: str,
-    query: dict[str, Any],
-    *,
-    first: int,
-    after: str | None,
-    projection: dict[str, Any] | None = None,
-) -> tuple[list[Document], bool, int]:
-    """A page newest first (by `_id`) after the id `after`; (documents, has_next, total)."""
-    total = await db[collection].count_documents(query)
-    window = dict(query)
-    if after is not None:
-        window = {"$and": [query, {"_id": {"$lt": after}}]}
-    cursor = db[collection].find(window, projection).sort("_id", DESCENDING)
-    documents: list[Document] = await cursor.limit(first + 1).to_list()
-    return documents[:first], len(documents) > first, total

@@ -19,6 +19,7 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
+from veche_kit import mongo
 from veche_kit.consumer import Handler, routes
 from veche_kit.events import (
     Envelope,
@@ -96,7 +97,7 @@ class Reactions:
         async for batch in _batches(user_ids):
             documents = [
                 {
-                    "_id": store.new_id(),
+                    "_id": mongo.new_id(),
                     "user_id": user_id,
                     "kind": envelope.type,
                     "text": text,

@@ -11,6 +11,7 @@ import strawberry
 from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
+from veche_kit import mongo
 from veche_kit.errors import BadUserInputError, ForbiddenError
 from veche_kit.graphql import (
     Connection,
@@ -42,7 +43,7 @@ class UsersContext(RequestContext):
             db = self.users.db
 
             async def load(ids: list[str]) -> list[Document | None]:
-                return await store.find_by_ids(db, collection, ids)
+                return await mongo.find_by_ids(db, collection, ids)
 
             self.loaders[collection] = DataLoader(load_fn=load)
         loader: DataLoader[str, Document | None] = self.loaders[collection]
@@ -346,7 +347,7 @@ async def _page(
     newest_first: bool = True,
 ) -> tuple[list[Document], bool, int]:
     key = decode_cursor(after)
-    return await store.page(
+    return await mongo.page(
         info.context.users.db,
         collection,
         query,

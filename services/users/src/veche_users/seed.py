@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 
+from veche_kit import mongo
 from veche_kit.clock import utcnow
 from veche_kit.reference import DEPARTMENTS, DISTRICTS
 from veche_users import store
@@ -32,7 +33,7 @@ async def load_demo_data(service: UsersService) -> None:
         await db[store.REWARDS].insert_many(
             [
                 {
-                    "_id": store.new_id(),
+                    "_id": mongo.new_id(),
                     "title": t,
                     "description": d,
                     "cost": c,

@@ -14,6 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo import AsyncMongoClient, ReturnDocument
 from pymongo.errors import DuplicateKeyError
 
+from veche_kit import mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -147,7 +148,7 @@ class UsersService:
         await self.db[store.REFRESH_TOKENS].insert_one(
             {
                 "_id": _digest(refresh),
-                "family": family or store.new_id(),
+                "family": family or mongo.new_id(),
                 "user_id": user["_id"],
                 "created_at": now,
                 "expires_at": now + timedelta(days=self.settings.refresh_token_days),
@@ -178,7 +179,7 @@ class UsersService:
         await self._check_district(district_id)
         now = utcnow()
         user: Document = {
-            "_id": store.new_id(),
+            "_id": mongo.new_id(),
             "email": email,
             "password_hash": await self._hash(password),
             "display_name": name,
@@ -520,7 +521,7 @@ class UsersService:
         async def work(s: Session) -> None:
             await self.db[store.LEDGER].insert_one(
                 {
-                    "_id": store.new_id(),
+                    "_id": mongo.new_id(),
                     "user_id": user_id,
                     "amount": amount,
                     "reason": reason,
@@ -556,7 +557,7 @@ class UsersService:
         if stock < 0:
             raise BadUserInputError("Stock cannot be negative.", field="stock")
         reward = {
-            "_id": store.new_id(),
+            "_id": mongo.new_id(),
             "title": clean_title,
             "description": domain.clean_optional_text(description, "description", MAX_REWARD_TEXT),
             "cost": cost,
@@ -595,7 +596,7 @@ class UsersService:
             if user is None:
                 raise InsufficientPointsError(f"This reward costs {cost} points; you have fewer.")
             redemption = {
-                "_id": store.new_id(),
+                "_id": mongo.new_id(),
                 "user_id": caller.user_id,
                 "reward_id": reward_id,
                 "reward": {k: reward[k] for k in ("_id", "title", "description", "cost")},
@@ -606,7 +607,7 @@ class UsersService:
             await self.db[store.REDEMPTIONS].insert_one(redemption, session=session)
             await self.db[store.LEDGER].insert_one(
                 {
-                    "_id": store.new_id(),
+                    "_id": mongo.new_id(),
                     "user_id": caller.user_id,
                     "amount": -cost,
                     "reason": f"Reward: {reward['title']}",

@@ -1,13 +1,8 @@
-"""The users service's MongoDB collections, their indexes and the queries on them."""
+"""The users service's MongoDB collections and their indexes."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from bson import ObjectId
 from pymongo import ASCENDING, DESCENDING, IndexModel
-
-from veche_kit.mongo import Database, Document
 
 USERS = "users"
 REFRESH_TOKENS = "refresh_tokens"
@@ -51,33 +46,3 @@ INDEXES: dict[str, list[IndexModel]] = {
     POLL_VOTERS: [IndexModel([("poll_id", ASCENDING)])],
     SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
 }
-
-
-def new_id() -> str:
-    """Ids are ObjectId strings: unique, and growing with time for stable paging."""
-    return str(ObjectId())
-
-
-async def find_by_ids(db: Database, collection: str, ids: list[str]) -> list[Document | None]:
-    """The documents with `ids`, in that order, None where missing (for loaders)."""
-    found = {d["_id"]: d async for d in db[collection].find({"_id": {"$in": list(set(ids))}})}
-    return [found.get(i) for i in ids]
-
-
-async def page(
-    db: Database,
-    collection: str,
-    query: dict[str, Any],
-    *,
-    first: int,
-    after: str | None,
-    newest_first: bool = False,
-) -> tuple[list[Document], bool, int]:
-    """A page ordered by `_id` after the id `after`; (documents, has_next, total)."""
-    total = await db[collection].count_documents(query)
-    window = dict(query)
-    if after is not None:
-        window["_id"] = {"$lt" if newest_first else "$gt": after}
-    cursor = db[collection].find(window).sort("_id", DESCENDING if newest_first else ASCENDING)
-    documents: list[Document] = await cursor.limit(first + 1).to_list()
-    return documents[:first], len(documents) > first, total
