@@ -12,13 +12,14 @@ import uuid
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 
 from veche_stack.processes import free_port, port_open
 from veche_stack.stack import GATEWAY, SERVICES
-from veche_stack.testing import GraphQLClient
+from veche_stack.testing import GraphQLClient, eventually
 
 pytestmark = pytest.mark.stack
 
@@ -63,6 +64,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningStack]:
         "VECHE_DATA_DIR": str(data),
         "VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "VECHE_NAMESPACE": f"test-{uuid.uuid4().hex[:8]}.",
+        "ISSUES_SUPPORT_THRESHOLD": "2",  # an initiative reaches review with two supports
         "PYTHONUNBUFFERED": "1",
     }
     for spec in (*SERVICES, GATEWAY):
@@ -136,6 +138,79 @@ async def test_register_and_sign_in_through_the_endpoint(
     assert me["me"] == {"id": registered["user"]["id"], "email": email}
     admin = (await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD}))["login"]
     assert "ADMIN" in admin["user"]["roles"]
+
+
+PROPOSE = """mutation($input: ProposeInitiativeInput!) { proposeInitiative(input: $input) { id status } }"""
+SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { status supportersCount } }"
+INITIATIVE_POLL = """query($id: ID!) {
+  issue(id: $id) {
+    title status supportThreshold supportersCount reporter { displayName }
+    poll {
+      title status
+      author { displayName }
+      sourceInitiative { id title reporter { displayName } }
+    }
+  }
+}"""
+
+
+@pytest.mark.skipif(
+    not all(s.available for s in SERVICES) or not GATEWAY.available,
+    reason="needs every service and the gateway",
+)
+async def test_one_query_joins_all_three_services(
+    stack: RunningStack, client: GraphQLClient
+) -> None:
+    people = []
+    for name in ("Автор", "Сосед", "Соседка"):
+        payload = {
+            "email": f"{uuid.uuid4().hex[:8]}@example.ru",
+            "password": "stack password 1",
+            "displayName": name,
+            "districtId": "leninsky",
+        }
+        people.append(
+            client.as_user(
+                (await client.data(REGISTER, {"input": payload}))["register"]["accessToken"]
+            )
+        )
+    author, *neighbours = people
+    proposal = {
+        "title": "Сквер на месте пустыря",
+        "description": "Деревья, лавочки и свет.",
+        "category": "yards",
+    }
+    initiative = (await author.data(PROPOSE, {"input": proposal}))["proposeInitiative"]
+    assert initiative["status"] == "COLLECTING"
+    for neighbour in neighbours:
+        await neighbour.data(SUPPORT, {"id": initiative["id"]})
+    admin = client.as_user(
+        (await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD}))["login"][
+            "accessToken"
+        ]
+    )
+
+    async def poll_created() -> dict[str, Any] | None:
+        issue: dict[str, Any] = (await admin.data(INITIATIVE_POLL, {"id": initiative["id"]}))[
+            "issue"
+        ]
+        return issue if issue["poll"] else None
+
+    # issues -> initiative.threshold_reached -> polls drafts a poll; one query reads all three.
+    issue = await eventually(poll_created, timeout=30)
+    assert (issue["status"], issue["supportersCount"], issue["supportThreshold"]) == (
+        "UNDER_REVIEW",
+        2,
+        2,
+    )
+    assert issue["reporter"] == {"displayName": "Автор"}
+    assert issue["poll"]["status"] == "DRAFT"
+    assert issue["poll"]["author"] == {"displayName": "Автор"}
+    assert issue["poll"]["sourceInitiative"] == {
+        "id": initiative["id"],
+        "title": "Сквер на месте пустыря",
+        "reporter": {"displayName": "Автор"},
+    }
 
 
 def test_ctrl_c_stops_every_process(stack: RunningStack, tmp_path: Path) -> None:

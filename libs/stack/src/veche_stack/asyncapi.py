@@ -12,7 +12,6 @@ service's handlers. A test fails when the committed document is stale.
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import inspect
 from pathlib import Path
 from typing import Any
@@ -20,8 +19,8 @@ from typing import Any
 import yaml
 
 from veche_kit.bus import DEAD_LETTER_EXCHANGE, EXCHANGE
-from veche_kit.consumer import routes
 from veche_kit.events import Envelope, Event
+from veche_stack.topology import consumers
 
 DOCUMENT = Path(__file__).resolve().parents[4] / "docs" / "asyncapi.yaml"
 PRODUCERS = {"user": "users", "poll": "polls", "issue": "issues", "initiative": "issues"}
@@ -29,25 +28,6 @@ PRODUCERS = {"user": "users", "poll": "polls", "issue": "issues", "initiative": 
 
 def producer_of(event_type: str) -> str:
     return PRODUCERS[event_type.split(".", 1)[0]]
-
-
-def consumers() -> dict[str, list[str]]:
-    """Which event types each installed service consumes."""
-    found: dict[str, list[str]] = {}
-    if importlib.util.find_spec("veche_users"):
-        from veche_users.consumers import Reactions
-
-        found["users"] = sorted(routes(Reactions))
-    if importlib.util.find_spec("veche_polls"):
-        from veche_polls.consumers import handlers as polls_handlers
-        from veche_polls.settings import PollsSettings
-
-        found["polls"] = sorted(polls_handlers(PollsSettings()))
-    if importlib.util.find_spec("veche_issues"):
-        from veche_issues.consumers import handlers as issues_handlers
-
-        found["issues"] = sorted(issues_handlers("veche_issues"))
-    return found
 
 
 def _message_name(model: type[Event]) -> str:

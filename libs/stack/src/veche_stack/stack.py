@@ -18,6 +18,7 @@ from pathlib import Path
 
 from veche_stack.broker import PrivateRabbit, amqp_answers, rabbitmq_installed
 from veche_stack.processes import Process, free_port
+from veche_stack.topology import declare_queues_now
 
 log = logging.getLogger(__name__)
 
@@ -218,6 +219,10 @@ class Stack:
         try:
             self.start_stores()
             self.start_broker()
+            namespace = self.config.extra_env.get(
+                "VECHE_NAMESPACE", os.environ.get("VECHE_NAMESPACE", "")
+            )
+            declare_queues_now(self.amqp_url, [s.name for s in self.services], namespace)
             for spec in self.services:
                 self.start_service(spec)
             for spec in self.services:
