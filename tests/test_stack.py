@@ -190,11 +190,11 @@ async def test_one_query_joins_all_three_services(
         ]
     )
 
-    async def poll_created() -> dict[str, Any] | None:
+    async def poll_created() -> dict[str, Any]:
         issue: dict[str, Any] = (await admin.data(INITIATIVE_POLL, {"id": initiative["id"]}))[
             "issue"
         ]
-        return issue if issue["poll"] else None
+        return issue if issue["poll"] else {}
 
     # issues -> initiative.threshold_reached -> polls drafts a poll; one query reads all three.
     issue = await eventually(poll_created, timeout=30)
