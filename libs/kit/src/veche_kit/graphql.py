@@ -4,8 +4,10 @@
   `extensions.code` and its message; a malformed document or a wrong variable
   type becomes BAD_USER_INPUT; anything unexpected is logged with its request
   id and shown to the client only as INTERNAL.
-- `RequestContext` verifies the caller's token once per request.
-- `Connection[T]` is the Relay-style list every paginated field returns.
+- `RequestContext` verifies the caller's token once per request and keeps
+  one batching loader per key.
+- `Connection[T]` is the Relay-style list every paginated field returns;
+  `PageFirst` and `PageAfter` are its arguments.
 """
 
 from __future__ import annotations
@@ -13,13 +15,14 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
 from starlette.requests import Request
+from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 
 from veche_kit.auth import Principal, TokenVerifier, bearer_token
@@ -29,6 +32,7 @@ from veche_kit.logs import request_id_var
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+K = TypeVar("K")
 MAX_PAGE = 100
 DEFAULT_PAGE = 20
 
@@ -106,6 +110,15 @@ class RequestContext:
             )
         return principal
 
+    def loader(
+        self, key: str, load_fn: Callable[[list[K]], Awaitable[Sequence[T]]]
+    ) -> DataLoader[K, T]:
+        """One batching loader per `key` per request; `load_fn` makes it on first use."""
+        if key not in self.loaders:
+            self.loaders[key] = DataLoader(load_fn=load_fn)
+        loader: DataLoader[K, T] = self.loaders[key]
+        return loader
+
 
 # ─────────────────────────── connections ───────────────────────────
 
@@ -131,6 +144,15 @@ class Connection(Generic[T]):
     edges: list[Edge[T]] = strawberry.field(description="The items of this page, in order.")
     page_info: PageInfo = strawberry.field(description="Whether more items follow.")
     total_count: int = strawberry.field(description="How many items the whole list has.")
+
+
+PageFirst = Annotated[
+    int | None,
+    strawberry.argument(description=f"Page size, 1–{MAX_PAGE} (default {DEFAULT_PAGE})."),
+]
+PageAfter = Annotated[
+    str | None, strawberry.argument(description="`endCursor` of the previous page.")
+]
 
 
 def encode_cursor(key: Sequence[Any]) -> str:

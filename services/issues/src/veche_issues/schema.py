@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 from enum import Enum
-from typing import Annotated, Any
+from typing import Annotated
 
 import strawberry
 from strawberry.dataloader import DataLoader
@@ -25,6 +25,8 @@ from veche_kit.clock import utcnow
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
+    PageAfter,
+    PageFirst,
     RequestContext,
     connection,
     decode_cursor,
@@ -43,19 +45,13 @@ class IssuesContext(RequestContext):
         assert self.service is not None
         return self.service
 
-    def _loader(self, name: str, load: Any) -> Any:
-        if name not in self.loaders:
-            self.loaders[name] = DataLoader(load_fn=load)
-        return self.loaders[name]
-
     def issue_loader(self) -> DataLoader[str, Document | None]:
         db = self.issues.db
 
         async def load(ids: list[str]) -> list[Document | None]:
             return await mongo.find_by_ids(db, store.ISSUES, ids)
 
-        loader: DataLoader[str, Document | None] = self._loader("issues", load)
-        return loader
+        return self.loader("issues", load)
 
     def offers_loader(self) -> DataLoader[str, list[Document]]:
         db = self.issues.db
@@ -67,8 +63,7 @@ class IssuesContext(RequestContext):
                 found[offer["issue_id"]].append(offer)
             return [found[i] for i in issue_ids]
 
-        loader: DataLoader[str, list[Document]] = self._loader("offers", load)
-        return loader
+        return self.loader("offers", load)
 
     def supported_loader(self, user_id: str) -> DataLoader[str, bool]:
         db = self.issues.db
@@ -80,16 +75,10 @@ class IssuesContext(RequestContext):
             mine = {d["issue_id"] async for d in cursor}
             return [i in mine for i in issue_ids]
 
-        loader: DataLoader[str, bool] = self._loader(f"supported:{user_id}", load)
-        return loader
+        return self.loader(f"supported:{user_id}", load)
 
 
 IssuesInfo = Info[IssuesContext, None]
-
-PageFirst = Annotated[int | None, strawberry.argument(description="Page size, 1–100 (default 20).")]
-PageAfter = Annotated[
-    str | None, strawberry.argument(description="`endCursor` of the previous page.")
-]
 
 
 # ─────────────────────────── enums and values ───────────────────────────

@@ -27,6 +27,8 @@ from veche_kit.errors import ForbiddenError, PollNotActiveError
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
+    PageAfter,
+    PageFirst,
     RequestContext,
     connection,
     decode_cursor,
@@ -60,12 +62,6 @@ class PollsContext(RequestContext):
         claims = jwt.decode(token, options={"verify_signature": False})
         iat = claims.get("iat")
         return datetime.fromtimestamp(iat, UTC) if isinstance(iat, int | float) else None
-
-    def loader(self, name: str, load: Any) -> DataLoader[str, Document | None]:
-        if name not in self.loaders:
-            self.loaders[name] = DataLoader(load_fn=load)
-        loader: DataLoader[str, Document | None] = self.loaders[name]
-        return loader
 
     def poll_loader(self) -> DataLoader[str, Document | None]:
         """Polls by id, each closed first if past its end time."""
@@ -102,10 +98,6 @@ class PollsContext(RequestContext):
 
 
 PollsInfo = Info[PollsContext, None]
-PageFirst = Annotated[int | None, strawberry.argument(description="Page size, 1–100 (default 20).")]
-PageAfter = Annotated[
-    str | None, strawberry.argument(description="`endCursor` of the previous page.")
-]
 
 
 # ─────────────────────────── enums ───────────────────────────

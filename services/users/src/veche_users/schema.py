@@ -16,6 +16,8 @@ from veche_kit.errors import BadUserInputError, ForbiddenError
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
+    PageAfter,
+    PageFirst,
     RequestContext,
     connection,
     decode_cursor,
@@ -37,17 +39,14 @@ class UsersContext(RequestContext):
         assert self.service is not None
         return self.service
 
-    def loader(self, collection: str) -> DataLoader[str, Document | None]:
-        """One batching loader per collection per request."""
-        if collection not in self.loaders:
-            db = self.users.db
+    def by_id(self, collection: str) -> DataLoader[str, Document | None]:
+        """The collection's documents by id, batched per request."""
+        db = self.users.db
 
-            async def load(ids: list[str]) -> list[Document | None]:
-                return await mongo.find_by_ids(db, collection, ids)
+        async def load(ids: list[str]) -> list[Document | None]:
+            return await mongo.find_by_ids(db, collection, ids)
 
-            self.loaders[collection] = DataLoader(load_fn=load)
-        loader: DataLoader[str, Document | None] = self.loaders[collection]
-        return loader
+        return self.loader(collection, load)
 
 
 UsersInfo = Info[UsersContext, None]
@@ -84,7 +83,7 @@ class District:
 
     @classmethod
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> District | None:
-        document = await info.context.loader(store.DISTRICTS).load(str(id))
+        document = await info.context.by_id(store.DISTRICTS).load(str(id))
         return District.from_doc(document) if document else None
 
     @classmethod
@@ -101,7 +100,7 @@ class Department:
 
     @classmethod
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> Department | None:
-        document = await info.context.loader(store.DEPARTMENTS).load(str(id))
+        document = await info.context.by_id(store.DEPARTMENTS).load(str(id))
         return Department.from_doc(document) if document else None
 
     @classmethod
@@ -224,7 +223,7 @@ class User:
 
     @classmethod
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> User | None:
-        document = await info.context.loader(store.USERS).load(str(id))
+        document = await info.context.by_id(store.USERS).load(str(id))
         return User.from_doc(document) if document else None
 
     async def _private(self, info: UsersInfo) -> None:
@@ -237,7 +236,7 @@ class User:
         district_id = self._doc.get("district_id")
         if not district_id:
             return None
-        document = await info.context.loader(store.DISTRICTS).load(district_id)
+        document = await info.context.by_id(store.DISTRICTS).load(district_id)
         return District.from_doc(document) if document else None
 
     @strawberry.field(description="For officials: the department they work in.")
@@ -245,7 +244,7 @@ class User:
         department_id = self._doc.get("department_id")
         if not department_id:
             return None
-        document = await info.context.loader(store.DEPARTMENTS).load(department_id)
+        document = await info.context.by_id(store.DEPARTMENTS).load(department_id)
         return Department.from_doc(document) if document else None
 
     @strawberry.field(description="Sign-in email. Private.")
@@ -268,12 +267,8 @@ class User:
     async def points_history(
         self,
         info: UsersInfo,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size, 1–100 (default 20).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="`endCursor` of the previous page.")
-        ] = None,
+        first: PageFirst = None,
+        after: PageAfter = None,
     ) -> Connection[PointsEntry]:
         await self._private(info)
         documents, has_next, total = await _page(
@@ -297,12 +292,8 @@ class User:
     async def notifications(
         self,
         info: UsersInfo,
-        first: Annotated[
-            int | None, strawberry.argument(description="Page size, 1–100 (default 20).")
-        ] = None,
-        after: Annotated[
-            str | None, strawberry.argument(description="`endCursor` of the previous page.")
-        ] = None,
+        first: PageFirst = None,
+        after: PageAfter = None,
         unread_only: Annotated[
             bool | None, strawberry.argument(description="Only notifications not yet read.")
         ] = None,
@@ -432,12 +423,6 @@ def _role(role: Role) -> DomainRole:
     return DomainRole(role.name)
 
 
-PageFirst = Annotated[int | None, strawberry.argument(description="Page size, 1–100 (default 20).")]
-PageAfter = Annotated[
-    str | None, strawberry.argument(description="`endCursor` of the previous page.")
-]
-
-
 @strawberry.type
 class Query:
     @strawberry.field(description="The signed-in user; null when no token is sent.")
@@ -445,7 +430,7 @@ class Query:
         principal = await info.context.principal()
         if principal is None:
             return None
-        document = await info.context.loader(store.USERS).load(principal.user_id)
+        document = await info.context.by_id(store.USERS).load(principal.user_id)
         return User.from_doc(document) if document else None
 
     @strawberry.field(description="A user by id; null if there is none.")
@@ -454,7 +439,7 @@ class Query:
         info: UsersInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="User id.")],
     ) -> User | None:
-        document = await info.context.loader(store.USERS).load(str(id))
+        document = await info.context.by_id(store.USERS).load(str(id))
         return User.from_doc(document) if document else None
 
     @strawberry.field(description="The city's districts, by name.")
