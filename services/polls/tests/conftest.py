@@ -18,7 +18,8 @@ from aio_pika.abc import AbstractQueue
 from veche_kit.auth import Principal
 from veche_kit.events import Envelope, UserRegistered
 from veche_kit.mongo import Database
-from veche_polls.app import PollsRuntime, create_app
+from veche_kit.runtime import Runtime
+from veche_polls.app import create_app
 from veche_polls.service import PollsService
 from veche_polls.settings import PollsSettings
 from veche_stack.testing import GraphQLClient, TokenMint, eventually, serve
@@ -81,7 +82,7 @@ class PollsServer:
     settings: PollsSettings
     mint: TokenMint
     service: PollsService
-    runtime: PollsRuntime
+    runtime: Runtime
     client: GraphQLClient
 
     @property

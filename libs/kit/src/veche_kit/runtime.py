@@ -7,10 +7,11 @@ starts and stops it. `build_app` gives every service the same HTTP surface:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -47,6 +48,8 @@ class Runtime:
     consumer: Consumer | None = None
     indexes: dict[str, Sequence[IndexModel]] = field(default_factory=dict)
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
+    _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
 
     @classmethod
     def create(
@@ -91,6 +94,12 @@ class Runtime:
         )
         return self.consumer
 
+    def run_in_background(self, name: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        """Runs `work()` as the task `name` for the runtime's life: started at the end of
+        `start()` (after `on_start`, once the bus, relay and consumer are started), cancelled
+        and awaited in `stop()`, last started first, before they close."""
+        self.background[name] = work
+
     async def start(self) -> None:
         await ensure_indexes(self.db, self.indexes)
         for step in self.on_start:
@@ -99,8 +108,15 @@ class Runtime:
         self.relay.start()
         if self.consumer is not None:
             self.consumer.start()
+        for name, work in self.background.items():
+            self._tasks.append(asyncio.create_task(work(), name=name))
 
     async def stop(self) -> None:
+        while self._tasks:
+            task = self._tasks.pop()
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         await self.relay.stop()
         await self.bus.close()
         await self.client.close()

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from dataclasses import dataclass
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -23,20 +21,6 @@ from veche_kit.runtime import Runtime, build_app
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class IssuesRuntime(Runtime):
-    """The kit's runtime plus the periodic sweep (auto-close, repairs, holidays)."""
-
-    sweeper: asyncio.Task[None] | None = None
-
-    async def stop(self) -> None:
-        if self.sweeper is not None:
-            self.sweeper.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.sweeper
-        await super().stop()
-
-
 async def _sweep_forever(service: IssuesService, every: float) -> None:
     while True:
         await asyncio.sleep(every)
@@ -51,25 +35,24 @@ def create_app(
 ) -> Starlette:
     settings = settings or IssuesSettings()
     verifier = verifier or TokenVerifier(jwks_over_http(settings.jwks_url), settings.token_issuer)
-    runtime = IssuesRuntime.create(
+    runtime = Runtime.create(
         settings,
         verifier,
         indexes=dict(store.INDEXES),
         outbox_collections=store.EVENT_SOURCES,
         handlers=handlers(settings.mongo_db),
     )
-    assert isinstance(runtime, IssuesRuntime)
     service = IssuesService(runtime.client, runtime.db, settings, runtime.relay)
 
     async def start() -> None:
         if settings.demo_data:
             await load_reference_data(runtime.db)
         await service.load_holidays()
-        runtime.sweeper = asyncio.create_task(
-            _sweep_forever(service, settings.sweep_seconds), name="issues-sweep"
-        )
 
     runtime.on_start.append(start)
+    runtime.run_in_background(
+        "issues-sweep", lambda: _sweep_forever(service, settings.sweep_seconds)
+    )
 
     def context(request: Request) -> IssuesContext:
         return IssuesContext(request=request, verifier=verifier, service=service)

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
-from dataclasses import dataclass, field
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,39 +22,15 @@ from veche_polls.tallies import TallyFolder
 log = logging.getLogger(__name__)
 
 
-@dataclass
-class PollsRuntime(Runtime):
-    """The kit's runtime plus the polls' own workers: the tally folder and the closing scheduler."""
-
-    folder: TallyFolder | None = None
-    service: PollsService | None = None
-    _closer: asyncio.Task[None] | None = field(default=None, repr=False)
-
-    async def start(self) -> None:
-        await super().start()
-        assert self.folder is not None
-        self.folder.start()
-        self._closer = asyncio.create_task(self._close_due_polls(), name="poll-closer")
-
-    async def stop(self) -> None:
-        if self._closer is not None:
-            self._closer.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._closer
-        if self.folder is not None:
-            await self.folder.stop()
-        await super().stop()
-
-    async def _close_due_polls(self) -> None:
-        """The scheduler: closes polls at their end time (reads close them too; one wins)."""
-        assert self.service is not None
-        interval = self.service.settings.close_check_seconds
-        while True:
-            try:
-                await self.service.close_due()
-            except Exception:
-                log.exception("closing due polls failed; retrying")
-            await asyncio.sleep(interval)
+async def _close_due_polls(service: PollsService) -> None:
+    """The scheduler: closes polls at their end time (reads close them too; one wins)."""
+    interval = service.settings.close_check_seconds
+    while True:
+        try:
+            await service.close_due()
+        except Exception:
+            log.exception("closing due polls failed; retrying")
+        await asyncio.sleep(interval)
 
 
 def create_app(
@@ -64,24 +38,22 @@ def create_app(
 ) -> Starlette:
     settings = settings or PollsSettings()
     verifier = verifier or TokenVerifier(jwks_over_http(settings.jwks_url), settings.token_issuer)
-    runtime = PollsRuntime.create(
+    runtime = Runtime.create(
         settings,
         verifier,
         indexes=dict(store.INDEXES),
         outbox_collections=(OUTBOX, store.BALLOTS),
         handlers=handlers(settings),
     )
-    assert isinstance(runtime, PollsRuntime)
-    runtime.folder = TallyFolder(
+    folder = TallyFolder(
         runtime.client,
         runtime.db,
         batch_size=settings.fold_batch_size,
         idle_seconds=settings.fold_idle_seconds,
     )
-    runtime.service = PollsService(
-        runtime.client, runtime.db, settings, runtime.folder, runtime.relay
-    )
-    service = runtime.service
+    service = PollsService(runtime.client, runtime.db, settings, folder, runtime.relay)
+    runtime.run_in_background("tally-folder", folder.run)
+    runtime.run_in_background("poll-closer", lambda: _close_due_polls(service))
 
     def context(request: Request) -> PollsContext:
         return PollsContext(request=request, verifier=verifier, service=service)

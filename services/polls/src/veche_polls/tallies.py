@@ -51,23 +51,13 @@ class TallyFolder:
         self.idle_seconds = idle_seconds
         self.folded = 0
         self._wake = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
 
     def wake(self) -> None:
         """Called after a ballot is written, so it is folded without waiting."""
         self._wake.set()
 
-    def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="tally-folder")
-
-    async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-    async def _run(self) -> None:
+    async def run(self) -> None:
+        """Folds forever: whenever woken, and every `idle_seconds` in any case."""
         while True:
             self._wake.clear()  # before reading, so a wake during the fold is not lost
             try:
