@@ -3,8 +3,6 @@ server and the real RabbitMQ; tokens minted for any role and claims."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -12,9 +10,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
-from aio_pika.abc import AbstractQueue
 
 from veche_issues.app import create_app
 from veche_issues.service import IssuesService
@@ -205,29 +201,6 @@ async def issues(
 
 async def _connected(app: Any) -> bool:
     return bool(app.state.runtime.bus.connected)
-
-
-@contextlib.asynccontextmanager
-async def bound_queue(amqp_url: str, namespace: str, *keys: str) -> AsyncIterator[AbstractQueue]:
-    """An exclusive queue bound to the namespace's exchange, as any consumer would bind."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            f"{namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        queue = await channel.declare_queue(exclusive=True)
-        for key in keys:
-            await queue.bind(exchange, routing_key=key)
-        yield queue
-
-
-async def take(queue: AbstractQueue) -> list[dict[str, Any]]:
-    """Every message waiting in the queue now."""
-    received: list[dict[str, Any]] = []
-    while (message := await queue.get(no_ack=True, fail=False)) is not None:
-        received.append(json.loads(message.body))
-    return received
 
 
 def parse_time(value: str) -> datetime:

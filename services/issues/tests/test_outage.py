@@ -9,9 +9,17 @@ from typing import Any
 
 from veche_issues.app import create_app
 from veche_kit.auth import Principal
-from veche_stack.testing import GraphQLClient, TcpProxy, TokenMint, eventually, serve
+from veche_stack.testing import (
+    GraphQLClient,
+    TcpProxy,
+    TokenMint,
+    bound_queue,
+    eventually,
+    serve,
+    take,
+)
 
-from .conftest import CHANGE, PROPOSE, REPORT, bound_queue, issues_settings, take
+from .conftest import CHANGE, PROPOSE, REPORT, issues_settings
 
 SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { id } }"
 COMMENT = "mutation($id: ID!, $t: String!) { commentOnIssue(id: $id, text: $t) { id } }"

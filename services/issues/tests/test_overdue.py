@@ -7,9 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from veche_kit.clock import utcnow
-from veche_stack.testing import eventually
+from veche_stack.testing import bound_queue, eventually, take
 
-from .conftest import IssuesServer, bound_queue, take
+from .conftest import IssuesServer
 
 SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { supportersCount } }"
 WITHDRAW = "mutation($id: ID!) { withdrawSupport(id: $id) { supportersCount } }"

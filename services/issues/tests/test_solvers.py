@@ -16,6 +16,7 @@ from veche_kit.events import (
     UserRoleChanged,
 )
 from veche_stack.testing import eventually
+from veche_stack.testing import publish as publish_envelopes
 
 from .conftest import CHANGE, IssuesServer, Person
 
@@ -34,8 +35,8 @@ query($reps: [_Any!]!, $first: Int, $after: String) {
 async def publish(issues: IssuesServer, amqp_url: str, *events: Event) -> list[Envelope]:
     """Publishes as the users or polls service would, once the issues queue is bound."""
     namespace = issues.settings.namespace
-    connection = await aio_pika.connect(amqp_url)
     envelopes = [Envelope.wrap(e, "users") for e in events]
+    connection = await aio_pika.connect(amqp_url)
     async with connection:
 
         async def queue_declared() -> bool:
@@ -47,14 +48,7 @@ async def publish(issues: IssuesServer, amqp_url: str, *events: Event) -> list[E
             return True
 
         await eventually(queue_declared)
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            f"{namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        for envelope in envelopes:
-            await exchange.publish(
-                aio_pika.Message(envelope.model_dump_json().encode()), routing_key=envelope.type
-            )
+    await publish_envelopes(amqp_url, namespace, *envelopes)
     return envelopes
 
 

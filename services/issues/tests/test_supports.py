@@ -7,17 +7,9 @@ from datetime import timedelta
 from typing import Any
 
 from veche_kit.clock import utcnow
-from veche_stack.testing import eventually
+from veche_stack.testing import bound_queue, eventually, take
 
-from .conftest import (
-    BIG_CATEGORY,
-    BIG_THRESHOLD,
-    ISSUE,
-    SMALL_THRESHOLD,
-    IssuesServer,
-    bound_queue,
-    take,
-)
+from .conftest import BIG_CATEGORY, BIG_THRESHOLD, ISSUE, SMALL_THRESHOLD, IssuesServer
 
 SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { id status supportersCount supportedByMe } }"
 WITHDRAW = (

@@ -8,9 +8,9 @@ from typing import Any
 
 from veche_issues import domain
 from veche_kit.clock import utcnow
-from veche_stack.testing import eventually
+from veche_stack.testing import bound_queue, eventually, take
 
-from .conftest import CHANGE, ISSUE, IssuesServer, Person, bound_queue, parse_time, take
+from .conftest import CHANGE, ISSUE, IssuesServer, Person, parse_time
 
 ALL = [
     "NEW",

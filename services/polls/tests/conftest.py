@@ -3,15 +3,12 @@ server and the real RabbitMQ; tokens minted for any caller, clients per role."""
 
 from __future__ import annotations
 
-import contextlib
-import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 from aio_pika.abc import AbstractQueue
 
@@ -22,7 +19,15 @@ from veche_kit.runtime import Runtime
 from veche_polls.app import create_app
 from veche_polls.service import PollsService
 from veche_polls.settings import PollsSettings
-from veche_stack.testing import GraphQLClient, TokenMint, eventually, serve
+from veche_stack.testing import (
+    GraphQLClient,
+    TokenMint,
+    bound_queue,
+    eventually,
+    publish,
+    serve,
+    take,
+)
 
 POLL_FIELDS = """
   id title description status startsAt endsAt pointsReward votesCount createdAt acceptingVotes
@@ -168,21 +173,6 @@ async def polls(
         await client.aclose()
 
 
-async def publish(settings: PollsSettings, *envelopes: Envelope) -> None:
-    """Publishes envelopes to the namespace's exchange, as another service's relay would."""
-    connection = await aio_pika.connect(settings.amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            f"{settings.namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        for envelope in envelopes:
-            await exchange.publish(
-                aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
-                routing_key=envelope.type,
-            )
-
-
 async def handled(polls: PollsServer, envelope: Envelope) -> bool:
     """Whether the service's consumer has applied the event."""
     return await polls.db["processed_events"].find_one({"_id": str(envelope.id)}) is not None
@@ -202,27 +192,12 @@ async def _consumer_takes_events(polls: PollsServer) -> bool:
         ),
         "users",
     )
-    await publish(polls.settings, probe)
+    await publish(polls.settings.amqp_url, polls.settings.namespace, probe)
     try:
         await eventually(lambda: handled(polls, probe), timeout=1.0, interval=0.05)
     except AssertionError:
         return False
     return True
-
-
-@contextlib.asynccontextmanager
-async def bound_queue(amqp_url: str, namespace: str, *keys: str) -> AsyncIterator[AbstractQueue]:
-    """An exclusive queue bound to the namespace's exchange, as any consumer would bind."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            f"{namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        queue = await channel.declare_queue(exclusive=True)
-        for key in keys:
-            await queue.bind(exchange, routing_key=key)
-        yield queue
 
 
 class Events:
@@ -233,8 +208,7 @@ class Events:
         self.seen: list[dict[str, Any]] = []
 
     async def take(self) -> list[dict[str, Any]]:
-        while (message := await self.queue.get(no_ack=True, fail=False)) is not None:
-            self.seen.append(json.loads(message.body))
+        self.seen.extend(await take(self.queue))
         return self.seen
 
     async def about(self, poll_id: str, event_type: str, count: int = 1) -> list[dict[str, Any]]:

@@ -10,9 +10,9 @@ from typing import Any
 from veche_kit.clock import utcnow
 from veche_kit.events import Envelope, Event, UserProfileUpdated, UserRegistered
 from veche_polls import store
-from veche_stack.testing import eventually
+from veche_stack.testing import eventually, publish
 
-from .conftest import ANSWERS, CREATE, PUBLISH, VOTE, PollsServer, handled, poll_input, publish
+from .conftest import ANSWERS, CREATE, PUBLISH, VOTE, PollsServer, handled, poll_input
 
 FOR_ME = """query($first: Int) { pollsForMe(first: $first) { totalCount edges { node { id } } } }"""
 LIST = """query($status: PollStatus, $district: ID, $first: Int) {
@@ -107,7 +107,7 @@ async def test_polls_for_me_lists_open_polls_i_may_vote_in_and_have_not(
 
 async def _publish(polls: PollsServer, event: Event, occurred_at: datetime) -> Envelope:
     envelope = Envelope.wrap(event, "users").model_copy(update={"occurred_at": occurred_at})
-    await publish(polls.settings, envelope)
+    await publish(polls.settings.amqp_url, polls.settings.namespace, envelope)
     return envelope
 
 

@@ -16,10 +16,10 @@ from veche_gateway.subgraph import load_subgraph
 from veche_kit.events import Envelope, InitiativeThresholdReached
 from veche_polls import store
 from veche_polls.schema import schema as polls_schema
-from veche_stack.testing import eventually
+from veche_stack.testing import eventually, publish
 from veche_users.schema import schema as users_schema
 
-from .conftest import PUBLISH, PollsServer, publish
+from .conftest import PUBLISH, PollsServer
 
 SDL = "{ _service { sdl } }"
 ISSUE_POLL = """query($issue: _Any!) {
@@ -52,7 +52,7 @@ async def test_a_draft_poll_from_an_initiative_is_created_once(polls: PollsServe
     first = Envelope.wrap(_initiative(issue_id), "issues")
     again = Envelope.wrap(_initiative(issue_id), "issues")  # the event raised a second time
     # Three deliveries: one event twice (a redelivery) and a second event for the same initiative.
-    await publish(polls.settings, first, first, again)
+    await publish(polls.settings.amqp_url, polls.settings.namespace, first, first, again)
 
     async def both_handled() -> bool:
         done = await polls.db["processed_events"].count_documents(

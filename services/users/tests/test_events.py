@@ -2,49 +2,19 @@
 
 from __future__ import annotations
 
-import contextlib
-import json
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
-import aio_pika
 import pytest
 from aio_pika.abc import AbstractQueue
 
-from veche_stack.testing import GraphQLClient, TcpProxy, eventually, serve
+from veche_stack.testing import GraphQLClient, TcpProxy, bound_queue, eventually, serve, take
 from veche_users.app import create_app
 
 from .conftest import PASSWORD, REGISTER, UsersServer, users_settings
 
 GRANT = """mutation($u: ID!, $r: Role!, $d: ID) { grantRole(userId: $u, role: $r, departmentId: $d) { roles department { id } } }"""
-
-
-@contextlib.asynccontextmanager
-async def bound_queue(amqp_url: str, namespace: str, *keys: str) -> AsyncIterator[AbstractQueue]:
-    """An exclusive queue bound to the namespace's exchange, as any consumer would bind."""
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-        channel = await connection.channel()
-        exchange = await channel.declare_exchange(
-            f"{namespace}veche.events", aio_pika.ExchangeType.TOPIC, durable=True
-        )
-        queue = await channel.declare_queue(exclusive=True)
-        for key in keys:
-            await queue.bind(exchange, routing_key=key)
-        yield queue
-
-
-async def drain(queue: AbstractQueue, expected: int, timeout: float = 20.0) -> list[dict[str, Any]]:
-    received: list[dict[str, Any]] = []
-
-    async def take() -> bool:
-        while (message := await queue.get(no_ack=True, fail=False)) is not None:
-            received.append(json.loads(message.body))
-        return len(received) >= expected
-
-    await eventually(take, timeout=timeout)
-    return received
 
 
 @pytest.fixture
@@ -61,7 +31,7 @@ async def test_registration_publishes_user_registered(
     mine: list[dict[str, Any]] = []
 
     async def arrived() -> bool:
-        mine.extend(e for e in await drain(events_queue, 0) if e["data"].get("user_id") == user_id)
+        mine.extend(e for e in await take(events_queue) if e["data"].get("user_id") == user_id)
         return bool(mine)
 
     await eventually(arrived)
@@ -90,7 +60,7 @@ async def test_role_change_publishes_user_role_changed(
     async def arrived() -> list[dict[str, Any]]:
         return [
             e
-            for e in await drain(events_queue, 0)
+            for e in await take(events_queue)
             if e["type"] == "user.role_changed" and e["data"]["user_id"] == user_id
         ]
 
@@ -115,7 +85,7 @@ async def test_profile_changes_publish_user_profile_updated(
     async def arrived() -> list[dict[str, Any]]:
         return [
             e
-            for e in await drain(events_queue, 0)
+            for e in await take(events_queue)
             if e["type"] == "user.profile_updated" and e["data"]["user_id"] == user_id
         ]
 
@@ -160,7 +130,7 @@ async def test_broker_outage_delays_but_never_drops(
             seen: list[str] = []
 
             async def all_arrived() -> bool:
-                seen.extend(e["data"]["user_id"] for e in await drain(queue, 0))
+                seen.extend(e["data"]["user_id"] for e in await take(queue))
                 return ids <= set(seen)
 
             await eventually(all_arrived, timeout=30)

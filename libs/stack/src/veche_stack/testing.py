@@ -1,20 +1,26 @@
 """Test helpers: serve an app on a real port, a TCP proxy that can cut the broker
-off, a GraphQL client, and a bounded wait for eventual effects."""
+off, a GraphQL client, a bounded wait for eventual effects, and the broker as
+another service sees it (a bound queue to read events, publishing events)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
 from typing import Any, TypeVar
 
+import aio_pika
 import httpx
 import uvicorn
+from aio_pika.abc import AbstractQueue
 
 from veche_kit.auth import Jwks, Principal, TokenVerifier
+from veche_kit.bus import EXCHANGE
 from veche_kit.clock import utcnow
+from veche_kit.events import Envelope
 from veche_stack.processes import free_port
 
 T = TypeVar("T")
@@ -55,6 +61,44 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout} s (last value: {value!r})")
         await asyncio.sleep(interval)
+
+
+@contextlib.asynccontextmanager
+async def bound_queue(amqp_url: str, namespace: str, *keys: str) -> AsyncIterator[AbstractQueue]:
+    """An exclusive queue bound to the namespace's exchange, as any consumer would bind."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            namespace + EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        queue = await channel.declare_queue(exclusive=True)
+        for key in keys:
+            await queue.bind(exchange, routing_key=key)
+        yield queue
+
+
+async def take(queue: AbstractQueue) -> list[dict[str, Any]]:
+    """Every message waiting in the queue now."""
+    received: list[dict[str, Any]] = []
+    while (message := await queue.get(no_ack=True, fail=False)) is not None:
+        received.append(json.loads(message.body))
+    return received
+
+
+async def publish(amqp_url: str, namespace: str, *envelopes: Envelope) -> None:
+    """Publishes envelopes to the namespace's exchange, as another service's relay would."""
+    connection = await aio_pika.connect(amqp_url)
+    async with connection:
+        channel = await connection.channel()
+        exchange = await channel.declare_exchange(
+            namespace + EXCHANGE, aio_pika.ExchangeType.TOPIC, durable=True
+        )
+        for envelope in envelopes:
+            await exchange.publish(
+                aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
+                routing_key=envelope.type,
+            )
 
 
 class GraphQLClient:
