@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 import json
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
@@ -172,6 +172,12 @@ def decode_cursor(cursor: str | None) -> list[Any] | None:
     return value
 
 
+def id_after(cursor: str | None) -> str | None:
+    """The id a cursor of an `_id`-ordered list holds (see `mongo.page`); None for the start."""
+    key = decode_cursor(cursor)
+    return str(key[0]) if key else None
+
+
 def page_size(first: int | None) -> int:
     """`first` checked against the page limit."""
     if first is None:
@@ -189,3 +195,11 @@ def connection(nodes: list[T], cursors: list[str], *, has_next: bool, total: int
         page_info=PageInfo(has_next_page=has_next, end_cursor=cursors[-1] if cursors else None),
         total_count=total,
     )
+
+
+def id_connection(
+    nodes: list[T], documents: Sequence[Mapping[str, Any]], *, has_next: bool, total: int
+) -> Connection[T]:
+    """A page of an `_id`-ordered list: each node's cursor is its document's id."""
+    cursors = [encode_cursor([d["_id"]]) for d in documents]
+    return connection(nodes, cursors, has_next=has_next, total=total)

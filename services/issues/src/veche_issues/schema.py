@@ -31,6 +31,8 @@ from veche_kit.graphql import (
     connection,
     decode_cursor,
     encode_cursor,
+    id_after,
+    id_connection,
     page_size,
 )
 from veche_kit.mongo import Document
@@ -433,18 +435,18 @@ class Issue:
     async def comments(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Comment]:
-        key = decode_cursor(after)
+        after_id = id_after(after)
         documents, has_next, total = await mongo.page(
             info.context.issues.db,
             store.COMMENTS,
             {"issue_id": self._doc["_id"]},
             first=page_size(first),
-            after=str(key[0]) if key else None,
+            after=after_id,
             newest_first=False,
         )
-        return connection(
+        return id_connection(
             [Comment.from_doc(d) for d in documents],
-            [encode_cursor([d["_id"]]) for d in documents],
+            documents,
             has_next=has_next,
             total=total,
         )

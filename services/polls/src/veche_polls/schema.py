@@ -30,9 +30,8 @@ from veche_kit.graphql import (
     PageAfter,
     PageFirst,
     RequestContext,
-    connection,
-    decode_cursor,
-    encode_cursor,
+    id_after,
+    id_connection,
     page_size,
 )
 from veche_kit.mongo import Document
@@ -500,13 +499,13 @@ class User:
         caller = await info.context.require_user()
         if caller.user_id != str(self.id):
             raise ForbiddenError("Only the user themself can see their ballots.")
-        key = decode_cursor(after)
+        after_id = id_after(after)
         documents, has_next, total = await info.context.polls.ballots_of(
-            caller.user_id, first=page_size(first), after=str(key[0]) if key else None
+            caller.user_id, first=page_size(first), after=after_id
         )
-        return connection(
+        return id_connection(
             [Ballot.from_doc(d) for d in documents],
-            [encode_cursor([d["_id"]]) for d in documents],
+            documents,
             has_next=has_next,
             total=total,
         )
@@ -549,9 +548,9 @@ async def _visible_poll(info: PollsInfo, poll_id: str) -> Poll | None:
 
 
 def _poll_page(documents: list[Document], has_next: bool, total: int) -> Connection[Poll]:
-    return connection(
+    return id_connection(
         [Poll.from_doc(d) for d in documents],
-        [encode_cursor([d["_id"]]) for d in documents],
+        documents,
         has_next=has_next,
         total=total,
     )
@@ -716,13 +715,13 @@ class Query:
         first: PageFirst = None,
         after: PageAfter = None,
     ) -> Connection[Poll]:
-        key = decode_cursor(after)
+        after_id = id_after(after)
         documents, has_next, total = await info.context.polls.list_polls(
             await info.context.principal(),
             status=DomainPollStatus(status.name) if status else None,
             district_id=str(district_id) if district_id else None,
             first=page_size(first),
-            after=str(key[0]) if key else None,
+            after=after_id,
         )
         return _poll_page(documents, has_next, total)
 
@@ -733,12 +732,12 @@ class Query:
         self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Poll]:
         caller = await info.context.require_user()
-        key = decode_cursor(after)
+        after_id = id_after(after)
         documents, has_next, total = await info.context.polls.polls_for_me(
             caller,
             await info.context.issued_at(),
             first=page_size(first),
-            after=str(key[0]) if key else None,
+            after=after_id,
         )
         return _poll_page(documents, has_next, total)
 

@@ -19,9 +19,8 @@ from veche_kit.graphql import (
     PageAfter,
     PageFirst,
     RequestContext,
-    connection,
-    decode_cursor,
-    encode_cursor,
+    id_after,
+    id_connection,
     page_size,
 )
 from veche_kit.mongo import Document
@@ -284,9 +283,7 @@ class User:
             )
             for d in documents
         ]
-        return connection(
-            nodes, [encode_cursor([d["_id"]]) for d in documents], has_next=has_next, total=total
-        )
+        return id_connection(nodes, documents, has_next=has_next, total=total)
 
     @strawberry.field(description="The user's inbox, newest first. Private.")
     async def notifications(
@@ -314,9 +311,7 @@ class User:
             )
             for d in documents
         ]
-        return connection(
-            nodes, [encode_cursor([d["_id"]]) for d in documents], has_next=has_next, total=total
-        )
+        return id_connection(nodes, documents, has_next=has_next, total=total)
 
     @strawberry.field(description="Rewards the user redeemed, newest first. Private.")
     async def redemptions(self, info: UsersInfo) -> list[Redemption]:
@@ -337,13 +332,13 @@ async def _page(
     after: str | None,
     newest_first: bool = True,
 ) -> tuple[list[Document], bool, int]:
-    key = decode_cursor(after)
+    after_id = id_after(after)
     return await mongo.page(
         info.context.users.db,
         collection,
         query,
         first=page_size(first),
-        after=str(key[0]) if key else None,
+        after=after_id,
         newest_first=newest_first,
     )
 
@@ -482,9 +477,9 @@ class Query:
         documents, has_next, total = await _page(
             info, store.USERS, query, first, after, newest_first=False
         )
-        return connection(
+        return id_connection(
             [User.from_doc(d) for d in documents],
-            [encode_cursor([d["_id"]]) for d in documents],
+            documents,
             has_next=has_next,
             total=total,
         )
