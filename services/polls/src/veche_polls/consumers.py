@@ -10,7 +10,6 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
 from veche_kit import mongo
 from veche_kit.consumer import Handler
@@ -27,9 +26,15 @@ from veche_polls.settings import PollsSettings
 
 
 async def project_voter(
-    db: Database, user_id: str, fields: dict[str, Any], at: datetime, session: Session
+    db: Database, event: UserRegistered | UserProfileUpdated, at: datetime, session: Session
 ) -> None:
     """Stores the voter's audience facts unless a newer event has already been projected."""
+    user_id = event.user_id
+    fields = {
+        "district_id": event.district_id,
+        "birth_year": event.birth_year,
+        "phone_verified": event.phone_verified,
+    }
     voters = db[store.VOTERS]
     current = await voters.find_one({"_id": user_id}, {"at": 1}, session=session)
     if current is None:
@@ -50,34 +55,14 @@ def handlers(settings: PollsSettings) -> dict[str, Handler]:
         event = envelope.event()
         assert isinstance(event, UserRegistered)
         db = db_of(session)
-        await project_voter(
-            db,
-            event.user_id,
-            {
-                "district_id": event.district_id,
-                "birth_year": event.birth_year,
-                "phone_verified": event.phone_verified,
-            },
-            envelope.occurred_at,
-            session,
-        )
+        await project_voter(db, event, envelope.occurred_at, session)
         if settings.demo_data and "ADMIN" in event.roles:
             await load_demo_polls(db, event.user_id, settings.service_name, session)
 
     async def on_user_profile_updated(envelope: Envelope, session: Session) -> None:
         event = envelope.event()
         assert isinstance(event, UserProfileUpdated)
-        await project_voter(
-            db_of(session),
-            event.user_id,
-            {
-                "district_id": event.district_id,
-                "birth_year": event.birth_year,
-                "phone_verified": event.phone_verified,
-            },
-            envelope.occurred_at,
-            session,
-        )
+        await project_voter(db_of(session), event, envelope.occurred_at, session)
 
     async def on_initiative_threshold_reached(envelope: Envelope, session: Session) -> None:
         event = envelope.event()
