@@ -22,15 +22,10 @@ import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from veche_issues import domain, store
 from veche_kit.auth import Principal
@@ -40,7 +35,7 @@ from veche_kit.reference import CATEGORIES, DISTRICTS
 from veche_stack.broker import amqp_answers
 from veche_stack.processes import Process, free_port
 from veche_stack.stack import DEFAULT_AMQP_URL, mongo_url
-from veche_stack.testing import TokenMint, serve
+from veche_stack.testing import TokenMint, percentile, run_concurrently, serve
 
 REPORT = """mutation($input: ReportIssueInput!) { reportIssue(input: $input) { id } }"""
 NEAR = """query($filter: IssueFilter!) { issues(filter: $filter, first: 20) {
@@ -58,26 +53,6 @@ def random_point(rng: random.Random) -> tuple[float, float]:
         CENTRE[0] + rng.uniform(-SPAN[0], SPAN[0]),
         CENTRE[1] + rng.uniform(-SPAN[1], SPAN[1]),
     )
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-async def run_concurrently(
-    count: int, clients: int, work: Callable[[int], Awaitable[None]]
-) -> float:
-    """Runs work(0..count-1) on `clients` workers; returns the wall time."""
-    queue = iter(range(count))
-
-    async def worker() -> None:
-        for i in queue:
-            await work(i)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return time.perf_counter() - started
 
 
 def seeded_issue(rng: random.Random, number: int) -> dict[str, Any]:
@@ -126,10 +101,7 @@ async def main(args: argparse.Namespace) -> None:
         workdir / "mongo.log",
     )  # fmt: skip
 
-    async def jwks(_: Request) -> Response:
-        return JSONResponse(mint.key.jwks())
-
-    keys = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
+    keys = mint.jwks_app()
     rows: list[tuple[str, str]] = []
     mongo.start()
     try:

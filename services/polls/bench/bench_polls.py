@@ -21,15 +21,10 @@ import tempfile
 import time
 import uuid
 from collections import Counter
-from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import httpx
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
 
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
@@ -41,7 +36,7 @@ from veche_polls.tallies import TallyFolder
 from veche_stack.broker import amqp_answers
 from veche_stack.processes import Process, free_port
 from veche_stack.stack import DEFAULT_AMQP_URL, mongo_url
-from veche_stack.testing import TokenMint, serve
+from veche_stack.testing import TokenMint, percentile, run_concurrently, serve
 
 CREATE = """mutation($input: CreatePollInput!) { createPoll(input: $input) { id } }"""
 PUBLISH = """mutation($id: ID!) { publishPoll(id: $id) { id } }"""
@@ -69,26 +64,6 @@ def answers(rng: random.Random) -> list[dict[str, Any]]:
         {"questionId": "q2", "optionIds": rng.sample(["q2-1", "q2-2", "q2-3", "q2-4"], 2)},
         {"questionId": "q3", "value": rng.randint(1, 5)},
     ]
-
-
-def percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
-
-
-async def run_concurrently(
-    count: int, clients: int, work: Callable[[int], Awaitable[None]]
-) -> float:
-    """Runs work(0..count-1) on `clients` workers; returns the wall time."""
-    queue = iter(range(count))
-
-    async def worker() -> None:
-        for i in queue:
-            await work(i)
-
-    started = time.perf_counter()
-    await asyncio.gather(*(worker() for _ in range(clients)))
-    return time.perf_counter() - started
 
 
 class Bench:
@@ -316,10 +291,7 @@ async def main(votes: int, clients: int) -> None:
     )  # fmt: skip
     mint = TokenMint()
 
-    async def jwks(_: Request) -> Response:
-        return JSONResponse(mint.key.jwks())
-
-    jwks_app = Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
+    jwks_app = mint.jwks_app()
     mongo.start()
     service: Process | None = None
     try:

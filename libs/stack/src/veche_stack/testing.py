@@ -1,6 +1,7 @@
 """Test helpers: serve an app on a real port, a TCP proxy that can cut the broker
 off, a GraphQL client, a bounded wait for eventual effects, and the broker as
-another service sees it (a bound queue to read events, publishing events)."""
+another service sees it (a bound queue to read events, publishing events), and
+what the benches measure with."""
 
 from __future__ import annotations
 
@@ -16,6 +17,10 @@ import aio_pika
 import httpx
 import uvicorn
 from aio_pika.abc import AbstractQueue
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from veche_kit.auth import Jwks, Principal, TokenVerifier
 from veche_kit.bus import EXCHANGE
@@ -223,7 +228,35 @@ class TokenMint:
 
         return TokenVerifier(keys, self.issuer)
 
+    def jwks_app(self) -> Starlette:
+        """Serves the mint's keys at /.well-known/jwks.json, for a service run as a process."""
+
+        async def jwks(_: Request) -> Response:
+            return JSONResponse(self.key.jwks())
+
+        return Starlette(routes=[Route("/.well-known/jwks.json", jwks)])
+
     def token(self, principal: Principal, ttl_minutes: int = 15) -> str:
         return self.key.issue(
             principal, issuer=self.issuer, now=utcnow(), ttl=timedelta(minutes=ttl_minutes)
         )
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def run_concurrently(
+    count: int, clients: int, work: Callable[[int], Awaitable[None]]
+) -> float:
+    """Runs work(0..count-1) on `clients` workers; returns the wall time."""
+    queue = iter(range(count))
+
+    async def worker() -> None:
+        for i in queue:
+            await work(i)
+
+    started = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(clients)))
+    return time.perf_counter() - started
