@@ -36,9 +36,6 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
     app = create_app(settings, verifier=mint.verifier())
     runtime = app.state.runtime
 
-    async def connected() -> bool:
-        return bool(runtime.bus.connected)
-
     async def disconnected() -> bool:
         return not runtime.bus.connected
 
@@ -59,7 +56,9 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
         serve(app) as url,
     ):
         base = GraphQLClient(f"{url}/graphql")
-        await eventually(connected)
+        # Ready, not merely connected: a cut while the channel and exchange are still being
+        # set up would leave the bus never ready, and the relay waiting for it.
+        await runtime.bus.wait_ready(15)
         await proxy.cut()
         await eventually(disconnected)
 
