@@ -23,7 +23,7 @@ from typing import Any
 
 from veche_kit.mongo import connect
 from veche_stack.stack import SERVICES, Stack, StackConfig
-from veche_stack.testing import GraphQLClient
+from veche_stack.testing import GraphQLClient, percentile
 
 REGISTER = (
     "mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }"
@@ -33,11 +33,6 @@ CREATE = "mutation($input: CreatePollInput!) { createPoll(input: $input) { id qu
 PUBLISH = "mutation($id: ID!) { publishPoll(id: $id) { status } }"
 VOTE = "mutation($p: ID!, $a: [AnswerInput!]!) { castVote(pollId: $p, answers: $a) { id } }"
 VOTERS = 40
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 async def run(rates: list[int], seconds: float) -> None:

@@ -28,6 +28,8 @@ from veche_kit.events import Envelope
 log = logging.getLogger(__name__)
 
 EXCHANGE = "veche.events"
+# What a dropped or refused link raises while connecting or declaring.
+_LINK_ERRORS = (OSError, TimeoutError, RuntimeError, aio_pika.exceptions.AMQPError)
 DEAD_LETTER_EXCHANGE = "veche.dead"
 MessageHandler = Callable[[AbstractIncomingMessage], Awaitable[None]]
 
@@ -78,38 +80,59 @@ class EventBus:
         await asyncio.wait_for(self._ready.wait(), timeout)
 
     def when_ready(self, setup: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        """Runs `setup` once connected (now, if already connected)."""
+        """Runs `setup` once connected (now, if already connected), retrying until it succeeds."""
         self._on_ready.append(setup)
         if self._ready.is_set():
-            asyncio.get_running_loop().create_task(setup())
+            asyncio.get_running_loop().create_task(self._until_done(setup))
 
-    async def _connect_forever(self) -> None:
+    async def _until_done(self, setup: Callable[[], Coroutine[Any, Any, None]]) -> None:
+        # A declaration can fail while the link drops; the robust connection comes back.
         delay = 0.5
         while True:
+            try:
+                await setup()
+                return
+            except _LINK_ERRORS as error:
+                log.warning(
+                    "broker setup failed, retrying", extra={"error": str(error), "retry_in": delay}
+                )
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _connect_forever(self) -> None:
+        """Connects and sets up the channel and exchange, retrying every step until all succeed."""
+        delay = 0.5
+        while True:
+            connection: AbstractRobustConnection | None = None
             try:
                 connection = await aio_pika.connect_robust(
                     self.url,
                     reconnect_interval=1.0,
                     client_properties={"connection_name": self.service},
                 )
+                channel = await connection.channel(publisher_confirms=True)
+                await channel.set_qos(prefetch_count=self.prefetch)
+                exchange = await channel.declare_exchange(
+                    self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
+                )
                 break
-            except (OSError, aio_pika.exceptions.AMQPError) as error:
+            except _LINK_ERRORS as error:
+                # Also when the link drops midway through the setup: start over, never half-ready.
                 log.warning(
                     "broker not reachable, retrying", extra={"error": str(error), "retry_in": delay}
                 )
+                if connection is not None:
+                    with contextlib.suppress(Exception):
+                        await connection.close()
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 5.0)
         self._connection = connection
-        self._channel = await connection.channel(publisher_confirms=True)
-        assert self._channel is not None
-        await self._channel.set_qos(prefetch_count=self.prefetch)
-        self._exchange = await self._channel.declare_exchange(
-            self.exchange_name, aio_pika.ExchangeType.TOPIC, durable=True
-        )
+        self._channel = channel
+        self._exchange = exchange
         self._ready.set()
         log.info("connected to the broker")
         for setup in self._on_ready:
-            await setup()
+            await self._until_done(setup)
 
     async def publish(self, envelope: Envelope, *, timeout: float = 5.0) -> None:
         """Publishes and waits for the broker's confirm; BusUnavailableError if it cannot."""
