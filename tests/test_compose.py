@@ -76,3 +76,18 @@ def test_stores_are_replica_sets_and_dependencies_wait_for_health(compose: dict[
             assert dependency in services
             assert condition == {"condition": "service_healthy"}
             assert "healthcheck" in services[dependency] or "build" in services[dependency]
+
+
+def test_the_broker_boots_with_the_generated_topology(compose: dict[str, Any]) -> None:
+    mounts = compose["services"]["rabbitmq"]["volumes"]
+    assert "./deploy/rabbitmq/definitions.json:/etc/rabbitmq/definitions.json:ro" in mounts
+    conf = next(m for m in mounts if m.startswith("./deploy/rabbitmq/rabbitmq.conf:"))
+    assert (
+        "load_definitions = /etc/rabbitmq/definitions.json"
+        in (ROOT / conf.split(":")[0]).read_text()
+    )
+    for service in ("users", "polls", "issues"):
+        assert (
+            compose["services"][service]["environment"]["AMQP_URL"]
+            == "amqp://veche:veche@rabbitmq:5672/"
+        )

@@ -38,6 +38,7 @@ class PrivateRabbit:
     port: int
     dist_port: int
     name: str = "veche"
+    config_file: Path | None = None  # a rabbitmq.conf, e.g. one that loads definitions
 
     @property
     def node(self) -> str:
@@ -61,6 +62,7 @@ class PrivateRabbit:
             "RABBITMQ_LOG_BASE": str(self.base / "log"),
             "RABBITMQ_PID_FILE": str(self.base / "rabbit.pid"),
             "RABBITMQ_ENABLED_PLUGINS_FILE": str(plugins),
+            **({"RABBITMQ_CONFIG_FILE": str(self.config_file)} if self.config_file else {}),
         }
 
     def _ctl(self, *args: str) -> None:
