@@ -94,11 +94,16 @@ class Process:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
 
+    def terminate(self) -> None:
+        """Asks it to stop (SIGTERM) without waiting."""
+        if self.popen is not None and self.running:
+            os.killpg(self.popen.pid, signal.SIGTERM)
+
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it does not end in time."""
         if self.popen is None or not self.running:
             return
-        os.killpg(self.popen.pid, signal.SIGTERM)
+        self.terminate()
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:

@@ -233,7 +233,17 @@ class Stack:
             raise
 
     def stop(self) -> None:
-        for name in reversed(list(self.processes)):
-            self.processes[name].stop()
+        """The gateway, then the services together, then their stores together."""
+        names = list(self.processes)
+        tiers = [
+            [n for n in names if n == "gateway"],
+            [n for n in names if n != "gateway" and not n.startswith("mongo-")],
+            [n for n in names if n.startswith("mongo-")],
+        ]
+        for tier in tiers:
+            for name in tier:
+                self.processes[name].terminate()
+            for name in tier:
+                self.processes[name].stop()
         if self.rabbit is not None:
             self.rabbit.stop()
