@@ -69,6 +69,25 @@ async def register_voters(stack: Stack, count: int) -> list[str]:
     return ids
 
 
+def vote_events(voters: list[str], *, polls: int, reward: int) -> list[Envelope]:
+    """`poll.vote_cast` as the polls service would publish it: every voter in every poll."""
+    return [
+        Envelope.wrap(
+            PollVoteCast(
+                poll_id=f"poll-{n}-{uuid.uuid4().hex[:6]}",
+                ballot_id=uuid.uuid4().hex,
+                voter_id=voter,
+                points_reward=reward,
+                district_id=None,
+                age_group=None,
+            ),
+            "polls",
+        )
+        for n in range(polls)
+        for voter in voters
+    ]
+
+
 async def points(client: AsyncMongoClient[Document], user_ids: list[str]) -> dict[str, int]:
     db = client["veche_users"]
     return {d["_id"]: d["points"] async for d in db["users"].find({"_id": {"$in": user_ids}})}
@@ -78,21 +97,7 @@ async def test_users_killed_with_events_queued_applies_each_exactly_once(
     stack: Stack, users_db: AsyncMongoClient[Document], publisher: EventBus
 ) -> None:
     voters = await register_voters(stack, 10)
-    votes = [
-        Envelope.wrap(
-            PollVoteCast(
-                poll_id=f"poll-{n}",
-                ballot_id=uuid.uuid4().hex,
-                voter_id=voter,
-                points_reward=10,
-                district_id=None,
-                age_group=None,
-            ),
-            "polls",
-        )
-        for n in range(50)
-        for voter in voters
-    ]
+    votes = vote_events(voters, polls=50, reward=10)
     processed = users_db["veche_users"]["processed_events"]
     before = await processed.count_documents({})
     for envelope in votes:  # 500 events, confirmed by the broker
@@ -120,21 +125,7 @@ async def test_every_event_delivered_twice_has_one_effect(
     stack: Stack, users_db: AsyncMongoClient[Document], publisher: EventBus
 ) -> None:
     voters = await register_voters(stack, 3)
-    votes = [
-        Envelope.wrap(
-            PollVoteCast(
-                poll_id=f"dup-{n}",
-                ballot_id=uuid.uuid4().hex,
-                voter_id=voter,
-                points_reward=7,
-                district_id=None,
-                age_group=None,
-            ),
-            "polls",
-        )
-        for n in range(20)
-        for voter in voters
-    ]
+    votes = vote_events(voters, polls=20, reward=7)
     processed = users_db["veche_users"]["processed_events"]
     # The consumer handles its queue in order: once the sentinel is applied, every
     # duplicate before it has been seen (and skipped).
