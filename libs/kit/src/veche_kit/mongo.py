@@ -22,11 +22,42 @@ def connect(url: str) -> AsyncMongoClient[Document]:
     return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard")
 
 
+class IndexConflictError(RuntimeError):
+    """A stored index has the name of one the code declares but another definition."""
+
+
+def _same_index(declared: Document, stored: Document) -> bool:
+    """True when `stored` has the key and every option `declared` sets. A store may add
+    options of its own (`2dsphereIndexVersion`, `v`): those are not a difference."""
+    if list(declared["key"].items()) != list(stored["key"].items()):
+        return False
+    return all(stored.get(option) == value for option, value in declared.items() if option != "key")
+
+
 async def ensure_indexes(db: Database, indexes: dict[str, Sequence[IndexModel]]) -> None:
-    """Creates each collection's indexes; creating an existing index is a no-op."""
+    """Creates each collection's missing indexes, so a restart on existing data is a no-op.
+
+    Compared with what the store reports rather than re-sent: the embedded store refuses
+    `createIndexes` for an index it already holds with options it added itself.
+    """
     for collection, models in indexes.items():
-        if models:
-            await db[collection].create_indexes(list(models))
+        if not models:
+            continue
+        stored = {index["name"]: index async for index in await db[collection].list_indexes()}
+        missing: list[IndexModel] = []
+        for model in models:
+            declared = model.document
+            existing = stored.get(declared["name"])
+            if existing is None:
+                missing.append(model)
+            elif not _same_index(declared, existing):
+                raise IndexConflictError(
+                    f"index {declared['name']!r} on {db.name}.{collection} is stored as "
+                    f"{dict(existing)} but the code declares {dict(declared)}: drop it "
+                    f"(db.{collection}.dropIndex) or migrate it before starting"
+                )
+        if missing:
+            await db[collection].create_indexes(missing)
 
 
 async def in_transaction(
