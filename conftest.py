@@ -5,7 +5,6 @@ machine's RabbitMQ."""
 from __future__ import annotations
 
 import os
-import sys
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -13,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from veche_stack.broker import amqp_answers
-from veche_stack.processes import Process, free_port
+from veche_stack.processes import Process, free_port, python_module
 from veche_stack.stack import DEFAULT_AMQP_URL, mongo_url
 
 
@@ -28,9 +27,7 @@ def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     port = free_port()
     process = Process(
         "mongo-test",
-        [
-            sys.executable,
-            "-m",
+        python_module(
             "veche_stack.mongod",
             "--host",
             "127.0.0.1",
@@ -40,7 +37,7 @@ def mongo_server_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
             str(path / "data"),
             "--log-level",
             "WARNING",
-        ],
+        ),
         path / "mongo.log",
     )
     process.start()

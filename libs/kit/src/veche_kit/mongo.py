@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -26,7 +26,7 @@ class IndexConflictError(RuntimeError):
     """A stored index has the name of one the code declares but another definition."""
 
 
-def _same_index(declared: Document, stored: Document) -> bool:
+def _same_index(declared: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
     """True when `stored` has the key and every option `declared` sets. A store may add
     options of its own (`2dsphereIndexVersion`, `v`): those are not a difference."""
     if list(declared["key"].items()) != list(stored["key"].items()):

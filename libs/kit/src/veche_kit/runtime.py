@@ -34,6 +34,8 @@ from veche_kit.settings import ServiceSettings
 
 log = logging.getLogger(__name__)
 
+CLOSE_STORE_SECONDS = 2.0
+
 
 @dataclass
 class Runtime:
@@ -119,7 +121,12 @@ class Runtime:
                 await task
         await self.relay.stop()
         await self.bus.close()
-        await self.client.close()
+        # Closing ends the server sessions, which waits for a store that may be gone
+        # (stopped beside us, or crashed): a stop must not wait for it.
+        try:
+            await asyncio.wait_for(self.client.close(), CLOSE_STORE_SECONDS)
+        except TimeoutError:
+            log.warning("the store did not answer while closing; stopped without it")
 
     async def health(self) -> dict[str, Any]:
         report: dict[str, Any] = {"service": self.settings.service_name}

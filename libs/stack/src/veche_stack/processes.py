@@ -1,4 +1,8 @@
-"""Child processes of the stack: started with a log file, waited for, stopped."""
+"""Child processes of the stack: started with a log file, waited for, stopped.
+
+Each child gets a lifeline (see `veche_stack.lifeline`): the read end of a pipe
+whose write end only this process holds, so no child outlives it.
+"""
 
 from __future__ import annotations
 
@@ -6,12 +10,15 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from veche_stack.lifeline import FD_VARIABLE
 
 
 def free_port() -> int:
@@ -30,6 +37,11 @@ def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
         return False
 
 
+def python_module(module: str, *args: str) -> list[str]:
+    """The command that runs `python -m module args` tied to this process's life."""
+    return [sys.executable, "-m", "veche_stack.lifeline", module, *args]
+
+
 @dataclass
 class Process:
     """One child process whose output goes to `log_path`."""
@@ -39,18 +51,35 @@ class Process:
     log_path: Path
     env: Mapping[str, str] = field(default_factory=dict)
     popen: subprocess.Popen[bytes] | None = None
+    _lifeline: int | None = field(default=None, repr=False)  # the pipe's write end
 
     def start(self) -> None:
+        """Starts it in a session of its own (a terminal's Ctrl-C reaches only the runner,
+        which stops the children in order) with its lifeline."""
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
-            list(self.command),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, **self.env},
-            start_new_session=True,
-        )
-        log.close()
+        self._close_lifeline()
+        child_end, self._lifeline = os.pipe()
+        with self.log_path.open("ab") as log:
+            try:
+                self.popen = subprocess.Popen(
+                    list(self.command),
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    env={**os.environ, **self.env, FD_VARIABLE: str(child_end)},
+                    start_new_session=True,
+                    pass_fds=(child_end,),
+                )
+            finally:
+                os.close(child_end)
+
+    def _close_lifeline(self) -> None:
+        if self._lifeline is not None:
+            os.close(self._lifeline)
+            self._lifeline = None
+
+    @property
+    def pid(self) -> int | None:
+        return self.popen.pid if self.popen is not None else None
 
     @property
     def running(self) -> bool:
@@ -93,6 +122,7 @@ class Process:
         if self.popen is not None and self.running:
             os.killpg(self.popen.pid, signal.SIGKILL)
             self.popen.wait()
+        self._close_lifeline()
 
     def terminate(self) -> None:
         """Asks it to stop (SIGTERM) without waiting."""
@@ -102,9 +132,11 @@ class Process:
     def stop(self, timeout: float = 10.0) -> None:
         """SIGTERM, then SIGKILL if it does not end in time."""
         if self.popen is None or not self.running:
+            self._close_lifeline()
             return
         self.terminate()
         try:
             self.popen.wait(timeout)
         except subprocess.TimeoutExpired:
             self.kill()
+        self._close_lifeline()

@@ -11,13 +11,13 @@ import importlib.util
 import logging
 import os
 import secrets
-import sys
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from veche_stack.broker import PrivateRabbit, amqp_answers, rabbitmq_installed
-from veche_stack.processes import Process, free_port
+from veche_stack.leftovers import LeftoverError, find_holdings
+from veche_stack.processes import Process, free_port, python_module
 from veche_stack.topology import declare_queues_now
 
 log = logging.getLogger(__name__)
@@ -65,6 +65,7 @@ class StackConfig:
     admin_email: str = "admin@veche.local"
     admin_password: str | None = None
     demo_data: bool = True
+    production: bool = False  # VECHE_ENV=production: real stores only
     extra_env: dict[str, str] = field(default_factory=dict)
 
     @classmethod
@@ -86,6 +87,7 @@ class StackConfig:
             },
             admin_email=environ.get("VECHE_ADMIN_EMAIL", "admin@veche.local"),
             admin_password=environ.get("VECHE_ADMIN_PASSWORD") or None,
+            production=environ.get("VECHE_ENV", "development") == "production",
         )
 
     @classmethod
@@ -136,21 +138,46 @@ class Stack:
             path.chmod(0o600)
         return self.config.admin_email, path.read_text().strip()
 
-    def _python(self, name: str, *args: str, env: Mapping[str, str] | None = None) -> Process:
-        process = Process(name, [sys.executable, *args], self.logs / f"{name}.log", env or {})
+    def _python(
+        self, name: str, module: str, *args: str, env: Mapping[str, str] | None = None
+    ) -> Process:
+        process = Process(name, python_module(module, *args), self.logs / f"{name}.log", env or {})
         self.processes[name] = process
         return process
 
+    @property
+    def embedded_stores(self) -> list[ServiceSpec]:
+        """The services whose store the stack runs itself (no `*_MONGO_URL` given)."""
+        return [s for s in self.services if s.name not in self.config.mongo_urls]
+
+    def store_dir(self, spec: ServiceSpec) -> Path:
+        return self.config.data_dir / "mongo" / spec.name
+
+    def check_can_start(self) -> None:
+        """Refuses, in one line each, what would fail half-way: the embedded store in
+        production, and ports or data locks a leftover process holds."""
+        if self.config.production and self.embedded_stores:
+            names = ", ".join(f"{s.env_prefix}MONGO_URL" for s in self.embedded_stores)
+            raise RuntimeError(
+                f"VECHE_ENV=production does not run on the embedded store: set {names} "
+                "to your MongoDB replica set"
+            )
+        ports = {s.name: self.config.ports[s.name] for s in self.services}
+        if self.gateway is not None:
+            ports["gateway"] = self.config.ports["gateway"]
+        for spec in self.embedded_stores:
+            ports[f"{spec.name} store"] = self.config.mongo_ports[spec.name]
+        holdings = find_holdings(ports, {s.name: self.store_dir(s) for s in self.embedded_stores})
+        if holdings:
+            raise LeftoverError(holdings)
+
     def start_stores(self) -> None:
-        for spec in self.services:
-            if spec.name in self.config.mongo_urls:
-                continue
-            path = self.config.data_dir / "mongo" / spec.name
+        for spec in self.embedded_stores:
+            path = self.store_dir(spec)
             path.mkdir(parents=True, exist_ok=True)
             port = self.config.mongo_ports[spec.name]
             process = self._python(
                 f"mongo-{spec.name}",
-                "-m",
                 "veche_stack.mongod",
                 "--host",
                 "127.0.0.1",
@@ -162,9 +189,8 @@ class Stack:
                 "WARNING",
             )
             process.start()
-        for spec in self.services:
-            if spec.name not in self.config.mongo_urls:
-                self.processes[f"mongo-{spec.name}"].wait_port(self.config.mongo_ports[spec.name])
+        for spec in self.embedded_stores:
+            self.processes[f"mongo-{spec.name}"].wait_port(self.config.mongo_ports[spec.name])
 
     def start_broker(self) -> None:
         if amqp_answers(self.amqp_url):
@@ -196,7 +222,7 @@ class Stack:
         }
 
     def start_service(self, spec: ServiceSpec) -> Process:
-        process = self._python(spec.name, "-m", spec.module, env=self.service_env(spec))
+        process = self._python(spec.name, spec.module, env=self.service_env(spec))
         process.start()
         return process
 
@@ -210,11 +236,12 @@ class Stack:
             "PORT": str(self.config.ports["gateway"]),
             **self.config.extra_env,
         }
-        process = self._python("gateway", "-m", self.gateway.module, env=env)
+        process = self._python("gateway", self.gateway.module, env=env)
         process.start()
         process.wait_http(self.url("gateway", "/ready"))
 
     def start(self) -> None:
+        self.check_can_start()
         self.config.data_dir.mkdir(parents=True, exist_ok=True)
         try:
             self.start_stores()
