@@ -91,3 +91,9 @@ def test_the_broker_boots_with_the_generated_topology(compose: dict[str, Any]) -
             compose["services"][service]["environment"]["AMQP_URL"]
             == "amqp://veche:veche@rabbitmq:5672/"
         )
+
+
+def test_the_platform_restarts_every_process(compose: dict[str, Any]) -> None:
+    # In production, restarts belong to the platform, not to `make run`'s supervisor.
+    for name, service in compose["services"].items():
+        assert service.get("restart") == "unless-stopped", f"{name} is not restarted on a crash"
