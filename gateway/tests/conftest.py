@@ -10,6 +10,10 @@ Three small subgraphs mirror Veche's shape:
 - issues: `Issue @key(id)`, extends `Poll` with `issues` (so a query can go
   users -> polls -> issues -> users), a `Post` interface, fields that fail.
 
+As in Veche (api.graphql), a field one subgraph adds to another's entity and a
+reference to another subgraph's entity are nullable, so a subgraph that is down
+costs only its own fields.
+
 Every server is a real Uvicorn server on a free loopback port inside the test
 process. A middleware records each request's headers per subgraph.
 """
@@ -176,11 +180,11 @@ class PollsUser:
     score: int = strawberry.federation.field(override="users", default=100)
 
     @strawberry.federation.field(requires=["birthYear"])  # type: ignore[untyped-decorator]
-    def age_label(self) -> str:
+    def age_label(self) -> str | None:
         return f"born {self.birth_year}" if self.birth_year else "age unknown"
 
     @strawberry.field
-    def polls(self) -> list[PollsPoll]:
+    def polls(self) -> list[PollsPoll] | None:
         return [_poll(i) for i, row in POLLS.items() if row["author"] == self.id]
 
     @classmethod
@@ -195,11 +199,11 @@ class PollsPoll:
     status: PollStatus = PollStatus.ACTIVE
 
     @strawberry.field
-    def author(self) -> PollsUser:
+    def author(self) -> PollsUser | None:
         return PollsUser(id=strawberry.ID(POLLS[self.id]["author"]))
 
     @strawberry.federation.field(provides=["name"])  # type: ignore[untyped-decorator]
-    def creator(self) -> PollsUser:
+    def creator(self) -> PollsUser | None:
         # polls keeps a copy of the creator's name; the suffix proves where it came from
         user_id = POLLS[self.id]["creator"]
         return PollsUser(id=strawberry.ID(user_id), name=USERS[user_id]["name"] + " (polls)")
@@ -226,6 +230,12 @@ class PollsQuery:
     def polls(self, first: int | None = None) -> list[PollsPoll]:
         found = [_poll(i) for i in POLLS]
         return found[:first] if first is not None else found
+
+    @strawberry.field
+    def polls_for_me(self, info: Info) -> list[PollsPoll] | None:
+        if "authorization" not in info.context["request"].headers:
+            raise GraphQLError("Sign in first", extensions={"code": "UNAUTHENTICATED"})
+        return [_poll(i) for i in POLLS]
 
     @strawberry.field
     def search(self, text: str) -> list[SearchResult]:
@@ -255,7 +265,7 @@ class IssuesUser:
     id: strawberry.ID
 
     @strawberry.field
-    def issues(self) -> list[Issue]:
+    def issues(self) -> list[Issue] | None:
         return [_issue(i) for i, row in ISSUES.items() if row["reporter"] == self.id]
 
     @classmethod
@@ -277,7 +287,7 @@ class IssuesPoll:
     title: str = strawberry.federation.field(shareable=True)
 
     @strawberry.field
-    def issues(self) -> list[Issue]:
+    def issues(self) -> list[Issue] | None:
         return [_issue(i) for i, row in ISSUES.items() if row["poll"] == self.id]
 
     @classmethod
@@ -293,7 +303,7 @@ class Post:
 
 @strawberry.type
 class Comment(Post):
-    author: IssuesUser
+    author: IssuesUser | None
 
 
 @strawberry.type
@@ -301,7 +311,7 @@ class Answer(Post):
     official: bool
 
     @strawberry.field
-    def official_by(self) -> IssuesUser:
+    def official_by(self) -> IssuesUser | None:
         return IssuesUser(id=strawberry.ID("u1"))
 
 
@@ -311,11 +321,11 @@ class Issue:
     title: str
 
     @strawberry.field
-    def reporter(self) -> IssuesUser:
+    def reporter(self) -> IssuesUser | None:
         return IssuesUser(id=strawberry.ID(ISSUES[self.id]["reporter"]))
 
     @strawberry.field
-    def department(self) -> IssuesDepartment:
+    def department(self) -> IssuesDepartment | None:
         city, code = ISSUES[self.id]["dept"]
         return IssuesDepartment(city=city, code=code)
 
