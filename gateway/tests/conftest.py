@@ -15,7 +15,9 @@ reference to another subgraph's entity are nullable, so a subgraph that is down
 costs only its own fields.
 
 Every server is a real Uvicorn server on a free loopback port inside the test
-process. A middleware records each request's headers per subgraph.
+process. A middleware records each request's headers per subgraph. A test
+that needs a subgraph to hang starts one in a process of its own
+(`start_subgraph_process`), which it can SIGSTOP and SIGCONT.
 """
 
 from __future__ import annotations
@@ -23,7 +25,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -680,6 +685,82 @@ async def start_subgraph() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
     for served in started:
         if not served.task.done():
             await served.stop()
+
+
+# Serves one of SCHEMAS or EXTRAS from this very file, in a process of its own.
+_SERVE_IN_A_PROCESS = """
+import importlib.util, sys
+import uvicorn
+path, name, key, port = sys.argv[1:]
+spec = importlib.util.spec_from_file_location("gateway_test_subgraphs", path)
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module  # dataclasses look their module up there
+spec.loader.exec_module(module)
+app = module.subgraph_app(name, {**module.SCHEMAS, **module.EXTRAS}[key])
+uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
+"""
+
+
+@dataclass
+class SubgraphProcess:
+    """A test subgraph in its own process: `pause()` hangs it (SIGSTOP) as a whole."""
+
+    process: asyncio.subprocess.Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pause(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    async def stop(self) -> None:
+        if self.process.returncode is not None:
+            return
+        self.resume()  # a stopped process does not act on SIGTERM
+        self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+@pytest.fixture
+async def start_subgraph_process() -> AsyncIterator[Callable[..., Awaitable[SubgraphProcess]]]:
+    """`await start(name, schema_key)`: a subgraph process, answering once it returns."""
+    started: list[SubgraphProcess] = []
+
+    async def start(name: str, schema_key: str) -> SubgraphProcess:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _SERVE_IN_A_PROCESS, __file__, name, schema_key, str(port)
+        )
+        served = SubgraphProcess(process, port)
+        started.append(served)
+
+        async def answers() -> bool:
+            if process.returncode is not None:
+                pytest.fail(f"the {name} subgraph process exited with {process.returncode}")
+            try:
+                async with httpx.AsyncClient(timeout=1) as http:
+                    response = await http.post(
+                        f"{served.url}/graphql", json={"query": "{ __typename }"}
+                    )
+            except httpx.HTTPError:
+                return False
+            return response.status_code == 200
+
+        await wait_until(answers, timeout=30)  # a cold interpreter imports Strawberry first
+        return served
+
+    yield start
+    for served in started:
+        await served.stop()
 
 
 @pytest.fixture(scope="session")

@@ -7,10 +7,12 @@ aliases, `__typename`, introspection, and the spec's null propagation for
 free. Nulls that a reported subgraph failure already explains do not get a
 second "Cannot return null" error.
 
-A fetch that fails (subgraph down, timing out, answering 5xx) costs only the
-fields it would have filled: each gets one `SUBGRAPH_UNAVAILABLE` error at its
-client path (list indices included), and the spec's null propagation takes a
-non-null one up to its nearest nullable parent.
+A fetch that fails (subgraph down, timing out, answering 5xx, or its circuit
+breaker open) costs only the fields it would have filled: each gets one
+`SUBGRAPH_UNAVAILABLE` error at its client path (list indices included), and
+the spec's null propagation takes a non-null one up to its nearest nullable
+parent. Every fetch passes its subgraph's breaker: refused at once while it is
+open, its outcome recorded otherwise.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ from graphql import (
     execute_sync,
 )
 
+from veche_gateway.breaker import CircuitBreaker, CircuitOpen
 from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE
 from veche_gateway.plan import (
     TYPENAME_ALIAS,
@@ -135,9 +138,15 @@ class _Run:
 
 
 class Executor:
-    def __init__(self, transport: Transport, urls: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        urls: Mapping[str, str],
+        breakers: Mapping[str, CircuitBreaker] | None = None,
+    ) -> None:
         self.transport = transport
         self.urls = urls
+        self.breakers = breakers or {}
 
     async def run(
         self,
@@ -169,7 +178,17 @@ class Executor:
         payload: dict[str, Any] = {"query": query}
         if sent:
             payload["variables"] = sent
-        return await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
+        breaker = self.breakers.get(subgraph)
+        if breaker is None:
+            return await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
+        breaker.check()
+        try:
+            body = await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
+        except SubgraphUnavailable as exc:
+            breaker.record_failure(exc)
+            raise
+        breaker.record_success()
+        return body
 
     async def _root(
         self,
@@ -287,7 +306,9 @@ class Executor:
 
 
 def _log_unavailable(headers: Mapping[str, str], exc: SubgraphUnavailable) -> None:
-    log.warning("request %s: %s", headers.get("X-Request-Id"), exc)
+    # an open breaker was logged once when it opened, not once per refused fetch
+    level = logging.DEBUG if isinstance(exc, CircuitOpen) else logging.WARNING
+    log.log(level, "request %s: %s", headers.get("X-Request-Id"), exc)
 
 
 def _under(path: Path, keys: Iterable[str]) -> list[Path]:
