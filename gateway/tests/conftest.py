@@ -10,8 +10,14 @@ Three small subgraphs mirror Veche's shape:
 - issues: `Issue @key(id)`, extends `Poll` with `issues` (so a query can go
   users -> polls -> issues -> users), a `Post` interface, fields that fail.
 
+As in Veche (api.graphql), a field one subgraph adds to another's entity and a
+reference to another subgraph's entity are nullable, so a subgraph that is down
+costs only its own fields.
+
 Every server is a real Uvicorn server on a free loopback port inside the test
-process. A middleware records each request's headers per subgraph.
+process. A middleware records each request's headers per subgraph. A test
+that needs a subgraph to hang starts one in a process of its own
+(`start_subgraph_process`), which it can SIGSTOP and SIGCONT.
 """
 
 from __future__ import annotations
@@ -19,7 +25,10 @@ from __future__ import annotations
 import asyncio
 import enum
 import json
+import os
+import signal
 import socket
+import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Annotated, Any
@@ -176,11 +185,11 @@ class PollsUser:
     score: int = strawberry.federation.field(override="users", default=100)
 
     @strawberry.federation.field(requires=["birthYear"])  # type: ignore[untyped-decorator]
-    def age_label(self) -> str:
+    def age_label(self) -> str | None:
         return f"born {self.birth_year}" if self.birth_year else "age unknown"
 
     @strawberry.field
-    def polls(self) -> list[PollsPoll]:
+    def polls(self) -> list[PollsPoll] | None:
         return [_poll(i) for i, row in POLLS.items() if row["author"] == self.id]
 
     @classmethod
@@ -195,11 +204,11 @@ class PollsPoll:
     status: PollStatus = PollStatus.ACTIVE
 
     @strawberry.field
-    def author(self) -> PollsUser:
+    def author(self) -> PollsUser | None:
         return PollsUser(id=strawberry.ID(POLLS[self.id]["author"]))
 
     @strawberry.federation.field(provides=["name"])  # type: ignore[untyped-decorator]
-    def creator(self) -> PollsUser:
+    def creator(self) -> PollsUser | None:
         # polls keeps a copy of the creator's name; the suffix proves where it came from
         user_id = POLLS[self.id]["creator"]
         return PollsUser(id=strawberry.ID(user_id), name=USERS[user_id]["name"] + " (polls)")
@@ -226,6 +235,12 @@ class PollsQuery:
     def polls(self, first: int | None = None) -> list[PollsPoll]:
         found = [_poll(i) for i in POLLS]
         return found[:first] if first is not None else found
+
+    @strawberry.field
+    def polls_for_me(self, info: Info) -> list[PollsPoll] | None:
+        if "authorization" not in info.context["request"].headers:
+            raise GraphQLError("Sign in first", extensions={"code": "UNAUTHENTICATED"})
+        return [_poll(i) for i in POLLS]
 
     @strawberry.field
     def search(self, text: str) -> list[SearchResult]:
@@ -255,7 +270,7 @@ class IssuesUser:
     id: strawberry.ID
 
     @strawberry.field
-    def issues(self) -> list[Issue]:
+    def issues(self) -> list[Issue] | None:
         return [_issue(i) for i, row in ISSUES.items() if row["reporter"] == self.id]
 
     @classmethod
@@ -277,7 +292,7 @@ class IssuesPoll:
     title: str = strawberry.federation.field(shareable=True)
 
     @strawberry.field
-    def issues(self) -> list[Issue]:
+    def issues(self) -> list[Issue] | None:
         return [_issue(i) for i, row in ISSUES.items() if row["poll"] == self.id]
 
     @classmethod
@@ -293,7 +308,7 @@ class Post:
 
 @strawberry.type
 class Comment(Post):
-    author: IssuesUser
+    author: IssuesUser | None
 
 
 @strawberry.type
@@ -301,7 +316,7 @@ class Answer(Post):
     official: bool
 
     @strawberry.field
-    def official_by(self) -> IssuesUser:
+    def official_by(self) -> IssuesUser | None:
         return IssuesUser(id=strawberry.ID("u1"))
 
 
@@ -311,11 +326,11 @@ class Issue:
     title: str
 
     @strawberry.field
-    def reporter(self) -> IssuesUser:
+    def reporter(self) -> IssuesUser | None:
         return IssuesUser(id=strawberry.ID(ISSUES[self.id]["reporter"]))
 
     @strawberry.field
-    def department(self) -> IssuesDepartment:
+    def department(self) -> IssuesDepartment | None:
         city, code = ISSUES[self.id]["dept"]
         return IssuesDepartment(city=city, code=code)
 
@@ -670,6 +685,82 @@ async def start_subgraph() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
     for served in started:
         if not served.task.done():
             await served.stop()
+
+
+# Serves one of SCHEMAS or EXTRAS from this very file, in a process of its own.
+_SERVE_IN_A_PROCESS = """
+import importlib.util, sys
+import uvicorn
+path, name, key, port = sys.argv[1:]
+spec = importlib.util.spec_from_file_location("gateway_test_subgraphs", path)
+module = importlib.util.module_from_spec(spec)
+sys.modules[spec.name] = module  # dataclasses look their module up there
+spec.loader.exec_module(module)
+app = module.subgraph_app(name, {**module.SCHEMAS, **module.EXTRAS}[key])
+uvicorn.run(app, host="127.0.0.1", port=int(port), log_level="warning")
+"""
+
+
+@dataclass
+class SubgraphProcess:
+    """A test subgraph in its own process: `pause()` hangs it (SIGSTOP) as a whole."""
+
+    process: asyncio.subprocess.Process
+    port: int
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def pause(self) -> None:
+        os.kill(self.process.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        os.kill(self.process.pid, signal.SIGCONT)
+
+    async def stop(self) -> None:
+        if self.process.returncode is not None:
+            return
+        self.resume()  # a stopped process does not act on SIGTERM
+        self.process.terminate()
+        try:
+            await asyncio.wait_for(self.process.wait(), 10)
+        except TimeoutError:
+            self.process.kill()
+            await self.process.wait()
+
+
+@pytest.fixture
+async def start_subgraph_process() -> AsyncIterator[Callable[..., Awaitable[SubgraphProcess]]]:
+    """`await start(name, schema_key)`: a subgraph process, answering once it returns."""
+    started: list[SubgraphProcess] = []
+
+    async def start(name: str, schema_key: str) -> SubgraphProcess:
+        port = free_port()
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _SERVE_IN_A_PROCESS, __file__, name, schema_key, str(port)
+        )
+        served = SubgraphProcess(process, port)
+        started.append(served)
+
+        async def answers() -> bool:
+            if process.returncode is not None:
+                pytest.fail(f"the {name} subgraph process exited with {process.returncode}")
+            try:
+                async with httpx.AsyncClient(timeout=1) as http:
+                    response = await http.post(
+                        f"{served.url}/graphql", json={"query": "{ __typename }"}
+                    )
+            except httpx.HTTPError:
+                return False
+            return response.status_code == 200
+
+        await wait_until(answers, timeout=30)  # a cold interpreter imports Strawberry first
+        return served
+
+    yield start
+    for served in started:
+        await served.stop()
 
 
 @pytest.fixture(scope="session")

@@ -72,7 +72,8 @@ async def test_null_propagates_to_the_nearest_nullable_parent(gql: GQL) -> None:
                 "extensions": {"code": "NOT_FOUND", "serviceName": "issues"},
             }
         ],
-        "data": {"user": None, "poll": {"title": "Park renovation"}},
+        # checkedNote is non-null, so is each issue: the list goes, the user stays
+        "data": {"user": {"name": "Boris", "issues": None}, "poll": {"title": "Park renovation"}},
     }
 
 
@@ -87,6 +88,7 @@ async def test_a_subgraph_timing_out_yields_null_and_an_error(
         "errors": [
             {
                 "message": 'Subgraph "issues" is unavailable: timed out',
+                "path": ["slow"],
                 "extensions": {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "issues"},
             }
         ],
@@ -107,14 +109,21 @@ async def test_a_subgraph_down_yields_null_and_an_error(
     async with httpx.AsyncClient(base_url=gateway.url) as http:
         root = (await http.post("/graphql", json={"query": DOWN})).json()
         nested = (await http.post("/graphql", json={"query": DOWN_IN_ENTITY_STEP})).json()
-    unavailable = {
-        "message": 'Subgraph "polls" is unavailable: ConnectError',
-        "extensions": {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "polls"},
+
+    def unavailable(*path: str) -> dict[str, Any]:
+        return {
+            "message": 'Subgraph "polls" is unavailable: ConnectError',
+            "path": list(path),
+            "extensions": {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "polls"},
+        }
+
+    assert root == {
+        "errors": [unavailable("poll")],
+        "data": {"user": {"name": "Anna"}, "poll": None},
     }
-    assert root == {"errors": [unavailable], "data": {"user": {"name": "Anna"}, "poll": None}}
     # Poll.status is non-null, so the poll goes null; the issue itself survives
     assert nested == {
-        "errors": [unavailable],
+        "errors": [unavailable("issue", "poll", "status")],
         "data": {"issue": {"title": "Pothole", "poll": None}},
     }
 
@@ -201,6 +210,7 @@ async def test_a_subgraph_answering_500_is_unavailable(
         "errors": [
             {
                 "message": 'Subgraph "extras" is unavailable: HTTP 500',
+                "path": ["hello"],
                 "extensions": {"code": "SUBGRAPH_UNAVAILABLE", "serviceName": "extras"},
             }
         ],

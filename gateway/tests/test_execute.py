@@ -37,11 +37,11 @@ def test_representations_are_deduplicated() -> None:
     u1_again = {"_veche_t": "User", "_veche_k_id": "u1"}
     u2 = {"_veche_t": "User", "_veche_k_id": "u2"}
     other = {"_veche_t": "Poll", "_veche_k_id": "p1"}
-    failed = {"_veche_t": "User"}  # its parent fetch failed: no key
+    failed = {"_veche_t": "User"}  # the fetch that had its key failed
     raw = {"items": [{"who": u1}, {"who": u2}, {"who": u1_again}, {"who": other}, {"who": failed}]}
     path = (("items", "Query"), ("who", "Item"))
     group = EntityGroup("e0", path, {"User": (("_veche_k_id", "id"),)})
-    representations, owners = _representations(raw, group)
+    representations, owners, keyless = _representations(raw, group)
     assert representations == [
         {"__typename": "User", "id": "u1"},
         {"__typename": "User", "id": "u2"},
@@ -50,3 +50,4 @@ def test_representations_are_deduplicated() -> None:
         [(u1, ("items", 0, "who")), (u1_again, ("items", 2, "who"))],
         [(u2, ("items", 1, "who"))],
     ]
+    assert keyless == [(failed, ("items", 4, "who"), "User")]

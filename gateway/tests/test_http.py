@@ -272,6 +272,11 @@ async def test_health_and_ready(client: httpx.AsyncClient) -> None:
         "polls": "up",
         "issues": "up",
     }
+    assert {n: s["breaker"]["state"] for n, s in health["subgraphs"].items()} == {
+        "users": "closed",
+        "polls": "closed",
+        "issues": "closed",
+    }
     ready = await client.get("/ready")
     assert ready.status_code == 200
     assert ready.json() == {"ready": True, "version": health["supergraph"]["version"]}

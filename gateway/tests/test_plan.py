@@ -75,7 +75,7 @@ def test_a_fetch_declares_only_the_variables_it_uses() -> None:
                 "representations:$_veche_reps0){...on User{_veche_t:__typename "
                 "reviews(first:$n){_veche_t:__typename body}}}}",
                 ("n",),
-                (EntityGroup("e0", (("user", "Query"),), BY_EMAIL),),
+                (EntityGroup("e0", (("user", "Query"),), BY_EMAIL, {"User": ("reviews",)}),),
             ),
         ),
     )
@@ -114,8 +114,10 @@ def test_entity_fetches_are_batched_per_subgraph_and_depth() -> None:
     (fetch,) = step
     assert fetch.subgraph == "users"
     assert fetch.groups == (
-        EntityGroup("e0", (("latestReviews", "Query"), ("author", "Review")), BY_EMAIL),
-        EntityGroup("e1", (("a", "Query"), ("author", "Review")), BY_EMAIL),
+        EntityGroup(
+            "e0", (("latestReviews", "Query"), ("author", "Review")), BY_EMAIL, {"User": ("name",)}
+        ),
+        EntityGroup("e1", (("a", "Query"), ("author", "Review")), BY_EMAIL, {"User": ("id",)}),
     )
     assert fetch.document == (
         "query anonymous__users_1($_veche_reps0:[_Any!]!$_veche_reps1:[_Any!]!)"
@@ -169,7 +171,8 @@ def test_a_key_the_parent_lacks_is_fetched_from_a_helper_subgraph_first() -> Non
                 "representations:$_veche_reps0){...on User{_veche_t:__typename "
                 "_veche_k_id:id}}}",
                 (),
-                (EntityGroup("e0", path, BY_EMAIL),),
+                # only the planner's own key alias: no client field of its own here
+                (EntityGroup("e0", path, BY_EMAIL, {"User": ()}),),
             ),
         ),
         (
@@ -178,7 +181,11 @@ def test_a_key_the_parent_lacks_is_fetched_from_a_helper_subgraph_first() -> Non
                 "query anonymous__ratings_2($_veche_reps0:[_Any!]!){e0:_entities("
                 "representations:$_veche_reps0){...on User{_veche_t:__typename rating}}}",
                 (),
-                (EntityGroup("e0", path, {"User": (("_veche_k_id", "id"),)}),),
+                (
+                    EntityGroup(
+                        "e0", path, {"User": (("_veche_k_id", "id"),)}, {"User": ("rating",)}
+                    ),
+                ),
             ),
         ),
     )

@@ -20,6 +20,27 @@ def test_subgraphs_and_origins_are_read_from_the_environment(
     assert (settings.port, settings.fetch_timeout_seconds) == (4100, 2.5)
 
 
+def test_breaker_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    defaults = Settings()
+    assert (
+        defaults.breaker_failures,
+        defaults.breaker_probe_interval_seconds,
+        defaults.breaker_probe_timeout_seconds,
+    ) == (3, 1.0, 2.0)
+    monkeypatch.setenv("BREAKER_FAILURES", "5")
+    monkeypatch.setenv("BREAKER_PROBE_INTERVAL_SECONDS", "0.5")
+    monkeypatch.setenv("BREAKER_PROBE_TIMEOUT_SECONDS", "1.5")
+    settings = Settings()
+    assert (
+        settings.breaker_failures,
+        settings.breaker_probe_interval_seconds,
+        settings.breaker_probe_timeout_seconds,
+    ) == (5, 0.5, 1.5)
+    monkeypatch.setenv("BREAKER_PROBE_INTERVAL_SECONDS", "0")
+    with pytest.raises(ValueError, match="breaker_probe_interval_seconds"):
+        Settings()
+
+
 def test_defaults_match_the_local_stack(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in ("SUBGRAPHS", "PORT", "CORS_ORIGINS"):
         monkeypatch.delenv(name, raising=False)

@@ -6,6 +6,13 @@ client schema over that tree: this gives the client's field order and
 aliases, `__typename`, introspection, and the spec's null propagation for
 free. Nulls that a reported subgraph failure already explains do not get a
 second "Cannot return null" error.
+
+A fetch that fails (subgraph down, timing out, answering 5xx, or its circuit
+breaker open) costs only the fields it would have filled: each gets one
+`SUBGRAPH_UNAVAILABLE` error at its client path (list indices included), and
+the spec's null propagation takes a non-null one up to its nearest nullable
+parent. Every fetch passes its subgraph's breaker: refused at once while it is
+open, its outcome recorded otherwise.
 """
 
 from __future__ import annotations
@@ -13,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,6 +32,7 @@ from graphql import (
     execute_sync,
 )
 
+from veche_gateway.breaker import CircuitBreaker, CircuitOpen
 from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE
 from veche_gateway.plan import (
     TYPENAME_ALIAS,
@@ -95,15 +103,21 @@ class _Run:
     raw: dict[str, Any] = field(default_factory=dict)
     errors: list[dict[str, Any]] = field(default_factory=list)
     covered: list[Path] = field(default_factory=list)  # where reported failures left nulls
+    # Objects a failed entity fetch was to complete (by id), with its failure: a later
+    # fetch that needed key fields from it there reports the same failure.
+    incomplete: dict[int, SubgraphUnavailable] = field(default_factory=dict)
 
-    def unavailable(self, exc: SubgraphUnavailable, covered: Sequence[Path]) -> None:
-        self.errors.append(
-            {
-                "message": str(exc),
-                "extensions": {"code": SUBGRAPH_UNAVAILABLE, "serviceName": exc.subgraph},
-            }
-        )
-        self.covered.extend(covered)
+    def unavailable(self, exc: SubgraphUnavailable, nulled: Iterable[Path]) -> None:
+        """One error per client field the failed fetch leaves null, at its path."""
+        for path in nulled:
+            self.errors.append(
+                {
+                    "message": str(exc),
+                    "path": list(path),
+                    "extensions": {"code": SUBGRAPH_UNAVAILABLE, "serviceName": exc.subgraph},
+                }
+            )
+            self.covered.append(path)
 
     def subgraph_error(
         self, subgraph: str, error: Any, path: Path | None, fallback: Sequence[Path]
@@ -124,9 +138,15 @@ class _Run:
 
 
 class Executor:
-    def __init__(self, transport: Transport, urls: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        transport: Transport,
+        urls: Mapping[str, str],
+        breakers: Mapping[str, CircuitBreaker] | None = None,
+    ) -> None:
         self.transport = transport
         self.urls = urls
+        self.breakers = breakers or {}
 
     async def run(
         self,
@@ -158,7 +178,17 @@ class Executor:
         payload: dict[str, Any] = {"query": query}
         if sent:
             payload["variables"] = sent
-        return await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
+        breaker = self.breakers.get(subgraph)
+        if breaker is None:
+            return await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
+        breaker.check()
+        try:
+            body = await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
+        except SubgraphUnavailable as exc:
+            breaker.record_failure(exc)
+            raise
+        breaker.record_success()
+        return body
 
     async def _root(
         self,
@@ -173,7 +203,7 @@ class Executor:
                 fetch.subgraph, fetch.document, fetch.variables, variables, {}, headers
             )
         except SubgraphUnavailable as exc:
-            log.warning("request %s: %s", headers.get("X-Request-Id"), exc)
+            _log_unavailable(headers, exc)
             run.unavailable(exc, keys)
             return
         data = body.get("data")
@@ -195,10 +225,15 @@ class Executor:
         extra: dict[str, Any] = {}
         owners: list[list[list[tuple[dict[str, Any], Path]]]] = []
         for index, group in enumerate(fetch.groups):
-            representations, objects = _representations(run.raw, group)
+            representations, objects, keyless = _representations(run.raw, group)
             extra[f"_veche_reps{index}"] = representations
             owners.append(objects)
-        every = [p for objects in owners for found in objects for _, p in found]
+            for obj, path, type_name in keyless:
+                cause = run.incomplete.get(id(obj))
+                if cause is not None:  # the helper fetch that had the key fields failed
+                    run.unavailable(cause, _under(path, group.fields.get(type_name, ())))
+        targets = [target for objects in owners for found in objects for target in found]
+        every = [p for _, p in targets]
         if not every:
             return
         try:
@@ -206,8 +241,10 @@ class Executor:
                 fetch.subgraph, fetch.document, fetch.variables, variables, extra, headers
             )
         except SubgraphUnavailable as exc:
-            log.warning("request %s: %s", headers.get("X-Request-Id"), exc)
-            run.unavailable(exc, every)
+            _log_unavailable(headers, exc)
+            run.unavailable(exc, _nulled(fetch.groups, owners))
+            for obj, _ in targets:
+                run.incomplete[id(obj)] = exc
             return
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
         for group, objects in zip(fetch.groups, owners, strict=True):
@@ -221,16 +258,18 @@ class Executor:
         aliases = {g.alias: objects for g, objects in zip(fetch.groups, owners, strict=True)}
         for error in body.get("errors") or ():
             raw_path = error.get("path") if isinstance(error, dict) else None
-            path: Path | None = None
             if (
                 isinstance(raw_path, list)
                 and len(raw_path) >= 2
                 and raw_path[0] in aliases
                 and isinstance(raw_path[1], int)
-                and raw_path[1] < len(aliases[raw_path[0]])
+                and 0 <= raw_path[1] < len(aliases[raw_path[0]])
             ):
-                path = aliases[raw_path[0]][raw_path[1]][0][1] + tuple(raw_path[2:])
-            run.subgraph_error(fetch.subgraph, error, path, every)
+                # a representation stands for every object that shares it: each is nulled
+                for _, at in aliases[raw_path[0]][raw_path[1]]:
+                    run.subgraph_error(fetch.subgraph, error, at + tuple(raw_path[2:]), every)
+            else:
+                run.subgraph_error(fetch.subgraph, error, None, every)
 
     def _shape(
         self,
@@ -266,6 +305,28 @@ class Executor:
         return response
 
 
+def _log_unavailable(headers: Mapping[str, str], exc: SubgraphUnavailable) -> None:
+    # an open breaker was logged once when it opened, not once per refused fetch
+    level = logging.DEBUG if isinstance(exc, CircuitOpen) else logging.WARNING
+    log.log(level, "request %s: %s", headers.get("X-Request-Id"), exc)
+
+
+def _under(path: Path, keys: Iterable[str]) -> list[Path]:
+    return [(*path, key) for key in keys]
+
+
+def _nulled(
+    groups: Sequence[EntityGroup], owners: Sequence[list[list[tuple[dict[str, Any], Path]]]]
+) -> Iterator[Path]:
+    """The client paths an entity fetch would have filled: its fields on every object."""
+    for group, objects in zip(groups, owners, strict=True):
+        for found in objects:
+            for obj, path in found:
+                type_name = obj.get(TYPENAME_ALIAS)
+                if isinstance(type_name, str):
+                    yield from _under(path, group.fields.get(type_name, ()))
+
+
 def _related(a: Path, b: Path) -> bool:
     shorter = min(len(a), len(b))
     return a[:shorter] == b[:shorter]
@@ -273,18 +334,25 @@ def _related(a: Path, b: Path) -> bool:
 
 def _representations(
     raw: dict[str, Any], group: EntityGroup
-) -> tuple[list[dict[str, Any]], list[list[tuple[dict[str, Any], Path]]]]:
-    """Deduplicated representations and, for each, the objects it stands for."""
+) -> tuple[
+    list[dict[str, Any]],
+    list[list[tuple[dict[str, Any], Path]]],
+    list[tuple[dict[str, Any], Path, str]],
+]:
+    """Deduplicated representations and, for each, the objects it stands for; then the
+    objects left without their key fields (with their types): nothing to ask for them."""
     index: dict[str, int] = {}
     representations: list[dict[str, Any]] = []
     objects: list[list[tuple[dict[str, Any], Path]]] = []
+    keyless: list[tuple[dict[str, Any], Path, str]] = []
     for obj, path in _objects_at(raw, group.path):
         type_name = obj.get(TYPENAME_ALIAS)
-        spec = group.representations.get(type_name) if isinstance(type_name, str) else None
-        if spec is None:
+        if not isinstance(type_name, str) or type_name not in group.representations:
             continue
+        spec = group.representations[type_name]
         if any(alias not in obj for alias, _ in spec):
-            continue  # the parent fetch failed here: nothing to ask for
+            keyless.append((obj, path, type_name))  # a fetch before this one failed here
+            continue
         representation: dict[str, Any] = {"__typename": type_name}
         for alias, name in spec:
             representation[name] = obj[alias]
@@ -294,4 +362,4 @@ def _representations(
             representations.append(representation)
             objects.append([])
         objects[index[fingerprint]].append((obj, path))
-    return representations, objects
+    return representations, objects, keyless

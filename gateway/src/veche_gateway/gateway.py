@@ -6,13 +6,15 @@ last known SDL, or is left out until it appears). `Gateway.execute()` runs
 one GraphQL request: persisted query lookup, parse and validate (cached per
 document, operation and supergraph version), variables, limits, plan (cached
 too) and execution. Each request holds the supergraph it started with, so a
-swap never disturbs requests in flight.
+swap never disturbs requests in flight. Each subgraph's fetches pass its
+circuit breaker (`breaker.py`); `/health` shows the breakers' states.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import time
 from collections.abc import Mapping
@@ -40,6 +42,7 @@ from graphql.execution.values import get_variable_values
 from graphql.language import DirectiveNode, Visitor
 
 from veche_gateway.apq import PersistedQueries, sha256
+from veche_gateway.breaker import BreakerState, CircuitBreaker
 from veche_gateway.cache import LRU
 from veche_gateway.compose import compose
 from veche_gateway.errors import (
@@ -104,7 +107,18 @@ class Gateway:
         self.transport = transport or Transport(
             settings.fetch_timeout_seconds, settings.max_connections
         )
-        self.executor = Executor(self.transport, settings.subgraphs)
+        self.breakers = {
+            name: CircuitBreaker(
+                name,
+                settings.breaker_failures,
+                functools.partial(
+                    self.transport.probe, name, url, settings.breaker_probe_timeout_seconds
+                ),
+                settings.breaker_probe_interval_seconds,
+            )
+            for name, url in settings.subgraphs.items()
+        }
+        self.executor = Executor(self.transport, settings.subgraphs, self.breakers)
         self.supergraph: Supergraph | None = None
         self.composed_at: float | None = None
         self.last_composition_error: str | None = None
@@ -140,6 +154,8 @@ class Gateway:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
+        for breaker in self.breakers.values():
+            await breaker.aclose()
         await self.transport.aclose()
 
     async def _poll(self) -> None:
@@ -237,7 +253,11 @@ class Gateway:
 
     def health(self) -> dict[str, Any]:
         supergraph = self.supergraph
-        healthy = all(s.up for s in self.status.values()) and not self.last_composition_error
+        healthy = (
+            all(s.up for s in self.status.values())
+            and all(b.state is BreakerState.CLOSED for b in self.breakers.values())
+            and not self.last_composition_error
+        )
         return {
             "status": "starting" if supergraph is None else ("ok" if healthy else "degraded"),
             "supergraph": None
@@ -253,6 +273,7 @@ class Gateway:
                     "status": "up" if s.up else "down",
                     "error": s.error,
                     "checkedAt": _iso(s.checked_at),
+                    "breaker": self.breakers[name].snapshot(),
                 }
                 for name, s in self.status.items()
             },

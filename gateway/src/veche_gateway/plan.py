@@ -84,6 +84,9 @@ class EntityGroup:
     path: PlanPath
     # concrete type -> [(alias in the parent object, field name in the representation)]
     representations: Mapping[str, tuple[tuple[str, str], ...]]
+    # concrete type -> the client's response keys this fetch fills in each object: the
+    # fields a failure of the fetch leaves null (the planner's own aliases left out)
+    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -596,6 +599,7 @@ class _Planner:
                     alias,
                     group.path,
                     {t: tuple(spec) for t, spec in group.representations.items()},
+                    {t: _client_keys(selections) for t, selections in group.selections.items()},
                 )
             )
         names = [n for n in _variables_in(fields) if not n.startswith(REPS_VARIABLE)]
@@ -604,6 +608,15 @@ class _Planner:
         body = " ".join(print_ast(s) for s in fields)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
         return EntityFetch(subgraph, document, tuple(names), tuple(planned))
+
+
+def _client_keys(selections: Iterable[SelectionNode]) -> tuple[str, ...]:
+    keys = (
+        (s.alias or s.name).value
+        for s in selections
+        if isinstance(s, FieldNode) and not (s.alias or s.name).value.startswith(RESERVED_PREFIX)
+    )
+    return tuple(dict.fromkeys(keys))
 
 
 def _argument(name: str, variable: str) -> ArgumentNode:

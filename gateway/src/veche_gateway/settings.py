@@ -48,6 +48,12 @@ class Settings(BaseSettings):
     sdl_timeout_seconds: float = 5.0
     max_connections: int = 100
 
+    # Circuit breaker per subgraph (breaker.py): open after this many failed fetches in a
+    # row (0: never), then probe every interval, each probe waiting at most its timeout
+    breaker_failures: int = Field(default=3, ge=0)
+    breaker_probe_interval_seconds: float = Field(default=1.0, gt=0)
+    breaker_probe_timeout_seconds: float = Field(default=2.0, gt=0)
+
     # Live schema updates
     poll_interval_seconds: float = 10.0
     admin_secret: str = ""  # empty: POST /admin/reload is refused

@@ -13,6 +13,7 @@ from typing import Any
 import httpx
 
 SDL_QUERY = "query __ApolloGetServiceDefinition__ { _service { sdl } }"
+PROBE_QUERY = "query __VecheProbe__ { __typename }"  # the cheapest request a subgraph answers
 
 
 class SubgraphUnavailable(Exception):
@@ -77,3 +78,7 @@ class Transport:
         if not isinstance(sdl, str):
             raise SubgraphUnavailable(subgraph, "_service.sdl is not a string")
         return sdl
+
+    async def probe(self, subgraph: str, url: str, timeout: float) -> None:
+        """Raise `SubgraphUnavailable` unless the subgraph answers a trivial query."""
+        await self.post(subgraph, url, {"query": PROBE_QUERY}, timeout=timeout)

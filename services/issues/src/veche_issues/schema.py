@@ -209,7 +209,7 @@ class User:
     )
     async def reported_issues(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
-    ) -> Connection[Issue]:
+    ) -> Connection[Issue] | None:
         page = await info.context.issues.page_by(
             "reporter_id", str(self.id), first=page_size(first), after=decode_cursor(after)
         )
@@ -220,7 +220,7 @@ class User:
     )
     async def solving_issues(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
-    ) -> Connection[Issue]:
+    ) -> Connection[Issue] | None:
         page = await info.context.issues.page_by(
             "solver_id", str(self.id), first=page_size(first), after=decode_cursor(after)
         )
@@ -233,7 +233,7 @@ class User:
     )
     async def matching_issues(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
-    ) -> Connection[Issue]:
+    ) -> Connection[Issue] | None:
         page = await info.context.issues.matching_issues(
             await info.context.principal(),
             str(self.id),
@@ -261,7 +261,7 @@ class SolverOffer:
     _solver_id: strawberry.Private[str]
 
     @strawberry.field(description="Who offers: a citizen or an organization with the SOLVER role.")
-    def solver(self) -> User:
+    def solver(self) -> User | None:
         return User(id=strawberry.ID(self._solver_id))
 
     @classmethod
@@ -286,7 +286,7 @@ class Comment:
     _author_id: strawberry.Private[str]
 
     @strawberry.field(description="Who wrote it.")
-    def author(self) -> User:
+    def author(self) -> User | None:
         return User(id=strawberry.ID(self._author_id))
 
     @classmethod
@@ -396,7 +396,7 @@ class Issue:
         return District(id=strawberry.ID(district_id)) if district_id else None
 
     @strawberry.field(description="Who reported the problem or proposed the initiative.")
-    def reporter(self) -> User:
+    def reporter(self) -> User | None:
         return User(id=strawberry.ID(self._doc["reporter_id"]))
 
     @strawberry.field(description="The responsible department, routed by category.")
@@ -482,8 +482,8 @@ class DepartmentStats:
     )
     _department_id: strawberry.Private[str]
 
-    @strawberry.field(description="The department.")
-    def department(self) -> Department:
+    @strawberry.field(description="The department (its name via the users service).")
+    def department(self) -> Department | None:
         return Department(id=strawberry.ID(self._department_id))
 
 
@@ -583,7 +583,7 @@ class Query:
         ] = None,
         first: PageFirst = None,
         after: PageAfter = None,
-    ) -> Connection[Issue]:
+    ) -> Connection[Issue] | None:
         query = IssueQuery()
         if filter is not None:
             near = filter.near
@@ -615,14 +615,14 @@ class Query:
                 description=f"How far to look, 1–{domain.MAX_RADIUS_METERS} metres (default {domain.DEFAULT_RADIUS_METERS})."
             ),
         ] = None,
-    ) -> list[Issue]:
+    ) -> list[Issue] | None:
         documents = await info.context.issues.similar_issues(
             category, near.lat, near.lon, radius_meters
         )
         return [Issue.from_doc(d) for d in documents]
 
     @strawberry.field(description="The categories a problem or initiative can have, by name.")
-    async def issue_categories(self, info: IssuesInfo) -> list[Category]:
+    async def issue_categories(self, info: IssuesInfo) -> list[Category] | None:
         cursor = info.context.issues.db[store.CATEGORIES].find().sort("name", 1)
         return [
             Category(
@@ -634,7 +634,7 @@ class Query:
     @strawberry.field(
         description="Per department: open, overdue and resolved issues and the median time to first response. Public."
     )
-    async def department_stats(self, info: IssuesInfo) -> list[DepartmentStats]:
+    async def department_stats(self, info: IssuesInfo) -> list[DepartmentStats] | None:
         return [
             DepartmentStats(
                 open=s["open"],

@@ -276,8 +276,8 @@ class QuestionResult:
 
 @strawberry.type(description="Results among voters of one district.")
 class DistrictResult:
-    district: District = strawberry.field(
-        description="The district (its name via the users service)."
+    district: District | None = strawberry.field(
+        description="The district (its name via the users service; null while that service is unavailable)."
     )
     total_votes: int = strawberry.field(description="Ballots from this district.")
     questions: list[QuestionResult] = strawberry.field(
@@ -399,9 +399,9 @@ class Poll:
         return True
 
     @strawberry.field(
-        description="Who created the poll (for a poll from an initiative: its initiator)."
+        description="Who created the poll (for a poll from an initiative: its initiator); null while the users service is unavailable."
     )
-    def author(self) -> User:
+    def author(self) -> User | None:
         return User(id=strawberry.ID(self._doc["author_id"]))
 
     @strawberry.field(
@@ -491,11 +491,11 @@ class User:
         return cls(id=id)
 
     @strawberry.field(
-        description="The user's ballots, newest first. Only the user themself may read them (FORBIDDEN otherwise)."
+        description="The user's ballots, newest first. Only the user themself may read them (null with FORBIDDEN for anyone else)."
     )
     async def ballots(
         self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
-    ) -> Connection[Ballot]:
+    ) -> Connection[Ballot] | None:
         caller = await info.context.require_user()
         if caller.user_id != str(self.id):
             raise ForbiddenError("Only the user themself can see their ballots.")
@@ -714,7 +714,7 @@ class Query:
         ] = None,
         first: PageFirst = None,
         after: PageAfter = None,
-    ) -> Connection[Poll]:
+    ) -> Connection[Poll] | None:
         after_id = id_after(after)
         documents, has_next, total = await info.context.polls.list_polls(
             await info.context.principal(),
@@ -730,7 +730,7 @@ class Query:
     )
     async def polls_for_me(
         self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
-    ) -> Connection[Poll]:
+    ) -> Connection[Poll] | None:
         caller = await info.context.require_user()
         after_id = id_after(after)
         documents, has_next, total = await info.context.polls.polls_for_me(

@@ -438,17 +438,17 @@ class Query:
         return User.from_doc(document) if document else None
 
     @strawberry.field(description="The city's districts, by name.")
-    async def districts(self, info: UsersInfo) -> list[District]:
+    async def districts(self, info: UsersInfo) -> list[District] | None:
         cursor = info.context.users.db[store.DISTRICTS].find().sort("name", 1)
         return [District.from_doc(d) for d in await cursor.to_list()]
 
     @strawberry.field(description="The city's departments, by name.")
-    async def departments(self, info: UsersInfo) -> list[Department]:
+    async def departments(self, info: UsersInfo) -> list[Department] | None:
         cursor = info.context.users.db[store.DEPARTMENTS].find().sort("name", 1)
         return [Department.from_doc(d) for d in await cursor.to_list()]
 
     @strawberry.field(description="The rewards catalogue, cheapest first.")
-    async def rewards(self, info: UsersInfo) -> list[Reward]:
+    async def rewards(self, info: UsersInfo) -> list[Reward] | None:
         cursor = info.context.users.db[store.REWARDS].find().sort([("cost", 1), ("_id", 1)])
         return [Reward.from_doc(d) for d in await cursor.to_list()]
 
@@ -468,7 +468,7 @@ class Query:
         ] = None,
         first: PageFirst = None,
         after: PageAfter = None,
-    ) -> Connection[User]:
+    ) -> Connection[User] | None:
         query: dict[str, Any] = {"roles": DomainRole.SOLVER.value}
         if skill:
             query["skills"] = skill
