@@ -134,6 +134,23 @@ async def test_private_fields_for_self_and_admin_only(users: UsersServer) -> Non
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert body["errors"][0]["path"] == ["user", "email"]
     assert body["data"]["user"]["email"] is None
+    # Every private field costs only itself: the user stays, each refusal at its path.
+    every = """query($id: ID!) { user(id: $id) { displayName email birthYear points
+      pointsHistory { totalCount } notifications { totalCount } redemptions { totalCount } } }"""
+    body = await alice.post(every, {"id": bob_id})
+    assert body["data"]["user"] == {
+        "displayName": "Иван Петров",
+        "email": None,
+        "birthYear": None,
+        "points": None,
+        "pointsHistory": None,
+        "notifications": None,
+        "redemptions": None,
+    }
+    assert sorted(e["path"][1] for e in body["errors"]) == sorted(
+        ["email", "birthYear", "points", "pointsHistory", "notifications", "redemptions"]
+    )
+    assert {e["extensions"]["code"] for e in body["errors"]} == {"FORBIDDEN"}
     admin = await users.admin()
     assert (await admin.data(USER, {"id": bob_id}))["user"]["email"] == bob_auth["email"]
     assert (await alice.data(USER, {"id": alice_auth["user"]["id"]}))["user"][

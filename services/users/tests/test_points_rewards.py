@@ -14,7 +14,7 @@ CREATE_REWARD = (
     """mutation($input: RewardInput!) { createReward(input: $input) { id title cost stock } }"""
 )
 REDEEM = "mutation($id: ID!) { redeemReward(rewardId: $id) { id cost code reward { id title } } }"
-BALANCE = """{ me { points redemptions { cost }
+BALANCE = """{ me { points redemptions(first: 100) { totalCount edges { node { cost } } }
   pointsHistory(first: 10) { totalCount edges { node { amount reason sourceEvent } } } } }"""
 NOTIFICATIONS = """query($unread: Boolean) { me { notifications(unreadOnly: $unread) { totalCount edges { node { id text read link } } } } }"""
 MARK = "mutation($ids: [ID!]) { markNotificationsRead(ids: $ids) }"
@@ -56,7 +56,8 @@ async def test_fifty_concurrent_redemptions_with_points_for_three(users: UsersSe
     assert outcomes == {"ok": 3, "INSUFFICIENT_POINTS": 47}
     me = (await client.data(BALANCE))["me"]
     assert me["points"] == 0
-    assert len(me["redemptions"]) == 3
+    assert me["redemptions"]["totalCount"] == 3
+    assert len(me["redemptions"]["edges"]) == 3
     assert me["pointsHistory"]["totalCount"] == 4
     assert sum(e["node"]["amount"] for e in me["pointsHistory"]["edges"]) == 0
     reward = await users.service.db["rewards"].find_one({"_id": reward_id})

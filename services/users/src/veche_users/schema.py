@@ -246,7 +246,9 @@ class User:
         document = await info.context.by_id(store.DEPARTMENTS).load(department_id)
         return Department.from_doc(document) if document else None
 
-    @strawberry.field(description="Sign-in email. Private.")
+    @strawberry.field(
+        description="Sign-in email. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
+    )
     async def email(self, info: UsersInfo) -> str | None:
         await self._private(info)
         return str(self._doc["email"])
@@ -257,18 +259,22 @@ class User:
         year: int | None = self._doc.get("birth_year")
         return year
 
-    @strawberry.field(description="Current points balance. Private.")
-    async def points(self, info: UsersInfo) -> int:
+    @strawberry.field(
+        description="Current points balance. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
+    )
+    async def points(self, info: UsersInfo) -> int | None:
         await self._private(info)
         return int(self._doc.get("points", 0))
 
-    @strawberry.field(description="Points credited and spent, newest first. Private.")
+    @strawberry.field(
+        description="Points credited and spent, newest first. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
+    )
     async def points_history(
         self,
         info: UsersInfo,
         first: PageFirst = None,
         after: PageAfter = None,
-    ) -> Connection[PointsEntry]:
+    ) -> Connection[PointsEntry] | None:
         await self._private(info)
         documents, has_next, total = await _page(
             info, store.LEDGER, {"user_id": self._doc["_id"]}, first, after
@@ -285,7 +291,9 @@ class User:
         ]
         return id_connection(nodes, documents, has_next=has_next, total=total)
 
-    @strawberry.field(description="The user's inbox, newest first. Private.")
+    @strawberry.field(
+        description="The user's inbox, newest first. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
+    )
     async def notifications(
         self,
         info: UsersInfo,
@@ -294,7 +302,7 @@ class User:
         unread_only: Annotated[
             bool | None, strawberry.argument(description="Only notifications not yet read.")
         ] = None,
-    ) -> Connection[Notification]:
+    ) -> Connection[Notification] | None:
         await self._private(info)
         query: dict[str, Any] = {"user_id": self._doc["_id"]}
         if unread_only:
@@ -313,15 +321,21 @@ class User:
         ]
         return id_connection(nodes, documents, has_next=has_next, total=total)
 
-    @strawberry.field(description="Rewards the user redeemed, newest first. Private.")
-    async def redemptions(self, info: UsersInfo) -> list[Redemption]:
+    @strawberry.field(
+        description="Rewards the user redeemed, newest first. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
+    )
+    async def redemptions(
+        self,
+        info: UsersInfo,
+        first: PageFirst = None,
+        after: PageAfter = None,
+    ) -> Connection[Redemption] | None:
         await self._private(info)
-        cursor = (
-            info.context.users.db[store.REDEMPTIONS]
-            .find({"user_id": self._doc["_id"]})
-            .sort("_id", -1)
+        documents, has_next, total = await _page(
+            info, store.REDEMPTIONS, {"user_id": self._doc["_id"]}, first, after
         )
-        return [Redemption.from_doc(d) for d in await cursor.limit(200).to_list()]
+        nodes = [Redemption.from_doc(d) for d in documents]
+        return id_connection(nodes, documents, has_next=has_next, total=total)
 
 
 async def _page(
