@@ -9,6 +9,7 @@ import json
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from typing import Any
 
 import aio_pika
 import pytest
@@ -16,7 +17,7 @@ from pymongo import AsyncMongoClient
 
 from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer
-from veche_kit.events import Envelope, UserProfileUpdated
+from veche_kit.events import Envelope, Event, UserProfileUpdated
 from veche_kit.mongo import Database, Document, Session, connect, ensure_indexes, in_transaction
 from veche_kit.outbox import OUTBOX, PENDING_INDEX, OutboxRelay, add_event
 from veche_kit.replay import replay
@@ -192,3 +193,80 @@ async def test_unreadable_message_goes_to_the_dead_letter_queue(
         )
     await eventually(lambda: _dead_depth(world.bus, 1))
     assert projection.calls == 0
+
+
+async def test_an_older_event_version_parked_before_an_upgrade_replays_after_it(
+    world: World, amqp_url: str
+) -> None:
+    """A version-1 event is dead-lettered; the upgrade adds version 2 (with its upcast)
+    and a handler written for it; the replay hands that handler the upcast event."""
+    event_type = "test.note_written"
+
+    class NoteWritten(Event):
+        type = event_type
+        note_id: str
+        text: str
+
+    applied: list[Event] = []
+    upgraded = False
+
+    async def on_note_written(envelope: Envelope, session: Session) -> None:
+        if not upgraded:
+            raise RuntimeError("the handler before the upgrade fails on this note")
+        applied.append(envelope.event())
+        await world.db["notes"].insert_one({"_id": envelope.data["note_id"]}, session=session)
+
+    try:
+        consumer = Consumer(
+            world.client,
+            world.db,
+            world.bus,
+            {event_type: on_note_written},
+            max_attempts=2,
+            backoff_seconds=0.05,
+        )
+        consumer.start()
+        await asyncio.wait_for(consumer.subscribed.wait(), 10)
+        old = Envelope.wrap(NoteWritten(note_id="n1", text="Спасибо за скамейку"), "test")
+        await world.bus.publish(old)
+        await eventually(lambda: _dead_depth(world.bus, 1))
+
+        class NoteWrittenV2(Event):
+            type = event_type
+            version = 2
+            note_id: str
+            text: str
+            language: str
+
+            @classmethod
+            def from_previous(cls, data: dict[str, Any]) -> dict[str, Any]:
+                return {**data, "language": "ru"}
+
+        upgraded = True
+        assert await replay(amqp_url, "projector", namespace=world.namespace) == 1
+
+        async def notes() -> int:
+            return await world.db["notes"].count_documents({})
+
+        await eventually(notes)
+        assert applied == [NoteWrittenV2(note_id="n1", text="Спасибо за скамейку", language="ru")]
+        assert old.version == 1
+    finally:
+        for version in (1, 2):
+            Event.registry.pop((event_type, version), None)
+
+
+def test_a_new_version_without_an_upcast_is_refused() -> None:
+    with pytest.raises(TypeError, match="must say how to upcast version 1"):
+
+        class ProfileUpdatedV2(Event):
+            type = "user.profile_updated"
+            version = 2
+
+    assert ("user.profile_updated", 2) not in Event.registry
+
+
+def test_an_unknown_newer_version_is_not_guessed() -> None:
+    envelope = Envelope.wrap(profile("u9", "Ольга"), "test").model_copy(update={"version": 9})
+    with pytest.raises(KeyError):
+        envelope.event()

@@ -2,7 +2,10 @@
 
 Every service imports its events from here. A model's `type`, `version` and
 fields are a contract: change an event by adding a new version, never by
-editing one that has been published.
+editing one that has been published. A new version says how to build its data
+from the version before (`from_previous`), so an envelope written before an
+upgrade (in an outbox, a queue or a dead-letter queue) is read as the current
+version: `Envelope.event()` upcasts it step by step.
 """
 
 from __future__ import annotations
@@ -32,7 +35,18 @@ class Event(BaseModel):
             key = (cls.type, cls.version)
             if key in Event.registry:
                 raise TypeError(f"event {key} is defined twice")
+            if cls.version > 1 and "from_previous" not in cls.__dict__:
+                raise TypeError(f"event {key} must say how to upcast version {cls.version - 1}")
             Event.registry[key] = cls
+
+    @classmethod
+    def from_previous(cls, data: dict[str, Any]) -> dict[str, Any]:
+        """This version's data made from the previous version's (versions 2 and later)."""
+        raise NotImplementedError
+
+    @classmethod
+    def latest_version(cls, event_type: str) -> int:
+        return max(v for t, v in Event.registry if t == event_type)
 
 
 class Envelope(BaseModel):
@@ -59,9 +73,14 @@ class Envelope(BaseModel):
         )
 
     def event(self) -> Event:
-        """The typed payload; KeyError for a type or version this code does not know."""
+        """The typed payload as the newest version this code knows, upcast from older
+        ones; KeyError for a type or version this code does not know (a newer one)."""
         model = Event.registry[(self.type, self.version)]
-        return model.model_validate(self.data)
+        data = self.data
+        for version in range(self.version + 1, Event.latest_version(self.type) + 1):
+            model = Event.registry[(self.type, version)]
+            data = model.from_previous(data)
+        return model.model_validate(data)
 
 
 # ─────────────────────────── users ───────────────────────────
