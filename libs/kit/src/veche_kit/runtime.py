@@ -10,6 +10,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
+import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -28,6 +30,7 @@ from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer, Handler
 from veche_kit.graphql import RequestContext
 from veche_kit.logs import request_id_var
+from veche_kit.migrations import Migration, migrate
 from veche_kit.mongo import Database, Document, connect, ensure_indexes
 from veche_kit.outbox import OUTBOX, PENDING_INDEX, OutboxRelay
 from veche_kit.settings import ServiceSettings
@@ -35,6 +38,10 @@ from veche_kit.settings import ServiceSettings
 log = logging.getLogger(__name__)
 
 CLOSE_STORE_SECONDS = 2.0
+# How long a stop may take once the server has closed its connections. A library
+# that does not honour cancellation (seen once: a stop begun while the broker
+# link was still being set up never ended) must not keep a port held past it.
+STOP_DEADLINE_SECONDS = 6.0
 
 
 @dataclass
@@ -49,9 +56,11 @@ class Runtime:
     verifier: TokenVerifier
     consumer: Consumer | None = None
     indexes: dict[str, Sequence[IndexModel]] = field(default_factory=dict)
+    migrations: Sequence[Migration] = ()
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
+    _stopping: str = field(default="", repr=False)  # the step a stop is in, for the log
 
     @classmethod
     def create(
@@ -62,6 +71,7 @@ class Runtime:
         indexes: dict[str, Sequence[IndexModel]],
         handlers: Mapping[str, Handler] | None = None,
         outbox_collections: tuple[str, ...] = (OUTBOX,),
+        migrations: Sequence[Migration] = (),
     ) -> Runtime:
         client = connect(settings.mongo_url)
         db = client[settings.mongo_db]
@@ -79,7 +89,7 @@ class Runtime:
             PROCESSED: [],
             **indexes,
         }
-        runtime = cls(settings, client, db, bus, relay, verifier, None, all_indexes)
+        runtime = cls(settings, client, db, bus, relay, verifier, None, all_indexes, migrations)
         if handlers:
             runtime.attach_consumer(handlers)
         return runtime
@@ -103,6 +113,7 @@ class Runtime:
         self.background[name] = work
 
     async def start(self) -> None:
+        await migrate(self.db, self.migrations)  # refuses a store newer than this code
         await ensure_indexes(self.db, self.indexes)
         for step in self.on_start:
             await step()
@@ -114,19 +125,36 @@ class Runtime:
             self._tasks.append(asyncio.create_task(work(), name=name))
 
     async def stop(self) -> None:
+        """Stops the workers and closes the clients; the process exits hard if this
+        overruns `STOP_DEADLINE_SECONDS`."""
+        watchdog = threading.Timer(STOP_DEADLINE_SECONDS, self._overran)
+        watchdog.daemon = True
+        watchdog.start()
         while self._tasks:
             task = self._tasks.pop()
+            self._stopping = f"cancelling {task.get_name()}"
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        self._stopping = "stopping the relay"
         await self.relay.stop()
+        self._stopping = "closing the broker link"
         await self.bus.close()
         # Closing ends the server sessions, which waits for a store that may be gone
         # (stopped beside us, or crashed): a stop must not wait for it.
+        self._stopping = "closing the store client"
         try:
             await asyncio.wait_for(self.client.close(), CLOSE_STORE_SECONDS)
         except TimeoutError:
             log.warning("the store did not answer while closing; stopped without it")
+        watchdog.cancel()
+
+    def _overran(self) -> None:
+        log.error(
+            "stop overran its deadline, exiting hard",
+            extra={"step": self._stopping, "deadline_seconds": STOP_DEADLINE_SECONDS},
+        )
+        os._exit(1)
 
     async def health(self) -> dict[str, Any]:
         report: dict[str, Any] = {"service": self.settings.service_name}

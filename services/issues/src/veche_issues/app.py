@@ -39,6 +39,7 @@ def create_app(
         settings,
         verifier,
         indexes=dict(store.INDEXES),
+        migrations=store.MIGRATIONS,
         outbox_collections=store.EVENT_SOURCES,
         handlers=handlers(settings.mongo_db),
     )

@@ -9,6 +9,7 @@ from bson import Regex
 from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel
 
 from veche_issues import domain
+from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import OUTBOX, PENDING_INDEX
 
@@ -74,6 +75,10 @@ INDEXES: dict[str, list[IndexModel]] = {
     HOLIDAYS: [],
     USERS: [],
 }
+
+# How stored documents change shape between releases, oldest first (veche_kit.migrations):
+# each service start runs those the store has not had yet.
+MIGRATIONS: list[Migration] = []
 
 
 def prefix_filter(terms: list[str]) -> dict[str, Any]:

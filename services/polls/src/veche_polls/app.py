@@ -42,6 +42,7 @@ def create_app(
         settings,
         verifier,
         indexes=dict(store.INDEXES),
+        migrations=store.MIGRATIONS,
         outbox_collections=(OUTBOX, store.BALLOTS),
         handlers=handlers(settings),
     )

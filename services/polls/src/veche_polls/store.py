@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from veche_kit.migrations import Migration
 from veche_kit.outbox import PENDING_INDEX
 
 POLLS = "polls"
@@ -42,3 +43,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         PENDING_INDEX,  # the relay's index: ballots carry their own `poll.vote_cast`
     ],
 }
+
+# How stored documents change shape between releases, oldest first (veche_kit.migrations):
+# each service start runs those the store has not had yet.
+MIGRATIONS: list[Migration] = []

@@ -39,7 +39,9 @@ def create_app(
         return key.jwks()
 
     verifier = TokenVerifier(own_keys, settings.token_issuer)
-    runtime = Runtime.create(settings, verifier, indexes=dict(store.INDEXES))
+    runtime = Runtime.create(
+        settings, verifier, indexes=dict(store.INDEXES), migrations=store.MIGRATIONS
+    )
     service = UsersService(
         runtime.client,
         runtime.db,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from pymongo import ASCENDING, DESCENDING, IndexModel
 
+from veche_kit.migrations import Migration
+
 USERS = "users"
 REFRESH_TOKENS = "refresh_tokens"
 PHONE_CODES = "phone_codes"
@@ -46,3 +48,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     POLL_VOTERS: [IndexModel([("poll_id", ASCENDING)])],
     SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
 }
+
+# How stored documents change shape between releases, oldest first (veche_kit.migrations):
+# each service start runs those the store has not had yet.
+MIGRATIONS: list[Migration] = []
