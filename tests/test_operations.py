@@ -6,13 +6,11 @@ service under traffic. Nothing may be lost, hang, hold a port or outlive the run
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import signal
 import socket
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +22,18 @@ from veche_stack.runner import Runner, alive, wait_gone
 from veche_stack.stack import GATEWAY, SERVICES
 from veche_stack.testing import GraphQLClient, eventually
 
+from .flows import (
+    POTHOLE,
+    REPORT,
+    VOTE,
+    admin,
+    citizen,
+    gateway_client,
+    published_poll,
+    runner_on,
+    running,
+)
+
 pytestmark = [
     pytest.mark.stack,
     pytest.mark.skipif(
@@ -32,19 +42,6 @@ pytestmark = [
     ),
 ]
 
-ADMIN_PASSWORD = "operations-admin-1"
-REGISTER = """mutation($input: RegisterInput!) {
-  register(input: $input) { accessToken user { id } }
-}"""
-LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
-CREATE_POLL = """mutation($input: CreatePollInput!) {
-  createPoll(input: $input) { id pointsReward questions { id options { id } } }
-}"""
-PUBLISH = "mutation($id: ID!) { publishPoll(id: $id) { status } }"
-VOTE = "mutation($p: ID!, $a: [AnswerInput!]!) { castVote(pollId: $p, answers: $a) { id } }"
-REPORT = """mutation($input: ReportIssueInput!) {
-  reportIssue(input: $input) { id location { lat lon } }
-}"""
 READ_BACK = """query($poll: ID!, $issue: ID!) {
   me {
     id displayName points
@@ -53,73 +50,12 @@ READ_BACK = """query($poll: ID!, $issue: ID!) {
   poll(id: $poll) { title status votesCount myBallot { id } }
   issue(id: $issue) { title location { lat lon } reporter { id } }
 }"""
-POTHOLE = {
-    "title": "Яма у подъезда",
-    "description": "Глубокая яма на выезде со двора.",
-    "category": "potholes",
-    "location": {"lat": 54.5138, "lon": 36.2612},
-}
 # One root field per subgraph, so an answer shows which service answered.
 PROBES = {
     "users": "{ districts { id } }",
     "polls": "{ polls(first: 1) { totalCount } }",
     "issues": "{ issues(first: 1) { totalCount } }",
 }
-
-
-def runner_on(data_dir: Path, **env: str) -> Runner:
-    return Runner(
-        data_dir,
-        env={
-            "VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD,
-            "VECHE_RESTART_FIRST_DELAY": "0.2",
-            **env,
-        },
-    )
-
-
-@contextlib.contextmanager
-def running(runner: Runner) -> Iterator[Runner]:
-    runner.start()
-    try:
-        yield runner
-    finally:
-        runner.interrupt()
-
-
-@contextlib.asynccontextmanager
-async def gateway_client(runner: Runner) -> AsyncIterator[GraphQLClient]:
-    client = GraphQLClient(runner.url("gateway"))
-    try:
-        yield client
-    finally:
-        await client.aclose()
-
-
-async def citizen(client: GraphQLClient, name: str) -> tuple[GraphQLClient, str]:
-    payload = {
-        "email": f"{uuid.uuid4().hex[:8]}@example.ru",
-        "password": "operations password 1",
-        "displayName": name,
-        "districtId": "leninsky",
-    }
-    registered = (await client.data(REGISTER, {"input": payload}))["register"]
-    return client.as_user(registered["accessToken"]), registered["user"]["id"]
-
-
-async def admin(client: GraphQLClient) -> GraphQLClient:
-    login = await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD})
-    return client.as_user(login["login"]["accessToken"])
-
-
-async def published_poll(admin: GraphQLClient, title: str) -> tuple[str, list[dict[str, Any]]]:
-    question = {"text": "Нужна ли парковка?", "kind": "SINGLE_CHOICE", "options": ["Да", "Нет"]}
-    poll = (await admin.data(CREATE_POLL, {"input": {"title": title, "questions": [question]}}))[
-        "createPoll"
-    ]
-    await admin.data(PUBLISH, {"id": poll["id"]})
-    first = poll["questions"][0]
-    return poll["id"], [{"questionId": first["id"], "optionIds": [first["options"][0]["id"]]}]
 
 
 @dataclass

@@ -1,0 +1,88 @@
+"""What the stack tests do through the gateway, as a person would: sign up, sign in
+as the admin, publish a poll, report a problem."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+from veche_stack.runner import Runner
+from veche_stack.testing import GraphQLClient
+
+ADMIN_PASSWORD = "operations-admin-1"
+REGISTER = """mutation($input: RegisterInput!) {
+  register(input: $input) { accessToken user { id } }
+}"""
+LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
+CREATE_POLL = """mutation($input: CreatePollInput!) {
+  createPoll(input: $input) { id pointsReward questions { id options { id } } }
+}"""
+PUBLISH = "mutation($id: ID!) { publishPoll(id: $id) { status } }"
+VOTE = "mutation($p: ID!, $a: [AnswerInput!]!) { castVote(pollId: $p, answers: $a) { id } }"
+REPORT = """mutation($input: ReportIssueInput!) {
+  reportIssue(input: $input) { id location { lat lon } }
+}"""
+POTHOLE = {
+    "title": "Яма у подъезда",
+    "description": "Глубокая яма на выезде со двора.",
+    "category": "potholes",
+    "location": {"lat": 54.5138, "lon": 36.2612},
+}
+
+
+def runner_on(data_dir: Path, **env: str) -> Runner:
+    return Runner(
+        data_dir,
+        env={
+            "VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "VECHE_RESTART_FIRST_DELAY": "0.2",
+            **env,
+        },
+    )
+
+
+@contextlib.contextmanager
+def running(runner: Runner) -> Iterator[Runner]:
+    runner.start()
+    try:
+        yield runner
+    finally:
+        runner.interrupt()
+
+
+@contextlib.asynccontextmanager
+async def gateway_client(runner: Runner) -> AsyncIterator[GraphQLClient]:
+    client = GraphQLClient(runner.url("gateway"))
+    try:
+        yield client
+    finally:
+        await client.aclose()
+
+
+async def citizen(client: GraphQLClient, name: str) -> tuple[GraphQLClient, str]:
+    payload = {
+        "email": f"{uuid.uuid4().hex[:8]}@example.ru",
+        "password": "operations password 1",
+        "displayName": name,
+        "districtId": "leninsky",
+    }
+    registered = (await client.data(REGISTER, {"input": payload}))["register"]
+    return client.as_user(registered["accessToken"]), registered["user"]["id"]
+
+
+async def admin(client: GraphQLClient) -> GraphQLClient:
+    login = await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD})
+    return client.as_user(login["login"]["accessToken"])
+
+
+async def published_poll(admin: GraphQLClient, title: str) -> tuple[str, list[dict[str, Any]]]:
+    question = {"text": "Нужна ли парковка?", "kind": "SINGLE_CHOICE", "options": ["Да", "Нет"]}
+    poll = (await admin.data(CREATE_POLL, {"input": {"title": title, "questions": [question]}}))[
+        "createPoll"
+    ]
+    await admin.data(PUBLISH, {"id": poll["id"]})
+    first = poll["questions"][0]
+    return poll["id"], [{"questionId": first["id"], "optionIds": [first["options"][0]["id"]]}]
