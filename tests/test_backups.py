@@ -8,13 +8,17 @@ from __future__ import annotations
 import asyncio
 import subprocess
 import sys
+import tarfile
+import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
-from veche_kit.mongo import connect
+from veche_issues.store import INDEXES as ISSUES_INDEXES
+from veche_kit.mongo import connect, ensure_indexes
+from veche_stack.backup import Backups, dump, load_dump
 from veche_stack.runner import Runner
 from veche_stack.stack import mongo_url
 from veche_stack.testing import GraphQLClient, eventually
@@ -29,8 +33,6 @@ from .flows import (
     published_poll,
     runner_on,
 )
-
-pytestmark = pytest.mark.stack
 
 MINE = """query($p1: ID!, $p2: ID!, $i1: ID!, $i2: ID!) {
   me { displayName points }
@@ -63,6 +65,7 @@ async def outboxes_drained(runner: Runner) -> bool:
     return True
 
 
+@pytest.mark.stack
 def test_restore_one_service_then_reconcile(tmp_path: Path) -> None:
     runner = runner_on(tmp_path / "data")
     ids: dict[str, Any] = {}
@@ -183,3 +186,55 @@ def test_restore_one_service_then_reconcile(tmp_path: Path) -> None:
         runner.interrupt()
     listed = backup_tool(runner, "list")
     assert len(listed.splitlines()) == 3
+
+
+async def test_a_dump_in_mongodumps_layout_loads_back_with_its_indexes(
+    mongo_server_url: str, tmp_path: Path
+) -> None:
+    """The path a real MongoDB takes (its snapshot session is not isolating on the
+    embedded store, so this checks the layout and the round trip, not the snapshot)."""
+    client = connect(mongo_server_url)
+    source = client[f"dump_{uuid.uuid4().hex[:8]}"]
+    target = client[f"load_{uuid.uuid4().hex[:8]}"]
+    try:
+        await ensure_indexes(source, ISSUES_INDEXES)
+        issues = [
+            {
+                "_id": f"i{n}",
+                "title": "Яма",
+                "location": {"type": "Point", "coordinates": [36.26, 54.51]},
+            }
+            for n in range(2500)
+        ]
+        await source["issues"].insert_many(issues)
+        await source["outbox"].insert_one({"_id": "e1", "envelope": {"type": "issue.reported"}})
+        archive = tmp_path / "issues-20261202T030000Z.dump.tar.gz"
+        await dump(source, archive, snapshot=False)
+        with tarfile.open(archive) as tar:
+            names = set(tar.getnames())
+        assert f"{source.name}/issues.bson" in names
+        assert f"{source.name}/issues.metadata.json" in names
+        await target["issues"].insert_one({"_id": "stale"})  # replaced, not merged
+        await load_dump(target, archive)
+        assert await target["issues"].find().sort("_id", 1).to_list() == sorted(
+            issues, key=lambda d: str(d["_id"])
+        )
+        assert await target["outbox"].count_documents({}) == 1
+        assert set(await target["issues"].index_information()) == set(
+            await source["issues"].index_information()
+        )
+    finally:
+        await client.drop_database(source.name)
+        await client.drop_database(target.name)
+        await client.close()
+
+
+def test_old_backups_beyond_the_retention_are_removed(tmp_path: Path) -> None:
+    backups = Backups({"VECHE_DATA_DIR": str(tmp_path), "VECHE_BACKUP_KEEP": "2"})
+    backups.directory.mkdir(parents=True)
+    for hour in range(10, 15):
+        (backups.directory / f"issues-20261202T{hour}0000Z.store.tar.gz").write_bytes(b"")
+    (backups.directory / "polls-20261202T100000Z.store.tar.gz").write_bytes(b"")
+    backups._prune("issues")
+    assert [a.taken_at.hour for a in backups.archives("issues")] == [13, 14]
+    assert len(backups.archives("polls")) == 1
