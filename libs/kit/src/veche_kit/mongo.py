@@ -34,7 +34,7 @@ def _same_index(declared: Mapping[str, Any], stored: Mapping[str, Any]) -> bool:
     return all(stored.get(option) == value for option, value in declared.items() if option != "key")
 
 
-async def ensure_indexes(db: Database, indexes: dict[str, Sequence[IndexModel]]) -> None:
+async def ensure_indexes(db: Database, indexes: Mapping[str, Sequence[IndexModel]]) -> None:
     """Creates each collection's missing indexes, so a restart on existing data is a no-op.
 
     Compared with what the store reports rather than re-sent: the embedded store refuses
