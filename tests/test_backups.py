@@ -43,9 +43,9 @@ MINE = """query($p1: ID!, $p2: ID!, $i1: ID!, $i2: ID!) {
 }"""
 
 
-def backup_tool(runner: Runner, *args: str) -> str:
+def backup_tool(runner: Runner, *args: str, module: str = "veche_stack.backup") -> str:
     done = subprocess.run(
-        [sys.executable, "-m", "veche_stack.backup", *args],
+        [sys.executable, "-m", module, *args],
         env=runner.environment(),
         capture_output=True,
         text=True,
@@ -102,6 +102,10 @@ def test_restore_one_service_then_reconcile(tmp_path: Path) -> None:
     runner.start()
     try:
         asyncio.run(before_backup())
+        rehearsal = backup_tool(runner, "all", "--dry-run", module="veche_stack.migrate")
+        assert rehearsal.splitlines() == [
+            f"{s}: nothing pending" for s in ("users", "polls", "issues")
+        ]
         made = backup_tool(runner, "all")
         assert [line.split(":")[0] for line in made.splitlines()] == ["users", "polls", "issues"]
         asyncio.run(after_backup())
