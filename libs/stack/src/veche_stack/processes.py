@@ -7,6 +7,7 @@ whose write end only this process holds, so no child outlives it.
 from __future__ import annotations
 
 import os
+import random
 import signal
 import socket
 import subprocess
@@ -21,12 +22,23 @@ from pathlib import Path
 from veche_stack.lifeline import FD_VARIABLE
 
 
+# Below Linux's ephemeral range (32768-60999): a port the kernel hands out for
+# bind(0) or for any outgoing connection could be taken again between choosing it
+# and the child binding it (seen: "address already in use" while other tests ran).
+_PORTS = range(20000, 32000)
+
+
 def free_port() -> int:
-    """A loopback port nothing listens on right now."""
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback port nothing listens on right now, chosen outside the ephemeral range."""
+    for _ in range(100):
+        port = random.choice(_PORTS)
+        with socket.socket() as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError(f"no free port in {_PORTS.start}-{_PORTS.stop - 1}")
 
 
 def port_open(host: str, port: int, timeout: float = 0.5) -> bool:
