@@ -21,7 +21,6 @@ from pathlib import Path
 
 from veche_stack.lifeline import FD_VARIABLE
 
-
 # Below Linux's ephemeral range (32768-60999): a port the kernel hands out for
 # bind(0) or for any outgoing connection could be taken again between choosing it
 # and the child binding it (seen: "address already in use" while other tests ran).
