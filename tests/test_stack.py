@@ -10,6 +10,7 @@ from typing import Any
 
 import httpx
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from veche_stack.processes import port_open
 from veche_stack.runner import Runner
@@ -159,6 +160,31 @@ async def test_one_query_joins_all_three_services(stack: Runner, client: GraphQL
         "title": "Сквер на месте пустыря",
         "reporter": {"displayName": "Автор"},
     }
+
+
+async def test_every_service_serves_its_metrics(stack: Runner, client: GraphQLClient) -> None:
+    refused = await client.error_code(LOGIN, {"e": "nobody@example.ru", "p": "wrong password 1"})
+    async with httpx.AsyncClient() as http:
+        series: dict[str, dict[str, float]] = {}
+        for spec in SERVICES:
+            text = (await http.get(stack.url(spec.name, "/metrics"))).text
+            series[spec.name] = {
+                f"{s.name}{sorted(s.labels.items())}": s.value
+                for family in text_string_to_metric_families(text)
+                for s in family.samples
+            }
+    for name, found in series.items():
+        graphql_ok = f"veche_http_requests_total{[('method', 'POST'), ('route', '/graphql'), ('status', '200')]}"
+        assert found[graphql_ok] > 0, name
+        assert found["veche_store_command_duration_seconds_count[('command', 'find')]"] > 0, name
+        assert found["veche_outbox_pending[]"] >= 0, name
+        assert (
+            sum(v for k, v in found.items() if k.startswith("veche_graphql_operations_total")) > 0
+        )
+        assert not any("user_id" in key or "@" in key for key in found), name  # no personal labels
+    assert series["users"][f"veche_graphql_errors_total[('code', '{refused}')]"] >= 1
+    assert series["users"]["veche_events_applied_total[]"] >= 1  # polls' and issues' events
+    assert series["users"]["veche_dead_letters[]"] == 0
 
 
 def test_ctrl_c_stops_every_process(stack: Runner, tmp_path: Path) -> None:

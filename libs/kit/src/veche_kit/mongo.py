@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, DESCENDING, AsyncMongoClient, IndexModel, monitoring
 from pymongo.asynchronous.client_session import AsyncClientSession
 from pymongo.asynchronous.database import AsyncDatabase
 
@@ -17,9 +17,14 @@ Session = AsyncClientSession
 T = TypeVar("T")
 
 
-def connect(url: str) -> AsyncMongoClient[Document]:
-    """A client for one event loop; datetimes come back timezone-aware (UTC)."""
-    return AsyncMongoClient(url, tz_aware=True, uuidRepresentation="standard")
+def connect(
+    url: str, listeners: Sequence[monitoring.CommandListener] = ()
+) -> AsyncMongoClient[Document]:
+    """A client for one event loop; datetimes come back timezone-aware (UTC). `listeners`
+    see every command (the service's metrics time them)."""
+    return AsyncMongoClient(
+        url, tz_aware=True, uuidRepresentation="standard", event_listeners=list(listeners)
+    )
 
 
 class IndexConflictError(RuntimeError):

@@ -24,12 +24,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.http import GraphQLHTTPResponse
+from strawberry.types import ExecutionResult
 
 from veche_kit.auth import TokenVerifier
 from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer, Handler
 from veche_kit.graphql import RequestContext
 from veche_kit.logs import request_id_var
+from veche_kit.metrics import MetricsMiddleware, ServiceMetrics, State
 from veche_kit.migrations import Migration, migrate
 from veche_kit.mongo import Database, Document, connect, ensure_indexes
 from veche_kit.outbox import OUTBOX, PENDING_INDEX, OutboxRelay
@@ -57,6 +60,7 @@ class Runtime:
     consumer: Consumer | None = None
     indexes: dict[str, Sequence[IndexModel]] = field(default_factory=dict)
     migrations: Sequence[Migration] = ()
+    metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
@@ -73,7 +77,8 @@ class Runtime:
         outbox_collections: tuple[str, ...] = (OUTBOX,),
         migrations: Sequence[Migration] = (),
     ) -> Runtime:
-        client = connect(settings.mongo_url)
+        metrics = ServiceMetrics()
+        client = connect(settings.mongo_url, listeners=[metrics.store_listener()])
         db = client[settings.mongo_db]
         bus = EventBus(
             settings.amqp_url,
@@ -89,7 +94,9 @@ class Runtime:
             PROCESSED: [],
             **indexes,
         }
-        runtime = cls(settings, client, db, bus, relay, verifier, None, all_indexes, migrations)
+        runtime = cls(
+            settings, client, db, bus, relay, verifier, None, all_indexes, migrations, metrics
+        )
         if handlers:
             runtime.attach_consumer(handlers)
         return runtime
@@ -206,14 +213,25 @@ ContextFactory = Callable[[Request], RequestContext]
 
 
 class SubgraphApp(GraphQL[RequestContext, None]):
-    """Strawberry's ASGI app with Veche's context; no IDE (the gateway serves GraphiQL)."""
+    """Strawberry's ASGI app with Veche's context; no IDE (the gateway serves GraphiQL).
+    Counts each error's `extensions.code` in the service's metrics."""
 
-    def __init__(self, schema: Any, context_factory: ContextFactory) -> None:
+    def __init__(
+        self, schema: Any, context_factory: ContextFactory, metrics: ServiceMetrics
+    ) -> None:
         super().__init__(schema, graphql_ide=None)
         self.context_factory = context_factory
+        self.metrics = metrics
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         return self.context_factory(request)
+
+    async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
+        if result.errors:
+            self.metrics.errors_of(
+                [str((e.extensions or {}).get("code", "INTERNAL")) for e in result.errors]
+            )
+        return await super().process_result(request, result)
 
 
 def build_app(
@@ -248,16 +266,29 @@ def build_app(
     def plain_context(request: Request) -> RequestContext:
         return RequestContext(request=request, verifier=runtime.verifier)
 
-    graphql_app = SubgraphApp(schema, context_factory or plain_context)
+    async def refresh(state: State) -> None:
+        backlog = await runtime.relay.backlog()
+        state.outbox_pending = backlog.pending
+        state.outbox_oldest_age_seconds = backlog.oldest_age_seconds or 0.0
+        if runtime.consumer is not None:
+            state.events_applied = runtime.consumer.applied
+            state.dead_letters = await runtime.bus.dead_letter_depth()
+
+    async def metrics(_: Request) -> Response:
+        return await runtime.metrics.response(refresh)
+
+    graphql_app = SubgraphApp(schema, context_factory or plain_context, runtime.metrics)
     app = Starlette(
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
             Route("/health", health),
             Route("/ready", ready),
+            Route("/metrics", metrics),
             *routes,
         ],
         lifespan=lifespan,
     )
+    app.add_middleware(MetricsMiddleware, metrics=runtime.metrics)
     app.add_middleware(RequestIdMiddleware)
     app.state.runtime = runtime
     return app
