@@ -139,3 +139,30 @@ def test_covering_cells_hold_every_point_within_the_radius() -> None:
                 plat, plon = math.degrees(p2), (math.degrees(l2) + 540) % 360 - 180
                 assert domain.distance_meters(lat, lon, plat, plon) <= radius + 1e-6
                 assert cells & set(domain.geo_cells(plat, plon)), (lat, lon, radius, plat, plon)
+
+
+# Real report titles and the words residents search them by.
+SEARCHES = [
+    ("Ямы во дворе", ["яма", "ямы", "ям", "ямой"]),
+    ("Яма на Кирова", ["ямы", "яма", "ЯМЫ"]),
+    ("Разбитые дороги в Терепце", ["дорога", "дороги", "дорогами", "дорог"]),
+    ("Нет освещения на Московской", ["освещение", "освещения", "освещении"]),
+    ("Не горит уличное освещение", ["освещения", "освещенный"]),
+    ("Ёлка упала на тротуар", ["елка", "ёлки", "Елкой"]),
+    ("Broken street lights near the school", ["light", "lighting", "lights", "broken"]),
+]
+
+
+@pytest.mark.parametrize(("title", "queries"), SEARCHES)
+def test_a_report_is_found_whatever_the_word_ending(title: str, queries: list[str]) -> None:
+    stored = domain.search_terms(title)
+    for query in queries:
+        [term] = domain.query_terms(query)
+        assert any(s.startswith(term) for s in stored), (query, term, stored)
+
+
+def test_unrelated_words_do_not_match() -> None:
+    stored = domain.search_terms("Ямы во дворе")
+    for query in ("мост", "парк", "свет"):
+        [term] = domain.query_terms(query)
+        assert not any(s.startswith(term) for s in stored)

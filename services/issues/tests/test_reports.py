@@ -211,6 +211,21 @@ async def test_text_search_folds_case_yo_and_endings(issues: IssuesServer) -> No
     assert [e["node"]["id"] for e in combined["issues"]["edges"]] == [road["id"]]
 
 
+async def test_short_russian_nouns_are_found_whatever_their_ending(issues: IssuesServer) -> None:
+    reporter = issues.citizen()
+    tag = uuid.uuid4().hex[:8]
+    yard = await issues.report(reporter, title=f"Ямы во дворе {tag}")
+    street = await issues.report(reporter, title=f"Яма на Кирова {tag}")
+
+    async def search(text: str) -> set[str]:
+        data = await issues.client.data(ISSUES, {"filter": {"text": f"{text} {tag}"}, "first": 10})
+        return {e["node"]["id"] for e in data["issues"]["edges"]}
+
+    for query in ("яма", "ямы", "ям", "Ямой"):
+        assert await search(query) == {yard["id"], street["id"]}, query
+    assert await search("двор") == {yard["id"]}
+
+
 async def test_newest_first_pages_ignore_new_arrivals(issues: IssuesServer) -> None:
     reporter = issues.citizen()
     tag = uuid.uuid4().hex[:8]

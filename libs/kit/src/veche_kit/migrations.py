@@ -1,9 +1,11 @@
 """Stored shapes that change between releases: a schema version per collection, and
 the ordered migrations that bring documents from one version to the next.
 
-A migration is data: a filter that matches exactly the documents still in the old
-shape and the update (operators or an aggregation pipeline) that reshapes them.
-Running one twice changes nothing, because the second run matches nothing. A
+A migration is a filter that matches the documents still in the old shape and
+either the update (operators or an aggregation pipeline) that reshapes them in
+the store, or, when the new shape needs Python (stems of a new stemmer), a
+`reshape` function giving each document's new fields. Running one twice changes
+nothing: the second run matches nothing, or finds every document already so. A
 service runs its pending migrations at start under a lease, so one instance
 migrates while the others wait; a store whose version is newer than the code
 knows is refused, since old code would misread (or rewrite) newer documents.
@@ -17,11 +19,12 @@ import asyncio
 import contextlib
 import logging
 import uuid
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
+from pymongo import UpdateOne
 from pymongo.errors import DuplicateKeyError
 
 from veche_kit.clock import utcnow
@@ -33,15 +36,44 @@ VERSIONS = "schema_versions"  # {_id: collection, version, migrated_at}
 LEASE = "migration_lease"  # {_id: "lease", holder, expires_at}
 
 
+Reshape = Callable[[Document], Document]  # one document -> the fields to set on it
+RESHAPE_BATCH = 1000
+
+
 @dataclass(frozen=True)
 class Migration:
-    """Brings `collection` to `version` (1 for its first change, and so on)."""
+    """Brings `collection` to `version` (1 for its first change, and so on): by `change`
+    in the store, or by `reshape` in Python (reading only `reads`)."""
 
     collection: str
     version: int
     description: str
-    old_shape: Document  # matches exactly the documents this migration must change
-    change: Document | list[Document]
+    old_shape: Document  # matches the documents this migration may have to change
+    change: Document | list[Document] | None = None
+    reshape: Reshape | None = None
+    reads: Document | None = None  # the fields `reshape` needs
+
+    async def run(self, db: Database, *, dry: bool = False) -> int:
+        """Documents changed (or, dry, that would change)."""
+        if self.change is not None:
+            if dry:
+                return await db[self.collection].count_documents(self.old_shape)
+            result: Any = await db[self.collection].update_many(self.old_shape, self.change)
+            return int(result.modified_count)
+        assert self.reshape is not None
+        changed = 0
+        updates: list[UpdateOne] = []
+        async for document in db[self.collection].find(self.old_shape, self.reads):
+            fields = self.reshape(document)
+            if any(document.get(k) != v for k, v in fields.items()):
+                changed += 1
+                updates.append(UpdateOne({"_id": document["_id"]}, {"$set": fields}))
+            if len(updates) >= RESHAPE_BATCH and not dry:
+                await db[self.collection].bulk_write(updates, ordered=False)
+                updates = []
+        if updates and not dry:
+            await db[self.collection].bulk_write(updates, ordered=False)
+        return changed
 
 
 @dataclass(frozen=True)
@@ -60,6 +92,8 @@ def check_order(migrations: Sequence[Migration]) -> None:
     """Versions of each collection count up from 1, in the order given."""
     last: dict[str, int] = {}
     for m in migrations:
+        if (m.change is None) == (m.reshape is None):
+            raise ValueError(f"migration {m.description!r} needs exactly one of change, reshape")
         expected = last.get(m.collection, 0) + 1
         if m.version != expected:
             raise ValueError(
@@ -92,10 +126,7 @@ async def pending(db: Database, migrations: Sequence[Migration]) -> list[Migrati
 
 async def dry_run(db: Database, migrations: Sequence[Migration]) -> list[Outcome]:
     """What `migrate` would change, changing nothing."""
-    return [
-        Outcome(m, await db[m.collection].count_documents(m.old_shape))
-        for m in await pending(db, migrations)
-    ]
+    return [Outcome(m, await m.run(db, dry=True)) for m in await pending(db, migrations)]
 
 
 async def _take_lease(db: Database, holder: str, seconds: float) -> bool:
@@ -137,20 +168,20 @@ async def migrate(
     outcomes: list[Outcome] = []
     try:
         for m in await pending(db, migrations):  # read again: under the lease now
-            result: Any = await db[m.collection].update_many(m.old_shape, m.change)
+            changed = await m.run(db)
             await db[VERSIONS].update_one(
                 {"_id": m.collection},
                 {"$set": {"version": m.version, "migrated_at": utcnow()}},
                 upsert=True,
             )
-            outcomes.append(Outcome(m, result.modified_count))
+            outcomes.append(Outcome(m, changed))
             log.info(
                 "migrated",
                 extra={
                     "collection": m.collection,
                     "version": m.version,
                     "migration": m.description,
-                    "documents": result.modified_count,
+                    "documents": changed,
                 },
             )
     finally:

@@ -14,6 +14,8 @@ from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
 from urllib.parse import urlsplit
 
+import snowballstemmer
+
 from veche_kit.auth import Principal
 from veche_kit.errors import BadUserInputError, ForbiddenError, InvalidTransitionError
 
@@ -199,21 +201,9 @@ def is_overdue(status: Status, due_at: datetime | None, now: datetime) -> bool:
 # ─────────────────────────── search terms ───────────────────────────
 
 _WORD = re.compile(r"[^\W_]+", re.UNICODE)
-# Russian inflections, longest first: "дорогами" -> "дорог", "ёлкой" -> "елк".
-_RU_ENDINGS = tuple(
-    sorted(
-        [
-            *("иями", "ями", "ами", "ией", "иям", "ием", "иях", "ого", "его", "ому", "ему"),
-            *("ыми", "ими", "ая", "яя", "ое", "ее", "ые", "ие", "ый", "ий", "ой", "ей", "ом"),
-            *("ем", "ам", "ям", "ах", "ях", "ую", "юю", "ов", "ев", "ия", "ья", "ье", "ию"),
-            *("ью", "ии", "ьи", "а", "я", "о", "е", "ы", "и", "у", "ю", "ь", "й"),
-        ],
-        key=len,
-        reverse=True,
-    )
-)
-_EN_ENDINGS = ("ing", "ies", "es", "ed", "s")
-MIN_STEM = 3
+# Snowball's Russian and English stemmers: "ямы", "яма", "ям" -> "ям"; "дорогами" -> "дорог".
+_RUSSIAN = snowballstemmer.stemmer("russian")
+_ENGLISH = snowballstemmer.stemmer("english")
 
 
 def fold(text: str) -> str:
@@ -222,12 +212,10 @@ def fold(text: str) -> str:
 
 
 def stem(word: str) -> str:
-    """A light stemmer: strips one common ending, keeping at least MIN_STEM letters."""
+    """A folded word's stem: Snowball's Russian algorithm for Cyrillic, English otherwise."""
     cyrillic = any("а" <= c <= "я" for c in word)
-    for ending in _RU_ENDINGS if cyrillic else _EN_ENDINGS:
-        if word.endswith(ending) and len(word) - len(ending) >= MIN_STEM:
-            return word[: -len(ending)]
-    return word
+    stemmed: str = (_RUSSIAN if cyrillic else _ENGLISH).stemWord(word)
+    return stemmed or word
 
 
 def search_terms(*texts: str | None) -> list[str]:

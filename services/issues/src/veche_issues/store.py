@@ -76,9 +76,28 @@ INDEXES: dict[str, list[IndexModel]] = {
     USERS: [],
 }
 
+
+def _restemmed(issue: Document) -> Document:
+    return {
+        "search_terms": domain.search_terms(
+            issue.get("title"), issue.get("description"), issue.get("address")
+        )
+    }
+
+
 # How stored documents change shape between releases, oldest first (veche_kit.migrations):
 # each service start runs those the store has not had yet.
-MIGRATIONS: list[Migration] = []
+MIGRATIONS = [
+    # Stems from Snowball's Russian stemmer replace the light stemmer's ("ямы" -> "ям").
+    Migration(
+        ISSUES,
+        1,
+        "search terms from Snowball's stemmers",
+        old_shape={},
+        reshape=_restemmed,
+        reads={"title": 1, "description": 1, "address": 1, "search_terms": 1},
+    ),
+]
 
 
 def prefix_filter(terms: list[str]) -> dict[str, Any]:
