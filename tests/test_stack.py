@@ -10,6 +10,9 @@ from typing import Any
 
 import httpx
 import pytest
+from gql import Client, GraphQLRequest
+from gql import gql as gql_document
+from gql.transport.httpx import HTTPXAsyncTransport
 from prometheus_client.parser import text_string_to_metric_families
 
 from veche_stack.processes import port_open
@@ -160,6 +163,136 @@ async def test_one_query_joins_all_three_services(stack: Runner, client: GraphQL
         "title": "Сквер на месте пустыря",
         "reporter": {"displayName": "Автор"},
     }
+
+
+SIGN_UP = gql_document("""mutation SignUp($input: RegisterInput!) {
+  register(input: $input) { accessToken user { id displayName } }
+}""")
+SIGN_IN = gql_document("""mutation SignIn($e: String!, $p: String!) {
+  login(email: $e, password: $p) { accessToken }
+}""")
+NEW_POLL = gql_document("""mutation NewPoll($input: CreatePollInput!) {
+  createPoll(input: $input) { id questions { id options { id } } }
+}""")
+PUBLISH_POLL = gql_document("mutation PublishPoll($id: ID!) { publishPoll(id: $id) { status } }")
+FOR_ME = gql_document("""query ForMe { pollsForMe(first: 20) { edges { node { id title } } } }""")
+CAST = gql_document("""mutation Cast($poll: ID!, $answers: [AnswerInput!]!) {
+  castVote(pollId: $poll, answers: $answers) { id castAt }
+}""")
+REPORT_POTHOLE = gql_document("""mutation ReportPothole($input: ReportIssueInput!) {
+  reportIssue(input: $input) { id status location { lat lon } department { name } }
+}""")
+SEARCH = gql_document("""query Search($text: String!) {
+  issues(filter: {text: $text}, first: 10) { totalCount edges { node { id title } } }
+}""")
+ACCEPT = gql_document("""mutation Accept($id: ID!) {
+  changeIssueStatus(id: $id, status: ACCEPTED, note: "Передано в дорожную службу") { status }
+}""")
+FOLLOW = gql_document("query Follow($id: ID!) { issue(id: $id) { status dueAt } }")
+INBOX = gql_document("""query Inbox {
+  me { points notifications(first: 20) { totalCount edges { node { kind link read } } } }
+}""")
+
+
+async def ask(
+    session: Any, document: GraphQLRequest, variable_values: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    result: dict[str, Any] = await session.execute(
+        GraphQLRequest(document, variable_values=variable_values)
+    )
+    return result
+
+
+def gql_client(stack: Runner, token: str | None = None) -> Client:
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
+    transport = HTTPXAsyncTransport(url=endpoint(stack), headers=headers, timeout=30)
+    # The schema is read by introspection and every document validated against it first.
+    return Client(transport=transport, fetch_schema_from_transport=True)
+
+
+async def test_a_citizen_with_the_gql_client(stack: Runner) -> None:
+    """What a front end does, with a GraphQL client written by others (`gql`)."""
+    async with gql_client(stack) as anonymous:
+        joined = await ask(
+            anonymous,
+            SIGN_UP,
+            variable_values={
+                "input": {
+                    "email": f"gql-{uuid.uuid4().hex[:8]}@example.ru",
+                    "password": "gql client password 1",
+                    "displayName": "Ольга",
+                    "districtId": "moskovsky",
+                }
+            },
+        )
+        signed_in = await ask(
+            anonymous, SIGN_IN, variable_values={"e": "admin@veche.local", "p": ADMIN_PASSWORD}
+        )
+    token = joined["register"]["accessToken"]
+    async with gql_client(stack, signed_in["login"]["accessToken"]) as admin:
+        poll = (
+            await ask(
+                admin,
+                NEW_POLL,
+                variable_values={
+                    "input": {
+                        "title": "Новая остановка на Московской",
+                        "audience": {"districtIds": ["moskovsky"]},
+                        "questions": [
+                            {"text": "Нужна?", "kind": "SINGLE_CHOICE", "options": ["Да", "Нет"]}
+                        ],
+                    }
+                },
+            )
+        )["createPoll"]
+        await ask(admin, PUBLISH_POLL, variable_values={"id": poll["id"]})
+    async with gql_client(stack, token) as citizen:
+        offered = await ask(citizen, FOR_ME)
+        assert poll["id"] in [e["node"]["id"] for e in offered["pollsForMe"]["edges"]]
+        question = poll["questions"][0]
+        ballot = await ask(
+            citizen,
+            CAST,
+            variable_values={
+                "poll": poll["id"],
+                "answers": [
+                    {"questionId": question["id"], "optionIds": [question["options"][0]["id"]]}
+                ],
+            },
+        )
+        assert ballot["castVote"]["castAt"]
+        tag = uuid.uuid4().hex[:6]
+        issue = (
+            await ask(
+                citizen,
+                REPORT_POTHOLE,
+                variable_values={
+                    "input": {
+                        "title": f"Ямы на остановке {tag}",
+                        "description": "Две глубокие ямы у бордюра.",
+                        "category": "potholes",
+                        "location": {"lat": 54.5293, "lon": 36.2754},
+                    }
+                },
+            )
+        )["reportIssue"]
+        assert issue["status"] == "NEW"
+        assert issue["location"] == {"lat": 54.5293, "lon": 36.2754}
+        found = await ask(citizen, SEARCH, variable_values={"text": f"яма {tag}"})
+        assert [e["node"]["id"] for e in found["issues"]["edges"]] == [issue["id"]]
+    async with gql_client(stack, signed_in["login"]["accessToken"]) as admin:
+        await ask(admin, ACCEPT, variable_values={"id": issue["id"]})
+    async with gql_client(stack, token) as citizen:
+        followed = await ask(citizen, FOLLOW, variable_values={"id": issue["id"]})
+        assert followed["issue"]["status"] == "ACCEPTED"
+        assert followed["issue"]["dueAt"] is not None
+
+        async def told() -> set[str]:
+            inbox = (await ask(citizen, INBOX))["me"]
+            kinds = {e["node"]["kind"] for e in inbox["notifications"]["edges"]}
+            return kinds if {"poll.published", "issue.status_changed"} <= kinds else set()
+
+        await eventually(told, timeout=30)
 
 
 async def test_every_service_serves_its_metrics(stack: Runner, client: GraphQLClient) -> None:
