@@ -320,6 +320,22 @@ async def test_every_service_serves_its_metrics(stack: Runner, client: GraphQLCl
     assert series["users"]["veche_dead_letters[]"] == 0
 
 
+async def test_a_local_front_end_may_call_the_endpoint(stack: Runner) -> None:
+    preflight = {
+        "Origin": "http://localhost:5173",
+        "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type",
+    }
+    async with httpx.AsyncClient() as http:
+        allowed = await http.options(endpoint(stack), headers=preflight)
+        stranger = await http.options(
+            endpoint(stack), headers={**preflight, "Origin": "https://evil.example"}
+        )
+    assert allowed.status_code == 200
+    assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
+    assert "access-control-allow-origin" not in stranger.headers
+
+
 def test_ctrl_c_stops_every_process(stack: Runner, tmp_path: Path) -> None:
     assert stack.interrupt() == 0
     for name, port in stack.ports.items():

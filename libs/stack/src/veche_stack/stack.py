@@ -23,6 +23,13 @@ from veche_stack.topology import declare_queues_now
 log = logging.getLogger(__name__)
 
 DEFAULT_AMQP_URL = "amqp://guest:guest@127.0.0.1:5672/"
+# Where front ends are served while they are developed (create-react-app, Vite, Vue CLI,
+# Angular); `CORS_ORIGINS` replaces the list.
+LOCAL_FRONT_ENDS = ",".join(
+    f"http://{host}:{port}"
+    for host in ("localhost", "127.0.0.1")
+    for port in (3000, 4200, 5173, 8080)
+)
 PRIVATE_RABBIT_PORT = 5682
 
 
@@ -232,6 +239,7 @@ class Stack:
         subgraphs = ",".join(f"{s.name}={self.url(s.name)}" for s in self.services)
         env = {
             "SUBGRAPHS": subgraphs,
+            "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", LOCAL_FRONT_ENDS),
             "HOST": "127.0.0.1",
             "PORT": str(self.config.ports["gateway"]),
             **self.config.extra_env,
