@@ -40,8 +40,8 @@ def create_app(
         verifier,
         indexes=dict(store.INDEXES),
         outbox_collections=store.EVENT_SOURCES,
-        handlers=handlers(settings.mongo_db),
     )
+    runtime.attach_consumer(handlers.bind(runtime.db))
     service = IssuesService(runtime.client, runtime.db, settings, runtime.relay)
 
     async def start() -> None:

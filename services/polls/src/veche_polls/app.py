@@ -13,7 +13,7 @@ from veche_kit.logs import configure_logging
 from veche_kit.outbox import OUTBOX
 from veche_kit.runtime import Runtime, build_app
 from veche_polls import store
-from veche_polls.consumers import handlers
+from veche_polls.consumers import Reactions, handlers
 from veche_polls.schema import PollsContext, schema
 from veche_polls.service import PollsService
 from veche_polls.settings import PollsSettings
@@ -43,8 +43,8 @@ def create_app(
         verifier,
         indexes=dict(store.INDEXES),
         outbox_collections=(OUTBOX, store.BALLOTS),
-        handlers=handlers(settings),
     )
+    runtime.attach_consumer(handlers.bind(Reactions(runtime.db, settings)))
     folder = TallyFolder(
         runtime.client,
         runtime.db,

@@ -9,10 +9,11 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
 
 from veche_kit import mongo
-from veche_kit.consumer import Handler
+from veche_kit.consumer import Handlers
 from veche_kit.events import (
     Envelope,
     InitiativeThresholdReached,
@@ -45,51 +46,53 @@ async def project_voter(
         )
 
 
-def handlers(settings: PollsSettings) -> dict[str, Handler]:
-    """The service's `on_<event>` handlers; each works in the consumer's transaction."""
+@dataclass(frozen=True)
+class Reactions:
+    """What the polls service's handlers work on."""
 
-    def db_of(session: Session) -> Database:
-        return session.client[settings.mongo_db]
+    db: Database
+    settings: PollsSettings
 
-    async def on_user_registered(envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, UserRegistered)
-        db = db_of(session)
-        await project_voter(db, event, envelope.occurred_at, session)
-        if settings.demo_data and "ADMIN" in event.roles:
-            await load_demo_polls(db, event.user_id, settings.service_name, session)
 
-    async def on_user_profile_updated(envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, UserProfileUpdated)
-        await project_voter(db_of(session), event, envelope.occurred_at, session)
+handlers: Handlers[Reactions] = Handlers()
 
-    async def on_initiative_threshold_reached(envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, InitiativeThresholdReached)
-        polls = db_of(session)[store.POLLS]
-        # A second event for the same initiative (a new id, not a redelivery) changes
-        # nothing; two at once meet the unique index, and the loser's retry lands here.
-        if await polls.find_one(
-            {"source_initiative_id": event.issue_id}, {"_id": 1}, session=session
-        ):
-            return
-        await polls.insert_one(
-            domain.initiative_poll(
-                poll_id=mongo.new_id(),
-                issue_id=event.issue_id,
-                title=event.title,
-                description=event.description,
-                author_id=event.author_id,
-                department_id=event.department_id,
-                district_id=event.district_id,
-                now=envelope.occurred_at,
-            ),
-            session=session,
-        )
 
-    return {
-        UserRegistered.type: on_user_registered,
-        UserProfileUpdated.type: on_user_profile_updated,
-        InitiativeThresholdReached.type: on_initiative_threshold_reached,
-    }
+@handlers.on(UserRegistered)
+async def on_user_registered(
+    reactions: Reactions, event: UserRegistered, envelope: Envelope, session: Session
+) -> None:
+    await project_voter(reactions.db, event, envelope.occurred_at, session)
+    settings = reactions.settings
+    if settings.demo_data and "ADMIN" in event.roles:
+        await load_demo_polls(reactions.db, event.user_id, settings.service_name, session)
+
+
+@handlers.on(UserProfileUpdated)
+async def on_user_profile_updated(
+    reactions: Reactions, event: UserProfileUpdated, envelope: Envelope, session: Session
+) -> None:
+    await project_voter(reactions.db, event, envelope.occurred_at, session)
+
+
+@handlers.on(InitiativeThresholdReached)
+async def on_initiative_threshold_reached(
+    reactions: Reactions, event: InitiativeThresholdReached, envelope: Envelope, session: Session
+) -> None:
+    polls = reactions.db[store.POLLS]
+    # A second event for the same initiative (a new id, not a redelivery) changes
+    # nothing; two at once meet the unique index, and the loser's retry lands here.
+    if await polls.find_one({"source_initiative_id": event.issue_id}, {"_id": 1}, session=session):
+        return
+    await polls.insert_one(
+        domain.initiative_poll(
+            poll_id=mongo.new_id(),
+            issue_id=event.issue_id,
+            title=event.title,
+            description=event.description,
+            author_id=event.author_id,
+            department_id=event.department_id,
+            district_id=event.district_id,
+            now=envelope.occurred_at,
+        ),
+        session=session,
+    )

@@ -15,7 +15,7 @@ from veche_kit.runtime import Runtime, build_app
 from veche_kit.signing import SigningKey
 from veche_users import store
 from veche_users.codes import CodeSender, load_sender
-from veche_users.consumers import Reactions
+from veche_users.consumers import Reactions, handlers
 from veche_users.schema import UsersContext, schema
 from veche_users.seed import load_demo_data
 from veche_users.service import UsersService
@@ -48,7 +48,7 @@ def create_app(
         sender or load_sender(settings.code_sender),
         runtime.relay,
     )
-    runtime.attach_consumer(Reactions(service).handlers())
+    runtime.attach_consumer(handlers.bind(Reactions(service)))
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))
 

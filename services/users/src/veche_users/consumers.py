@@ -20,7 +20,7 @@ from typing import Any
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from veche_kit import mongo
-from veche_kit.consumer import Handler, routes
+from veche_kit.consumer import Handlers
 from veche_kit.events import (
     Envelope,
     InitiativeProposed,
@@ -48,6 +48,8 @@ from veche_users.service import UsersService
 BATCH = 1000
 DUPLICATE_KEY = 11000
 
+handlers: Handlers[Reactions] = Handlers()
+
 
 async def _batches(
     ids: AsyncIterator[str] | Iterable[str], size: int = BATCH
@@ -70,16 +72,12 @@ async def _batches(
 
 
 class Reactions:
-    """The users service's handlers, by routing key."""
+    """The users service's handlers: each `@handlers.on` method below, bound to one service."""
 
     def __init__(self, service: UsersService) -> None:
         self.service = service
         self.db: Database = service.db
         self.settings = service.settings
-
-    def handlers(self) -> dict[str, Handler]:
-        """Every `on_<event>` below, by routing key."""
-        return routes(self)
 
     # ───────────────────────── helpers ─────────────────────────
 
@@ -152,9 +150,10 @@ class Reactions:
 
     # ───────────────────────── polls ─────────────────────────
 
-    async def on_poll_vote_cast(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollVoteCast)
+    @handlers.on(PollVoteCast)
+    async def on_poll_vote_cast(
+        self, event: PollVoteCast, envelope: Envelope, session: Session
+    ) -> None:
         await self.credit(
             envelope, event.voter_id, event.points_reward, "Voted in a city poll", session
         )
@@ -165,9 +164,10 @@ class Reactions:
             session=session,
         )
 
-    async def on_poll_published(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollPublished)
+    @handlers.on(PollPublished)
+    async def on_poll_published(
+        self, event: PollPublished, envelope: Envelope, session: Session
+    ) -> None:
         query: dict[str, Any] = (
             {"district_id": {"$in": event.district_ids}} if event.district_ids else {}
         )
@@ -194,9 +194,8 @@ class Reactions:
                 f"poll:{event.poll_id}",
             )
 
-    async def on_poll_closed(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollClosed)
+    @handlers.on(PollClosed)
+    async def on_poll_closed(self, event: PollClosed, envelope: Envelope, session: Session) -> None:
         await self.notify(
             envelope,
             self._voters(event.poll_id),
@@ -204,9 +203,10 @@ class Reactions:
             f"poll:{event.poll_id}",
         )
 
-    async def on_poll_decision_recorded(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollDecisionRecorded)
+    @handlers.on(PollDecisionRecorded)
+    async def on_poll_decision_recorded(
+        self, event: PollDecisionRecorded, envelope: Envelope, session: Session
+    ) -> None:
         status = event.status.replace("_", " ").lower()
         await self.notify(
             envelope,
@@ -217,9 +217,10 @@ class Reactions:
 
     # ───────────────────────── issues ─────────────────────────
 
-    async def on_issue_reported(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueReported)
+    @handlers.on(IssueReported)
+    async def on_issue_reported(
+        self, event: IssueReported, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
             self._officials(event.department_id),
@@ -227,9 +228,10 @@ class Reactions:
             f"issue:{event.issue_id}",
         )
 
-    async def on_issue_status_changed(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueStatusChanged)
+    @handlers.on(IssueStatusChanged)
+    async def on_issue_status_changed(
+        self, event: IssueStatusChanged, envelope: Envelope, session: Session
+    ) -> None:
         status = event.to_status.replace("_", " ").lower()
         note = f" Note: {event.note[:200]}" if event.note else ""
         await self.notify(
@@ -248,9 +250,10 @@ class Reactions:
                 session,
             )
 
-    async def on_issue_commented(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueCommented)
+    @handlers.on(IssueCommented)
+    async def on_issue_commented(
+        self, event: IssueCommented, envelope: Envelope, session: Session
+    ) -> None:
         if event.official:
             await self.notify(
                 envelope,
@@ -260,9 +263,10 @@ class Reactions:
                 skip=event.author_id,
             )
 
-    async def on_issue_solver_offered(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueSolverOffered)
+    @handlers.on(IssueSolverOffered)
+    async def on_issue_solver_offered(
+        self, event: IssueSolverOffered, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
             [event.reporter_id],
@@ -270,9 +274,10 @@ class Reactions:
             f"issue:{event.issue_id}",
         )
 
-    async def on_issue_solver_assigned(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueSolverAssigned)
+    @handlers.on(IssueSolverAssigned)
+    async def on_issue_solver_assigned(
+        self, event: IssueSolverAssigned, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
             [event.solver_id],
@@ -280,9 +285,10 @@ class Reactions:
             f"issue:{event.issue_id}",
         )
 
-    async def on_issue_resolved(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueResolved)
+    @handlers.on(IssueResolved)
+    async def on_issue_resolved(
+        self, event: IssueResolved, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
             [event.reporter_id],
@@ -291,9 +297,10 @@ class Reactions:
             skip=event.resolved_by,
         )
 
-    async def on_issue_closed(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueClosed)
+    @handlers.on(IssueClosed)
+    async def on_issue_closed(
+        self, event: IssueClosed, envelope: Envelope, session: Session
+    ) -> None:
         if event.solver_id and event.confirmed_by:
             await self.credit(
                 envelope,
@@ -309,9 +316,10 @@ class Reactions:
                 f"issue:{event.issue_id}",
             )
 
-    async def on_issue_overdue(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueOverdue)
+    @handlers.on(IssueOverdue)
+    async def on_issue_overdue(
+        self, event: IssueOverdue, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
             self._officials(event.department_id),
@@ -329,19 +337,22 @@ class Reactions:
                 upsert=True,
             )
 
-    async def on_issue_supported(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueSupported)
+    @handlers.on(IssueSupported)
+    async def on_issue_supported(
+        self, event: IssueSupported, envelope: Envelope, session: Session
+    ) -> None:
         await self._support(event.issue_id, event.user_id, True, envelope.occurred_at)
 
-    async def on_issue_support_withdrawn(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueSupportWithdrawn)
+    @handlers.on(IssueSupportWithdrawn)
+    async def on_issue_support_withdrawn(
+        self, event: IssueSupportWithdrawn, envelope: Envelope, session: Session
+    ) -> None:
         await self._support(event.issue_id, event.user_id, False, envelope.occurred_at)
 
-    async def on_initiative_proposed(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, InitiativeProposed)
+    @handlers.on(InitiativeProposed)
+    async def on_initiative_proposed(
+        self, event: InitiativeProposed, envelope: Envelope, session: Session
+    ) -> None:
         await self.db[store.INITIATIVES].update_one(
             {"_id": event.issue_id},
             {"$set": {"author_id": event.author_id, "title": event.title}},
@@ -349,9 +360,10 @@ class Reactions:
             session=session,
         )
 
-    async def on_initiative_threshold_reached(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, InitiativeThresholdReached)
+    @handlers.on(InitiativeThresholdReached)
+    async def on_initiative_threshold_reached(
+        self, event: InitiativeThresholdReached, envelope: Envelope, session: Session
+    ) -> None:
         await self.db[store.INITIATIVES].update_one(
             {"_id": event.issue_id},
             {"$set": {"author_id": event.author_id, "title": event.title}},
