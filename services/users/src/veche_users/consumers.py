@@ -12,12 +12,7 @@ supporters projection keeps the newest fact per (issue, user).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
-from typing import Any
-
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from veche_kit import mongo
 from veche_kit.consumer import Handlers
@@ -40,13 +35,10 @@ from veche_kit.events import (
     PollPublished,
     PollVoteCast,
 )
-from veche_kit.mongo import Database, Session
-from veche_users import store
-from veche_users.domain import Role
+from veche_kit.mongo import Session
 from veche_users.service import UsersService
 
 BATCH = 1000
-DUPLICATE_KEY = 11000
 
 handlers: Handlers[Reactions] = Handlers()
 
@@ -76,7 +68,7 @@ class Reactions:
 
     def __init__(self, service: UsersService) -> None:
         self.service = service
-        self.db: Database = service.db
+        self.store = service.store
         self.settings = service.settings
 
     # ───────────────────────── helpers ─────────────────────────
@@ -109,16 +101,7 @@ class Reactions:
             ]
             if not documents:
                 continue
-            try:
-                result = await self.db[store.NOTIFICATIONS].insert_many(documents, ordered=False)
-                written += len(result.inserted_ids)
-            except BulkWriteError as error:
-                # Already written by an earlier try of this event: those are skipped.
-                if any(
-                    e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])
-                ):
-                    raise
-                written += error.details.get("nInserted", 0)
+            written += await self.store.add_notifications(documents)
         return written
 
     async def credit(
@@ -129,25 +112,6 @@ class Reactions:
                 user_id, amount, reason, str(envelope.id), session=session
             )
 
-    async def _officials(self, department_id: str | None) -> AsyncIterator[str]:
-        if not department_id:
-            return
-        cursor = self.db[store.USERS].find(
-            {"roles": Role.OFFICIAL.value, "department_id": department_id}, {"_id": 1}
-        )
-        async for document in cursor:
-            yield document["_id"]
-
-    async def _voters(self, poll_id: str) -> AsyncIterator[str]:
-        async for document in self.db[store.POLL_VOTERS].find({"poll_id": poll_id}, {"user_id": 1}):
-            yield document["user_id"]
-
-    async def _supporters(self, issue_id: str) -> list[str]:
-        cursor = self.db[store.SUPPORTERS].find(
-            {"issue_id": issue_id, "active": True}, {"user_id": 1}
-        )
-        return [d["user_id"] async for d in cursor]
-
     # ───────────────────────── polls ─────────────────────────
 
     @handlers.on(PollVoteCast)
@@ -157,21 +121,13 @@ class Reactions:
         await self.credit(
             envelope, event.voter_id, event.points_reward, "Voted in a city poll", session
         )
-        await self.db[store.POLL_VOTERS].update_one(
-            {"_id": f"{event.poll_id}:{event.voter_id}"},
-            {"$setOnInsert": {"poll_id": event.poll_id, "user_id": event.voter_id}},
-            upsert=True,
-            session=session,
-        )
+        await self.store.add_poll_voter(event.poll_id, event.voter_id, session)
 
     @handlers.on(PollPublished)
     async def on_poll_published(
         self, event: PollPublished, envelope: Envelope, session: Session
     ) -> None:
-        query: dict[str, Any] = (
-            {"district_id": {"$in": event.district_ids}} if event.district_ids else {}
-        )
-        citizens = (d["_id"] async for d in self.db[store.USERS].find(query, {"_id": 1}))
+        citizens = self.store.citizens_in(event.district_ids)
         where = "your district" if event.district_ids else "the city"
         await self.notify(
             envelope,
@@ -181,10 +137,8 @@ class Reactions:
             skip=event.author_id,
         )
         if event.source_initiative_id:
-            initiative = await self.db[store.INITIATIVES].find_one(
-                {"_id": event.source_initiative_id}
-            )
-            people = await self._supporters(event.source_initiative_id)
+            initiative = await self.store.initiative(event.source_initiative_id)
+            people = await self.store.supporters(event.source_initiative_id)
             if initiative is not None:
                 people.insert(0, initiative["author_id"])
             await self.notify(
@@ -198,7 +152,7 @@ class Reactions:
     async def on_poll_closed(self, event: PollClosed, envelope: Envelope, session: Session) -> None:
         await self.notify(
             envelope,
-            self._voters(event.poll_id),
+            self.store.poll_voters(event.poll_id),
             f"The poll «{event.title}» you voted in has closed; see the results.",
             f"poll:{event.poll_id}",
         )
@@ -210,7 +164,7 @@ class Reactions:
         status = event.status.replace("_", " ").lower()
         await self.notify(
             envelope,
-            self._voters(event.poll_id),
+            self.store.poll_voters(event.poll_id),
             f"The city recorded a decision ({status}) on the poll «{event.title}»: {event.text[:200]}",
             f"poll:{event.poll_id}",
         )
@@ -223,7 +177,7 @@ class Reactions:
     ) -> None:
         await self.notify(
             envelope,
-            self._officials(event.department_id),
+            self.store.officials_of(event.department_id),
             f"A new problem was routed to your department: «{event.title}».",
             f"issue:{event.issue_id}",
         )
@@ -322,54 +276,34 @@ class Reactions:
     ) -> None:
         await self.notify(
             envelope,
-            self._officials(event.department_id),
+            self.store.officials_of(event.department_id),
             f"«{event.title}» is past its response deadline.",
             f"issue:{event.issue_id}",
         )
-
-    async def _support(self, issue_id: str, user_id: str, active: bool, at: datetime) -> None:
-        # Keep the newest fact per (issue, user), whatever order events arrive in. Outside the
-        # transaction: a stale fact hits the unique _id, which would abort a transaction.
-        with contextlib.suppress(DuplicateKeyError):
-            await self.db[store.SUPPORTERS].update_one(
-                {"_id": f"{issue_id}:{user_id}", "at": {"$lt": at}},
-                {"$set": {"issue_id": issue_id, "user_id": user_id, "active": active, "at": at}},
-                upsert=True,
-            )
 
     @handlers.on(IssueSupported)
     async def on_issue_supported(
         self, event: IssueSupported, envelope: Envelope, session: Session
     ) -> None:
-        await self._support(event.issue_id, event.user_id, True, envelope.occurred_at)
+        await self.store.set_support(event.issue_id, event.user_id, True, envelope.occurred_at)
 
     @handlers.on(IssueSupportWithdrawn)
     async def on_issue_support_withdrawn(
         self, event: IssueSupportWithdrawn, envelope: Envelope, session: Session
     ) -> None:
-        await self._support(event.issue_id, event.user_id, False, envelope.occurred_at)
+        await self.store.set_support(event.issue_id, event.user_id, False, envelope.occurred_at)
 
     @handlers.on(InitiativeProposed)
     async def on_initiative_proposed(
         self, event: InitiativeProposed, envelope: Envelope, session: Session
     ) -> None:
-        await self.db[store.INITIATIVES].update_one(
-            {"_id": event.issue_id},
-            {"$set": {"author_id": event.author_id, "title": event.title}},
-            upsert=True,
-            session=session,
-        )
+        await self.store.put_initiative(event.issue_id, event.author_id, event.title, session)
 
     @handlers.on(InitiativeThresholdReached)
     async def on_initiative_threshold_reached(
         self, event: InitiativeThresholdReached, envelope: Envelope, session: Session
     ) -> None:
-        await self.db[store.INITIATIVES].update_one(
-            {"_id": event.issue_id},
-            {"$set": {"author_id": event.author_id, "title": event.title}},
-            upsert=True,
-            session=session,
-        )
+        await self.store.put_initiative(event.issue_id, event.author_id, event.title, session)
         await self.credit(
             envelope,
             event.author_id,
