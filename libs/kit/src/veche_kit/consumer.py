@@ -122,6 +122,14 @@ class Consumer:
         await queue.consume(self.on_message)
         self.subscribed.set()
 
+    async def wait_subscribed(self, timeout: float) -> None:
+        """Until the queue is declared, bound to every handled event type and consumed.
+
+        The one readiness check for tests and probes: an event published before the
+        bindings exist reaches no queue (the topic exchange drops it).
+        """
+        await asyncio.wait_for(self.subscribed.wait(), timeout)
+
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         async with self._slots:
             await self._handle(message)
