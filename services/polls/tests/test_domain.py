@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from veche_kit.errors import NotEligibleError
 from veche_kit.mongo import in_transaction
 from veche_kit.outbox import OUTBOX
 from veche_polls import domain, store
 from veche_polls.domain import QuestionDraft, QuestionKind, Voter
+from veche_polls.errors import NotEligibleError
 from veche_polls.seed import DEMO, load_demo_polls
 
 from .conftest import PollsServer

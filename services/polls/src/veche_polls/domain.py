@@ -18,9 +18,8 @@ from veche_kit.auth import Principal
 from veche_kit.errors import (
     BadUserInputError,
     ForbiddenError,
-    NotEligibleError,
-    PollNotActiveError,
 )
+from veche_polls.errors import NotEligibleError, PollNotActiveError
 
 Document = dict[str, Any]
 

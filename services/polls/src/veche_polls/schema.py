@@ -19,7 +19,6 @@ from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from veche_kit.clock import as_utc, utcnow
-from veche_kit.errors import PollNotActiveError
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
@@ -36,6 +35,7 @@ from veche_polls.domain import AnswerDraft, QuestionDraft
 from veche_polls.domain import DecisionStatus as DomainDecisionStatus
 from veche_polls.domain import PollStatus as DomainPollStatus
 from veche_polls.domain import QuestionKind as DomainQuestionKind
+from veche_polls.errors import PollNotActiveError
 from veche_polls.loaders import PollLoaders
 from veche_polls.service import NewPoll, PollsService
 

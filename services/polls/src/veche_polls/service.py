@@ -21,12 +21,13 @@ from pymongo.errors import DuplicateKeyError
 from veche_kit import mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
-from veche_kit.errors import AlreadyVotedError, InvalidTransitionError, NotFoundError
+from veche_kit.errors import InvalidTransitionError, NotFoundError
 from veche_kit.events import PollClosed, PollDecisionRecorded, PollPublished, PollVoteCast
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
 from veche_polls import domain
 from veche_polls.domain import AnswerDraft, DecisionStatus, PollStatus, QuestionDraft, Voter
+from veche_polls.errors import AlreadyVotedError
 from veche_polls.settings import PollsSettings
 from veche_polls.store import PollStore
 from veche_polls.tallies import TallyFolder, counted_in

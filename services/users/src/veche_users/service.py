@@ -19,9 +19,7 @@ from veche_kit.clock import utcnow
 from veche_kit.errors import (
     BadUserInputError,
     ConflictError,
-    InsufficientPointsError,
     NotFoundError,
-    OutOfStockError,
     RateLimitedError,
     UnauthenticatedError,
 )
@@ -32,6 +30,7 @@ from veche_kit.signing import SigningKey
 from veche_users import domain, store
 from veche_users.codes import CodeSender
 from veche_users.domain import Role
+from veche_users.errors import InsufficientPointsError, OutOfStockError
 from veche_users.settings import UsersSettings
 from veche_users.store import UserStore
 
