@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 import pytest
 
 from veche_kit.auth import Jwks, Principal, TokenVerifier
@@ -66,3 +68,11 @@ async def test_unknown_kid_refetches_the_key_set_once_per_interval() -> None:
     assert fetches == 2
     await verifier.verify(new.token(ALICE))
     assert fetches == 2  # known keys are cached
+
+
+async def test_the_principal_knows_when_its_token_was_issued() -> None:
+    mint = TokenMint()
+    start = datetime.now(UTC).replace(microsecond=0)  # `iat` is in whole seconds
+    principal = await mint.verifier().verify(mint.token(ALICE))
+    assert principal.issued_at is not None
+    assert start <= principal.issued_at <= datetime.now(UTC)

@@ -17,7 +17,7 @@ from veche_issues.service import IssuesService
 from veche_issues.settings import IssuesSettings
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
-from veche_stack.testing import GraphQLClient, TokenMint, eventually, serve
+from veche_stack.testing import GraphQLClient, TokenMint, serve
 
 # Initiatives of this category need 150 supports (the concurrency test); others need 3.
 BIG_CATEGORY = "trees"
@@ -194,13 +194,9 @@ async def issues(
     app = create_app(settings, verifier=mint.verifier())
     async with serve(app) as base:
         client = GraphQLClient(f"{base}/graphql")
-        await eventually(lambda: _connected(app))
+        await app.state.runtime.consumer.wait_subscribed(15)
         yield IssuesServer(base, settings, app.state.service, client, mint)
         await client.aclose()
-
-
-async def _connected(app: Any) -> bool:
-    return bool(app.state.runtime.bus.connected)
 
 
 def parse_time(value: str) -> datetime:

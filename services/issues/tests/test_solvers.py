@@ -5,9 +5,6 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import aio_pika
-from aio_pika.exceptions import ChannelClosed
-
 from veche_kit.events import (
     Envelope,
     Event,
@@ -33,21 +30,10 @@ query($reps: [_Any!]!, $first: Int, $after: String) {
 
 
 async def publish(issues: IssuesServer, amqp_url: str, *events: Event) -> list[Envelope]:
-    """Publishes as the users or polls service would, once the issues queue is bound."""
+    """Publishes as the users or polls service would (the `issues` fixture waited until the
+    issues consumer was subscribed: its queue is bound)."""
     namespace = issues.settings.namespace
     envelopes = [Envelope.wrap(e, "users") for e in events]
-    connection = await aio_pika.connect(amqp_url)
-    async with connection:
-
-        async def queue_declared() -> bool:
-            try:
-                async with connection.channel() as probe:
-                    await probe.declare_queue(f"{namespace}issues", passive=True)
-            except ChannelClosed:
-                return False
-            return True
-
-        await eventually(queue_declared)
     await publish_envelopes(amqp_url, namespace, *envelopes)
     return envelopes
 

@@ -29,6 +29,7 @@ import httpx
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.mongo import Database, connect, new_id
+from veche_kit.outbox import Outbox
 from veche_polls import domain, store
 from veche_polls.service import PollsService
 from veche_polls.settings import PollsSettings
@@ -149,7 +150,8 @@ class Bench:
         """The castVote use case called directly (no HTTP, no GraphQL): its store work."""
         settings = PollsSettings(mongo_url="unused", service_name="polls")
         folder = TallyFolder(self.db.client, self.db)  # not started: the service folds
-        service = PollsService(self.db.client, self.db, settings, folder)
+        outbox = Outbox(self.db.client, self.db, settings.service_name)
+        service = PollsService(store.PollStore(self.db), outbox, settings, folder)
         rng = random.Random(6)
         year = utcnow().year
         voters = [

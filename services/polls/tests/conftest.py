@@ -13,7 +13,7 @@ import pytest
 from aio_pika.abc import AbstractQueue
 
 from veche_kit.auth import Principal
-from veche_kit.events import Envelope, UserRegistered
+from veche_kit.events import Envelope
 from veche_kit.mongo import Database
 from veche_kit.runtime import Runtime
 from veche_polls.app import create_app
@@ -24,7 +24,6 @@ from veche_stack.testing import (
     TokenMint,
     bound_queue,
     eventually,
-    publish,
     serve,
     take,
 )
@@ -166,38 +165,14 @@ async def polls(
     async with serve(app) as base:
         client = GraphQLClient(f"{base}/graphql")
         runtime = app.state.runtime
-        await runtime.bus.wait_ready(15)
-        server = PollsServer(base, settings, mint, app.state.service, runtime, client)
-        await eventually(lambda: _consumer_takes_events(server))
-        yield server
+        await runtime.consumer.wait_subscribed(15)
+        yield PollsServer(base, settings, mint, app.state.service, runtime, client)
         await client.aclose()
 
 
 async def handled(polls: PollsServer, envelope: Envelope) -> bool:
     """Whether the service's consumer has applied the event."""
     return await polls.db["processed_events"].find_one({"_id": str(envelope.id)}) is not None
-
-
-async def _consumer_takes_events(polls: PollsServer) -> bool:
-    """The service's queue is declared and bound once the consumer starts: until then,
-    published events reach no queue. A probe event that gets applied proves it is bound."""
-    probe = Envelope.wrap(
-        UserRegistered(
-            user_id="probe",
-            display_name="probe",
-            district_id=None,
-            birth_year=None,
-            roles=["CITIZEN"],
-            phone_verified=False,
-        ),
-        "users",
-    )
-    await publish(polls.settings.amqp_url, polls.settings.namespace, probe)
-    try:
-        await eventually(lambda: handled(polls, probe), timeout=1.0, interval=0.05)
-    except AssertionError:
-        return False
-    return True
 
 
 class Events:

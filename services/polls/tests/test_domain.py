@@ -7,11 +7,11 @@ import uuid
 
 import pytest
 
-from veche_kit.errors import NotEligibleError
 from veche_kit.mongo import in_transaction
 from veche_kit.outbox import OUTBOX
 from veche_polls import domain, store
 from veche_polls.domain import QuestionDraft, QuestionKind, Voter
+from veche_polls.errors import NotEligibleError
 from veche_polls.seed import DEMO, load_demo_polls
 
 from .conftest import PollsServer
@@ -70,7 +70,7 @@ async def test_the_audience_query_agrees_with_the_audience_check(polls: PollsSer
     scratch = polls.db[f"audiences_{uuid.uuid4().hex[:8]}"]
     await scratch.insert_many([{"_id": i, "audience": a} for i, a in enumerate(AUDIENCES)])
     for voter in VOTERS:
-        query = domain.eligibility_filter(voter, YEAR)
+        query = store.eligibility_filter(voter, YEAR)
         matched = {d["_id"] async for d in scratch.find(query, {"_id": 1})}
         expected = {i for i, a in enumerate(AUDIENCES) if _eligible(a, voter)}
         assert matched == expected, voter

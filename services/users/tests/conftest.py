@@ -94,5 +94,6 @@ async def users(
     async with serve(app) as base:
         client = GraphQLClient(f"{base}/graphql")
         consumer = app.state.runtime.consumer
+        await consumer.wait_subscribed(15)
         yield UsersServer(base, settings, sender, app.state.service, client, consumer)
         await client.aclose()

@@ -3,7 +3,6 @@ credited once per source event, in any order, however often delivered."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import uuid
 from collections.abc import AsyncIterator
@@ -43,7 +42,7 @@ async def publisher(users: UsersServer) -> AsyncIterator[EventBus]:
     bus.start()
     await bus.wait_ready(10)
     # The users service must be consuming before anything is published.
-    await asyncio.wait_for(users.consumer.subscribed.wait(), 10)
+    await users.consumer.wait_subscribed(10)
     yield bus
     await bus.close()
 

@@ -10,7 +10,8 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -34,6 +35,8 @@ class Principal:
     district_id: str | None = None
     birth_year: int | None = None
     phone_verified: bool = False
+    # When the token was issued: facts projected from events after it are newer than its claims.
+    issued_at: datetime | None = field(default=None, compare=False)
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
@@ -67,7 +70,12 @@ class Principal:
             district_id=claims.get("district"),
             birth_year=claims.get("birth_year"),
             phone_verified=bool(claims.get("phone_verified")),
+            issued_at=_timestamp(claims.get("iat")),
         )
+
+
+def _timestamp(value: Any) -> datetime | None:
+    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else None
 
 
 def jwks_over_http(url: str, timeout: float = 5.0) -> JwksSource:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
+from typing import Any, Generic, TypeVar
 
 from aio_pika.abc import AbstractIncomingMessage
 from pydantic import ValidationError
@@ -31,23 +32,63 @@ PROCESSED = "processed_events"
 Handler = Callable[[Envelope, Session], Awaitable[None]]
 
 
-def handler_name(event_type: str) -> str:
-    """The method that handles an event type: `poll.vote_cast` -> `on_poll_vote_cast`."""
-    return "on_" + event_type.replace(".", "_")
+D = TypeVar("D")
+E = TypeVar("E", bound=Event)
+# A typed handler: the service's dependencies, the decoded event, its envelope
+# (id, time) and the consumer's transaction.
+EventHandler = Callable[[D, E, Envelope, Session], Awaitable[None]]
 
 
-def routes(reactions: object) -> dict[str, Handler]:
-    """Routing key -> handler for every `on_<event>` method of a class or instance."""
-    found: dict[str, Handler] = {}
-    for event_type, _version in Event.registry:
-        method = getattr(reactions, handler_name(event_type), None)
-        if method is not None:
-            found[event_type] = method
-    return found
+class Handlers(Generic[D]):
+    """A service's handlers, registered by event class; the kit decodes each event once.
+
+    ```
+    handlers: Handlers[Store] = Handlers()
+
+    @handlers.on(UserRegistered)
+    async def on_user_registered(store, event, envelope, session): ...
+    ```
+
+    The registry is a module-level value, so topology and AsyncAPI read what a
+    service consumes without building it; `bind(deps)` gives the `Consumer` its routes.
+    """
+
+    def __init__(self) -> None:
+        self._routes: dict[str, tuple[type[Event], EventHandler[D, Any]]] = {}
+
+    def on(self, event_class: type[E]) -> Callable[[EventHandler[D, E]], EventHandler[D, E]]:
+        def register(handler: EventHandler[D, E]) -> EventHandler[D, E]:
+            if event_class.type in self._routes:
+                raise TypeError(f"{event_class.type} has two handlers")
+            self._routes[event_class.type] = (event_class, handler)
+            return handler
+
+        return register
+
+    @property
+    def event_types(self) -> list[str]:
+        """The routing keys handled, sorted."""
+        return sorted(self._routes)
+
+    def bind(self, deps: D) -> dict[str, Handler]:
+        """Routing key -> the consumer's handler, each decoding its event once."""
+        return {
+            key: _decoding(model, handler, deps) for key, (model, handler) in self._routes.items()
+        }
+
+
+def _decoding(model: type[Event], handler: EventHandler[D, Any], deps: D) -> Handler:
+    async def handle(envelope: Envelope, session: Session) -> None:
+        event = envelope.event()
+        if not isinstance(event, model):  # a version this handler was not written for
+            raise TypeError(f"{envelope.type} v{envelope.version} is not {model.__name__}")
+        await handler(deps, event, envelope, session)
+
+    return handle
 
 
 class Consumer:
-    """Feeds a service's queue to its `on_<event>` handlers, exactly once in effect."""
+    """Feeds a service's queue to its handlers (see `Handlers`), exactly once in effect."""
 
     def __init__(
         self,
@@ -80,6 +121,14 @@ class Consumer:
         queue = await self.bus.declare_service_queue(self.handlers)
         await queue.consume(self.on_message)
         self.subscribed.set()
+
+    async def wait_subscribed(self, timeout: float) -> None:
+        """Until the queue is declared, bound to every handled event type and consumed.
+
+        The one readiness check for tests and probes: an event published before the
+        bindings exist reaches no queue (the topic exchange drops it).
+        """
+        await asyncio.wait_for(self.subscribed.wait(), timeout)
 
     async def on_message(self, message: AbstractIncomingMessage) -> None:
         async with self._slots:

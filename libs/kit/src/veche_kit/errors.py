@@ -2,6 +2,8 @@
 
 Domain and service code raise these; they never import Strawberry. One place
 (`veche_kit.graphql`) turns them into GraphQL errors with `extensions.code`.
+The refusals only one service makes (ALREADY_VOTED, OUT_OF_STOCK...) are
+`DomainError` subclasses in that service's own `errors` module.
 """
 
 from __future__ import annotations
@@ -49,26 +51,6 @@ class ConflictError(DomainError):
 
 class InvalidTransitionError(DomainError):
     code = "INVALID_TRANSITION"
-
-
-class NotEligibleError(DomainError):
-    code = "NOT_ELIGIBLE"
-
-
-class AlreadyVotedError(DomainError):
-    code = "ALREADY_VOTED"
-
-
-class PollNotActiveError(DomainError):
-    code = "POLL_NOT_ACTIVE"
-
-
-class InsufficientPointsError(DomainError):
-    code = "INSUFFICIENT_POINTS"
-
-
-class OutOfStockError(DomainError):
-    code = "OUT_OF_STOCK"
 
 
 class RateLimitedError(DomainError):

@@ -15,18 +15,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 
 from veche_kit.bus import BusUnavailableError, EventBus
 from veche_kit.clock import utcnow
 from veche_kit.events import Envelope, Event
-from veche_kit.mongo import Database, Document, Session
+from veche_kit.mongo import Database, Document, Session, in_transaction
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 OUTBOX = "outbox"
 # The relay's ordering key: ObjectIds grow within a process, so per-aggregate
@@ -54,6 +56,68 @@ async def add_event(
         session=session,
     )
     return envelope
+
+
+@dataclass
+class Transaction:
+    """One try of a unit of work: its session, and the events it emits."""
+
+    session: Session
+    events: list[Event] = field(default_factory=list)
+
+    def emit(self, *events: Event) -> None:
+        """Written to the outbox when the work returns, in order, in its transaction."""
+        self.events.extend(events)
+
+
+class Outbox:
+    """How a service saves a change with its events, then wakes the relay.
+
+    Two ways, both atomic: `transaction(work)` commits the work and outbox rows for
+    what it emitted together; `carry(event)` gives the fields that make the one
+    document being written hold its own pending event (no transaction, for hot
+    paths), after which the writer calls `written()`.
+    """
+
+    def __init__(
+        self,
+        client: AsyncMongoClient[Document],
+        db: Database,
+        producer: str,
+        relay: OutboxRelay | None = None,
+    ) -> None:
+        self.client = client
+        self.db = db
+        self.producer = producer
+        self.relay = relay
+
+    def carry(self, event: Event) -> Document:
+        return pending_fields(Envelope.wrap(event, self.producer))
+
+    def written(self) -> None:
+        """After a commit that wrote events, so they go out without waiting a poll."""
+        if self.relay is not None:
+            self.relay.wake()
+
+    async def transaction(self, work: Callable[[Transaction], Awaitable[T]]) -> T:
+        """Runs `work` in one transaction with the events it emits; wakes the relay
+        once it committed any. A callable rather than an `async with` block, because
+        a transient conflict re-runs the whole work (a block's body runs once)."""
+        emitted = False
+
+        async def attempt(session: Session) -> T:
+            nonlocal emitted
+            tx = Transaction(session)
+            result = await work(tx)
+            for event in tx.events:
+                await add_event(self.db, event, producer=self.producer, session=session)
+            emitted = bool(tx.events)
+            return result
+
+        result = await in_transaction(self.client, attempt)
+        if emitted:
+            self.written()
+        return result
 
 
 @dataclass(frozen=True)

@@ -14,31 +14,23 @@ import argparse
 import asyncio
 import base64
 import hashlib
-import importlib.util
+import importlib
 import json
 from pathlib import Path
 from typing import Any
 
 from veche_kit.bus import DEAD_LETTER_EXCHANGE, EXCHANGE, EventBus, dead_letter_queue, queue_name
-from veche_kit.consumer import routes
+from veche_kit.consumer import Handlers
 
 
 def consumers() -> dict[str, list[str]]:
-    """Which event types each installed service consumes."""
+    """Which event types each service consumes: the registry in its `consumers` module."""
+    from veche_stack.stack import SERVICES  # the stack imports this module
+
     found: dict[str, list[str]] = {}
-    if importlib.util.find_spec("veche_users"):
-        from veche_users.consumers import Reactions
-
-        found["users"] = sorted(routes(Reactions))
-    if importlib.util.find_spec("veche_polls"):
-        from veche_polls.consumers import handlers as polls_handlers
-        from veche_polls.settings import PollsSettings
-
-        found["polls"] = sorted(polls_handlers(PollsSettings()))
-    if importlib.util.find_spec("veche_issues"):
-        from veche_issues.consumers import handlers as issues_handlers
-
-        found["issues"] = sorted(issues_handlers("veche_issues"))
+    for spec in SERVICES:
+        registry: Handlers[Any] = importlib.import_module(f"{spec.module}.consumers").handlers
+        found[spec.name] = registry.event_types
     return found
 
 

@@ -10,12 +10,14 @@ from starlette.requests import Request
 
 from veche_issues import store
 from veche_issues.consumers import handlers
+from veche_issues.loaders import IssueLoaders
 from veche_issues.schema import IssuesContext, schema
 from veche_issues.seed import load_reference_data
 from veche_issues.service import IssuesService
 from veche_issues.settings import IssuesSettings
 from veche_kit.auth import TokenVerifier, jwks_over_http
 from veche_kit.logs import configure_logging
+from veche_kit.outbox import Outbox
 from veche_kit.runtime import Runtime, build_app
 
 log = logging.getLogger(__name__)
@@ -41,9 +43,11 @@ def create_app(
         indexes=dict(store.INDEXES),
         migrations=store.MIGRATIONS,
         outbox_collections=store.EVENT_SOURCES,
-        handlers=handlers(settings.mongo_db),
     )
-    service = IssuesService(runtime.client, runtime.db, settings, runtime.relay)
+    issue_store = store.IssueStore(runtime.db)
+    runtime.attach_consumer(handlers.bind(issue_store))
+    outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
+    service = IssuesService(issue_store, outbox, settings)
 
     async def start() -> None:
         if settings.demo_data:
@@ -56,7 +60,9 @@ def create_app(
     )
 
     def context(request: Request) -> IssuesContext:
-        return IssuesContext(request=request, verifier=verifier, service=service)
+        return IssuesContext(
+            request=request, verifier=verifier, service=service, batches=IssueLoaders(issue_store)
+        )
 
     app = build_app(runtime, schema, context_factory=context)
     app.state.service = service

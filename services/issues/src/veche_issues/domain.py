@@ -8,16 +8,29 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta, timezone
 from enum import StrEnum
+from typing import Any
 from urllib.parse import urlsplit
 
 import snowballstemmer
 
 from veche_kit.auth import Principal
-from veche_kit.errors import BadUserInputError, ForbiddenError, InvalidTransitionError
+from veche_kit.errors import (
+    BadUserInputError,
+    ConflictError,
+    ForbiddenError,
+    InvalidTransitionError,
+)
+from veche_kit.events import (
+    Event,
+    InitiativeThresholdReached,
+    IssueClosed,
+    IssueResolved,
+    IssueStatusChanged,
+)
 
 
 class Kind(StrEnum):
@@ -359,3 +372,190 @@ def distance_meters(lat1: float, lon1: float, lat2: float, lon2: float) -> float
     dp, dl = p2 - p1, math.radians(lon2 - lon1)
     a = math.sin(dp / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(dl / 2) ** 2
     return 2 * EARTH_RADIUS_METERS * math.asin(min(1.0, math.sqrt(a)))
+
+
+# ─────────────────────────── what a decision writes ───────────────────────────
+
+CITY = frozenset({Actor.OFFICIAL, Actor.MODERATOR})
+
+
+@dataclass(frozen=True)
+class Deadline:
+    """How long the department has to answer, in the city's working days."""
+
+    working_days: int
+    holidays: frozenset[date]
+    utc_offset_hours: int
+
+    def due(self, accepted_at: datetime) -> datetime:
+        return add_working_days(
+            accepted_at, self.working_days, self.holidays, self.utc_offset_hours
+        )
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one decision writes to an issue: field values, the history entry (None
+    when the status stays) and the city's first answer (kept only if the earliest)."""
+
+    fields: dict[str, Any]
+    entry: dict[str, Any] | None = None
+    first_response: dict[str, Any] | None = None
+
+
+def first_response(created_at: datetime, now: datetime) -> dict[str, Any]:
+    hours = (now - created_at).total_seconds() / 3600
+    return {"first_response_at": now, "response_hours": round(hours, 4)}
+
+
+def history_entry(
+    current: Status, target: Status, by: str | None, note: str | None, now: datetime
+) -> dict[str, Any]:
+    return {"from": current.value, "to": target.value, "by": by, "note": note, "at": now}
+
+
+def check_expected(kind: Kind, current: Status, expect: Status | None) -> None:
+    """A specialised action (confirmResolution needs RESOLVED) refuses in the workflow's words."""
+    if expect is None or current is expect:
+        return
+    allowed = next_statuses(kind, current)
+    raise InvalidTransitionError(
+        f"This needs the issue in {expect.value}; it is {current.value}. "
+        f"From {current.value} it can move to "
+        f"{', '.join(s.value for s in allowed) or 'nowhere'}.",
+        allowed=[s.value for s in allowed],
+        current=current.value,
+    )
+
+
+def transition(
+    kind: Kind,
+    current: Status,
+    target: Status,
+    actors: frozenset[Actor],
+    note: str | None,
+    *,
+    by: str | None,
+    created_at: datetime,
+    now: datetime,
+    deadline: Deadline,
+) -> Change:
+    """`current -> target` by one of `actors` (see `check_transition`), as a `Change`."""
+    rule = check_transition(kind, current, target, actors, note)
+    clean_note = clean_text(note, "note", MAX_NOTE, required=False)
+    fields: dict[str, Any] = {"status": target.value, "updated_at": now}
+    if target is Status.ACCEPTED:
+        fields["accepted_at"] = now
+        fields["due_at"] = deadline.due(now)
+    if target is Status.RESOLVED:
+        fields["resolved_at"] = now
+    if current is Status.RESOLVED and target is Status.IN_PROGRESS:
+        fields["resolved_at"] = None  # reopened: the auto-close clock starts again later
+    answer = first_response(created_at, now) if rule.actors & actors & CITY else None
+    return Change(fields, history_entry(current, target, by, clean_note, now), answer)
+
+
+def assignment(
+    current: Status,
+    actors: frozenset[Actor],
+    *,
+    offer_status: str,
+    solver_id: str,
+    assigned_solver: str | None,
+    by: str,
+    created_at: datetime,
+    now: datetime,
+) -> Change:
+    """The reporter or an official picks a solver; an ACCEPTED issue moves to IN_PROGRESS."""
+    if not actors & {Actor.REPORTER, Actor.OFFICIAL}:
+        raise ForbiddenError(
+            "Only the reporter or an official of the responsible department can accept an offer."
+        )
+    if offer_status != "PENDING":
+        raise ConflictError(f"This offer is {offer_status} already.")
+    if assigned_solver:
+        raise ConflictError("This issue already has a solver.")
+    if current not in SOLVABLE:
+        raise InvalidTransitionError(
+            f"A solver can be assigned to an ACCEPTED or IN_PROGRESS issue; this one is {current.value}.",
+            current=current.value,
+        )
+    fields: dict[str, Any] = {"solver_id": solver_id, "updated_at": now}
+    entry = None
+    if current is Status.ACCEPTED:
+        fields["status"] = Status.IN_PROGRESS.value
+        entry = history_entry(current, Status.IN_PROGRESS, by, "Solver offer accepted.", now)
+    answer = first_response(created_at, now) if actors & CITY else None
+    return Change(fields, entry, answer)
+
+
+def review(threshold: int, now: datetime) -> Change:
+    """COLLECTING -> UNDER_REVIEW once an initiative has `threshold` supports."""
+    note = f"{threshold} supports reached: handed to the department for review."
+    return Change(
+        {"status": Status.UNDER_REVIEW.value, "updated_at": now},
+        history_entry(Status.COLLECTING, Status.UNDER_REVIEW, None, note, now),
+    )
+
+
+def due_for_review(issue: Mapping[str, Any]) -> bool:
+    threshold = issue.get("support_threshold")
+    return (
+        issue["kind"] == Kind.INITIATIVE.value
+        and issue["status"] == Status.COLLECTING.value
+        and threshold is not None
+        and issue["supporters_count"] >= threshold
+    )
+
+
+# ─────────────────────────── the events a change tells ───────────────────────────
+
+
+def status_changed(
+    issue: Mapping[str, Any], entry: Mapping[str, Any], supporters: list[str]
+) -> IssueStatusChanged:
+    return IssueStatusChanged(
+        issue_id=issue["_id"],
+        kind=issue["kind"],
+        title=issue["title"],
+        from_status=entry["from"],
+        to_status=entry["to"],
+        by_user_id=entry["by"],
+        note=entry["note"],
+        reporter_id=issue["reporter_id"],
+        solver_id=issue.get("solver_id"),
+        department_id=issue.get("department_id"),
+        supporter_ids=supporters,
+    )
+
+
+def transition_events(
+    issue: Mapping[str, Any], entry: Mapping[str, Any], supporters: list[str]
+) -> list[Event]:
+    """`issue.status_changed`, plus `issue.resolved` or `issue.closed` where it ends so."""
+    events: list[Event] = [status_changed(issue, entry, supporters)]
+    common = {
+        "issue_id": issue["_id"],
+        "title": issue["title"],
+        "reporter_id": issue["reporter_id"],
+        "solver_id": issue.get("solver_id"),
+    }
+    if entry["to"] == Status.RESOLVED.value:
+        events.append(IssueResolved(**common, resolved_by=entry["by"] or "system"))
+    if entry["to"] == Status.CLOSED.value:
+        events.append(IssueClosed(**common, confirmed_by=entry["by"]))
+    return events
+
+
+def threshold_reached(issue: Mapping[str, Any], threshold: int) -> InitiativeThresholdReached:
+    return InitiativeThresholdReached(
+        issue_id=issue["_id"],
+        title=issue["title"],
+        description=issue["description"],
+        category=issue["category"],
+        author_id=issue["reporter_id"],
+        department_id=issue.get("department_id"),
+        district_id=issue.get("district_id"),
+        supporters_count=issue["supporters_count"],
+        support_threshold=threshold,
+    )

@@ -13,14 +13,13 @@ from enum import Enum
 from typing import Annotated
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
-from veche_issues import domain, store
-from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near
-from veche_kit import mongo
+from veche_issues import domain
+from veche_issues.loaders import IssueLoaders
+from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Report
 from veche_kit.clock import utcnow
 from veche_kit.graphql import (
     Connection,
@@ -41,43 +40,17 @@ from veche_kit.mongo import Document
 @dataclass
 class IssuesContext(RequestContext):
     service: IssuesService | None = None
+    batches: IssueLoaders | None = None
 
     @property
     def issues(self) -> IssuesService:
         assert self.service is not None
         return self.service
 
-    def issue_loader(self) -> DataLoader[str, Document | None]:
-        db = self.issues.db
-
-        async def load(ids: list[str]) -> list[Document | None]:
-            return await mongo.find_by_ids(db, store.ISSUES, ids)
-
-        return self.loader("issues", load)
-
-    def offers_loader(self) -> DataLoader[str, list[Document]]:
-        db = self.issues.db
-
-        async def load(issue_ids: list[str]) -> list[list[Document]]:
-            found: dict[str, list[Document]] = {i: [] for i in issue_ids}
-            cursor = db[store.OFFERS].find({"issue_id": {"$in": list(found)}}).sort("_id", 1)
-            async for offer in cursor:
-                found[offer["issue_id"]].append(offer)
-            return [found[i] for i in issue_ids]
-
-        return self.loader("offers", load)
-
-    def supported_loader(self, user_id: str) -> DataLoader[str, bool]:
-        db = self.issues.db
-
-        async def load(issue_ids: list[str]) -> list[bool]:
-            cursor = db[store.SUPPORTS].find(
-                {"user_id": user_id, "issue_id": {"$in": list(set(issue_ids))}}, {"issue_id": 1}
-            )
-            mine = {d["issue_id"] async for d in cursor}
-            return [i in mine for i in issue_ids]
-
-        return self.loader(f"supported:{user_id}", load)
+    @property
+    def issue_loaders(self) -> IssueLoaders:
+        assert self.batches is not None
+        return self.batches
 
 
 IssuesInfo = Info[IssuesContext, None]
@@ -210,8 +183,8 @@ class User:
     async def reported_issues(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Issue] | None:
-        page = await info.context.issues.page_by(
-            "reporter_id", str(self.id), first=page_size(first), after=decode_cursor(after)
+        page = await info.context.issues.reported_by(
+            str(self.id), first=page_size(first), after=decode_cursor(after)
         )
         return _issue_page(page)
 
@@ -221,8 +194,8 @@ class User:
     async def solving_issues(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Issue] | None:
-        page = await info.context.issues.page_by(
-            "solver_id", str(self.id), first=page_size(first), after=decode_cursor(after)
+        page = await info.context.issues.solved_by(
+            str(self.id), first=page_size(first), after=decode_cursor(after)
         )
         return _issue_page(page)
 
@@ -387,7 +360,7 @@ class Issue:
 
     @classmethod
     async def resolve_reference(cls, info: IssuesInfo, id: strawberry.ID) -> Issue | None:
-        document = await info.context.issue_loader().load(str(id))
+        document = await info.context.issue_loaders.issue_by_id.load(str(id))
         return cls.from_doc(document) if document else None
 
     @strawberry.field(description="The district it is in, if known.")
@@ -411,7 +384,7 @@ class Issue:
 
     @strawberry.field(description="Solvers' offers to fix it, oldest first.")
     async def solver_offers(self, info: IssuesInfo) -> list[SolverOffer]:
-        offers = await info.context.offers_loader().load(self._doc["_id"])
+        offers = await info.context.issue_loaders.offers_by_issue.load(self._doc["_id"])
         return [SolverOffer.from_doc(o) for o in offers]
 
     @strawberry.field(
@@ -421,7 +394,9 @@ class Issue:
         principal = await info.context.principal()
         if principal is None:
             return False
-        return await info.context.supported_loader(principal.user_id).load(self._doc["_id"])
+        return await info.context.issue_loaders.supported_by_viewer(principal.user_id).load(
+            self._doc["_id"]
+        )
 
     @strawberry.field(
         description="True once `dueAt` has passed and the issue is not yet RESOLVED, CLOSED or REJECTED."
@@ -435,20 +410,13 @@ class Issue:
     async def comments(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Comment]:
-        after_id = id_after(after)
-        documents, has_next, total = await mongo.page(
-            info.context.issues.db,
-            store.COMMENTS,
-            {"issue_id": self._doc["_id"]},
-            first=page_size(first),
-            after=after_id,
-            newest_first=False,
-        )
+        key = (self._doc["_id"], page_size(first), id_after(after))
+        page = await info.context.issue_loaders.comments_by_issue.load(key)
         return id_connection(
-            [Comment.from_doc(d) for d in documents],
-            documents,
-            has_next=has_next,
-            total=total,
+            [Comment.from_doc(d) for d in page.comments],
+            page.comments,
+            has_next=page.has_next,
+            total=page.total,
         )
 
     @strawberry.field(description="Every status change, oldest first.")
@@ -567,7 +535,7 @@ def _point(point: GeoPointInput | None) -> tuple[float, float] | None:
 class Query:
     @strawberry.field(description="An issue by id; null if there is none.")
     async def issue(self, info: IssuesInfo, id: IssueId) -> Issue | None:
-        document = await info.context.issue_loader().load(str(id))
+        document = await info.context.issue_loaders.issue_by_id.load(str(id))
         return Issue.from_doc(document) if document else None
 
     @strawberry.field(
@@ -623,12 +591,11 @@ class Query:
 
     @strawberry.field(description="The categories a problem or initiative can have, by name.")
     async def issue_categories(self, info: IssuesInfo) -> list[Category] | None:
-        cursor = info.context.issues.db[store.CATEGORIES].find().sort("name", 1)
         return [
             Category(
                 id=strawberry.ID(d["_id"]), name=d["name"], _department_id=d.get("department_id")
             )
-            for d in await cursor.to_list()
+            for d in await info.context.issues.categories()
         ]
 
     @strawberry.field(
@@ -659,8 +626,7 @@ class Mutation:
         input: Annotated[ReportIssueInput, strawberry.argument(description="The problem.")],
     ) -> Issue:
         caller = await info.context.require_user()
-        document = await info.context.issues.report_issue(
-            caller,
+        report = Report(
             title=input.title,
             description=input.description,
             category=input.category,
@@ -669,6 +635,7 @@ class Mutation:
             district_id=str(input.district_id) if input.district_id else None,
             photos=input.photos,
         )
+        document = await info.context.issues.report_issue(caller, report)
         return Issue.from_doc(document)
 
     @strawberry.mutation(
@@ -681,8 +648,7 @@ class Mutation:
         input: Annotated[ProposeInitiativeInput, strawberry.argument(description="The proposal.")],
     ) -> Issue:
         caller = await info.context.require_user()
-        document = await info.context.issues.propose_initiative(
-            caller,
+        report = Report(
             title=input.title,
             description=input.description,
             category=input.category,
@@ -690,6 +656,7 @@ class Mutation:
             address=input.address,
             district_id=str(input.district_id) if input.district_id else None,
         )
+        document = await info.context.issues.propose_initiative(caller, report)
         return Issue.from_doc(document)
 
     @strawberry.mutation(

@@ -1,16 +1,26 @@
-"""The issues service's MongoDB collections, their indexes and the queries on them."""
+"""The issues service's MongoDB collections, their indexes and every query on them.
+
+`IssueStore` is the only code that touches the collections: the service asks it
+for documents and conditional updates by name, the loaders for batches, the
+consumers for the users projection.
+"""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
+from datetime import date, datetime
 from typing import Any
 
 from bson import Regex
-from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel
+from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, ReturnDocument
 
 from veche_issues import domain
+from veche_issues.domain import Kind, Status
+from veche_kit import mongo
+from veche_kit.events import UserProfileUpdated, UserRegistered, UserRoleChanged
 from veche_kit.migrations import Migration
-from veche_kit.mongo import Database, Document
+from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import OUTBOX, PENDING_INDEX
 
 ISSUES = "issues"
@@ -150,18 +160,387 @@ async def nearest(
     return rows, len(ordered)
 
 
-async def page_nearest(
-    db: Database,
-    query: dict[str, Any],
-    *,
-    lat: float,
-    lon: float,
-    radius_meters: float,
-    first: int,
-    after: tuple[float, str] | None,
-) -> tuple[list[tuple[Document, float]], bool, int]:
-    """A page of `nearest`: (rows, has_next, total)."""
-    rows, total = await nearest(
-        db, query, lat=lat, lon=lon, radius_meters=radius_meters, limit=first + 1, after=after
-    )
-    return rows[:first], len(rows) > first, total
+OFFER_PENDING = "PENDING"
+OFFER_ACCEPTED = "ACCEPTED"
+OFFER_DECLINED = "DECLINED"
+
+
+def _values(statuses: Iterable[Status]) -> list[str]:
+    return [s.value for s in statuses]
+
+
+class IssueStore:
+    """The issues service's collections: documents in, documents out."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ───────────────────────── reference data ─────────────────────────
+
+    async def category(self, category_id: str) -> Document | None:
+        return await self.db[CATEGORIES].find_one({"_id": category_id})
+
+    async def categories(self) -> list[Document]:
+        found: list[Document] = await self.db[CATEGORIES].find().sort("name", 1).to_list()
+        return found
+
+    async def district_exists(self, district_id: str) -> bool:
+        return await self.db[DISTRICTS].count_documents({"_id": district_id}) > 0
+
+    async def holidays(self) -> frozenset[date]:
+        documents = await self.db[HOLIDAYS].find({}, {"_id": 1}).to_list()
+        return frozenset(date.fromisoformat(d["_id"]) for d in documents)
+
+    # ───────────────────────── issues ─────────────────────────
+
+    async def get(self, issue_id: str) -> Document | None:
+        return await self.db[ISSUES].find_one({"_id": issue_id})
+
+    async def by_ids(self, ids: list[str]) -> list[Document | None]:
+        return await mongo.find_by_ids(self.db, ISSUES, ids)
+
+    async def add(self, issue: Document) -> None:
+        await self.db[ISSUES].insert_one(issue)
+
+    async def page(
+        self, query: Document, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        """Newest first: (issues, has_next, total)."""
+        return await mongo.page(self.db, ISSUES, query, first=first, after=after)
+
+    async def page_reported_by(
+        self, user_id: str, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        return await self.page({"reporter_id": user_id}, first=first, after=after)
+
+    async def page_solved_by(
+        self, user_id: str, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        return await self.page({"solver_id": user_id}, first=first, after=after)
+
+    async def page_nearest(
+        self,
+        query: Document,
+        *,
+        lat: float,
+        lon: float,
+        radius_meters: float,
+        first: int,
+        after: tuple[float, str] | None,
+    ) -> tuple[list[tuple[Document, float]], bool, int]:
+        """A page of `nearest`: (rows, has_next, total)."""
+        rows, total = await nearest(
+            self.db,
+            query,
+            lat=lat,
+            lon=lon,
+            radius_meters=radius_meters,
+            limit=first + 1,
+            after=after,
+        )
+        return rows[:first], len(rows) > first, total
+
+    async def open_near(
+        self, category: str, *, lat: float, lon: float, radius_meters: float, limit: int
+    ) -> list[Document]:
+        """Unsettled issues of a category near a point, nearest first."""
+        query = {"category": category, "status": {"$nin": _values(domain.SETTLED)}}
+        rows, _ = await nearest(
+            self.db, query, lat=lat, lon=lon, radius_meters=radius_meters, limit=limit
+        )
+        return [document for document, _ in rows]
+
+    async def count_matching(self, skills: list[str]) -> int:
+        return await self.db[ISSUES].count_documents(_matching(skills))
+
+    async def matching(
+        self,
+        skills: list[str],
+        district: Document,
+        *,
+        before_id: str | None,
+        limit: int,
+    ) -> list[Document]:
+        """Solvable issues without a solver in `skills` whose district matches the
+        `district` condition, newest first, before the id `before_id`."""
+        query: Document = {**_matching(skills), **district}
+        if before_id is not None:
+            query["_id"] = {"$lt": before_id}
+        found: list[Document] = (
+            await self.db[ISSUES].find(query).sort("_id", DESCENDING).limit(limit).to_list()
+        )
+        return found
+
+    async def apply_transition(
+        self,
+        issue_id: str,
+        expected: Document,
+        change: domain.Change,
+        session: Session,
+    ) -> Document | None:
+        """Applies `change` if the issue still matches `expected` (its status, say);
+        the saved issue, or None when another writer got there first."""
+        update: Document = {"$set": change.fields}
+        if change.entry is not None:
+            update["$push"] = {"history": change.entry}
+        if change.first_response is not None:
+            update["$min"] = change.first_response  # keeps the earliest, sets a missing one
+        saved: Document | None = await self.db[ISSUES].find_one_and_update(
+            {"_id": issue_id, **expected},
+            update,
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return saved
+
+    async def keep_first_response(self, issue_id: str, first_response: Document) -> None:
+        await self.db[ISSUES].update_one({"_id": issue_id}, {"$min": first_response})
+
+    async def resolved_before(self, cutoff: datetime) -> list[str]:
+        cursor = self.db[ISSUES].find(
+            {"status": Status.RESOLVED.value, "resolved_at": {"$lt": cutoff}}, {"_id": 1}
+        )
+        return [d["_id"] for d in await cursor.to_list()]
+
+    async def collecting_initiatives(self) -> list[Document]:
+        query = {"kind": Kind.INITIATIVE.value, "status": Status.COLLECTING.value}
+        found: list[Document] = await self.db[ISSUES].find(query).to_list()
+        return found
+
+    async def overdue_unflagged(self, now: datetime) -> list[str]:
+        cursor = self.db[ISSUES].find(_late(now), {"_id": 1})
+        return [d["_id"] for d in await cursor.to_list()]
+
+    async def flag_overdue(self, issue_id: str, now: datetime, session: Session) -> Document | None:
+        """Marks the issue told-overdue unless it was already; the issue, or None."""
+        flagged: Document | None = await self.db[ISSUES].find_one_and_update(
+            {"_id": issue_id, **_late(now)},
+            {"$set": {"overdue_notified": True}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return flagged
+
+    async def department_ids(self) -> list[str]:
+        """Every department some category routes to, sorted."""
+        return sorted(await self.db[CATEGORIES].distinct("department_id"))
+
+    async def department_stats(self, department_id: str, now: datetime) -> Document:
+        """Open, overdue and resolved counts and the median hours to a first response."""
+        issues = self.db[ISSUES]
+        mine = {"department_id": department_id}
+        open_now = {**mine, "status": {"$in": _values(domain.OPEN)}}
+        return {
+            "department_id": department_id,
+            "open": await issues.count_documents(open_now),
+            "overdue": await issues.count_documents({**open_now, "due_at": {"$lt": now}}),
+            "resolved": await issues.count_documents(
+                {**mine, "status": {"$in": [Status.RESOLVED.value, Status.CLOSED.value]}}
+            ),
+            "median_response_hours": await self._median_response(mine),
+        }
+
+    async def _median_response(self, mine: Document) -> float | None:
+        answered = {**mine, "response_hours": {"$gte": 0}}
+        count = await self.db[ISSUES].count_documents(answered)
+        if not count:
+            return None
+        middle = (
+            await self.db[ISSUES]
+            .find(answered, {"response_hours": 1})
+            .sort("response_hours", ASCENDING)
+            .skip((count - 1) // 2)
+            .limit(1 if count % 2 else 2)
+            .to_list()
+        )
+        hours: float = sum(d["response_hours"] for d in middle) / len(middle)
+        return round(hours, 2)
+
+    # ───────────────────────── supports ─────────────────────────
+
+    async def insert_support(self, support: Document) -> None:
+        """DuplicateKeyError when the user supports the issue already (a unique index)."""
+        await self.db[SUPPORTS].insert_one(support)
+
+    async def count_support(self, issue_id: str, step: int) -> Document | None:
+        """Adds `step` (1 or -1) to the issue's supporters; never below zero."""
+        condition: Document = {"_id": issue_id}
+        if step < 0:
+            condition["supporters_count"] = {"$gt": 0}
+        saved: Document | None = await self.db[ISSUES].find_one_and_update(
+            condition, {"$inc": {"supporters_count": step}}, return_document=ReturnDocument.AFTER
+        )
+        return saved
+
+    async def mark_counted(self, support_id: str, carried: Document) -> bool:
+        """Marks a support counted with its event; False when it was withdrawn meanwhile."""
+        marked = await self.db[SUPPORTS].update_one(
+            {"_id": support_id}, {"$set": {"counted": True, **carried}}
+        )
+        return marked.matched_count > 0
+
+    async def repair_counted(self, support_id: str, carried: Document) -> None:
+        """Marks a support the sweep recounted, unless its writer marked it meanwhile."""
+        await self.db[SUPPORTS].update_one(
+            {"_id": support_id, "counted": False}, {"$set": {"counted": True, **carried}}
+        )
+
+    async def withdraw_support(
+        self, issue_id: str, user_id: str, session: Session
+    ) -> Document | None:
+        """Removes a counted support and uncounts it; the issue, or None when there was
+        nothing counted to withdraw (a support still being counted: its writer uncounts it)."""
+        removed = await self.db[SUPPORTS].find_one_and_delete(
+            {"issue_id": issue_id, "user_id": user_id}, session=session
+        )
+        if removed is None or not removed.get("counted"):
+            return None
+        saved: Document | None = await self.db[ISSUES].find_one_and_update(
+            {"_id": issue_id, "supporters_count": {"$gt": 0}},
+            {"$inc": {"supporters_count": -1}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return saved
+
+    async def supporter_ids(self, issue_id: str, session: Session | None = None) -> list[str]:
+        cursor = self.db[SUPPORTS].find({"issue_id": issue_id}, {"user_id": 1}, session=session)
+        return [d["user_id"] async for d in cursor]
+
+    async def supported_among(self, user_id: str, issue_ids: list[str]) -> set[str]:
+        """Which of `issue_ids` the user supports."""
+        cursor = self.db[SUPPORTS].find(
+            {"user_id": user_id, "issue_id": {"$in": list(set(issue_ids))}}, {"issue_id": 1}
+        )
+        return {d["issue_id"] async for d in cursor}
+
+    async def stale_supports(self, cutoff: datetime) -> list[Document]:
+        found: list[Document] = (
+            await self.db[SUPPORTS].find({"counted": False, "at": {"$lt": cutoff}}).to_list()
+        )
+        return found
+
+    async def recount(self, issue_id: str, seen_count: int, cutoff: datetime) -> int | None:
+        """Sets the exact count (counted supports plus those older than `cutoff`; fresh
+        uncounted ones count themselves) if the count is still `seen_count`."""
+        exact = await self.db[SUPPORTS].count_documents(
+            {"issue_id": issue_id, "$or": [{"counted": True}, {"at": {"$lt": cutoff}}]}
+        )
+        done = await self.db[ISSUES].update_one(
+            {"_id": issue_id, "supporters_count": seen_count},
+            {"$set": {"supporters_count": exact}},
+        )
+        return exact if done.matched_count else None
+
+    # ───────────────────────── comments ─────────────────────────
+
+    async def add_comment(self, comment: Document) -> None:
+        await self.db[COMMENTS].insert_one(comment)
+
+    async def comments_pages(
+        self, issue_ids: list[str], *, first: int, after: str | None
+    ) -> dict[str, tuple[list[Document], bool, int]]:
+        """Per issue: its comments oldest first after the id `after` (at most `first`),
+        whether more follow, and how many it has; two queries for any number of issues."""
+        wanted = list(dict.fromkeys(issue_ids))
+        totals = {
+            row["_id"]: row["n"]
+            async for row in await self.db[COMMENTS].aggregate(
+                [
+                    {"$match": {"issue_id": {"$in": wanted}}},
+                    {"$group": {"_id": "$issue_id", "n": {"$sum": 1}}},
+                ]
+            )
+        }
+        window: Document = {"issue_id": {"$in": [i for i in wanted if totals.get(i)]}}
+        if after is not None:
+            window["_id"] = {"$gt": after}
+        found: dict[str, list[Document]] = {i: [] for i in wanted}
+        if window["issue_id"]["$in"]:
+            async for comment in self.db[COMMENTS].find(window).sort("_id", ASCENDING):
+                found[comment["issue_id"]].append(comment)
+        return {i: (found[i][:first], len(found[i]) > first, totals.get(i, 0)) for i in wanted}
+
+    # ───────────────────────── solver offers ─────────────────────────
+
+    async def get_offer(self, offer_id: str) -> Document | None:
+        return await self.db[OFFERS].find_one({"_id": offer_id})
+
+    async def add_offer(self, offer: Document) -> None:
+        """DuplicateKeyError when the solver offered already (a unique index)."""
+        await self.db[OFFERS].insert_one(offer)
+
+    async def offers_by_issues(self, issue_ids: list[str]) -> dict[str, list[Document]]:
+        """Each issue's offers, oldest first."""
+        found: dict[str, list[Document]] = {i: [] for i in issue_ids}
+        cursor = self.db[OFFERS].find({"issue_id": {"$in": list(found)}}).sort("_id", 1)
+        async for offer in cursor:
+            found[offer["issue_id"]].append(offer)
+        return found
+
+    async def take_offer(
+        self, offer_id: str, issue_id: str, now: datetime, session: Session
+    ) -> bool:
+        """Accepts a pending offer and declines the issue's others; False when it
+        was withdrawn or decided meanwhile."""
+        taken = await self.db[OFFERS].update_one(
+            {"_id": offer_id, "status": OFFER_PENDING},
+            {"$set": {"status": OFFER_ACCEPTED, "decided_at": now}},
+            session=session,
+        )
+        if taken.matched_count == 0:
+            return False
+        await self.db[OFFERS].update_many(
+            {"issue_id": issue_id, "status": OFFER_PENDING},
+            {"$set": {"status": OFFER_DECLINED, "decided_at": now}},
+            session=session,
+        )
+        return True
+
+    # ───────────────────────── the users projection ─────────────────────────
+
+    async def user(self, user_id: str) -> Document | None:
+        return await self.db[USERS].find_one({"_id": user_id})
+
+    async def project_registered(self, event: UserRegistered, session: Session) -> None:
+        # Only on insert: a profile or role event that overtook this one has newer facts.
+        fields = {
+            "display_name": event.display_name,
+            "district_id": event.district_id,
+            "roles": event.roles,
+            "skills": [],
+            "department_id": None,
+        }
+        await self._project(event.user_id, {"$setOnInsert": fields}, session)
+
+    async def project_profile(self, event: UserProfileUpdated, session: Session) -> None:
+        fields = {
+            "display_name": event.display_name,
+            "district_id": event.district_id,
+            "skills": event.skills,
+            "organization": event.organization,
+        }
+        await self._project(event.user_id, {"$set": fields}, session)
+
+    async def project_roles(self, event: UserRoleChanged, session: Session) -> None:
+        fields = {"roles": event.roles, "department_id": event.department_id}
+        await self._project(event.user_id, {"$set": fields}, session)
+
+    async def _project(self, user_id: str, update: Document, session: Session) -> None:
+        await self.db[USERS].update_one({"_id": user_id}, update, upsert=True, session=session)
+
+
+def _matching(skills: list[str]) -> Document:
+    return {
+        "status": {"$in": _values(domain.SOLVABLE)},
+        "solver_id": None,
+        "category": {"$in": skills},
+    }
+
+
+def _late(now: datetime) -> Document:
+    return {
+        "status": {"$in": _values(domain.OPEN)},
+        "due_at": {"$lt": now},
+        "overdue_notified": {"$ne": True},
+    }

@@ -10,10 +10,11 @@ from starlette.requests import Request
 
 from veche_kit.auth import TokenVerifier, jwks_over_http
 from veche_kit.logs import configure_logging
-from veche_kit.outbox import OUTBOX
+from veche_kit.outbox import OUTBOX, Outbox
 from veche_kit.runtime import Runtime, build_app
 from veche_polls import store
-from veche_polls.consumers import handlers
+from veche_polls.consumers import Reactions, handlers
+from veche_polls.loaders import PollLoaders
 from veche_polls.schema import PollsContext, schema
 from veche_polls.service import PollsService
 from veche_polls.settings import PollsSettings
@@ -44,20 +45,24 @@ def create_app(
         indexes=dict(store.INDEXES),
         migrations=store.MIGRATIONS,
         outbox_collections=(OUTBOX, store.BALLOTS),
-        handlers=handlers(settings),
     )
+    poll_store = store.PollStore(runtime.db)
+    runtime.attach_consumer(handlers.bind(Reactions(poll_store, settings)))
     folder = TallyFolder(
         runtime.client,
         runtime.db,
         batch_size=settings.fold_batch_size,
         idle_seconds=settings.fold_idle_seconds,
     )
-    service = PollsService(runtime.client, runtime.db, settings, folder, runtime.relay)
+    outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
+    service = PollsService(poll_store, outbox, settings, folder)
     runtime.run_in_background("tally-folder", folder.run)
     runtime.run_in_background("poll-closer", lambda: _close_due_polls(service))
 
     def context(request: Request) -> PollsContext:
-        return PollsContext(request=request, verifier=verifier, service=service)
+        return PollsContext(
+            request=request, verifier=verifier, service=service, batches=PollLoaders(service)
+        )
 
     app = build_app(runtime, schema, context_factory=context)
     app.state.service = service

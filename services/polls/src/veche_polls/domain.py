@@ -18,9 +18,8 @@ from veche_kit.auth import Principal
 from veche_kit.errors import (
     BadUserInputError,
     ForbiddenError,
-    NotEligibleError,
-    PollNotActiveError,
 )
+from veche_polls.errors import NotEligibleError, PollNotActiveError
 
 Document = dict[str, Any]
 
@@ -103,8 +102,58 @@ def require_author_role(caller: Principal) -> None:
 
 
 def results_visible(caller: Principal | None, poll: Mapping[str, Any], *, has_voted: bool) -> bool:
-    """Managers always; a voter once they voted; everyone once the poll is CLOSED."""
+    """Never for a DRAFT; managers always; a voter once they voted; everyone once CLOSED."""
+    if poll["status"] == PollStatus.DRAFT:
+        return False
     return poll["status"] == PollStatus.CLOSED or has_voted or can_manage(caller, poll)
+
+
+def takes_ballots(poll: Mapping[str, Any]) -> bool:
+    """A DRAFT has no ballots to count yet."""
+    return bool(poll["status"] != PollStatus.DRAFT)
+
+
+def can_see(caller: Principal | None, poll: Mapping[str, Any]) -> bool:
+    """Drafts are seen by those who manage them; published polls by everyone."""
+    return takes_ballots(poll) or can_manage(caller, poll)
+
+
+@dataclass(frozen=True)
+class Drafts:
+    """Which drafts a caller may list: one department's, or every one (None)."""
+
+    department_id: str | None
+
+
+def drafts_listed_for(caller: Principal | None) -> Drafts | None:
+    """Admins list every draft, officials their department's, others none (None)."""
+    if caller is None:
+        return None
+    if caller.is_admin:
+        return Drafts(None)
+    if caller.has_role("OFFICIAL") and caller.department_id:
+        return Drafts(caller.department_id)
+    return None
+
+
+def require_own(caller: Principal, user_id: str, what: str) -> None:
+    if caller.user_id != user_id:
+        raise ForbiddenError(f"Only the user themself can see their {what}.")
+
+
+def poll_department(caller: Principal, department_id: str | None) -> str | None:
+    """Admins create polls for any department (or none); officials for their own."""
+    if not caller.is_admin:
+        if department_id is not None and department_id != caller.department_id:
+            raise ForbiddenError("Officials create polls for their own department only.")
+        return caller.department_id
+    department = department_id.strip().lower() if department_id else None
+    if department is not None and not is_slug(department):
+        raise BadUserInputError(
+            f"'{department[:40]}' is not a department id (see `departments`).",
+            field="departmentId",
+        )
+    return department
 
 
 # ─────────────────────────── poll shape ───────────────────────────
@@ -160,65 +209,96 @@ def build_questions(drafts: Sequence[QuestionDraft]) -> list[Document]:
 
 def _build_question(index: int, draft: QuestionDraft) -> Document:
     where = f"questions[{index}]"
-    qid = f"q{index + 1}"
-    text = clean_text(draft.text, f"{where}.text", MAX_QUESTION, required=True)
     question: Document = {
-        "id": qid,
-        "text": text,
+        "id": f"q{index + 1}",
+        "text": clean_text(draft.text, f"{where}.text", MAX_QUESTION, required=True),
         "kind": draft.kind.value,
         "max_choices": None,
         "scale_min": None,
         "scale_max": None,
     }
     if draft.kind is QuestionKind.SCALE:
-        if draft.options:
-            raise BadUserInputError(
-                f"Question {index + 1} is a SCALE: leave `options` out, set scaleMin and scaleMax.",
-                field=f"{where}.options",
-            )
-        if draft.max_choices is not None:
-            raise BadUserInputError(
-                f"Question {index + 1} is a SCALE: `maxChoices` applies to MULTIPLE_CHOICE only.",
-                field=f"{where}.maxChoices",
-            )
-        low, high = draft.scale_min, draft.scale_max
-        if low is None or high is None:
-            missing = "scaleMin" if low is None else "scaleMax"
-            raise BadUserInputError(
-                f"Question {index + 1} is a SCALE: set both scaleMin and scaleMax.",
-                field=f"{where}.{missing}",
-            )
-        if not -SCALE_LIMIT <= low <= SCALE_LIMIT:
-            raise BadUserInputError(
-                f"Question {index + 1}: scaleMin must lie within ±{SCALE_LIMIT}.",
-                field=f"{where}.scaleMin",
-            )
-        if not low < high <= low + MAX_SCALE_POINTS - 1:
-            raise BadUserInputError(
-                f"Question {index + 1}: scaleMax must be above scaleMin by 1 to "
-                f"{MAX_SCALE_POINTS - 1} (a scale has at most {MAX_SCALE_POINTS} points).",
-                field=f"{where}.scaleMax",
-            )
-        question["scale_min"], question["scale_max"] = low, high
-        question["options"] = [
-            {"id": scale_option_id(qid, value), "text": str(value)}
-            for value in range(low, high + 1)
-        ]
-        return question
+        return _scale_question(question, index, draft)
+    return _choice_question(question, index, draft)
+
+
+def _scale_question(question: Document, index: int, draft: QuestionDraft) -> Document:
+    where = f"questions[{index}]"
+    if draft.options:
+        raise BadUserInputError(
+            f"Question {index + 1} is a SCALE: leave `options` out, set scaleMin and scaleMax.",
+            field=f"{where}.options",
+        )
+    if draft.max_choices is not None:
+        raise BadUserInputError(
+            f"Question {index + 1} is a SCALE: `maxChoices` applies to MULTIPLE_CHOICE only.",
+            field=f"{where}.maxChoices",
+        )
+    low, high = draft.scale_min, draft.scale_max
+    if low is None or high is None:
+        missing = "scaleMin" if low is None else "scaleMax"
+        raise BadUserInputError(
+            f"Question {index + 1} is a SCALE: set both scaleMin and scaleMax.",
+            field=f"{where}.{missing}",
+        )
+    if not -SCALE_LIMIT <= low <= SCALE_LIMIT:
+        raise BadUserInputError(
+            f"Question {index + 1}: scaleMin must lie within ±{SCALE_LIMIT}.",
+            field=f"{where}.scaleMin",
+        )
+    if not low < high <= low + MAX_SCALE_POINTS - 1:
+        raise BadUserInputError(
+            f"Question {index + 1}: scaleMax must be above scaleMin by 1 to "
+            f"{MAX_SCALE_POINTS - 1} (a scale has at most {MAX_SCALE_POINTS} points).",
+            field=f"{where}.scaleMax",
+        )
+    question["scale_min"], question["scale_max"] = low, high
+    question["options"] = [
+        {"id": scale_option_id(question["id"], value), "text": str(value)}
+        for value in range(low, high + 1)
+    ]
+    return question
+
+
+def _choice_question(question: Document, index: int, draft: QuestionDraft) -> Document:
+    where = f"questions[{index}]"
     if draft.scale_min is not None or draft.scale_max is not None:
         raise BadUserInputError(
             f"Question {index + 1} is a choice question: scaleMin and scaleMax apply to SCALE only.",
             field=f"{where}.scaleMin" if draft.scale_min is not None else f"{where}.scaleMax",
         )
-    if not MIN_OPTIONS <= len(draft.options) <= MAX_OPTIONS:
+    options = _options(question["id"], index, draft.options)
+    question["options"] = options
+    if draft.kind is QuestionKind.SINGLE_CHOICE:
+        if draft.max_choices not in (None, 1):
+            raise BadUserInputError(
+                f"Question {index + 1} is SINGLE_CHOICE: leave `maxChoices` out (it is 1).",
+                field=f"{where}.maxChoices",
+            )
+        question["max_choices"] = 1
+        return question
+    limit = len(options) if draft.max_choices is None else draft.max_choices
+    if not 1 <= limit <= len(options):
+        raise BadUserInputError(
+            f"Question {index + 1}: maxChoices must be between 1 and its {len(options)} options.",
+            field=f"{where}.maxChoices",
+        )
+    question["max_choices"] = limit
+    return question
+
+
+def _options(qid: str, index: int, raw_options: Sequence[str]) -> list[Document]:
+    """A choice question's options, each with an id (`q1-2`), none twice."""
+    where = f"questions[{index}]"
+    if not MIN_OPTIONS <= len(raw_options) <= MAX_OPTIONS:
         raise BadUserInputError(
             f"Question {index + 1} needs {MIN_OPTIONS} to {MAX_OPTIONS} options; it has "
-            f"{len(draft.options)}.",
+            f"{len(raw_options)}.",
             field=f"{where}.options",
         )
     options: list[Document] = []
     seen: set[str] = set()
-    for number, raw in enumerate(draft.options, start=1):
+    for number, raw in enumerate(raw_options, start=1):
         text = clean_text(raw, f"{where}.options[{number - 1}]", MAX_OPTION, required=True)
         assert text is not None
         if text.casefold() in seen:
@@ -228,23 +308,7 @@ def _build_question(index: int, draft: QuestionDraft) -> Document:
             )
         seen.add(text.casefold())
         options.append({"id": f"{qid}-{number}", "text": text})
-    question["options"] = options
-    if draft.kind is QuestionKind.SINGLE_CHOICE:
-        if draft.max_choices not in (None, 1):
-            raise BadUserInputError(
-                f"Question {index + 1} is SINGLE_CHOICE: leave `maxChoices` out (it is 1).",
-                field=f"{where}.maxChoices",
-            )
-        question["max_choices"] = 1
-    else:
-        limit = len(options) if draft.max_choices is None else draft.max_choices
-        if not 1 <= limit <= len(options):
-            raise BadUserInputError(
-                f"Question {index + 1}: maxChoices must be between 1 and its {len(options)} options.",
-                field=f"{where}.maxChoices",
-            )
-        question["max_choices"] = limit
-    return question
+    return options
 
 
 def clean_audience(
@@ -474,26 +538,6 @@ def _age_span(min_age: int | None, max_age: int | None) -> str:
     return f"up to {max_age}"
 
 
-def eligibility_filter(voter: Voter, year: int) -> Document:
-    """The same rules as `check_eligible`, as a MongoDB filter over polls."""
-    age = voter.age_in(year)
-    rules: list[Document] = [
-        {"$or": [{"audience.district_ids": []}, {"audience.district_ids": voter.district_id}]}
-        if voter.district_id is not None
-        else {"audience.district_ids": []},
-    ]
-    if age is None:
-        rules += [{"audience.min_age": None}, {"audience.max_age": None}]
-    else:
-        rules += [
-            {"$or": [{"audience.min_age": None}, {"audience.min_age": {"$lte": age}}]},
-            {"$or": [{"audience.max_age": None}, {"audience.max_age": {"$gte": age}}]},
-        ]
-    if not voter.phone_verified:
-        rules.append({"audience.verified_only": False})
-    return {"$and": rules}
-
-
 # ─────────────────────────── answers ───────────────────────────
 
 
@@ -541,24 +585,31 @@ def clean_answers(
     return cleaned
 
 
+def _scale_answer(
+    question: Mapping[str, Any], answer: AnswerDraft, where: str, label: str
+) -> Document:
+    qid = question["id"]
+    if answer.option_ids:
+        raise BadUserInputError(
+            f"{label} is a scale: send `value`, not optionIds.",
+            field=f"{where}.optionIds",
+            questionId=qid,
+        )
+    low, high = question["scale_min"], question["scale_max"]
+    if answer.value is None or not low <= answer.value <= high:
+        raise BadUserInputError(
+            f"{label} takes a `value` from {low} to {high}.",
+            field=f"{where}.value",
+            questionId=qid,
+        )
+    return {"question_id": qid, "option_ids": [], "value": answer.value}
+
+
 def _clean_answer(question: Mapping[str, Any], answer: AnswerDraft, where: str) -> Document:
     qid = question["id"]
     label = f"Question '{question['text'][:60]}' ({qid})"
     if question["kind"] == QuestionKind.SCALE:
-        if answer.option_ids:
-            raise BadUserInputError(
-                f"{label} is a scale: send `value`, not optionIds.",
-                field=f"{where}.optionIds",
-                questionId=qid,
-            )
-        low, high = question["scale_min"], question["scale_max"]
-        if answer.value is None or not low <= answer.value <= high:
-            raise BadUserInputError(
-                f"{label} takes a `value` from {low} to {high}.",
-                field=f"{where}.value",
-                questionId=qid,
-            )
-        return {"question_id": qid, "option_ids": [], "value": answer.value}
+        return _scale_answer(question, answer, where, label)
     if answer.value is not None:
         raise BadUserInputError(
             f"{label} is a choice question: send optionIds, not `value`.",

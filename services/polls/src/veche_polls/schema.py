@@ -8,22 +8,17 @@ are referenced only, as key stubs this subgraph does not resolve.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from enum import Enum
 from typing import Annotated, Any
 
-import jwt
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
-from veche_kit import mongo
-from veche_kit.auth import bearer_token
 from veche_kit.clock import as_utc, utcnow
-from veche_kit.errors import ForbiddenError, PollNotActiveError
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
@@ -35,65 +30,43 @@ from veche_kit.graphql import (
     page_size,
 )
 from veche_kit.mongo import Document
-from veche_polls import domain, store
+from veche_polls import domain
 from veche_polls.domain import AnswerDraft, QuestionDraft
 from veche_polls.domain import DecisionStatus as DomainDecisionStatus
 from veche_polls.domain import PollStatus as DomainPollStatus
 from veche_polls.domain import QuestionKind as DomainQuestionKind
-from veche_polls.service import PollsService
+from veche_polls.errors import PollNotActiveError
+from veche_polls.loaders import PollLoaders
+from veche_polls.service import NewPoll, PollsService
 
 
 @dataclass
 class PollsContext(RequestContext):
     service: PollsService | None = None
+    batches: PollLoaders | None = None
 
     @property
     def polls(self) -> PollsService:
         assert self.service is not None
         return self.service
 
-    async def issued_at(self) -> datetime | None:
-        """When the caller's (already verified) token was issued, to compare with the projection."""
-        if await self.principal() is None:
-            return None
-        token = bearer_token(self.request.headers.get("authorization"))
-        assert token is not None
-        claims = jwt.decode(token, options={"verify_signature": False})
-        iat = claims.get("iat")
-        return datetime.fromtimestamp(iat, UTC) if isinstance(iat, int | float) else None
-
-    def poll_loader(self) -> DataLoader[str, Document | None]:
-        """Polls by id, each closed first if past its end time."""
-        service = self.polls
-
-        async def load(ids: list[str]) -> list[Document | None]:
-            found = await mongo.find_by_ids(service.db, store.POLLS, ids)
-            return [await service.settle(d) if d else None for d in found]
-
-        return self.loader("polls", load)
+    @property
+    def poll_loaders(self) -> PollLoaders:
+        assert self.batches is not None
+        return self.batches
 
     async def my_ballot(self, poll_id: str) -> Document | None:
         """The caller's ballot in the poll (batched over the polls of a response)."""
         caller = await self.principal()
         if caller is None:
             return None
-        service = self.polls
-
-        async def load(poll_ids: list[str]) -> list[Document | None]:
-            return await service.ballots_by_polls(caller.user_id, poll_ids)
-
-        return await self.loader("my_ballots", load).load(poll_id)
+        return await self.poll_loaders.my_ballot_by_poll(caller.user_id).load(poll_id)
 
     async def tally(self, poll_id: str) -> Document:
         """The poll's counters as the caller should see them (their own ballot counted)."""
-        key = f"tally:{poll_id}"
-        if key not in self.loaders:
-            caller = await self.principal()
-            self.loaders[key] = await self.polls.tally_for(
-                poll_id, caller.user_id if caller else None
-            )
-        tally: Document = self.loaders[key]
-        return tally
+        caller = await self.principal()
+        viewer_id = caller.user_id if caller else None
+        return await self.poll_loaders.tally_by_poll(viewer_id).load(poll_id)
 
 
 PollsInfo = Info[PollsContext, None]
@@ -420,7 +393,7 @@ class Poll:
         description="Ballots counted so far (the same count as `results.totalVotes`, your own ballot included)."
     )
     async def votes_count(self, info: PollsInfo) -> int:
-        if self._doc["status"] == DomainPollStatus.DRAFT:
+        if not domain.takes_ballots(self._doc):
             return 0
         return int((await info.context.tally(self._doc["_id"])).get("total", 0))
 
@@ -435,8 +408,6 @@ class Poll:
         description="Tallies. Visible to officials of the poll's department and admins always, to a voter once they voted, to everyone once CLOSED; null otherwise."
     )
     async def results(self, info: PollsInfo) -> PollResults | None:
-        if self._doc["status"] == DomainPollStatus.DRAFT:
-            return None
         caller = await info.context.principal()
         voted = await info.context.my_ballot(self._doc["_id"]) is not None
         if not domain.results_visible(caller, self._doc, has_voted=voted):
@@ -473,7 +444,7 @@ class Ballot:
 
     @strawberry.field(description="The poll voted in.")
     async def poll(self, info: PollsInfo) -> Poll:
-        document = await info.context.poll_loader().load(self._poll_id)
+        document = await info.context.poll_loaders.poll_by_id.load(self._poll_id)
         assert document is not None, "a ballot's poll is never deleted"
         return Poll.from_doc(document)
 
@@ -497,11 +468,9 @@ class User:
         self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Ballot] | None:
         caller = await info.context.require_user()
-        if caller.user_id != str(self.id):
-            raise ForbiddenError("Only the user themself can see their ballots.")
-        after_id = id_after(after)
+        owner = info.context.polls.ballot_owner(caller, str(self.id))  # FORBIDDEN before input
         documents, has_next, total = await info.context.polls.ballots_of(
-            caller.user_id, first=page_size(first), after=after_id
+            owner, first=page_size(first), after=id_after(after)
         )
         return id_connection(
             [Ballot.from_doc(d) for d in documents],
@@ -526,22 +495,16 @@ class Issue:
         description="The poll an initiative was put to, if any (a DRAFT one only for those who manage it).",
     )
     async def poll(self, info: PollsInfo) -> Poll | None:
-        service = info.context.polls
-
-        async def load(issue_ids: list[str]) -> list[Document | None]:
-            return await service.polls_for_initiatives(issue_ids)
-
-        document = await info.context.loader("initiative_polls", load).load(str(self.id))
-        if document is None:
-            return None
-        document = await service.settle(document)
-        if not service.visible(await info.context.principal(), document):
+        document = await info.context.poll_loaders.poll_by_initiative.load(str(self.id))
+        if document is None or not info.context.polls.visible(
+            await info.context.principal(), document
+        ):
             return None
         return Poll.from_doc(document)
 
 
 async def _visible_poll(info: PollsInfo, poll_id: str) -> Poll | None:
-    document = await info.context.poll_loader().load(poll_id)
+    document = await info.context.poll_loaders.poll_by_id.load(poll_id)
     if document is None or not info.context.polls.visible(await info.context.principal(), document):
         return None
     return Poll.from_doc(document)
@@ -734,10 +697,7 @@ class Query:
         caller = await info.context.require_user()
         after_id = id_after(after)
         documents, has_next, total = await info.context.polls.polls_for_me(
-            caller,
-            await info.context.issued_at(),
-            first=page_size(first),
-            after=after_id,
+            caller, first=page_size(first), after=after_id
         )
         return _poll_page(documents, has_next, total)
 
@@ -756,8 +716,7 @@ class Mutation:
         ],
     ) -> Poll:
         caller = await info.context.require_user()
-        saved = await info.context.polls.create_poll(
-            caller,
+        draft = NewPoll(
             title=input.title,
             description=input.description,
             questions=[q.draft() for q in input.questions],
@@ -767,7 +726,7 @@ class Mutation:
             points_reward=input.points_reward,
             department_id=str(input.department_id) if input.department_id else None,
         )
-        return Poll.from_doc(saved)
+        return Poll.from_doc(await info.context.polls.create_poll(caller, draft))
 
     @strawberry.mutation(
         description="Changes a DRAFT poll (its department's officials, admins). INVALID_TRANSITION once published."
@@ -840,9 +799,7 @@ class Mutation:
             )
             for a in answers
         ]
-        ballot = await info.context.polls.cast_vote(
-            caller, str(poll_id), drafts, token_issued_at=await info.context.issued_at()
-        )
+        ballot = await info.context.polls.cast_vote(caller, str(poll_id), drafts)
         return Ballot.from_doc(ballot)
 
     @strawberry.mutation(

@@ -11,36 +11,26 @@ from __future__ import annotations
 import asyncio
 import copy
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from pymongo import AsyncMongoClient, ReturnDocument
+from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
 from veche_kit import mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
-from veche_kit.errors import (
-    AlreadyVotedError,
-    BadUserInputError,
-    ForbiddenError,
-    InvalidTransitionError,
-    NotFoundError,
-)
-from veche_kit.events import (
-    Envelope,
-    Event,
-    PollClosed,
-    PollDecisionRecorded,
-    PollPublished,
-    PollVoteCast,
-)
-from veche_kit.mongo import Database, Document, Session, in_transaction
-from veche_kit.outbox import OutboxRelay, add_event, pending_fields
-from veche_polls import domain, store
+from veche_kit.errors import InvalidTransitionError, NotFoundError
+from veche_kit.events import PollClosed, PollDecisionRecorded, PollPublished, PollVoteCast
+from veche_kit.mongo import Database, Document
+from veche_kit.outbox import Outbox, OutboxRelay, Transaction
+from veche_polls import domain
 from veche_polls.domain import AnswerDraft, DecisionStatus, PollStatus, QuestionDraft, Voter
+from veche_polls.errors import AlreadyVotedError
 from veche_polls.settings import PollsSettings
-from veche_polls.tallies import TallyFolder, counted_in, read_tally
+from veche_polls.store import PollStore
+from veche_polls.tallies import TallyFolder, counted_in
 
 _EDITABLE = (
     "title",
@@ -53,39 +43,56 @@ _EDITABLE = (
 )
 
 
+@dataclass(frozen=True)
+class NewPoll:
+    """A poll as its author drafts it."""
+
+    title: str
+    description: str | None
+    questions: Sequence[QuestionDraft]
+    audience: Document | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+    points_reward: int | None
+    department_id: str | None
+
+
 class PollsService:
     """Holds the service's dependencies; each method is one use case."""
 
     def __init__(
-        self,
-        client: AsyncMongoClient[Document],
-        db: Database,
-        settings: PollsSettings,
-        folder: TallyFolder,
-        relay: OutboxRelay | None = None,
+        self, store: PollStore, outbox: Outbox, settings: PollsSettings, folder: TallyFolder
     ) -> None:
-        self.client = client
-        self.db = db
+        self.store = store
+        self.outbox = outbox
         self.settings = settings
         self.folder = folder
-        self.relay = relay
+
+    @property
+    def db(self) -> Database:
+        """The service's database, for tests that set up or inspect its documents."""
+        return self.store.db
+
+    @property
+    def client(self) -> AsyncMongoClient[Document]:
+        return self.outbox.client
+
+    @property
+    def relay(self) -> OutboxRelay | None:
+        return self.outbox.relay
 
     # ───────────────────────── helpers ─────────────────────────
 
-    async def _emit(self, session: Session, *events: Event) -> None:
-        for event in events:
-            await add_event(self.db, event, producer=self.settings.service_name, session=session)
-
-    def _after_commit(self) -> None:
-        if self.relay is not None:
-            self.relay.wake()
-
     async def get_poll(self, poll_id: str) -> Document:
         """The poll, closed first if its end time has passed; NOT_FOUND if there is none."""
-        poll = await self.db[store.POLLS].find_one({"_id": poll_id})
+        poll = await self.store.get(poll_id)
         if poll is None:
             raise NotFoundError(f"No poll with id '{poll_id[:40]}'.")
         return await self.settle(poll)
+
+    async def polls_by_ids(self, poll_ids: list[str]) -> list[Document | None]:
+        """Polls by id (for loaders), each closed first if past its end time."""
+        return [await self.settle(d) if d else None for d in await self.store.by_ids(poll_ids)]
 
     async def settle(self, poll: Document) -> Document:
         """Closes a poll that is past its end time (the check on read beside the scheduler)."""
@@ -95,13 +102,14 @@ class PollsService:
         closed = await self._close(poll["_id"], closed_by=None, now=now)
         if closed is not None:
             return closed
-        fresh = await self.db[store.POLLS].find_one({"_id": poll["_id"]})
+        fresh = await self.store.get(poll["_id"])
         return fresh if fresh is not None else poll
 
-    async def voter(self, caller: Principal, token_issued_at: datetime | None) -> Voter:
+    async def voter(self, caller: Principal) -> Voter:
         """Who is voting: the projection of user events when it is newer than the token."""
-        projected = await self.db[store.VOTERS].find_one({"_id": caller.user_id})
-        if projected is not None and (token_issued_at is None or projected["at"] > token_issued_at):
+        projected = await self.store.voter(caller.user_id)
+        issued_at = caller.issued_at
+        if projected is not None and (issued_at is None or projected["at"] > issued_at):
             return Voter(
                 user_id=caller.user_id,
                 district_id=projected.get("district_id"),
@@ -117,48 +125,26 @@ class PollsService:
 
     # ───────────────────────── authoring ─────────────────────────
 
-    async def create_poll(
-        self,
-        caller: Principal,
-        *,
-        title: str,
-        description: str | None,
-        questions: Sequence[QuestionDraft],
-        audience: Document | None,
-        starts_at: datetime | None,
-        ends_at: datetime | None,
-        points_reward: int | None,
-        department_id: str | None,
-    ) -> Document:
+    async def create_poll(self, caller: Principal, draft: NewPoll) -> Document:
         domain.require_author_role(caller)
-        if caller.is_admin:
-            department = department_id.strip().lower() if department_id else None
-            if department is not None and not domain.is_slug(department):
-                raise BadUserInputError(
-                    f"'{department[:40]}' is not a department id (see `departments`).",
-                    field="departmentId",
-                )
-        else:
-            department = caller.department_id
-            if department_id is not None and department_id != department:
-                raise ForbiddenError("Officials create polls for their own department only.")
-        domain.check_schedule(starts_at, ends_at)
+        department = domain.poll_department(caller, draft.department_id)
+        domain.check_schedule(draft.starts_at, draft.ends_at)
         poll = domain.new_poll(
             poll_id=mongo.new_id(),
-            title=domain.clean_title(title),
+            title=domain.clean_title(draft.title),
             description=domain.clean_text(
-                description, "description", domain.MAX_DESCRIPTION, required=False
+                draft.description, "description", domain.MAX_DESCRIPTION, required=False
             ),
-            questions=domain.build_questions(questions),
-            audience=audience if audience is not None else domain.whole_city(),
-            starts_at=starts_at,
-            ends_at=ends_at,
-            points_reward=domain.clean_points_reward(points_reward),
+            questions=domain.build_questions(draft.questions),
+            audience=draft.audience if draft.audience is not None else domain.whole_city(),
+            starts_at=draft.starts_at,
+            ends_at=draft.ends_at,
+            points_reward=domain.clean_points_reward(draft.points_reward),
             author_id=caller.user_id,
             department_id=department,
             now=utcnow(),
         )
-        await self.db[store.POLLS].insert_one(poll)
+        await self.store.add(poll)
         return poll
 
     async def update_poll(
@@ -168,29 +154,13 @@ class PollsService:
         poll = await self.get_poll(poll_id)
         domain.require_manager(caller, poll)
         _require_status(poll, PollStatus.DRAFT, "Only a DRAFT poll can be changed")
-        update = {k: v for k, v in changes.items() if k in _EDITABLE}
-        if "title" in update:
-            update["title"] = domain.clean_title(update["title"] or "")
-        if "description" in update:
-            update["description"] = domain.clean_text(
-                update["description"], "description", domain.MAX_DESCRIPTION, required=False
-            )
-        if "questions" in update:
-            update["questions"] = domain.build_questions(update["questions"] or [])
-        if "audience" in update and update["audience"] is None:
-            update["audience"] = domain.whole_city()
-        if "points_reward" in update:
-            update["points_reward"] = domain.clean_points_reward(update["points_reward"])
+        update = _cleaned_changes({k: v for k, v in changes.items() if k in _EDITABLE})
         domain.check_schedule(
             update.get("starts_at", poll.get("starts_at")),
             update.get("ends_at", poll.get("ends_at")),
         )
         update["updated_at"] = utcnow()
-        saved = await self.db[store.POLLS].find_one_and_update(
-            {"_id": poll_id, "status": PollStatus.DRAFT.value},
-            {"$set": update},
-            return_document=ReturnDocument.AFTER,
-        )
+        saved = await self.store.update_draft(poll_id, update)
         if saved is None:
             raise InvalidTransitionError("The poll was published meanwhile; it cannot be changed.")
         return saved
@@ -202,46 +172,14 @@ class PollsService:
         now = utcnow()
         domain.check_publishable(poll, now)
 
-        async def work(session: Session) -> Document:
-            saved = await self.db[store.POLLS].find_one_and_update(
-                {"_id": poll_id, "status": PollStatus.DRAFT.value},
-                {
-                    "$set": {
-                        "status": PollStatus.ACTIVE.value,
-                        "published_at": now,
-                        "updated_at": now,
-                    }
-                },
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
+        async def work(tx: Transaction) -> Document:
+            saved = await self.store.publish(poll_id, now, tx.session)
             if saved is None:
                 raise InvalidTransitionError("The poll was published by someone else meanwhile.")
-            # The counters exist from the start, so folders never race to create them.
-            await self.db[store.TALLIES].update_one(
-                {"_id": poll_id},
-                {"$setOnInsert": {"version": 0, "total": 0}},
-                upsert=True,
-                session=session,
-            )
-            await self._emit(
-                session,
-                PollPublished(
-                    poll_id=poll_id,
-                    title=saved["title"],
-                    author_id=saved["author_id"],
-                    department_id=saved.get("department_id"),
-                    district_ids=saved["audience"]["district_ids"],
-                    source_initiative_id=saved.get("source_initiative_id"),
-                    starts_at=saved.get("starts_at"),
-                    ends_at=saved.get("ends_at"),
-                ),
-            )
+            tx.emit(_published(saved))
             return saved
 
-        saved = await in_transaction(self.client, work)
-        self._after_commit()
-        return saved
+        return await self.outbox.transaction(work)
 
     async def close_poll(self, caller: Principal, poll_id: str) -> Document:
         poll = await self.get_poll(poll_id)
@@ -255,12 +193,9 @@ class PollsService:
     async def close_due(self) -> int:
         """Closes every ACTIVE poll past its end time (the scheduler's round); returns how many."""
         now = utcnow()
-        due = self.db[store.POLLS].find(
-            {"status": PollStatus.ACTIVE.value, "ends_at": {"$lte": now}}, {"_id": 1}
-        )
         closed = 0
-        async for poll in due:
-            if await self._close(poll["_id"], closed_by=None, now=now) is not None:
+        for poll_id in await self.store.due_to_close(now):
+            if await self._close(poll_id, closed_by=None, now=now) is not None:
                 closed += 1
         return closed
 
@@ -273,44 +208,27 @@ class PollsService:
         closers race (the mutation, the scheduler, reads), one wins and one
         event is written.
         """
-        condition: Document = {"_id": poll_id, "status": PollStatus.ACTIVE.value}
-        if closed_by is None:
-            condition["ends_at"] = {"$lte": now}
 
-        async def work(session: Session) -> Document | None:
-            saved = await self.db[store.POLLS].find_one_and_update(
-                condition,
-                {
-                    "$set": {
-                        "status": PollStatus.CLOSED.value,
-                        "closed_at": now,
-                        "closed_by": closed_by,
-                        "updated_at": now,
-                    }
-                },
-                return_document=ReturnDocument.AFTER,
-                session=session,
+        async def work(tx: Transaction) -> Document | None:
+            saved = await self.store.close(
+                poll_id, closed_by=closed_by, now=now, session=tx.session
             )
             if saved is None:
                 return None
-            tally = await read_tally(self.db, poll_id, session)
-            pending = await self.db[store.BALLOTS].count_documents(
-                {"tally_pending": True, "poll_id": poll_id}, session=session
-            )
-            await self._emit(
-                session,
+            [tally] = await self.store.tallies([poll_id], tx.session)
+            unfolded = await self.store.unfolded_count(poll_id, tx.session)
+            tx.emit(
                 PollClosed(
                     poll_id=poll_id,
                     title=saved["title"],
-                    votes_count=int(tally.get("total", 0)) + pending,
+                    votes_count=int(tally.get("total", 0)) + unfolded,
                     closed_by=closed_by,
-                ),
+                )
             )
             return saved
 
-        saved = await in_transaction(self.client, work)
+        saved = await self.outbox.transaction(work)
         if saved is not None:
-            self._after_commit()
             await self.folder.fold_poll(poll_id)  # results complete as soon as it closes
         return saved
 
@@ -321,115 +239,75 @@ class PollsService:
         domain.require_manager(caller, poll)
         _require_status(poll, PollStatus.CLOSED, "A decision is recorded once the poll is CLOSED")
         cleaned = domain.clean_text(text, "text", domain.MAX_DECISION, required=True)
-        now = utcnow()
+        decision = {"text": cleaned, "status": status.value, "updated_at": utcnow()}
 
-        async def work(session: Session) -> Document:
-            saved = await self.db[store.POLLS].find_one_and_update(
-                {"_id": poll_id},
-                {
-                    "$set": {
-                        "decision": {"text": cleaned, "status": status.value, "updated_at": now},
-                        "updated_at": now,
-                    }
-                },
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-            assert saved is not None
-            await self._emit(
-                session,
+        async def work(tx: Transaction) -> Document:
+            saved = await self.store.set_decision(poll_id, decision, tx.session)
+            tx.emit(
                 PollDecisionRecorded(
                     poll_id=poll_id,
                     title=saved["title"],
                     text=cleaned or "",
                     status=status.value,
                     source_initiative_id=saved.get("source_initiative_id"),
-                ),
+                )
             )
             return saved
 
-        saved = await in_transaction(self.client, work)
-        self._after_commit()
-        return saved
+        return await self.outbox.transaction(work)
 
     # ───────────────────────── voting ─────────────────────────
 
     async def cast_vote(
-        self,
-        caller: Principal,
-        poll_id: str,
-        answers: Sequence[AnswerDraft],
-        *,
-        token_issued_at: datetime | None = None,
+        self, caller: Principal, poll_id: str, answers: Sequence[AnswerDraft]
     ) -> Document:
         """One single-document insert: the ballot, its pending event and its pending tally."""
-        poll, voter = await asyncio.gather(
-            self.get_poll(poll_id), self.voter(caller, token_issued_at)
-        )
+        poll, voter = await asyncio.gather(self.get_poll(poll_id), self.voter(caller))
         now = utcnow()
         domain.check_voting_open(poll, now)
         domain.check_eligible(poll["audience"], voter, now.year)
-        cleaned = domain.clean_answers(poll["questions"], answers)
-        group = domain.age_group(voter.age_in(now.year))
-        ballot_id = mongo.new_id()
-        event = PollVoteCast(
-            poll_id=poll_id,
-            ballot_id=ballot_id,
-            voter_id=caller.user_id,
-            points_reward=poll["points_reward"],
-            district_id=voter.district_id,
-            age_group=group,
-        )
         ballot: Document = {
-            "_id": ballot_id,
+            "_id": mongo.new_id(),
             "poll_id": poll_id,
             "voter_id": caller.user_id,
-            "answers": cleaned,
+            "answers": domain.clean_answers(poll["questions"], answers),
             "district_id": voter.district_id,
-            "age_group": group,
+            "age_group": domain.age_group(voter.age_in(now.year)),
             "cast_at": now,
             "tally_pending": True,
-            **pending_fields(Envelope.wrap(event, self.settings.service_name)),
         }
+        ballot.update(self.outbox.carry(_vote_cast(ballot, poll["points_reward"])))
         try:
-            await self.db[store.BALLOTS].insert_one(ballot)
+            await self.store.add_ballot(ballot)
         except DuplicateKeyError as error:
             raise AlreadyVotedError(
                 "You have already voted in this poll; a ballot is final."
             ) from error
-        self._after_commit()
+        self.outbox.written()
         self.folder.wake()
         return ballot
 
     async def tally_for(self, poll_id: str, viewer_id: str | None) -> Document:
-        """The counters, with the viewer's own ballot added if it is not folded in yet.
+        """The counters, with the viewer's own ballot added if it is not folded in yet."""
+        [tally] = await self.tallies_for([poll_id], viewer_id)
+        return tally
 
-        The tally is read first and the ballot after it: a ballot pending then, or
-        folded in a later version, is not in those counters (see `tallies`).
+    async def tallies_for(self, poll_ids: list[str], viewer_id: str | None) -> list[Document]:
+        """`tally_for` of many polls in two queries.
+
+        The tallies are read first and the ballots after them: a ballot pending then,
+        or folded in a later version, is not in those counters (see `tallies`).
         """
-        tally = await read_tally(self.db, poll_id)
+        tallies = await self.store.tallies(poll_ids)
         if viewer_id is None:
-            return tally
-        ballot = await self.db[store.BALLOTS].find_one({"poll_id": poll_id, "voter_id": viewer_id})
-        if ballot is None or counted_in(ballot, tally):
-            return tally
-        return domain.apply_increments(copy.deepcopy(tally), domain.ballot_increments(ballot))
+            return tallies
+        ballots = await self.store.ballots_by_polls(viewer_id, poll_ids)
+        return [_with_own(tally, ballot) for tally, ballot in zip(tallies, ballots, strict=True)]
 
     # ───────────────────────── reading ─────────────────────────
 
     def visible(self, caller: Principal | None, poll: Document) -> bool:
-        """Drafts are seen by those who manage them; published polls by everyone."""
-        return poll["status"] != PollStatus.DRAFT or domain.can_manage(caller, poll)
-
-    def _draft_scope(self, caller: Principal | None) -> Document | None:
-        """Which drafts the caller may list (None: none)."""
-        if caller is None:
-            return None
-        if caller.is_admin:
-            return {"status": PollStatus.DRAFT.value}
-        if caller.has_role("OFFICIAL") and caller.department_id:
-            return {"status": PollStatus.DRAFT.value, "department_id": caller.department_id}
-        return None
+        return domain.can_see(caller, poll)
 
     async def list_polls(
         self,
@@ -440,82 +318,94 @@ class PollsService:
         first: int,
         after: str | None,
     ) -> tuple[list[Document], bool, int]:
-        rules: list[Document] = []
-        drafts = self._draft_scope(caller)
-        if status is PollStatus.DRAFT:
-            rules.append(drafts if drafts is not None else {"_id": {"$exists": False}})
-        elif status is not None:
-            rules.append({"status": status.value})
-        else:
-            published = {"status": {"$ne": PollStatus.DRAFT.value}}
-            rules.append({"$or": [published, drafts]} if drafts is not None else published)
-        if district_id is not None:
-            rules.append(
-                {"$or": [{"audience.district_ids": []}, {"audience.district_ids": district_id}]}
-            )
-        documents, has_next, total = await mongo.page(
-            self.db, store.POLLS, {"$and": rules}, first=first, after=after
+        documents, has_next, total = await self.store.page_listed(
+            domain.drafts_listed_for(caller),
+            status=status,
+            district_id=district_id,
+            first=first,
+            after=after,
         )
         return [await self.settle(d) for d in documents], has_next, total
 
     async def polls_for_me(
-        self, caller: Principal, token_issued_at: datetime | None, *, first: int, after: str | None
+        self, caller: Principal, *, first: int, after: str | None
     ) -> tuple[list[Document], bool, int]:
         """ACTIVE polls open now whose audience includes the caller and that they have not voted in."""
-        now = utcnow()
-        voter = await self.voter(caller, token_issued_at)
-        query = {
-            "$and": [
-                {"status": PollStatus.ACTIVE.value},
-                {"$or": [{"starts_at": None}, {"starts_at": {"$lte": now}}]},
-                {"$or": [{"ends_at": None}, {"ends_at": {"$gt": now}}]},
-                domain.eligibility_filter(voter, now.year),
-            ]
-        }
+        voter = await self.voter(caller)
         # Active polls are few (tens, not millions): their ids fit in memory.
-        candidates = [d["_id"] async for d in self.db[store.POLLS].find(query, {"_id": 1})]
-        voted = {
-            b["poll_id"]
-            async for b in self.db[store.BALLOTS].find(
-                {"voter_id": caller.user_id, "poll_id": {"$in": candidates}}, {"poll_id": 1}
-            )
-        }
+        candidates = await self.store.open_for(voter, utcnow())
+        voted = await self.store.voted_among(caller.user_id, candidates)
         open_ids = sorted((i for i in candidates if i not in voted), reverse=True)
         window = [i for i in open_ids if after is None or i < after]
-        chosen = window[:first]
-        documents = [d for d in await mongo.find_by_ids(self.db, store.POLLS, chosen) if d]
+        documents = [d for d in await self.store.by_ids(window[:first]) if d]
         return documents, len(window) > first, len(open_ids)
+
+    def ballot_owner(self, caller: Principal, user_id: str) -> str:
+        """The user whose ballots the caller may read: only their own."""
+        domain.require_own(caller, user_id, "ballots")
+        return user_id
 
     async def ballots_of(
         self, user_id: str, *, first: int, after: str | None
     ) -> tuple[list[Document], bool, int]:
-        return await mongo.page(
-            self.db,
-            store.BALLOTS,
-            {"voter_id": user_id},
-            first=first,
-            after=after,
-            projection={"envelope": 0},
-        )
+        return await self.store.ballots_page(user_id, first=first, after=after)
 
     async def ballots_by_polls(self, voter_id: str, poll_ids: list[str]) -> list[Document | None]:
-        found = {
-            b["poll_id"]: b
-            async for b in self.db[store.BALLOTS].find(
-                {"voter_id": voter_id, "poll_id": {"$in": list(set(poll_ids))}},
-                {"envelope": 0},
-            )
-        }
-        return [found.get(i) for i in poll_ids]
+        return await self.store.ballots_by_polls(voter_id, poll_ids)
 
     async def polls_for_initiatives(self, issue_ids: list[str]) -> list[Document | None]:
-        found = {
-            p["source_initiative_id"]: p
-            async for p in self.db[store.POLLS].find({"source_initiative_id": {"$in": issue_ids}})
-        }
-        return [found.get(i) for i in issue_ids]
+        return [
+            await self.settle(d) if d else None for d in await self.store.for_initiatives(issue_ids)
+        ]
 
 
 def _require_status(poll: Document, status: PollStatus, what: str) -> None:
     if poll["status"] != status:
         raise InvalidTransitionError(f"{what}; this one is {poll['status']}.")
+
+
+def _cleaned_changes(update: dict[str, Any]) -> dict[str, Any]:
+    """The sent fields of a DRAFT's change, each checked as when the poll was created."""
+    if "title" in update:
+        update["title"] = domain.clean_title(update["title"] or "")
+    if "description" in update:
+        update["description"] = domain.clean_text(
+            update["description"], "description", domain.MAX_DESCRIPTION, required=False
+        )
+    if "questions" in update:
+        update["questions"] = domain.build_questions(update["questions"] or [])
+    if "audience" in update and update["audience"] is None:
+        update["audience"] = domain.whole_city()
+    if "points_reward" in update:
+        update["points_reward"] = domain.clean_points_reward(update["points_reward"])
+    return update
+
+
+def _with_own(tally: Document, ballot: Document | None) -> Document:
+    if ballot is None or counted_in(ballot, tally):
+        return tally
+    return domain.apply_increments(copy.deepcopy(tally), domain.ballot_increments(ballot))
+
+
+def _published(poll: Document) -> PollPublished:
+    return PollPublished(
+        poll_id=poll["_id"],
+        title=poll["title"],
+        author_id=poll["author_id"],
+        department_id=poll.get("department_id"),
+        district_ids=poll["audience"]["district_ids"],
+        source_initiative_id=poll.get("source_initiative_id"),
+        starts_at=poll.get("starts_at"),
+        ends_at=poll.get("ends_at"),
+    )
+
+
+def _vote_cast(ballot: Document, points_reward: int) -> PollVoteCast:
+    return PollVoteCast(
+        poll_id=ballot["poll_id"],
+        ballot_id=ballot["_id"],
+        voter_id=ballot["voter_id"],
+        points_reward=points_reward,
+        district_id=ballot["district_id"],
+        age_group=ballot["age_group"],
+    )

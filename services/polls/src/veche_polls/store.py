@@ -7,14 +7,22 @@
 - `tallies`: one counters document per poll (see `domain.ballot_increments`).
 - `voters`: the projection of user events: each voter's district, birth year
   and phone verification, with the time of the event it came from.
+
+`PollStore` holds every query and conditional update on them but the folding
+of ballots into counters (`tallies`).
 """
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+from datetime import datetime
 
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+
+from veche_kit import mongo
 from veche_kit.migrations import Migration
+from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import PENDING_INDEX
+from veche_polls.domain import Drafts, PollStatus, Voter
 
 POLLS = "polls"
 BALLOTS = "ballots"
@@ -44,6 +52,241 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
 }
 
+
 # How stored documents change shape between releases, oldest first (veche_kit.migrations):
 # each service start runs those the store has not had yet.
 MIGRATIONS: list[Migration] = []
+
+
+class PollStore:
+    """The polls service's collections: documents in, documents out."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ───────────────────────── polls ─────────────────────────
+
+    async def get(self, poll_id: str) -> Document | None:
+        return await self.db[POLLS].find_one({"_id": poll_id})
+
+    async def by_ids(self, ids: list[str]) -> list[Document | None]:
+        return await mongo.find_by_ids(self.db, POLLS, ids)
+
+    async def add(self, poll: Document, session: Session | None = None) -> None:
+        await self.db[POLLS].insert_one(poll, session=session)
+
+    async def update_draft(self, poll_id: str, fields: Document) -> Document | None:
+        """Sets `fields` on a poll still in DRAFT; None once it is published."""
+        saved: Document | None = await self.db[POLLS].find_one_and_update(
+            {"_id": poll_id, "status": PollStatus.DRAFT.value},
+            {"$set": fields},
+            return_document=ReturnDocument.AFTER,
+        )
+        return saved
+
+    async def publish(self, poll_id: str, now: datetime, session: Session) -> Document | None:
+        """DRAFT -> ACTIVE with its counters; None when someone else published it first."""
+        saved: Document | None = await self.db[POLLS].find_one_and_update(
+            {"_id": poll_id, "status": PollStatus.DRAFT.value},
+            {"$set": {"status": PollStatus.ACTIVE.value, "published_at": now, "updated_at": now}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        if saved is not None:
+            # The counters exist from the start, so folders never race to create them.
+            await self.db[TALLIES].update_one(
+                {"_id": poll_id},
+                {"$setOnInsert": {"version": 0, "total": 0}},
+                upsert=True,
+                session=session,
+            )
+        return saved
+
+    async def close(
+        self, poll_id: str, *, closed_by: str | None, now: datetime, session: Session
+    ) -> Document | None:
+        """ACTIVE -> CLOSED; by the system only once past its end time. None if not so."""
+        condition: Document = {"_id": poll_id, "status": PollStatus.ACTIVE.value}
+        if closed_by is None:
+            condition["ends_at"] = {"$lte": now}
+        fields = {
+            "status": PollStatus.CLOSED.value,
+            "closed_at": now,
+            "closed_by": closed_by,
+            "updated_at": now,
+        }
+        saved: Document | None = await self.db[POLLS].find_one_and_update(
+            condition, {"$set": fields}, return_document=ReturnDocument.AFTER, session=session
+        )
+        return saved
+
+    async def set_decision(self, poll_id: str, decision: Document, session: Session) -> Document:
+        saved: Document | None = await self.db[POLLS].find_one_and_update(
+            {"_id": poll_id},
+            {"$set": {"decision": decision, "updated_at": decision["updated_at"]}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        assert saved is not None, "a poll is never deleted"
+        return saved
+
+    async def due_to_close(self, now: datetime) -> list[str]:
+        cursor = self.db[POLLS].find(
+            {"status": PollStatus.ACTIVE.value, "ends_at": {"$lte": now}}, {"_id": 1}
+        )
+        return [d["_id"] async for d in cursor]
+
+    async def page(
+        self, query: Document, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        return await mongo.page(self.db, POLLS, query, first=first, after=after)
+
+    async def page_listed(
+        self,
+        drafts: Drafts | None,
+        *,
+        status: PollStatus | None,
+        district_id: str | None,
+        first: int,
+        after: str | None,
+    ) -> tuple[list[Document], bool, int]:
+        """Polls newest first: published ones, and the `drafts` the caller may list."""
+        scope = _drafts_query(drafts)
+        rules: list[Document] = []
+        if status is PollStatus.DRAFT:
+            rules.append(scope if scope is not None else {"_id": {"$exists": False}})
+        elif status is not None:
+            rules.append({"status": status.value})
+        else:
+            published = {"status": {"$ne": PollStatus.DRAFT.value}}
+            rules.append({"$or": [published, scope]} if scope is not None else published)
+        if district_id is not None:
+            rules.append(
+                {"$or": [{"audience.district_ids": []}, {"audience.district_ids": district_id}]}
+            )
+        return await self.page({"$and": rules}, first=first, after=after)
+
+    async def open_for(self, voter: Voter, now: datetime) -> list[str]:
+        """Ids of ACTIVE polls open now whose audience includes the voter."""
+        query = {
+            "$and": [
+                {"status": PollStatus.ACTIVE.value},
+                {"$or": [{"starts_at": None}, {"starts_at": {"$lte": now}}]},
+                {"$or": [{"ends_at": None}, {"ends_at": {"$gt": now}}]},
+                eligibility_filter(voter, now.year),
+            ]
+        }
+        return [d["_id"] async for d in self.db[POLLS].find(query, {"_id": 1})]
+
+    async def for_initiatives(self, issue_ids: list[str]) -> list[Document | None]:
+        found = {
+            p["source_initiative_id"]: p
+            async for p in self.db[POLLS].find({"source_initiative_id": {"$in": issue_ids}})
+        }
+        return [found.get(i) for i in issue_ids]
+
+    async def initiative_has_poll(self, issue_id: str, session: Session) -> bool:
+        found = await self.db[POLLS].find_one(
+            {"source_initiative_id": issue_id}, {"_id": 1}, session=session
+        )
+        return found is not None
+
+    # ───────────────────────── ballots and counters ─────────────────────────
+
+    async def add_ballot(self, ballot: Document) -> None:
+        """DuplicateKeyError when the voter has a ballot in this poll already."""
+        await self.db[BALLOTS].insert_one(ballot)
+
+    async def ballot_of(self, poll_id: str, voter_id: str) -> Document | None:
+        return await self.db[BALLOTS].find_one({"poll_id": poll_id, "voter_id": voter_id})
+
+    async def ballots_by_polls(self, voter_id: str, poll_ids: list[str]) -> list[Document | None]:
+        found = {
+            b["poll_id"]: b
+            async for b in self.db[BALLOTS].find(
+                {"voter_id": voter_id, "poll_id": {"$in": list(set(poll_ids))}},
+                {"envelope": 0},
+            )
+        }
+        return [found.get(i) for i in poll_ids]
+
+    async def voted_among(self, voter_id: str, poll_ids: list[str]) -> set[str]:
+        cursor = self.db[BALLOTS].find(
+            {"voter_id": voter_id, "poll_id": {"$in": poll_ids}}, {"poll_id": 1}
+        )
+        return {b["poll_id"] async for b in cursor}
+
+    async def ballots_page(
+        self, voter_id: str, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        return await mongo.page(
+            self.db,
+            BALLOTS,
+            {"voter_id": voter_id},
+            first=first,
+            after=after,
+            projection={"envelope": 0},
+        )
+
+    async def unfolded_count(self, poll_id: str, session: Session) -> int:
+        return await self.db[BALLOTS].count_documents(
+            {"tally_pending": True, "poll_id": poll_id}, session=session
+        )
+
+    async def tallies(self, poll_ids: list[str], session: Session | None = None) -> list[Document]:
+        """Each poll's counters, zero where none exist yet."""
+        cursor = self.db[TALLIES].find({"_id": {"$in": poll_ids}}, session=session)
+        found = {t["_id"]: t async for t in cursor}
+        return [found.get(i) or _no_tally(i) for i in poll_ids]
+
+    # ───────────────────────── the voters projection ─────────────────────────
+
+    async def voter(self, user_id: str) -> Document | None:
+        return await self.db[VOTERS].find_one({"_id": user_id})
+
+    async def project_voter(
+        self, user_id: str, fields: Document, at: datetime, session: Session
+    ) -> None:
+        """Stores the voter's audience facts unless a newer event has already been projected."""
+        voters = self.db[VOTERS]
+        current = await voters.find_one({"_id": user_id}, {"at": 1}, session=session)
+        if current is None:
+            await voters.insert_one({"_id": user_id, **fields, "at": at}, session=session)
+        elif current["at"] < at:
+            await voters.update_one(
+                {"_id": user_id, "at": current["at"]},
+                {"$set": {**fields, "at": at}},
+                session=session,
+            )
+
+
+def _drafts_query(drafts: Drafts | None) -> Document | None:
+    if drafts is None:
+        return None
+    if drafts.department_id is None:
+        return {"status": PollStatus.DRAFT.value}
+    return {"status": PollStatus.DRAFT.value, "department_id": drafts.department_id}
+
+
+def _no_tally(poll_id: str) -> Document:
+    return {"_id": poll_id, "version": 0, "total": 0}
+
+
+def eligibility_filter(voter: Voter, year: int) -> Document:
+    """The rules of `domain.check_eligible`, as a MongoDB filter over polls."""
+    age = voter.age_in(year)
+    rules: list[Document] = [
+        {"$or": [{"audience.district_ids": []}, {"audience.district_ids": voter.district_id}]}
+        if voter.district_id is not None
+        else {"audience.district_ids": []},
+    ]
+    if age is None:
+        rules += [{"audience.min_age": None}, {"audience.max_age": None}]
+    else:
+        rules += [
+            {"$or": [{"audience.min_age": None}, {"audience.min_age": {"$lte": age}}]},
+            {"$or": [{"audience.max_age": None}, {"audience.max_age": {"$gte": age}}]},
+        ]
+    if not voter.phone_verified:
+        rules.append({"audience.verified_only": False})
+    return {"$and": rules}

@@ -11,11 +11,13 @@ from starlette.routing import Route
 
 from veche_kit.auth import Jwks, TokenVerifier
 from veche_kit.logs import configure_logging
+from veche_kit.outbox import Outbox
 from veche_kit.runtime import Runtime, build_app
 from veche_kit.signing import SigningKey
 from veche_users import store
 from veche_users.codes import CodeSender, load_sender
-from veche_users.consumers import Reactions
+from veche_users.consumers import Reactions, handlers
+from veche_users.loaders import UserLoaders
 from veche_users.schema import UsersContext, schema
 from veche_users.seed import load_demo_data
 from veche_users.service import UsersService
@@ -42,15 +44,12 @@ def create_app(
     runtime = Runtime.create(
         settings, verifier, indexes=dict(store.INDEXES), migrations=store.MIGRATIONS
     )
+    user_store = store.UserStore(runtime.db)
+    outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
     service = UsersService(
-        runtime.client,
-        runtime.db,
-        settings,
-        key,
-        sender or load_sender(settings.code_sender),
-        runtime.relay,
+        user_store, outbox, settings, key, sender or load_sender(settings.code_sender)
     )
-    runtime.attach_consumer(Reactions(service).handlers())
+    runtime.attach_consumer(handlers.bind(Reactions(service)))
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))
 
@@ -58,7 +57,9 @@ def create_app(
         return JSONResponse(key.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
     def context(request: Request) -> UsersContext:
-        return UsersContext(request=request, verifier=verifier, service=service)
+        return UsersContext(
+            request=request, verifier=verifier, service=service, batches=UserLoaders(user_store)
+        )
 
     app = build_app(
         runtime, schema, context_factory=context, routes=[Route("/.well-known/jwks.json", jwks)]

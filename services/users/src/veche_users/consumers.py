@@ -12,15 +12,10 @@ supporters projection keeps the newest fact per (issue, user).
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import AsyncIterator, Iterable
-from datetime import datetime
-from typing import Any
-
-from pymongo.errors import BulkWriteError, DuplicateKeyError
 
 from veche_kit import mongo
-from veche_kit.consumer import Handler, routes
+from veche_kit.consumer import Handlers
 from veche_kit.events import (
     Envelope,
     InitiativeProposed,
@@ -40,13 +35,12 @@ from veche_kit.events import (
     PollPublished,
     PollVoteCast,
 )
-from veche_kit.mongo import Database, Session
-from veche_users import store
-from veche_users.domain import Role
+from veche_kit.mongo import Session
 from veche_users.service import UsersService
 
 BATCH = 1000
-DUPLICATE_KEY = 11000
+
+handlers: Handlers[Reactions] = Handlers()
 
 
 async def _batches(
@@ -70,16 +64,12 @@ async def _batches(
 
 
 class Reactions:
-    """The users service's handlers, by routing key."""
+    """The users service's handlers: each `@handlers.on` method below, bound to one service."""
 
     def __init__(self, service: UsersService) -> None:
         self.service = service
-        self.db: Database = service.db
+        self.store = service.store
         self.settings = service.settings
-
-    def handlers(self) -> dict[str, Handler]:
-        """Every `on_<event>` below, by routing key."""
-        return routes(self)
 
     # ───────────────────────── helpers ─────────────────────────
 
@@ -111,16 +101,7 @@ class Reactions:
             ]
             if not documents:
                 continue
-            try:
-                result = await self.db[store.NOTIFICATIONS].insert_many(documents, ordered=False)
-                written += len(result.inserted_ids)
-            except BulkWriteError as error:
-                # Already written by an earlier try of this event: those are skipped.
-                if any(
-                    e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])
-                ):
-                    raise
-                written += error.details.get("nInserted", 0)
+            written += await self.store.add_notifications(documents)
         return written
 
     async def credit(
@@ -131,47 +112,22 @@ class Reactions:
                 user_id, amount, reason, str(envelope.id), session=session
             )
 
-    async def _officials(self, department_id: str | None) -> AsyncIterator[str]:
-        if not department_id:
-            return
-        cursor = self.db[store.USERS].find(
-            {"roles": Role.OFFICIAL.value, "department_id": department_id}, {"_id": 1}
-        )
-        async for document in cursor:
-            yield document["_id"]
-
-    async def _voters(self, poll_id: str) -> AsyncIterator[str]:
-        async for document in self.db[store.POLL_VOTERS].find({"poll_id": poll_id}, {"user_id": 1}):
-            yield document["user_id"]
-
-    async def _supporters(self, issue_id: str) -> list[str]:
-        cursor = self.db[store.SUPPORTERS].find(
-            {"issue_id": issue_id, "active": True}, {"user_id": 1}
-        )
-        return [d["user_id"] async for d in cursor]
-
     # ───────────────────────── polls ─────────────────────────
 
-    async def on_poll_vote_cast(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollVoteCast)
+    @handlers.on(PollVoteCast)
+    async def on_poll_vote_cast(
+        self, event: PollVoteCast, envelope: Envelope, session: Session
+    ) -> None:
         await self.credit(
             envelope, event.voter_id, event.points_reward, "Voted in a city poll", session
         )
-        await self.db[store.POLL_VOTERS].update_one(
-            {"_id": f"{event.poll_id}:{event.voter_id}"},
-            {"$setOnInsert": {"poll_id": event.poll_id, "user_id": event.voter_id}},
-            upsert=True,
-            session=session,
-        )
+        await self.store.add_poll_voter(event.poll_id, event.voter_id, session)
 
-    async def on_poll_published(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollPublished)
-        query: dict[str, Any] = (
-            {"district_id": {"$in": event.district_ids}} if event.district_ids else {}
-        )
-        citizens = (d["_id"] async for d in self.db[store.USERS].find(query, {"_id": 1}))
+    @handlers.on(PollPublished)
+    async def on_poll_published(
+        self, event: PollPublished, envelope: Envelope, session: Session
+    ) -> None:
+        citizens = self.store.citizens_in(event.district_ids)
         where = "your district" if event.district_ids else "the city"
         await self.notify(
             envelope,
@@ -181,10 +137,8 @@ class Reactions:
             skip=event.author_id,
         )
         if event.source_initiative_id:
-            initiative = await self.db[store.INITIATIVES].find_one(
-                {"_id": event.source_initiative_id}
-            )
-            people = await self._supporters(event.source_initiative_id)
+            initiative = await self.store.initiative(event.source_initiative_id)
+            people = await self.store.supporters(event.source_initiative_id)
             if initiative is not None:
                 people.insert(0, initiative["author_id"])
             await self.notify(
@@ -194,42 +148,44 @@ class Reactions:
                 f"poll:{event.poll_id}",
             )
 
-    async def on_poll_closed(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollClosed)
+    @handlers.on(PollClosed)
+    async def on_poll_closed(self, event: PollClosed, envelope: Envelope, session: Session) -> None:
         await self.notify(
             envelope,
-            self._voters(event.poll_id),
+            self.store.poll_voters(event.poll_id),
             f"The poll «{event.title}» you voted in has closed; see the results.",
             f"poll:{event.poll_id}",
         )
 
-    async def on_poll_decision_recorded(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, PollDecisionRecorded)
+    @handlers.on(PollDecisionRecorded)
+    async def on_poll_decision_recorded(
+        self, event: PollDecisionRecorded, envelope: Envelope, session: Session
+    ) -> None:
         status = event.status.replace("_", " ").lower()
         await self.notify(
             envelope,
-            self._voters(event.poll_id),
+            self.store.poll_voters(event.poll_id),
             f"The city recorded a decision ({status}) on the poll «{event.title}»: {event.text[:200]}",
             f"poll:{event.poll_id}",
         )
 
     # ───────────────────────── issues ─────────────────────────
 
-    async def on_issue_reported(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueReported)
+    @handlers.on(IssueReported)
+    async def on_issue_reported(
+        self, event: IssueReported, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
-            self._officials(event.department_id),
+            self.store.officials_of(event.department_id),
             f"A new problem was routed to your department: «{event.title}».",
             f"issue:{event.issue_id}",
         )
 
-    async def on_issue_status_changed(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueStatusChanged)
+    @handlers.on(IssueStatusChanged)
+    async def on_issue_status_changed(
+        self, event: IssueStatusChanged, envelope: Envelope, session: Session
+    ) -> None:
         status = event.to_status.replace("_", " ").lower()
         note = f" Note: {event.note[:200]}" if event.note else ""
         await self.notify(
@@ -248,9 +204,10 @@ class Reactions:
                 session,
             )
 
-    async def on_issue_commented(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueCommented)
+    @handlers.on(IssueCommented)
+    async def on_issue_commented(
+        self, event: IssueCommented, envelope: Envelope, session: Session
+    ) -> None:
         if event.official:
             await self.notify(
                 envelope,
@@ -260,9 +217,10 @@ class Reactions:
                 skip=event.author_id,
             )
 
-    async def on_issue_solver_offered(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueSolverOffered)
+    @handlers.on(IssueSolverOffered)
+    async def on_issue_solver_offered(
+        self, event: IssueSolverOffered, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
             [event.reporter_id],
@@ -270,9 +228,10 @@ class Reactions:
             f"issue:{event.issue_id}",
         )
 
-    async def on_issue_solver_assigned(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueSolverAssigned)
+    @handlers.on(IssueSolverAssigned)
+    async def on_issue_solver_assigned(
+        self, event: IssueSolverAssigned, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
             [event.solver_id],
@@ -280,9 +239,10 @@ class Reactions:
             f"issue:{event.issue_id}",
         )
 
-    async def on_issue_resolved(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueResolved)
+    @handlers.on(IssueResolved)
+    async def on_issue_resolved(
+        self, event: IssueResolved, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
             [event.reporter_id],
@@ -291,9 +251,10 @@ class Reactions:
             skip=event.resolved_by,
         )
 
-    async def on_issue_closed(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueClosed)
+    @handlers.on(IssueClosed)
+    async def on_issue_closed(
+        self, event: IssueClosed, envelope: Envelope, session: Session
+    ) -> None:
         if event.solver_id and event.confirmed_by:
             await self.credit(
                 envelope,
@@ -309,55 +270,40 @@ class Reactions:
                 f"issue:{event.issue_id}",
             )
 
-    async def on_issue_overdue(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueOverdue)
+    @handlers.on(IssueOverdue)
+    async def on_issue_overdue(
+        self, event: IssueOverdue, envelope: Envelope, session: Session
+    ) -> None:
         await self.notify(
             envelope,
-            self._officials(event.department_id),
+            self.store.officials_of(event.department_id),
             f"«{event.title}» is past its response deadline.",
             f"issue:{event.issue_id}",
         )
 
-    async def _support(self, issue_id: str, user_id: str, active: bool, at: datetime) -> None:
-        # Keep the newest fact per (issue, user), whatever order events arrive in. Outside the
-        # transaction: a stale fact hits the unique _id, which would abort a transaction.
-        with contextlib.suppress(DuplicateKeyError):
-            await self.db[store.SUPPORTERS].update_one(
-                {"_id": f"{issue_id}:{user_id}", "at": {"$lt": at}},
-                {"$set": {"issue_id": issue_id, "user_id": user_id, "active": active, "at": at}},
-                upsert=True,
-            )
+    @handlers.on(IssueSupported)
+    async def on_issue_supported(
+        self, event: IssueSupported, envelope: Envelope, session: Session
+    ) -> None:
+        await self.store.set_support(event.issue_id, event.user_id, True, envelope.occurred_at)
 
-    async def on_issue_supported(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueSupported)
-        await self._support(event.issue_id, event.user_id, True, envelope.occurred_at)
+    @handlers.on(IssueSupportWithdrawn)
+    async def on_issue_support_withdrawn(
+        self, event: IssueSupportWithdrawn, envelope: Envelope, session: Session
+    ) -> None:
+        await self.store.set_support(event.issue_id, event.user_id, False, envelope.occurred_at)
 
-    async def on_issue_support_withdrawn(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, IssueSupportWithdrawn)
-        await self._support(event.issue_id, event.user_id, False, envelope.occurred_at)
+    @handlers.on(InitiativeProposed)
+    async def on_initiative_proposed(
+        self, event: InitiativeProposed, envelope: Envelope, session: Session
+    ) -> None:
+        await self.store.put_initiative(event.issue_id, event.author_id, event.title, session)
 
-    async def on_initiative_proposed(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, InitiativeProposed)
-        await self.db[store.INITIATIVES].update_one(
-            {"_id": event.issue_id},
-            {"$set": {"author_id": event.author_id, "title": event.title}},
-            upsert=True,
-            session=session,
-        )
-
-    async def on_initiative_threshold_reached(self, envelope: Envelope, session: Session) -> None:
-        event = envelope.event()
-        assert isinstance(event, InitiativeThresholdReached)
-        await self.db[store.INITIATIVES].update_one(
-            {"_id": event.issue_id},
-            {"$set": {"author_id": event.author_id, "title": event.title}},
-            upsert=True,
-            session=session,
-        )
+    @handlers.on(InitiativeThresholdReached)
+    async def on_initiative_threshold_reached(
+        self, event: InitiativeThresholdReached, envelope: Envelope, session: Session
+    ) -> None:
+        await self.store.put_initiative(event.issue_id, event.author_id, event.title, session)
         await self.credit(
             envelope,
             event.author_id,

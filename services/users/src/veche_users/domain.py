@@ -5,8 +5,8 @@ from __future__ import annotations
 import re
 from enum import StrEnum
 
-from veche_kit.clock import utcnow
-from veche_kit.errors import BadUserInputError
+from veche_kit.auth import Principal
+from veche_kit.errors import BadUserInputError, ForbiddenError
 
 
 class Role(StrEnum):
@@ -69,11 +69,10 @@ def clean_name(name: str, field: str = "displayName") -> str:
     return value
 
 
-def check_birth_year(year: int | None) -> int | None:
+def check_birth_year(year: int | None, this_year: int) -> int | None:
     """A birth year that makes the person between MIN_AGE and MAX_AGE this year."""
     if year is None:
         return None
-    this_year = utcnow().year
     if not this_year - MAX_AGE <= year <= this_year - MIN_AGE:
         raise BadUserInputError(
             f"Birth year must be between {this_year - MAX_AGE} and {this_year - MIN_AGE}"
@@ -123,11 +122,59 @@ def clean_optional_text(value: str | None, field: str, limit: int) -> str | None
     return value or None
 
 
-def age_in(year: int, birth_year: int) -> int:
-    """Age reached during `year` (birth dates are not kept, only years)."""
-    return year - birth_year
-
-
 def is_slug(value: str) -> bool:
     """Ids of reference data (districts, departments, categories) are short slugs."""
     return bool(_SLUG.match(value))
+
+
+# ─────────────────────────── who may do what ───────────────────────────
+
+MAX_MARK_READ = 500  # notification ids one markNotificationsRead may name
+
+
+def require_self_or_admin(caller: Principal | None, user_id: str) -> None:
+    """Private fields: the user themself and admins only."""
+    if caller is None or (caller.user_id != user_id and not caller.is_admin):
+        raise ForbiddenError("Only the user themself and admins can see this field.")
+
+
+def role_fields(
+    caller: Principal, user_id: str, role: Role, *, grant: bool, department_id: str | None
+) -> dict[str, str | None]:
+    """Checks a grant or revoke of `role` (admins only); the other fields it sets."""
+    if grant:
+        if role is Role.OFFICIAL:
+            if not department_id:
+                raise BadUserInputError(
+                    "An official needs a department: pass departmentId.", field="departmentId"
+                )
+            return {"department_id": department_id}
+        if department_id is not None:
+            raise BadUserInputError(
+                "Only the OFFICIAL role takes a department.", field="departmentId"
+            )
+        return {}
+    if role is Role.CITIZEN:
+        raise BadUserInputError("Every account keeps the CITIZEN role.", field="role")
+    if role is Role.ADMIN and user_id == caller.user_id:
+        raise ForbiddenError("You cannot revoke your own ADMIN role; ask another admin.")
+    return {"department_id": None} if role is Role.OFFICIAL else {}
+
+
+def check_mark_read(ids: list[str] | None) -> None:
+    if ids is not None and len(ids) > MAX_MARK_READ:
+        raise BadUserInputError(
+            f"Mark at most {MAX_MARK_READ} notifications at once, or leave ids out for all.",
+            field="ids",
+        )
+
+
+def check_reward(title: str | None, cost: int, stock: int) -> str:
+    """A new reward's checked title."""
+    if not title:
+        raise BadUserInputError("Give the reward a title.", field="title")
+    if cost < 1:
+        raise BadUserInputError("A reward costs at least 1 point.", field="cost")
+    if stock < 0:
+        raise BadUserInputError("Stock cannot be negative.", field="stock")
+    return title

@@ -8,11 +8,8 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.dataloader import DataLoader
 from strawberry.types import Info
 
-from veche_kit import mongo
-from veche_kit.errors import BadUserInputError, ForbiddenError
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
@@ -24,28 +21,26 @@ from veche_kit.graphql import (
     page_size,
 )
 from veche_kit.mongo import Document
-from veche_users import domain, store
+from veche_users import domain
 from veche_users.domain import Role as DomainRole
+from veche_users.loaders import UserLoaders
 from veche_users.service import AuthResult, UsersService
 
 
 @dataclass
 class UsersContext(RequestContext):
     service: UsersService | None = None
+    batches: UserLoaders | None = None
 
     @property
     def users(self) -> UsersService:
         assert self.service is not None
         return self.service
 
-    def by_id(self, collection: str) -> DataLoader[str, Document | None]:
-        """The collection's documents by id, batched per request."""
-        db = self.users.db
-
-        async def load(ids: list[str]) -> list[Document | None]:
-            return await mongo.find_by_ids(db, collection, ids)
-
-        return self.loader(collection, load)
+    @property
+    def user_loaders(self) -> UserLoaders:
+        assert self.batches is not None
+        return self.batches
 
 
 UsersInfo = Info[UsersContext, None]
@@ -82,7 +77,7 @@ class District:
 
     @classmethod
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> District | None:
-        document = await info.context.by_id(store.DISTRICTS).load(str(id))
+        document = await info.context.user_loaders.district_by_id.load(str(id))
         return District.from_doc(document) if document else None
 
     @classmethod
@@ -99,7 +94,7 @@ class Department:
 
     @classmethod
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> Department | None:
-        document = await info.context.by_id(store.DEPARTMENTS).load(str(id))
+        document = await info.context.user_loaders.department_by_id.load(str(id))
         return Department.from_doc(document) if document else None
 
     @classmethod
@@ -177,11 +172,6 @@ class Redemption:
         )
 
 
-def _own_or_admin(info: UsersInfo, user_id: str, principal: Any) -> None:
-    if principal is None or (principal.user_id != user_id and not principal.is_admin):
-        raise ForbiddenError("Only the user themself and admins can see this field.")
-
-
 @strawberry.federation.type(
     keys=["id"],
     description="A person using Veche. Private fields are visible only to the user themself and to admins.",
@@ -222,20 +212,20 @@ class User:
 
     @classmethod
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> User | None:
-        document = await info.context.by_id(store.USERS).load(str(id))
+        document = await info.context.user_loaders.user_by_id.load(str(id))
         return User.from_doc(document) if document else None
 
     async def _private(self, info: UsersInfo) -> None:
         if self._viewer_is_self:
             return
-        _own_or_admin(info, self._doc["_id"], await info.context.principal())
+        info.context.users.private_owner(await info.context.principal(), self._doc["_id"])
 
     @strawberry.field(description="The district the user lives in, if they said.")
     async def district(self, info: UsersInfo) -> District | None:
         district_id = self._doc.get("district_id")
         if not district_id:
             return None
-        document = await info.context.by_id(store.DISTRICTS).load(district_id)
+        document = await info.context.user_loaders.district_by_id.load(district_id)
         return District.from_doc(document) if document else None
 
     @strawberry.field(description="For officials: the department they work in.")
@@ -243,7 +233,7 @@ class User:
         department_id = self._doc.get("department_id")
         if not department_id:
             return None
-        document = await info.context.by_id(store.DEPARTMENTS).load(department_id)
+        document = await info.context.user_loaders.department_by_id.load(department_id)
         return Department.from_doc(document) if document else None
 
     @strawberry.field(
@@ -276,8 +266,8 @@ class User:
         after: PageAfter = None,
     ) -> Connection[PointsEntry] | None:
         await self._private(info)
-        documents, has_next, total = await _page(
-            info, store.LEDGER, {"user_id": self._doc["_id"]}, first, after
+        documents, has_next, total = await info.context.users.points_history(
+            self._doc["_id"], first=page_size(first), after=id_after(after)
         )
         nodes = [
             PointsEntry(
@@ -304,10 +294,12 @@ class User:
         ] = None,
     ) -> Connection[Notification] | None:
         await self._private(info)
-        query: dict[str, Any] = {"user_id": self._doc["_id"]}
-        if unread_only:
-            query["read"] = False
-        documents, has_next, total = await _page(info, store.NOTIFICATIONS, query, first, after)
+        documents, has_next, total = await info.context.users.notifications(
+            self._doc["_id"],
+            unread_only=bool(unread_only),
+            first=page_size(first),
+            after=id_after(after),
+        )
         nodes = [
             Notification(
                 id=strawberry.ID(d["_id"]),
@@ -331,30 +323,11 @@ class User:
         after: PageAfter = None,
     ) -> Connection[Redemption] | None:
         await self._private(info)
-        documents, has_next, total = await _page(
-            info, store.REDEMPTIONS, {"user_id": self._doc["_id"]}, first, after
+        documents, has_next, total = await info.context.users.redemptions(
+            self._doc["_id"], first=page_size(first), after=id_after(after)
         )
         nodes = [Redemption.from_doc(d) for d in documents]
         return id_connection(nodes, documents, has_next=has_next, total=total)
-
-
-async def _page(
-    info: UsersInfo,
-    collection: str,
-    query: dict[str, Any],
-    first: int | None,
-    after: str | None,
-    newest_first: bool = True,
-) -> tuple[list[Document], bool, int]:
-    after_id = id_after(after)
-    return await mongo.page(
-        info.context.users.db,
-        collection,
-        query,
-        first=page_size(first),
-        after=after_id,
-        newest_first=newest_first,
-    )
 
 
 @strawberry.type(
@@ -439,7 +412,7 @@ class Query:
         principal = await info.context.principal()
         if principal is None:
             return None
-        document = await info.context.by_id(store.USERS).load(principal.user_id)
+        document = await info.context.user_loaders.user_by_id.load(principal.user_id)
         return User.from_doc(document) if document else None
 
     @strawberry.field(description="A user by id; null if there is none.")
@@ -448,23 +421,20 @@ class Query:
         info: UsersInfo,
         id: Annotated[strawberry.ID, strawberry.argument(description="User id.")],
     ) -> User | None:
-        document = await info.context.by_id(store.USERS).load(str(id))
+        document = await info.context.user_loaders.user_by_id.load(str(id))
         return User.from_doc(document) if document else None
 
     @strawberry.field(description="The city's districts, by name.")
     async def districts(self, info: UsersInfo) -> list[District] | None:
-        cursor = info.context.users.db[store.DISTRICTS].find().sort("name", 1)
-        return [District.from_doc(d) for d in await cursor.to_list()]
+        return [District.from_doc(d) for d in await info.context.users.districts()]
 
     @strawberry.field(description="The city's departments, by name.")
     async def departments(self, info: UsersInfo) -> list[Department] | None:
-        cursor = info.context.users.db[store.DEPARTMENTS].find().sort("name", 1)
-        return [Department.from_doc(d) for d in await cursor.to_list()]
+        return [Department.from_doc(d) for d in await info.context.users.departments()]
 
     @strawberry.field(description="The rewards catalogue, cheapest first.")
     async def rewards(self, info: UsersInfo) -> list[Reward] | None:
-        cursor = info.context.users.db[store.REWARDS].find().sort([("cost", 1), ("_id", 1)])
-        return [Reward.from_doc(d) for d in await cursor.to_list()]
+        return [Reward.from_doc(d) for d in await info.context.users.rewards()]
 
     @strawberry.field(
         description="People and organizations who can fix problems, oldest first; filter by skill and district."
@@ -483,13 +453,11 @@ class Query:
         first: PageFirst = None,
         after: PageAfter = None,
     ) -> Connection[User] | None:
-        query: dict[str, Any] = {"roles": DomainRole.SOLVER.value}
-        if skill:
-            query["skills"] = skill
-        if district_id:
-            query["district_id"] = str(district_id)
-        documents, has_next, total = await _page(
-            info, store.USERS, query, first, after, newest_first=False
+        documents, has_next, total = await info.context.users.solvers(
+            skill=skill,
+            district_id=str(district_id) if district_id else None,
+            first=page_size(first),
+            after=id_after(after),
         )
         return id_connection(
             [User.from_doc(d) for d in documents],
@@ -647,9 +615,7 @@ class Mutation:
         name: Annotated[str, strawberry.argument(description="Name to show.")],
     ) -> District:
         caller = await info.context.require_user()
-        return District.from_doc(
-            await info.context.users.create_reference(caller, store.DISTRICTS, str(id), name)
-        )
+        return District.from_doc(await info.context.users.create_district(caller, str(id), name))
 
     @strawberry.mutation(description="Adds a department (ADMIN only).")
     async def create_department(
@@ -663,7 +629,7 @@ class Mutation:
     ) -> Department:
         caller = await info.context.require_user()
         return Department.from_doc(
-            await info.context.users.create_reference(caller, store.DEPARTMENTS, str(id), name)
+            await info.context.users.create_department(caller, str(id), name)
         )
 
     @strawberry.mutation(description="Adds a reward to the catalogue (ADMIN only).")
@@ -703,10 +669,6 @@ class Mutation:
         ] = None,
     ) -> int:
         caller = await info.context.require_user()
-        if ids is not None and len(ids) > 500:
-            raise BadUserInputError(
-                "Mark at most 500 notifications at once, or leave ids out for all.", field="ids"
-            )
         return await info.context.users.mark_notifications_read(
             caller, [str(i) for i in ids] if ids is not None else None
         )

@@ -1,10 +1,23 @@
-"""The users service's MongoDB collections and their indexes."""
+"""The users service's MongoDB collections, their indexes and every query on them.
+
+`UserStore` is the only code that touches the collections: the service asks it
+for documents and conditional updates (points and stock never below zero) by
+name, the loaders for batches, the consumers for the inbox and projections.
+"""
 
 from __future__ import annotations
 
-from pymongo import ASCENDING, DESCENDING, IndexModel
+import contextlib
+from collections.abc import AsyncIterator
+from datetime import datetime
 
+from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
+from pymongo.errors import BulkWriteError, DuplicateKeyError
+
+from veche_kit import mongo
 from veche_kit.migrations import Migration
+from veche_kit.mongo import Database, Document, Session
+from veche_users.domain import Role
 
 USERS = "users"
 REFRESH_TOKENS = "refresh_tokens"
@@ -19,6 +32,7 @@ NOTIFICATIONS = "notifications"
 POLL_VOTERS = "poll_voters"
 SUPPORTERS = "initiative_supporters"
 INITIATIVES = "initiatives"
+DUPLICATE_KEY = 11000
 
 INDEXES: dict[str, list[IndexModel]] = {
     USERS: [
@@ -49,6 +63,277 @@ INDEXES: dict[str, list[IndexModel]] = {
     SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
 }
 
+
 # How stored documents change shape between releases, oldest first (veche_kit.migrations):
 # each service start runs those the store has not had yet.
 MIGRATIONS: list[Migration] = []
+
+
+class UserStore:
+    """The users service's collections: documents in, documents out."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    # ───────────────────────── accounts ─────────────────────────
+
+    async def get(self, user_id: str) -> Document | None:
+        return await self.db[USERS].find_one({"_id": user_id})
+
+    async def by_email(self, email: str) -> Document | None:
+        return await self.db[USERS].find_one({"email": email})
+
+    async def by_ids(self, collection: str, ids: list[str]) -> list[Document | None]:
+        """Users, districts or departments by id, in that order (for loaders)."""
+        return await mongo.find_by_ids(self.db, collection, ids)
+
+    async def add(self, user: Document, session: Session) -> None:
+        """DuplicateKeyError when the email is taken (a unique index)."""
+        await self.db[USERS].insert_one(user, session=session)
+
+    async def update(
+        self, user_id: str, change: Document, session: Session | None = None
+    ) -> Document | None:
+        """Applies an update to one account; the account after it, or None if there is none."""
+        saved: Document | None = await self.db[USERS].find_one_and_update(
+            {"_id": user_id}, change, return_document=ReturnDocument.AFTER, session=session
+        )
+        return saved
+
+    async def count_failed_login(self, user_id: str) -> int:
+        failed = await self.db[USERS].find_one_and_update(
+            {"_id": user_id},
+            {"$inc": {"failed_logins": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return int(failed["failed_logins"]) if failed is not None else 0
+
+    async def lock(self, user_id: str, until: datetime) -> None:
+        await self.db[USERS].update_one(
+            {"_id": user_id}, {"$set": {"failed_logins": 0, "locked_until": until}}
+        )
+
+    async def unlock(self, user_id: str) -> None:
+        await self.db[USERS].update_one(
+            {"_id": user_id}, {"$set": {"failed_logins": 0, "locked_until": None}}
+        )
+
+    async def page_solvers(
+        self, *, skill: str | None, district_id: str | None, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        """Solvers oldest first, with the skill and in the district when given."""
+        query: Document = {"roles": Role.SOLVER.value}
+        if skill:
+            query["skills"] = skill
+        if district_id:
+            query["district_id"] = district_id
+        return await mongo.page(self.db, USERS, query, first=first, after=after, newest_first=False)
+
+    async def citizens_in(self, district_ids: list[str]) -> AsyncIterator[str]:
+        """Every user id, or those living in `district_ids` when given."""
+        query: Document = {"district_id": {"$in": district_ids}} if district_ids else {}
+        async for document in self.db[USERS].find(query, {"_id": 1}):
+            yield document["_id"]
+
+    async def officials_of(self, department_id: str | None) -> AsyncIterator[str]:
+        if not department_id:
+            return
+        cursor = self.db[USERS].find(
+            {"roles": Role.OFFICIAL.value, "department_id": department_id}, {"_id": 1}
+        )
+        async for document in cursor:
+            yield document["_id"]
+
+    # ───────────────────────── refresh tokens ─────────────────────────
+
+    async def add_refresh_token(self, token: Document) -> None:
+        await self.db[REFRESH_TOKENS].insert_one(token)
+
+    async def use_refresh_token(self, digest: str, now: datetime) -> Document | None:
+        """Marks a live, unused token used; the token, or None when it is not so."""
+        found: Document | None = await self.db[REFRESH_TOKENS].find_one_and_update(
+            {"_id": digest, "used_at": None, "revoked": False, "expires_at": {"$gt": now}},
+            {"$set": {"used_at": now}},
+        )
+        return found
+
+    async def refresh_token(self, digest: str) -> Document | None:
+        return await self.db[REFRESH_TOKENS].find_one({"_id": digest})
+
+    async def revoke_family(self, family: str) -> int:
+        """Revokes every live token of a family; how many were live."""
+        result = await self.db[REFRESH_TOKENS].update_many(
+            {"family": family, "revoked": False}, {"$set": {"revoked": True}}
+        )
+        return result.modified_count
+
+    # ───────────────────────── phone codes ─────────────────────────
+
+    async def phone_code(self, user_id: str) -> Document | None:
+        return await self.db[PHONE_CODES].find_one({"_id": user_id})
+
+    async def put_phone_code(self, user_id: str, code: Document) -> None:
+        await self.db[PHONE_CODES].replace_one({"_id": user_id}, code, upsert=True)
+
+    async def try_phone_code(self, user_id: str, max_attempts: int) -> Document | None:
+        """Counts one attempt (a conditional update, so parallel guesses share one budget);
+        the code after it, or None when there is none or the attempts are spent."""
+        entry: Document | None = await self.db[PHONE_CODES].find_one_and_update(
+            {"_id": user_id, "attempts": {"$lt": max_attempts}},
+            {"$inc": {"attempts": 1}},
+            return_document=ReturnDocument.AFTER,
+        )
+        return entry
+
+    async def drop_phone_code(self, user_id: str, session: Session) -> None:
+        await self.db[PHONE_CODES].delete_one({"_id": user_id}, session=session)
+
+    # ───────────────────────── reference data ─────────────────────────
+
+    async def exists(self, collection: str, ref_id: str) -> bool:
+        """Whether a district or a department with the id exists."""
+        return await self.db[collection].count_documents({"_id": ref_id}) > 0
+
+    async def add_reference(self, collection: str, document: Document) -> None:
+        """DuplicateKeyError when the id is taken."""
+        await self.db[collection].insert_one(document)
+
+    async def references(self, collection: str) -> list[Document]:
+        """Every district or department, by name."""
+        found: list[Document] = await self.db[collection].find().sort("name", 1).to_list()
+        return found
+
+    # ───────────────────────── points and rewards ─────────────────────────
+
+    async def credit(self, entry: Document, session: Session) -> bool:
+        """Writes a ledger entry and moves the balance; False when there is no such user.
+        DuplicateKeyError when the entry's source event was credited before."""
+        await self.db[LEDGER].insert_one(entry, session=session)
+        result = await self.db[USERS].update_one(
+            {"_id": entry["user_id"]}, {"$inc": {"points": entry["amount"]}}, session=session
+        )
+        return result.matched_count > 0
+
+    async def spend(self, user_id: str, cost: int, session: Session) -> bool:
+        """Takes `cost` points unless the balance is lower (a conditional update)."""
+        user = await self.db[USERS].find_one_and_update(
+            {"_id": user_id, "points": {"$gte": cost}},
+            {"$inc": {"points": -cost}},
+            session=session,
+        )
+        return user is not None
+
+    async def add_ledger_entry(self, entry: Document, session: Session) -> None:
+        await self.db[LEDGER].insert_one(entry, session=session)
+
+    async def rewards(self) -> list[Document]:
+        """The catalogue, cheapest first."""
+        found: list[Document] = (
+            await self.db[REWARDS].find().sort([("cost", 1), ("_id", 1)]).to_list()
+        )
+        return found
+
+    async def add_reward(self, reward: Document) -> None:
+        await self.db[REWARDS].insert_one(reward)
+
+    async def take_reward(self, reward_id: str, session: Session) -> Document | None:
+        """One off the stock unless it is out (a conditional update); the reward, or None."""
+        reward: Document | None = await self.db[REWARDS].find_one_and_update(
+            {"_id": reward_id, "stock": {"$gt": 0}},
+            {"$inc": {"stock": -1}},
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return reward
+
+    async def reward_exists(self, reward_id: str, session: Session) -> bool:
+        return await self.db[REWARDS].count_documents({"_id": reward_id}, session=session) > 0
+
+    async def add_redemption(self, redemption: Document, session: Session) -> None:
+        await self.db[REDEMPTIONS].insert_one(redemption, session=session)
+
+    async def page_of(
+        self, collection: str, query: Document, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        return await mongo.page(self.db, collection, query, first=first, after=after)
+
+    async def page_ledger(
+        self, user_id: str, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        return await self.page_of(LEDGER, {"user_id": user_id}, first=first, after=after)
+
+    async def page_redemptions(
+        self, user_id: str, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        return await self.page_of(REDEMPTIONS, {"user_id": user_id}, first=first, after=after)
+
+    # ───────────────────────── the inbox ─────────────────────────
+
+    async def page_notifications(
+        self, user_id: str, *, unread_only: bool, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        query: Document = {"user_id": user_id}
+        if unread_only:
+            query["read"] = False
+        return await self.page_of(NOTIFICATIONS, query, first=first, after=after)
+
+    async def add_notifications(self, documents: list[Document]) -> int:
+        """Inserts a batch; how many were new (one per user per source event, by index)."""
+        try:
+            result = await self.db[NOTIFICATIONS].insert_many(documents, ordered=False)
+        except BulkWriteError as error:
+            # Already written by an earlier try of this event: those are skipped.
+            if any(e.get("code") != DUPLICATE_KEY for e in error.details.get("writeErrors", [])):
+                raise
+            return int(error.details.get("nInserted", 0))
+        return len(result.inserted_ids)
+
+    async def mark_read(self, user_id: str, ids: list[str] | None) -> int:
+        query: Document = {"user_id": user_id, "read": False}
+        if ids is not None:
+            query["_id"] = {"$in": ids}
+        result = await self.db[NOTIFICATIONS].update_many(query, {"$set": {"read": True}})
+        return result.modified_count
+
+    # ───────────────────────── projections of other services' events ─────────────────────────
+
+    async def add_poll_voter(self, poll_id: str, user_id: str, session: Session) -> None:
+        await self.db[POLL_VOTERS].update_one(
+            {"_id": f"{poll_id}:{user_id}"},
+            {"$setOnInsert": {"poll_id": poll_id, "user_id": user_id}},
+            upsert=True,
+            session=session,
+        )
+
+    async def poll_voters(self, poll_id: str) -> AsyncIterator[str]:
+        async for document in self.db[POLL_VOTERS].find({"poll_id": poll_id}, {"user_id": 1}):
+            yield document["user_id"]
+
+    async def set_support(self, issue_id: str, user_id: str, active: bool, at: datetime) -> None:
+        """Keeps the newest fact per (issue, user), whatever order events arrive in.
+
+        Outside the transaction: a stale fact hits the unique _id, which would abort one.
+        """
+        with contextlib.suppress(DuplicateKeyError):
+            await self.db[SUPPORTERS].update_one(
+                {"_id": f"{issue_id}:{user_id}", "at": {"$lt": at}},
+                {"$set": {"issue_id": issue_id, "user_id": user_id, "active": active, "at": at}},
+                upsert=True,
+            )
+
+    async def supporters(self, issue_id: str) -> list[str]:
+        cursor = self.db[SUPPORTERS].find({"issue_id": issue_id, "active": True}, {"user_id": 1})
+        return [d["user_id"] async for d in cursor]
+
+    async def put_initiative(
+        self, issue_id: str, author_id: str, title: str, session: Session
+    ) -> None:
+        await self.db[INITIATIVES].update_one(
+            {"_id": issue_id},
+            {"$set": {"author_id": author_id, "title": title}},
+            upsert=True,
+            session=session,
+        )
+
+    async def initiative(self, issue_id: str) -> Document | None:
+        return await self.db[INITIATIVES].find_one({"_id": issue_id})

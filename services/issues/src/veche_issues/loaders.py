@@ -1,0 +1,92 @@
+"""The issues subgraph's batch loaders: one per relation, made fresh for each request.
+
+Every field that reaches another record goes through one of these, so a list of
+issues costs one query per relation, not one per issue.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from strawberry.dataloader import DataLoader
+
+from veche_issues.store import IssueStore
+from veche_kit.mongo import Document
+
+
+@dataclass(frozen=True)
+class CommentsPage:
+    comments: list[Document]
+    has_next: bool
+    total: int
+
+
+# (issue id, page size, after this comment id)
+CommentsKey = tuple[str, int, str | None]
+
+
+class IssueById(DataLoader[str, Document | None]):
+    def __init__(self, store: IssueStore) -> None:
+        super().__init__(load_fn=store.by_ids)
+
+
+class OffersByIssue(DataLoader[str, list[Document]]):
+    """Each issue's solver offers, oldest first."""
+
+    def __init__(self, store: IssueStore) -> None:
+        async def load(issue_ids: list[str]) -> list[list[Document]]:
+            found = await store.offers_by_issues(issue_ids)
+            return [found[i] for i in issue_ids]
+
+        super().__init__(load_fn=load)
+
+
+class CommentsByIssue(DataLoader[CommentsKey, CommentsPage]):
+    """A page of each issue's comments; issues asking for the same window share a query."""
+
+    def __init__(self, store: IssueStore) -> None:
+        async def load(keys: list[CommentsKey]) -> list[CommentsPage]:
+            windows: dict[tuple[int, str | None], list[str]] = defaultdict(list)
+            for issue_id, first, after in keys:
+                windows[(first, after)].append(issue_id)
+            pages: dict[CommentsKey, CommentsPage] = {}
+            for (first, after), issue_ids in windows.items():
+                found = await store.comments_pages(issue_ids, first=first, after=after)
+                for issue_id, (comments, has_next, total) in found.items():
+                    pages[(issue_id, first, after)] = CommentsPage(comments, has_next, total)
+            return [pages[key] for key in keys]
+
+        super().__init__(load_fn=load)
+
+
+class SupportedByViewer(DataLoader[str, bool]):
+    """Whether one signed-in viewer supports each issue."""
+
+    def __init__(self, store: IssueStore, user_id: str) -> None:
+        async def load(issue_ids: list[str]) -> list[bool]:
+            mine = await store.supported_among(user_id, issue_ids)
+            return [i in mine for i in issue_ids]
+
+        super().__init__(load_fn=load)
+
+
+@dataclass
+class IssueLoaders:
+    """The loaders of one request."""
+
+    store: IssueStore
+    issue_by_id: IssueById = field(init=False)
+    offers_by_issue: OffersByIssue = field(init=False)
+    comments_by_issue: CommentsByIssue = field(init=False)
+    _supported: dict[str, SupportedByViewer] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
+        self.issue_by_id = IssueById(self.store)
+        self.offers_by_issue = OffersByIssue(self.store)
+        self.comments_by_issue = CommentsByIssue(self.store)
+
+    def supported_by_viewer(self, user_id: str) -> SupportedByViewer:
+        if user_id not in self._supported:
+            self._supported[user_id] = SupportedByViewer(self.store, user_id)
+        return self._supported[user_id]
