@@ -31,6 +31,7 @@ from veche_kit.clock import utcnow
 from veche_kit.mongo import Database, connect, new_id
 from veche_kit.outbox import Outbox
 from veche_polls import domain, store
+from veche_polls.app import audit_key
 from veche_polls.service import PollsService
 from veche_polls.settings import PollsSettings
 from veche_polls.tallies import TallyFolder
@@ -149,7 +150,8 @@ class Bench:
     async def cast_votes_in_process(self, poll_id: str, count: int, clients: int) -> float:
         """The castVote use case called directly (no HTTP, no GraphQL): its store work."""
         settings = PollsSettings(mongo_url="unused", service_name="polls")
-        folder = TallyFolder(self.db.client, self.db)  # not started: the service folds
+        # not started: the service folds
+        folder = TallyFolder(self.db.client, self.db, audit_key=audit_key(settings))
         outbox = Outbox(self.db.client, self.db, settings.service_name)
         service = PollsService(store.PollStore(self.db), outbox, settings, folder)
         rng = random.Random(6)
