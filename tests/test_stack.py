@@ -15,6 +15,7 @@ from gql import gql as gql_document
 from gql.transport.httpx import HTTPXAsyncTransport
 from prometheus_client.parser import text_string_to_metric_families
 
+from veche_polls.audit import commitment
 from veche_stack.processes import port_open
 from veche_stack.runner import Runner
 from veche_stack.stack import GATEWAY, SERVICES
@@ -177,7 +178,7 @@ NEW_POLL = gql_document("""mutation NewPoll($input: CreatePollInput!) {
 PUBLISH_POLL = gql_document("mutation PublishPoll($id: ID!) { publishPoll(id: $id) { status } }")
 FOR_ME = gql_document("""query ForMe { pollsForMe(first: 20) { edges { node { id title } } } }""")
 CAST = gql_document("""mutation Cast($poll: ID!, $answers: [AnswerInput!]!) {
-  castVote(pollId: $poll, answers: $answers) { id castAt }
+  castVote(pollId: $poll, answers: $answers) { id castAt receipt { commitment salt } }
 }""")
 REPORT_POTHOLE = gql_document("""mutation ReportPothole($input: ReportIssueInput!) {
   reportIssue(input: $input) { id status location { lat lon } department { name } }
@@ -260,7 +261,8 @@ async def test_a_citizen_with_the_gql_client(stack: Runner) -> None:
                 ],
             },
         )
-        assert ballot["castVote"]["castAt"]
+        receipt = ballot["castVote"]["receipt"]
+        assert receipt["commitment"] == commitment(ballot["castVote"]["id"], receipt["salt"])
         tag = uuid.uuid4().hex[:6]
         issue = (
             await ask(

@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from pathlib import Path
 
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from veche_kit.auth import TokenVerifier, jwks_over_http
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import OUTBOX, Outbox
 from veche_kit.runtime import Runtime, build_app
+from veche_kit.signing import SigningKey
 from veche_polls import store
 from veche_polls.consumers import Reactions, handlers
 from veche_polls.loaders import PollLoaders
@@ -34,6 +38,13 @@ async def _close_due_polls(service: PollsService) -> None:
         await asyncio.sleep(interval)
 
 
+def audit_key(settings: PollsSettings) -> SigningKey:
+    """The key that signs tree heads: from settings, or generated once (development)."""
+    if settings.audit_key:
+        return SigningKey.from_pem(settings.audit_key.encode())
+    return SigningKey.load_or_create(Path(settings.data_dir) / "keys" / "polls-audit-key.pem")
+
+
 def create_app(
     settings: PollsSettings | None = None, *, verifier: TokenVerifier | None = None
 ) -> Starlette:
@@ -48,9 +59,12 @@ def create_app(
     )
     poll_store = store.PollStore(runtime.db)
     runtime.attach_consumer(handlers.bind(Reactions(poll_store, settings)))
+    key = audit_key(settings)
     folder = TallyFolder(
         runtime.client,
         runtime.db,
+        audit_key=key,
+        min_group=settings.audit_min_group,
         batch_size=settings.fold_batch_size,
         idle_seconds=settings.fold_idle_seconds,
     )
@@ -64,7 +78,13 @@ def create_app(
             request=request, verifier=verifier, service=service, batches=PollLoaders(service)
         )
 
-    app = build_app(runtime, schema, context_factory=context)
+    async def jwks(_: Request) -> Response:
+        # The key that verifies every tree head (anyone may check a poll's log).
+        return JSONResponse(key.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    app = build_app(
+        runtime, schema, context_factory=context, routes=[Route("/.well-known/jwks.json", jwks)]
+    )
     app.state.service = service
     return app
 

@@ -387,9 +387,13 @@ def new_poll(
     department_id: str | None,
     now: datetime,
     source_initiative_id: str | None = None,
+    audit: bool = True,
+    receipts: bool = True,
 ) -> Document:
     """A DRAFT poll document from checked parts."""
     poll: Document = {
+        "audit": audit,
+        "receipts": receipts and audit,
         "_id": poll_id,
         "title": title,
         "description": description,

@@ -25,12 +25,15 @@ from veche_kit.graphql import (
     PageAfter,
     PageFirst,
     RequestContext,
+    connection,
+    encode_cursor,
     id_after,
     id_connection,
     page_size,
 )
 from veche_kit.mongo import Document
 from veche_polls import domain
+from veche_polls.audit import TreeHead, canonical
 from veche_polls.domain import AnswerDraft, QuestionDraft
 from veche_polls.domain import DecisionStatus as DomainDecisionStatus
 from veche_polls.domain import PollStatus as DomainPollStatus
@@ -426,19 +429,45 @@ class Poll:
         )
 
 
+@strawberry.type(
+    description="The voter's proof that their ballot is in the poll's public log: keep it. `commitment` is published (the record's id in the log); `salt` is known only to the voter, and opens it: sha256(ballotId + salt) = commitment. Anyone given both can check the record, and so how it voted."
+)
+class BallotReceipt:
+    commitment: str = strawberry.field(description="The record's commitment, hex.")
+    salt: str = strawberry.field(description="The secret that opens the commitment, hex.")
+    _poll_id: strawberry.Private[str]
+
+    @strawberry.field(
+        description="The record's position in the log; null until the ballot is folded into the counters (about a second). `ballotProof` proves it against a signed head."
+    )
+    async def leaf_index(self, info: PollsInfo) -> int | None:
+        return await info.context.polls.record_index(self._poll_id, self.commitment)
+
+
 @strawberry.type(description="A voter's ballot: final once cast.")
 class Ballot:
     id: strawberry.ID = strawberry.field(description="Ballot id.")
     answers: list[Answer] = strawberry.field(description="One answer per question, in poll order.")
     cast_at: datetime = strawberry.field(description="When it was cast (UTC).")
+    receipt: BallotReceipt | None = strawberry.field(
+        description="Only in castVote's answer, for polls with receipts: the voter's proof of inclusion (see BallotReceipt). Null elsewhere."
+    )
     _poll_id: strawberry.Private[str]
 
     @classmethod
-    def from_doc(cls, document: Document) -> Ballot:
+    def from_doc(cls, document: Document, *, with_receipt: bool = False) -> Ballot:
+        receipt = None
+        if with_receipt and document.get("salt"):
+            receipt = BallotReceipt(
+                commitment=document["commitment"],
+                salt=document["salt"],
+                _poll_id=document["poll_id"],
+            )
         return cls(
             id=strawberry.ID(document["_id"]),
             answers=[Answer.from_doc(a) for a in document["answers"]],
             cast_at=document["cast_at"],
+            receipt=receipt,
             _poll_id=document["poll_id"],
         )
 
@@ -604,6 +633,14 @@ class CreatePollInput:
         default=None,
         description="Admins: the department running the poll (optional). Officials' polls belong to their own department.",
     )
+    audit: bool = strawberry.field(
+        default=True,
+        description="Keep a public, verifiable log of the poll's anonymous ballot records with signed tree heads (`pollAudit`); on by default.",
+    )
+    receipts: bool = strawberry.field(
+        default=True,
+        description="Give each voter a receipt that proves their record is in the log. A receipt also lets a voter show someone how they voted: turn it off for sensitive polls (the public log and recount stay).",
+    )
 
 
 @strawberry.input(description="Changes to a DRAFT poll; leave a field out to keep it.")
@@ -646,6 +683,91 @@ def _when(value: datetime | None) -> datetime | None:
 
 
 # ─────────────────────────── root types ───────────────────────────
+
+
+@strawberry.type(
+    description="One anonymous ballot record of a poll's public log: the answers and the ballot's commitment, never who voted, when, or from where."
+)
+class BallotRecord:
+    leaf_index: int = strawberry.field(description="Position in the log (cast order), from 0.")
+    commitment: str = strawberry.field(description="sha256(ballot id + the voter's salt), hex.")
+    record: str = strawberry.field(
+        description="The record exactly as hashed: canonical JSON (sorted keys, no spaces, UTF-8). Its leaf hash is sha256(0x00 || record) (RFC 9162)."
+    )
+    leaf_hash: str = strawberry.field(description="sha256(0x00 || record), hex.")
+
+
+@strawberry.type(
+    description="The latest signed tree head of a poll's public log (Certificate Transparency style, RFC 9162): the log's root at a size, with the counters at that size, signed by the polls service's key (JWKS at the polls service's /.well-known/jwks.json). Visible when the poll's results are."
+)
+class PollAudit:
+    tree_size: int = strawberry.field(description="How many records the head covers.")
+    root_hash: str = strawberry.field(description="The Merkle root over those records, hex.")
+    signed_at: datetime = strawberry.field(description="When the head was signed (UTC).")
+    signature: str = strawberry.field(description="Ed25519 signature over `statement`, base64url.")
+    key_id: str = strawberry.field(description="The signing key's `kid` in the JWKS.")
+    statement: str = strawberry.field(
+        description="Exactly what was signed: canonical JSON of poll, treeSize, rootHash, tallies (overall, and per district and age group of at least the minimum group size), signedAt and keyId."
+    )
+    _poll_id: strawberry.Private[str]
+
+    @classmethod
+    def from_head(cls, head: TreeHead) -> PollAudit:
+        return cls(
+            tree_size=head.tree_size,
+            root_hash=head.root_hash,
+            signed_at=head.signed_at,
+            signature=head.signature,
+            key_id=head.key_id,
+            statement=head.payload().decode(),
+            _poll_id=head.poll_id,
+        )
+
+    @strawberry.field(description="The log's records in order, for a recount (page with `after`).")
+    async def records(
+        self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
+    ) -> Connection[BallotRecord]:
+        start = id_after(after)
+        documents, has_next = await info.context.polls.records_page(
+            self._poll_id, page_size(first), int(start) if start is not None else None
+        )
+        nodes = [
+            BallotRecord(
+                leaf_index=d["index"],
+                commitment=d["commitment"],
+                record=canonical(d["record"]).decode(),
+                leaf_hash=d["hash"],
+            )
+            for d in documents
+        ]
+        cursors = [encode_cursor([str(d["index"])]) for d in documents]
+        return connection(nodes, cursors, has_next=has_next, total=self.tree_size)
+
+    @strawberry.field(
+        description="Every signed head of the log up to this one, largest first: one per fold. Check that each is consistent with the next with `consistencyProof`."
+    )
+    async def heads(
+        self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
+    ) -> Connection[PollAudit]:
+        start = id_after(after)
+        below = int(start) if start is not None else self.tree_size + 1
+        heads, has_next, total = await info.context.polls.heads_page(
+            self._poll_id, page_size(first), below, self.tree_size
+        )
+        nodes = [PollAudit.from_head(h) for h in heads]
+        cursors = [encode_cursor([str(h.tree_size)]) for h in heads]
+        return connection(nodes, cursors, has_next=has_next, total=total)
+
+
+@strawberry.type(
+    description="The audit path of one record against a signed tree head (RFC 9162, 2.1.3)."
+)
+class InclusionProof:
+    leaf_index: int = strawberry.field(description="The record's position in the log.")
+    tree_size: int = strawberry.field(
+        description="The size of the signed head it is proven against."
+    )
+    path: list[str] = strawberry.field(description="The sibling hashes from the leaf up, hex.")
 
 
 @strawberry.type
@@ -701,6 +823,51 @@ class Query:
         )
         return _poll_page(documents, has_next, total)
 
+    @strawberry.field(
+        description="The latest signed tree head of the poll's public log, with its records for a recount. Null when the poll keeps no log, or while its results are not visible to you (the same rule as Poll.results). Verify it offline with `python -m veche_polls.verify`."
+    )
+    async def poll_audit(
+        self,
+        info: PollsInfo,
+        poll_id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+    ) -> PollAudit | None:
+        head = await info.context.polls.latest_head(await info.context.principal(), str(poll_id))
+        return PollAudit.from_head(head) if head else None
+
+    @strawberry.field(
+        description="Proof that the record with this commitment (from a ballot receipt) is in the log covered by the latest signed head. Null until the ballot is folded and a head covers it, or while the results are not visible to you."
+    )
+    async def ballot_proof(
+        self,
+        info: PollsInfo,
+        poll_id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+        commitment: Annotated[
+            str, strawberry.argument(description="The receipt's commitment, hex.")
+        ],
+    ) -> InclusionProof | None:
+        found = await info.context.polls.inclusion_proof(
+            await info.context.principal(), str(poll_id), commitment[:64]
+        )
+        if found is None:
+            return None
+        index, size, path = found
+        return InclusionProof(leaf_index=index, tree_size=size, path=[h.hex() for h in path])
+
+    @strawberry.field(
+        description="Proof (RFC 9162, 2.1.4) that the log at `fromSize` is a prefix of the log at `toSize`: no record was changed or removed between two signed heads. Both must be sizes of signed heads; hex hashes."
+    )
+    async def consistency_proof(
+        self,
+        info: PollsInfo,
+        poll_id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
+        from_size: Annotated[int, strawberry.argument(description="The older head's tree size.")],
+        to_size: Annotated[int, strawberry.argument(description="The newer head's tree size.")],
+    ) -> list[str] | None:
+        proof = await info.context.polls.consistency_proof(
+            await info.context.principal(), str(poll_id), from_size, to_size
+        )
+        return [h.hex() for h in proof] if proof is not None else None
+
 
 @strawberry.type
 class Mutation:
@@ -725,6 +892,8 @@ class Mutation:
             ends_at=_when(input.ends_at),
             points_reward=input.points_reward,
             department_id=str(input.department_id) if input.department_id else None,
+            audit=input.audit,
+            receipts=input.receipts,
         )
         return Poll.from_doc(await info.context.polls.create_poll(caller, draft))
 
@@ -800,7 +969,7 @@ class Mutation:
             for a in answers
         ]
         ballot = await info.context.polls.cast_vote(caller, str(poll_id), drafts)
-        return Ballot.from_doc(ballot)
+        return Ballot.from_doc(ballot, with_receipt=True)
 
     @strawberry.mutation(
         description="Records (or updates) what the city decided after a CLOSED poll; its department's officials and admins."

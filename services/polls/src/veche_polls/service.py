@@ -21,15 +21,16 @@ from pymongo.errors import DuplicateKeyError
 from veche_kit import mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
-from veche_kit.errors import InvalidTransitionError, NotFoundError
+from veche_kit.errors import BadUserInputError, InvalidTransitionError, NotFoundError
 from veche_kit.events import PollClosed, PollDecisionRecorded, PollPublished, PollVoteCast
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
-from veche_polls import domain
+from veche_polls import audit, domain, merkle
+from veche_polls.audit import TreeHead
 from veche_polls.domain import AnswerDraft, DecisionStatus, PollStatus, QuestionDraft, Voter
 from veche_polls.errors import AlreadyVotedError
 from veche_polls.settings import PollsSettings
-from veche_polls.store import PollStore
+from veche_polls.store import AuditStore, PollStore
 from veche_polls.tallies import TallyFolder, counted_in
 
 _EDITABLE = (
@@ -55,6 +56,8 @@ class NewPoll:
     ends_at: datetime | None
     points_reward: int | None
     department_id: str | None
+    audit: bool = True  # a public log of anonymous ballot records, with signed heads
+    receipts: bool = True  # voters get the salt that lets them prove their record
 
 
 class PollsService:
@@ -64,6 +67,7 @@ class PollsService:
         self, store: PollStore, outbox: Outbox, settings: PollsSettings, folder: TallyFolder
     ) -> None:
         self.store = store
+        self.audit = AuditStore(store.db)
         self.outbox = outbox
         self.settings = settings
         self.folder = folder
@@ -143,6 +147,8 @@ class PollsService:
             author_id=caller.user_id,
             department_id=department,
             now=utcnow(),
+            audit=draft.audit,
+            receipts=draft.receipts,
         )
         await self.store.add(poll)
         return poll
@@ -276,6 +282,7 @@ class PollsService:
             "cast_at": now,
             "tally_pending": True,
         }
+        ballot.update(audit.ballot_receipt_fields(ballot["_id"], poll))
         ballot.update(self.outbox.carry(_vote_cast(ballot, poll["points_reward"])))
         try:
             await self.store.add_ballot(ballot)
@@ -357,6 +364,66 @@ class PollsService:
         return [
             await self.settle(d) if d else None for d in await self.store.for_initiatives(issue_ids)
         ]
+
+    # ───────────────────────── the public log ─────────────────────────
+
+    async def _audited(self, caller: Principal | None, poll_id: str) -> Document | None:
+        """The poll when its log exists and the caller may see its results (the log's
+        records are its results); None otherwise."""
+        poll = await self.get_poll(poll_id)
+        if not poll.get("audit", True):
+            return None
+        voted = caller is not None and await self.store.ballot_of(poll_id, caller.user_id)
+        if not domain.results_visible(caller, poll, has_voted=bool(voted)):
+            return None
+        return poll
+
+    async def latest_head(self, caller: Principal | None, poll_id: str) -> TreeHead | None:
+        if await self._audited(caller, poll_id) is None:
+            return None
+        return await self.audit.latest_head(poll_id)
+
+    async def heads_page(
+        self, poll_id: str, first: int, below: int, up_to: int
+    ) -> tuple[list[TreeHead], bool, int]:
+        return await self.audit.heads_page(poll_id, first, below, up_to)
+
+    async def records_page(
+        self, poll_id: str, first: int, after: int | None
+    ) -> tuple[list[Document], bool]:
+        return await self.audit.records_page(poll_id, first, after)
+
+    async def record_index(self, poll_id: str, commitment: str) -> int | None:
+        record = await self.audit.record_by_commitment(poll_id, commitment)
+        return int(record["index"]) if record else None
+
+    async def inclusion_proof(
+        self, caller: Principal | None, poll_id: str, commitment: str
+    ) -> tuple[int, int, list[bytes]] | None:
+        """(leaf index, tree size, path) of a record against the latest signed head."""
+        head = await self.latest_head(caller, poll_id)
+        index = await self.record_index(poll_id, commitment)
+        if head is None or index is None or index >= head.tree_size:
+            return None
+        leaves = await self.audit.leaf_hashes(poll_id, head.tree_size)
+        return index, head.tree_size, merkle.inclusion_proof(leaves, index)
+
+    async def consistency_proof(
+        self, caller: Principal | None, poll_id: str, old_size: int, new_size: int
+    ) -> list[bytes] | None:
+        """That the signed head at `old_size` is a prefix of the one at `new_size`."""
+        if await self._audited(caller, poll_id) is None:
+            return None
+        old, new = await asyncio.gather(
+            self.audit.head_at(poll_id, old_size), self.audit.head_at(poll_id, new_size)
+        )
+        if old is None or new is None or old_size > new_size:
+            raise BadUserInputError(
+                "fromSize and toSize must be the sizes of two signed heads of this poll, "
+                "fromSize ≤ toSize (see pollAudit and its heads)."
+            )
+        leaves = await self.audit.leaf_hashes(poll_id, new_size)
+        return merkle.consistency_proof(leaves, old_size)
 
 
 def _require_status(poll: Document, status: PollStatus, what: str) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pydantic import model_validator
 from pydantic_settings import SettingsConfigDict
 
 from veche_kit.settings import ServiceSettings
@@ -21,3 +22,17 @@ class PollsSettings(ServiceSettings):
     fold_idle_seconds: float = 0.5
     # Demo polls, created once the demo admin's `user.registered` event arrives.
     demo_data: bool = False
+    # PEM of the Ed25519 key that signs polls' tree heads (published at
+    # /.well-known/jwks.json); required in production, generated in development.
+    audit_key: str | None = None
+    # District and age-group subtotals are published in signed heads only for groups
+    # of at least this many ballots.
+    audit_min_group: int = 10
+
+    @model_validator(mode="after")
+    def _production_needs_an_audit_key(self) -> PollsSettings:
+        if self.environment == "production" and not self.audit_key:
+            raise ValueError(
+                "POLLS_AUDIT_KEY (an Ed25519 private key in PEM) is required in production"
+            )
+        return self

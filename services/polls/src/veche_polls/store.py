@@ -7,6 +7,9 @@
 - `tallies`: one counters document per poll (see `domain.ballot_increments`).
 - `voters`: the projection of user events: each voter's district, birth year
   and phone verification, with the time of the event it came from.
+- `ballot_records`, `tree_heads`, `audit_logs`: each poll's public log (see
+  `audit`): the anonymous records in cast order, every signed tree head, and the
+  log's frontier (what an append needs).
 
 `PollStore` holds every query and conditional update on them but the folding
 of ballots into counters (`tallies`).
@@ -22,12 +25,17 @@ from veche_kit import mongo
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import PENDING_INDEX
+from veche_polls.audit import TreeHead
 from veche_polls.domain import Drafts, PollStatus, Voter
+from veche_polls.merkle import Frontier
 
 POLLS = "polls"
 BALLOTS = "ballots"
 TALLIES = "tallies"
 VOTERS = "voters"
+BALLOT_RECORDS = "ballot_records"
+TREE_HEADS = "tree_heads"
+AUDIT_LOGS = "audit_logs"
 
 INDEXES: dict[str, list[IndexModel]] = {
     POLLS: [
@@ -50,6 +58,13 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("tally_pending", ASCENDING), ("poll_id", ASCENDING)], sparse=True),
         PENDING_INDEX,  # the relay's index: ballots carry their own `poll.vote_cast`
     ],
+    # `_id` is "<poll>:<index>" (zero-padded), so a position is written once.
+    BALLOT_RECORDS: [
+        IndexModel(
+            [("poll_id", ASCENDING), ("commitment", ASCENDING)], unique=True, name="commitment"
+        ),
+    ],
+    TREE_HEADS: [IndexModel([("poll_id", ASCENDING), ("tree_size", DESCENDING)])],
 }
 
 
@@ -290,3 +305,116 @@ def eligibility_filter(voter: Voter, year: int) -> Document:
     if not voter.phone_verified:
         rules.append({"audience.verified_only": False})
     return {"$and": rules}
+
+
+# ───────────────────────── the public log ─────────────────────────
+
+
+def _position(poll_id: str, index: int) -> str:
+    return f"{poll_id}:{index:010d}"
+
+
+def frontier_of(log_state: Document | None) -> Frontier:
+    if log_state is None:
+        return Frontier.empty()
+    return Frontier(log_state["size"], tuple(bytes.fromhex(h) for h in log_state["roots"]))
+
+
+def frontier_fields(frontier: Frontier) -> Document:
+    return {"size": frontier.size, "roots": [h.hex() for h in frontier.roots]}
+
+
+def record_document(poll_id: str, appended: Document) -> Document:
+    return {
+        "_id": _position(poll_id, appended["index"]),
+        "poll_id": poll_id,
+        "index": appended["index"],
+        "hash": appended["hash"],
+        "commitment": appended["record"]["commitment"],
+        "record": appended["record"],
+    }
+
+
+def head_document(head: TreeHead) -> Document:
+    return {
+        "_id": _position(head.poll_id, head.tree_size),
+        "poll_id": head.poll_id,
+        "tree_size": head.tree_size,
+        "root_hash": head.root_hash,
+        "tallies": head.tallies,
+        "signed_at": head.signed_at,
+        "key_id": head.key_id,
+        "signature": head.signature,
+    }
+
+
+def head_from(document: Document) -> TreeHead:
+    return TreeHead(
+        poll_id=document["poll_id"],
+        tree_size=document["tree_size"],
+        root_hash=document["root_hash"],
+        tallies=document["tallies"],
+        signed_at=document["signed_at"],
+        key_id=document["key_id"],
+        signature=document["signature"],
+    )
+
+
+class AuditStore:
+    """Reads of the public logs: heads, records, proofs' leaves."""
+
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def latest_head(self, poll_id: str) -> TreeHead | None:
+        found = await self.db[TREE_HEADS].find_one(
+            {"poll_id": poll_id}, sort=[("tree_size", DESCENDING)]
+        )
+        return head_from(found) if found else None
+
+    async def heads_page(
+        self, poll_id: str, first: int, below: int, up_to: int
+    ) -> tuple[list[TreeHead], bool, int]:
+        """Signed heads of sizes below `below`, largest first; (heads, has_next, how many
+        heads there are up to size `up_to`)."""
+        query: Document = {"poll_id": poll_id, "tree_size": {"$lt": below}}
+        cursor = self.db[TREE_HEADS].find(query).sort("tree_size", DESCENDING)
+        found = await cursor.limit(first + 1).to_list()
+        total = await self.db[TREE_HEADS].count_documents(
+            {"poll_id": poll_id, "tree_size": {"$lte": up_to}}
+        )
+        return [head_from(d) for d in found[:first]], len(found) > first, total
+
+    async def head_at(self, poll_id: str, size: int) -> TreeHead | None:
+        found = await self.db[TREE_HEADS].find_one({"_id": _position(poll_id, size)})
+        return head_from(found) if found else None
+
+    async def records_page(
+        self, poll_id: str, first: int, after: int | None
+    ) -> tuple[list[Document], bool]:
+        """Records in log order after the index `after`; (records, has_next)."""
+        start = _position(poll_id, after + 1 if after is not None else 0)
+        cursor = (
+            self.db[BALLOT_RECORDS]
+            .find({"_id": {"$gte": start, "$lt": f"{poll_id};"}})
+            .sort("_id", ASCENDING)
+        )
+        found: list[Document] = await cursor.limit(first + 1).to_list()
+        return found[:first], len(found) > first
+
+    async def record_by_commitment(self, poll_id: str, commitment: str) -> Document | None:
+        return await self.db[BALLOT_RECORDS].find_one(
+            {"poll_id": poll_id, "commitment": commitment}
+        )
+
+    async def leaf_hashes(self, poll_id: str, size: int) -> list[bytes]:
+        """The first `size` leaf hashes of the log, for proofs."""
+        cursor = (
+            self.db[BALLOT_RECORDS]
+            .find(
+                {"_id": {"$gte": _position(poll_id, 0), "$lt": _position(poll_id, size)}},
+                {"hash": 1},
+            )
+            .sort("_id", ASCENDING)
+        )
+        return [bytes.fromhex(d["hash"]) async for d in cursor]

@@ -10,6 +10,10 @@ read, and is abandoned whole.
 
 `folded_in` lets a reader add their own ballot exactly: having read a tally at
 version V, a ballot still pending or folded in a version after V is not in it.
+
+In the same transaction the batch's audited ballots are appended, in cast order,
+to the poll's public log (`audit`), and a tree head binding the log's new root to
+the new counters is signed and kept: the counters and the log never disagree.
 """
 
 from __future__ import annotations
@@ -21,13 +25,15 @@ from collections import defaultdict
 
 from pymongo import AsyncMongoClient, ReturnDocument
 
+from veche_kit.clock import utcnow
 from veche_kit.mongo import Database, Document, Session, in_transaction
-from veche_polls import store
+from veche_kit.signing import SigningKey
+from veche_polls import audit, store
 from veche_polls.domain import ballot_increments, merge_increments
 
 log = logging.getLogger(__name__)
 
-_BALLOT_FIELDS = {"poll_id": 1, "answers": 1, "district_id": 1, "age_group": 1}
+_BALLOT_FIELDS = {"poll_id": 1, "answers": 1, "district_id": 1, "age_group": 1, "commitment": 1}
 
 
 class _Overtaken(Exception):
@@ -42,11 +48,15 @@ class TallyFolder:
         client: AsyncMongoClient[Document],
         db: Database,
         *,
+        audit_key: SigningKey,
+        min_group: int = 10,
         batch_size: int = 500,
         idle_seconds: float = 0.5,
     ) -> None:
         self.client = client
         self.db = db
+        self.audit_key = audit_key
+        self.min_group = min_group
         self.batch_size = batch_size
         self.idle_seconds = idle_seconds
         self.folded = 0
@@ -78,6 +88,7 @@ class TallyFolder:
         batch = (
             await self.db[store.BALLOTS]
             .find(query, _BALLOT_FIELDS)
+            .sort("_id", 1)  # cast order: the order of the public log
             .limit(self.batch_size)
             .to_list()
         )
@@ -118,6 +129,9 @@ class TallyFolder:
             )
             if marked.modified_count != len(ids):
                 raise _Overtaken
+            audited = [b for b in ballots if b.get("commitment")]
+            if audited:
+                await self._append_to_log(poll_id, audited, tally, session)
 
         try:
             await in_transaction(self.client, work)
@@ -126,6 +140,31 @@ class TallyFolder:
             return 0
         self.folded += len(ids)
         return len(ids)
+
+    async def _append_to_log(
+        self, poll_id: str, ballots: list[Document], tally: Document, session: Session
+    ) -> None:
+        log_state = await self.db[store.AUDIT_LOGS].find_one({"_id": poll_id}, session=session)
+        frontier = store.frontier_of(log_state)
+        appended = audit.append(frontier, poll_id, ballots)
+        await self.db[store.BALLOT_RECORDS].insert_many(
+            [store.record_document(poll_id, r) for r in appended.records], session=session
+        )
+        # Conditional on the size read: a concurrent folder's append fails this one.
+        await self.db[store.AUDIT_LOGS].update_one(
+            {"_id": poll_id, "size": frontier.size},
+            {"$set": store.frontier_fields(appended.frontier)},
+            upsert=True,
+            session=session,
+        )
+        head = audit.TreeHead.sign(
+            self.audit_key,
+            poll_id,
+            appended.frontier,
+            audit.public_tallies(tally, self.min_group),
+            utcnow(),
+        )
+        await self.db[store.TREE_HEADS].insert_one(store.head_document(head), session=session)
 
 
 async def read_tally(db: Database, poll_id: str, session: Session | None = None) -> Document:
