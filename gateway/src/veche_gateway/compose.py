@@ -43,12 +43,14 @@ from graphql import (
     GraphQLUnionType,
     Undefined,
     get_named_type,
+    is_abstract_type,
     is_specified_scalar_type,
     print_schema,
     validate_schema,
 )
 
 from veche_gateway.errors import CompositionError
+from veche_gateway.model import FieldSet, PlanningModel
 from veche_gateway.subgraph import (
     FEDERATION_QUERY_FIELDS,
     Subgraph,
@@ -153,7 +155,8 @@ class _Composer:
         # Build fields now, outside graphql-core's thunks, so errors stay ours.
         for name in visible:
             self._build_members(name)
-        self._check_resolvability()
+        model = self._model()
+        self._check_resolvability(model)
         query = self.types.get("Query")
         if not isinstance(query, GraphQLObjectType) or not query.fields:
             raise CompositionError("No subgraph defines a visible Query field")
@@ -181,8 +184,40 @@ class _Composer:
             sdl=sdl,
             version=digest.hexdigest()[:16],
             subgraphs={sg.name: sg for sg in self.subgraphs},
-            resolvers=self.resolvers,
+            model=model,
             root_renames={sg.name: self.renames[sg.name] for sg in self.subgraphs},
+        )
+
+    def _model(self) -> PlanningModel:
+        """Everything planning needs, parsed once, under client type names."""
+        keys: dict[tuple[str, str], tuple[FieldSet, ...]] = {}
+        requires: dict[tuple[str, str, str], FieldSet] = {}
+        provides: dict[tuple[str, str, str], FieldSet] = {}
+        possible: dict[tuple[str, str], frozenset[str]] = {}
+        for sg in self.subgraphs:
+            renames = self.renames[sg.name]
+            for type_name, found in sg.keys.items():
+                resolvable = tuple(
+                    FieldSet.of(k.selection, k.fields) for k in found if k.resolvable
+                )
+                if resolvable:
+                    keys[(sg.name, renames.get(type_name, type_name))] = resolvable
+            for (type_name, field_name), facts in sg.fields.items():
+                where = (sg.name, renames.get(type_name, type_name), field_name)
+                if facts.requires:
+                    requires[where] = FieldSet.parse(facts.requires)
+                if facts.provides:
+                    provides[where] = FieldSet.parse(facts.provides)
+            for name, named in sg.schema.type_map.items():
+                if is_abstract_type(named) and not name.startswith("__"):
+                    concrete = sg.schema.get_possible_types(named)
+                    possible[(sg.name, name)] = frozenset(t.name for t in concrete)
+        return PlanningModel(
+            resolvers={k: tuple(v) for k, v in self.resolvers.items()},
+            keys=keys,
+            requires=requires,
+            provides=provides,
+            possible_types=possible,
         )
 
     def _named(self, name: str) -> GraphQLNamedType:
@@ -488,7 +523,7 @@ class _Composer:
 
     # --- checks ------------------------------------------------------------------
 
-    def _check_resolvability(self) -> None:
+    def _check_resolvability(self, model: PlanningModel) -> None:
         """Every field must be reachable from every subgraph that can return its type."""
         for (type_name, field_name), resolvers in self.resolvers.items():
             if type_name in ROOT_NAMES:
@@ -496,8 +531,7 @@ class _Composer:
             for sg, _ in self.defining(type_name):
                 if sg.name in resolvers:
                     continue
-                local_type = self.local_name(sg, type_name)
-                if any(self._key_path(sg, local_type, other) for other in resolvers):
+                if any(model.reaches(sg.name, other, type_name) for other in resolvers):
                     continue
                 raise CompositionError(
                     f'Field "{type_name}.{field_name}" cannot be resolved from subgraph '
@@ -505,46 +539,6 @@ class _Composer:
                     f'and none of them has a resolvable @key on type "{type_name}" whose '
                     f'fields subgraph "{sg.name}" can provide'
                 )
-
-    def _key_path(self, source: Subgraph, type_name: str, target_name: str) -> bool:
-        """`source` can reach `target`'s fields of the type: directly by a key, or via
-        one helper subgraph that `source` reaches by a key and that holds the
-        fields of one of `target`'s keys (key conversion)."""
-        target = self._subgraph(target_name)
-        if self._reaches(source, type_name, target):
-            return True
-        for helper in self.subgraphs:
-            if helper.name in (source.name, target.name):
-                continue
-            helper_type = helper.schema.type_map.get(type_name)
-            if not isinstance(helper_type, GraphQLObjectType):
-                continue
-            if self._reaches(source, type_name, helper) and self._reaches(
-                helper, type_name, target
-            ):
-                return True
-        return False
-
-    def _subgraph(self, name: str) -> Subgraph:
-        return next(sg for sg in self.subgraphs if sg.name == name)
-
-    @staticmethod
-    def _reaches(source: Subgraph, type_name: str, target: Subgraph) -> bool:
-        source_type = source.schema.type_map.get(type_name)
-        if not isinstance(source_type, GraphQLObjectType):
-            return False
-        for key in target.keys.get(type_name, []):
-            if key.resolvable and all(
-                isinstance(s, FieldNode)
-                and s.name.value in source_type.fields
-                and not (
-                    source.facts(type_name, s.name.value).external
-                    and s.name.value not in source.key_field_names(type_name)
-                )
-                for s in key.selection.selections
-            ):
-                return True
-        return False
 
     def _check_field_sets(self) -> None:
         """@key, @requires and @provides must name fields that exist where they point."""
