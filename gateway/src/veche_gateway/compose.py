@@ -50,7 +50,7 @@ from graphql import (
 )
 
 from veche_gateway.errors import CompositionError
-from veche_gateway.model import FieldSet, PlanningModel
+from veche_gateway.model import FieldSet, PlanningModel, Unsatisfiable
 from veche_gateway.subgraph import (
     FEDERATION_QUERY_FIELDS,
     Subgraph,
@@ -156,7 +156,6 @@ class _Composer:
         for name in visible:
             self._build_members(name)
         model = self._model()
-        self._check_resolvability(model)
         query = self.types.get("Query")
         if not isinstance(query, GraphQLObjectType) or not query.fields:
             raise CompositionError("No subgraph defines a visible Query field")
@@ -175,6 +174,7 @@ class _Composer:
             raise CompositionError(
                 "The composed schema is invalid: " + "; ".join(p.message for p in problems)
             )
+        self._check_satisfiability(model, schema)
         sdl = print_schema(schema)
         digest = hashlib.sha256()
         for sg in sorted(self.subgraphs, key=lambda s: s.name):
@@ -523,22 +523,27 @@ class _Composer:
 
     # --- checks ------------------------------------------------------------------
 
-    def _check_resolvability(self, model: PlanningModel) -> None:
-        """Every field must be reachable from every subgraph that can return its type."""
-        for (type_name, field_name), resolvers in self.resolvers.items():
-            if type_name in ROOT_NAMES:
-                continue
-            for sg, _ in self.defining(type_name):
-                if sg.name in resolvers:
-                    continue
-                if any(model.reaches(sg.name, other, type_name) for other in resolvers):
-                    continue
-                raise CompositionError(
-                    f'Field "{type_name}.{field_name}" cannot be resolved from subgraph '
-                    f'"{sg.name}": it is resolved only by subgraph(s) {_quote(resolvers)}, '
-                    f'and none of them has a resolvable @key on type "{type_name}" whose '
-                    f'fields subgraph "{sg.name}" can provide'
-                )
+    def _check_satisfiability(self, model: PlanningModel, schema: GraphQLSchema) -> None:
+        """Every field a client can reach from a root can be fetched (`model.py`)."""
+        found = model.unsatisfiable(schema)
+        if found is None:
+            return
+        holders = sorted(found.holders)
+        resolvers = model.field_resolvers(found.type_name, found.field_name)
+        raise CompositionError(
+            f'Field "{found.type_name}.{found.field_name}" cannot be resolved at '
+            f'"{".".join(found.path)}" from subgraph(s) {_quote(holders)}: it is resolved only '
+            f"by subgraph(s) {_quote(resolvers)}, and none of them has a resolvable @key on "
+            f'type "{found.type_name}" whose fields subgraph(s) {_quote(holders)} can provide'
+            + (" (with the fields its @requires needs)" if self._requires_any(model, found) else "")
+        )
+
+    @staticmethod
+    def _requires_any(model: PlanningModel, found: Unsatisfiable) -> bool:
+        return any(
+            model.requires_of(s, found.type_name, found.field_name) is not None
+            for s in model.field_resolvers(found.type_name, found.field_name)
+        )
 
     def _check_field_sets(self) -> None:
         """@key, @requires and @provides must name fields that exist where they point."""

@@ -8,8 +8,17 @@ is `Query` here).
 The reachability rule lives here, and only here: `resolves()` says whether a
 subgraph can return a field as is, `entry_key()` whether one subgraph can
 hand an object of a type over to another (it resolves every field of one of
-the other's resolvable keys). Composition's satisfiability check and the
-planner both ask these two questions.
+the other's resolvable keys), and `field_options()` which subgraphs can
+return a field for an object that some subgraphs hold. Composition's
+satisfiability check (`unsatisfiable()`) and the planner ask these.
+
+Satisfiability is judged as Apollo's composition does: from the root fields
+a client can select, walking every field the client schema offers, with the
+set of subgraphs that can hold the object at that point (a shared root field
+or a shareable field is held by each subgraph that resolves it, an entity
+also by every subgraph its holders reach by a key). A field is satisfiable
+when at least one subgraph can return it there; a field no path reaches
+from a root (a type only one subgraph returns) is not asked about.
 """
 
 from __future__ import annotations
@@ -18,7 +27,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from graphql import FieldNode, SelectionSetNode
+from graphql import (
+    FieldNode,
+    GraphQLObjectType,
+    GraphQLSchema,
+    SelectionSetNode,
+    get_named_type,
+    is_abstract_type,
+    is_composite_type,
+)
 
 from veche_gateway.subgraph import parse_field_set
 
@@ -134,7 +151,7 @@ class PlanningModel:
     def reaches(self, source: str, target: str, type_name: str) -> bool:
         """`source`'s objects of the type get `target`'s fields: directly by a key, or
         through one helper subgraph that `source` reaches and that reaches `target`."""
-        if source == target or self.entry_key(source, target, type_name) is not None:
+        if self.entry_key(source, target, type_name) is not None:
             return True
         helpers = {s for (s, t) in self.keys if t == type_name} | {
             s for (t, _), owners in self.resolvers.items() if t == type_name for s in owners
@@ -144,3 +161,82 @@ class PlanningModel:
             and self.entry_key(helper, target, type_name) is not None
             for helper in sorted(helpers - {source, target})
         )
+
+    def field_options(
+        self,
+        holders: frozenset[str],
+        type_name: str,
+        field_name: str,
+        _asking: frozenset[tuple[str, str]] = frozenset(),
+    ) -> frozenset[str]:
+        """The subgraphs that can return the field for an object any of `holders` holds:
+        a holder that resolves it as is, or a resolver reached by a key whose
+        `@requires` fields can be had for the object too."""
+        asking = _asking | {(type_name, field_name)}  # a @requires cycle is no option
+        options: set[str] = set()
+        for resolver in self.field_resolvers(type_name, field_name):
+            requires = self.requires_of(resolver, type_name, field_name)
+            if requires is None and resolver in holders:
+                options.add(resolver)
+                continue
+            if not any(self.reaches(s, resolver, type_name) for s in holders):
+                continue
+            if requires is None or all(
+                (type_name, name) not in asking
+                and self.field_options(holders, type_name, name, asking)
+                for name in requires.names
+            ):
+                options.add(resolver)
+        return frozenset(options)
+
+    def unsatisfiable(self, schema: GraphQLSchema) -> Unsatisfiable | None:
+        """The first field of the client schema a client could select but no plan
+        could fetch, walking from each root type; None when every one can be."""
+        every = frozenset(s for owners in self.resolvers.values() for s in owners)
+        seen: set[tuple[str, frozenset[str]]] = set()
+
+        def walk(
+            type_: GraphQLObjectType, holders: frozenset[str], path: tuple[str, ...]
+        ) -> Unsatisfiable | None:
+            if (type_.name, holders) in seen:
+                return None
+            seen.add((type_.name, holders))
+            for field_name, definition in type_.fields.items():
+                options = self.field_options(holders, type_.name, field_name)
+                where = (*path, field_name)
+                if not options:
+                    return Unsatisfiable(type_.name, field_name, where, holders)
+                named = get_named_type(definition.type)
+                if not is_composite_type(named):
+                    continue
+                concrete = schema.get_possible_types(named) if is_abstract_type(named) else [named]
+                for object_type in concrete:
+                    held = frozenset(
+                        s
+                        for s in options
+                        if object_type is named
+                        or object_type.name in self.possible_types_in(s, named.name)
+                    )
+                    if held:  # else no subgraph returns this type here
+                        found = walk(object_type, held, where)  # type: ignore[arg-type]
+                        if found is not None:
+                            return found
+            return None
+
+        for root in (schema.query_type, schema.mutation_type, schema.subscription_type):
+            if root is not None:
+                found = walk(root, every, (root.name,))
+                if found is not None:
+                    return found
+        return None
+
+
+@dataclass(frozen=True)
+class Unsatisfiable:
+    """A field a client can select at `path` that no subgraph holding its parent
+    there (`holders`) can return, nor reach a subgraph that does."""
+
+    type_name: str
+    field_name: str
+    path: tuple[str, ...]
+    holders: frozenset[str]

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphql import (
@@ -156,20 +156,24 @@ class _Planner:
             if not resolvers:
                 raise PlanError(f'No subgraph resolves "{root.type_name}.{root_field.name}"')
             used = [run.subgraph for run in runs]
-            subgraph = next((s for s in resolvers if s in used), resolvers[0])
-            target = (
-                (runs[-1] if runs and runs[-1].subgraph == subgraph else None)
-                if mutation
-                else next((run for run in runs if run.subgraph == subgraph), None)
-            )
-            if target is None:
-                target = _RootRun(subgraph, groups={} if mutation else shared)
-                runs.append(target)
-            self.groups = target.groups
-            target.selections.append(
-                self.field_in(subgraph, root.type_name, root_field, (), 0, None)
-            )
-            target.keys.append(root_field.key)
+            # a subgraph already fetched from first, then settings order
+            ordered = sorted(resolvers, key=lambda s: s not in used)
+            # a query's entity fetches are shared by all its root fetches; a mutation
+            # field's follow it, before the next mutation field runs
+            self.groups = {} if mutation else shared
+            for subgraph, part in self._root_parts(root.type_name, root_field, ordered):
+                target = (
+                    (runs[-1] if runs and runs[-1].subgraph == subgraph else None)
+                    if mutation
+                    else next((run for run in runs if run.subgraph == subgraph), None)
+                )
+                if target is None:
+                    target = _RootRun(subgraph, groups={} if mutation else shared)
+                    runs.append(target)
+                target.selections.append(part)
+                target.keys.append(root_field.key)
+            if mutation:
+                runs[-1].groups.update(self.groups)  # distinct paths: no key collides
         if mutation:
             # each mutation's entity fetches see its data before the next mutation runs
             nodes: list[PlanNode] = []
@@ -253,9 +257,13 @@ class _Planner:
             # A field with @requires needs its requirements in a representation, so it
             # always goes through `_entities`, even in the subgraph that resolves it.
             if self.model.resolves(subgraph, type_name, client_field.name, provided):
-                selections.append(
-                    self.field_in(subgraph, type_name, client_field, path, depth, provided)
-                )
+                local, rest = self._split(subgraph, type_name, client_field, path, depth, provided)
+                selections.append(local)
+                if rest is not None:  # what this subgraph cannot give, through `_entities`
+                    for selection in self._remote(
+                        subgraph, type_name, rest, path, depth, provided, exclude=subgraph
+                    ):
+                        internal[print_ast(selection)] = selection
             else:
                 for selection in self._remote(
                     subgraph, type_name, client_field, path, depth, provided
@@ -271,6 +279,7 @@ class _Planner:
         path: PlanPath,
         depth: int,
         provided: FieldTree | None,
+        exclude: str | None = None,
     ) -> list[SelectionNode]:
         """Fetch a field through `_entities`; return what the parent selection must add.
 
@@ -283,8 +292,11 @@ class _Planner:
         name = client_field.name
         resolvers = self.model.field_resolvers(type_name, name)
         # Prefer a subgraph that already has a group here, so fields share a fetch.
-        ordered = sorted(resolvers, key=lambda s: (depth + 1, s, path) not in self.groups)
-        choice: tuple[str, list[FieldNode]] | None = None
+        ordered = sorted(
+            (s for s in resolvers if s != exclude),
+            key=lambda s: (depth + 1, s, path) not in self.groups,
+        )
+        entries: list[tuple[str, list[FieldNode]]] = []
         for target in ordered:
             requires = self.model.requires_of(target, type_name, name)
             extra = requires.selections if requires is not None else ()
@@ -294,17 +306,79 @@ class _Planner:
                     self._source_of(subgraph, type_name, n.name.value, provided, target) is not None
                     for n in needed
                 ):
-                    choice = (target, needed)
-                    break
-            if choice is not None:
-                break
-        if choice is None:
+                    entries.append((target, needed))
+        if not entries:
             raise PlanError(
                 f'Cannot plan "{type_name}.{name}" from subgraph "{subgraph}": it is resolved '
                 f"by {', '.join(resolvers) or 'no subgraph'}, and none of them has a resolvable "
                 f"@key on {type_name} whose fields {subgraph} can provide"
             )
-        target, needed = choice
+        failure: PlanError | None = None
+        for target, needed in entries:
+            saved = self._save()
+            try:
+                return self._enter(
+                    subgraph, type_name, client_field, path, depth, provided, target, needed
+                )
+            except PlanError as exc:  # its sub-selection cannot be had there: next one
+                self._restore(saved)
+                failure = exc
+        assert failure is not None
+        if client_field.selection is None or len(entries) < 2:
+            raise failure
+        # No one subgraph gives all of it: each part of its selection from the first
+        # that can (a shareable field that subgraphs complete between them).
+        parts: dict[int, list[tuple[str, Field]]] = {}
+        for concrete, child in _children(client_field):
+            for index, (target, needed) in enumerate(entries):
+                saved = self._save()
+                try:
+                    self._enter(
+                        subgraph,
+                        type_name,
+                        _only(client_field, [(concrete, child)]),
+                        path,
+                        depth,
+                        provided,
+                        target,
+                        needed,
+                    )
+                except PlanError:
+                    continue
+                finally:
+                    self._restore(saved)
+                parts.setdefault(index, []).append((concrete, child))
+                break
+            else:
+                raise failure
+        added: list[SelectionNode] = []
+        for index, chosen in parts.items():
+            target, needed = entries[index]
+            added += self._enter(
+                subgraph,
+                type_name,
+                _only(client_field, chosen),
+                path,
+                depth,
+                provided,
+                target,
+                needed,
+            )
+        return added
+
+    def _enter(
+        self,
+        subgraph: str,
+        type_name: str,
+        client_field: Field,
+        path: PlanPath,
+        depth: int,
+        provided: FieldTree | None,
+        target: str,
+        needed: list[FieldNode],
+    ) -> list[SelectionNode]:
+        """Plan `client_field` in `target` through `_entities`, its representations made
+        of `needed` (key and `@requires` fields)."""
         added: list[SelectionNode] = []
         ready = depth
         for selection in needed:
@@ -334,6 +408,102 @@ class _Planner:
         entity_field = self.field_in(target, type_name, client_field, path, ready + 1, None)
         group.selections.setdefault(type_name, []).append(entity_field)
         return added
+
+    def _root_parts(
+        self, root: str, root_field: Field, ordered: list[str]
+    ) -> list[tuple[str, FieldNode]]:
+        """The root field as fetched: whole from the first subgraph that can plan all of
+        it, else split, each part of its selection from the first subgraph that can
+        (a shared root field: each subgraph adds its own fields to the same object)."""
+        failure: PlanError | None = None
+        for subgraph in ordered:
+            saved = self._save()
+            try:
+                return [(subgraph, self.field_in(subgraph, root, root_field, (), 0, None))]
+            except PlanError as exc:
+                self._restore(saved)
+                failure = exc
+        assert failure is not None
+        if root_field.selection is None or len(ordered) < 2:
+            raise failure
+        parts: dict[str, list[tuple[str, Field]]] = {}
+        for concrete, child in _children(root_field):
+            for subgraph in ordered:
+                saved = self._save()
+                try:
+                    self.field_in(
+                        subgraph, root, _only(root_field, [(concrete, child)]), (), 0, None
+                    )
+                except PlanError:
+                    continue
+                finally:
+                    self._restore(saved)
+                parts.setdefault(subgraph, []).append((concrete, child))
+                break
+            else:
+                raise failure
+        return [
+            (subgraph, self.field_in(subgraph, root, _only(root_field, chosen), (), 0, None))
+            for subgraph, chosen in parts.items()
+        ]
+
+    def _split(
+        self,
+        subgraph: str,
+        type_name: str,
+        client_field: Field,
+        path: PlanPath,
+        depth: int,
+        provided: FieldTree | None,
+    ) -> tuple[FieldNode, Field | None]:
+        """The field as `subgraph` can give it, and the part of its selection it cannot
+        (None when it gives all): that part comes from another subgraph resolving the
+        same (shareable) field, through the nearest entity above it."""
+        if client_field.selection is None:  # a leaf: nothing to split
+            return self.field_in(subgraph, type_name, client_field, path, depth, provided), None
+        saved = self._save()
+        try:
+            return self.field_in(subgraph, type_name, client_field, path, depth, provided), None
+        except PlanError:
+            self._restore(saved)
+        local: list[tuple[str, Field]] = []
+        rest: list[tuple[str, Field]] = []
+        for concrete, child in _children(client_field):
+            saved = self._save()
+            try:
+                self.field_in(
+                    subgraph,
+                    type_name,
+                    _only(client_field, [(concrete, child)]),
+                    path,
+                    depth,
+                    provided,
+                )
+                local.append((concrete, child))
+            except PlanError:
+                rest.append((concrete, child))
+            finally:
+                self._restore(saved)
+        planned = self.field_in(
+            subgraph, type_name, _only(client_field, local), path, depth, provided
+        )
+        return planned, _only(client_field, rest)
+
+    def _save(self) -> dict[tuple[int, str, PlanPath], _Group]:
+        return {
+            k: _Group(
+                g.subgraph,
+                g.path,
+                {t: list(v) for t, v in g.representations.items()},
+                {t: list(v) for t, v in g.selections.items()},
+            )
+            for k, g in self.groups.items()
+        }
+
+    def _restore(self, saved: dict[tuple[int, str, PlanPath], _Group]) -> None:
+        # in place: the dict is shared with the root run being planned
+        self.groups.clear()
+        self.groups.update(saved)
 
     def _group(self, depth: int, subgraph: str, path: PlanPath) -> _Group:
         return self.groups.setdefault((depth, subgraph, path), _Group(subgraph, path))
@@ -450,6 +620,23 @@ class _Planner:
         body = " ".join(print_ast(s) for s in fields)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
         return Flatten(tuple(inputs), Fetch(subgraph, document, tuple(names)))
+
+
+def _children(client_field: Field) -> list[tuple[str, Field]]:
+    """The field's sub-selection as (concrete type, field) pairs."""
+    assert client_field.selection is not None
+    return [(t, f) for t, fields in client_field.selection.by_type.items() for f in fields]
+
+
+def _only(client_field: Field, chosen: list[tuple[str, Field]]) -> Field:
+    """The field with only the chosen part of its sub-selection."""
+    assert client_field.selection is not None
+    by_type: dict[str, tuple[Field, ...]] = {}
+    for concrete, child in chosen:
+        by_type[concrete] = (*by_type.get(concrete, ()), child)
+    if client_field.selection.type_name in client_field.selection.by_type:  # an object type
+        by_type.setdefault(client_field.selection.type_name, ())
+    return replace(client_field, selection=Selection(client_field.selection.type_name, by_type))
 
 
 def _copy(selection_set: SelectionSetNode | None) -> list[SelectionNode] | None:
