@@ -293,3 +293,23 @@ def test_renamed_root_types_merge_into_query() -> None:
     assert "type Query {\n  a: Int\n  topReviews(first: Int = 5): [Review!]!\n}" in supergraph.sdl
     assert supergraph.field_resolvers("Query", "a") == ["r"]
     assert supergraph.local_type("r", "Query") == "RootQuery"
+
+
+def test_fields_nested_in_a_key_are_shareable() -> None:
+    # both subgraphs resolve Ref.code and Ref.year: only a key makes that legal
+    def sdl(extra: str) -> str:
+        return LINK + (
+            f'type Doc @key(fields: "ref {{ code year }}") {{ ref: Ref! {extra} }}\n'
+            "type Ref { code: ID! year: Int! }"
+        )
+
+    supergraph = _compose(a=sdl("title: String") + "\ntype Query { doc: Doc }", b=sdl("pages: Int"))
+    assert supergraph.field_resolvers("Ref", "code") == ["a", "b"]
+    unkeyed = (
+        LINK
+        + 'type Doc @key(fields: "ref { code }") { ref: Ref! pages: Int }\ntype Ref { code: ID! year: Int! }'
+    )
+    assert _error(a=sdl("title: String") + "\ntype Query { doc: Doc }", b=unkeyed) == (
+        'Non-shareable field "Ref.year" is resolved from multiple subgraphs: it is resolved '
+        'from subgraphs "a", "b" and defined as non-shareable in subgraph(s) "b"'
+    )

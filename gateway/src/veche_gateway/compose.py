@@ -334,7 +334,7 @@ class _Composer:
                         sg.fed1
                         or sg.facts(local(sg), field_name).shareable
                         or local(sg) in sg.shareable_types
-                        or field_name in sg.key_field_names(local(sg))
+                        or sg.in_key(local(sg), field_name)
                     )
                 ]
                 if unshared:
