@@ -478,7 +478,9 @@ class _Composer:
         union: list[str] = []
         for _, t in defs:
             union.extend(v for v in cast(GraphQLEnumType, t).values if v not in union)
-        if as_input and as_output and any(s != value_sets[0] for s in value_sets):
+        # A value @inaccessible somewhere is in no client's reach: it need not be everywhere.
+        visible = [{v for v in values if f"{name}.{v}" not in self.hidden} for values in value_sets]
+        if as_input and as_output and any(s != visible[0] for s in visible):
             detail = "; ".join(
                 f'{sorted(cast(GraphQLEnumType, t).values)} in subgraph "{sg.name}"'
                 for sg, t in defs
