@@ -100,6 +100,9 @@ class _Composer:
         self.types: dict[str, GraphQLNamedType] = {}
         self.resolvers: dict[tuple[str, str], list[str]] = {}
         self.hidden: set[str] = set()  # @inaccessible anywhere hides it everywhere
+        # (subgraph, type, field) -> the subgraph's own return type, where it names a
+        # member of the supergraph's union or interface instead
+        self.local_types: dict[tuple[str, str, str], str] = {}
         self._builders: dict[str, Callable[[], dict[str, Any]]] = {}
         self._built: dict[str, dict[str, Any]] = {}
         for sg in subgraphs:
@@ -218,6 +221,7 @@ class _Composer:
             requires=requires,
             provides=provides,
             possible_types=possible,
+            local_types=dict(self.local_types),
         )
 
     def _named(self, name: str) -> GraphQLNamedType:
@@ -367,7 +371,7 @@ class _Composer:
                         f"Field {where} is visible but its type "
                         f'"{hidden_type}" is @inaccessible (subgraph "{sg.name}")'
                     )
-            type_ = self._output_type(where, found)
+            type_ = self._output_type(where, found, (name, field_name))
             merged[field_name] = GraphQLField(
                 type_,
                 args=self._arguments(name, field_name, found),
@@ -378,17 +382,54 @@ class _Composer:
             )
         return merged
 
-    def _output_type(self, where: str, found: list[tuple[Subgraph, GraphQLField]]) -> Any:
-        shapes = {_shape(f.type) for _, f in found}
-        if len(shapes) > 1:
+    def _output_type(
+        self,
+        where: str,
+        found: list[tuple[Subgraph, GraphQLField]],
+        owner: tuple[str, str],
+    ) -> Any:
+        """The merged output type: one shape up to nullability, nullable wherever one
+        subgraph has it nullable; where subgraphs name different types, the one that
+        contains all the others (a union or interface and its members, as Apollo
+        merges them), each other subgraph's own type kept for planning."""
+        names = {self._client_name(get_named_type(f.type).name) for _, f in found}
+        general = next(iter(names)) if len(names) == 1 else self._supertype(names)
+        if general is None or len({_renamed(f.type, "T") for _, f in found}) > 1:
             detail = "; ".join(f'"{f.type}" in subgraph "{sg.name}"' for sg, f in found)
             raise CompositionError(
                 f"Type of field {where} is incompatible across subgraphs: {detail}"
             )
-        merged: GraphQLType = found[0][1].type
-        for _, f in found[1:]:
+        ordered = sorted(found, key=lambda e: get_named_type(e[1].type).name != general)
+        merged: GraphQLType = ordered[0][1].type
+        for sg, f in ordered[1:]:
             merged = _looser(merged, f.type)
+            local = self._client_name(get_named_type(f.type).name)
+            if local != general:
+                self.local_types[(sg.name, *owner)] = local
         return self.ref(merged)
+
+    def _client_name(self, name: str) -> str:
+        for renames in self.renames.values():
+            name = renames.get(name, name)
+        return name
+
+    def _supertype(self, names: set[str]) -> str | None:
+        """The one of `names` every other is a member or implementation of, if any."""
+        for candidate in names:
+            if all(n == candidate or self._is_subtype(n, candidate) for n in names):
+                return candidate
+        return None
+
+    def _is_subtype(self, name: str, abstract: str) -> bool:
+        for _, t in self.defining(abstract):
+            if isinstance(t, GraphQLUnionType) and any(m.name == name for m in t.types):
+                return True
+        for _, t in self.defining(name):
+            if isinstance(t, GraphQLObjectType | GraphQLInterfaceType) and any(
+                i.name == abstract for i in t.interfaces
+            ):
+                return True
+        return False
 
     def _arguments(
         self, type_name: str, field_name: str, found: list[tuple[Subgraph, GraphQLField]]
@@ -599,6 +640,15 @@ def _unknown_field(type_: Any, selection: Any, prefix: str = "") -> str | None:
             if missing:
                 return missing
     return None
+
+
+def _renamed(type_: GraphQLType, name: str) -> str:
+    """The type's lists around `name`: its shape whatever its named type and nullability."""
+    if isinstance(type_, GraphQLNonNull):
+        return _renamed(type_.of_type, name)
+    if isinstance(type_, GraphQLList):
+        return f"[{_renamed(type_.of_type, name)}]"
+    return name
 
 
 def _has_default(value: GraphQLArgument | GraphQLInputField) -> bool:

@@ -101,6 +101,9 @@ class PlanningModel:
     provides: Mapping[tuple[str, str, str], FieldSet] = field(default_factory=dict)
     # (subgraph, abstract type) -> the concrete types that subgraph may return for it
     possible_types: Mapping[tuple[str, str], frozenset[str]] = field(default_factory=dict)
+    # (subgraph, type, field) -> that subgraph's own return type where it is a member
+    # or implementation of the supergraph's (`book: Book` beside `book: Media`)
+    local_types: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
 
     def field_resolvers(self, type_name: str, field_name: str) -> tuple[str, ...]:
         return self.resolvers.get((type_name, field_name), ())
@@ -116,6 +119,16 @@ class PlanningModel:
 
     def possible_types_in(self, subgraph: str, abstract_name: str) -> frozenset[str]:
         return self.possible_types.get((subgraph, abstract_name), frozenset())
+
+    def possible_at(
+        self, subgraph: str, type_name: str, field_name: str, abstract_name: str
+    ) -> frozenset[str]:
+        """The concrete types `subgraph` may return for the field (of abstract type in
+        the supergraph): its own return type's possible types."""
+        local = self.local_types.get((subgraph, type_name, field_name))
+        if local is None:
+            return self.possible_types_in(subgraph, abstract_name)
+        return self.possible_types.get((subgraph, local), frozenset({local}))
 
     # --- the reachability rule -------------------------------------------------------
 
@@ -215,7 +228,8 @@ class PlanningModel:
                         s
                         for s in options
                         if object_type is named
-                        or object_type.name in self.possible_types_in(s, named.name)
+                        or object_type.name
+                        in self.possible_at(s, type_.name, field_name, named.name)
                     )
                     if held:  # else no subgraph returns this type here
                         found = walk(object_type, held, where)  # type: ignore[arg-type]

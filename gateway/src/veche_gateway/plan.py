@@ -210,6 +210,9 @@ class _Planner:
                 (*path, (client_field.key, parent)),
                 depth,
                 child_provided,
+                self.model.possible_at(
+                    subgraph, parent, client_field.name, client_field.selection.type_name
+                ),
             )
         return _field(
             client_field.name, client_field.key, client_field.node.arguments or (), selections
@@ -222,7 +225,9 @@ class _Planner:
         path: PlanPath,
         depth: int,
         provided: FieldTree | None,
+        known: frozenset[str],
     ) -> list[SelectionNode]:
+        """`known`: the concrete types the subgraph may return here (abstract types)."""
         selections: list[SelectionNode] = [_typename()]
         if list(selection.by_type) == [selection.type_name]:  # an object type
             fields = selection.fields(selection.type_name)
@@ -231,7 +236,6 @@ class _Planner:
             )
             return selections
         # Abstract: one fragment per concrete type the subgraph can return.
-        known = self.model.possible_types_in(subgraph, selection.type_name)
         for concrete, fields in selection.by_type.items():
             if concrete not in known:
                 continue
