@@ -416,17 +416,30 @@ class _Planner:
     def _root_parts(
         self, root: str, root_field: Field, ordered: list[str]
     ) -> list[tuple[str, FieldNode]]:
-        """The root field as fetched: whole from the first subgraph that can plan all of
-        it, else split, each part of its selection from the first subgraph that can
-        (a shared root field: each subgraph adds its own fields to the same object)."""
+        """The root field as fetched: whole from the subgraph that can plan all of it
+        with the fewest entity fetches after it, then the fewest fields asked of them
+        (the first in `ordered` on a tie), else
+        split, each part of its selection from the first subgraph that can (a shared
+        root field: each subgraph adds its own fields to the same object)."""
         failure: PlanError | None = None
+        best: tuple[tuple[int, int], str] | None = None
         for subgraph in ordered:
             saved = self._save()
             try:
-                return [(subgraph, self.field_in(subgraph, root, root_field, (), 0, None))]
+                self.field_in(subgraph, root, root_field, (), 0, None)
             except PlanError as exc:
-                self._restore(saved)
                 failure = exc
+                continue
+            finally:
+                cost = (len(self.groups) - len(saved), self._entity_fields() - _fields_in(saved))
+                self._restore(saved)
+            if best is None or cost < best[0]:
+                best = (cost, subgraph)
+            if cost == (0, 0):
+                break  # nothing to beat
+        if best is not None:
+            _, subgraph = best
+            return [(subgraph, self.field_in(subgraph, root, root_field, (), 0, None))]
         assert failure is not None
         if root_field.selection is None or len(ordered) < 2:
             raise failure
@@ -492,6 +505,9 @@ class _Planner:
             subgraph, type_name, _only(client_field, local), path, depth, provided
         )
         return planned, _only(client_field, rest)
+
+    def _entity_fields(self) -> int:
+        return _fields_in(self.groups)
 
     def _save(self) -> dict[tuple[int, str, PlanPath], _Group]:
         return {
@@ -624,6 +640,11 @@ class _Planner:
         body = " ".join(print_ast(s) for s in fields)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
         return Flatten(tuple(inputs), Fetch(subgraph, document, tuple(names)))
+
+
+def _fields_in(groups: dict[tuple[int, str, PlanPath], _Group]) -> int:
+    """How many fields entity fetches ask for: a plan's cost after its fetch count."""
+    return sum(len(v) for g in groups.values() for v in g.selections.values())
 
 
 def _children(client_field: Field) -> list[tuple[str, Field]]:
