@@ -58,7 +58,7 @@ async def test_the_hidden_value_is_out_of_the_schema_and_of_the_answers() -> Non
 
 async def test_a_visible_value_missing_somewhere_is_still_refused() -> None:
     parking = LocalSubgraph("parking", PARKING.replace("TRIAL @inaccessible", "TRIAL"))
-    gateway = await local_gateway(LocalSubgraph("permits", PERMITS), parking)
+    gateway = await local_gateway(LocalSubgraph("permits", PERMITS), parking, refused=True)
     assert gateway.last_composition_error is not None
     assert gateway.last_composition_error.startswith(
         'Enum type "Zone" is used as both input and output type and its values are '

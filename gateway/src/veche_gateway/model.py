@@ -31,6 +31,9 @@ from graphql import (
     FieldNode,
     GraphQLObjectType,
     GraphQLSchema,
+    InlineFragmentNode,
+    NameNode,
+    SelectionNode,
     SelectionSetNode,
     get_named_type,
     is_abstract_type,
@@ -65,29 +68,49 @@ class FieldSet:
 
 
 def _strip(selection_set: SelectionSetNode) -> list[FieldNode]:
-    # Only fields: a fragment inside a field set is refused at composition.
-    return [
-        FieldNode(
-            name=s.name,
-            alias=None,
-            arguments=(),
-            directives=(),
-            selection_set=SelectionSetNode(selections=tuple(_strip(s.selection_set)))
-            if s.selection_set
-            else None,
-        )
-        for s in selection_set.selections
-        if isinstance(s, FieldNode)
-    ]
+    """The top-level fields, each with its arguments and sub-selection (inline
+    fragments kept, as in `@requires(fields: "data { ... on Doc { size } }")`)."""
+    return [_copy(s) for s in selection_set.selections if isinstance(s, FieldNode)]
 
 
-def _tree(fields: tuple[FieldNode, ...]) -> dict[str, Any]:
-    return {
-        f.name.value: _tree(tuple(f.selection_set.selections))  # type: ignore[arg-type]
-        if f.selection_set
-        else {}
-        for f in fields
-    }
+def _copy(node: FieldNode) -> FieldNode:
+    return FieldNode(
+        name=node.name,
+        alias=None,
+        arguments=node.arguments,
+        directives=(),
+        selection_set=_copy_set(node.selection_set) if node.selection_set else None,
+    )
+
+
+def _copy_set(selection_set: SelectionSetNode) -> SelectionSetNode:
+    selections: list[SelectionNode] = []
+    if any(isinstance(s, InlineFragmentNode) for s in selection_set.selections):
+        # the receiving subgraph learns each abstract value's type from its representation
+        selections.append(FieldNode(name=NameNode(value="__typename"), arguments=(), directives=()))
+    for s in selection_set.selections:
+        if isinstance(s, FieldNode):
+            selections.append(_copy(s))
+        elif isinstance(s, InlineFragmentNode):
+            selections.append(
+                InlineFragmentNode(
+                    type_condition=s.type_condition,
+                    directives=(),
+                    selection_set=_copy_set(s.selection_set),
+                )
+            )
+    return SelectionSetNode(selections=tuple(selections))
+
+
+def _tree(selections: tuple[SelectionNode, ...]) -> dict[str, Any]:
+    """Field name -> the names under it; a fragment's fields count as its parent's."""
+    tree: dict[str, Any] = {}
+    for s in selections:
+        if isinstance(s, FieldNode):
+            tree[s.name.value] = _tree(s.selection_set.selections) if s.selection_set else {}
+        elif isinstance(s, InlineFragmentNode):
+            tree.update(_tree(s.selection_set.selections))
+    return tree
 
 
 @dataclass(frozen=True)

@@ -141,6 +141,7 @@ class _Planner:
         self.normalized = operation
         self.operation = operation.operation
         self.groups: dict[tuple[int, str, PlanPath], _Group] = {}
+        self.landed = 0  # the depth of the entity group `_enter` last put a field in
 
     # --- planning ----------------------------------------------------------------
 
@@ -308,6 +309,7 @@ class _Planner:
                 needed = _unique((*entity_key.selections, *extra))
                 if all(
                     self._source_of(subgraph, type_name, n.name.value, provided, target) is not None
+                    or self._chained(subgraph, type_name, n, target)
                     for n in needed
                 ):
                     entries.append((target, needed))
@@ -356,6 +358,7 @@ class _Planner:
             else:
                 raise failure
         added: list[SelectionNode] = []
+        landed = 0
         for index, chosen in parts.items():
             target, needed = entries[index]
             added += self._enter(
@@ -368,6 +371,8 @@ class _Planner:
                 target,
                 needed,
             )
+            landed = max(landed, self.landed)
+        self.landed = landed
         return added
 
     def _enter(
@@ -390,19 +395,25 @@ class _Planner:
             raw = _field(
                 selection.name.value,
                 REP_PREFIX + selection.name.value,
-                (),
+                selection.arguments or (),  # `@requires(fields: "price(currency: \"USD\")")`
                 _copy(selection.selection_set),
             )
             if source == subgraph:
                 added.append(raw)
                 continue
-            assert source is not None
+            if source is None:  # a `@requires` chain: fetch the required field first
+                assert raw.alias is not None
+                chained = Field(raw.alias.value, selection.name.value, raw, None)
+                added += self._remote(subgraph, type_name, chained, path, depth, provided)
+                ready = max(ready, self.landed)
+                continue
             helper_key = self.model.entry_key(subgraph, source, type_name, provided)
             assert helper_key is not None
             helper = self._group(depth + 1, source, path)
             added += self._represent(helper, type_name, helper_key.selections)
             helper.selections.setdefault(type_name, []).append(raw)
-            ready = depth + 1
+            ready = max(ready, depth + 1)
+        self.landed = ready + 1
         group = self._group(ready + 1, target, path)
         spec = group.representations.setdefault(type_name, [])
         for selection in needed:
@@ -539,9 +550,22 @@ class _Planner:
             if entry not in spec:
                 spec.append(entry)
             added.append(
-                _field(selection.name.value, entry.alias, (), _copy(selection.selection_set))
+                _field(
+                    selection.name.value,
+                    entry.alias,
+                    selection.arguments or (),
+                    _copy(selection.selection_set),
+                )
             )
         return added
+
+    def _chained(self, subgraph: str, type_name: str, node: FieldNode, target: str) -> bool:
+        """A leaf representation field that some other subgraph returns only once its
+        own `@requires` is met (`canAfford` needs `isExpensive`, which needs `price`)."""
+        if node.selection_set is not None:
+            return False
+        options = self.model.field_options(frozenset({subgraph}), type_name, node.name.value)
+        return bool(options - {target})
 
     def _source_of(
         self,

@@ -142,13 +142,17 @@ class LocalTransport(Transport):
         return await self.subgraphs[subgraph].execute(payload)
 
 
-async def local_gateway(*subgraphs: LocalSubgraph) -> Gateway:
-    """A started gateway over the subgraphs, composed from their SDL."""
+async def local_gateway(*subgraphs: LocalSubgraph, refused: bool = False) -> Gateway:
+    """A started gateway over the subgraphs, composed from their SDL; unless `refused`,
+    every subgraph must compose (no subgraph silently left out)."""
     transport = LocalTransport(*subgraphs)
     gateway = Gateway(
         Settings(subgraphs=transport.urls, poll_interval_seconds=0), transport=transport
     )
     await gateway.start()
+    if not refused and gateway.last_composition_error is not None:
+        await gateway.stop()
+        raise AssertionError(gateway.last_composition_error)
     return gateway
 
 
