@@ -104,3 +104,80 @@ async def test_a_required_field_that_requires_another_is_fetched_first() -> None
         "data": {"item": {"expensive": True, "affordable": False}}
     }
     await gateway.stop()
+
+
+# desk decides urgency from the editor's seniority, which only staff knows
+NEWS = (
+    LINK
+    + """
+type Query { headlines: [Post!]! }
+type Post @key(fields: "id") { id: ID! }
+"""
+)
+DESK = (
+    LINK
+    + """
+type Post @key(fields: "id") {
+  id: ID!
+  editor: Editor!
+  urgent: Boolean! @requires(fields: "editor { seniority }")
+}
+type Editor @key(fields: "id") { id: ID! seniority: Int! @external }
+"""
+)
+STAFF = (
+    LINK
+    + """
+type Editor @key(fields: "id") { id: ID! seniority: Int! }
+"""
+)
+
+
+async def test_a_required_selection_behind_another_entity_is_fetched_first() -> None:
+    def urgent(obj: dict[str, object]) -> bool:
+        assert obj["editor"] == {"__typename": "Editor", "seniority": 12}  # exactly the set
+        return True
+
+    gateway = await local_gateway(
+        LocalSubgraph("news", NEWS, root={"headlines": [{"id": "h1"}]}),
+        LocalSubgraph(
+            "desk",
+            DESK,
+            entities={"Post": [{"id": "h1", "editor": {"id": "e1"}, "urgent": urgent}]},
+        ),
+        LocalSubgraph("staff", STAFF, entities={"Editor": [{"id": "e1", "seniority": 12}]}),
+    )
+    query = "{ headlines { urgent } }"
+    assert plan_text(gateway, query) == _lines(
+        """
+        QueryPlan {
+          Sequence {
+            Fetch(service: "news") {
+              query anonymous__news{headlines{_veche_t:__typename _veche_k_id:id}}
+            }
+            Flatten {
+              e0 at Query.headlines <- $_veche_reps0: Post { id: _veche_k_id }
+              Fetch(service: "desk") {
+                query anonymous__desk_1($_veche_reps0:[_Any!]!){e0:_entities(representations:$_veche_reps0){...on Post{_veche_t:__typename _veche_k_editor:editor{_veche_t:__typename _veche_k_id:id}}}}
+              }
+            }
+            Flatten {
+              e0 at Query.headlines > Post._veche_k_editor <- $_veche_reps0: Editor { id: _veche_k_id }
+              Fetch(service: "staff") {
+                query anonymous__staff_2($_veche_reps0:[_Any!]!){e0:_entities(representations:$_veche_reps0){...on Editor{_veche_t:__typename seniority}}}
+              }
+            }
+            Flatten {
+              e0 at Query.headlines <- $_veche_reps0: Post { id: _veche_k_id editor: _veche_k_editor { seniority } }
+              Fetch(service: "desk") {
+                query anonymous__desk_3($_veche_reps0:[_Any!]!){e0:_entities(representations:$_veche_reps0){...on Post{_veche_t:__typename urgent}}}
+              }
+            }
+          }
+        }
+        """
+    )
+    assert await gateway.execute(GraphQLRequest(query), {}) == {
+        "data": {"headlines": [{"urgent": True}]}
+    }
+    await gateway.stop()

@@ -356,6 +356,21 @@ def _related(a: Path, b: Path) -> bool:
     return a[:shorter] == b[:shorter]
 
 
+def _project(value: Any, shape: Mapping[str, Any]) -> Any:
+    """A fetched value cut to a `@requires` selection, its objects' types as `__typename`."""
+    if isinstance(value, list):
+        return [_project(item, shape) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    if TYPENAME_KEY in value:
+        out["__typename"] = value[TYPENAME_KEY]
+    for key, sub in shape.items():
+        if key in value:
+            out[key] = _project(value[key], sub) if sub else value[key]
+    return out
+
+
 def _representations(
     raw: dict[str, Any], entity: EntityInput
 ) -> tuple[
@@ -379,7 +394,8 @@ def _representations(
             continue
         representation: dict[str, Any] = {"__typename": type_name}
         for rename in spec:  # the input rewrite, as the plan gives it
-            representation[rename.name] = obj[rename.alias]
+            value = obj[rename.alias]
+            representation[rename.name] = _project(value, rename.shape) if rename.shape else value
         fingerprint = json.dumps(representation, sort_keys=True)
         if fingerprint not in index:
             index[fingerprint] = len(representations)

@@ -102,6 +102,11 @@ def _copy_set(selection_set: SelectionSetNode) -> SelectionSetNode:
     return SelectionSetNode(selections=tuple(selections))
 
 
+def tree_of(selection_set: SelectionSetNode) -> FieldTree:
+    """Field name -> the names under it, at every depth (fragments' fields included)."""
+    return _tree(selection_set.selections)
+
+
 def _tree(selections: tuple[SelectionNode, ...]) -> dict[str, Any]:
     """Field name -> the names under it; a fragment's fields count as its parent's."""
     tree: dict[str, Any] = {}

@@ -34,6 +34,8 @@ from graphql import (
     SelectionNode,
     SelectionSetNode,
     VariableNode,
+    get_named_type,
+    is_abstract_type,
     print_ast,
     strip_ignored_characters,
     visit,
@@ -41,7 +43,7 @@ from graphql import (
 from graphql.language import Visitor
 
 from veche_gateway.errors import PlanError
-from veche_gateway.model import FieldTree, PlanningModel
+from veche_gateway.model import FieldTree, PlanningModel, tree_of
 from veche_gateway.normalize import Field, NormalizedOperation, Selection
 from veche_gateway.plan_tree import (
     TYPENAME_KEY,
@@ -138,6 +140,7 @@ class _RootRun:
 class _Planner:
     def __init__(self, supergraph: Supergraph, operation: NormalizedOperation) -> None:
         self.model: PlanningModel = supergraph.model
+        self.schema = supergraph.schema
         self.normalized = operation
         self.operation = operation.operation
         self.groups: dict[tuple[int, str, PlanPath], _Group] = {}
@@ -403,7 +406,8 @@ class _Planner:
                 continue
             if source is None:  # a `@requires` chain: fetch the required field first
                 assert raw.alias is not None
-                chained = Field(raw.alias.value, selection.name.value, raw, None)
+                chained = self._as_field(type_name, selection, raw.alias.value)
+                self.landed = 0
                 added += self._remote(subgraph, type_name, chained, path, depth, provided)
                 ready = max(ready, self.landed)
                 continue
@@ -413,11 +417,15 @@ class _Planner:
             added += self._represent(helper, type_name, helper_key.selections)
             helper.selections.setdefault(type_name, []).append(raw)
             ready = max(ready, depth + 1)
-        self.landed = ready + 1
+        self.landed = max(self.landed, ready + 1)
         group = self._group(ready + 1, target, path)
         spec = group.representations.setdefault(type_name, [])
         for selection in needed:
-            entry = KeyRename(REP_PREFIX + selection.name.value, selection.name.value)
+            entry = KeyRename(
+                REP_PREFIX + selection.name.value,
+                selection.name.value,
+                tree_of(selection.selection_set) if selection.selection_set else None,
+            )
             if entry not in spec:
                 spec.append(entry)
         entity_field = self.field_in(target, type_name, client_field, path, ready + 1, None)
@@ -560,12 +568,41 @@ class _Planner:
         return added
 
     def _chained(self, subgraph: str, type_name: str, node: FieldNode, target: str) -> bool:
-        """A leaf representation field that some other subgraph returns only once its
-        own `@requires` is met (`canAfford` needs `isExpensive`, which needs `price`)."""
-        if node.selection_set is not None:
-            return False
+        """A representation field that must be fetched on its own first: one another
+        subgraph returns only once its own `@requires` is met (`canAfford` needs
+        `isExpensive`, which needs `price`), or one whose sub-selection sits behind
+        another entity (`author { yearsOfExperience }`)."""
         options = self.model.field_options(frozenset({subgraph}), type_name, node.name.value)
-        return bool(options - {target})
+        return any(
+            option != target
+            or (node.selection_set is not None and not self._requires(option, type_name, node))
+            for option in options
+        )
+
+    def _requires(self, subgraph: str, type_name: str, node: FieldNode) -> bool:
+        return self.model.requires_of(subgraph, type_name, node.name.value) is not None
+
+    def _as_field(self, parent: str, node: FieldNode, key: str) -> Field:
+        """A field set's field in the normalized form, to be planned like a client's."""
+        selection = None
+        parent_type = self.schema.type_map.get(parent)
+        definition = getattr(parent_type, "fields", {}).get(node.name.value)
+        if node.selection_set is not None:
+            if definition is None:
+                raise PlanError(f'"{parent}.{node.name.value}" is not in the supergraph')
+            named = get_named_type(definition.type)
+            concrete = self.schema.get_possible_types(named) if is_abstract_type(named) else [named]
+            by_type: dict[str, tuple[Field, ...]] = {}
+            for object_type in concrete:
+                fields = [
+                    self._as_field(object_type.name, f, f.name.value)
+                    for f in _fields_for(node.selection_set, object_type.name)
+                    if not f.name.value.startswith("__")
+                ]
+                if fields or object_type is named:
+                    by_type[object_type.name] = tuple(fields)
+            selection = Selection(named.name, by_type)
+        return Field(key, node.name.value, node, selection)
 
     def _source_of(
         self,
@@ -655,7 +692,11 @@ class _Planner:
                     reps,
                     group.path,
                     {t: tuple(spec) for t, spec in group.representations.items()},
-                    {t: _client_keys(selections) for t, selections in group.selections.items()},
+                    # under a planner's alias (a `@requires` fetched first) no client field
+                    # is filled, so a failure there names no client path of its own
+                    {}
+                    if any(key.startswith(RESERVED_PREFIX) for key, _ in group.path)
+                    else {t: _client_keys(sel) for t, sel in group.selections.items()},
                 )
             )
         names = [n for n in _variables_in(fields) if not n.startswith(REPS_VARIABLE)]
@@ -669,6 +710,19 @@ class _Planner:
 def _fields_in(groups: dict[tuple[int, str, PlanPath], _Group]) -> int:
     """How many fields entity fetches ask for: a plan's cost after its fetch count."""
     return sum(len(v) for g in groups.values() for v in g.selections.values())
+
+
+def _fields_for(selection_set: SelectionSetNode, concrete: str) -> list[FieldNode]:
+    """A field set's fields that apply to a concrete type (its fragments on it included)."""
+    found: list[FieldNode] = []
+    for s in selection_set.selections:
+        if isinstance(s, FieldNode):
+            found.append(s)
+        elif isinstance(s, InlineFragmentNode) and (
+            s.type_condition is None or s.type_condition.name.value == concrete
+        ):
+            found.extend(_fields_for(s.selection_set, concrete))
+    return found
 
 
 def _children(client_field: Field) -> list[tuple[str, Field]]:

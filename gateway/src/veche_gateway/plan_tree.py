@@ -29,6 +29,8 @@ from typing import TypeAlias
 
 from graphql import OperationType
 
+from veche_gateway.model import FieldTree
+
 TYPENAME_KEY = "_veche_t"
 
 # Where objects sit in the response: (response key, concrete type of the object
@@ -39,10 +41,13 @@ PlanPath = tuple[tuple[str, str], ...]
 
 @dataclass(frozen=True)
 class KeyRename:
-    """Input rewrite: a representation's `name` is the object's value under `alias`."""
+    """Input rewrite: a representation's `name` is the object's value under `alias`;
+    with a `shape` (a `@requires` with a sub-selection), only the fields it names,
+    each object's type given as `__typename`."""
 
     alias: str
     name: str
+    shape: FieldTree | None = None
 
 
 @dataclass(frozen=True)
@@ -144,7 +149,14 @@ def _print_fetch(fetch: Fetch, depth: int, lines: list[str]) -> None:
 
 
 def _rename(rename: KeyRename) -> str:
-    return rename.name if rename.alias == rename.name else f"{rename.name}: {rename.alias}"
+    text = rename.name if rename.alias == rename.name else f"{rename.name}: {rename.alias}"
+    return text + (" " + _print_shape(rename.shape) if rename.shape else "")
+
+
+def _print_shape(shape: FieldTree) -> str:
+    return (
+        "{ " + " ".join(k + (" " + _print_shape(v) if v else "") for k, v in shape.items()) + " }"
+    )
 
 
 def print_path(path: PlanPath) -> str:
