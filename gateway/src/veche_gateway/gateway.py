@@ -53,7 +53,7 @@ from veche_gateway.execute import Executor
 from veche_gateway.limits import Limits, enforce, measure
 from veche_gateway.normalize import NormalizedOperation, condition_variables, normalize
 from veche_gateway.plan import RESERVED_PREFIX, build_plan
-from veche_gateway.plan_tree import QueryPlan
+from veche_gateway.plan_tree import QueryPlan, print_plan
 from veche_gateway.settings import Settings
 from veche_gateway.subgraph import Subgraph, load_subgraph
 from veche_gateway.supergraph import Supergraph
@@ -277,8 +277,11 @@ class Gateway:
         request: GraphQLRequest,
         headers: Mapping[str, str],
         allow_mutations: bool = True,
+        with_plan: bool = False,
     ) -> dict[str, Any]:
-        """Run one request; raise `RequestError` when it is refused before execution."""
+        """Run one request; raise `RequestError` when it is refused before execution.
+        `with_plan` (the caller holds the admin secret): the printed plan comes back
+        as `extensions.queryPlan`."""
         supergraph = self.supergraph
         if supergraph is None:
             raise RequestError(
@@ -330,7 +333,7 @@ class Gateway:
                     "data": None,
                 }
             self._plans.put(key, plan)
-        return await self.executor.run(
+        response = await self.executor.run(
             supergraph.schema,
             plan,
             prepared.document,
@@ -338,6 +341,9 @@ class Gateway:
             request.variables,
             headers,
         )
+        if with_plan:
+            response.setdefault("extensions", {})["queryPlan"] = print_plan(plan)
+        return response
 
     def _prepare(self, supergraph: Supergraph, query: str, operation_name: str | None) -> Prepared:
         key = (supergraph.version, sha256(query), operation_name)
