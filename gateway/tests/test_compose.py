@@ -155,10 +155,39 @@ def test_unreachable_field_is_refused() -> None:
         "type Query { z: Int }"
     )
     assert _error(a=A, c=c) == (
-        'Field "User.badge" cannot be resolved from subgraph "a": it is resolved only by '
-        'subgraph(s) "c", and none of them has a resolvable @key on type "User" whose '
-        'fields subgraph "a" can provide'
+        'Field "User.badge" cannot be resolved at "Query.user.badge" from subgraph(s) "a": '
+        'it is resolved only by subgraph(s) "c", and none of them has a resolvable @key on '
+        'type "User" whose fields subgraph(s) "a" can provide'
     )
+
+
+def test_satisfiability_follows_the_paths_a_client_can_select() -> None:
+    # profiles knows users by handle only, and never returns one itself: the User.id it
+    # cannot fetch is never asked of it (User is reached from a, which reaches it)
+    a = LINK + (
+        'type User @key(fields: "id") { id: ID! handle: String! }\ntype Query { user: User }'
+    )
+    profiles = LINK + ('type User @key(fields: "handle") { handle: String! @external bio: String }')
+    assert "bio: String" in _compose(a=a, profiles=profiles).sdl
+    # once profiles returns a User, the id it cannot provide is unreachable there
+    root = profiles + "\ntype Query { featured: User }"
+    assert _error(a=a, profiles=root) == (
+        'Field "User.id" cannot be resolved at "Query.featured.id" from subgraph(s) '
+        '"profiles": it is resolved only by subgraph(s) "a", and none of them has a '
+        'resolvable @key on type "User" whose fields subgraph(s) "profiles" can provide'
+    )
+
+
+def test_a_shared_root_field_is_held_by_every_subgraph_resolving_it() -> None:
+    # no keys: each subgraph adds its own field to a value type behind a shared root
+    first = LINK + (
+        "type Query { item: Item @shareable }\ntype Item { id: ID! @shareable size: Int }"
+    )
+    second = LINK + (
+        "type Query { item: Item @shareable }\ntype Item { id: ID! @shareable color: String }"
+    )
+    sdl = _compose(first=first, second=second).sdl
+    assert "type Item {\n  id: ID!\n  size: Int\n  color: String\n}" in sdl
 
 
 def test_enums_merge_by_usage() -> None:
@@ -264,3 +293,23 @@ def test_renamed_root_types_merge_into_query() -> None:
     assert "type Query {\n  a: Int\n  topReviews(first: Int = 5): [Review!]!\n}" in supergraph.sdl
     assert supergraph.field_resolvers("Query", "a") == ["r"]
     assert supergraph.local_type("r", "Query") == "RootQuery"
+
+
+def test_fields_nested_in_a_key_are_shareable() -> None:
+    # both subgraphs resolve Ref.code and Ref.year: only a key makes that legal
+    def sdl(extra: str) -> str:
+        return LINK + (
+            f'type Doc @key(fields: "ref {{ code year }}") {{ ref: Ref! {extra} }}\n'
+            "type Ref { code: ID! year: Int! }"
+        )
+
+    supergraph = _compose(a=sdl("title: String") + "\ntype Query { doc: Doc }", b=sdl("pages: Int"))
+    assert supergraph.field_resolvers("Ref", "code") == ["a", "b"]
+    unkeyed = (
+        LINK
+        + 'type Doc @key(fields: "ref { code }") { ref: Ref! pages: Int }\ntype Ref { code: ID! year: Int! }'
+    )
+    assert _error(a=sdl("title: String") + "\ntype Query { doc: Doc }", b=unkeyed) == (
+        'Non-shareable field "Ref.year" is resolved from multiple subgraphs: it is resolved '
+        'from subgraphs "a", "b" and defined as non-shareable in subgraph(s) "b"'
+    )

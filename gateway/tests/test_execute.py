@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from veche_gateway.execute import _objects_at, _representations, merge
-from veche_gateway.plan import EntityGroup
+from veche_gateway.plan_tree import EntityInput, KeyRename
 
 
 def test_merge_is_deep_and_elementwise() -> None:
@@ -40,8 +40,8 @@ def test_representations_are_deduplicated() -> None:
     failed = {"_veche_t": "User"}  # the fetch that had its key failed
     raw = {"items": [{"who": u1}, {"who": u2}, {"who": u1_again}, {"who": other}, {"who": failed}]}
     path = (("items", "Query"), ("who", "Item"))
-    group = EntityGroup("e0", path, {"User": (("_veche_k_id", "id"),)})
-    representations, owners, keyless = _representations(raw, group)
+    entity = EntityInput("e0", "reps", path, {"User": (KeyRename("_veche_k_id", "id"),)})
+    representations, owners, keyless = _representations(raw, entity)
     assert representations == [
         {"__typename": "User", "id": "u1"},
         {"__typename": "User", "id": "u2"},

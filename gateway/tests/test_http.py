@@ -320,3 +320,20 @@ async def test_admin_reload_needs_the_secret(client: httpx.AsyncClient) -> None:
     accepted = await client.post("/admin/reload", headers={"X-Admin-Secret": "s3cret"})
     assert accepted.status_code == 200
     assert accepted.json() == {"changed": False, "version": version, "lastCompositionError": None}
+
+
+async def test_the_admin_secret_gets_the_printed_plan(client: httpx.AsyncClient) -> None:
+    query = {"query": '{ user(id: "u1") { name } }'}
+    plain = (await client.post("/graphql", json=query)).json()
+    assert "extensions" not in plain
+    wrong = (await client.post("/graphql", json=query, headers={"X-Admin-Secret": "no"})).json()
+    assert "extensions" not in wrong
+    admin = (await client.post("/graphql", json=query, headers={"X-Admin-Secret": "s3cret"})).json()
+    assert admin["data"] == plain["data"]
+    assert admin["extensions"]["queryPlan"] == (
+        "QueryPlan {\n"
+        '  Fetch(service: "users") {\n'
+        '    query anonymous__users{user(id:"u1"){_veche_t:__typename name}}\n'
+        "  }\n"
+        "}"
+    )

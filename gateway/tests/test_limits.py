@@ -5,10 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from graphql import FragmentDefinitionNode, OperationDefinitionNode, build_schema, parse
+from graphql import OperationDefinitionNode, build_schema, parse
+from graphql.execution.values import get_variable_values
 
 from veche_gateway.errors import RequestError
 from veche_gateway.limits import Limits, Measure, enforce, measure
+from veche_gateway.normalize import normalize
 
 SCHEMA = build_schema(
     """
@@ -17,6 +19,8 @@ SCHEMA = build_schema(
     type PollEdge { node: Poll! }
     type Poll { id: ID! voters(first: Int): [Voter!]! }
     type Voter { name: String! }
+    union Entry = Poll | Voter
+    extend type Query { entries: [Entry!]! }
     """
 )
 
@@ -24,10 +28,9 @@ SCHEMA = build_schema(
 def _measure(query: str, variables: dict[str, Any] | None = None) -> Measure:
     document = parse(query)
     operation = next(d for d in document.definitions if isinstance(d, OperationDefinitionNode))
-    fragments = {
-        d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-    }
-    return measure(SCHEMA, operation, fragments, variables or {}, 20)
+    values = get_variable_values(SCHEMA, operation.variable_definitions or (), variables or {})
+    assert not isinstance(values, list)
+    return measure(SCHEMA, normalize(SCHEMA, document, operation, values), values.coerced, 20)
 
 
 def test_a_connection_first_sizes_its_edges() -> None:
@@ -56,6 +59,20 @@ def test_fragments_are_expanded_and_introspection_is_not_counted() -> None:
     fragment P on PollConnection { edges { node { id } } }
     """
     assert _measure(query) == Measure(depth=4, aliases=0, fields=4, cost=42, introspection=True)
+
+
+def test_a_field_selected_twice_counts_once() -> None:
+    query = """
+    { polls { ...P ...P edges { node { id } } } }
+    fragment P on PollConnection { edges { node { id } } }
+    """
+    assert _measure(query) == Measure(depth=4, aliases=0, fields=4, cost=42)
+
+
+def test_an_abstract_selection_counts_its_costliest_type() -> None:
+    # entries 1; Poll: id 20 + voters 20 + name 400; Voter: name 20
+    query = "{ entries { ... on Poll { id voters { name } } ... on Voter { name } } }"
+    assert _measure(query) == Measure(depth=3, aliases=0, fields=4, cost=441)
 
 
 def test_enforce_names_the_first_limit_exceeded() -> None:

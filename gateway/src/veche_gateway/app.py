@@ -100,6 +100,13 @@ async def _params(request: Request, limit: int) -> dict[str, Any]:
     return params
 
 
+def _is_admin(request: Request, settings: Settings) -> bool:
+    """The request carries the admin secret (an empty secret admits no one)."""
+    given = request.headers.get(ADMIN_HEADER, "")
+    secret = settings.admin_secret
+    return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
+
+
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
     settings = settings or Settings()
     gateway = gateway or Gateway(settings)
@@ -133,7 +140,10 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         try:
             params = await _params(request, settings.max_body_bytes)
             body = await gateway.execute(
-                _graphql_request(params), forwarded, allow_mutations=request.method == "POST"
+                _graphql_request(params),
+                forwarded,
+                allow_mutations=request.method == "POST",
+                with_plan=_is_admin(request, settings),
             )
         except RequestError as exc:
             # GraphQL-over-HTTP: plain JSON clients get 200 for GraphQL-level refusals
@@ -160,9 +170,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         return JSONResponse({"ready": True, "version": gateway.supergraph.version})
 
     async def admin_reload(request: Request) -> Response:
-        given = request.headers.get(ADMIN_HEADER, "")
-        secret = settings.admin_secret
-        if not secret or not hmac.compare_digest(given.encode(), secret.encode()):
+        if not _is_admin(request, settings):
             return JSONResponse(
                 {"errors": [{"message": "Forbidden", "extensions": {"code": "FORBIDDEN"}}]}, 403
             )

@@ -43,12 +43,14 @@ from graphql import (
     GraphQLUnionType,
     Undefined,
     get_named_type,
+    is_abstract_type,
     is_specified_scalar_type,
     print_schema,
     validate_schema,
 )
 
 from veche_gateway.errors import CompositionError
+from veche_gateway.model import FieldSet, PlanningModel, Unsatisfiable
 from veche_gateway.subgraph import (
     FEDERATION_QUERY_FIELDS,
     Subgraph,
@@ -98,6 +100,9 @@ class _Composer:
         self.types: dict[str, GraphQLNamedType] = {}
         self.resolvers: dict[tuple[str, str], list[str]] = {}
         self.hidden: set[str] = set()  # @inaccessible anywhere hides it everywhere
+        # (subgraph, type, field) -> the subgraph's own return type, where it names a
+        # member of the supergraph's union or interface instead
+        self.local_types: dict[tuple[str, str, str], str] = {}
         self._builders: dict[str, Callable[[], dict[str, Any]]] = {}
         self._built: dict[str, dict[str, Any]] = {}
         for sg in subgraphs:
@@ -153,7 +158,7 @@ class _Composer:
         # Build fields now, outside graphql-core's thunks, so errors stay ours.
         for name in visible:
             self._build_members(name)
-        self._check_resolvability()
+        model = self._model()
         query = self.types.get("Query")
         if not isinstance(query, GraphQLObjectType) or not query.fields:
             raise CompositionError("No subgraph defines a visible Query field")
@@ -172,6 +177,7 @@ class _Composer:
             raise CompositionError(
                 "The composed schema is invalid: " + "; ".join(p.message for p in problems)
             )
+        self._check_satisfiability(model, schema)
         sdl = print_schema(schema)
         digest = hashlib.sha256()
         for sg in sorted(self.subgraphs, key=lambda s: s.name):
@@ -181,8 +187,41 @@ class _Composer:
             sdl=sdl,
             version=digest.hexdigest()[:16],
             subgraphs={sg.name: sg for sg in self.subgraphs},
-            resolvers=self.resolvers,
+            model=model,
             root_renames={sg.name: self.renames[sg.name] for sg in self.subgraphs},
+        )
+
+    def _model(self) -> PlanningModel:
+        """Everything planning needs, parsed once, under client type names."""
+        keys: dict[tuple[str, str], tuple[FieldSet, ...]] = {}
+        requires: dict[tuple[str, str, str], FieldSet] = {}
+        provides: dict[tuple[str, str, str], FieldSet] = {}
+        possible: dict[tuple[str, str], frozenset[str]] = {}
+        for sg in self.subgraphs:
+            renames = self.renames[sg.name]
+            for type_name, found in sg.keys.items():
+                resolvable = tuple(
+                    FieldSet.of(k.selection, k.fields) for k in found if k.resolvable
+                )
+                if resolvable:
+                    keys[(sg.name, renames.get(type_name, type_name))] = resolvable
+            for (type_name, field_name), facts in sg.fields.items():
+                where = (sg.name, renames.get(type_name, type_name), field_name)
+                if facts.requires:
+                    requires[where] = FieldSet.parse(facts.requires)
+                if facts.provides:
+                    provides[where] = FieldSet.parse(facts.provides)
+            for name, named in sg.schema.type_map.items():
+                if is_abstract_type(named) and not name.startswith("__"):
+                    concrete = sg.schema.get_possible_types(named)
+                    possible[(sg.name, name)] = frozenset(t.name for t in concrete)
+        return PlanningModel(
+            resolvers={k: tuple(v) for k, v in self.resolvers.items()},
+            keys=keys,
+            requires=requires,
+            provides=provides,
+            possible_types=possible,
+            local_types=dict(self.local_types),
         )
 
     def _named(self, name: str) -> GraphQLNamedType:
@@ -299,7 +338,7 @@ class _Composer:
                         sg.fed1
                         or sg.facts(local(sg), field_name).shareable
                         or local(sg) in sg.shareable_types
-                        or field_name in sg.key_field_names(local(sg))
+                        or sg.in_key(local(sg), field_name)
                     )
                 ]
                 if unshared:
@@ -332,7 +371,7 @@ class _Composer:
                         f"Field {where} is visible but its type "
                         f'"{hidden_type}" is @inaccessible (subgraph "{sg.name}")'
                     )
-            type_ = self._output_type(where, found)
+            type_ = self._output_type(where, found, (name, field_name))
             merged[field_name] = GraphQLField(
                 type_,
                 args=self._arguments(name, field_name, found),
@@ -343,17 +382,54 @@ class _Composer:
             )
         return merged
 
-    def _output_type(self, where: str, found: list[tuple[Subgraph, GraphQLField]]) -> Any:
-        shapes = {_shape(f.type) for _, f in found}
-        if len(shapes) > 1:
+    def _output_type(
+        self,
+        where: str,
+        found: list[tuple[Subgraph, GraphQLField]],
+        owner: tuple[str, str],
+    ) -> Any:
+        """The merged output type: one shape up to nullability, nullable wherever one
+        subgraph has it nullable; where subgraphs name different types, the one that
+        contains all the others (a union or interface and its members, as Apollo
+        merges them), each other subgraph's own type kept for planning."""
+        names = {self._client_name(get_named_type(f.type).name) for _, f in found}
+        general = next(iter(names)) if len(names) == 1 else self._supertype(names)
+        if general is None or len({_renamed(f.type, "T") for _, f in found}) > 1:
             detail = "; ".join(f'"{f.type}" in subgraph "{sg.name}"' for sg, f in found)
             raise CompositionError(
                 f"Type of field {where} is incompatible across subgraphs: {detail}"
             )
-        merged: GraphQLType = found[0][1].type
-        for _, f in found[1:]:
+        ordered = sorted(found, key=lambda e: get_named_type(e[1].type).name != general)
+        merged: GraphQLType = ordered[0][1].type
+        for sg, f in ordered[1:]:
             merged = _looser(merged, f.type)
+            local = self._client_name(get_named_type(f.type).name)
+            if local != general:
+                self.local_types[(sg.name, *owner)] = local
         return self.ref(merged)
+
+    def _client_name(self, name: str) -> str:
+        for renames in self.renames.values():
+            name = renames.get(name, name)
+        return name
+
+    def _supertype(self, names: set[str]) -> str | None:
+        """The one of `names` every other is a member or implementation of, if any."""
+        for candidate in names:
+            if all(n == candidate or self._is_subtype(n, candidate) for n in names):
+                return candidate
+        return None
+
+    def _is_subtype(self, name: str, abstract: str) -> bool:
+        for _, t in self.defining(abstract):
+            if isinstance(t, GraphQLUnionType) and any(m.name == name for m in t.types):
+                return True
+        for _, t in self.defining(name):
+            if isinstance(t, GraphQLObjectType | GraphQLInterfaceType) and any(
+                i.name == abstract for i in t.interfaces
+            ):
+                return True
+        return False
 
     def _arguments(
         self, type_name: str, field_name: str, found: list[tuple[Subgraph, GraphQLField]]
@@ -443,7 +519,9 @@ class _Composer:
         union: list[str] = []
         for _, t in defs:
             union.extend(v for v in cast(GraphQLEnumType, t).values if v not in union)
-        if as_input and as_output and any(s != value_sets[0] for s in value_sets):
+        # A value @inaccessible somewhere is in no client's reach: it need not be everywhere.
+        visible = [{v for v in values if f"{name}.{v}" not in self.hidden} for values in value_sets]
+        if as_input and as_output and any(s != visible[0] for s in visible):
             detail = "; ".join(
                 f'{sorted(cast(GraphQLEnumType, t).values)} in subgraph "{sg.name}"'
                 for sg, t in defs
@@ -488,63 +566,27 @@ class _Composer:
 
     # --- checks ------------------------------------------------------------------
 
-    def _check_resolvability(self) -> None:
-        """Every field must be reachable from every subgraph that can return its type."""
-        for (type_name, field_name), resolvers in self.resolvers.items():
-            if type_name in ROOT_NAMES:
-                continue
-            for sg, _ in self.defining(type_name):
-                if sg.name in resolvers:
-                    continue
-                local_type = self.local_name(sg, type_name)
-                if any(self._key_path(sg, local_type, other) for other in resolvers):
-                    continue
-                raise CompositionError(
-                    f'Field "{type_name}.{field_name}" cannot be resolved from subgraph '
-                    f'"{sg.name}": it is resolved only by subgraph(s) {_quote(resolvers)}, '
-                    f'and none of them has a resolvable @key on type "{type_name}" whose '
-                    f'fields subgraph "{sg.name}" can provide'
-                )
-
-    def _key_path(self, source: Subgraph, type_name: str, target_name: str) -> bool:
-        """`source` can reach `target`'s fields of the type: directly by a key, or via
-        one helper subgraph that `source` reaches by a key and that holds the
-        fields of one of `target`'s keys (key conversion)."""
-        target = self._subgraph(target_name)
-        if self._reaches(source, type_name, target):
-            return True
-        for helper in self.subgraphs:
-            if helper.name in (source.name, target.name):
-                continue
-            helper_type = helper.schema.type_map.get(type_name)
-            if not isinstance(helper_type, GraphQLObjectType):
-                continue
-            if self._reaches(source, type_name, helper) and self._reaches(
-                helper, type_name, target
-            ):
-                return True
-        return False
-
-    def _subgraph(self, name: str) -> Subgraph:
-        return next(sg for sg in self.subgraphs if sg.name == name)
+    def _check_satisfiability(self, model: PlanningModel, schema: GraphQLSchema) -> None:
+        """Every field a client can reach from a root can be fetched (`model.py`)."""
+        found = model.unsatisfiable(schema)
+        if found is None:
+            return
+        holders = sorted(found.holders)
+        resolvers = model.field_resolvers(found.type_name, found.field_name)
+        raise CompositionError(
+            f'Field "{found.type_name}.{found.field_name}" cannot be resolved at '
+            f'"{".".join(found.path)}" from subgraph(s) {_quote(holders)}: it is resolved only '
+            f"by subgraph(s) {_quote(resolvers)}, and none of them has a resolvable @key on "
+            f'type "{found.type_name}" whose fields subgraph(s) {_quote(holders)} can provide'
+            + (" (with the fields its @requires needs)" if self._requires_any(model, found) else "")
+        )
 
     @staticmethod
-    def _reaches(source: Subgraph, type_name: str, target: Subgraph) -> bool:
-        source_type = source.schema.type_map.get(type_name)
-        if not isinstance(source_type, GraphQLObjectType):
-            return False
-        for key in target.keys.get(type_name, []):
-            if key.resolvable and all(
-                isinstance(s, FieldNode)
-                and s.name.value in source_type.fields
-                and not (
-                    source.facts(type_name, s.name.value).external
-                    and s.name.value not in source.key_field_names(type_name)
-                )
-                for s in key.selection.selections
-            ):
-                return True
-        return False
+    def _requires_any(model: PlanningModel, found: Unsatisfiable) -> bool:
+        return any(
+            model.requires_of(s, found.type_name, found.field_name) is not None
+            for s in model.field_resolvers(found.type_name, found.field_name)
+        )
 
     def _check_field_sets(self) -> None:
         """@key, @requires and @provides must name fields that exist where they point."""
@@ -598,6 +640,15 @@ def _unknown_field(type_: Any, selection: Any, prefix: str = "") -> str | None:
             if missing:
                 return missing
     return None
+
+
+def _renamed(type_: GraphQLType, name: str) -> str:
+    """The type's lists around `name`: its shape whatever its named type and nullability."""
+    if isinstance(type_, GraphQLNonNull):
+        return _renamed(type_.of_type, name)
+    if isinstance(type_, GraphQLList):
+        return f"[{_renamed(type_.of_type, name)}]"
+    return name
 
 
 def _has_default(value: GraphQLArgument | GraphQLInputField) -> bool:

@@ -1,7 +1,11 @@
 """Running a query plan and shaping the client's response.
 
-Fetched data is merged into one raw tree keyed by the client's response
-keys. The client's operation is then executed by graphql-core against the
+The executor is one `match` over the plan's node kinds (`plan_tree.py`):
+a `Sequence` runs its children in order, a `Parallel` together, a `Fetch`
+merges its data at the root, a `Flatten` builds representations from the
+objects at its inputs' paths (applying each input's `KeyRename`s) and merges
+each `_entities` result back into the objects it stands for. Fetched data is
+merged into one raw tree keyed by the client's response keys. The client's operation is then executed by graphql-core against the
 client schema over that tree: this gives the client's field order and
 aliases, `__typename`, introspection, and the spec's null propagation for
 free. Nulls that a reported subgraph failure already explains do not get a
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,13 +38,16 @@ from graphql import (
 
 from veche_gateway.breaker import CircuitBreaker, CircuitOpen
 from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE
-from veche_gateway.plan import (
-    TYPENAME_ALIAS,
-    EntityFetch,
-    EntityGroup,
+from veche_gateway.plan_tree import (
+    TYPENAME_KEY,
+    EntityInput,
+    Fetch,
+    Flatten,
+    Parallel,
+    PlanNode,
     PlanPath,
     QueryPlan,
-    RootFetch,
+    Sequence,
 )
 from veche_gateway.transport import SubgraphUnavailable, Transport
 
@@ -55,7 +62,7 @@ def _resolve_field(source: Any, info: GraphQLResolveInfo[Any], **_: Any) -> Any:
 
 
 def _resolve_type(value: Any, info: GraphQLResolveInfo[Any], abstract: GraphQLAbstractType) -> Any:
-    return value.get(TYPENAME_ALIAS) if isinstance(value, dict) else None
+    return value.get(TYPENAME_KEY) if isinstance(value, dict) else None
 
 
 def merge(target: dict[str, Any], source: Mapping[str, Any]) -> None:
@@ -91,7 +98,7 @@ def _objects_at(raw: Any, path: PlanPath) -> list[tuple[dict[str, Any], Path]]:
                 found.append((value, at))
                 return
             key, holder = rest[0]
-            if value.get(TYPENAME_ALIAS, holder) == holder:
+            if value.get(TYPENAME_KEY, holder) == holder:
                 walk(value.get(key), rest[1:], (*at, key))
 
     walk(raw, path, ())
@@ -120,7 +127,7 @@ class _Run:
             self.covered.append(path)
 
     def subgraph_error(
-        self, subgraph: str, error: Any, path: Path | None, fallback: Sequence[Path]
+        self, subgraph: str, error: Any, path: Path | None, fallback: list[Path]
     ) -> None:
         if not isinstance(error, dict):
             error = {"message": str(error)}
@@ -158,17 +165,33 @@ class Executor:
         headers: Mapping[str, str],
     ) -> dict[str, Any]:
         run = _Run()
-        for stage in plan.stages:  # a query has one; a mutation's run strictly in order
-            await asyncio.gather(*(self._root(run, r, variables, headers) for r in stage.roots))
-            for step in stage.steps:
-                await asyncio.gather(*(self._entities(run, f, variables, headers) for f in step))
+        if plan.node is not None:
+            await self._node(run, plan.node, variables, headers)
         return self._shape(run, schema, document, operation_name, variables)
+
+    async def _node(
+        self,
+        run: _Run,
+        node: PlanNode,
+        variables: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> None:
+        match node:
+            case Sequence(nodes):
+                for child in nodes:
+                    await self._node(run, child, variables, headers)
+            case Parallel(nodes):
+                await asyncio.gather(*(self._node(run, c, variables, headers) for c in nodes))
+            case Fetch():
+                await self._root(run, node, variables, headers)
+            case Flatten():
+                await self._entities(run, node, variables, headers)
 
     async def _post(
         self,
         subgraph: str,
         query: str,
-        names: Sequence[str],
+        names: tuple[str, ...],
         variables: Mapping[str, Any],
         extra: Mapping[str, Any],
         headers: Mapping[str, str],
@@ -193,14 +216,14 @@ class Executor:
     async def _root(
         self,
         run: _Run,
-        fetch: RootFetch,
+        fetch: Fetch,
         variables: Mapping[str, Any],
         headers: Mapping[str, str],
     ) -> None:
         keys: list[Path] = [(k,) for k in fetch.response_keys]
         try:
             body = await self._post(
-                fetch.subgraph, fetch.document, fetch.variables, variables, {}, headers
+                fetch.subgraph, fetch.document, fetch.variable_usages, variables, {}, headers
             )
         except SubgraphUnavailable as exc:
             _log_unavailable(headers, exc)
@@ -218,44 +241,45 @@ class Executor:
     async def _entities(
         self,
         run: _Run,
-        fetch: EntityFetch,
+        flatten: Flatten,
         variables: Mapping[str, Any],
         headers: Mapping[str, str],
     ) -> None:
+        fetch = flatten.fetch
         extra: dict[str, Any] = {}
         owners: list[list[list[tuple[dict[str, Any], Path]]]] = []
-        for index, group in enumerate(fetch.groups):
-            representations, objects, keyless = _representations(run.raw, group)
-            extra[f"_veche_reps{index}"] = representations
+        for entity in flatten.inputs:
+            representations, objects, keyless = _representations(run.raw, entity)
+            extra[entity.variable] = representations
             owners.append(objects)
             for obj, path, type_name in keyless:
                 cause = run.incomplete.get(id(obj))
                 if cause is not None:  # the helper fetch that had the key fields failed
-                    run.unavailable(cause, _under(path, group.fields.get(type_name, ())))
+                    run.unavailable(cause, _under(path, entity.fills.get(type_name, ())))
         targets = [target for objects in owners for found in objects for target in found]
         every = [p for _, p in targets]
         if not every:
             return
         try:
             body = await self._post(
-                fetch.subgraph, fetch.document, fetch.variables, variables, extra, headers
+                fetch.subgraph, fetch.document, fetch.variable_usages, variables, extra, headers
             )
         except SubgraphUnavailable as exc:
             _log_unavailable(headers, exc)
-            run.unavailable(exc, _nulled(fetch.groups, owners))
+            run.unavailable(exc, _nulled(flatten.inputs, owners))
             for obj, _ in targets:
                 run.incomplete[id(obj)] = exc
             return
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
-        for group, objects in zip(fetch.groups, owners, strict=True):
-            results = data.get(group.alias) if data else None
+        for entity, objects in zip(flatten.inputs, owners, strict=True):
+            results = data.get(entity.alias) if data else None
             if not isinstance(results, list):
                 continue
             for result, found in zip(results, objects, strict=False):
                 if isinstance(result, dict):
                     for target, _ in found:
                         merge(target, result)
-        aliases = {g.alias: objects for g, objects in zip(fetch.groups, owners, strict=True)}
+        aliases = {e.alias: objects for e, objects in zip(flatten.inputs, owners, strict=True)}
         for error in body.get("errors") or ():
             raw_path = error.get("path") if isinstance(error, dict) else None
             if (
@@ -316,15 +340,15 @@ def _under(path: Path, keys: Iterable[str]) -> list[Path]:
 
 
 def _nulled(
-    groups: Sequence[EntityGroup], owners: Sequence[list[list[tuple[dict[str, Any], Path]]]]
+    inputs: tuple[EntityInput, ...], owners: list[list[list[tuple[dict[str, Any], Path]]]]
 ) -> Iterator[Path]:
     """The client paths an entity fetch would have filled: its fields on every object."""
-    for group, objects in zip(groups, owners, strict=True):
+    for entity, objects in zip(inputs, owners, strict=True):
         for found in objects:
             for obj, path in found:
-                type_name = obj.get(TYPENAME_ALIAS)
+                type_name = obj.get(TYPENAME_KEY)
                 if isinstance(type_name, str):
-                    yield from _under(path, group.fields.get(type_name, ()))
+                    yield from _under(path, entity.fills.get(type_name, ()))
 
 
 def _related(a: Path, b: Path) -> bool:
@@ -332,8 +356,23 @@ def _related(a: Path, b: Path) -> bool:
     return a[:shorter] == b[:shorter]
 
 
+def _project(value: Any, shape: Mapping[str, Any]) -> Any:
+    """A fetched value cut to a `@requires` selection, its objects' types as `__typename`."""
+    if isinstance(value, list):
+        return [_project(item, shape) for item in value]
+    if not isinstance(value, dict):
+        return value
+    out: dict[str, Any] = {}
+    if TYPENAME_KEY in value:
+        out["__typename"] = value[TYPENAME_KEY]
+    for key, sub in shape.items():
+        if key in value:
+            out[key] = _project(value[key], sub) if sub else value[key]
+    return out
+
+
 def _representations(
-    raw: dict[str, Any], group: EntityGroup
+    raw: dict[str, Any], entity: EntityInput
 ) -> tuple[
     list[dict[str, Any]],
     list[list[tuple[dict[str, Any], Path]]],
@@ -345,17 +384,18 @@ def _representations(
     representations: list[dict[str, Any]] = []
     objects: list[list[tuple[dict[str, Any], Path]]] = []
     keyless: list[tuple[dict[str, Any], Path, str]] = []
-    for obj, path in _objects_at(raw, group.path):
-        type_name = obj.get(TYPENAME_ALIAS)
-        if not isinstance(type_name, str) or type_name not in group.representations:
+    for obj, path in _objects_at(raw, entity.path):
+        type_name = obj.get(TYPENAME_KEY)
+        if not isinstance(type_name, str) or type_name not in entity.representations:
             continue
-        spec = group.representations[type_name]
-        if any(alias not in obj for alias, _ in spec):
+        spec = entity.representations[type_name]
+        if any(rename.alias not in obj for rename in spec):
             keyless.append((obj, path, type_name))  # a fetch before this one failed here
             continue
         representation: dict[str, Any] = {"__typename": type_name}
-        for alias, name in spec:
-            representation[name] = obj[alias]
+        for rename in spec:  # the input rewrite, as the plan gives it
+            value = obj[rename.alias]
+            representation[rename.name] = _project(value, rename.shape) if rename.shape else value
         fingerprint = json.dumps(representation, sort_keys=True)
         if fingerprint not in index:
             index[fingerprint] = len(representations)

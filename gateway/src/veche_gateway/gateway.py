@@ -4,8 +4,9 @@
 supergraph only when it composes (a subgraph that cannot be reached keeps its
 last known SDL, or is left out until it appears). `Gateway.execute()` runs
 one GraphQL request: persisted query lookup, parse and validate (cached per
-document, operation and supergraph version), variables, limits, plan (cached
-too) and execution. Each request holds the supergraph it started with, so a
+document, operation and supergraph version), variables, normalize (cached per
+document, operation and the values `@skip`/`@include` read), limits on the
+normalized form, plan (cached like it) and execution. Each request holds the supergraph it started with, so a
 swap never disturbs requests in flight. Each subgraph's fetches pass its
 circuit breaker (`breaker.py`); `/health` shows the breakers' states.
 """
@@ -25,21 +26,17 @@ from typing import Any
 from graphql import (
     DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
     GraphQLError,
-    GraphQLIncludeDirective,
-    GraphQLSkipDirective,
     OperationDefinitionNode,
     OperationType,
     VariableDefinitionNode,
-    VariableNode,
     get_operation_ast,
     parse,
     validate,
     visit,
 )
 from graphql.execution.values import get_variable_values
-from graphql.language import DirectiveNode, Visitor
+from graphql.language import Visitor
 
 from veche_gateway.apq import PersistedQueries, sha256
 from veche_gateway.breaker import BreakerState, CircuitBreaker
@@ -54,7 +51,9 @@ from veche_gateway.errors import (
 )
 from veche_gateway.execute import Executor
 from veche_gateway.limits import Limits, enforce, measure
-from veche_gateway.plan import RESERVED_PREFIX, QueryPlan, build_plan
+from veche_gateway.normalize import NormalizedOperation, condition_variables, normalize
+from veche_gateway.plan import RESERVED_PREFIX, build_plan
+from veche_gateway.plan_tree import QueryPlan, print_plan
 from veche_gateway.settings import Settings
 from veche_gateway.subgraph import Subgraph, load_subgraph
 from veche_gateway.supergraph import Supergraph
@@ -69,7 +68,6 @@ class Prepared:
 
     document: DocumentNode
     operation: OperationDefinitionNode
-    fragments: Mapping[str, FragmentDefinitionNode]
     condition_variables: tuple[str, ...]  # variables read by @skip/@include
 
 
@@ -87,18 +85,6 @@ class GraphQLRequest:
     operation_name: str | None = None
     variables: dict[str, Any] = field(default_factory=dict)
     extensions: dict[str, Any] | None = None
-
-
-class _Conditions(Visitor):
-    def __init__(self) -> None:
-        super().__init__()
-        self.names: list[str] = []
-
-    def enter_directive(self, node: DirectiveNode, *_: Any) -> None:
-        if node.name.value in (GraphQLSkipDirective.name, GraphQLIncludeDirective.name):
-            for arg in node.arguments or ():
-                if isinstance(arg.value, VariableNode) and arg.value.name.value not in self.names:
-                    self.names.append(arg.value.name.value)
 
 
 class Gateway:
@@ -128,6 +114,10 @@ class Gateway:
         self._reload_lock = asyncio.Lock()
         # Refusals are cached too: a client retrying a bad document costs one lookup.
         self._documents: LRU[tuple[str, str, str | None], Prepared | RequestError] = LRU(
+            settings.document_cache_size
+        )
+        # Keyed by document, operation and the values @skip/@include read.
+        self._normalized: LRU[tuple[Any, ...], NormalizedOperation] = LRU(
             settings.document_cache_size
         )
         self._plans: LRU[tuple[Any, ...], QueryPlan] = LRU(settings.document_cache_size)
@@ -287,8 +277,11 @@ class Gateway:
         request: GraphQLRequest,
         headers: Mapping[str, str],
         allow_mutations: bool = True,
+        with_plan: bool = False,
     ) -> dict[str, Any]:
-        """Run one request; raise `RequestError` when it is refused before execution."""
+        """Run one request; raise `RequestError` when it is refused before execution.
+        `with_plan` (the caller holds the admin secret): the printed plan comes back
+        as `extensions.queryPlan`."""
         supergraph = self.supergraph
         if supergraph is None:
             raise RequestError(
@@ -313,26 +306,26 @@ class Gateway:
         )
         if isinstance(coerced, list):
             raise _graphql_errors(coerced)
-        enforce(
-            measure(
-                supergraph.schema,
-                operation,
-                prepared.fragments,
-                coerced.coerced,
-                self.settings.default_list_size,
-            ),
-            self.limits,
-        )
         key = (
             supergraph.version,
             sha256(query),
             request.operation_name,
             tuple(coerced.coerced.get(n) for n in prepared.condition_variables),
         )
+        normalized = self._normalized.get(key)
+        if normalized is None:
+            normalized = normalize(supergraph.schema, prepared.document, operation, coerced)
+            self._normalized.put(key, normalized)
+        enforce(
+            measure(
+                supergraph.schema, normalized, coerced.coerced, self.settings.default_list_size
+            ),
+            self.limits,
+        )
         plan = self._plans.get(key)
         if plan is None:
             try:
-                plan = build_plan(supergraph, prepared.document, operation, coerced)
+                plan = build_plan(supergraph, normalized)
             except PlanError as exc:
                 log.error("cannot plan %s: %s", request.operation_name, exc)
                 return {
@@ -340,7 +333,7 @@ class Gateway:
                     "data": None,
                 }
             self._plans.put(key, plan)
-        return await self.executor.run(
+        response = await self.executor.run(
             supergraph.schema,
             plan,
             prepared.document,
@@ -348,6 +341,9 @@ class Gateway:
             request.variables,
             headers,
         )
+        if with_plan:
+            response.setdefault("extensions", {})["queryPlan"] = print_plan(plan)
+        return response
 
     def _prepare(self, supergraph: Supergraph, query: str, operation_name: str | None) -> Prepared:
         key = (supergraph.version, sha256(query), operation_name)
@@ -387,15 +383,10 @@ def _prepare(supergraph: Supergraph, query: str, operation_name: str | None) -> 
             else "Must provide operation name if query contains multiple operations."
         )
         raise RequestError(message)
-    conditions = _Conditions()
-    visit(document, conditions)
     return Prepared(
         document=document,
         operation=operation,
-        fragments={
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        },
-        condition_variables=tuple(conditions.names),
+        condition_variables=condition_variables(document),
     )
 
 

@@ -1,13 +1,17 @@
 """Operation limits: depth, aliases, total fields and an estimated cost.
 
-Measured on the validated operation with fragments expanded, before any
-subgraph is called. A `first` on a field that returns a connection object
-(not a list) sizes the lists directly inside it (`edges`, `nodes`), as
-Apollo's `@listSize(sizedFields:)` would. Introspection (`__schema`, `__type`) is answered by the
-gateway from memory and left out of these counts, so GraphiQL's full
-introspection query always fits; its nesting is bounded at validation. The cost counts one per field, multiplied by the sizes
-of the lists above it; a list's size is its `first` argument (a literal or a
-variable) or `default_list_size`.
+Measured on the normalized operation (`normalize.py`: fragments inlined,
+`@skip`/`@include` decided, fields merged by response key, so a fragment
+spread twice costs once), before any subgraph is called. Under an interface
+or union each measure is the largest among the concrete types it may hold:
+one object is one of them. A `first` on a field that returns a connection
+object (not a list) sizes the lists directly inside it (`edges`, `nodes`), as
+Apollo's `@listSize(sizedFields:)` would. Introspection (`__schema`,
+`__type`) is answered by the gateway from memory and left out of these
+counts, so GraphiQL's full introspection query always fits; its nesting is
+bounded at validation. The cost counts one per field, multiplied by the
+sizes of the lists above it; a list's size is its `first` argument (a
+literal or a variable) or `default_list_size`.
 """
 
 from __future__ import annotations
@@ -17,22 +21,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
-    FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLNamedType,
+    GraphQLObjectType,
     GraphQLSchema,
-    InlineFragmentNode,
     IntValueNode,
-    OperationDefinitionNode,
-    SelectionSetNode,
     VariableNode,
-    get_named_type,
     get_nullable_type,
     is_list_type,
 )
 
 from veche_gateway.errors import FORBIDDEN, QUERY_TOO_COMPLEX, RequestError
+from veche_gateway.normalize import INTROSPECTION_FIELDS, Field, NormalizedOperation, Selection
 
 
 @dataclass(frozen=True)
@@ -56,15 +54,14 @@ class Measure:
 
 def measure(
     schema: GraphQLSchema,
-    operation: OperationDefinitionNode,
-    fragments: Mapping[str, FragmentDefinitionNode],
+    operation: NormalizedOperation,
     variables: Mapping[str, Any],
     default_list_size: int,
 ) -> Measure:
-    found = Measure()
+    introspection = False
 
-    def list_size(node: FieldNode) -> int | None:
-        for arg in node.arguments or ():
+    def list_size(field: Field) -> int | None:
+        for arg in field.node.arguments or ():
             if arg.name.value in ("first", "last", "limit"):
                 if isinstance(arg.value, IntValueNode):
                     return max(int(arg.value.value), 1)
@@ -74,55 +71,45 @@ def measure(
                         return max(value, 1)
         return None
 
-    def walk(
-        selection_set: SelectionSetNode,
-        parent: GraphQLNamedType | None,
-        depth: int,
-        multiplier: int,
-        sized: int | None,  # a `first` given to the connection holding these fields
-    ) -> int:
-        cost = 0
-        for selection in selection_set.selections:
-            if isinstance(selection, FieldNode):
-                name = selection.name.value
-                if name in ("__schema", "__type"):
-                    # Answered from memory; graphql-core's MaxIntrospectionDepthRule
-                    # (run with validation) bounds it instead of these limits.
-                    found.introspection = True
+    def walk(selection: Selection, depth: int, multiplier: int, sized: int | None) -> Measure:
+        """The measures of one selection set; `sized` is a `first` given to the
+        connection holding it."""
+        worst = Measure()
+        for type_name, fields in selection.by_type.items():
+            parent = schema.type_map[type_name]
+            assert isinstance(parent, GraphQLObjectType)
+            found = Measure()
+            for field in fields:
+                if field.name in INTROSPECTION_FIELDS:
+                    nonlocal introspection
+                    introspection = True
                     continue
                 found.fields += 1
-                found.aliases += selection.alias is not None
+                found.aliases += field.node.alias is not None
                 found.depth = max(found.depth, depth)
-                cost += multiplier
-                if selection.selection_set is None:
+                found.cost += multiplier
+                if field.selection is None:
                     continue
-                definition = getattr(parent, "fields", {}).get(name) if parent else None
-                child_type = get_named_type(definition.type) if definition else None
-                size = list_size(selection)
-                if definition is not None and is_list_type(get_nullable_type(definition.type)):
+                definition = parent.fields[field.name]
+                size = list_size(field)
+                if is_list_type(get_nullable_type(definition.type)):
                     child_multiplier = multiplier * (size or sized or default_list_size)
                     child_sized = None
                 else:
                     child_multiplier, child_sized = multiplier, size
-                cost += walk(
-                    selection.selection_set, child_type, depth + 1, child_multiplier, child_sized
-                )
-            elif isinstance(selection, InlineFragmentNode):
-                condition = (
-                    schema.get_type(selection.type_condition.name.value)
-                    if selection.type_condition
-                    else parent
-                )
-                cost += walk(selection.selection_set, condition, depth, multiplier, sized)
-            elif isinstance(selection, FragmentSpreadNode):
-                fragment = fragments.get(selection.name.value)
-                if fragment is not None:
-                    condition = schema.get_type(fragment.type_condition.name.value)
-                    cost += walk(fragment.selection_set, condition, depth, multiplier, sized)
-        return cost
+                child = walk(field.selection, depth + 1, child_multiplier, child_sized)
+                found.fields += child.fields
+                found.aliases += child.aliases
+                found.depth = max(found.depth, child.depth)
+                found.cost += child.cost
+            worst.fields = max(worst.fields, found.fields)
+            worst.aliases = max(worst.aliases, found.aliases)
+            worst.depth = max(worst.depth, found.depth)
+            worst.cost = max(worst.cost, found.cost)
+        return worst
 
-    root = schema.get_root_type(operation.operation)
-    found.cost = walk(operation.selection_set, root, 1, 1, None)
+    found = walk(operation.root, 1, 1, None)
+    found.introspection = introspection
     return found
 
 

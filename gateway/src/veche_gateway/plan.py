@@ -1,117 +1,67 @@
-"""Query planning: one client operation -> subgraph fetches.
+"""Query planning: a normalized operation -> a plan tree (`plan_tree.py`).
 
-The plan is a sequence of stages. A query has one: a root fetch per owning
-subgraph, all in parallel. A mutation has one per run of consecutive fields
-on the same subgraph, strictly in order. After its root fetches, a stage runs
-its entity steps: at each depth, one `_entities` request per subgraph,
-holding one aliased `_entities` field per place in the response where objects
-need fields from that subgraph, all subgraphs in parallel.
+A query's root fields are grouped per owning subgraph, all root fetches in
+parallel. A mutation's fields are split into runs of consecutive fields on
+one subgraph, run strictly in order, each followed by its own entity fetches.
+A field that the subgraph holding its parent cannot return goes through
+`_entities` on a subgraph that resolves it: at each depth, one request per
+subgraph, holding one `_entities` field per place in the response that
+needs fields from it (a `Flatten`), all subgraphs in parallel.
 
 The subgraph documents keep the client's response keys, so the merged raw
 data has the client's shape; whatever the planner adds for itself (the
 `__typename` used to dispatch abstract types, key and `@requires` fields for
-representations) goes under reserved aliases (`_veche_t`, `_veche_k_<field>`) that
-cannot clash with the client's. `@skip`/`@include` are evaluated while
-planning, so a plan is cached per document, operation and the values of the
-variables those directives read.
+representations) goes under reserved aliases (`_veche_t`, `_veche_k_<field>`)
+that cannot clash with the client's. Every question about subgraphs goes to
+the planning model (`model.py`); `@skip`/`@include` were decided by the
+normalizer, so a plan is cached like its normalized operation.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from graphql import (
     ArgumentNode,
-    DocumentNode,
     FieldNode,
-    FragmentDefinitionNode,
-    FragmentSpreadNode,
-    GraphQLIncludeDirective,
-    GraphQLNamedType,
-    GraphQLObjectType,
-    GraphQLSkipDirective,
     InlineFragmentNode,
     NamedTypeNode,
     NameNode,
-    OperationDefinitionNode,
     OperationType,
     SelectionNode,
     SelectionSetNode,
     VariableNode,
     get_named_type,
     is_abstract_type,
-    is_composite_type,
     print_ast,
     strip_ignored_characters,
     visit,
 )
-from graphql.execution.values import VariableValues, get_directive_values
 from graphql.language import Visitor
 
 from veche_gateway.errors import PlanError
-from veche_gateway.subgraph import parse_field_set
+from veche_gateway.model import FieldTree, PlanningModel, tree_of
+from veche_gateway.normalize import Field, NormalizedOperation, Selection
+from veche_gateway.plan_tree import (
+    TYPENAME_KEY,
+    EntityInput,
+    Fetch,
+    Flatten,
+    KeyRename,
+    PlanNode,
+    PlanPath,
+    QueryPlan,
+    parallel,
+    sequence,
+)
 from veche_gateway.supergraph import Supergraph
 
 RESERVED_PREFIX = "_veche_"  # clients may not use it for aliases or variables
-TYPENAME_ALIAS = RESERVED_PREFIX + "t"
 REP_PREFIX = RESERVED_PREFIX + "k_"
 REPS_VARIABLE = RESERVED_PREFIX + "reps"
-
-
-@dataclass(frozen=True)
-class RootFetch:
-    subgraph: str
-    document: str
-    variables: tuple[str, ...]
-    response_keys: tuple[str, ...]
-
-
-# Where objects sit in the response: (response key, concrete type of the object
-# holding it) per step. The types keep apart objects that share response keys
-# under different types (`... on A { x: f } ... on B { x: g }`), so their
-# entity selections never clash.
-PlanPath = tuple[tuple[str, str], ...]
-
-
-@dataclass(frozen=True)
-class EntityGroup:
-    """Objects found at `path` that get fields from a subgraph."""
-
-    alias: str
-    path: PlanPath
-    # concrete type -> [(alias in the parent object, field name in the representation)]
-    representations: Mapping[str, tuple[tuple[str, str], ...]]
-    # concrete type -> the client's response keys this fetch fills in each object: the
-    # fields a failure of the fetch leaves null (the planner's own aliases left out)
-    fields: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
-
-
-@dataclass(frozen=True)
-class EntityFetch:
-    subgraph: str
-    document: str
-    variables: tuple[str, ...]
-    groups: tuple[EntityGroup, ...]
-
-
-@dataclass(frozen=True)
-class Stage:
-    """Root fetches (run together), then their entity steps, one depth at a time."""
-
-    roots: tuple[RootFetch, ...]
-    steps: tuple[tuple[EntityFetch, ...], ...]
-
-
-@dataclass(frozen=True)
-class QueryPlan:
-    """A query has one stage; a mutation one per run of fields on one subgraph, in order,
-    so each mutation's entity fetches see the data before the next mutation runs."""
-
-    operation: OperationType
-    stages: tuple[Stage, ...]
 
 
 def _name(value: str) -> NameNode:
@@ -136,7 +86,7 @@ def _field(
 
 
 def _typename() -> FieldNode:
-    return _field("__typename", TYPENAME_ALIAS)
+    return _field("__typename", TYPENAME_KEY)
 
 
 def _fragment(type_name: str, selections: list[SelectionNode]) -> InlineFragmentNode:
@@ -147,34 +97,11 @@ def _fragment(type_name: str, selections: list[SelectionNode]) -> InlineFragment
     )
 
 
-def _strip(selection_set: SelectionSetNode | None) -> list[SelectionNode] | None:
-    """A field set from a directive, as plain selections without locations."""
-    if selection_set is None:
-        return None
-    return [
-        _field(s.name.value, None, (), _strip(s.selection_set))
-        for s in selection_set.selections
-        if isinstance(s, FieldNode)
-    ]
-
-
-def _top_fields(selection_set: SelectionSetNode) -> list[FieldNode]:
-    return [s for s in selection_set.selections if isinstance(s, FieldNode)]
-
-
-def _unique(fields: list[FieldNode]) -> list[FieldNode]:
+def _unique(fields: Iterable[FieldNode]) -> list[FieldNode]:
     seen: dict[str, FieldNode] = {}
     for f in fields:
         seen.setdefault(f.name.value, f)
     return list(seen.values())
-
-
-def _field_set_tree(selection_set: SelectionSetNode) -> dict[str, Any]:
-    return {
-        s.name.value: _field_set_tree(s.selection_set) if s.selection_set else {}
-        for s in selection_set.selections
-        if isinstance(s, FieldNode)
-    }
 
 
 class _VariableNames(Visitor):
@@ -198,7 +125,7 @@ def _variables_in(selections: Iterable[SelectionNode]) -> list[str]:
 class _Group:
     subgraph: str
     path: PlanPath
-    representations: dict[str, list[tuple[str, str]]] = field(default_factory=dict)
+    representations: dict[str, list[KeyRename]] = field(default_factory=dict)
     selections: dict[str, list[SelectionNode]] = field(default_factory=dict)
 
 
@@ -211,201 +138,156 @@ class _RootRun:
 
 
 class _Planner:
-    def __init__(
-        self,
-        supergraph: Supergraph,
-        document: DocumentNode,
-        operation: OperationDefinitionNode,
-        variables: VariableValues,
-    ) -> None:
-        self.supergraph = supergraph
+    def __init__(self, supergraph: Supergraph, operation: NormalizedOperation) -> None:
+        self.model: PlanningModel = supergraph.model
         self.schema = supergraph.schema
-        self.operation = operation
-        self.variables = variables
-        self.fragments = {
-            d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
-        }
+        self.normalized = operation
+        self.operation = operation.operation
         self.groups: dict[tuple[int, str, PlanPath], _Group] = {}
-
-    # --- client selections -------------------------------------------------------
-
-    def _included(self, node: SelectionNode) -> bool:
-        skip = get_directive_values(GraphQLSkipDirective, node, self.variables)
-        if skip and skip.get("if") is True:
-            return False
-        include = get_directive_values(GraphQLIncludeDirective, node, self.variables)
-        return not (include and include.get("if") is False)
-
-    def _applies(self, condition: NamedTypeNode | None, type_: GraphQLObjectType) -> bool:
-        if condition is None or condition.name.value == type_.name:
-            return True
-        conditional = self.schema.get_type(condition.name.value)
-        return (
-            conditional is not None
-            and is_abstract_type(conditional)
-            and self.schema.is_sub_type(conditional, type_)
-        )
-
-    def collect(
-        self, type_: GraphQLObjectType, selection_sets: Iterable[SelectionSetNode]
-    ) -> dict[str, list[FieldNode]]:
-        """The fields selected on a concrete type, grouped by response key."""
-        fields: dict[str, list[FieldNode]] = {}
-
-        def walk(selection_set: SelectionSetNode) -> None:
-            for selection in selection_set.selections:
-                if not self._included(selection):
-                    continue
-                if isinstance(selection, FieldNode):
-                    key = selection.alias.value if selection.alias else selection.name.value
-                    fields.setdefault(key, []).append(selection)
-                elif isinstance(selection, InlineFragmentNode):
-                    if self._applies(selection.type_condition, type_):
-                        walk(selection.selection_set)
-                elif isinstance(selection, FragmentSpreadNode):
-                    fragment = self.fragments[selection.name.value]
-                    if self._applies(fragment.type_condition, type_):
-                        walk(fragment.selection_set)
-
-        for selection_set in selection_sets:
-            walk(selection_set)
-        return fields
+        self.landed = 0  # the depth of the entity group `_enter` last put a field in
 
     # --- planning ----------------------------------------------------------------
 
     def plan(self) -> QueryPlan:
-        root_type = self.schema.get_root_type(self.operation.operation)
-        if root_type is None:
-            raise PlanError(f"The schema has no {self.operation.operation.value} type")
-        mutation = self.operation.operation == OperationType.MUTATION
-        fields = self.collect(root_type, [self.operation.selection_set])
+        root = self.normalized.root
+        mutation = self.normalized.kind == OperationType.MUTATION
         runs: list[_RootRun] = []
         shared: dict[tuple[int, str, PlanPath], _Group] = {}
-        for key, nodes in fields.items():
-            name = nodes[0].name.value
-            if name.startswith("__"):  # __typename, __schema, __type: answered here
+        for root_field in root.fields(root.type_name):
+            if root_field.name.startswith("__"):  # __typename, __schema, __type: answered here
                 continue
-            resolvers = self.supergraph.field_resolvers(root_type.name, name)
+            resolvers = self.model.field_resolvers(root.type_name, root_field.name)
             if not resolvers:
-                raise PlanError(f'No subgraph resolves "{root_type.name}.{name}"')
+                raise PlanError(f'No subgraph resolves "{root.type_name}.{root_field.name}"')
             used = [run.subgraph for run in runs]
-            subgraph = next((s for s in resolvers if s in used), resolvers[0])
-            target = (
-                (runs[-1] if runs and runs[-1].subgraph == subgraph else None)
-                if mutation
-                else next((run for run in runs if run.subgraph == subgraph), None)
-            )
-            if target is None:
-                target = _RootRun(subgraph, groups={} if mutation else shared)
-                runs.append(target)
-            self.groups = target.groups
-            target.selections.append(self.field_in(subgraph, root_type, key, nodes, (), 0, None))
-            target.keys.append(key)
+            # a subgraph already fetched from first, then settings order
+            ordered = sorted(resolvers, key=lambda s: s not in used)
+            # a query's entity fetches are shared by all its root fetches; a mutation
+            # field's follow it, before the next mutation field runs
+            self.groups = {} if mutation else shared
+            for subgraph, part in self._root_parts(root.type_name, root_field, ordered):
+                target = (
+                    (runs[-1] if runs and runs[-1].subgraph == subgraph else None)
+                    if mutation
+                    else next((run for run in runs if run.subgraph == subgraph), None)
+                )
+                if target is None:
+                    target = _RootRun(subgraph, groups={} if mutation else shared)
+                    runs.append(target)
+                target.selections.append(part)
+                target.keys.append(root_field.key)
+            if mutation:
+                runs[-1].groups.update(self.groups)  # distinct paths: no key collides
         if mutation:
-            stages = tuple(
-                Stage((self._root_fetch(r.subgraph, r.selections, r.keys),), self._steps(r.groups))
-                for r in runs
-            )
-        else:
-            roots = tuple(self._root_fetch(r.subgraph, r.selections, r.keys) for r in runs)
-            stages = (Stage(roots, self._steps(shared)),) if roots else ()
-        return QueryPlan(self.operation.operation, stages)
+            # each mutation's entity fetches see its data before the next mutation runs
+            nodes: list[PlanNode] = []
+            for run in runs:
+                nodes.append(self._root_fetch(run.subgraph, run.selections, run.keys))
+                nodes.extend(self._steps(run.groups))
+            return QueryPlan(self.normalized.kind, sequence(nodes))
+        roots: list[PlanNode] = [self._root_fetch(r.subgraph, r.selections, r.keys) for r in runs]
+        first = parallel(roots)
+        node = sequence([first, *self._steps(shared)]) if first is not None else None
+        return QueryPlan(self.normalized.kind, node)
 
     def field_in(
         self,
         subgraph: str,
-        parent: GraphQLObjectType,
-        key: str,
-        nodes: list[FieldNode],
+        parent: str,
+        client_field: Field,
         path: PlanPath,
         depth: int,
-        provided: dict[str, Any] | None,
+        provided: FieldTree | None,
     ) -> FieldNode:
         """The client's field as fetched from `subgraph`, with its sub-selection planned."""
-        name = nodes[0].name.value
-        definition = parent.fields[name]
-        return_type = get_named_type(definition.type)
         selections: list[SelectionNode] | None = None
-        if is_composite_type(return_type):
-            provides = self.supergraph.facts(subgraph, parent.name, name).provides
+        if client_field.selection is not None:
+            provides = self.model.provides_of(subgraph, parent, client_field.name)
             child_provided = (
-                _field_set_tree(parse_field_set(provides))
-                if provides
-                else (provided or {}).get(name) or None
+                provides.tree
+                if provides is not None
+                else (provided or {}).get(client_field.name) or None
             )
             selections = self.selection_for(
                 subgraph,
-                return_type,
-                [n.selection_set for n in nodes if n.selection_set],
-                (*path, (key, parent.name)),
+                client_field.selection,
+                (*path, (client_field.key, parent)),
                 depth,
                 child_provided,
+                self.model.possible_at(
+                    subgraph, parent, client_field.name, client_field.selection.type_name
+                ),
             )
-        return _field(name, key, nodes[0].arguments or (), selections)
+        return _field(
+            client_field.name, client_field.key, client_field.node.arguments or (), selections
+        )
 
     def selection_for(
         self,
         subgraph: str,
-        type_: GraphQLNamedType,
-        selection_sets: list[SelectionSetNode],
+        selection: Selection,
         path: PlanPath,
         depth: int,
-        provided: dict[str, Any] | None,
+        provided: FieldTree | None,
+        known: frozenset[str],
     ) -> list[SelectionNode]:
+        """`known`: the concrete types the subgraph may return here (abstract types)."""
         selections: list[SelectionNode] = [_typename()]
-        if isinstance(type_, GraphQLObjectType):
-            fields = self.collect(type_, selection_sets)
-            selections += self.object_selections(subgraph, type_, fields, path, depth, provided)
+        if list(selection.by_type) == [selection.type_name]:  # an object type
+            fields = selection.fields(selection.type_name)
+            selections += self.object_selections(
+                subgraph, selection.type_name, fields, path, depth, provided
+            )
             return selections
         # Abstract: one fragment per concrete type the subgraph can return.
-        known = self.supergraph.possible_types_in(subgraph, type_.name)
-        for concrete in self.schema.get_possible_types(type_):  # type: ignore[arg-type]
-            if concrete.name not in known:
+        for concrete, fields in selection.by_type.items():
+            if concrete not in known:
                 continue
-            fields = self.collect(concrete, selection_sets)
             inner = self.object_selections(subgraph, concrete, fields, path, depth, provided)
             if inner:
-                selections.append(_fragment(concrete.name, inner))
+                selections.append(_fragment(concrete, inner))
         return selections
 
     def object_selections(
         self,
         subgraph: str,
-        type_: GraphQLObjectType,
-        fields: dict[str, list[FieldNode]],
+        type_name: str,
+        fields: Iterable[Field],
         path: PlanPath,
         depth: int,
-        provided: dict[str, Any] | None,
+        provided: FieldTree | None,
     ) -> list[SelectionNode]:
         selections: list[SelectionNode] = []
         internal: dict[str, SelectionNode] = {}
-        for key, nodes in fields.items():
-            name = nodes[0].name.value
-            if name == "__typename":
+        for client_field in fields:
+            if client_field.name == "__typename":
                 continue
-            if self._local(subgraph, type_.name, name, provided):
-                selections.append(self.field_in(subgraph, type_, key, nodes, path, depth, provided))
+            # A field with @requires needs its requirements in a representation, so it
+            # always goes through `_entities`, even in the subgraph that resolves it.
+            if self.model.resolves(subgraph, type_name, client_field.name, provided):
+                local, rest = self._split(subgraph, type_name, client_field, path, depth, provided)
+                selections.append(local)
+                if rest is not None:  # what this subgraph cannot give, through `_entities`
+                    for selection in self._remote(
+                        subgraph, type_name, rest, path, depth, provided, exclude=subgraph
+                    ):
+                        internal[print_ast(selection)] = selection
             else:
-                for selection in self._remote(subgraph, type_, key, nodes, path, depth, provided):
+                for selection in self._remote(
+                    subgraph, type_name, client_field, path, depth, provided
+                ):
                     internal[print_ast(selection)] = selection
         return selections + list(internal.values())
-
-    def _local(
-        self, subgraph: str, type_name: str, name: str, provided: dict[str, Any] | None
-    ) -> bool:
-        # A field with @requires needs its requirements in a representation, so it
-        # always goes through `_entities`, even in the subgraph that resolves it.
-        return self._resolves(subgraph, type_name, name, provided)
 
     def _remote(
         self,
         subgraph: str,
-        type_: GraphQLObjectType,
-        key: str,
-        nodes: list[FieldNode],
+        type_name: str,
+        client_field: Field,
         path: PlanPath,
         depth: int,
-        provided: dict[str, Any] | None,
+        provided: FieldTree | None,
+        exclude: str | None = None,
     ) -> list[SelectionNode]:
         """Fetch a field through `_entities`; return what the parent selection must add.
 
@@ -415,119 +297,330 @@ class _Planner:
         parent can reach by a key (one hop: key conversion, or requirements owned
         elsewhere); the target's fetch then runs a step later.
         """
-        name = nodes[0].name.value
-        resolvers = self.supergraph.field_resolvers(type_.name, name)
+        name = client_field.name
+        resolvers = self.model.field_resolvers(type_name, name)
         # Prefer a subgraph that already has a group here, so fields share a fetch.
-        ordered = sorted(resolvers, key=lambda s: (depth + 1, s, path) not in self.groups)
-        choice: tuple[str, list[FieldNode]] | None = None
+        ordered = sorted(
+            (s for s in resolvers if s != exclude),
+            key=lambda s: (depth + 1, s, path) not in self.groups,
+        )
+        entries: list[tuple[str, list[FieldNode]]] = []
         for target in ordered:
-            requires = self.supergraph.facts(target, type_.name, name).requires
-            extra = _top_fields(parse_field_set(requires)) if requires else []
-            for entity_key in self.supergraph.keys(target, type_.name):
-                if not entity_key.resolvable:
-                    continue
-                needed = _unique(_top_fields(entity_key.selection) + extra)
+            requires = self.model.requires_of(target, type_name, name)
+            extra = requires.selections if requires is not None else ()
+            for entity_key in self.model.entity_keys(target, type_name):
+                needed = _unique((*entity_key.selections, *extra))
                 if all(
-                    self._source_of(subgraph, type_.name, n.name.value, provided, target)
-                    is not None
+                    self._source_of(subgraph, type_name, n.name.value, provided, target) is not None
+                    or self._chained(subgraph, type_name, n, target)
                     for n in needed
                 ):
-                    choice = (target, needed)
-                    break
-            if choice is not None:
-                break
-        if choice is None:
+                    entries.append((target, needed))
+        if not entries:
             raise PlanError(
-                f'Cannot plan "{type_.name}.{name}" from subgraph "{subgraph}": it is resolved '
+                f'Cannot plan "{type_name}.{name}" from subgraph "{subgraph}": it is resolved '
                 f"by {', '.join(resolvers) or 'no subgraph'}, and none of them has a resolvable "
-                f"@key on {type_.name} whose fields {subgraph} can provide"
+                f"@key on {type_name} whose fields {subgraph} can provide"
             )
-        target, needed = choice
+        failure: PlanError | None = None
+        for target, needed in entries:
+            saved = self._save()
+            try:
+                return self._enter(
+                    subgraph, type_name, client_field, path, depth, provided, target, needed
+                )
+            except PlanError as exc:  # its sub-selection cannot be had there: next one
+                self._restore(saved)
+                failure = exc
+        assert failure is not None
+        if client_field.selection is None or len(entries) < 2:
+            raise failure
+        # No one subgraph gives all of it: each part of its selection from the first
+        # that can (a shareable field that subgraphs complete between them).
+        parts: dict[int, list[tuple[str, Field]]] = {}
+        for concrete, child in _children(client_field):
+            for index, (target, needed) in enumerate(entries):
+                saved = self._save()
+                try:
+                    self._enter(
+                        subgraph,
+                        type_name,
+                        _only(client_field, [(concrete, child)]),
+                        path,
+                        depth,
+                        provided,
+                        target,
+                        needed,
+                    )
+                except PlanError:
+                    continue
+                finally:
+                    self._restore(saved)
+                parts.setdefault(index, []).append((concrete, child))
+                break
+            else:
+                raise failure
+        added: list[SelectionNode] = []
+        landed = 0
+        for index, chosen in parts.items():
+            target, needed = entries[index]
+            added += self._enter(
+                subgraph,
+                type_name,
+                _only(client_field, chosen),
+                path,
+                depth,
+                provided,
+                target,
+                needed,
+            )
+            landed = max(landed, self.landed)
+        self.landed = landed
+        return added
+
+    def _enter(
+        self,
+        subgraph: str,
+        type_name: str,
+        client_field: Field,
+        path: PlanPath,
+        depth: int,
+        provided: FieldTree | None,
+        target: str,
+        needed: list[FieldNode],
+    ) -> list[SelectionNode]:
+        """Plan `client_field` in `target` through `_entities`, its representations made
+        of `needed` (key and `@requires` fields)."""
         added: list[SelectionNode] = []
         ready = depth
         for selection in needed:
-            source = self._source_of(subgraph, type_.name, selection.name.value, provided, target)
+            source = self._source_of(subgraph, type_name, selection.name.value, provided, target)
             raw = _field(
                 selection.name.value,
                 REP_PREFIX + selection.name.value,
-                (),
-                _strip(selection.selection_set),
+                selection.arguments or (),  # `@requires(fields: "price(currency: \"USD\")")`
+                _copy(selection.selection_set),
             )
             if source == subgraph:
                 added.append(raw)
                 continue
-            assert source is not None
-            helper_key = self._usable_key(subgraph, source, type_.name, provided)
+            if source is None:  # a `@requires` chain: fetch the required field first
+                assert raw.alias is not None
+                chained = self._as_field(type_name, selection, raw.alias.value)
+                self.landed = 0
+                added += self._remote(subgraph, type_name, chained, path, depth, provided)
+                ready = max(ready, self.landed)
+                continue
+            helper_key = self.model.entry_key(subgraph, source, type_name, provided)
             assert helper_key is not None
             helper = self._group(depth + 1, source, path)
-            added += self._represent(helper, type_.name, helper_key)
-            helper.selections.setdefault(type_.name, []).append(raw)
-            ready = depth + 1
+            added += self._represent(helper, type_name, helper_key.selections)
+            helper.selections.setdefault(type_name, []).append(raw)
+            ready = max(ready, depth + 1)
+        self.landed = max(self.landed, ready + 1)
         group = self._group(ready + 1, target, path)
-        spec = group.representations.setdefault(type_.name, [])
+        spec = group.representations.setdefault(type_name, [])
         for selection in needed:
-            entry = (REP_PREFIX + selection.name.value, selection.name.value)
+            entry = KeyRename(
+                REP_PREFIX + selection.name.value,
+                selection.name.value,
+                tree_of(selection.selection_set) if selection.selection_set else None,
+            )
             if entry not in spec:
                 spec.append(entry)
-        entity_field = self.field_in(target, type_, key, nodes, path, ready + 1, None)
-        group.selections.setdefault(type_.name, []).append(entity_field)
+        entity_field = self.field_in(target, type_name, client_field, path, ready + 1, None)
+        group.selections.setdefault(type_name, []).append(entity_field)
         return added
+
+    def _root_parts(
+        self, root: str, root_field: Field, ordered: list[str]
+    ) -> list[tuple[str, FieldNode]]:
+        """The root field as fetched: whole from the subgraph that can plan all of it
+        with the fewest entity fetches after it, then the fewest fields asked of them
+        (the first in `ordered` on a tie), else
+        split, each part of its selection from the first subgraph that can (a shared
+        root field: each subgraph adds its own fields to the same object)."""
+        failure: PlanError | None = None
+        best: tuple[tuple[int, int], str] | None = None
+        for subgraph in ordered:
+            saved = self._save()
+            try:
+                self.field_in(subgraph, root, root_field, (), 0, None)
+            except PlanError as exc:
+                failure = exc
+                continue
+            finally:
+                cost = (len(self.groups) - len(saved), self._entity_fields() - _fields_in(saved))
+                self._restore(saved)
+            if best is None or cost < best[0]:
+                best = (cost, subgraph)
+            if cost == (0, 0):
+                break  # nothing to beat
+        if best is not None:
+            _, subgraph = best
+            return [(subgraph, self.field_in(subgraph, root, root_field, (), 0, None))]
+        assert failure is not None
+        if root_field.selection is None or len(ordered) < 2:
+            raise failure
+        parts: dict[str, list[tuple[str, Field]]] = {}
+        for concrete, child in _children(root_field):
+            for subgraph in ordered:
+                saved = self._save()
+                try:
+                    self.field_in(
+                        subgraph, root, _only(root_field, [(concrete, child)]), (), 0, None
+                    )
+                except PlanError:
+                    continue
+                finally:
+                    self._restore(saved)
+                parts.setdefault(subgraph, []).append((concrete, child))
+                break
+            else:
+                raise failure
+        return [
+            (subgraph, self.field_in(subgraph, root, _only(root_field, chosen), (), 0, None))
+            for subgraph, chosen in parts.items()
+        ]
+
+    def _split(
+        self,
+        subgraph: str,
+        type_name: str,
+        client_field: Field,
+        path: PlanPath,
+        depth: int,
+        provided: FieldTree | None,
+    ) -> tuple[FieldNode, Field | None]:
+        """The field as `subgraph` can give it, and the part of its selection it cannot
+        (None when it gives all): that part comes from another subgraph resolving the
+        same (shareable) field, through the nearest entity above it."""
+        if client_field.selection is None:  # a leaf: nothing to split
+            return self.field_in(subgraph, type_name, client_field, path, depth, provided), None
+        saved = self._save()
+        try:
+            return self.field_in(subgraph, type_name, client_field, path, depth, provided), None
+        except PlanError:
+            self._restore(saved)
+        local: list[tuple[str, Field]] = []
+        rest: list[tuple[str, Field]] = []
+        for concrete, child in _children(client_field):
+            saved = self._save()
+            try:
+                self.field_in(
+                    subgraph,
+                    type_name,
+                    _only(client_field, [(concrete, child)]),
+                    path,
+                    depth,
+                    provided,
+                )
+                local.append((concrete, child))
+            except PlanError:
+                rest.append((concrete, child))
+            finally:
+                self._restore(saved)
+        planned = self.field_in(
+            subgraph, type_name, _only(client_field, local), path, depth, provided
+        )
+        return planned, _only(client_field, rest)
+
+    def _entity_fields(self) -> int:
+        return _fields_in(self.groups)
+
+    def _save(self) -> dict[tuple[int, str, PlanPath], _Group]:
+        return {
+            k: _Group(
+                g.subgraph,
+                g.path,
+                {t: list(v) for t, v in g.representations.items()},
+                {t: list(v) for t, v in g.selections.items()},
+            )
+            for k, g in self.groups.items()
+        }
+
+    def _restore(self, saved: dict[tuple[int, str, PlanPath], _Group]) -> None:
+        # in place: the dict is shared with the root run being planned
+        self.groups.clear()
+        self.groups.update(saved)
 
     def _group(self, depth: int, subgraph: str, path: PlanPath) -> _Group:
         return self.groups.setdefault((depth, subgraph, path), _Group(subgraph, path))
 
     def _represent(
-        self, group: _Group, type_name: str, fields: list[FieldNode]
+        self, group: _Group, type_name: str, fields: Iterable[FieldNode]
     ) -> list[SelectionNode]:
         """Register key fields for a group's representations; return the parent's additions."""
         spec = group.representations.setdefault(type_name, [])
         added: list[SelectionNode] = []
         for selection in fields:
-            alias = REP_PREFIX + selection.name.value
-            if (alias, selection.name.value) not in spec:
-                spec.append((alias, selection.name.value))
-            added.append(_field(selection.name.value, alias, (), _strip(selection.selection_set)))
+            entry = KeyRename(REP_PREFIX + selection.name.value, selection.name.value)
+            if entry not in spec:
+                spec.append(entry)
+            added.append(
+                _field(
+                    selection.name.value,
+                    entry.alias,
+                    selection.arguments or (),
+                    _copy(selection.selection_set),
+                )
+            )
         return added
 
-    def _resolves(
-        self, subgraph: str, type_name: str, name: str, provided: dict[str, Any] | None
-    ) -> bool:
-        """`subgraph` can return the field as is (no `@requires` to satisfy first)."""
-        if provided is not None and name in provided:
-            return True
-        return (
-            subgraph in self.supergraph.field_resolvers(type_name, name)
-            and not self.supergraph.facts(subgraph, type_name, name).requires
+    def _chained(self, subgraph: str, type_name: str, node: FieldNode, target: str) -> bool:
+        """A representation field that must be fetched on its own first: one another
+        subgraph returns only once its own `@requires` is met (`canAfford` needs
+        `isExpensive`, which needs `price`), or one whose sub-selection sits behind
+        another entity (`author { yearsOfExperience }`)."""
+        options = self.model.field_options(frozenset({subgraph}), type_name, node.name.value)
+        return any(
+            option != target
+            or (node.selection_set is not None and not self._requires(option, type_name, node))
+            for option in options
         )
 
-    def _usable_key(
-        self, subgraph: str, target: str, type_name: str, provided: dict[str, Any] | None
-    ) -> list[FieldNode] | None:
-        for entity_key in self.supergraph.keys(target, type_name):
-            fields = _top_fields(entity_key.selection)
-            if entity_key.resolvable and all(
-                self._resolves(subgraph, type_name, f.name.value, provided) for f in fields
-            ):
-                return fields
-        return None
+    def _requires(self, subgraph: str, type_name: str, node: FieldNode) -> bool:
+        return self.model.requires_of(subgraph, type_name, node.name.value) is not None
+
+    def _as_field(self, parent: str, node: FieldNode, key: str) -> Field:
+        """A field set's field in the normalized form, to be planned like a client's."""
+        selection = None
+        parent_type = self.schema.type_map.get(parent)
+        definition = getattr(parent_type, "fields", {}).get(node.name.value)
+        if node.selection_set is not None:
+            if definition is None:
+                raise PlanError(f'"{parent}.{node.name.value}" is not in the supergraph')
+            named = get_named_type(definition.type)
+            concrete = self.schema.get_possible_types(named) if is_abstract_type(named) else [named]
+            by_type: dict[str, tuple[Field, ...]] = {}
+            for object_type in concrete:
+                fields = [
+                    self._as_field(object_type.name, f, f.name.value)
+                    for f in _fields_for(node.selection_set, object_type.name)
+                    if not f.name.value.startswith("__")
+                ]
+                if fields or object_type is named:
+                    by_type[object_type.name] = tuple(fields)
+            selection = Selection(named.name, by_type)
+        return Field(key, node.name.value, node, selection)
 
     def _source_of(
         self,
         subgraph: str,
         type_name: str,
         name: str,
-        provided: dict[str, Any] | None,
+        provided: FieldTree | None,
         target: str,
     ) -> str | None:
         """Where a representation field comes from: the parent, or one helper subgraph."""
-        if self._resolves(subgraph, type_name, name, provided):
+        if self.model.resolves(subgraph, type_name, name, provided):
             return subgraph
-        for helper in self.supergraph.field_resolvers(type_name, name):
+        for helper in self.model.field_resolvers(type_name, name):
             if helper in (subgraph, target):
                 continue
-            if self.supergraph.facts(helper, type_name, name).requires:
+            if self.model.requires_of(helper, type_name, name) is not None:
                 continue
-            if self._usable_key(subgraph, helper, type_name, provided) is not None:
+            if self.model.entry_key(subgraph, helper, type_name, provided) is not None:
                 return helper
         return None
 
@@ -547,9 +640,7 @@ class _Planner:
         # subgraph names come from settings and may hold characters a Name may not
         return f"{base}__{re.sub(r'[^_0-9A-Za-z]', '_', suffix)}"
 
-    def _root_fetch(
-        self, subgraph: str, selections: list[SelectionNode], keys: list[str]
-    ) -> RootFetch:
+    def _root_fetch(self, subgraph: str, selections: list[SelectionNode], keys: list[str]) -> Fetch:
         names = _variables_in(selections)
         definitions = self._definitions(names)
         header = self.operation.operation.value + " " + self._operation_name(subgraph)
@@ -557,25 +648,26 @@ class _Planner:
             header += "(" + ", ".join(definitions) + ")"
         body = " ".join(print_ast(s) for s in selections)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
-        return RootFetch(subgraph, document, tuple(names), tuple(keys))
+        return Fetch(subgraph, document, tuple(names), tuple(keys))
 
-    def _steps(
-        self, groups: dict[tuple[int, str, PlanPath], _Group]
-    ) -> tuple[tuple[EntityFetch, ...], ...]:
+    def _steps(self, groups: dict[tuple[int, str, PlanPath], _Group]) -> list[PlanNode]:
+        """One node per depth: that depth's entity fetches, all subgraphs in parallel."""
         by_depth: dict[int, dict[str, list[_Group]]] = {}
         for (depth, subgraph, _), group in groups.items():
             by_depth.setdefault(depth, {}).setdefault(subgraph, []).append(group)
-        steps = []
+        steps: list[PlanNode] = []
         for depth in sorted(by_depth):
-            fetches = []
-            for subgraph, found in by_depth[depth].items():
-                fetches.append(self._entity_fetch(depth, subgraph, found))
-            steps.append(tuple(fetches))
-        return tuple(steps)
+            fetches: list[PlanNode] = [
+                self._flatten(depth, subgraph, found) for subgraph, found in by_depth[depth].items()
+            ]
+            step = parallel(fetches)
+            assert step is not None
+            steps.append(step)
+        return steps
 
-    def _entity_fetch(self, depth: int, subgraph: str, groups: list[_Group]) -> EntityFetch:
+    def _flatten(self, depth: int, subgraph: str, groups: list[_Group]) -> Flatten:
         fields: list[SelectionNode] = []
-        planned: list[EntityGroup] = []
+        inputs: list[EntityInput] = []
         definitions: list[str] = []
         for index, group in enumerate(groups):
             alias = f"e{index}"
@@ -594,12 +686,17 @@ class _Planner:
                     selection_set=SelectionSetNode(selections=tuple(fragments)),
                 )
             )
-            planned.append(
-                EntityGroup(
+            inputs.append(
+                EntityInput(
                     alias,
+                    reps,
                     group.path,
                     {t: tuple(spec) for t, spec in group.representations.items()},
-                    {t: _client_keys(selections) for t, selections in group.selections.items()},
+                    # under a planner's alias (a `@requires` fetched first) no client field
+                    # is filled, so a failure there names no client path of its own
+                    {}
+                    if any(key.startswith(RESERVED_PREFIX) for key, _ in group.path)
+                    else {t: _client_keys(sel) for t, sel in group.selections.items()},
                 )
             )
         names = [n for n in _variables_in(fields) if not n.startswith(REPS_VARIABLE)]
@@ -607,7 +704,46 @@ class _Planner:
         header = f"query {self._operation_name(f'{subgraph}_{depth}')}({', '.join(definitions)})"
         body = " ".join(print_ast(s) for s in fields)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
-        return EntityFetch(subgraph, document, tuple(names), tuple(planned))
+        return Flatten(tuple(inputs), Fetch(subgraph, document, tuple(names)))
+
+
+def _fields_in(groups: dict[tuple[int, str, PlanPath], _Group]) -> int:
+    """How many fields entity fetches ask for: a plan's cost after its fetch count."""
+    return sum(len(v) for g in groups.values() for v in g.selections.values())
+
+
+def _fields_for(selection_set: SelectionSetNode, concrete: str) -> list[FieldNode]:
+    """A field set's fields that apply to a concrete type (its fragments on it included)."""
+    found: list[FieldNode] = []
+    for s in selection_set.selections:
+        if isinstance(s, FieldNode):
+            found.append(s)
+        elif isinstance(s, InlineFragmentNode) and (
+            s.type_condition is None or s.type_condition.name.value == concrete
+        ):
+            found.extend(_fields_for(s.selection_set, concrete))
+    return found
+
+
+def _children(client_field: Field) -> list[tuple[str, Field]]:
+    """The field's sub-selection as (concrete type, field) pairs."""
+    assert client_field.selection is not None
+    return [(t, f) for t, fields in client_field.selection.by_type.items() for f in fields]
+
+
+def _only(client_field: Field, chosen: list[tuple[str, Field]]) -> Field:
+    """The field with only the chosen part of its sub-selection."""
+    assert client_field.selection is not None
+    by_type: dict[str, tuple[Field, ...]] = {}
+    for concrete, child in chosen:
+        by_type[concrete] = (*by_type.get(concrete, ()), child)
+    if client_field.selection.type_name in client_field.selection.by_type:  # an object type
+        by_type.setdefault(client_field.selection.type_name, ())
+    return replace(client_field, selection=Selection(client_field.selection.type_name, by_type))
+
+
+def _copy(selection_set: SelectionSetNode | None) -> list[SelectionNode] | None:
+    return list(selection_set.selections) if selection_set is not None else None
 
 
 def _client_keys(selections: Iterable[SelectionNode]) -> tuple[str, ...]:
@@ -623,11 +759,6 @@ def _argument(name: str, variable: str) -> ArgumentNode:
     return ArgumentNode(name=_name(name), value=VariableNode(name=_name(variable)))
 
 
-def build_plan(
-    supergraph: Supergraph,
-    document: DocumentNode,
-    operation: OperationDefinitionNode,
-    variables: VariableValues,
-) -> QueryPlan:
-    """Plan a validated operation; `variables` are the coerced values (for @skip/@include)."""
-    return _Planner(supergraph, document, operation, variables).plan()
+def build_plan(supergraph: Supergraph, operation: NormalizedOperation) -> QueryPlan:
+    """Plan a normalized operation."""
+    return _Planner(supergraph, operation).plan()

@@ -26,6 +26,7 @@ from graphql import (
     TypeDefinitionNode,
     TypeExtensionNode,
     build_ast_schema,
+    get_named_type,
     parse,
     value_from_ast_untyped,
 )
@@ -111,6 +112,30 @@ class Subgraph:
 
     def facts(self, type_name: str, field_name: str) -> FieldFacts:
         return self.fields.get((type_name, field_name)) or FieldFacts()
+
+    def in_key(self, type_name: str, field_name: str) -> bool:
+        """The field is selected by one of the subgraph's keys, at any depth (`id` in
+        `@key(fields: "id")`, or `one` of `CompositeId` in `@key(fields: "ref { one }")`):
+        such fields are shareable, as Federation says."""
+        return (type_name, field_name) in self._key_fields()
+
+    def _key_fields(self) -> set[tuple[str, str]]:
+        found: set[tuple[str, str]] = set()
+
+        def walk(type_name: str, selection: SelectionSetNode) -> None:
+            owner = self.schema.type_map.get(type_name)
+            for node in selection.selections:
+                name = node.name.value  # type: ignore[attr-defined]
+                found.add((type_name, name))
+                sub = getattr(node, "selection_set", None)
+                definition = getattr(owner, "fields", {}).get(name)
+                if sub is not None and definition is not None:
+                    walk(get_named_type(definition.type).name, sub)
+
+        for type_name, keys in self.keys.items():
+            for key in keys:
+                walk(type_name, key.selection)
+        return found
 
     def key_field_names(self, type_name: str) -> set[str]:
         names: set[str] = set()

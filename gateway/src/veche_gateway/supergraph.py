@@ -1,19 +1,18 @@
-"""The composed supergraph: the client schema plus query-planning metadata.
+"""The composed supergraph: the client schema plus the planning model.
 
-`schema` is what clients see (validation, introspection, /schema.graphql).
-The metadata answers the planner's questions: which subgraphs resolve a
-field, which keys a subgraph accepts for an entity, what a field
-`@requires` or `@provides` there, and which concrete types a subgraph can
-return for an abstract type.
+`schema` is what clients see (validation, introspection, /schema.graphql);
+`model` answers every question the planner asks (`model.py`); `subgraphs`
+keeps each subgraph's own schema for composition's checks and `/health`.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from graphql import GraphQLObjectType, GraphQLSchema, is_abstract_type
+from graphql import GraphQLSchema
 
-from veche_gateway.subgraph import FieldFacts, Key, Subgraph
+from veche_gateway.model import PlanningModel
+from veche_gateway.subgraph import Key, Subgraph
 
 
 @dataclass
@@ -22,8 +21,7 @@ class Supergraph:
     sdl: str
     version: str
     subgraphs: dict[str, Subgraph]
-    # (client type, field) -> subgraphs that resolve it, in settings order
-    resolvers: dict[tuple[str, str], list[str]]
+    model: PlanningModel
     # subgraph -> {its root type name: client root type name}
     root_renames: dict[str, dict[str, str]] = field(default_factory=dict)
 
@@ -34,22 +32,8 @@ class Supergraph:
         return type_name
 
     def field_resolvers(self, type_name: str, field_name: str) -> list[str]:
-        return self.resolvers.get((type_name, field_name), [])
-
-    def facts(self, subgraph: str, type_name: str, field_name: str) -> FieldFacts:
-        return self.subgraphs[subgraph].facts(self.local_type(subgraph, type_name), field_name)
+        return list(self.model.field_resolvers(type_name, field_name))
 
     def keys(self, subgraph: str, type_name: str) -> list[Key]:
+        """Every key the subgraph declares for the entity, resolvable or not."""
         return self.subgraphs[subgraph].keys.get(type_name, [])
-
-    def has_field(self, subgraph: str, type_name: str, field_name: str) -> bool:
-        local = self.subgraphs[subgraph].schema.type_map.get(self.local_type(subgraph, type_name))
-        return isinstance(local, GraphQLObjectType) and field_name in local.fields
-
-    def possible_types_in(self, subgraph: str, abstract_name: str) -> set[str]:
-        """Concrete types `subgraph` may return where it declares `abstract_name`."""
-        schema = self.subgraphs[subgraph].schema
-        abstract = schema.type_map.get(abstract_name)
-        if abstract is None or not is_abstract_type(abstract):
-            return set()
-        return {t.name for t in schema.get_possible_types(abstract)}
