@@ -31,6 +31,7 @@ from veche_kit.events import (
     IssueResolved,
     IssueStatusChanged,
 )
+from veche_kit.text import clean_text as clean_text
 
 
 class Kind(StrEnum):
@@ -256,20 +257,6 @@ MAX_URL = 2000
 MAX_RADIUS_METERS = 50_000
 DEFAULT_RADIUS_METERS = 1000
 MAX_SEARCH = 200
-
-
-def clean_text(value: str | None, field: str, limit: int, *, required: bool = True) -> str | None:
-    """Trimmed text within `limit` characters; BAD_USER_INPUT naming `field` otherwise."""
-    text = (value or "").strip()
-    if not text:
-        if required:
-            raise BadUserInputError(f"`{field}` cannot be empty.", field=field)
-        return None
-    if len(text) > limit:
-        raise BadUserInputError(
-            f"Keep `{field}` within {limit} characters (it has {len(text)}).", field=field
-        )
-    return text
 
 
 def required_text(value: str | None, field: str, limit: int) -> str:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -73,18 +74,22 @@ class SupportedByViewer(DataLoader[str, bool]):
 
 @dataclass
 class IssueLoaders:
-    """The loaders of one request."""
+    """The loaders of one request, each made on first use."""
 
     store: IssueStore
-    issue_by_id: IssueById = field(init=False)
-    offers_by_issue: OffersByIssue = field(init=False)
-    comments_by_issue: CommentsByIssue = field(init=False)
     _supported: dict[str, SupportedByViewer] = field(init=False, default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.issue_by_id = IssueById(self.store)
-        self.offers_by_issue = OffersByIssue(self.store)
-        self.comments_by_issue = CommentsByIssue(self.store)
+    @cached_property
+    def issue_by_id(self) -> IssueById:
+        return IssueById(self.store)
+
+    @cached_property
+    def offers_by_issue(self) -> OffersByIssue:
+        return OffersByIssue(self.store)
+
+    @cached_property
+    def comments_by_issue(self) -> CommentsByIssue:
+        return CommentsByIssue(self.store)
 
     def supported_by_viewer(self, user_id: str) -> SupportedByViewer:
         if user_id not in self._supported:

@@ -19,6 +19,8 @@ from veche_kit.errors import (
     BadUserInputError,
     ForbiddenError,
 )
+from veche_kit.text import clean_slugs, is_slug
+from veche_kit.text import clean_text as clean_text
 from veche_polls.errors import NotEligibleError, PollNotActiveError
 
 Document = dict[str, Any]
@@ -67,7 +69,6 @@ AGE_GROUPS: tuple[tuple[str, int, int | None], ...] = (
     ("65+", 65, None),
 )
 
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 _SAFE_KEY = re.compile(r"^[A-Za-z0-9_-]{1,64}$")
 
 
@@ -157,22 +158,6 @@ def poll_department(caller: Principal, department_id: str | None) -> str | None:
 
 
 # ─────────────────────────── poll shape ───────────────────────────
-
-
-def is_slug(value: str) -> bool:
-    """Ids of reference data (districts, departments) are short slugs."""
-    return bool(_SLUG.match(value))
-
-
-def clean_text(value: str | None, field: str, limit: int, *, required: bool) -> str | None:
-    text = (value or "").strip()
-    if not text:
-        if required:
-            raise BadUserInputError(f"Fill in `{field}`; it cannot be empty.", field=field)
-        return None
-    if len(text) > limit:
-        raise BadUserInputError(f"Keep `{field}` within {limit} characters.", field=field)
-    return text
 
 
 def clean_title(title: str) -> str:
@@ -314,16 +299,9 @@ def _options(qid: str, index: int, raw_options: Sequence[str]) -> list[Document]
 def clean_audience(
     district_ids: Iterable[str], min_age: int | None, max_age: int | None, verified_only: bool
 ) -> Document:
-    districts: list[str] = []
-    for raw in district_ids:
-        value = raw.strip().lower()
-        if not _SLUG.match(value):
-            raise BadUserInputError(
-                f"'{raw[:40]}' is not a district id (see `districts`).",
-                field="audience.districtIds",
-            )
-        if value not in districts:
-            districts.append(value)
+    districts = clean_slugs(
+        district_ids, field="audience.districtIds", what="a district id (see `districts`)"
+    )
     if len(districts) > MAX_DISTRICTS:
         raise BadUserInputError(
             f"Name at most {MAX_DISTRICTS} districts, or none for the whole city.",

@@ -7,6 +7,7 @@ past its end time closes it first (`PollsService.settle`).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -52,17 +53,19 @@ class TallyByPoll(DataLoader[str, Document]):
 
 @dataclass
 class PollLoaders:
-    """The loaders of one request."""
+    """The loaders of one request, each made on first use."""
 
     service: PollsService
-    poll_by_id: PollById = field(init=False)
-    poll_by_initiative: PollByInitiative = field(init=False)
     _ballots: dict[str, MyBallotByPoll] = field(init=False, default_factory=dict)
     _tallies: dict[str | None, TallyByPoll] = field(init=False, default_factory=dict)
 
-    def __post_init__(self) -> None:
-        self.poll_by_id = PollById(self.service)
-        self.poll_by_initiative = PollByInitiative(self.service)
+    @cached_property
+    def poll_by_id(self) -> PollById:
+        return PollById(self.service)
+
+    @cached_property
+    def poll_by_initiative(self) -> PollByInitiative:
+        return PollByInitiative(self.service)
 
     def my_ballot_by_poll(self, viewer_id: str) -> MyBallotByPoll:
         if viewer_id not in self._ballots:

@@ -7,6 +7,8 @@ from enum import StrEnum
 
 from veche_kit.auth import Principal
 from veche_kit.errors import BadUserInputError, ForbiddenError
+from veche_kit.text import clean_slugs
+from veche_kit.text import clean_text as clean_text
 
 
 class Role(StrEnum):
@@ -29,7 +31,6 @@ MAX_AGE = 120
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+[1-9]\d{7,14}$")
-_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 def normalize_email(email: str) -> str:
@@ -96,35 +97,14 @@ def normalize_phone(phone: str) -> str:
 
 def clean_skills(skills: list[str]) -> list[str]:
     """Skills are issue category ids (lowercase slugs), without repeats."""
-    cleaned: list[str] = []
-    for skill in skills:
-        value = skill.strip().lower()
-        if not _SLUG.match(value):
-            raise BadUserInputError(
-                f"'{skill[:40]}' is not a category id (lowercase letters, digits and dashes).",
-                field="skills",
-            )
-        if value not in cleaned:
-            cleaned.append(value)
+    cleaned = clean_slugs(
+        skills, field="skills", what="a category id (lowercase letters, digits and dashes)"
+    )
     if not cleaned:
         raise BadUserInputError("Name at least one category you can help with.", field="skills")
     if len(cleaned) > MAX_SKILLS:
         raise BadUserInputError(f"Name at most {MAX_SKILLS} skills.", field="skills")
     return cleaned
-
-
-def clean_optional_text(value: str | None, field: str, limit: int) -> str | None:
-    if value is None:
-        return None
-    value = value.strip()
-    if len(value) > limit:
-        raise BadUserInputError(f"Keep {field} within {limit} characters.", field=field)
-    return value or None
-
-
-def is_slug(value: str) -> bool:
-    """Ids of reference data (districts, departments, categories) are short slugs."""
-    return bool(_SLUG.match(value))
 
 
 # ─────────────────────────── who may do what ───────────────────────────

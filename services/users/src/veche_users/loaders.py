@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
@@ -35,14 +36,18 @@ class DepartmentById(_ById):
 
 @dataclass
 class UserLoaders:
-    """The loaders of one request."""
+    """The loaders of one request, each made on first use."""
 
     store: UserStore
-    user_by_id: UserById = field(init=False)
-    district_by_id: DistrictById = field(init=False)
-    department_by_id: DepartmentById = field(init=False)
 
-    def __post_init__(self) -> None:
-        self.user_by_id = UserById(self.store)
-        self.district_by_id = DistrictById(self.store)
-        self.department_by_id = DepartmentById(self.store)
+    @cached_property
+    def user_by_id(self) -> UserById:
+        return UserById(self.store)
+
+    @cached_property
+    def district_by_id(self) -> DistrictById:
+        return DistrictById(self.store)
+
+    @cached_property
+    def department_by_id(self) -> DepartmentById:
+        return DepartmentById(self.store)

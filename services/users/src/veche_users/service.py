@@ -27,6 +27,7 @@ from veche_kit.events import Event, UserProfileUpdated, UserRegistered, UserRole
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
 from veche_kit.signing import SigningKey
+from veche_kit.text import is_slug
 from veche_users import domain, store
 from veche_users.codes import CodeSender
 from veche_users.domain import Role
@@ -319,8 +320,8 @@ class UsersService:
         if "birth_year" in changes:
             update["birth_year"] = domain.check_birth_year(changes["birth_year"], utcnow().year)
         if "organization" in changes:
-            update["organization"] = domain.clean_optional_text(
-                changes["organization"], "organization", domain.MAX_ORGANIZATION
+            update["organization"] = domain.clean_text(
+                changes["organization"], "organization", domain.MAX_ORGANIZATION, required=False
             )
         if not update:
             return await self.get_user(caller.user_id)
@@ -341,7 +342,9 @@ class UsersService:
         self, caller: Principal, skills: list[str], organization: str | None
     ) -> Document:
         cleaned = domain.clean_skills(skills)
-        org = domain.clean_optional_text(organization, "organization", domain.MAX_ORGANIZATION)
+        org = domain.clean_text(
+            organization, "organization", domain.MAX_ORGANIZATION, required=False
+        )
         user = await self.get_user(caller.user_id)
         roles = sorted(set(user["roles"]) | {Role.SOLVER.value})
         extra: tuple[Event, ...] = ()
@@ -411,7 +414,7 @@ class UsersService:
         """Adds a district or a department (admins)."""
         caller.require_role(Role.ADMIN)
         ref = ref_id.strip().lower()
-        if not domain.is_slug(ref):
+        if not is_slug(ref):
             raise BadUserInputError(
                 "Use a short id of lowercase letters, digits and dashes.", field="id"
             )
@@ -488,11 +491,13 @@ class UsersService:
         self, caller: Principal, *, title: str, description: str | None, cost: int, stock: int
     ) -> Document:
         caller.require_role(Role.ADMIN)
-        clean_title = domain.clean_optional_text(title, "title", domain.MAX_NAME)
+        clean_title = domain.clean_text(title, "title", domain.MAX_NAME, required=False)
         reward = {
             "_id": mongo.new_id(),
             "title": domain.check_reward(clean_title, cost, stock),
-            "description": domain.clean_optional_text(description, "description", MAX_REWARD_TEXT),
+            "description": domain.clean_text(
+                description, "description", MAX_REWARD_TEXT, required=False
+            ),
             "cost": cost,
             "stock": stock,
             "created_at": utcnow(),

@@ -1,0 +1,46 @@
+"""Checks of free text and reference ids that every service applies to its input.
+
+`clean_*` return the value as stored (trimmed, lower-cased ids) or refuse with
+BAD_USER_INPUT naming the input field; `is_*` only answer.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+from veche_kit.errors import BadUserInputError
+
+# Ids of reference data (districts, departments, categories) are short slugs.
+_SLUG = re.compile(r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+def is_slug(value: str) -> bool:
+    return bool(_SLUG.match(value))
+
+
+def clean_text(value: str | None, field: str, limit: int, *, required: bool = True) -> str | None:
+    """Trimmed text within `limit` characters; None for an empty optional one."""
+    text = (value or "").strip()
+    if not text:
+        if required:
+            raise BadUserInputError(f"Fill in `{field}`; it cannot be empty.", field=field)
+        return None
+    if len(text) > limit:
+        raise BadUserInputError(
+            f"Keep `{field}` within {limit} characters (it has {len(text)}).", field=field
+        )
+    return text
+
+
+def clean_slugs(values: Iterable[str], *, field: str, what: str) -> list[str]:
+    """Trimmed, lower-cased slugs without repeats, in the order given; `what` names
+    one in the refusal ("a district id (see `districts`)")."""
+    cleaned: list[str] = []
+    for raw in values:
+        value = raw.strip().lower()
+        if not is_slug(value):
+            raise BadUserInputError(f"'{raw[:40]}' is not {what}.", field=field)
+        if value not in cleaned:
+            cleaned.append(value)
+    return cleaned
