@@ -19,7 +19,6 @@ import pytest
 
 from veche_stack.processes import port_open
 from veche_stack.runner import Runner, alive, wait_gone
-from veche_stack.stack import GATEWAY, SERVICES
 from veche_stack.testing import GraphQLClient, eventually
 
 from .flows import (
@@ -34,13 +33,7 @@ from .flows import (
     running,
 )
 
-pytestmark = [
-    pytest.mark.stack,
-    pytest.mark.skipif(
-        not all(s.available for s in SERVICES) or not GATEWAY.available,
-        reason="needs every service and the gateway",
-    ),
-]
+pytestmark = pytest.mark.stack
 
 READ_BACK = """query($poll: ID!, $issue: ID!) {
   me {

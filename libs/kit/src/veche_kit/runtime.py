@@ -45,6 +45,8 @@ CLOSE_STORE_SECONDS = 2.0
 # that does not honour cancellation (seen once: a stop begun while the broker
 # link was still being set up never ended) must not keep a port held past it.
 STOP_DEADLINE_SECONDS = 6.0
+# How long a stopping server lets open requests finish before cutting them.
+GRACEFUL_SECONDS = 3
 
 
 @dataclass
@@ -292,3 +294,18 @@ def build_app(
     app.add_middleware(RequestIdMiddleware)
     app.state.runtime = runtime
     return app
+
+
+def serve(app: Starlette, settings: ServiceSettings) -> None:
+    """Runs a service with Uvicorn until SIGINT or SIGTERM. Requests still open
+    `GRACEFUL_SECONDS` after the signal are cut, so a stop never waits on a request
+    stuck on a store that is stopping too."""
+    import uvicorn
+
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        timeout_graceful_shutdown=GRACEFUL_SECONDS,
+    )

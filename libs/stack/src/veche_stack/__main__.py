@@ -14,7 +14,7 @@ import sys
 import time
 from types import FrameType
 
-from veche_stack.stack import Stack, StackConfig
+from veche_stack.stack import GATEWAY, Stack, StackConfig
 from veche_stack.supervisor import GaveUpError, RestartPolicy, Supervisor
 
 
@@ -41,7 +41,7 @@ def say(line: str) -> None:
 def main() -> None:
     config = StackConfig.from_env()
     stack = Stack(config)
-    names = ", ".join(s.name for s in stack.services) + (", gateway" if stack.gateway else "")
+    names = ", ".join(s.name for s in (*stack.services, GATEWAY))
     print(f"veche: starting {names}; data in {config.data_dir}, logs in {stack.logs}", flush=True)
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, _Signals.handle)
@@ -59,13 +59,7 @@ def main() -> None:
         print(f"  {name:<14} ready  (log: {process.log_path})", flush=True)
     print(f"veche: broker {stack.amqp_url}")
     print(f"veche: admin account {email} / {password}")
-    if stack.gateway:
-        print(f"veche: GraphiQL at {stack.url('gateway')}", flush=True)
-    else:
-        print(
-            f"veche: users GraphQL at {stack.url('users')} (the gateway is not installed yet)",
-            flush=True,
-        )
+    print(f"veche: GraphiQL at {stack.url('gateway')}", flush=True)
     print("veche: press Ctrl-C to stop everything", flush=True)
 
     supervisor = Supervisor(stack.processes, RestartPolicy.from_env(), say)

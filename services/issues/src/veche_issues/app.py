@@ -18,7 +18,7 @@ from veche_issues.settings import IssuesSettings
 from veche_kit.auth import TokenVerifier, jwks_over_http
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import Outbox
-from veche_kit.runtime import Runtime, build_app
+from veche_kit.runtime import Runtime, build_app, serve
 
 log = logging.getLogger(__name__)
 
@@ -70,8 +70,6 @@ def create_app(
 
 
 def main() -> None:
-    import uvicorn
-
     settings = IssuesSettings()
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve(create_app(settings), settings)

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from veche_kit.auth import TokenVerifier, jwks_over_http
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import OUTBOX, Outbox
-from veche_kit.runtime import Runtime, build_app
+from veche_kit.runtime import Runtime, build_app, serve
 from veche_kit.signing import SigningKey
 from veche_polls import store
 from veche_polls.consumers import Reactions, handlers
@@ -90,8 +90,6 @@ def create_app(
 
 
 def main() -> None:
-    import uvicorn
-
     settings = PollsSettings()
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve(create_app(settings), settings)

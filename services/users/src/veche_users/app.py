@@ -12,7 +12,7 @@ from starlette.routing import Route
 from veche_kit.auth import Jwks, TokenVerifier
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import Outbox
-from veche_kit.runtime import Runtime, build_app
+from veche_kit.runtime import Runtime, build_app, serve
 from veche_kit.signing import SigningKey
 from veche_users import store
 from veche_users.codes import CodeSender, load_sender
@@ -69,8 +69,6 @@ def create_app(
 
 
 def main() -> None:
-    import uvicorn
-
     settings = UsersSettings()
     configure_logging(settings.service_name, settings.log_level)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_config=None)
+    serve(create_app(settings), settings)
