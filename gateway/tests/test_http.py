@@ -337,3 +337,9 @@ async def test_the_admin_secret_gets_the_printed_plan(client: httpx.AsyncClient)
         "  }\n"
         "}"
     )
+
+
+async def test_the_root_sends_a_browser_to_graphiql(client: httpx.AsyncClient) -> None:
+    response = await client.get("/", follow_redirects=False)
+    assert response.status_code == 307
+    assert response.headers["location"] == "/graphql"

@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
-from starlette.responses import JSONResponse, PlainTextResponse, Response
+from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
 from veche_gateway.errors import INTERNAL, RequestError
@@ -194,7 +194,13 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
                 expose_headers=["X-Request-Id"],
             )
         )
+
+    async def home(_: Request) -> Response:
+        # A browser sent to the server's root lands in GraphiQL.
+        return RedirectResponse("/graphql", status_code=307)
+
     routes = [
+        Route("/", home, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
         Route("/schema.graphql", schema_sdl, methods=["GET"]),
         Route("/health", health, methods=["GET"]),

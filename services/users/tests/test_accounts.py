@@ -206,3 +206,10 @@ async def test_jwks_is_published(users: UsersServer) -> None:
     async with httpx.AsyncClient() as http:
         keys = (await http.get(f"{users.url}/.well-known/jwks.json")).json()["keys"]
     assert [(k["kty"], k["crv"], k["alg"]) for k in keys] == [("OKP", "Ed25519", "EdDSA")]
+
+
+async def test_passwords_are_argon2id_at_owasp_minimum(users: UsersServer) -> None:
+    _, auth = await users.citizen()
+    stored = await users.service.db["users"].find_one({"email": auth["email"]})
+    assert stored is not None
+    assert stored["password_hash"].startswith("$argon2id$v=19$m=19456,t=2,p=1$")
