@@ -93,7 +93,7 @@ class Backups:
         )
 
     def db_name(self, spec: ServiceSpec) -> str:
-        return self.environ.get(f"{spec.env_prefix}MONGO_DB", f"veche_{spec.name}")
+        return spec.mongo_db(self.environ)
 
     def embedded(self, spec: ServiceSpec) -> bool:
         return spec.name not in self.stack.config.mongo_urls

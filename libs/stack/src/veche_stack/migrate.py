@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import importlib
-import os
 from collections.abc import Sequence
 
 from veche_kit.migrations import Migration, dry_run, migrate
@@ -29,10 +28,10 @@ def migrations_of(service: str) -> Sequence[Migration]:
 async def run(names: list[str], only_report: bool) -> None:
     stack = Stack(StackConfig.from_env())
     for name in names:
-        db_name = os.environ.get(f"{name.upper()}_MONGO_DB", f"veche_{name}")
+        [spec] = [s for s in SERVICES if s.name == name]
         client = connect(stack.store_url(name))
         try:
-            db = client[db_name]
+            db = client[spec.mongo_db()]
             work = dry_run if only_report else migrate
             outcomes = await work(db, migrations_of(name))
         finally:

@@ -45,6 +45,10 @@ class ServiceSpec:
     def env_prefix(self) -> str:
         return self.name.upper() + "_"
 
+    def mongo_db(self, environ: Mapping[str, str] = os.environ) -> str:
+        """The database the service keeps its collections in (`<NAME>_MONGO_DB`)."""
+        return environ.get(f"{self.env_prefix}MONGO_DB", f"veche_{self.name}")
+
 
 SERVICES = (
     ServiceSpec("users", "veche_users", 4001, 27101),

@@ -16,6 +16,7 @@ poll's frontier (`audit_logs`) and calls `append` inside the fold's transaction.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import hashlib
 import json
 import secrets
@@ -130,7 +131,7 @@ class TreeHead:
     ) -> TreeHead:
         unsigned = cls(poll_id, frontier.size, frontier.root().hex(), tallies, at, key.kid, "")
         signature = base64.urlsafe_b64encode(key.private.sign(unsigned.payload())).decode()
-        return cls(**{**unsigned.__dict__, "signature": signature})
+        return dataclasses.replace(unsigned, signature=signature)
 
     def verify(self, public_key: Ed25519PublicKey) -> bool:
         try:

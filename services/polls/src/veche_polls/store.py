@@ -17,6 +17,7 @@ of ballots into counters (`tallies`).
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import datetime
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -336,28 +337,12 @@ def record_document(poll_id: str, appended: Document) -> Document:
 
 
 def head_document(head: TreeHead) -> Document:
-    return {
-        "_id": _position(head.poll_id, head.tree_size),
-        "poll_id": head.poll_id,
-        "tree_size": head.tree_size,
-        "root_hash": head.root_hash,
-        "tallies": head.tallies,
-        "signed_at": head.signed_at,
-        "key_id": head.key_id,
-        "signature": head.signature,
-    }
+    # The stored fields are the head's own, so a head reads back exactly as signed.
+    return {"_id": _position(head.poll_id, head.tree_size), **dataclasses.asdict(head)}
 
 
 def head_from(document: Document) -> TreeHead:
-    return TreeHead(
-        poll_id=document["poll_id"],
-        tree_size=document["tree_size"],
-        root_hash=document["root_hash"],
-        tallies=document["tallies"],
-        signed_at=document["signed_at"],
-        key_id=document["key_id"],
-        signature=document["signature"],
-    )
+    return TreeHead(**{f.name: document[f.name] for f in dataclasses.fields(TreeHead)})
 
 
 class AuditStore:
