@@ -24,6 +24,8 @@ from graphql import GraphQLError
 from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
+from strawberry.federation.schema import FederationAny
+from strawberry.types.info import Info
 
 from veche_kit.auth import Principal, TokenVerifier, bearer_token
 from veche_kit.errors import BadUserInputError, DomainError, UnauthenticatedError
@@ -82,6 +84,27 @@ class FederatedSchema(strawberry.federation.Schema):
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # ErrorCodes has already logged what was unexpected; refusals are not errors of ours.
         return None
+
+    def entities_resolver(
+        self, info: Info, representations: list[FederationAny]
+    ) -> list[FederationAny]:
+        # Only a gateway calls `_entities`, but anyone who reaches a subgraph can:
+        # a representation that names no entity of ours is the caller's mistake.
+        entities = {
+            name
+            for name, type_ in self.schema_converter.type_map.items()
+            if hasattr(getattr(type_.definition, "origin", None), "resolve_reference")
+        }
+        for index, representation in enumerate(representations):
+            fields = representation if isinstance(representation, dict) else {}
+            name = fields.get("__typename")
+            if name not in entities:
+                raise BadUserInputError(
+                    f"representations[{index}] must be an object whose __typename is one of "
+                    f"this subgraph's entities: {', '.join(sorted(entities))}",
+                    field="representations",
+                )
+        return super().entities_resolver(info, representations)
 
 
 @dataclass
