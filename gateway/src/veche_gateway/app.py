@@ -28,6 +28,7 @@ from starlette.routing import Route
 from veche_gateway.errors import INTERNAL, RequestError
 from veche_gateway.gateway import Gateway, GraphQLRequest
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
+from veche_gateway.passthrough import open311_route
 from veche_gateway.settings import Settings
 
 log = logging.getLogger("veche_gateway")
@@ -209,6 +210,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     ]
     if graphiql is not None:
         routes.append(Route("/graphiql/{name}", graphiql.asset, methods=["GET"]))
+    if settings.open311_subgraph in settings.subgraphs:
+        url = settings.subgraphs[settings.open311_subgraph]
+        routes.append(open311_route(url, gateway.transport.client, settings.max_body_bytes))
     app = Starlette(
         routes=routes,
         middleware=middleware,

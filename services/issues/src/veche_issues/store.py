@@ -50,6 +50,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("district_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("reporter_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("department_id", ASCENDING), ("status", ASCENDING)]),
+        # Open311's `GET requests`: problem reports by date.
+        IndexModel([("kind", ASCENDING), ("created_at", DESCENDING)], name="kind_created"),
         # Partial: only the documents each query is about, so writes stay cheap.
         IndexModel(
             [("solver_id", ASCENDING), ("_id", DESCENDING)],
@@ -239,6 +241,19 @@ class IssueStore:
             after=after,
         )
         return rows[:first], len(rows) > first, total
+
+    async def service_requests(
+        self, query: Document, near: tuple[float, float, float] | None, limit: int
+    ) -> list[Document]:
+        """Open311's `GET requests`: newest first, or nearest first around `near`
+        (lat, lon, radius in metres)."""
+        if near is not None:
+            lat, lon, radius = near
+            rows, _ = await nearest(
+                self.db, query, lat=lat, lon=lon, radius_meters=radius, limit=limit
+            )
+            return [document for document, _ in rows]
+        return await self.db[ISSUES].find(query).sort("created_at", DESCENDING).to_list(limit)
 
     async def open_near(
         self, category: str, *, lat: float, lon: float, radius_meters: float, limit: int

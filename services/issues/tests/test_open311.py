@@ -1,0 +1,182 @@
+"""Open311 GeoReport v2 (read side) from the issues service's own data: services
+and their definitions, service requests with the spec's filters, JSON and XML,
+and refusals in Open311's error shape."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+from xml.etree import ElementTree
+
+import httpx
+import pytest
+
+from .conftest import CHANGE, IssuesServer
+
+SERVICE_FIELDS = {
+    "service_code",
+    "service_name",
+    "description",
+    "metadata",
+    "type",
+    "keywords",
+    "group",
+}
+REQUEST_FIELDS = {
+    "service_request_id", "status", "status_notes", "service_name", "service_code",
+    "description", "agency_responsible", "service_notice", "requested_datetime",
+    "updated_datetime", "expected_datetime", "address", "address_id", "zipcode",
+    "lat", "long", "media_url",
+}  # fmt: skip
+
+
+async def get(issues: IssuesServer, path: str, **params: Any) -> httpx.Response:
+    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2") as http:
+        return await http.get(path, params=params)
+
+
+async def test_services_are_the_categories_grouped_by_department(issues: IssuesServer) -> None:
+    services = (await get(issues, "/services.json")).json()
+    by_code = {s["service_code"]: s for s in services}
+    assert by_code["potholes"] == {
+        "service_code": "potholes",
+        "service_name": "Ямы на дорогах",
+        "description": "Ямы на дорогах",
+        "metadata": False,
+        "type": "realtime",
+        "keywords": "",
+        "group": "roads",
+    }
+    assert len(services) == 8
+
+    xml = await get(issues, "/services.xml")
+    assert xml.headers["content-type"].startswith("text/xml")
+    root = ElementTree.fromstring(xml.content)
+    assert root.tag == "services"
+    assert {child.tag for child in root} == {"service"}
+    assert {field.tag for field in root[0]} == SERVICE_FIELDS
+    assert "potholes" in {s.findtext("service_code") for s in root}
+
+    definition = (await get(issues, "/services/potholes.json")).json()
+    assert definition == {"service_code": "potholes", "attributes": []}
+    definition_xml = ElementTree.fromstring((await get(issues, "/services/potholes.xml")).content)
+    assert definition_xml.tag == "service_definition"
+    assert definition_xml.findtext("service_code") == "potholes"
+
+
+async def test_a_report_is_a_service_request_that_follows_its_issue(issues: IssuesServer) -> None:
+    reporter = issues.citizen()
+    issue = await issues.report(reporter, photos=["https://example.org/yama.jpg"])
+    (request,) = (await get(issues, f"/requests/{issue['id']}.json")).json()
+    assert set(request) == REQUEST_FIELDS
+    assert request["service_request_id"] == issue["id"]
+    assert request["status"] == "open"
+    assert request["status_notes"] == "Received; awaiting moderation."
+    assert request["service_code"] == "potholes"
+    assert request["service_name"] == "Ямы на дорогах"
+    assert request["agency_responsible"] == "roads"
+    assert (request["lat"], request["long"]) == (54.5293, 36.2754)
+    assert request["address"] == "ул. Кирова, 1"
+    assert request["media_url"] == "https://example.org/yama.jpg"
+    assert request["requested_datetime"].endswith("Z")
+    assert request["expected_datetime"] is None
+
+    moderator = issues.moderator()
+    accepted = (await moderator.client.data(CHANGE, {"id": issue["id"], "status": "ACCEPTED"}))[
+        "changeIssueStatus"
+    ]
+    (request,) = (await get(issues, f"/requests/{issue['id']}.json")).json()
+    assert request["status"] == "open"
+    due = datetime.fromisoformat(accepted["dueAt"]).replace(microsecond=0)
+    assert datetime.fromisoformat(request["expected_datetime"]) == due
+
+    official = issues.official("roads")
+    await official.client.data(CHANGE, {"id": issue["id"], "status": "IN_PROGRESS"})
+    await official.client.data(
+        CHANGE, {"id": issue["id"], "status": "RESOLVED", "note": "Заделали яму."}
+    )
+    (request,) = (await get(issues, f"/requests/{issue['id']}.json")).json()
+    assert (request["status"], request["status_notes"]) == ("closed", "Заделали яму.")
+
+    root = ElementTree.fromstring((await get(issues, f"/requests/{issue['id']}.xml")).content)
+    assert root.tag == "service_requests"
+    assert {field.tag for field in root[0]} == REQUEST_FIELDS
+    assert root[0].findtext("status") == "closed"
+
+
+async def test_the_spec_filters(issues: IssuesServer) -> None:
+    reporter = issues.citizen()
+    far = await issues.report(reporter, category="waste", location={"lat": 54.60, "lon": 36.10})
+    near = await issues.report(reporter, category="potholes")
+    rejected = await issues.report(reporter, category="potholes")
+    await issues.moderator().client.data(
+        CHANGE, {"id": rejected["id"], "status": "REJECTED", "note": "Дубль."}
+    )
+    initiative = await issues.propose(reporter)
+    ours = {far["id"], near["id"], rejected["id"]}
+
+    async def ids(**params: Any) -> set[str]:
+        response = await get(issues, "/requests.json", **params)
+        assert response.status_code == 200, response.text
+        return {r["service_request_id"] for r in response.json()}
+
+    listed = ",".join([*ours, initiative["id"]])
+    assert await ids(service_request_id=listed) == ours  # initiatives are not service requests
+    assert ours <= await ids()
+    assert await ids(service_code="waste", service_request_id=listed) == ours  # ids override
+    waste = await ids(service_code="waste")
+    assert far["id"] in waste
+    assert near["id"] not in waste
+    closed = await ids(status="closed")
+    assert rejected["id"] in closed
+    assert near["id"] not in closed
+    assert near["id"] in await ids(status="open")
+    assert near["id"] in await ids(status="open,closed")
+    around = await ids(lat="54.5293", long="36.2754", radius="300")
+    assert near["id"] in around
+    assert far["id"] not in around
+    assert ours.isdisjoint(
+        await ids(start_date="2020-01-01T00:00:00Z", end_date="2020-02-01T00:00:00Z")
+    )
+
+
+@pytest.mark.parametrize(
+    ("path", "params", "status", "says"),
+    [
+        ("/requests.json", {"start_date": "yesterday"}, 400, "start_date must be a W3C datetime"),
+        (
+            "/requests.json",
+            {"start_date": "2026-01-01T00:00:00Z", "end_date": "2026-06-01T00:00:00Z"},
+            400,
+            "at most 90 days apart",
+        ),
+        ("/requests.json", {"status": "pending"}, 400, "status must be open, closed"),
+        ("/requests.json", {"lat": "54.5"}, 400, "lat and long go together"),
+        ("/requests.json", {"lat": "54.5", "long": "36.2", "radius": "50000"}, 400, "radius"),
+        ("/requests.json", {"lat": "nan", "long": "36.2"}, 400, "finite"),
+        ("/requests.json", {"service_request_id": ",".join(["a"] * 101)}, 400, "at most 100"),
+        ("/requests.json", {"jurisdiction_id": "moscow.ru"}, 404, "not served here"),
+        ("/services/nope.json", {}, 404, "no service with service_code 'nope'"),
+        ("/requests/nope.json", {}, 404, "no service request 'nope'"),
+        ("/requests.yaml", {}, 404, "json or xml"),
+        ("/tokens/abc.json", {}, 404, "no such token"),
+    ],
+)
+async def test_refusals_come_in_open311_shape(
+    issues: IssuesServer, path: str, params: dict[str, str], status: int, says: str
+) -> None:
+    response = await get(issues, path, **params)
+    assert response.status_code == status
+    (error,) = response.json()
+    assert error["code"] == status
+    assert says in error["description"], error
+
+
+async def test_an_xml_refusal_is_xml(issues: IssuesServer) -> None:
+    response = await get(issues, "/requests.xml", status="pending")
+    assert response.status_code == 400
+    root = ElementTree.fromstring(response.content)
+    assert root.tag == "errors"
+    assert root[0].tag == "error"
+    assert root[0].findtext("code") == "400"
+    assert "status must be" in (root[0].findtext("description") or "")
