@@ -1,7 +1,8 @@
 """Open311 GeoReport v2 through the gateway, as a partner's tool reaches it:
 the `georeport` client (PyPI) lists the services and reads back a report a
-citizen filed through GraphQL, in JSON and in XML, from the stack as
-`make run` starts it."""
+citizen filed through GraphQL, in JSON and in XML; a partner with a key the
+admin issued files an anonymous report that the city then works on, from the
+stack as `make run` starts it."""
 
 from __future__ import annotations
 
@@ -19,11 +20,19 @@ pytestmark = pytest.mark.stack
 
 REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }"
 REPORT = "mutation($i: ReportIssueInput!) { reportIssue(input: $i) { id } }"
+ADMIN_PASSWORD = "open311-admin-pass-1"
+LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
+CREATE_KEY = 'mutation { createOpen311Key(name: "Портал партнёра") { apiKey } }'
+ACCEPT = """mutation($id: ID!) {
+  changeIssueStatus(id: $id, status: ACCEPTED) { status reporter { id } reportedVia }
+}"""
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    runner = Runner(tmp_path_factory.mktemp("open311"))
+    runner = Runner(
+        tmp_path_factory.mktemp("open311"), env={"VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD}
+    )
     try:
         runner.start()
     except RuntimeError as error:
@@ -95,3 +104,38 @@ def test_a_bad_request_is_refused_in_open311_shape_through_the_gateway(stack: Ru
     (error,) = response.json()
     assert error["code"] == 404
     assert "not served here" in error["description"]
+
+
+def test_a_partner_report_through_the_gateway_is_worked_on_anonymously(stack: Runner) -> None:
+    gateway = stack.url("gateway")
+    with httpx.Client(timeout=30) as http:
+        login = {"query": LOGIN, "variables": {"e": "admin@veche.local", "p": ADMIN_PASSWORD}}
+        admin = {
+            "Authorization": f"Bearer {http.post(gateway, json=login).json()['data']['login']['accessToken']}"
+        }
+        key = http.post(gateway, json={"query": CREATE_KEY}, headers=admin).json()
+        form = {
+            "api_key": key["data"]["createOpen311Key"]["apiKey"],
+            "service_code": "street-lighting",
+            "lat": "54.5138",
+            "long": "36.2612",
+            "description": "Не горит фонарь\nУ дома 12 третий день темно.",
+        }
+        filed = http.post(stack.url("gateway", "/open311/v2/requests.json"), data=form)
+        assert filed.status_code == 200, filed.text
+        request_id = filed.json()[0]["service_request_id"]
+        accepted = http.post(
+            gateway, json={"query": ACCEPT, "variables": {"id": request_id}}, headers=admin
+        ).json()
+        assert accepted["data"]["changeIssueStatus"] == {
+            "status": "ACCEPTED",
+            "reporter": None,
+            "reportedVia": "Портал партнёра",
+        }
+        # The users service took the anonymous report's events in its stride.
+        health = http.get(stack.url("users", "/health")).json()
+        assert health.get("deadLetters", 0) == 0, health
+    city = GeoReport(stack.url("gateway", "/open311/v2"))
+    read = city.get_service_request(request_id)
+    assert read["agency_responsible"] == "housing"
+    assert read["expected_datetime"]  # accepted: the department's deadline runs

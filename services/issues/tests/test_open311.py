@@ -11,6 +11,8 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
+from veche_stack.testing import bound_queue, eventually, take
+
 from .conftest import CHANGE, IssuesServer
 
 SERVICE_FIELDS = {
@@ -180,3 +182,148 @@ async def test_an_xml_refusal_is_xml(issues: IssuesServer) -> None:
     assert root[0].tag == "error"
     assert root[0].findtext("code") == "400"
     assert "status must be" in (root[0].findtext("description") or "")
+
+
+# ───────────────────────── POST requests ─────────────────────────
+
+CREATE_KEY = """mutation($name: String!) {
+  createOpen311Key(name: $name) { apiKey partner { id name revokedAt } }
+}"""
+REVOKE_KEY = "mutation($id: ID!) { revokeOpen311Key(id: $id) { id revokedAt } }"
+READ_BACK = """query($id: ID!) {
+  issue(id: $id) { id title status photos reporter { id } reportedVia reporterContact { email phone name } }
+}"""
+FORM = "application/x-www-form-urlencoded"
+
+
+async def new_key(issues: IssuesServer, name: str = "Городской портал") -> tuple[str, str]:
+    issued = (await issues.person("ADMIN").client.data(CREATE_KEY, {"name": name}))[
+        "createOpen311Key"
+    ]
+    return issued["apiKey"], issued["partner"]["id"]
+
+
+async def post(issues: IssuesServer, fields: dict[str, str], fmt: str = "json") -> httpx.Response:
+    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2") as http:
+        return await http.post(f"/requests.{fmt}", data=fields)
+
+
+def pothole(api_key: str, **extra: str) -> dict[str, str]:
+    return {
+        "api_key": api_key,
+        "jurisdiction_id": "veche.local",
+        "service_code": "potholes",
+        "lat": "54.5293",
+        "long": "36.2754",
+        "address_string": "ул. Ленина, 5",
+        "description": "Яма во дворе\nГлубокая, у второго подъезда.",
+        "media_url": "https://partner.example.org/p/1.jpg",
+        "email": "ivan@example.ru",
+        "phone": "+79001234567",
+        "first_name": "Иван",
+        "last_name": "Петров",
+        **extra,
+    }
+
+
+async def test_a_partner_files_an_anonymous_report(issues: IssuesServer, amqp_url: str) -> None:
+    key, _ = await new_key(issues)
+    async with bound_queue(amqp_url, issues.settings.namespace, "issue.reported") as queue:
+        response = await post(issues, pothole(key))
+        assert response.status_code == 200, response.text
+        (created,) = response.json()
+        issue_id = created["service_request_id"]
+        reported: list[dict[str, Any]] = []
+
+        async def arrived() -> bool:
+            reported.extend(e for e in await take(queue) if e["data"]["issue_id"] == issue_id)
+            return bool(reported)
+
+        await eventually(arrived)
+    assert reported[0]["data"]["reporter_id"] is None  # no account: no points, no one notified
+
+    official = issues.official("roads")
+    issue = (await official.client.data(READ_BACK, {"id": issue_id}))["issue"]
+    assert issue == {
+        "id": issue_id,
+        "title": "Яма во дворе",
+        "status": "NEW",
+        "photos": ["https://partner.example.org/p/1.jpg"],
+        "reporter": None,
+        "reportedVia": "Городской портал",
+        "reporterContact": None,  # no consent: the partner's contact fields were dropped
+    }
+    (request,) = (await get(issues, f"/requests/{issue_id}.json")).json()
+    assert request["address"] == "ул. Ленина, 5"
+    assert request["media_url"] == "https://partner.example.org/p/1.jpg"
+
+
+async def test_with_consent_only_the_department_reads_the_contact(issues: IssuesServer) -> None:
+    key, _ = await new_key(issues)
+    (created,) = (await post(issues, pothole(key, consent="true"))).json()
+    issue_id = created["service_request_id"]
+    official = issues.official("roads")
+    contact = (await official.client.data(READ_BACK, {"id": issue_id}))["issue"]["reporterContact"]
+    assert contact == {"email": "ivan@example.ru", "phone": "+79001234567", "name": "Иван Петров"}
+
+    body = await issues.citizen().client.post(READ_BACK, {"id": issue_id})
+    assert body["data"]["issue"]["reporterContact"] is None
+    assert body["data"]["issue"]["title"] == "Яма во дворе"  # the rest of the issue stays
+    (error,) = body["errors"]
+    assert error["path"] == ["issue", "reporterContact"]
+    assert error["extensions"]["code"] == "FORBIDDEN"
+
+
+async def test_keys_are_for_admins_and_can_be_revoked(issues: IssuesServer) -> None:
+    refused = await issues.official("roads").client.error_code(CREATE_KEY, {"name": "Я сам"})
+    assert refused == "FORBIDDEN"
+    key, partner_id = await new_key(issues, "Бывший партнёр")
+    assert (await post(issues, pothole(key))).status_code == 200
+    admin = issues.person("ADMIN")
+    revoked = (await admin.client.data(REVOKE_KEY, {"id": partner_id}))["revokeOpen311Key"]
+    assert revoked["revokedAt"] is not None
+    after = await post(issues, pothole(key))
+    assert after.status_code == 403
+    assert "not valid" in after.json()[0]["description"]
+    listed = (await admin.client.data("{ open311Partners { id revokedAt } }"))["open311Partners"]
+    assert {"id": partner_id, "revokedAt": revoked["revokedAt"]} in listed
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "says"),
+    [
+        ({"api_key": ""}, 400, "api_key is required"),
+        ({"api_key": "not-a-key"}, 403, "not valid"),
+        ({"service_code": ""}, 400, "service_code is required"),
+        ({"service_code": "dragons"}, 400, "dragons"),
+        ({"lat": ""}, 400, "lat and long are required"),
+        ({"lat": "95"}, 400, "Latitude must be between -90 and 90"),
+        ({"description": " "}, 400, "description is required"),
+        ({"description": "x" * 6000}, 400, "description"),
+        ({"media_url": "ftp://x/1.jpg"}, 400, "http"),
+        ({"jurisdiction_id": "moscow.ru"}, 404, "not served here"),
+    ],
+)
+async def test_a_bad_report_is_refused_in_open311_shape(
+    issues: IssuesServer, change: dict[str, str], status: int, says: str
+) -> None:
+    key, _ = await new_key(issues)
+    fields = {**pothole(key), **change}
+    if fields["api_key"] == "":
+        del fields["api_key"]
+    response = await post(issues, fields)
+    assert response.status_code == status, response.text
+    (error,) = response.json()
+    assert error["code"] == status
+    assert says in error["description"], error
+
+
+async def test_a_form_that_is_not_one_is_refused(issues: IssuesServer) -> None:
+    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2") as http:
+        as_json = await http.post("/requests.json", json={"api_key": "k"})
+        too_big = await http.post(
+            "/requests.json", content=b"a=" + b"x" * 70_000, headers={"Content-Type": FORM}
+        )
+    assert as_json.status_code == 400
+    assert "x-www-form-urlencoded" in as_json.json()[0]["description"]
+    assert too_big.status_code == 413

@@ -68,7 +68,7 @@ def create_app(
         runtime,
         schema,
         context_factory=context,
-        routes=open311.routes(issue_store, settings.open311_jurisdiction),
+        routes=open311.routes(service, settings.open311_jurisdiction),
     )
     app.state.service = service
     return app

@@ -1,5 +1,5 @@
-"""Open311 GeoReport v2, read side, served beside GraphQL from the issues
-service's own data (https://wiki.open311.org/GeoReport_v2).
+"""Open311 GeoReport v2, served beside GraphQL from the issues service's own
+data (https://wiki.open311.org/GeoReport_v2).
 
 Services are our categories (their department as `group`); service requests
 are problem reports (initiatives are not service requests). Each call answers
@@ -12,6 +12,13 @@ also COLLECTING, UNDER_REVIEW) and `closed` once it is RESOLVED (reported
 fixed, awaiting the reporter's confirmation), CLOSED or REJECTED.
 `status_notes` carries the latest note of the report's history, or what the
 status means when no one wrote one.
+
+`POST requests` files a problem as `reportIssue` does, for a partner holding
+an API key an admin issued (`createOpen311Key`). The report is anonymous: no
+Veche account stands behind it, so it earns no points and notifies no one.
+The person's e-mail, phone and name are kept (for the department to answer
+them) only when the partner sends `consent=true`, our one extension to the
+spec's fields; otherwise they are dropped unread.
 """
 
 from __future__ import annotations
@@ -21,6 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from urllib.parse import parse_qs
 from xml.etree import ElementTree
 
 from starlette.requests import Request
@@ -28,7 +36,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
 from veche_issues.domain import Kind, Status
-from veche_issues.store import IssueStore
+from veche_issues.service import IssuesService, Report
+from veche_kit.errors import DomainError
 from veche_kit.mongo import Document
 
 PREFIX = "/open311/v2"
@@ -50,6 +59,10 @@ MAX_SPAN = timedelta(days=90)  # the spec's longest start_date..end_date range
 MAX_RADIUS = 5_000  # metres, for the lat/long/radius extension
 DEFAULT_RADIUS = 500
 MAX_RESULTS = 200  # requests in one answer, newest first
+MAX_POST_BYTES = 64 * 1024  # a report's form: text fields and one media_url
+MAX_FORM_FIELDS = 50
+MAX_CONTACT = 200  # characters of each contact field
+TITLE_FROM_DESCRIPTION = 80
 
 
 class Open311Error(Exception):
@@ -167,7 +180,7 @@ def conditions(wanted: RequestFilter) -> Document:
     return query
 
 
-def service(category: Document) -> dict[str, Any]:
+def service_row(category: Document) -> dict[str, Any]:
     return {
         "service_code": category["_id"],
         "service_name": category["name"],
@@ -258,13 +271,86 @@ def refusal(error: Open311Error, fmt: str) -> Response:
     )
 
 
+# ───────────────────────── POST requests ─────────────────────────
+
+
+async def form(request: Request) -> dict[str, str]:
+    """The form of a `POST requests` (application/x-www-form-urlencoded, as the spec
+    says), refused before parsing when it is too large."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > MAX_POST_BYTES:
+        raise Open311Error(413, f"the form is larger than {MAX_POST_BYTES} bytes")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_POST_BYTES:
+            raise Open311Error(413, f"the form is larger than {MAX_POST_BYTES} bytes")
+    if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
+        raise Open311Error(400, "send the fields as application/x-www-form-urlencoded")
+    try:
+        fields = parse_qs(
+            body.decode(),
+            keep_blank_values=True,
+            strict_parsing=False,
+            max_num_fields=MAX_FORM_FIELDS,
+        )
+    except (UnicodeDecodeError, ValueError):
+        raise Open311Error(
+            400, f"the form must be UTF-8 with at most {MAX_FORM_FIELDS} fields"
+        ) from None
+    return {name: values[0] for name, values in fields.items()}
+
+
+def _title(description: str) -> str:
+    """Open311 has no title: the first line of the description stands in for it."""
+    first = description.strip().splitlines()[0] if description.strip() else ""
+    if len(first) <= TITLE_FROM_DESCRIPTION:
+        return first
+    return first[: TITLE_FROM_DESCRIPTION - 1].rstrip() + "…"
+
+
+def partner_report(fields: Mapping[str, str]) -> tuple[Report, Document | None]:
+    """The report and (with consent) the person's contact a partner's form gives."""
+    for required in ("service_code", "description"):
+        if not fields.get(required, "").strip():
+            raise Open311Error(400, f"{required} is required")
+    lat, lon = _number(fields, "lat"), _number(fields, "long")
+    if lat is None or lon is None:
+        raise Open311Error(400, "lat and long are required: every problem is placed on the map")
+    media = fields.get("media_url", "").strip()
+    report = Report(
+        title=_title(fields["description"]),
+        description=fields["description"],
+        category=fields["service_code"].strip(),
+        location=(lat, lon),
+        address=fields.get("address_string") or None,
+        district_id=None,
+        photos=[media] if media else None,
+    )
+    contact: Document | None = None
+    if fields.get("consent", "").lower() == "true":
+        name = " ".join(
+            part for part in (fields.get("first_name", ""), fields.get("last_name", "")) if part
+        )
+        given = {"email": fields.get("email"), "phone": fields.get("phone"), "name": name}
+        contact = {key: value[:MAX_CONTACT] for key, value in given.items() if value} or None
+    return report, contact
+
+
 # ───────────────────────── routes ─────────────────────────
 
 Handler = Callable[[Request, str], Awaitable[Response]]
 
 
-def routes(store: IssueStore, jurisdiction: str) -> list[BaseRoute]:
-    """GeoReport v2's read calls under /open311/v2, for one jurisdiction."""
+def routes(service: IssuesService, jurisdiction: str) -> list[BaseRoute]:
+    """GeoReport v2 under /open311/v2, for one jurisdiction."""
+    store = service.store
+
+    def check_jurisdiction(asked: str | None) -> None:
+        if asked not in (None, "", jurisdiction):
+            raise Open311Error(
+                404, f"jurisdiction_id {asked[:60]!r} is not served here; this is {jurisdiction!r}"
+            )
 
     def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
@@ -272,12 +358,7 @@ def routes(store: IssueStore, jurisdiction: str) -> list[BaseRoute]:
             if fmt not in FORMATS:
                 return refusal(Open311Error(404, "the format is json or xml"), "json")
             try:
-                asked = request.query_params.get("jurisdiction_id")
-                if asked not in (None, "", jurisdiction):
-                    raise Open311Error(
-                        404,
-                        f"jurisdiction_id {asked[:60]!r} is not served here; this is {jurisdiction!r}",
-                    )
+                check_jurisdiction(request.query_params.get("jurisdiction_id"))
                 return await handler(request, fmt)
             except Open311Error as error:
                 return refusal(error, fmt)
@@ -288,7 +369,7 @@ def routes(store: IssueStore, jurisdiction: str) -> list[BaseRoute]:
         return {category["_id"]: category for category in await store.categories()}
 
     async def list_services(_: Request, fmt: str) -> Response:
-        return answer("services", [service(c) for c in (await categories()).values()], fmt)
+        return answer("services", [service_row(c) for c in (await categories()).values()], fmt)
 
     async def definition(request: Request, fmt: str) -> Response:
         code = request.path_params["code"]
@@ -311,6 +392,24 @@ def routes(store: IssueStore, jurisdiction: str) -> list[BaseRoute]:
             raise Open311Error(404, f"no service request {request_id[:60]!r}")
         return answer("requests", [service_request(issue, await categories())], fmt)
 
+    async def create_request(request: Request, fmt: str) -> Response:
+        fields = await form(request)
+        check_jurisdiction(fields.get("jurisdiction_id"))
+        key = fields.get("api_key", "")
+        if not key:
+            raise Open311Error(400, "api_key is required to file a report; ask the city for one")
+        partner = await service.partner_for_key(key)
+        if partner is None:
+            raise Open311Error(403, "api_key is not valid (unknown or revoked)")
+        report, contact = partner_report(fields)
+        try:
+            issue = await service.report_for_partner(partner, report, contact)
+        except DomainError as refused:
+            raise Open311Error(400, refused.message) from None
+        notice = "Received; it is anonymous in Veche and awaits moderation."
+        row = {"service_request_id": issue["_id"], "service_notice": notice, "account_id": ""}
+        return answer("requests", [row], fmt)
+
     async def token(request: Request, fmt: str) -> Response:
         raise Open311Error(
             404, "no such token: this endpoint issues no tokens, each request has its id at once"
@@ -323,6 +422,7 @@ def routes(store: IssueStore, jurisdiction: str) -> list[BaseRoute]:
                 Route("/services.{fmt}", endpoint(list_services), methods=["GET"]),
                 Route("/services/{code}.{fmt}", endpoint(definition), methods=["GET"]),
                 Route("/requests.{fmt}", endpoint(list_requests), methods=["GET"]),
+                Route("/requests.{fmt}", endpoint(create_request), methods=["POST"]),
                 Route("/requests/{id}.{fmt}", endpoint(one_request), methods=["GET"]),
                 Route("/tokens/{token}.{fmt}", endpoint(token), methods=["GET"]),
             ],
