@@ -451,6 +451,14 @@ class Gateway:
     ) -> Prepared:
         """Parse one document, check its structure, then validate it against the client
         schema."""
+        length = self.settings.max_query_length
+        if len(query) > length:
+            raise RequestError(
+                f"The operation is too complex: the document is {len(query)} characters long,"
+                f" the limit is {length}",
+                QUERY_TOO_COMPLEX,
+                status=413,
+            )
         limit = self.settings.max_tokens
         try:
             document = parse(query, max_tokens=limit)
