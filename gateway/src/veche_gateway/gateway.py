@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-import orjson
 from graphql import (
     DocumentNode,
     FieldNode,
@@ -106,7 +105,8 @@ class Refusal:
 
     @property
     def weight(self) -> int:
-        return len(orjson.dumps(self.errors)) + 200
+        # repr: any text a message may echo can be measured (JSON could refuse some)
+        return len(repr(self.errors)) + 200
 
     def error(self) -> RequestError:
         return RequestError(
@@ -399,7 +399,7 @@ class Gateway:
             self.apq.register(resolved.digest, query)
         introspection_key: tuple[Any, ...] | None = None
         if _introspection_only(normalized):
-            introspection_key = (*key, orjson.dumps(request.variables, option=orjson.OPT_SORT_KEYS))
+            introspection_key = (*key, repr(sorted(request.variables.items())))
             answered = self._introspection.get(introspection_key)
             if answered is not None:
                 return dict(answered)  # a shallow copy: the caller may add extensions
@@ -535,7 +535,7 @@ def _introspection_only(normalized: NormalizedOperation) -> bool:
 
 
 def _encoded_size(response: Mapping[str, Any]) -> int:
-    return len(orjson.dumps(response))
+    return len(repr(response))  # the introspection result: strings, lists and dicts
 
 
 def _iso(timestamp: float | None) -> str | None:
