@@ -181,12 +181,14 @@ async def test_missing_variable_is_bad_user_input(gql: GQL) -> None:
 
 
 async def test_malformed_request_is_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/graphql", content=b"not json")
+    response = await client.post(
+        "/graphql", content=b"not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json() == {
         "errors": [
             {
-                "message": "The request body is not valid JSON",
+                "message": "The request body is not valid JSON: invalid literal, expected 'null'",
                 "extensions": {"code": "BAD_USER_INPUT"},
             }
         ]
