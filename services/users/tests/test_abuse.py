@@ -102,9 +102,8 @@ async def strict(
         phone_codes_per_client=CODES_PER_CLIENT,
     )
     sender = CountingSender()
-    async with serve(create_app(settings, sender=sender)) as base:
-        async with httpx.AsyncClient(timeout=60) as http:
-            yield Strict(f"{base}/graphql", settings, sender, http)
+    async with serve(create_app(settings, sender=sender)) as base, httpx.AsyncClient() as http:
+        yield Strict(f"{base}/graphql", settings, sender, http)
 
 
 async def test_sixteen_parallel_guesses_get_only_the_free_checks(strict: Strict) -> None:

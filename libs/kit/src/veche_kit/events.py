@@ -247,6 +247,19 @@ class IssueClosed(Event):
     confirmed_by: str | None  # None: closed automatically after the waiting period
 
 
+class IssueFixConfirmed(Event):
+    """An official of the responsible department confirmed the solver's fix: the solver's
+    points for it are paid on this event (never on the reporter's word alone)."""
+
+    type = "issue.fix_confirmed"
+    issue_id: str
+    title: str
+    solver_id: str
+    reporter_id: str
+    department_id: str | None
+    confirmed_by: str
+
+
 class InitiativeProposed(Event):
     type = "initiative.proposed"
     issue_id: str

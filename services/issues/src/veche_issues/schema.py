@@ -333,6 +333,10 @@ class Issue:
     )
     created_at: datetime = strawberry.field(description="When it was reported or proposed (UTC).")
     updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+    fix_confirmed_at: datetime | None = strawberry.field(
+        description="When an official of the responsible department confirmed the solver's fix "
+        "(`confirmFix`); the solver's points are paid then. Null until then."
+    )
     _doc: strawberry.Private[Document]
 
     @classmethod
@@ -355,6 +359,7 @@ class Issue:
             due_at=document.get("due_at"),
             created_at=document["created_at"],
             updated_at=document["updated_at"],
+            fix_confirmed_at=document.get("fix_confirmed_at"),
             _doc=document,
         )
 
@@ -716,7 +721,8 @@ class Mutation:
 
     @strawberry.mutation(
         description="Offers to fix an ACCEPTED or IN_PROGRESS issue that has no solver yet (SOLVER role); "
-        "once per issue (CONFLICT the second time)."
+        "once per issue (CONFLICT the second time). The reporter cannot offer on their own issue "
+        "(FORBIDDEN): fixes are paid in points."
     )
     async def offer_to_solve(
         self,
@@ -734,7 +740,8 @@ class Mutation:
 
     @strawberry.mutation(
         description="Assigns the offering solver (the reporter or an official of the department); an ACCEPTED "
-        "issue moves to IN_PROGRESS and the other offers are declined."
+        "issue moves to IN_PROGRESS and the other offers are declined. An offer by the issue's "
+        "own reporter is refused (FORBIDDEN)."
     )
     async def accept_solver_offer(
         self,
@@ -762,11 +769,22 @@ class Mutation:
         return Issue.from_doc(await info.context.issues.mark_solved(caller, str(id), note))
 
     @strawberry.mutation(
-        description="The reporter confirms a RESOLVED issue is fixed: it becomes CLOSED."
+        description="The reporter confirms a RESOLVED issue is fixed: it becomes CLOSED. This pays "
+        "the solver nothing by itself: see `confirmFix`."
     )
     async def confirm_resolution(self, info: IssuesInfo, id: IssueId) -> Issue:
         caller = await info.context.require_user()
         return Issue.from_doc(await info.context.issues.confirm_resolution(caller, str(id)))
+
+    @strawberry.mutation(
+        description="An official of the responsible department confirms the assigned solver's fix "
+        "of a RESOLVED or CLOSED issue, once; only then are the solver's points paid. FORBIDDEN for "
+        "anyone else, and for the solver or the reporter themselves; CONFLICT when confirmed already "
+        "or there is no solver; INVALID_TRANSITION before RESOLVED."
+    )
+    async def confirm_fix(self, info: IssuesInfo, id: IssueId) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await info.context.issues.confirm_fix(caller, str(id)))
 
     @strawberry.mutation(
         description="The reporter says a RESOLVED issue is not fixed: it goes back to IN_PROGRESS."

@@ -37,6 +37,7 @@ from veche_kit.events import (
     Event,
     InitiativeProposed,
     IssueCommented,
+    IssueFixConfirmed,
     IssueOverdue,
     IssueReported,
     IssueSolverAssigned,
@@ -507,6 +508,7 @@ class IssuesService:
         caller.require_role("SOLVER")
         clean = domain.required_text(message, "message", domain.MAX_OFFER)
         issue = await self.get_issue(issue_id)
+        domain.check_not_reporter(caller.user_id, issue["reporter_id"])
         if Status(issue["status"]) not in domain.SOLVABLE:
             raise InvalidTransitionError(
                 f"Solvers can offer help once an issue is ACCEPTED; this one is {issue['status']}.",
@@ -542,6 +544,7 @@ class IssuesService:
             self.actors(caller, issue),
             offer_status=offer["status"],
             solver_id=offer["solver_id"],
+            reporter_id=issue["reporter_id"],
             assigned_solver=issue.get("solver_id"),
             by=caller.user_id,
             created_at=issue["created_at"],
@@ -557,6 +560,37 @@ class IssuesService:
             if change.entry is not None:
                 supporters = await self.store.supporter_ids(saved["_id"], tx.session)
                 tx.emit(domain.status_changed(saved, change.entry, supporters))
+            return saved
+
+        return await self.outbox.transaction(work)
+
+    async def confirm_fix(self, caller: Principal, issue_id: str) -> Document:
+        """An official of the responsible department confirms the solver's fix; the solver's
+        points are paid on the event this writes, once (a conditional update)."""
+        issue = await self.get_issue(issue_id)
+        change = domain.fix_confirmation(
+            Status(issue["status"]),
+            self.actors(caller, issue),
+            caller_id=caller.user_id,
+            solver_id=issue.get("solver_id"),
+            reporter_id=issue["reporter_id"],
+            confirmed_by=issue.get("fix_confirmed_by"),
+            now=utcnow(),
+        )
+        expected = {"status": issue["status"], "solver_id": issue["solver_id"]}
+
+        async def work(tx: Transaction) -> Document:
+            saved = await self._apply(tx, issue_id, {**expected, "fix_confirmed_by": None}, change)
+            tx.emit(
+                IssueFixConfirmed(
+                    issue_id=issue_id,
+                    title=saved["title"],
+                    solver_id=saved["solver_id"],
+                    reporter_id=saved["reporter_id"],
+                    department_id=saved.get("department_id"),
+                    confirmed_by=caller.user_id,
+                )
+            )
             return saved
 
         return await self.outbox.transaction(work)
