@@ -118,6 +118,16 @@ class UserRoleChanged(Event):
     department_id: str | None
 
 
+class UserTokensRevoked(Event):
+    """The user's access tokens issued before this are stale in every service: they signed
+    out (SIGNED_OUT), a refresh token was reused (REFRESH_REUSED), or an official moved to
+    another department (DEPARTMENT_CHANGED). Their live sessions refresh theirs."""
+
+    type = "user.tokens_revoked"
+    user_id: str
+    reason: str
+
+
 # ─────────────────────────── polls ───────────────────────────
 
 

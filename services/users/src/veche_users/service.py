@@ -15,7 +15,7 @@ from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
 
 from veche_kit import mongo
-from veche_kit.auth import Principal
+from veche_kit.auth import Principal, StaleTokens
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
     BadUserInputError,
@@ -24,7 +24,13 @@ from veche_kit.errors import (
     RateLimitedError,
     UnauthenticatedError,
 )
-from veche_kit.events import Event, UserProfileUpdated, UserRegistered, UserRoleChanged
+from veche_kit.events import (
+    Event,
+    UserProfileUpdated,
+    UserRegistered,
+    UserRoleChanged,
+    UserTokensRevoked,
+)
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
 from veche_kit.signing import SigningKey
@@ -99,6 +105,8 @@ class UsersService:
         self.hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         self._dummy_hash = self.hasher.hash(secrets.token_hex(8))
         self.limits = RateLimiter(store.db)
+        # The users service's own record; the other services keep theirs from the events.
+        self.stale = StaleTokens(store.db)
         self.trusted = trusted_networks(settings.trusted_proxies.split(","))
         self._registrations = Window(
             settings.registrations_per_client,
@@ -273,7 +281,7 @@ class UsersService:
         if current is None:
             known = await self.store.refresh_token(_digest(token))
             if known is not None and known["used_at"] is not None and not known["revoked"]:
-                await self.store.revoke_family(known["family"])
+                await self._end_session(known, "REFRESH_REUSED")  # stolen, maybe
                 raise UnauthenticatedError(
                     "This refresh token was already used; every session it belonged to has been "
                     "signed out. Sign in again."
@@ -283,10 +291,21 @@ class UsersService:
         return await self._tokens(user, family=current["family"])
 
     async def logout(self, token: str) -> bool:
+        """Ends the session; the user's access tokens issued until now are stale everywhere."""
         known = await self.store.refresh_token(_digest(token))
         if known is None:
             return False
-        return await self.store.revoke_family(known["family"]) > 0
+        return await self._end_session(known, "SIGNED_OUT")
+
+    async def _end_session(self, refresh: Document, reason: str) -> bool:
+        async def work(tx: Transaction) -> bool:
+            if await self.store.revoke_family(refresh["family"], tx.session) == 0:
+                return False
+            await self.stale.mark(refresh["user_id"], utcnow(), tx.session)
+            tx.emit(UserTokensRevoked(user_id=refresh["user_id"], reason=reason))
+            return True
+
+        return await self.outbox.transaction(work)
 
     # ───────────────────────── phone ─────────────────────────
 
@@ -428,7 +447,7 @@ class UsersService:
         department_id: str | None = None,
     ) -> Document:
         caller.require_role(Role.ADMIN)
-        await self.get_user(user_id)  # NOT_FOUND before any other check
+        before = await self.get_user(user_id)  # NOT_FOUND before any other check
         fields = domain.role_fields(caller, user_id, role, grant=grant, department_id=department_id)
         if grant and department_id:
             await self._check_department(department_id)
@@ -438,15 +457,21 @@ class UsersService:
         async def work(tx: Transaction) -> Document:
             saved = await self.store.update(user_id, change, tx.session)
             assert saved is not None
-            tx.emit(
-                UserRoleChanged(
-                    user_id=user_id,
-                    role=role.value,
-                    granted=grant,
-                    roles=saved["roles"],
-                    department_id=saved.get("department_id"),
-                )
+            event = UserRoleChanged(
+                user_id=user_id,
+                role=role.value,
+                granted=grant,
+                roles=saved["roles"],
+                department_id=saved.get("department_id"),
             )
+            now = utcnow()
+            await self.stale.after_role_change(event, now, tx.session)
+            tx.emit(event)
+            moved = before.get("department_id") != saved.get("department_id")
+            if moved and Role.OFFICIAL.value in before["roles"]:
+                # Tokens naming the old department must not act for it any more.
+                await self.stale.mark(user_id, now, tx.session)
+                tx.emit(UserTokensRevoked(user_id=user_id, reason="DEPARTMENT_CHANGED"))
             return saved
 
         return await self.outbox.transaction(work)

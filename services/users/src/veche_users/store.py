@@ -143,10 +143,10 @@ class UserStore:
     async def refresh_token(self, digest: str) -> Document | None:
         return await self.db[REFRESH_TOKENS].find_one({"_id": digest})
 
-    async def revoke_family(self, family: str) -> int:
+    async def revoke_family(self, family: str, session: Session | None = None) -> int:
         """Revokes every live token of a family; how many were live."""
         result = await self.db[REFRESH_TOKENS].update_many(
-            {"family": family, "revoked": False}, {"$set": {"revoked": True}}
+            {"family": family, "revoked": False}, {"$set": {"revoked": True}}, session=session
         )
         return result.modified_count
 
