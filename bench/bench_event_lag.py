@@ -93,6 +93,7 @@ async def measure(stack: Stack, rates: list[int], seconds: float) -> None:
                     {
                         "input": {
                             "title": f"Замер {len(ballots)}",
+                            "audience": {"verifiedOnly": False},  # unverified bench voters
                             "questions": [
                                 {"text": "?", "kind": "SINGLE_CHOICE", "options": ["Да", "Нет"]}
                             ],

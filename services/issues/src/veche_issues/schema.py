@@ -435,6 +435,10 @@ class Category:
         description="Category id, e.g. `potholes`; pass as `category`."
     )
     name: str = strawberry.field(description="Name to show.")
+    verified_supports_only: bool = strawberry.field(
+        description="Whether supporting an initiative of this category needs a phone-verified "
+        "account (`verifyPhone`); others get NOT_ELIGIBLE with `reason` VERIFICATION."
+    )
     _department_id: strawberry.Private[str | None]
 
     @strawberry.field(description="The department issues of this category are routed to.")
@@ -598,7 +602,10 @@ class Query:
     async def issue_categories(self, info: IssuesInfo) -> list[Category] | None:
         return [
             Category(
-                id=strawberry.ID(d["_id"]), name=d["name"], _department_id=d.get("department_id")
+                id=strawberry.ID(d["_id"]),
+                name=d["name"],
+                verified_supports_only=info.context.issues.settings.verified_supports_for(d["_id"]),
+                _department_id=d.get("department_id"),
             )
             for d in await info.context.issues.categories()
         ]
@@ -666,7 +673,9 @@ class Mutation:
 
     @strawberry.mutation(
         description="Supports a problem or an initiative; once per person, repeating changes nothing. "
-        "CONFLICT once the issue is CLOSED or REJECTED."
+        "CONFLICT once the issue is CLOSED or REJECTED. Initiatives of a category with "
+        "`verifiedSupportsOnly` (the default) take supports from phone-verified accounts only: "
+        "NOT_ELIGIBLE with `reason` VERIFICATION otherwise."
     )
     async def support_issue(self, info: IssuesInfo, id: IssueId) -> Issue:
         caller = await info.context.require_user()

@@ -20,6 +20,7 @@ from pymongo.errors import DuplicateKeyError
 
 from veche_issues import domain
 from veche_issues.domain import Actor, Kind, Status
+from veche_issues.errors import NotEligibleError
 from veche_issues.settings import IssuesSettings
 from veche_issues.store import OFFER_PENDING, IssueStore, prefix_filter
 from veche_kit import mongo
@@ -343,8 +344,10 @@ class IssuesService:
     # ───────────────────────── supports ─────────────────────────
 
     async def support(self, caller: Principal, issue_id: str) -> Document:
-        """One support per user (a unique index); repeating it changes nothing."""
+        """One support per user (a unique index); repeating it changes nothing. Initiatives
+        of a category that asks for it take supports from phone-verified accounts only."""
         issue = await self.get_issue(issue_id)
+        await self._check_verified_support(caller, issue)
         if Status(issue["status"]) in domain.FINISHED:
             raise ConflictError(f"This issue is {issue['status']}; it takes no more supports.")
         support_id = mongo.new_id()
@@ -374,6 +377,21 @@ class IssuesService:
             # Another support crossed the threshold meanwhile: show the status it set.
             return await self.get_issue(issue_id)
         return saved
+
+    async def _check_verified_support(self, caller: Principal, issue: Document) -> None:
+        if issue["kind"] != Kind.INITIATIVE.value:
+            return
+        if not self.settings.verified_supports_for(issue["category"]) or caller.phone_verified:
+            return
+        # The token may predate a verification the projection has already heard of.
+        projected = await self.store.user(caller.user_id)
+        if projected is not None and projected.get("phone_verified"):
+            return
+        raise NotEligibleError(
+            "Initiatives in this category take supports from accounts with a verified phone: "
+            "verify yours (requestPhoneCode, verifyPhone), then try again.",
+            reason="VERIFICATION",
+        )
 
     async def withdraw_support(self, caller: Principal, issue_id: str) -> Document:
         issue = await self.get_issue(issue_id)
