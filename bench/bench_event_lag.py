@@ -39,6 +39,8 @@ async def run(rates: list[int], seconds: float) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         config = StackConfig.for_tests(Path(tmp))
         config.extra_env["VECHE_NAMESPACE"] = f"bench-{uuid.uuid4().hex[:8]}."
+        # Every voter registers from this one machine.
+        config.extra_env["USERS_REGISTRATIONS_PER_CLIENT"] = str(VOTERS * 2)
         stack = Stack(config)
         stack.services = [s for s in SERVICES if s.name in ("users", "polls")]
         await asyncio.to_thread(stack.start)
@@ -91,6 +93,7 @@ async def measure(stack: Stack, rates: list[int], seconds: float) -> None:
                     {
                         "input": {
                             "title": f"Замер {len(ballots)}",
+                            "audience": {"verifiedOnly": False},  # unverified bench voters
                             "questions": [
                                 {"text": "?", "kind": "SINGLE_CHOICE", "options": ["Да", "Нет"]}
                             ],

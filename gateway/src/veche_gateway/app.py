@@ -241,6 +241,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         for name in FORWARDED_HEADERS:
             if name in request.headers:
                 forwarded[name] = request.headers[name]
+        # The subgraphs rate-limit per client: pass on who called, as a proxy does.
+        hops = [request.headers.get("x-forwarded-for"), request.client and request.client.host]
+        forwarded["X-Forwarded-For"] = ", ".join(h for h in hops if h)
         try:
             _check_request(request)
             params = await _params(request, settings.max_body_bytes)

@@ -1,13 +1,20 @@
-"""Token verification: valid, expired, tampered, foreign key, unknown key id."""
+"""Token verification: valid, expired, tampered, foreign key, unknown key id, and tokens
+made stale by a role change or a sign-out."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from veche_kit.auth import Jwks, Principal, TokenVerifier
+from veche_kit.auth import STALE_INDEXES, Jwks, Principal, StaleTokens, TokenVerifier
+from veche_kit.clock import utcnow
 from veche_kit.errors import UnauthenticatedError
+from veche_kit.events import UserRoleChanged
+from veche_kit.mongo import Database, connect, ensure_indexes
 from veche_stack.testing import TokenMint
 
 ALICE = Principal(
@@ -76,3 +83,62 @@ async def test_the_principal_knows_when_its_token_was_issued() -> None:
     principal = await mint.verifier().verify(mint.token(ALICE))
     assert principal.issued_at is not None
     assert start <= principal.issued_at <= datetime.now(UTC)
+
+
+async def test_iat_is_kept_to_the_millisecond() -> None:
+    mint = TokenMint()
+    principal = await mint.verifier().verify(mint.token(ALICE))
+    assert principal.issued_at is not None
+    assert principal.issued_at.microsecond % 1000 == 0
+
+
+@pytest.fixture
+async def stale_db(mongo_server_url: str) -> AsyncIterator[Database]:
+    client = connect(mongo_server_url)
+    db = client[f"kit_{uuid.uuid4().hex[:8]}"]
+    await ensure_indexes(db, dict(STALE_INDEXES))
+    yield db
+    await client.close()
+
+
+async def test_tokens_issued_before_a_mark_are_stale(stale_db: Database) -> None:
+    mint = TokenMint()
+    verifier = mint.verifier()
+    verifier.stale = StaleTokens(stale_db, cache_seconds=0)
+    old = mint.token(ALICE)
+    other_user = mint.token(Principal(user_id="u2", roles=frozenset({"CITIZEN"})))
+    await asyncio.sleep(0.01)
+    await StaleTokens(stale_db).mark("u1", utcnow())
+    with pytest.raises(UnauthenticatedError, match="refreshToken") as refused:
+        await verifier.verify(old)
+    assert refused.value.extensions == {"reason": "TOKEN_STALE"}
+    assert (await verifier.verify(other_user)).user_id == "u2"
+    await asyncio.sleep(0.01)
+    assert await verifier.verify(mint.token(ALICE)) == ALICE  # issued after: fine
+    # A late, older mark (a redelivered event) never moves the line back.
+    await StaleTokens(stale_db).mark("u1", utcnow() - timedelta(hours=1))
+    with pytest.raises(UnauthenticatedError):
+        await verifier.verify(old)
+
+
+@pytest.mark.parametrize(
+    ("granted", "role", "stale"),
+    [(False, "SOLVER", True), (True, "SOLVER", False), (False, "OFFICIAL", True)],
+)
+async def test_which_role_changes_make_tokens_stale(
+    stale_db: Database, granted: bool, role: str, stale: bool
+) -> None:
+    mint = TokenMint()
+    verifier = mint.verifier()
+    verifier.stale = StaleTokens(stale_db, cache_seconds=0)
+    token = mint.token(ALICE)
+    await asyncio.sleep(0.01)
+    change = UserRoleChanged(
+        user_id="u1", role=role, granted=granted, roles=["CITIZEN"], department_id=None
+    )
+    await verifier.stale.after_role_change(change, utcnow())
+    if stale:
+        with pytest.raises(UnauthenticatedError):
+            await verifier.verify(token)
+    else:
+        assert await verifier.verify(token) == ALICE

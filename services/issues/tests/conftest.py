@@ -23,6 +23,8 @@ from veche_stack.testing import GraphQLClient, TokenMint, serve
 BIG_CATEGORY = "trees"
 BIG_THRESHOLD = 150
 SMALL_THRESHOLD = 3
+# Initiatives of this category take supports from unverified accounts too.
+OPEN_CATEGORY = "public-transport"
 
 REPORT = """
 mutation($input: ReportIssueInput!) {
@@ -79,12 +81,14 @@ class IssuesServer:
         district: str | None = "leninsky",
         department: str | None = None,
         user_id: str | None = None,
+        verified: bool = True,
     ) -> Person:
         principal = Principal(
             user_id=user_id or f"user-{uuid.uuid4().hex[:12]}",
             roles=frozenset({"CITIZEN", *roles}),
             department_id=department,
             district_id=district,
+            phone_verified=verified,
         )
         return Person(self.client.as_user(self.mint.token(principal)), principal)
 
@@ -180,6 +184,7 @@ def issues_settings(
         outbox_poll_seconds=0.2,
         support_threshold=SMALL_THRESHOLD,
         support_thresholds={BIG_CATEGORY: BIG_THRESHOLD},
+        verified_supports_by_category={OPEN_CATEGORY: False},
         sweep_seconds=3600,
         **overrides,
     )

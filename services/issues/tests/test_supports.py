@@ -9,7 +9,14 @@ from typing import Any
 from veche_kit.clock import utcnow
 from veche_stack.testing import bound_queue, eventually, take
 
-from .conftest import BIG_CATEGORY, BIG_THRESHOLD, ISSUE, SMALL_THRESHOLD, IssuesServer
+from .conftest import (
+    BIG_CATEGORY,
+    BIG_THRESHOLD,
+    ISSUE,
+    OPEN_CATEGORY,
+    SMALL_THRESHOLD,
+    IssuesServer,
+)
 
 SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { id status supportersCount supportedByMe } }"
 WITHDRAW = (
@@ -164,3 +171,36 @@ async def test_sweep_repairs_a_support_a_crash_left_uncounted(issues: IssuesServ
     assert repaired is not None
     assert repaired["counted"] is True
     assert repaired["envelope"]["type"] == "issue.supported"
+
+
+async def test_initiative_supports_need_a_verified_phone_by_default(issues: IssuesServer) -> None:
+    """Issue #11: throwaway accounts must not push an initiative to review."""
+    author = issues.citizen()
+    initiative = await issues.propose(author)
+    throwaway = issues.person(verified=False)
+    body = await throwaway.client.post(SUPPORT, {"id": initiative["id"]})
+    assert body["errors"][0]["extensions"] == {"code": "NOT_ELIGIBLE", "reason": "VERIFICATION"}
+    view = (await author.client.data(ISSUE, {"id": initiative["id"]}))["issue"]
+    assert view["supportersCount"] == 0
+    # A verification the token does not show yet, but the projection has heard of, counts.
+    await issues.service.db["users"].update_one(
+        {"_id": throwaway.id}, {"$set": {"phone_verified": True}}, upsert=True
+    )
+    supported = (await throwaway.client.data(SUPPORT, {"id": initiative["id"]}))["supportIssue"]
+    assert supported["supportersCount"] == 1
+    # Problems take anyone's support; so do initiatives of a category configured so.
+    problem = await issues.report(author)
+    anyone = issues.person(verified=False)
+    assert (await anyone.client.data(SUPPORT, {"id": problem["id"]}))["supportIssue"][
+        "supportedByMe"
+    ]
+    open_one = await issues.propose(author, category=OPEN_CATEGORY)
+    assert (await anyone.client.data(SUPPORT, {"id": open_one["id"]}))["supportIssue"][
+        "supportedByMe"
+    ]
+    categories = (await anyone.client.data("{ issueCategories { id verifiedSupportsOnly } }"))[
+        "issueCategories"
+    ]
+    flags = {c["id"]: c["verifiedSupportsOnly"] for c in categories}
+    assert flags[OPEN_CATEGORY] is False
+    assert flags["yards"] is True

@@ -105,6 +105,7 @@ class Bench:
                 frozenset({"CITIZEN"}),
                 district_id=rng.choice(DISTRICTS),
                 birth_year=year - rng.randint(14, 90),
+                phone_verified=True,  # polls are verified-only by default
             )
         )
 
@@ -162,6 +163,7 @@ class Bench:
                 frozenset({"CITIZEN"}),
                 district_id=rng.choice(DISTRICTS),
                 birth_year=year - rng.randint(14, 90),
+                phone_verified=True,  # polls are verified-only by default
             )
             for i in range(count)
         ]

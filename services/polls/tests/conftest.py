@@ -101,7 +101,7 @@ class PollsServer:
         district: str | None = "leninsky",
         birth_year: int | None = 1990,
         *,
-        verified: bool = False,
+        verified: bool = True,
         user_id: str | None = None,
     ) -> GraphQLClient:
         return self.as_principal(

@@ -3,6 +3,7 @@ the voter projection from user events, preferred over the token when newer."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -73,15 +74,17 @@ async def test_polls_for_me_lists_open_polls_i_may_vote_in_and_have_not(
 ) -> None:
     year = utcnow().year
     district = f"d-{uuid.uuid4().hex[:8]}"  # a district of its own keeps other tests' polls out
-    mine = await polls.active_poll(audience={"districtIds": [district], "minAge": 18})
-    voted = await polls.active_poll(audience={"districtIds": [district]})
+    # This voter has not verified a phone: only polls open to such accounts are theirs.
+    anyone = {"districtIds": [district], "verifiedOnly": False}
+    mine = await polls.active_poll(audience={**anyone, "minAge": 18})
+    voted = await polls.active_poll(audience=anyone)
     await polls.active_poll(audience={"districtIds": [district], "verifiedOnly": True})
-    await polls.active_poll(audience={"districtIds": [district], "maxAge": 20})
+    await polls.active_poll(audience={**anyone, "maxAge": 20})
     await polls.active_poll(audience={"districtIds": ["elsewhere"]})
     official = polls.official()
     await official.data(CREATE, {"input": poll_input(audience={"districtIds": [district]})})
     user_id = f"u-{uuid.uuid4().hex[:8]}"
-    voter = polls.citizen(district, year - 40, user_id=user_id)
+    voter = polls.citizen(district, year - 40, user_id=user_id, verified=False)
     await voter.data(VOTE, {"poll": voted, "answers": ANSWERS})
     found = (await voter.data(FOR_ME, {"first": 100}))["pollsForMe"]
     ids = [e["node"]["id"] for e in found["edges"]]
@@ -117,7 +120,7 @@ def _profile(user_id: str, district: str) -> UserProfileUpdated:
         display_name="Анна",
         district_id=district,
         birth_year=1985,
-        phone_verified=False,
+        phone_verified=True,
         skills=[],
         organization=None,
     )
@@ -135,13 +138,16 @@ async def test_a_profile_change_is_honoured_for_the_next_vote(polls: PollsServer
             district_id="leninsky",
             birth_year=1985,
             roles=["CITIZEN"],
-            phone_verified=False,
+            phone_verified=True,
         ),
         occurred_at=utcnow() - timedelta(minutes=5),
     )
-    moved = await _publish(polls, _profile(user_id, "moskovsky"), utcnow() + timedelta(seconds=1))
+    moved_at = utcnow() + timedelta(seconds=1)  # after the token: the projection is newer
+    moved = await _publish(polls, _profile(user_id, "moskovsky"), moved_at)
     await eventually(lambda: handled(polls, registered))
     await eventually(lambda: handled(polls, moved))
+    # The polls are published after the move (a move counts for polls published later).
+    await asyncio.sleep(max(0.0, (moved_at - utcnow()).total_seconds()) + 0.05)
     leninsky = await polls.active_poll(audience={"districtIds": ["leninsky"]})
     moskovsky = await polls.active_poll(audience={"districtIds": ["moskovsky"]})
     assert await _refusal(voter, leninsky) == ("NOT_ELIGIBLE", "DISTRICT")
@@ -162,6 +168,51 @@ async def test_a_token_newer_than_the_projection_wins(polls: PollsServer) -> Non
     voter = polls.citizen("leninsky", 1985, user_id=user_id)  # issued now
     poll_id = await polls.active_poll(audience={"districtIds": ["leninsky"]})
     assert await _accepted(voter, poll_id)
+
+
+async def test_a_move_into_the_audience_counts_only_for_polls_published_later(
+    polls: PollsServer,
+) -> None:
+    """Issue #11: a profile edited to another district or age voted at once in a poll
+    targeted elsewhere. The profile as of the poll's publication decides."""
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    year = utcnow().year
+    registered = await _publish(
+        polls,
+        UserRegistered(
+            user_id=user_id,
+            display_name="Анна",
+            district_id="leninsky",
+            birth_year=1985,
+            roles=["CITIZEN"],
+            phone_verified=True,
+        ),
+        occurred_at=utcnow() - timedelta(minutes=5),
+    )
+    await eventually(lambda: handled(polls, registered))
+    moskovsky = await polls.active_poll(audience={"districtIds": ["moskovsky"]})
+    young = await polls.active_poll(audience={"maxAge": 25})
+    city = await polls.active_poll()
+    # The user moves and gets younger; the event arrives, then a fresh token says so too.
+    changed = _profile(user_id, "moskovsky").model_copy(update={"birth_year": year - 20})
+    moved = await _publish(polls, changed, utcnow())
+    await eventually(lambda: handled(polls, moved))
+    voter = polls.citizen("moskovsky", year - 20, user_id=user_id)
+    assert await _refusal(voter, moskovsky) == ("NOT_ELIGIBLE", "PROFILE_CHANGED")
+    assert await _refusal(voter, young) == ("NOT_ELIGIBLE", "PROFILE_CHANGED")
+    assert await _accepted(voter, city)  # no audience the move could have bought
+    later = await polls.active_poll(audience={"districtIds": ["moskovsky"], "maxAge": 25})
+    assert await _accepted(voter, later)
+
+
+async def test_a_move_not_projected_yet_counts_from_the_token(polls: PollsServer) -> None:
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    old = await _publish(polls, _profile(user_id, "leninsky"), utcnow() - timedelta(minutes=3))
+    await eventually(lambda: handled(polls, old))
+    moskovsky = await polls.active_poll(audience={"districtIds": ["moskovsky"]})
+    # A token issued after the poll, naming a district the events have not told yet.
+    voter = polls.citizen("moskovsky", 1985, user_id=user_id)
+    assert await _refusal(voter, moskovsky) == ("NOT_ELIGIBLE", "PROFILE_CHANGED")
 
 
 async def test_publish_needs_an_end_in_the_future(polls: PollsServer) -> None:

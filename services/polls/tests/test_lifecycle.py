@@ -44,7 +44,7 @@ async def test_poll_lifecycle_end_to_end(polls: PollsServer, events: Events) -> 
         "districtIds": [],
         "minAge": None,
         "maxAge": None,
-        "verifiedOnly": False,
+        "verifiedOnly": True,  # by default: throwaway accounts cannot sway a poll
     }
     assert [q["id"] for q in created["questions"]] == ["q1", "q2", "q3"]
     assert created["questions"][1]["maxChoices"] == 2

@@ -216,7 +216,13 @@ async def test_own_ballots_are_listed_for_the_user_only(polls: PollsServer) -> N
 
 async def test_my_ballot_is_counted_exactly_once_while_it_is_folded(polls: PollsServer) -> None:
     poll_id = await polls.active_poll()
-    caller = Principal("u-folding", frozenset({"CITIZEN"}), district_id="leninsky", birth_year=1990)
+    caller = Principal(
+        "u-folding",
+        frozenset({"CITIZEN"}),
+        district_id="leninsky",
+        birth_year=1990,
+        phone_verified=True,
+    )
     drafts = [
         AnswerDraft("q1", ["q1-2"]),
         AnswerDraft("q2", ["q2-4"]),

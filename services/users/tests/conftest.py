@@ -69,6 +69,13 @@ class UsersServer:
 def users_settings(
     mongo_url: str, amqp_url: str, data_dir: Path, **overrides: Any
 ) -> UsersSettings:
+    # Every test here comes from 127.0.0.1: the per-client limits are tested on their own
+    # server with the defaults (test_abuse.py).
+    generous = {
+        "registrations_per_client": 100_000,
+        "login_failures_per_client": 100_000,
+        "phone_codes_per_client": 100_000,
+    }
     return UsersSettings(
         mongo_url=mongo_url,
         mongo_db=f"users_{uuid.uuid4().hex[:8]}",
@@ -80,7 +87,7 @@ def users_settings(
         admin_password=ADMIN_PASSWORD,
         environment="test",
         outbox_poll_seconds=0.2,
-        **overrides,
+        **{**generous, **overrides},
     )
 
 

@@ -17,6 +17,7 @@ from veche_kit.events import (
     InitiativeProposed,
     InitiativeThresholdReached,
     IssueClosed,
+    IssueFixConfirmed,
     IssueReported,
     IssueStatusChanged,
     IssueSupported,
@@ -122,6 +123,18 @@ async def test_reordered_issue_events_end_with_the_right_points(
     for envelope in last:
         await eventually(functools.partial(settled, users, envelope))
     assert (await inbox(reporter_client))["points"] == 20
+    # The reporter's confirmation alone pays the solver nothing (self-dealing, issue #11)...
+    assert (await inbox(solver_client))["points"] == 0
+    confirmed = IssueFixConfirmed(
+        issue_id=issue,
+        title="Яма",
+        solver_id=solver,
+        reporter_id=reporter,
+        department_id="roads",
+        confirmed_by="official-1",
+    )
+    # ...an official's confirmation does, once however often it is delivered.
+    await eventually(functools.partial(settled, users, await send(publisher, confirmed, times=2)))
     assert (await inbox(solver_client))["points"] == 100
     supporter_inbox = await inbox(supporter_client)
     assert supporter_inbox["points"] == 0

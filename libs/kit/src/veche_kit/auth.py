@@ -3,6 +3,12 @@
 The users service signs short-lived JWTs (EdDSA, with a `kid`); every service
 verifies them with the public keys published at `/.well-known/jwks.json`,
 cached, and fetched again when a token names a key id not seen before.
+
+A token outlives what it says: a revoked role or a sign-out would keep working
+until it expires. `StaleTokens` is each service's own record of "tokens of user
+U issued before T are stale", fed by `user.role_changed` and `user.tokens_revoked`
+(users writes its own beside the change); the verifier refuses such tokens with
+UNAUTHENTICATED and `reason: TOKEN_STALE`, telling the client to refresh.
 """
 
 from __future__ import annotations
@@ -11,18 +17,28 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import httpx
 import jwt
+from pymongo import ASCENDING, IndexModel
 
 from veche_kit.errors import ForbiddenError, UnauthenticatedError
+from veche_kit.events import UserRoleChanged
+from veche_kit.mongo import Database, Session
 
 ALGORITHM = "EdDSA"
 AUDIENCE = "veche"
 Jwks = dict[str, Any]
 JwksSource = Callable[[], Awaitable[Jwks]]
+STALE_TOKENS = "stale_tokens"
+STALE_INDEXES: dict[str, list[IndexModel]] = {
+    STALE_TOKENS: [IndexModel([("expires_at", ASCENDING)], expireAfterSeconds=0, name="expiry")]
+}
+# Longer than any access token lives: after that a stale mark has nothing left to refuse.
+STALE_FOR = timedelta(days=1)
+STALE_REASON = "TOKEN_STALE"
 
 
 @dataclass(frozen=True)
@@ -75,7 +91,61 @@ class Principal:
 
 
 def _timestamp(value: Any) -> datetime | None:
-    return datetime.fromtimestamp(value, UTC) if isinstance(value, int | float) else None
+    """A NumericDate to the millisecond (tokens carry it so), as the store keeps times."""
+    if not isinstance(value, int | float):
+        return None
+    ms = round(value * 1000)
+    return datetime.fromtimestamp(ms // 1000, UTC).replace(microsecond=ms % 1000 * 1000)
+
+
+class StaleTokens:
+    """A service's record of which users' tokens are stale before when.
+
+    One small document per user who changed (`before`, only ever moved later), read
+    once per request and remembered for `cache_seconds`, so a mark takes effect
+    everywhere within about a second of its event arriving.
+    """
+
+    def __init__(self, db: Database, *, cache_seconds: float = 1.0) -> None:
+        self.collection = db[STALE_TOKENS]
+        self.cache_seconds = cache_seconds
+        self._cache: dict[str, tuple[float, datetime | None]] = {}
+
+    async def mark(self, user_id: str, before: datetime, session: Session | None = None) -> None:
+        """Tokens of `user_id` issued before `before` are stale from now on."""
+        await self.collection.update_one(
+            {"_id": user_id},
+            {"$max": {"before": before, "expires_at": before + STALE_FOR}},
+            upsert=True,
+            session=session,
+        )
+        self._cache.pop(user_id, None)
+
+    async def after_role_change(
+        self, event: UserRoleChanged, at: datetime, session: Session | None = None
+    ) -> None:
+        """A revoked role makes older tokens stale; a grant does not (an older token just
+        lacks the new role; a department move comes as `user.tokens_revoked`)."""
+        if not event.granted:
+            await self.mark(event.user_id, at, session)
+
+    async def _before(self, user_id: str) -> datetime | None:
+        now = time.monotonic()
+        cached = self._cache.get(user_id)
+        if cached is not None and now - cached[0] < self.cache_seconds:
+            return cached[1]
+        found = await self.collection.find_one({"_id": user_id}, {"before": 1})
+        before: datetime | None = found["before"] if found is not None else None
+        if len(self._cache) > 50_000:
+            self._cache.clear()  # bounded; a miss costs one small read
+        self._cache[user_id] = (now, before)
+        return before
+
+    async def is_stale(self, principal: Principal) -> bool:
+        before = await self._before(principal.user_id)
+        if before is None:
+            return False
+        return principal.issued_at is None or principal.issued_at < before
 
 
 def jwks_over_http(url: str, timeout: float = 5.0) -> JwksSource:
@@ -103,6 +173,8 @@ class TokenVerifier:
         self._keys: dict[str, jwt.PyJWK] = {}
         self._fetched_at = float("-inf")
         self._lock = asyncio.Lock()
+        # Set by the service's runtime: which tokens a role change or a sign-out made stale.
+        self.stale: StaleTokens | None = None
 
     async def _key(self, kid: str) -> jwt.PyJWK:
         if kid in self._keys:
@@ -147,10 +219,19 @@ class TokenVerifier:
                 options={"require": ["exp", "iat", "sub"]},
             )
         except jwt.ExpiredSignatureError as error:
-            raise UnauthenticatedError("The access token has expired; refresh it.") from error
+            raise UnauthenticatedError(
+                "The access token has expired; refresh it.", reason="TOKEN_EXPIRED"
+            ) from error
         except jwt.PyJWTError as error:
             raise UnauthenticatedError("The access token is not valid; sign in again.") from error
-        return Principal.from_claims(claims)
+        principal = Principal.from_claims(claims)
+        if self.stale is not None and await self.stale.is_stale(principal):
+            raise UnauthenticatedError(
+                "The access token was issued before a change to this account (a role change "
+                "or a sign-out); get a new one with refreshToken, or sign in again.",
+                reason=STALE_REASON,
+            )
+        return principal
 
 
 def bearer_token(authorization: str | None) -> str | None:

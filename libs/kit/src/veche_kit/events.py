@@ -118,6 +118,16 @@ class UserRoleChanged(Event):
     department_id: str | None
 
 
+class UserTokensRevoked(Event):
+    """The user's access tokens issued before this are stale in every service: they signed
+    out (SIGNED_OUT), a refresh token was reused (REFRESH_REUSED), or an official moved to
+    another department (DEPARTMENT_CHANGED). Their live sessions refresh theirs."""
+
+    type = "user.tokens_revoked"
+    user_id: str
+    reason: str
+
+
 # ─────────────────────────── polls ───────────────────────────
 
 
@@ -248,6 +258,19 @@ class IssueClosed(Event):
     reporter_id: str | None
     solver_id: str | None
     confirmed_by: str | None  # None: closed automatically after the waiting period
+
+
+class IssueFixConfirmed(Event):
+    """An official of the responsible department confirmed the solver's fix: the solver's
+    points for it are paid on this event (never on the reporter's word alone)."""
+
+    type = "issue.fix_confirmed"
+    issue_id: str
+    title: str
+    solver_id: str
+    reporter_id: str
+    department_id: str | None
+    confirmed_by: str
 
 
 class InitiativeProposed(Event):

@@ -27,7 +27,7 @@ from strawberry.asgi import GraphQL
 from strawberry.http import GraphQLHTTPResponse
 from strawberry.types import ExecutionResult
 
-from veche_kit.auth import TokenVerifier
+from veche_kit.auth import STALE_INDEXES, StaleTokens, TokenVerifier
 from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer, Handler
 from veche_kit.graphql import RequestContext
@@ -94,8 +94,10 @@ class Runtime:
         all_indexes: dict[str, Sequence[IndexModel]] = {
             OUTBOX: [PENDING_INDEX],
             PROCESSED: [],
+            **STALE_INDEXES,
             **indexes,
         }
+        verifier.stale = StaleTokens(db)  # fed by each service's user.* handlers
         runtime = cls(
             settings, client, db, bus, relay, verifier, None, all_indexes, migrations, metrics
         )

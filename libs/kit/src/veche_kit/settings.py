@@ -48,6 +48,12 @@ class ServiceSettings(BaseSettings):
     token_issuer: str = Field(
         default="veche-users", validation_alias=AliasChoices("VECHE_TOKEN_ISSUER", "token_issuer")
     )
+    # Proxies whose `X-Forwarded-For` is believed, comma-separated addresses or CIDR blocks:
+    # the gateway's. Anyone else's header is ignored when rate limits key on the client.
+    trusted_proxies: str = Field(
+        default="127.0.0.1,::1",
+        validation_alias=AliasChoices("VECHE_TRUSTED_PROXIES", "trusted_proxies"),
+    )
     outbox_poll_seconds: float = 0.5
     consumer_prefetch: int = 32
     consumer_max_attempts: int = 5

@@ -66,7 +66,8 @@ class SigningKey:
             **principal.to_claims(),
             "iss": issuer,
             "aud": AUDIENCE,
-            "iat": int(now.timestamp()),
+            # To the millisecond: a token issued just after a role change is not stale.
+            "iat": round(now.timestamp(), 3),
             "exp": int((now + ttl).timestamp()),
         }
         return jwt.encode(claims, self.private, algorithm=ALGORITHM, headers={"kid": self.kid})

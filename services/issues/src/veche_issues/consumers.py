@@ -8,8 +8,15 @@ is the polls service's field, `Issue.poll`.)
 from __future__ import annotations
 
 from veche_issues.store import IssueStore
+from veche_kit.auth import StaleTokens
 from veche_kit.consumer import Handlers
-from veche_kit.events import Envelope, UserProfileUpdated, UserRegistered, UserRoleChanged
+from veche_kit.events import (
+    Envelope,
+    UserProfileUpdated,
+    UserRegistered,
+    UserRoleChanged,
+    UserTokensRevoked,
+)
 from veche_kit.mongo import Session
 
 handlers: Handlers[IssueStore] = Handlers()
@@ -34,3 +41,11 @@ async def on_user_role_changed(
     store: IssueStore, event: UserRoleChanged, envelope: Envelope, session: Session
 ) -> None:
     await store.project_roles(event, session)
+    await StaleTokens(store.db).after_role_change(event, envelope.occurred_at, session)
+
+
+@handlers.on(UserTokensRevoked)
+async def on_user_tokens_revoked(
+    store: IssueStore, event: UserTokensRevoked, envelope: Envelope, session: Session
+) -> None:
+    await StaleTokens(store.db).mark(event.user_id, envelope.occurred_at, session)

@@ -449,6 +449,7 @@ def assignment(
     *,
     offer_status: str,
     solver_id: str,
+    reporter_id: str,
     assigned_solver: str | None,
     by: str,
     created_at: datetime,
@@ -459,6 +460,7 @@ def assignment(
         raise ForbiddenError(
             "Only the reporter or an official of the responsible department can accept an offer."
         )
+    check_not_reporter(solver_id, reporter_id)
     if offer_status != "PENDING":
         raise ConflictError(f"This offer is {offer_status} already.")
     if assigned_solver:
@@ -475,6 +477,46 @@ def assignment(
         entry = history_entry(current, Status.IN_PROGRESS, by, "Solver offer accepted.", now)
     answer = first_response(created_at, now) if actors & CITY else None
     return Change(fields, entry, answer)
+
+
+def check_not_reporter(solver_id: str, reporter_id: str) -> None:
+    """Nobody solves their own report: fixing it is paid in points."""
+    if solver_id == reporter_id:
+        raise ForbiddenError(
+            "The reporter of an issue cannot be its solver: someone else has to fix it."
+        )
+
+
+def fix_confirmation(
+    status: Status,
+    actors: frozenset[Actor],
+    *,
+    caller_id: str,
+    solver_id: str | None,
+    reporter_id: str,
+    confirmed_by: str | None,
+    now: datetime,
+) -> Change:
+    """An official of the responsible department confirms a solver's fix (RESOLVED or
+    CLOSED), once; neither the solver nor the reporter can confirm it."""
+    if Actor.OFFICIAL not in actors:
+        raise ForbiddenError(
+            "Only an official of the responsible department can confirm a solver's fix."
+        )
+    if caller_id in (solver_id, reporter_id):
+        raise ForbiddenError(
+            "You solved or reported this issue: another official has to confirm the fix."
+        )
+    if solver_id is None:
+        raise ConflictError("This issue has no solver: there is no fix to confirm.")
+    if status not in (Status.RESOLVED, Status.CLOSED):
+        raise InvalidTransitionError(
+            f"A fix can be confirmed once the issue is RESOLVED or CLOSED; it is {status.value}.",
+            current=status.value,
+        )
+    if confirmed_by is not None:
+        raise ConflictError("The fix has been confirmed already.")
+    return Change({"fix_confirmed_by": caller_id, "fix_confirmed_at": now, "updated_at": now})
 
 
 def review(threshold: int, now: datetime) -> Change:

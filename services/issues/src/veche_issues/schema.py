@@ -375,6 +375,10 @@ class Issue:
     )
     created_at: datetime = strawberry.field(description="When it was reported or proposed (UTC).")
     updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
+    fix_confirmed_at: datetime | None = strawberry.field(
+        description="When an official of the responsible department confirmed the solver's fix "
+        "(`confirmFix`); the solver's points are paid then. Null until then."
+    )
     _doc: strawberry.Private[Document]
 
     @classmethod
@@ -397,6 +401,7 @@ class Issue:
             due_at=document.get("due_at"),
             created_at=document["created_at"],
             updated_at=document["updated_at"],
+            fix_confirmed_at=document.get("fix_confirmed_at"),
             _doc=document,
         )
 
@@ -503,6 +508,10 @@ class Category:
         description="Category id, e.g. `potholes`; pass as `category`."
     )
     name: str = strawberry.field(description="Name to show.")
+    verified_supports_only: bool = strawberry.field(
+        description="Whether supporting an initiative of this category needs a phone-verified "
+        "account (`verifyPhone`); others get NOT_ELIGIBLE with `reason` VERIFICATION."
+    )
     _department_id: strawberry.Private[str | None]
 
     @strawberry.field(description="The department issues of this category are routed to.")
@@ -666,7 +675,10 @@ class Query:
     async def issue_categories(self, info: IssuesInfo) -> list[Category] | None:
         return [
             Category(
-                id=strawberry.ID(d["_id"]), name=d["name"], _department_id=d.get("department_id")
+                id=strawberry.ID(d["_id"]),
+                name=d["name"],
+                verified_supports_only=info.context.issues.settings.verified_supports_for(d["_id"]),
+                _department_id=d.get("department_id"),
             )
             for d in await info.context.issues.categories()
         ]
@@ -741,7 +753,9 @@ class Mutation:
 
     @strawberry.mutation(
         description="Supports a problem or an initiative; once per person, repeating changes nothing. "
-        "CONFLICT once the issue is CLOSED or REJECTED."
+        "CONFLICT once the issue is CLOSED or REJECTED. Initiatives of a category with "
+        "`verifiedSupportsOnly` (the default) take supports from phone-verified accounts only: "
+        "NOT_ELIGIBLE with `reason` VERIFICATION otherwise."
     )
     async def support_issue(self, info: IssuesInfo, id: IssueId) -> Issue:
         caller = await info.context.require_user()
@@ -796,7 +810,8 @@ class Mutation:
 
     @strawberry.mutation(
         description="Offers to fix an ACCEPTED or IN_PROGRESS issue that has no solver yet (SOLVER role); "
-        "once per issue (CONFLICT the second time)."
+        "once per issue (CONFLICT the second time). The reporter cannot offer on their own issue "
+        "(FORBIDDEN): fixes are paid in points."
     )
     async def offer_to_solve(
         self,
@@ -814,7 +829,8 @@ class Mutation:
 
     @strawberry.mutation(
         description="Assigns the offering solver (the reporter or an official of the department); an ACCEPTED "
-        "issue moves to IN_PROGRESS and the other offers are declined."
+        "issue moves to IN_PROGRESS and the other offers are declined. An offer by the issue's "
+        "own reporter is refused (FORBIDDEN)."
     )
     async def accept_solver_offer(
         self,
@@ -842,11 +858,22 @@ class Mutation:
         return Issue.from_doc(await info.context.issues.mark_solved(caller, str(id), note))
 
     @strawberry.mutation(
-        description="The reporter confirms a RESOLVED issue is fixed: it becomes CLOSED."
+        description="The reporter confirms a RESOLVED issue is fixed: it becomes CLOSED. This pays "
+        "the solver nothing by itself: see `confirmFix`."
     )
     async def confirm_resolution(self, info: IssuesInfo, id: IssueId) -> Issue:
         caller = await info.context.require_user()
         return Issue.from_doc(await info.context.issues.confirm_resolution(caller, str(id)))
+
+    @strawberry.mutation(
+        description="An official of the responsible department confirms the assigned solver's fix "
+        "of a RESOLVED or CLOSED issue, once; only then are the solver's points paid. FORBIDDEN for "
+        "anyone else, and for the solver or the reporter themselves; CONFLICT when confirmed already "
+        "or there is no solver; INVALID_TRANSITION before RESOLVED."
+    )
+    async def confirm_fix(self, info: IssuesInfo, id: IssueId) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await info.context.issues.confirm_fix(caller, str(id)))
 
     @strawberry.mutation(
         description="Issues an Open311 API key to a partner (admins only): with it the partner files "

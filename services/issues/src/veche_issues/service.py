@@ -22,6 +22,7 @@ from pymongo.errors import DuplicateKeyError
 
 from veche_issues import domain
 from veche_issues.domain import Actor, Kind, Status
+from veche_issues.errors import NotEligibleError
 from veche_issues.settings import IssuesSettings
 from veche_issues.store import OFFER_PENDING, IssueStore, prefix_filter
 from veche_kit import mongo
@@ -39,6 +40,7 @@ from veche_kit.events import (
     Event,
     InitiativeProposed,
     IssueCommented,
+    IssueFixConfirmed,
     IssueOverdue,
     IssueReported,
     IssueSolverAssigned,
@@ -393,8 +395,10 @@ class IssuesService:
     # ───────────────────────── supports ─────────────────────────
 
     async def support(self, caller: Principal, issue_id: str) -> Document:
-        """One support per user (a unique index); repeating it changes nothing."""
+        """One support per user (a unique index); repeating it changes nothing. Initiatives
+        of a category that asks for it take supports from phone-verified accounts only."""
         issue = await self.get_issue(issue_id)
+        await self._check_verified_support(caller, issue)
         if Status(issue["status"]) in domain.FINISHED:
             raise ConflictError(f"This issue is {issue['status']}; it takes no more supports.")
         support_id = mongo.new_id()
@@ -424,6 +428,21 @@ class IssuesService:
             # Another support crossed the threshold meanwhile: show the status it set.
             return await self.get_issue(issue_id)
         return saved
+
+    async def _check_verified_support(self, caller: Principal, issue: Document) -> None:
+        if issue["kind"] != Kind.INITIATIVE.value:
+            return
+        if not self.settings.verified_supports_for(issue["category"]) or caller.phone_verified:
+            return
+        # The token may predate a verification the projection has already heard of.
+        projected = await self.store.user(caller.user_id)
+        if projected is not None and projected.get("phone_verified"):
+            return
+        raise NotEligibleError(
+            "Initiatives in this category take supports from accounts with a verified phone: "
+            "verify yours (requestPhoneCode, verifyPhone), then try again.",
+            reason="VERIFICATION",
+        )
 
     async def withdraw_support(self, caller: Principal, issue_id: str) -> Document:
         issue = await self.get_issue(issue_id)
@@ -558,6 +577,7 @@ class IssuesService:
         caller.require_role("SOLVER")
         clean = domain.required_text(message, "message", domain.MAX_OFFER)
         issue = await self.get_issue(issue_id)
+        domain.check_not_reporter(caller.user_id, issue["reporter_id"])
         if Status(issue["status"]) not in domain.SOLVABLE:
             raise InvalidTransitionError(
                 f"Solvers can offer help once an issue is ACCEPTED; this one is {issue['status']}.",
@@ -593,6 +613,7 @@ class IssuesService:
             self.actors(caller, issue),
             offer_status=offer["status"],
             solver_id=offer["solver_id"],
+            reporter_id=issue["reporter_id"],
             assigned_solver=issue.get("solver_id"),
             by=caller.user_id,
             created_at=issue["created_at"],
@@ -608,6 +629,37 @@ class IssuesService:
             if change.entry is not None:
                 supporters = await self.store.supporter_ids(saved["_id"], tx.session)
                 tx.emit(domain.status_changed(saved, change.entry, supporters))
+            return saved
+
+        return await self.outbox.transaction(work)
+
+    async def confirm_fix(self, caller: Principal, issue_id: str) -> Document:
+        """An official of the responsible department confirms the solver's fix; the solver's
+        points are paid on the event this writes, once (a conditional update)."""
+        issue = await self.get_issue(issue_id)
+        change = domain.fix_confirmation(
+            Status(issue["status"]),
+            self.actors(caller, issue),
+            caller_id=caller.user_id,
+            solver_id=issue.get("solver_id"),
+            reporter_id=issue["reporter_id"],
+            confirmed_by=issue.get("fix_confirmed_by"),
+            now=utcnow(),
+        )
+        expected = {"status": issue["status"], "solver_id": issue["solver_id"]}
+
+        async def work(tx: Transaction) -> Document:
+            saved = await self._apply(tx, issue_id, {**expected, "fix_confirmed_by": None}, change)
+            tx.emit(
+                IssueFixConfirmed(
+                    issue_id=issue_id,
+                    title=saved["title"],
+                    solver_id=saved["solver_id"],
+                    reporter_id=saved["reporter_id"],
+                    department_id=saved.get("department_id"),
+                    confirmed_by=caller.user_id,
+                )
+            )
             return saved
 
         return await self.outbox.transaction(work)

@@ -27,6 +27,11 @@ class IssuesSettings(ServiceSettings):
     # (ISSUES_SUPPORT_THRESHOLDS='{"yards": 150}').
     support_threshold: int = Field(default=100, ge=1)
     support_thresholds: dict[str, int] = Field(default_factory=dict)
+    # Whether supporting an initiative needs a phone-verified account (throwaway accounts
+    # must not push one to review); per category where configured
+    # (ISSUES_VERIFIED_SUPPORTS_BY_CATEGORY='{"yards": false}').
+    verified_supports: bool = True
+    verified_supports_by_category: dict[str, bool] = Field(default_factory=dict)
     # How often the sweep closes waiting issues, repairs counters, reloads holidays.
     sweep_seconds: float = Field(default=60.0, gt=0)
     # The Open311 jurisdiction_id this city answers to (a request naming another is refused).
@@ -34,3 +39,6 @@ class IssuesSettings(ServiceSettings):
 
     def threshold_for(self, category: str) -> int:
         return self.support_thresholds.get(category, self.support_threshold)
+
+    def verified_supports_for(self, category: str) -> bool:
+        return self.verified_supports_by_category.get(category, self.verified_supports)

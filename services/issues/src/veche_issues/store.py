@@ -544,6 +544,7 @@ class IssueStore:
             "roles": event.roles,
             "skills": [],
             "department_id": None,
+            "phone_verified": event.phone_verified,
         }
         await self._project(event.user_id, {"$setOnInsert": fields}, session)
 
@@ -553,6 +554,7 @@ class IssueStore:
             "district_id": event.district_id,
             "skills": event.skills,
             "organization": event.organization,
+            "phone_verified": event.phone_verified,
         }
         await self._project(event.user_id, {"$set": fields}, session)
 

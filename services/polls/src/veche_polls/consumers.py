@@ -3,6 +3,8 @@
 - `user.registered`, `user.profile_updated`: the voter projection (district,
   birth year, phone verification), kept only when the event is newer than what
   is projected, so a late or replayed event never rolls a profile back.
+- `user.role_changed`, `user.tokens_revoked`: tokens issued before a revoked role
+  or a sign-out are stale here (veche_kit.auth.StaleTokens).
 - `initiative.threshold_reached`: a DRAFT poll linked to the initiative, once
   per initiative (also held by a unique index on `source_initiative_id`).
 """
@@ -13,12 +15,15 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from veche_kit import mongo
+from veche_kit.auth import StaleTokens
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
     Envelope,
     InitiativeThresholdReached,
     UserProfileUpdated,
     UserRegistered,
+    UserRoleChanged,
+    UserTokensRevoked,
 )
 from veche_kit.mongo import Session
 from veche_polls import domain
@@ -65,6 +70,20 @@ async def on_user_profile_updated(
     reactions: Reactions, event: UserProfileUpdated, envelope: Envelope, session: Session
 ) -> None:
     await project_voter(reactions.store, event, envelope.occurred_at, session)
+
+
+@handlers.on(UserRoleChanged)
+async def on_user_role_changed(
+    reactions: Reactions, event: UserRoleChanged, envelope: Envelope, session: Session
+) -> None:
+    await StaleTokens(reactions.store.db).after_role_change(event, envelope.occurred_at, session)
+
+
+@handlers.on(UserTokensRevoked)
+async def on_user_tokens_revoked(
+    reactions: Reactions, event: UserTokensRevoked, envelope: Envelope, session: Session
+) -> None:
+    await StaleTokens(reactions.store.db).mark(event.user_id, envelope.occurred_at, session)
 
 
 @handlers.on(InitiativeThresholdReached)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -323,7 +323,7 @@ def clean_audience(
 
 
 def whole_city() -> Document:
-    return clean_audience((), None, None, False)
+    return clean_audience((), None, None, True)
 
 
 def check_schedule(starts_at: datetime | None, ends_at: datetime | None) -> None:
@@ -510,6 +510,39 @@ def check_eligible(audience: Mapping[str, Any], voter: Voter, year: int) -> None
             "This poll is for people with a verified phone; verify yours first.",
             reason="VERIFICATION",
         )
+
+
+def profile_as_of(
+    profiles: Sequence[Mapping[str, Any]], at: datetime | None, current: Voter
+) -> Voter | None:
+    """The voter's district and birth year as of `at` (a poll's publication): the last
+    profile begun by then, or the earliest kept when all began later (an account made
+    since); None when nothing is projected yet."""
+    if not profiles or at is None:
+        return None
+    begun = [p for p in profiles if p["from"] <= at]
+    chosen = begun[-1] if begun else profiles[0]
+    return replace(current, district_id=chosen["district_id"], birth_year=chosen["birth_year"])
+
+
+def check_eligible_when_published(
+    audience: Mapping[str, Any], current: Voter, as_of: Voter | None, year: int
+) -> None:
+    """A profile change that moved someone into a poll's audience counts only for polls
+    published after it: NOT_ELIGIBLE with `reason` PROFILE_CHANGED."""
+    if as_of is None or (as_of.district_id, as_of.birth_year) == (
+        current.district_id,
+        current.birth_year,
+    ):
+        return
+    try:
+        check_eligible(audience, as_of, year)
+    except NotEligibleError as error:
+        raise NotEligibleError(
+            "Your district or birth year changed after this poll was published; such a change "
+            "counts for polls published after it.",
+            reason="PROFILE_CHANGED",
+        ) from error
 
 
 def _age_span(min_age: int | None, max_age: int | None) -> str:

@@ -597,7 +597,9 @@ class AudienceInput:
         default=None, description=f"Oldest age allowed, {domain.MIN_AGE}–{domain.MAX_AGE}."
     )
     verified_only: bool = strawberry.field(
-        default=False, description="Only people with a verified phone."
+        default=True,
+        description="Only people with a verified phone (`verifyPhone`); on by default, so that "
+        "throwaway accounts cannot sway the result. Set false for a poll open to every account.",
     )
 
     def cleaned(self) -> Document:
@@ -616,7 +618,8 @@ class CreatePollInput:
         description=f"{domain.MIN_QUESTIONS}–{domain.MAX_QUESTIONS} questions, in order."
     )
     audience: AudienceInput | None = strawberry.field(
-        default=None, description="Who may vote; leave out for everyone in the city."
+        default=None,
+        description="Who may vote; leave out for everyone in the city with a verified phone.",
     )
     starts_at: datetime | None = strawberry.field(
         default=None, description="When voting opens (UTC); leave out to open on publishing."
@@ -948,7 +951,7 @@ class Mutation:
         return Poll.from_doc(await info.context.polls.close_poll(caller, str(id)))
 
     @strawberry.mutation(
-        description="Casts the signed-in user's ballot: every question answered. Final: ALREADY_VOTED on a second try; POLL_NOT_ACTIVE outside voting time; NOT_ELIGIBLE (with `extensions.reason` DISTRICT, AGE or VERIFICATION) outside the audience."
+        description="Casts the signed-in user's ballot: every question answered. Final: ALREADY_VOTED on a second try; POLL_NOT_ACTIVE outside voting time; NOT_ELIGIBLE (with `extensions.reason` DISTRICT, AGE or VERIFICATION) outside the audience, or PROFILE_CHANGED when a change of district or birth year made after the poll was published is what would let the voter in (such a change counts for polls published later)."
     )
     async def cast_vote(
         self,

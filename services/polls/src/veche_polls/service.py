@@ -111,7 +111,10 @@ class PollsService:
 
     async def voter(self, caller: Principal) -> Voter:
         """Who is voting: the projection of user events when it is newer than the token."""
-        projected = await self.store.voter(caller.user_id)
+        return self._voter(caller, await self.store.voter(caller.user_id))
+
+    @staticmethod
+    def _voter(caller: Principal, projected: Document | None) -> Voter:
         issued_at = caller.issued_at
         if projected is not None and (issued_at is None or projected["at"] > issued_at):
             return Voter(
@@ -268,10 +271,15 @@ class PollsService:
         self, caller: Principal, poll_id: str, answers: Sequence[AnswerDraft]
     ) -> Document:
         """One single-document insert: the ballot, its pending event and its pending tally."""
-        poll, voter = await asyncio.gather(self.get_poll(poll_id), self.voter(caller))
+        poll, projected = await asyncio.gather(
+            self.get_poll(poll_id), self.store.voter(caller.user_id)
+        )
+        voter = self._voter(caller, projected)
         now = utcnow()
         domain.check_voting_open(poll, now)
         domain.check_eligible(poll["audience"], voter, now.year)
+        as_of = domain.profile_as_of(_profiles(caller, projected), poll.get("published_at"), voter)
+        domain.check_eligible_when_published(poll["audience"], voter, as_of, now.year)
         ballot: Document = {
             "_id": mongo.new_id(),
             "poll_id": poll_id,
@@ -476,3 +484,15 @@ def _vote_cast(ballot: Document, points_reward: int) -> PollVoteCast:
         district_id=ballot["district_id"],
         age_group=ballot["age_group"],
     )
+
+
+def _profiles(caller: Principal, projected: Document | None) -> list[Document]:
+    """The voter's profiles over time: the projection's, then the token's when it is newer
+    (a change not projected yet was in effect from the token's issue at the latest)."""
+    profiles: list[Document] = list(projected.get("profiles", [])) if projected else []
+    issued_at = caller.issued_at
+    if profiles and projected is not None and issued_at is not None and projected["at"] < issued_at:
+        token = {"district_id": caller.district_id, "birth_year": caller.birth_year}
+        if any(profiles[-1].get(k) != v for k, v in token.items()):
+            profiles.append({**token, "from": issued_at})
+    return profiles

@@ -33,6 +33,8 @@ from veche_polls.merkle import Frontier
 POLLS = "polls"
 BALLOTS = "ballots"
 TALLIES = "tallies"
+# How many past (district, birth year) profiles a voter's projection keeps.
+MAX_PROFILES = 10
 VOTERS = "voters"
 BALLOT_RECORDS = "ballot_records"
 TREE_HEADS = "tree_heads"
@@ -263,17 +265,34 @@ class PollStore:
     async def project_voter(
         self, user_id: str, fields: Document, at: datetime, session: Session
     ) -> None:
-        """Stores the voter's audience facts unless a newer event has already been projected."""
+        """Stores the voter's audience facts unless a newer event has already been projected.
+
+        `profiles` keeps the last few (district, birth year) pairs with when each began,
+        so a poll's audience is checked against the profile as of its publication."""
         voters = self.db[VOTERS]
-        current = await voters.find_one({"_id": user_id}, {"at": 1}, session=session)
+        profile = {
+            "district_id": fields.get("district_id"),
+            "birth_year": fields.get("birth_year"),
+            "from": at,
+        }
+        current = await voters.find_one({"_id": user_id}, session=session)
         if current is None:
-            await voters.insert_one({"_id": user_id, **fields, "at": at}, session=session)
-        elif current["at"] < at:
-            await voters.update_one(
-                {"_id": user_id, "at": current["at"]},
-                {"$set": {**fields, "at": at}},
-                session=session,
+            await voters.insert_one(
+                {"_id": user_id, **fields, "at": at, "profiles": [profile]}, session=session
             )
+        elif current["at"] < at:
+            change: Document = {"$set": {**fields, "at": at}}
+            added = (
+                [profile]
+                if any(current.get(k) != profile[k] for k in profile if k != "from")
+                else []
+            )
+            if not current.get("profiles"):  # projected before profiles were kept
+                known = {k: current.get(k) for k in ("district_id", "birth_year")}
+                added.insert(0, {**known, "from": current["at"]})
+            if added:
+                change["$push"] = {"profiles": {"$each": added, "$slice": -MAX_PROFILES}}
+            await voters.update_one({"_id": user_id, "at": current["at"]}, change, session=session)
 
 
 def _drafts_query(drafts: Drafts | None) -> Document | None:

@@ -49,6 +49,8 @@ def create_app(
     service = UsersService(
         user_store, outbox, settings, key, sender or load_sender(settings.code_sender)
     )
+    if verifier.stale is not None:
+        service.stale = verifier.stale  # the same record: a sign-out takes effect at once
     runtime.attach_consumer(handlers.bind(Reactions(service)))
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))

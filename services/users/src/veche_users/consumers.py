@@ -22,6 +22,7 @@ from veche_kit.events import (
     InitiativeThresholdReached,
     IssueClosed,
     IssueCommented,
+    IssueFixConfirmed,
     IssueOverdue,
     IssueReported,
     IssueResolved,
@@ -258,20 +259,33 @@ class Reactions:
     async def on_issue_closed(
         self, event: IssueClosed, envelope: Envelope, session: Session
     ) -> None:
+        # No points here: the reporter's word alone would pay a self-dealing pair of
+        # accounts. The solver is paid on issue.fix_confirmed, an official's confirmation.
         if event.solver_id and event.confirmed_by:
-            await self.credit(
-                envelope,
-                event.solver_id,
-                self.settings.points_issue_solved,
-                "A problem you solved was confirmed",
-                session,
-            )
             await self.notify(
                 envelope,
                 [event.solver_id],
                 f"The reporter confirmed your fix of «{event.title}».",
                 f"issue:{event.issue_id}",
             )
+
+    @handlers.on(IssueFixConfirmed)
+    async def on_issue_fix_confirmed(
+        self, event: IssueFixConfirmed, envelope: Envelope, session: Session
+    ) -> None:
+        await self.credit(
+            envelope,
+            event.solver_id,
+            self.settings.points_issue_solved,
+            "The city confirmed a problem you solved",
+            session,
+        )
+        await self.notify(
+            envelope,
+            [event.solver_id],
+            f"The city confirmed your fix of «{event.title}».",
+            f"issue:{event.issue_id}",
+        )
 
     @handlers.on(IssueOverdue)
     async def on_issue_overdue(

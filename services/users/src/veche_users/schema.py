@@ -470,7 +470,7 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
-        description="Creates a citizen account and signs it in. CONFLICT if the email is taken."
+        description="Creates a citizen account and signs it in. CONFLICT if the email is taken; RATE_LIMITED (with `retryAfterSeconds`) after too many new accounts from one network within an hour."
     )
     async def register(self, info: UsersInfo, input: RegisterInput) -> AuthPayload:
         result = await info.context.users.register(
@@ -480,11 +480,12 @@ class Mutation:
             district_id=str(input.district_id) if input.district_id else None,
             birth_year=input.birth_year,
             phone=input.phone,
+            client=info.context.users.client_of(info.context.request),
         )
         return AuthPayload.from_result(result)
 
     @strawberry.mutation(
-        description="Signs in. Repeated failures lock the account for a while (RATE_LIMITED)."
+        description="Signs in. A wrong or unknown email and a wrong password get the same UNAUTHENTICATED answer. After 5 failures for one email from one network, each further try must wait longer (1 s, 2 s, 4 s...; RATE_LIMITED with `retryAfterSeconds`); other networks, the owner's included, are not held up. Too many failures from one network across accounts are RATE_LIMITED too."
     )
     async def login(
         self,
@@ -492,7 +493,9 @@ class Mutation:
         email: Annotated[str, strawberry.argument(description="Sign-in email.")],
         password: Annotated[str, strawberry.argument(description="Password.")],
     ) -> AuthPayload:
-        return AuthPayload.from_result(await info.context.users.login(email, password))
+        users = info.context.users
+        client = users.client_of(info.context.request)
+        return AuthPayload.from_result(await users.login(email, password, client))
 
     @strawberry.mutation(
         description="Exchanges a refresh token for new tokens. Each refresh token works once; reusing one signs out its whole session family."
@@ -520,7 +523,7 @@ class Mutation:
         return await info.context.users.logout(refresh_token)
 
     @strawberry.mutation(
-        description="Sends a 6-digit code to the phone (signed-in users). At most one code a minute."
+        description="Sends a 6-digit code to the phone (signed-in users). At most one code a minute per account, and a few an hour per phone number and per network (RATE_LIMITED with `retryAfterSeconds`)."
     )
     async def request_phone_code(
         self,
@@ -530,7 +533,9 @@ class Mutation:
             strawberry.argument(description="Phone in international form, e.g. +7 910 123-45-67."),
         ],
     ) -> bool:
-        return await info.context.users.request_phone_code(await info.context.require_user(), phone)
+        users = info.context.users
+        caller = await info.context.require_user()
+        return await users.request_phone_code(caller, phone, users.client_of(info.context.request))
 
     @strawberry.mutation(
         description="Confirms the phone with the code sent to it; the account becomes phone-verified. Sign in again (or refresh) for tokens that say so."

@@ -12,9 +12,10 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.errors import DuplicateKeyError
+from starlette.requests import Request
 
 from veche_kit import mongo
-from veche_kit.auth import Principal
+from veche_kit.auth import Principal, StaleTokens
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
     BadUserInputError,
@@ -23,11 +24,18 @@ from veche_kit.errors import (
     RateLimitedError,
     UnauthenticatedError,
 )
-from veche_kit.events import Event, UserProfileUpdated, UserRegistered, UserRoleChanged
+from veche_kit.events import (
+    Event,
+    UserProfileUpdated,
+    UserRegistered,
+    UserRoleChanged,
+    UserTokensRevoked,
+)
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
 from veche_kit.signing import SigningKey
 from veche_kit.text import is_slug
+from veche_kit.throttle import UNKNOWN_CLIENT, RateLimiter, Window, client_address, trusted_networks
 from veche_users import domain, store
 from veche_users.codes import CodeSender
 from veche_users.domain import Role
@@ -96,6 +104,34 @@ class UsersService:
         # the old parameters still verify: they carry their own.
         self.hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         self._dummy_hash = self.hasher.hash(secrets.token_hex(8))
+        self.limits = RateLimiter(store.db)
+        # The users service's own record; the other services keep theirs from the events.
+        self.stale = StaleTokens(store.db)
+        self.trusted = trusted_networks(settings.trusted_proxies.split(","))
+        self._registrations = Window(
+            settings.registrations_per_client,
+            settings.registration_window_seconds,
+            "Too many new accounts from your network.",
+        )
+        self._client_failures = Window(
+            settings.login_failures_per_client,
+            settings.login_client_window_seconds,
+            "Too many failed sign-ins from your network.",
+        )
+        self._codes_per_number = Window(
+            settings.phone_codes_per_number,
+            settings.phone_code_window_seconds,
+            "Too many codes were sent to this number.",
+        )
+        self._codes_per_client = Window(
+            settings.phone_codes_per_client,
+            settings.phone_code_window_seconds,
+            "Too many codes were asked for from your network.",
+        )
+
+    def client_of(self, request: Request) -> str:
+        """The client address a request comes from (the gateway's `X-Forwarded-For` believed)."""
+        return client_address(request, self.trusted)
 
     @property
     def db(self) -> Database:
@@ -170,10 +206,15 @@ class UsersService:
         birth_year: int | None,
         phone: str | None = None,
         roles: tuple[Role, ...] = (Role.CITIZEN,),
+        client: str | None = None,
     ) -> AuthResult:
+        """`client`: the caller's address, limited to so many new accounts an hour (None: the
+        service itself, e.g. the demo admin)."""
         now = utcnow()
         email = domain.normalize_email(email)
         domain.check_password(password, email)
+        if client is not None:
+            await self.limits.hit("register", client, self._registrations, now)
         user: Document = {
             "_id": mongo.new_id(),
             "email": email,
@@ -199,31 +240,39 @@ class UsersService:
             ) from error
         return await self._tokens(user)
 
-    async def login(self, email: str, password: str) -> AuthResult:
+    async def login(self, email: str, password: str, client: str = UNKNOWN_CLIENT) -> AuthResult:
+        """Checks the password unless this (email, client) must wait, or this client has
+        failed too often across accounts. Unknown and known emails are answered alike,
+        throttled alike, and cost the same work."""
         wrong = UnauthenticatedError("The email or the password is wrong.")
         try:
             email = domain.normalize_email(email)
         except BadUserInputError:
             raise wrong from None
-        user = await self.store.by_email(email)
         now = utcnow()
+        await self.limits.hit("login-client", client, self._client_failures, now)
+        try:
+            await self.limits.attempt(
+                "login",
+                f"{email}|{client}",
+                free=self.settings.login_free_attempts,
+                base_seconds=self.settings.login_delay_seconds,
+                longest_seconds=self.settings.login_longest_delay_seconds,
+                message="Too many failed sign-ins for this email from your network.",
+                now=now,
+            )
+        except RateLimitedError:
+            await self.limits.give_back("login-client", client, self._client_failures, now)
+            raise
+        user = await self.store.by_email(email)
         if user is None:
             await self._verify(self._dummy_hash, password)  # same work as a real check
             raise wrong
-        locked_until = user.get("locked_until")
-        if locked_until is not None and locked_until > now:
-            minutes = max(1, int((locked_until - now).total_seconds() // 60) + 1)
-            raise RateLimitedError(
-                f"Too many failed sign-ins; try again in {minutes} minute(s).",
-                retryAfterSeconds=int((locked_until - now).total_seconds()) + 1,
-            )
         if not await self._verify(user["password_hash"], password):
-            if await self.store.count_failed_login(user["_id"]) >= self.settings.login_max_failures:
-                await self.store.lock(
-                    user["_id"], now + timedelta(minutes=self.settings.lockout_minutes)
-                )
             raise wrong
-        await self.store.unlock(user["_id"])
+        # A success counts against neither limit: only failures are throttled.
+        await self.limits.reset("login", f"{email}|{client}")
+        await self.limits.give_back("login-client", client, self._client_failures, now)
         return await self._tokens(user)
 
     async def refresh(self, token: str) -> AuthResult:
@@ -232,7 +281,7 @@ class UsersService:
         if current is None:
             known = await self.store.refresh_token(_digest(token))
             if known is not None and known["used_at"] is not None and not known["revoked"]:
-                await self.store.revoke_family(known["family"])
+                await self._end_session(known, "REFRESH_REUSED")  # stolen, maybe
                 raise UnauthenticatedError(
                     "This refresh token was already used; every session it belonged to has been "
                     "signed out. Sign in again."
@@ -242,14 +291,29 @@ class UsersService:
         return await self._tokens(user, family=current["family"])
 
     async def logout(self, token: str) -> bool:
+        """Ends the session; the user's access tokens issued until now are stale everywhere."""
         known = await self.store.refresh_token(_digest(token))
         if known is None:
             return False
-        return await self.store.revoke_family(known["family"]) > 0
+        return await self._end_session(known, "SIGNED_OUT")
+
+    async def _end_session(self, refresh: Document, reason: str) -> bool:
+        async def work(tx: Transaction) -> bool:
+            if await self.store.revoke_family(refresh["family"], tx.session) == 0:
+                return False
+            await self.stale.mark(refresh["user_id"], utcnow(), tx.session)
+            tx.emit(UserTokensRevoked(user_id=refresh["user_id"], reason=reason))
+            return True
+
+        return await self.outbox.transaction(work)
 
     # ───────────────────────── phone ─────────────────────────
 
-    async def request_phone_code(self, caller: Principal, phone: str) -> bool:
+    async def request_phone_code(
+        self, caller: Principal, phone: str, client: str = UNKNOWN_CLIENT
+    ) -> bool:
+        """One code a minute per account, and so many an hour per number and per client
+        address: many accounts cannot pump texts to one number."""
         phone = domain.normalize_phone(phone)
         now = utcnow()
         previous = await self.store.phone_code(caller.user_id)
@@ -258,6 +322,8 @@ class UsersService:
             raise RateLimitedError(
                 f"A code was sent less than {wait} seconds ago; wait before asking again."
             )
+        await self.limits.hit("phone-client", client, self._codes_per_client, now)
+        await self.limits.hit("phone-number", phone, self._codes_per_number, now)
         code = f"{secrets.randbelow(1_000_000):06d}"
         await self.store.put_phone_code(
             caller.user_id,
@@ -381,7 +447,7 @@ class UsersService:
         department_id: str | None = None,
     ) -> Document:
         caller.require_role(Role.ADMIN)
-        await self.get_user(user_id)  # NOT_FOUND before any other check
+        before = await self.get_user(user_id)  # NOT_FOUND before any other check
         fields = domain.role_fields(caller, user_id, role, grant=grant, department_id=department_id)
         if grant and department_id:
             await self._check_department(department_id)
@@ -391,15 +457,21 @@ class UsersService:
         async def work(tx: Transaction) -> Document:
             saved = await self.store.update(user_id, change, tx.session)
             assert saved is not None
-            tx.emit(
-                UserRoleChanged(
-                    user_id=user_id,
-                    role=role.value,
-                    granted=grant,
-                    roles=saved["roles"],
-                    department_id=saved.get("department_id"),
-                )
+            event = UserRoleChanged(
+                user_id=user_id,
+                role=role.value,
+                granted=grant,
+                roles=saved["roles"],
+                department_id=saved.get("department_id"),
             )
+            now = utcnow()
+            await self.stale.after_role_change(event, now, tx.session)
+            tx.emit(event)
+            moved = before.get("department_id") != saved.get("department_id")
+            if moved and Role.OFFICIAL.value in before["roles"]:
+                # Tokens naming the old department must not act for it any more.
+                await self.stale.mark(user_id, now, tx.session)
+                tx.emit(UserTokensRevoked(user_id=user_id, reason="DEPARTMENT_CHANGED"))
             return saved
 
         return await self.outbox.transaction(work)
@@ -552,8 +624,6 @@ def _new_account(checked: Document, password_hash: str, now: datetime) -> Docume
         "skills": [],
         "phone_verified": False,
         "points": 0,
-        "failed_logins": 0,
-        "locked_until": None,
         "created_at": now,
         "updated_at": now,
     }

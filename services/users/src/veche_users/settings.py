@@ -15,8 +15,9 @@ class UsersSettings(ServiceSettings):
     port: int = 4001
     mongo_url: str = "mongodb://127.0.0.1:27101/?directConnection=true"
     mongo_db: str = "veche_users"
-    # Access tokens are short-lived: role changes reach other services within this time.
-    access_token_minutes: int = 15
+    # Access tokens are short-lived (a client refreshes them); a role change or a sign-out
+    # makes older ones stale in every service at once anyway (veche_kit.auth.StaleTokens).
+    access_token_minutes: int = 5
     refresh_token_days: int = 30
     # PEM of an Ed25519 private key; required in production, generated in development.
     signing_key: str | None = None
@@ -24,8 +25,21 @@ class UsersSettings(ServiceSettings):
     phone_code_minutes: int = 10
     phone_code_attempts: int = 5
     phone_code_resend_seconds: int = 60
-    login_max_failures: int = 5
-    lockout_minutes: int = 15
+    # SMS cost the city money: codes per number and per client address, per hour.
+    phone_codes_per_number: int = 3
+    phone_codes_per_client: int = 10
+    phone_code_window_seconds: int = 3600
+    # Sign-in: per (email, client address) `login_free_attempts`, then growing delays
+    # (1 s, 2 s, 4 s... up to the longest): nobody elsewhere can lock the owner out.
+    login_free_attempts: int = 5
+    login_delay_seconds: float = 1.0
+    login_longest_delay_seconds: float = 300.0
+    # Password spraying: failed sign-ins per client address across all accounts.
+    login_failures_per_client: int = 30
+    login_client_window_seconds: int = 900
+    # New accounts per client address.
+    registrations_per_client: int = 20
+    registration_window_seconds: int = 3600
     # Points credited from other services' events (the voter's reward comes with the vote).
     points_report_accepted: int = 20
     points_initiative_threshold: int = 50

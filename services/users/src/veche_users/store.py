@@ -14,7 +14,7 @@ from datetime import datetime
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from veche_kit import mongo
+from veche_kit import mongo, throttle
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
 from veche_users.domain import Role
@@ -61,6 +61,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     ],
     POLL_VOTERS: [IndexModel([("poll_id", ASCENDING)])],
     SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
+    **throttle.INDEXES,
 }
 
 
@@ -99,24 +100,6 @@ class UserStore:
             {"_id": user_id}, change, return_document=ReturnDocument.AFTER, session=session
         )
         return saved
-
-    async def count_failed_login(self, user_id: str) -> int:
-        failed = await self.db[USERS].find_one_and_update(
-            {"_id": user_id},
-            {"$inc": {"failed_logins": 1}},
-            return_document=ReturnDocument.AFTER,
-        )
-        return int(failed["failed_logins"]) if failed is not None else 0
-
-    async def lock(self, user_id: str, until: datetime) -> None:
-        await self.db[USERS].update_one(
-            {"_id": user_id}, {"$set": {"failed_logins": 0, "locked_until": until}}
-        )
-
-    async def unlock(self, user_id: str) -> None:
-        await self.db[USERS].update_one(
-            {"_id": user_id}, {"$set": {"failed_logins": 0, "locked_until": None}}
-        )
 
     async def page_solvers(
         self, *, skill: str | None, district_id: str | None, first: int, after: str | None
@@ -160,10 +143,10 @@ class UserStore:
     async def refresh_token(self, digest: str) -> Document | None:
         return await self.db[REFRESH_TOKENS].find_one({"_id": digest})
 
-    async def revoke_family(self, family: str) -> int:
+    async def revoke_family(self, family: str, session: Session | None = None) -> int:
         """Revokes every live token of a family; how many were live."""
         result = await self.db[REFRESH_TOKENS].update_many(
-            {"family": family, "revoked": False}, {"$set": {"revoked": True}}
+            {"family": family, "revoked": False}, {"$set": {"revoked": True}}, session=session
         )
         return result.modified_count
 
