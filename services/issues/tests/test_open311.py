@@ -11,6 +11,7 @@ from xml.etree import ElementTree
 import httpx
 import pytest
 
+from veche_kit.throttle import Window
 from veche_stack.testing import bound_queue, eventually, take
 
 from .conftest import CHANGE, IssuesServer
@@ -327,3 +328,18 @@ async def test_a_form_that_is_not_one_is_refused(issues: IssuesServer) -> None:
     assert as_json.status_code == 400
     assert "x-www-form-urlencoded" in as_json.json()[0]["description"]
     assert too_big.status_code == 413
+
+
+async def test_a_partner_key_files_at_most_its_hourly_allowance(issues: IssuesServer) -> None:
+    key, partner_id = await new_key(issues)
+    allowance = issues.settings.open311_reports_per_partner_hour
+    # Spend all but one of this hour's allowance directly, as many reports would.
+    window = Window(allowance, 3600, "spent")
+    for _ in range(allowance - 1):
+        await issues.service.limits.hit("open311-partner", partner_id, window)
+    assert (await post(issues, pothole(key))).status_code == 200
+    refused = await post(issues, pothole(key))
+    assert refused.status_code == 429
+    assert "hourly allowance" in refused.json()[0]["description"]
+    other, _ = await new_key(issues, "Другой партнёр")
+    assert (await post(issues, pothole(other))).status_code == 200  # per key, not global

@@ -37,7 +37,7 @@ from starlette.routing import BaseRoute, Mount, Route
 
 from veche_issues.domain import Kind, Status
 from veche_issues.service import IssuesService, Report
-from veche_kit.errors import DomainError
+from veche_kit.errors import DomainError, RateLimitedError
 from veche_kit.mongo import Document
 
 PREFIX = "/open311/v2"
@@ -404,6 +404,8 @@ def routes(service: IssuesService, jurisdiction: str) -> list[BaseRoute]:
         report, contact = partner_report(fields)
         try:
             issue = await service.report_for_partner(partner, report, contact)
+        except RateLimitedError as refused:
+            raise Open311Error(429, refused.message) from None
         except DomainError as refused:
             raise Open311Error(400, refused.message) from None
         notice = "Received; it is anonymous in Veche and awaits moderation."

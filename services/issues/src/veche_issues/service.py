@@ -50,6 +50,7 @@ from veche_kit.events import (
 )
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
+from veche_kit.throttle import RateLimiter, Window
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +114,7 @@ class IssuesService:
         self.outbox = outbox
         self.settings = settings
         self.holidays: frozenset[date] = frozenset()
+        self.limits = RateLimiter(store.db)
 
     @property
     def db(self) -> Database:
@@ -193,7 +195,14 @@ class IssuesService:
     ) -> Document:
         """A problem a partner filed through Open311: anonymous (no reporter, so no
         points and no notifications); the person's contact is kept, for the
-        department to answer, only when they consented to it."""
+        department to answer, only when they consented to it. RATE_LIMITED past
+        the partner's hourly allowance."""
+        window = Window(
+            self.settings.open311_reports_per_partner_hour,
+            3600,
+            "This API key has filed its hourly allowance of reports.",
+        )
+        await self.limits.hit("open311-partner", partner["_id"], window)
         issue = await self._checked_issue(None, None, Kind.PROBLEM, report)
         issue["reported_via"] = {"partner_id": partner["_id"], "name": partner["name"]}
         issue["reporter_contact"] = contact

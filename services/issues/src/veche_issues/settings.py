@@ -36,6 +36,8 @@ class IssuesSettings(ServiceSettings):
     sweep_seconds: float = Field(default=60.0, gt=0)
     # The Open311 jurisdiction_id this city answers to (a request naming another is refused).
     open311_jurisdiction: str = "veche.local"
+    # Reports one Open311 partner key may file per hour (RATE_LIMITED beyond, as 429).
+    open311_reports_per_partner_hour: int = Field(default=600, ge=1)
 
     def threshold_for(self, category: str) -> int:
         return self.support_thresholds.get(category, self.support_threshold)

@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, ReturnDocument
 
 from veche_issues import domain
 from veche_issues.domain import Kind, Status
-from veche_kit import mongo
+from veche_kit import mongo, throttle
 from veche_kit.events import UserProfileUpdated, UserRegistered, UserRoleChanged
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
@@ -40,6 +40,7 @@ USERS = "users"  # a projection of the users service's accounts, fed by user.* e
 EVENT_SOURCES = (ISSUES, OFFERS, SUPPORTS, COMMENTS, OUTBOX)
 
 INDEXES: dict[str, list[IndexModel]] = {
+    **throttle.INDEXES,
     PARTNER_KEYS: [IndexModel([("key_hash", ASCENDING)], name="key_hash", unique=True)],
     ISSUES: [
         # The GeoJSON point, for MongoDB's own geo operators and tools.
