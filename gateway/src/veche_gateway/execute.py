@@ -392,7 +392,7 @@ def _representations(
         if any(rename.alias not in obj for rename in spec):
             keyless.append((obj, path, type_name))  # a fetch before this one failed here
             continue
-        representation: dict[str, Any] = {"__typename": type_name}
+        representation: dict[str, Any] = {"__typename": entity.typenames.get(type_name, type_name)}
         for rename in spec:  # the input rewrite, as the plan gives it
             value = obj[rename.alias]
             representation[rename.name] = _project(value, rename.shape) if rename.shape else value

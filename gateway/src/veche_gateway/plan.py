@@ -202,6 +202,7 @@ class _Planner:
         """The client's field as fetched from `subgraph`, with its sub-selection planned."""
         selections: list[SelectionNode] | None = None
         if client_field.selection is not None:
+            parent = self.model.entity_type(subgraph, parent)
             provides = self.model.provides_of(subgraph, parent, client_field.name)
             child_provided = (
                 provides.tree
@@ -232,6 +233,8 @@ class _Planner:
         known: frozenset[str],
     ) -> list[SelectionNode]:
         """`known`: the concrete types the subgraph may return here (abstract types)."""
+        if self.model.is_interface_object(subgraph, selection.type_name):
+            return self._interface_object(subgraph, selection, path, depth, provided)
         selections: list[SelectionNode] = [_typename()]
         if list(selection.by_type) == [selection.type_name]:  # an object type
             fields = selection.fields(selection.type_name)
@@ -247,6 +250,82 @@ class _Planner:
             if inner:
                 selections.append(_fragment(concrete, inner))
         return selections
+
+    def _interface_object(
+        self,
+        subgraph: str,
+        selection: Selection,
+        path: PlanPath,
+        depth: int,
+        provided: FieldTree | None,
+    ) -> list[SelectionNode]:
+        """An interface's objects from a subgraph that has it as `@interfaceObject`:
+        their concrete type is unknown there. The subgraph gives the interface's fields
+        it resolves; a subgraph defining the interface (with a key) says each object's
+        concrete type and gives the fields it resolves for it, in one `_entities` call;
+        a field every type selects alike that another interface object resolves comes
+        from there as is. What neither gives follows once the type is known."""
+        interface = selection.type_name
+        selections: list[SelectionNode] = [_typename()]
+        direct: dict[str, Field] = {}
+        rest: dict[str, list[Field]] = {}
+        for concrete, fields in selection.by_type.items():
+            rest[concrete] = []
+            for client_field in fields:
+                if client_field.name == "__typename":
+                    continue
+                if self.model.resolves(subgraph, interface, client_field.name, provided) and (
+                    direct.get(client_field.key, client_field) == client_field
+                ):
+                    direct[client_field.key] = client_field
+                else:
+                    rest[concrete].append(client_field)
+        for client_field in direct.values():
+            selections.append(
+                self.field_in(subgraph, interface, client_field, path, depth, provided)
+            )
+        # fields selected alike on every concrete type, as on the interface itself
+        every = list(rest.values())
+        uniform = [f for f in every[0] if all(f in fields for fields in every[1:])] if every else []
+        for client_field in uniform:
+            for other in self.model.field_resolvers(interface, client_field.name):
+                if other == subgraph or not self.model.is_interface_object(other, interface):
+                    continue
+                if not self.model.resolves(other, interface, client_field.name):
+                    continue
+                entity_key = self.model.entry_key(subgraph, other, interface, provided)
+                if entity_key is None:
+                    continue
+                group = self._group(depth + 1, other, path)
+                selections += self._represent(group, interface, entity_key.selections)
+                group.selections.setdefault(interface, []).append(
+                    self.field_in(other, interface, client_field, path, depth + 1, None)
+                )
+                for remaining in rest.values():
+                    remaining.remove(client_field)
+                break
+        for resolver in self.model.type_resolvers(interface):
+            entity_key = self.model.entry_key(subgraph, resolver, interface, provided)
+            if entity_key is None:
+                continue
+            group = self._group(depth + 1, resolver, path)
+            selections += self._represent(group, interface, entity_key.selections)
+            inner = self.selection_for(
+                resolver,
+                Selection(interface, {t: tuple(fields) for t, fields in rest.items()}),
+                path,
+                depth + 1,
+                None,
+                self.model.possible_types_in(resolver, interface),
+            )
+            group.selections.setdefault(interface, []).extend(inner[1:])  # typename: added
+            self.landed = max(self.landed, depth + 1)
+            return _unique_selections(selections)
+        raise PlanError(
+            f'Cannot plan "{interface}" from subgraph "{subgraph}": it has "{interface}" as an '
+            "@interfaceObject, and no subgraph that defines the interface has a resolvable "
+            f"@key on it whose fields {subgraph} can provide, to tell each object's type"
+        )
 
     def object_selections(
         self,
@@ -673,17 +752,22 @@ class _Planner:
             alias = f"e{index}"
             reps = f"{REPS_VARIABLE}{index}"
             definitions.append(f"${reps}: [_Any!]!")
-            fragments: list[SelectionNode] = [
-                _fragment(type_name, [_typename(), *selections])
-                for type_name, selections in group.selections.items()
-            ]
+            fragments: list[SelectionNode] = []
+            for type_name, selections in group.selections.items():
+                local = self.model.entity_type(subgraph, type_name)
+                if self.model.is_interface_object(subgraph, local):
+                    # its `__typename` there is the interface's, not the object's type
+                    fragments.append(_fragment(local, list(selections)))
+                else:
+                    fragments.append(_fragment(local, [_typename(), *selections]))
             fields.append(
                 FieldNode(
                     alias=_name(alias),
                     name=_name("_entities"),
                     arguments=(_argument("representations", reps),),
                     directives=(),
-                    selection_set=SelectionSetNode(selections=tuple(fragments)),
+                    # implementations sent as one interface object share its fragment
+                    selection_set=SelectionSetNode(selections=tuple(_unique_selections(fragments))),
                 )
             )
             inputs.append(
@@ -692,9 +776,14 @@ class _Planner:
                     reps,
                     group.path,
                     {t: tuple(spec) for t, spec in group.representations.items()},
+                    typenames={
+                        t: self.model.entity_type(subgraph, t)
+                        for t in group.representations
+                        if self.model.entity_type(subgraph, t) != t
+                    },
                     # under a planner's alias (a `@requires` fetched first) no client field
                     # is filled, so a failure there names no client path of its own
-                    {}
+                    fills={}
                     if any(key.startswith(RESERVED_PREFIX) for key, _ in group.path)
                     else {t: _client_keys(sel) for t, sel in group.selections.items()},
                 )
@@ -705,6 +794,10 @@ class _Planner:
         body = " ".join(print_ast(s) for s in fields)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
         return Flatten(tuple(inputs), Fetch(subgraph, document, tuple(names)))
+
+
+def _unique_selections(selections: list[SelectionNode]) -> list[SelectionNode]:
+    return list({print_ast(s): s for s in selections}.values())
 
 
 def _fields_in(groups: dict[tuple[int, str, PlanPath], _Group]) -> int:

@@ -62,6 +62,9 @@ class EntityInput:
     # concrete type -> the client response keys it fills in each object: the fields a
     # failure leaves null (the planner's own aliases left out)
     fills: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # concrete type -> the `__typename` its representations carry where the subgraph
+    # knows it by another name (an `@interfaceObject`): the input's value setter
+    typenames: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -132,7 +135,7 @@ def _print(node: PlanNode, depth: int, lines: list[str]) -> None:
             lines.append(f"{pad}Flatten {{")
             for entity in inputs:
                 renames = "; ".join(
-                    f"{type_name} {{ {' '.join(_rename(r) for r in spec)} }}"
+                    f"{type_name}{_as(entity, type_name)} {{ {' '.join(_rename(r) for r in spec)} }}"
                     for type_name, spec in entity.representations.items()
                 )
                 where = print_path(entity.path)
@@ -146,6 +149,11 @@ def _print_fetch(fetch: Fetch, depth: int, lines: list[str]) -> None:
     lines.append(f'{pad}Fetch(service: "{fetch.subgraph}") {{')
     lines.append(f"{pad}  {fetch.document}")
     lines.append(pad + "}")
+
+
+def _as(entity: EntityInput, type_name: str) -> str:
+    sent = entity.typenames.get(type_name)
+    return f" as {sent}" if sent else ""
 
 
 def _rename(rename: KeyRename) -> str:

@@ -107,6 +107,7 @@ class Subgraph:
     keys: dict[str, list[Key]] = field(default_factory=dict)
     shareable_types: set[str] = field(default_factory=set)
     external_types: set[str] = field(default_factory=set)
+    interface_objects: set[str] = field(default_factory=set)  # `type T @interfaceObject`
     inaccessible: set[str] = field(default_factory=set)  # "Type", "Type.field", "Enum.VALUE"
     fields: dict[tuple[str, str], FieldFacts] = field(default_factory=dict)
 
@@ -254,6 +255,8 @@ def _read_type(subgraph: Subgraph, directives: _Directives, node: Node) -> None:
             subgraph.shareable_types.add(type_name)
         elif directive == "external":
             subgraph.external_types.add(type_name)
+        elif directive == "interfaceObject":
+            subgraph.interface_objects.add(type_name)
         elif directive == "inaccessible":
             subgraph.inaccessible.add(type_name)
     for value in getattr(node, "values", None) or ():
