@@ -20,6 +20,7 @@ Each error names the subgraphs, type and field at fault.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -44,6 +45,7 @@ from graphql import (
     Undefined,
     get_named_type,
     is_abstract_type,
+    is_composite_type,
     is_specified_scalar_type,
     print_schema,
     validate_schema,
@@ -256,6 +258,18 @@ class _Composer:
                 if is_abstract_type(named) and not name.startswith("__"):
                     concrete = sg.schema.get_possible_types(named)
                     possible[(sg.name, name)] = frozenset(t.name for t in concrete)
+        shapes: dict[tuple[str, str, str], tuple[str, str]] = {}
+        for sg in self.subgraphs:
+            renames = self.renames[sg.name]
+            for name, named in sg.schema.type_map.items():
+                if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+                    for field_name, definition in named.fields.items():
+                        inner = get_named_type(definition.type)
+                        shown = "T" if is_composite_type(inner) else inner.name
+                        shapes[(sg.name, renames.get(name, name), field_name)] = (
+                            re.sub(r"\w+", shown, str(definition.type)),
+                            renames.get(inner.name, inner.name),
+                        )
         interface_objects: set[tuple[str, str]] = set()
         entity_types: dict[tuple[str, str], str] = {}
         for sg in self.subgraphs:
@@ -286,6 +300,7 @@ class _Composer:
             local_types=dict(self.local_types),
             interface_objects=frozenset(interface_objects),
             entity_types=entity_types,
+            field_shapes=shapes,
         )
 
     def _named(self, name: str) -> GraphQLNamedType:

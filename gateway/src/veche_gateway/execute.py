@@ -231,6 +231,7 @@ class Executor:
             return
         data = body.get("data")
         if isinstance(data, dict):
+            _rename(data, fetch)
             merge(run.raw, data)
         for error in body.get("errors") or ():
             path = error.get("path") if isinstance(error, dict) else None
@@ -271,6 +272,8 @@ class Executor:
                 run.incomplete[id(obj)] = exc
             return
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        if data:
+            _rename(data, fetch)
         for entity, objects in zip(flatten.inputs, owners, strict=True):
             results = data.get(entity.alias) if data else None
             if not isinstance(results, list):
@@ -327,6 +330,26 @@ class Executor:
             response["errors"] = errors
         response["data"] = result.data
         return response
+
+
+def _rename(data: dict[str, Any], fetch: Fetch) -> None:
+    """Apply the fetch's output rewrites: each alias back to the client's key, deepest
+    first (a nested alias's path holds its parent's alias)."""
+    for rename in reversed(fetch.renames):
+        for obj in _dicts_at(data, rename.path):
+            if rename.alias in obj:
+                obj[rename.key] = obj.pop(rename.alias)
+
+
+def _dicts_at(value: Any, path: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _dicts_at(item, path)
+    elif isinstance(value, dict):
+        if not path:
+            yield value
+        else:
+            yield from _dicts_at(value.get(path[0]), path[1:])
 
 
 def _log_unavailable(headers: Mapping[str, str], exc: SubgraphUnavailable) -> None:

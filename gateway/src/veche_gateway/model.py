@@ -138,6 +138,9 @@ class PlanningModel:
     # (subgraph, concrete type) -> the interface object that subgraph knows it as: the
     # `__typename` of its representations and the type of its fragments there
     entity_types: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # (subgraph, type, field) -> (the field's type there with a composite named type
+    # written `T`, its named type): what decides whether two fields may share a key
+    field_shapes: Mapping[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
 
     def is_interface_object(self, subgraph: str, type_name: str) -> bool:
         return (subgraph, type_name) in self.interface_objects

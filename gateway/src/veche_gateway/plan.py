@@ -54,6 +54,7 @@ from veche_gateway.plan_tree import (
     PlanNode,
     PlanPath,
     QueryPlan,
+    ResponseRename,
     parallel,
     sequence,
 )
@@ -720,6 +721,9 @@ class _Planner:
         return f"{base}__{re.sub(r'[^_0-9A-Za-z]', '_', suffix)}"
 
     def _root_fetch(self, subgraph: str, selections: list[SelectionNode], keys: list[str]) -> Fetch:
+        renames: list[ResponseRename] = []
+        root_type = self.normalized.root.type_name
+        selections = _Dealias(self.model, subgraph, renames).selections(root_type, selections, ())
         names = _variables_in(selections)
         definitions = self._definitions(names)
         header = self.operation.operation.value + " " + self._operation_name(subgraph)
@@ -727,7 +731,7 @@ class _Planner:
             header += "(" + ", ".join(definitions) + ")"
         body = " ".join(print_ast(s) for s in selections)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
-        return Fetch(subgraph, document, tuple(names), tuple(keys))
+        return Fetch(subgraph, document, tuple(names), tuple(keys), tuple(renames))
 
     def _steps(self, groups: dict[tuple[int, str, PlanPath], _Group]) -> list[PlanNode]:
         """One node per depth: that depth's entity fetches, all subgraphs in parallel."""
@@ -788,12 +792,87 @@ class _Planner:
                     else {t: _client_keys(sel) for t, sel in group.selections.items()},
                 )
             )
+        renames: list[ResponseRename] = []
+        fields = _Dealias(self.model, subgraph, renames).selections(None, fields, ())
         names = [n for n in _variables_in(fields) if not n.startswith(REPS_VARIABLE)]
         definitions += self._definitions(names)
         header = f"query {self._operation_name(f'{subgraph}_{depth}')}({', '.join(definitions)})"
         body = " ".join(print_ast(s) for s in fields)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
-        return Flatten(tuple(inputs), Fetch(subgraph, document, tuple(names)))
+        return Flatten(
+            tuple(inputs), Fetch(subgraph, document, tuple(names), renames=tuple(renames))
+        )
+
+
+class _Dealias:
+    """Keeps a subgraph document valid where fragments on different types select one
+    response key with different types there (`id: ID!` on one, `id: ID` on another):
+    each later such field goes under an alias of its own, renamed back in the fetch's
+    data (`ResponseRename`)."""
+
+    def __init__(self, model: PlanningModel, subgraph: str, renames: list[ResponseRename]):
+        self.model = model
+        self.subgraph = subgraph
+        self.renames = renames
+
+    def selections(
+        self, parent: str | None, selections: Iterable[SelectionNode], path: tuple[str, ...]
+    ) -> list[SelectionNode]:
+        seen: dict[str, tuple[str, str] | None] = {}
+        return [self._one(parent, s, path, seen, False) for s in selections]
+
+    def _one(
+        self,
+        parent: str | None,
+        node: SelectionNode,
+        path: tuple[str, ...],
+        seen: dict[str, tuple[str, str] | None],
+        in_fragment: bool,
+    ) -> SelectionNode:
+        if isinstance(node, InlineFragmentNode):
+            on = node.type_condition.name.value if node.type_condition else parent
+            inner = [self._one(on, s, path, seen, True) for s in node.selection_set.selections]
+            return InlineFragmentNode(
+                type_condition=node.type_condition,
+                directives=node.directives,
+                selection_set=SelectionSetNode(selections=tuple(inner)),
+            )
+        assert isinstance(node, FieldNode)
+        key = (node.alias or node.name).value
+        shape = (
+            self.model.field_shapes.get((self.subgraph, parent, node.name.value))
+            if parent is not None
+            else None
+        )
+        if key in seen and in_fragment and shape is not None and seen[key] is not None:
+            first = seen[key]
+            assert first is not None
+            if first[0] != shape[0] or ("T" not in shape[0] and first[1] != shape[1]):
+                alias = f"{RESERVED_PREFIX}m_{parent}_{key}"
+                self.renames.append(ResponseRename(path, alias, key))
+                key, node = alias, _aliased(node, alias)
+        seen.setdefault(key, shape)
+        if node.selection_set is None:
+            return node
+        child = shape[1] if shape is not None else None
+        inner = self.selections(child, node.selection_set.selections, (*path, key))
+        return FieldNode(
+            alias=node.alias,
+            name=node.name,
+            arguments=node.arguments,
+            directives=node.directives,
+            selection_set=SelectionSetNode(selections=tuple(inner)),
+        )
+
+
+def _aliased(node: FieldNode, alias: str) -> FieldNode:
+    return FieldNode(
+        alias=_name(alias),
+        name=node.name,
+        arguments=node.arguments,
+        directives=node.directives,
+        selection_set=node.selection_set,
+    )
 
 
 def _unique_selections(selections: list[SelectionNode]) -> list[SelectionNode]:

@@ -68,11 +68,23 @@ class EntityInput:
 
 
 @dataclass(frozen=True)
+class ResponseRename:
+    """Output rewrite: in the fetch's data, objects at `path` (response keys from its
+    root, lists flattened) hold under `alias` what the client knows as `key` (two
+    fragments' same-named fields of different types cannot share a key there)."""
+
+    path: tuple[str, ...]
+    alias: str
+    key: str
+
+
+@dataclass(frozen=True)
 class Fetch:
     subgraph: str
     document: str
     variable_usages: tuple[str, ...]  # client variables forwarded to the subgraph
     response_keys: tuple[str, ...] = ()  # root fields it fills (root fetches)
+    renames: tuple[ResponseRename, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -148,6 +160,8 @@ def _print_fetch(fetch: Fetch, depth: int, lines: list[str]) -> None:
     pad = "  " * depth
     lines.append(f'{pad}Fetch(service: "{fetch.subgraph}") {{')
     lines.append(f"{pad}  {fetch.document}")
+    for rename in fetch.renames:
+        lines.append(f"{pad}  rename {'.'.join(rename.path)}.{rename.alias} -> {rename.key}")
     lines.append(pad + "}")
 
 
