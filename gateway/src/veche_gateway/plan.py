@@ -146,6 +146,10 @@ class _Planner:
         self.operation = operation.operation
         self.groups: dict[tuple[int, str, PlanPath], _Group] = {}
         self.landed = 0  # the depth of the entity group `_enter` last put a field in
+        # client path -> the subgraphs that may hold the object there (root: any)
+        self.holders: dict[PlanPath, frozenset[str]] = {
+            (): frozenset(s for owners in self.model.resolvers.values() for s in owners)
+        }
 
     # --- planning ----------------------------------------------------------------
 
@@ -203,22 +207,36 @@ class _Planner:
         """The client's field as fetched from `subgraph`, with its sub-selection planned."""
         selections: list[SelectionNode] | None = None
         if client_field.selection is not None:
-            parent = self.model.entity_type(subgraph, parent)
-            provides = self.model.provides_of(subgraph, parent, client_field.name)
+            local = self.model.entity_type(subgraph, parent)
+            provides = self.model.provides_of(subgraph, local, client_field.name)
             child_provided = (
                 provides.tree
                 if provides is not None
                 else (provided or {}).get(client_field.name) or None
             )
+            child_path = (*path, (client_field.key, parent))
+            abstract = client_field.selection.type_name
+            known = self.model.possible_at(subgraph, local, client_field.name, abstract)
+            # The subgraphs that may hold the object here: below the root, an abstract
+            # value that more than one of them returns gets only the types all of them
+            # can return (as Apollo plans it: the answer does not depend on which one
+            # the plan asks).
+            holders = self.model.field_options(
+                self.holders.get(path, frozenset({subgraph})), parent, client_field.name
+            )
+            self.holders[child_path] = holders or frozenset({subgraph})
+            shared = [
+                s
+                for s in holders
+                if s != subgraph and (s, parent, client_field.name) not in self.model.local_types
+            ]
+            if path and (subgraph, local, client_field.name) not in self.model.local_types:
+                for other in shared:
+                    known = known & self.model.possible_at(
+                        other, parent, client_field.name, abstract
+                    )
             selections = self.selection_for(
-                subgraph,
-                client_field.selection,
-                (*path, (client_field.key, parent)),
-                depth,
-                child_provided,
-                self.model.possible_at(
-                    subgraph, parent, client_field.name, client_field.selection.type_name
-                ),
+                subgraph, client_field.selection, child_path, depth, child_provided, known
             )
         return _field(
             client_field.name, client_field.key, client_field.node.arguments or (), selections
