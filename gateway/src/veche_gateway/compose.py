@@ -178,6 +178,13 @@ class _Composer:
     # --- the merge ---------------------------------------------------------------
 
     def compose(self) -> Supergraph:
+        for sg in self.subgraphs:
+            for directive, where in sg.unsupported:
+                raise CompositionError(
+                    f"[{sg.name}] {directive} on {where} is not supported by this gateway: "
+                    "it would be ignored, changing what clients get; remove it from the "
+                    "subgraph or compose without it"
+                )
         names: list[str] = []
         for sg in self.subgraphs:
             names.extend(n for n in self.views[sg.name] if n not in names)
