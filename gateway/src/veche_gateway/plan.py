@@ -19,6 +19,7 @@ normalizer, so a plan is cached like its normalized operation.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -495,7 +496,7 @@ class _Planner:
             source = self._source_of(subgraph, type_name, selection.name.value, provided, target)
             raw = _field(
                 selection.name.value,
-                REP_PREFIX + selection.name.value,
+                _rep_alias(selection),
                 selection.arguments or (),  # `@requires(fields: "price(currency: \"USD\")")`
                 _copy(selection.selection_set),
             )
@@ -516,14 +517,25 @@ class _Planner:
             helper.selections.setdefault(type_name, []).append(raw)
             ready = max(ready, depth + 1)
         self.landed = max(self.landed, ready + 1)
-        group = self._group(ready + 1, target, path)
-        spec = group.representations.setdefault(type_name, [])
-        for selection in needed:
-            entry = KeyRename(
-                REP_PREFIX + selection.name.value,
+        entries = [
+            KeyRename(
+                _rep_alias(selection),
                 selection.name.value,
                 tree_of(selection.selection_set) if selection.selection_set else None,
             )
+            for selection in needed
+        ]
+        # A representation holds one value per field: a `@requires` of the same field
+        # with other arguments (`price(currency: "EUR")`) needs a fetch of its own.
+        variant = 0
+        while True:
+            group = self._group(ready + 1, target, path, variant)
+            spec = group.representations.setdefault(type_name, [])
+            taken = {(e.name, e.alias) for e in spec}
+            if not any(e.name == n and e.alias != a for e in entries for n, a in taken):
+                break
+            variant += 1
+        for entry in entries:
             if entry not in spec:
                 spec.append(entry)
         entity_field = self.field_in(target, type_name, client_field, path, ready + 1, None)
@@ -642,8 +654,11 @@ class _Planner:
         self.groups.clear()
         self.groups.update(saved)
 
-    def _group(self, depth: int, subgraph: str, path: PlanPath) -> _Group:
-        return self.groups.setdefault((depth, subgraph, path), _Group(subgraph, path))
+    def _group(self, depth: int, subgraph: str, path: PlanPath, variant: int = 0) -> _Group:
+        """The entity group at this depth and path; a `variant` past 0 is another one
+        there (representations that cannot be merged)."""
+        key = path if not variant else (*path, ("", f"#{variant}"))
+        return self.groups.setdefault((depth, subgraph, key), _Group(subgraph, path))
 
     def _represent(
         self, group: _Group, type_name: str, fields: Iterable[FieldNode]
@@ -891,6 +906,16 @@ def _aliased(node: FieldNode, alias: str) -> FieldNode:
         directives=node.directives,
         selection_set=node.selection_set,
     )
+
+
+def _rep_alias(selection: FieldNode) -> str:
+    """The planner's alias for a representation field; one with arguments is told apart
+    by them (`price(currency: "USD")` beside `price(currency: "EUR")`)."""
+    alias = REP_PREFIX + selection.name.value
+    if not selection.arguments:
+        return alias
+    printed = ",".join(print_ast(a) for a in selection.arguments)
+    return f"{alias}_{hashlib.sha256(printed.encode()).hexdigest()[:6]}"
 
 
 def _unique_selections(selections: list[SelectionNode]) -> list[SelectionNode]:
