@@ -71,10 +71,10 @@ async def test_required_fields_keep_their_arguments_and_fragments() -> None:
         QueryPlan {
           Sequence {
             Fetch(service: "parcels") {
-              query anonymous__parcels{parcel{_veche_t:__typename weight(unit:"lb")_veche_k_id:id _veche_k_weight:weight(unit:"kg")_veche_k_content:content{__typename ...on Goods{value}}}}
+              query anonymous__parcels{parcel{_veche_t:__typename weight(unit:"lb")_veche_k_id:id _veche_k_weight_155e5f:weight(unit:"kg")_veche_k_content:content{__typename ...on Goods{value}}}}
             }
             Flatten {
-              e0 at Query.parcel <- $_veche_reps0: Parcel { id: _veche_k_id weight: _veche_k_weight content: _veche_k_content { __typename value } }
+              e0 at Query.parcel <- $_veche_reps0: Parcel { id: _veche_k_id weight: _veche_k_weight_155e5f content: _veche_k_content { __typename value } }
               Fetch(service: "shipping") {
                 query anonymous__shipping_1($_veche_reps0:[_Any!]!){e0:_entities(representations:$_veche_reps0){...on Parcel{_veche_t:__typename cost insured}}}
               }

@@ -20,6 +20,7 @@ Each error names the subgraphs, type and field at fault.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Callable, Sequence
 from typing import Any, cast
 
@@ -44,6 +45,7 @@ from graphql import (
     Undefined,
     get_named_type,
     is_abstract_type,
+    is_composite_type,
     is_specified_scalar_type,
     print_schema,
     validate_schema,
@@ -117,6 +119,43 @@ class _Composer:
             if type_name in self.views[sg.name]
         ]
 
+    def is_interface_object(self, subgraph: Subgraph, type_name: str) -> bool:
+        """`type T @interfaceObject` in the subgraph: there T stands for the interface."""
+        return type_name in subgraph.interface_objects
+
+    def _is_interface(self, name: str) -> bool:
+        return any(isinstance(t, GraphQLInterfaceType) for _, t in self.defining(name))
+
+    def interface_object_defs(self, name: str) -> list[tuple[Subgraph, GraphQLNamedType]]:
+        """The `@interfaceObject` definitions of the interfaces the object type
+        implements somewhere: their fields are the object's too, resolved there."""
+        found: list[tuple[Subgraph, GraphQLNamedType]] = []
+        interfaces: list[str] = []
+        for _, t in self.defining(name):
+            if isinstance(t, GraphQLObjectType):
+                interfaces.extend(i.name for i in t.interfaces if i.name not in interfaces)
+        for interface in interfaces:
+            found.extend(
+                (sg, t)
+                for sg, t in self.defining(interface)
+                if self.is_interface_object(sg, interface)
+            )
+        return found
+
+    def implementations(self, interface: str) -> list[str]:
+        """The object types implementing the interface in some subgraph."""
+        found: list[str] = []
+        for sg in self.subgraphs:
+            for name, t in self.views[sg.name].items():
+                if (
+                    isinstance(t, GraphQLObjectType)
+                    and not self.is_interface_object(sg, name)
+                    and any(i.name == interface for i in t.interfaces)
+                    and name not in found
+                ):
+                    found.append(name)
+        return found
+
     def local_name(self, subgraph: Subgraph, type_name: str) -> str:
         for local, client in self.renames[subgraph.name].items():
             if client == type_name:
@@ -139,11 +178,22 @@ class _Composer:
     # --- the merge ---------------------------------------------------------------
 
     def compose(self) -> Supergraph:
+        for sg in self.subgraphs:
+            for directive, where in sg.unsupported:
+                raise CompositionError(
+                    f"[{sg.name}] {directive} on {where} is not supported by this gateway: "
+                    "it would be ignored, changing what clients get; remove it from the "
+                    "subgraph or compose without it"
+                )
         names: list[str] = []
         for sg in self.subgraphs:
             names.extend(n for n in self.views[sg.name] if n not in names)
         for name in names:
-            kinds = {type(t).__name__ for _, t in self.defining(name)}
+            kinds = {
+                type(t).__name__
+                for sg, t in self.defining(name)
+                if not (self.is_interface_object(sg, name) and self._is_interface(name))
+            }
             if len(kinds) > 1:
                 detail = "; ".join(
                     f"{type(t).__name__.removeprefix('GraphQL').removesuffix('Type')} "
@@ -215,6 +265,39 @@ class _Composer:
                 if is_abstract_type(named) and not name.startswith("__"):
                     concrete = sg.schema.get_possible_types(named)
                     possible[(sg.name, name)] = frozenset(t.name for t in concrete)
+        shapes: dict[tuple[str, str, str], tuple[str, str]] = {}
+        for sg in self.subgraphs:
+            renames = self.renames[sg.name]
+            for name, named in sg.schema.type_map.items():
+                if isinstance(named, GraphQLObjectType | GraphQLInterfaceType):
+                    for field_name, definition in named.fields.items():
+                        inner = get_named_type(definition.type)
+                        shown = "T" if is_composite_type(inner) else inner.name
+                        shapes[(sg.name, renames.get(name, name), field_name)] = (
+                            re.sub(r"\w+", shown, str(definition.type)),
+                            renames.get(inner.name, inner.name),
+                        )
+        interface_objects: set[tuple[str, str]] = set()
+        entity_types: dict[tuple[str, str], str] = {}
+        for sg in self.subgraphs:
+            for interface in sorted(sg.interface_objects):
+                if interface in self.hidden or not self._is_interface(interface):
+                    continue
+                interface_objects.add((sg.name, interface))
+                # here any implementation may stand behind an object of the interface,
+                # and each is sent to this subgraph as the interface, with its keys
+                implementations = self.implementations(interface)
+                possible[(sg.name, interface)] = frozenset(implementations)
+                for implementation in implementations:
+                    entity_types[(sg.name, implementation)] = interface
+                    if (sg.name, interface) in keys:
+                        keys.setdefault((sg.name, implementation), keys[(sg.name, interface)])
+                    for (owner, on, field_name), field_set in list(requires.items()):
+                        if owner == sg.name and on == interface:
+                            requires.setdefault((owner, implementation, field_name), field_set)
+                    for (owner, on, field_name), field_set in list(provides.items()):
+                        if owner == sg.name and on == interface:
+                            provides.setdefault((owner, implementation, field_name), field_set)
         return PlanningModel(
             resolvers={k: tuple(v) for k, v in self.resolvers.items()},
             keys=keys,
@@ -222,21 +305,26 @@ class _Composer:
             provides=provides,
             possible_types=possible,
             local_types=dict(self.local_types),
+            interface_objects=frozenset(interface_objects),
+            entity_types=entity_types,
+            field_shapes=shapes,
         )
 
     def _named(self, name: str) -> GraphQLNamedType:
         defs = self.defining(name)
-        first = defs[0][1]
+        first = next((t for _, t in defs if isinstance(t, GraphQLInterfaceType)), defs[0][1])
         description = next((t.description for _, t in defs if t.description), None)
         if isinstance(first, GraphQLObjectType):
-            self._object_resolvers(name, defs)
+            own = defs + self.interface_object_defs(name)
+            self._object_resolvers(name, own)
             return GraphQLObjectType(
                 name,
-                fields=self._thunk(self._fields, name, defs),
+                fields=self._thunk(self._fields, name, own),
                 interfaces=lambda: self._interfaces(defs),
                 description=description,
             )
         if isinstance(first, GraphQLInterfaceType):
+            self._interface_resolvers(name, defs)
             return GraphQLInterfaceType(
                 name,
                 fields=self._thunk(self._fields, name, defs),
@@ -291,6 +379,20 @@ class _Composer:
                     found[member.name] = cast(GraphQLObjectType, self.types[member.name])
         return list(found.values())
 
+    def _interface_resolvers(
+        self, name: str, defs: list[tuple[Subgraph, GraphQLNamedType]]
+    ) -> None:
+        """Who resolves each field of an interface for an object of it whose concrete
+        type is not known: the subgraphs that define it, as interface or object."""
+        for sg, t in defs:
+            for field_name in cast(GraphQLInterfaceType, t).fields:
+                facts = sg.facts(t.name, field_name)
+                if facts.external and field_name not in sg.key_field_names(t.name):
+                    continue
+                owners = self.resolvers.setdefault((name, field_name), [])
+                if sg.name not in owners:
+                    owners.append(sg.name)
+
     def _object_resolvers(self, name: str, defs: list[tuple[Subgraph, GraphQLNamedType]]) -> None:
         """Record who resolves each field and enforce `@shareable`/`@override`."""
         field_names: list[str] = []
@@ -300,12 +402,14 @@ class _Composer:
             if name == "Query" and field_name in FEDERATION_QUERY_FIELDS:
                 continue
             defined = []
+            own_names: dict[str, str] = {}
             for sg, t in defs:
-                if field_name in cast(GraphQLObjectType, t).fields:
+                if field_name in cast(GraphQLObjectType, t).fields and sg.name not in own_names:
                     defined.append(sg)
+                    own_names[sg.name] = t.name
 
-            def local(sg: Subgraph) -> str:
-                return self.local_name(sg, name)
+            def local(sg: Subgraph, own_names: dict[str, str] = own_names) -> str:
+                return own_names[sg.name]
 
             overridden = {
                 sg.facts(local(sg), field_name).override_from

@@ -245,6 +245,7 @@ class Executor:
             return
         data = body.get("data")
         if isinstance(data, dict):
+            _rename(data, fetch)
             merge(run.raw, data)
         elif body.get("errors"):
             # The subgraph propagated a non-null root field's error to `data: null`:
@@ -289,6 +290,8 @@ class Executor:
                 run.incomplete[id(obj)] = exc
             return
         data = body.get("data") if isinstance(body.get("data"), dict) else {}
+        if data:
+            _rename(data, fetch)
         for entity, objects in zip(flatten.inputs, owners, strict=True):
             results = data.get(entity.alias) if data else None
             if not isinstance(results, list):
@@ -346,6 +349,26 @@ class Executor:
             response["errors"] = errors
         response["data"] = result.data
         return response
+
+
+def _rename(data: dict[str, Any], fetch: Fetch) -> None:
+    """Apply the fetch's output rewrites: each alias back to the client's key, deepest
+    first (a nested alias's path holds its parent's alias)."""
+    for rename in reversed(fetch.renames):
+        for obj in _dicts_at(data, rename.path):
+            if rename.alias in obj:
+                obj[rename.key] = obj.pop(rename.alias)
+
+
+def _dicts_at(value: Any, path: tuple[str, ...]) -> Iterator[dict[str, Any]]:
+    if isinstance(value, list):
+        for item in value:
+            yield from _dicts_at(item, path)
+    elif isinstance(value, dict):
+        if not path:
+            yield value
+        else:
+            yield from _dicts_at(value.get(path[0]), path[1:])
 
 
 def _log_unavailable(headers: Mapping[str, str], exc: SubgraphUnavailable) -> None:
@@ -411,7 +434,7 @@ def _representations(
         if any(rename.alias not in obj for rename in spec):
             keyless.append((obj, path, type_name))  # a fetch before this one failed here
             continue
-        representation: dict[str, Any] = {"__typename": type_name}
+        representation: dict[str, Any] = {"__typename": entity.typenames.get(type_name, type_name)}
         for rename in spec:  # the input rewrite, as the plan gives it
             value = obj[rename.alias]
             representation[rename.name] = _project(value, rename.shape) if rename.shape else value

@@ -338,7 +338,23 @@ class Gateway:
                 for name, s in self.status.items()
             },
             "lastCompositionError": self.last_composition_error,
+            "leftOut": self.left_out(),
         }
+
+    def left_out(self) -> dict[str, str]:
+        """The configured subgraphs the live supergraph lacks, each with why: down, or
+        refused by composition (the error that left it out)."""
+        supergraph = self.supergraph
+        live = set(supergraph.subgraphs) if supergraph is not None else set()
+        out: dict[str, str] = {}
+        for name, status in self.status.items():
+            if name in live:
+                continue
+            if not status.up:
+                out[name] = f"down: {status.error}"
+            elif supergraph is not None:
+                out[name] = f"does not compose: {self.last_composition_error}"
+        return out
 
     # --- requests ----------------------------------------------------------------
 

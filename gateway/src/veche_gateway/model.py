@@ -132,6 +132,29 @@ class PlanningModel:
     # (subgraph, type, field) -> that subgraph's own return type where it is a member
     # or implementation of the supergraph's (`book: Book` beside `book: Media`)
     local_types: Mapping[tuple[str, str, str], str] = field(default_factory=dict)
+    # (subgraph, interface) where the subgraph has it as `type T @interfaceObject`: its
+    # objects there have no concrete type, and it resolves the fields for any of them
+    interface_objects: frozenset[tuple[str, str]] = frozenset()
+    # (subgraph, concrete type) -> the interface object that subgraph knows it as: the
+    # `__typename` of its representations and the type of its fragments there
+    entity_types: Mapping[tuple[str, str], str] = field(default_factory=dict)
+    # (subgraph, type, field) -> (the field's type there with a composite named type
+    # written `T`, its named type): what decides whether two fields may share a key
+    field_shapes: Mapping[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+
+    def is_interface_object(self, subgraph: str, type_name: str) -> bool:
+        return (subgraph, type_name) in self.interface_objects
+
+    def entity_type(self, subgraph: str, type_name: str) -> str:
+        """The type's name in `subgraph`: its interface object's there, else its own."""
+        return self.entity_types.get((subgraph, type_name), type_name)
+
+    def type_resolvers(self, interface: str) -> tuple[str, ...]:
+        """Subgraphs that can say an interface entity's concrete type: those defining
+        it as an interface with a resolvable key."""
+        return tuple(
+            s for (s, t) in self.keys if t == interface and (s, t) not in self.interface_objects
+        )
 
     def field_resolvers(self, type_name: str, field_name: str) -> tuple[str, ...]:
         return self.resolvers.get((type_name, field_name), ())

@@ -19,6 +19,7 @@ normalizer, so a plan is cached like its normalized operation.
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
@@ -54,6 +55,7 @@ from veche_gateway.plan_tree import (
     PlanNode,
     PlanPath,
     QueryPlan,
+    ResponseRename,
     parallel,
     sequence,
 )
@@ -145,6 +147,10 @@ class _Planner:
         self.operation = operation.operation
         self.groups: dict[tuple[int, str, PlanPath], _Group] = {}
         self.landed = 0  # the depth of the entity group `_enter` last put a field in
+        # client path -> the subgraphs that may hold the object there (root: any)
+        self.holders: dict[PlanPath, frozenset[str]] = {
+            (): frozenset(s for owners in self.model.resolvers.values() for s in owners)
+        }
 
     # --- planning ----------------------------------------------------------------
 
@@ -202,21 +208,36 @@ class _Planner:
         """The client's field as fetched from `subgraph`, with its sub-selection planned."""
         selections: list[SelectionNode] | None = None
         if client_field.selection is not None:
-            provides = self.model.provides_of(subgraph, parent, client_field.name)
+            local = self.model.entity_type(subgraph, parent)
+            provides = self.model.provides_of(subgraph, local, client_field.name)
             child_provided = (
                 provides.tree
                 if provides is not None
                 else (provided or {}).get(client_field.name) or None
             )
+            child_path = (*path, (client_field.key, parent))
+            abstract = client_field.selection.type_name
+            known = self.model.possible_at(subgraph, local, client_field.name, abstract)
+            # The subgraphs that may hold the object here: below the root, an abstract
+            # value that more than one of them returns gets only the types all of them
+            # can return (as Apollo plans it: the answer does not depend on which one
+            # the plan asks).
+            holders = self.model.field_options(
+                self.holders.get(path, frozenset({subgraph})), parent, client_field.name
+            )
+            self.holders[child_path] = holders or frozenset({subgraph})
+            shared = [
+                s
+                for s in holders
+                if s != subgraph and (s, parent, client_field.name) not in self.model.local_types
+            ]
+            if path and (subgraph, local, client_field.name) not in self.model.local_types:
+                for other in shared:
+                    known = known & self.model.possible_at(
+                        other, parent, client_field.name, abstract
+                    )
             selections = self.selection_for(
-                subgraph,
-                client_field.selection,
-                (*path, (client_field.key, parent)),
-                depth,
-                child_provided,
-                self.model.possible_at(
-                    subgraph, parent, client_field.name, client_field.selection.type_name
-                ),
+                subgraph, client_field.selection, child_path, depth, child_provided, known
             )
         return _field(
             client_field.name, client_field.key, client_field.node.arguments or (), selections
@@ -232,6 +253,8 @@ class _Planner:
         known: frozenset[str],
     ) -> list[SelectionNode]:
         """`known`: the concrete types the subgraph may return here (abstract types)."""
+        if self.model.is_interface_object(subgraph, selection.type_name):
+            return self._interface_object(subgraph, selection, path, depth, provided)
         selections: list[SelectionNode] = [_typename()]
         if list(selection.by_type) == [selection.type_name]:  # an object type
             fields = selection.fields(selection.type_name)
@@ -247,6 +270,82 @@ class _Planner:
             if inner:
                 selections.append(_fragment(concrete, inner))
         return selections
+
+    def _interface_object(
+        self,
+        subgraph: str,
+        selection: Selection,
+        path: PlanPath,
+        depth: int,
+        provided: FieldTree | None,
+    ) -> list[SelectionNode]:
+        """An interface's objects from a subgraph that has it as `@interfaceObject`:
+        their concrete type is unknown there. The subgraph gives the interface's fields
+        it resolves; a subgraph defining the interface (with a key) says each object's
+        concrete type and gives the fields it resolves for it, in one `_entities` call;
+        a field every type selects alike that another interface object resolves comes
+        from there as is. What neither gives follows once the type is known."""
+        interface = selection.type_name
+        selections: list[SelectionNode] = [_typename()]
+        direct: dict[str, Field] = {}
+        rest: dict[str, list[Field]] = {}
+        for concrete, fields in selection.by_type.items():
+            rest[concrete] = []
+            for client_field in fields:
+                if client_field.name == "__typename":
+                    continue
+                if self.model.resolves(subgraph, interface, client_field.name, provided) and (
+                    direct.get(client_field.key, client_field) == client_field
+                ):
+                    direct[client_field.key] = client_field
+                else:
+                    rest[concrete].append(client_field)
+        for client_field in direct.values():
+            selections.append(
+                self.field_in(subgraph, interface, client_field, path, depth, provided)
+            )
+        # fields selected alike on every concrete type, as on the interface itself
+        every = list(rest.values())
+        uniform = [f for f in every[0] if all(f in fields for fields in every[1:])] if every else []
+        for client_field in uniform:
+            for other in self.model.field_resolvers(interface, client_field.name):
+                if other == subgraph or not self.model.is_interface_object(other, interface):
+                    continue
+                if not self.model.resolves(other, interface, client_field.name):
+                    continue
+                entity_key = self.model.entry_key(subgraph, other, interface, provided)
+                if entity_key is None:
+                    continue
+                group = self._group(depth + 1, other, path)
+                selections += self._represent(group, interface, entity_key.selections)
+                group.selections.setdefault(interface, []).append(
+                    self.field_in(other, interface, client_field, path, depth + 1, None)
+                )
+                for remaining in rest.values():
+                    remaining.remove(client_field)
+                break
+        for resolver in self.model.type_resolvers(interface):
+            entity_key = self.model.entry_key(subgraph, resolver, interface, provided)
+            if entity_key is None:
+                continue
+            group = self._group(depth + 1, resolver, path)
+            selections += self._represent(group, interface, entity_key.selections)
+            inner = self.selection_for(
+                resolver,
+                Selection(interface, {t: tuple(fields) for t, fields in rest.items()}),
+                path,
+                depth + 1,
+                None,
+                self.model.possible_types_in(resolver, interface),
+            )
+            group.selections.setdefault(interface, []).extend(inner[1:])  # typename: added
+            self.landed = max(self.landed, depth + 1)
+            return _unique_selections(selections)
+        raise PlanError(
+            f'Cannot plan "{interface}" from subgraph "{subgraph}": it has "{interface}" as an '
+            "@interfaceObject, and no subgraph that defines the interface has a resolvable "
+            f"@key on it whose fields {subgraph} can provide, to tell each object's type"
+        )
 
     def object_selections(
         self,
@@ -397,7 +496,7 @@ class _Planner:
             source = self._source_of(subgraph, type_name, selection.name.value, provided, target)
             raw = _field(
                 selection.name.value,
-                REP_PREFIX + selection.name.value,
+                _rep_alias(selection),
                 selection.arguments or (),  # `@requires(fields: "price(currency: \"USD\")")`
                 _copy(selection.selection_set),
             )
@@ -418,14 +517,25 @@ class _Planner:
             helper.selections.setdefault(type_name, []).append(raw)
             ready = max(ready, depth + 1)
         self.landed = max(self.landed, ready + 1)
-        group = self._group(ready + 1, target, path)
-        spec = group.representations.setdefault(type_name, [])
-        for selection in needed:
-            entry = KeyRename(
-                REP_PREFIX + selection.name.value,
+        entries = [
+            KeyRename(
+                _rep_alias(selection),
                 selection.name.value,
                 tree_of(selection.selection_set) if selection.selection_set else None,
             )
+            for selection in needed
+        ]
+        # A representation holds one value per field: a `@requires` of the same field
+        # with other arguments (`price(currency: "EUR")`) needs a fetch of its own.
+        variant = 0
+        while True:
+            group = self._group(ready + 1, target, path, variant)
+            spec = group.representations.setdefault(type_name, [])
+            taken = {(e.name, e.alias) for e in spec}
+            if not any(e.name == n and e.alias != a for e in entries for n, a in taken):
+                break
+            variant += 1
+        for entry in entries:
             if entry not in spec:
                 spec.append(entry)
         entity_field = self.field_in(target, type_name, client_field, path, ready + 1, None)
@@ -544,8 +654,11 @@ class _Planner:
         self.groups.clear()
         self.groups.update(saved)
 
-    def _group(self, depth: int, subgraph: str, path: PlanPath) -> _Group:
-        return self.groups.setdefault((depth, subgraph, path), _Group(subgraph, path))
+    def _group(self, depth: int, subgraph: str, path: PlanPath, variant: int = 0) -> _Group:
+        """The entity group at this depth and path; a `variant` past 0 is another one
+        there (representations that cannot be merged)."""
+        key = path if not variant else (*path, ("", f"#{variant}"))
+        return self.groups.setdefault((depth, subgraph, key), _Group(subgraph, path))
 
     def _represent(
         self, group: _Group, type_name: str, fields: Iterable[FieldNode]
@@ -641,6 +754,9 @@ class _Planner:
         return f"{base}__{re.sub(r'[^_0-9A-Za-z]', '_', suffix)}"
 
     def _root_fetch(self, subgraph: str, selections: list[SelectionNode], keys: list[str]) -> Fetch:
+        renames: list[ResponseRename] = []
+        root_type = self.normalized.root.type_name
+        selections = _Dealias(self.model, subgraph, renames).selections(root_type, selections, ())
         names = _variables_in(selections)
         definitions = self._definitions(names)
         header = self.operation.operation.value + " " + self._operation_name(subgraph)
@@ -648,7 +764,7 @@ class _Planner:
             header += "(" + ", ".join(definitions) + ")"
         body = " ".join(print_ast(s) for s in selections)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
-        return Fetch(subgraph, document, tuple(names), tuple(keys))
+        return Fetch(subgraph, document, tuple(names), tuple(keys), tuple(renames))
 
     def _steps(self, groups: dict[tuple[int, str, PlanPath], _Group]) -> list[PlanNode]:
         """One node per depth: that depth's entity fetches, all subgraphs in parallel."""
@@ -673,17 +789,22 @@ class _Planner:
             alias = f"e{index}"
             reps = f"{REPS_VARIABLE}{index}"
             definitions.append(f"${reps}: [_Any!]!")
-            fragments: list[SelectionNode] = [
-                _fragment(type_name, [_typename(), *selections])
-                for type_name, selections in group.selections.items()
-            ]
+            fragments: list[SelectionNode] = []
+            for type_name, selections in group.selections.items():
+                local = self.model.entity_type(subgraph, type_name)
+                if self.model.is_interface_object(subgraph, local):
+                    # its `__typename` there is the interface's, not the object's type
+                    fragments.append(_fragment(local, list(selections)))
+                else:
+                    fragments.append(_fragment(local, [_typename(), *selections]))
             fields.append(
                 FieldNode(
                     alias=_name(alias),
                     name=_name("_entities"),
                     arguments=(_argument("representations", reps),),
                     directives=(),
-                    selection_set=SelectionSetNode(selections=tuple(fragments)),
+                    # implementations sent as one interface object share its fragment
+                    selection_set=SelectionSetNode(selections=tuple(_unique_selections(fragments))),
                 )
             )
             inputs.append(
@@ -692,19 +813,113 @@ class _Planner:
                     reps,
                     group.path,
                     {t: tuple(spec) for t, spec in group.representations.items()},
+                    typenames={
+                        t: self.model.entity_type(subgraph, t)
+                        for t in group.representations
+                        if self.model.entity_type(subgraph, t) != t
+                    },
                     # under a planner's alias (a `@requires` fetched first) no client field
                     # is filled, so a failure there names no client path of its own
-                    {}
+                    fills={}
                     if any(key.startswith(RESERVED_PREFIX) for key, _ in group.path)
                     else {t: _client_keys(sel) for t, sel in group.selections.items()},
                 )
             )
+        renames: list[ResponseRename] = []
+        fields = _Dealias(self.model, subgraph, renames).selections(None, fields, ())
         names = [n for n in _variables_in(fields) if not n.startswith(REPS_VARIABLE)]
         definitions += self._definitions(names)
         header = f"query {self._operation_name(f'{subgraph}_{depth}')}({', '.join(definitions)})"
         body = " ".join(print_ast(s) for s in fields)
         document = strip_ignored_characters(f"{header} {{ {body} }}")
-        return Flatten(tuple(inputs), Fetch(subgraph, document, tuple(names)))
+        return Flatten(
+            tuple(inputs), Fetch(subgraph, document, tuple(names), renames=tuple(renames))
+        )
+
+
+class _Dealias:
+    """Keeps a subgraph document valid where fragments on different types select one
+    response key with different types there (`id: ID!` on one, `id: ID` on another):
+    each later such field goes under an alias of its own, renamed back in the fetch's
+    data (`ResponseRename`)."""
+
+    def __init__(self, model: PlanningModel, subgraph: str, renames: list[ResponseRename]):
+        self.model = model
+        self.subgraph = subgraph
+        self.renames = renames
+
+    def selections(
+        self, parent: str | None, selections: Iterable[SelectionNode], path: tuple[str, ...]
+    ) -> list[SelectionNode]:
+        seen: dict[str, tuple[str, str] | None] = {}
+        return [self._one(parent, s, path, seen, False) for s in selections]
+
+    def _one(
+        self,
+        parent: str | None,
+        node: SelectionNode,
+        path: tuple[str, ...],
+        seen: dict[str, tuple[str, str] | None],
+        in_fragment: bool,
+    ) -> SelectionNode:
+        if isinstance(node, InlineFragmentNode):
+            on = node.type_condition.name.value if node.type_condition else parent
+            inner = [self._one(on, s, path, seen, True) for s in node.selection_set.selections]
+            return InlineFragmentNode(
+                type_condition=node.type_condition,
+                directives=node.directives,
+                selection_set=SelectionSetNode(selections=tuple(inner)),
+            )
+        assert isinstance(node, FieldNode)
+        key = (node.alias or node.name).value
+        shape = (
+            self.model.field_shapes.get((self.subgraph, parent, node.name.value))
+            if parent is not None
+            else None
+        )
+        if key in seen and in_fragment and shape is not None and seen[key] is not None:
+            first = seen[key]
+            assert first is not None
+            if first[0] != shape[0] or ("T" not in shape[0] and first[1] != shape[1]):
+                alias = f"{RESERVED_PREFIX}m_{parent}_{key}"
+                self.renames.append(ResponseRename(path, alias, key))
+                key, node = alias, _aliased(node, alias)
+        seen.setdefault(key, shape)
+        if node.selection_set is None:
+            return node
+        child = shape[1] if shape is not None else None
+        inner = self.selections(child, node.selection_set.selections, (*path, key))
+        return FieldNode(
+            alias=node.alias,
+            name=node.name,
+            arguments=node.arguments,
+            directives=node.directives,
+            selection_set=SelectionSetNode(selections=tuple(inner)),
+        )
+
+
+def _aliased(node: FieldNode, alias: str) -> FieldNode:
+    return FieldNode(
+        alias=_name(alias),
+        name=node.name,
+        arguments=node.arguments,
+        directives=node.directives,
+        selection_set=node.selection_set,
+    )
+
+
+def _rep_alias(selection: FieldNode) -> str:
+    """The planner's alias for a representation field; one with arguments is told apart
+    by them (`price(currency: "USD")` beside `price(currency: "EUR")`)."""
+    alias = REP_PREFIX + selection.name.value
+    if not selection.arguments:
+        return alias
+    printed = ",".join(print_ast(a) for a in selection.arguments)
+    return f"{alias}_{hashlib.sha256(printed.encode()).hexdigest()[:6]}"
+
+
+def _unique_selections(selections: list[SelectionNode]) -> list[SelectionNode]:
+    return list({print_ast(s): s for s in selections}.values())
 
 
 def _fields_in(groups: dict[tuple[int, str, PlanPath], _Group]) -> int:

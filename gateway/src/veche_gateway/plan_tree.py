@@ -62,6 +62,20 @@ class EntityInput:
     # concrete type -> the client response keys it fills in each object: the fields a
     # failure leaves null (the planner's own aliases left out)
     fills: Mapping[str, tuple[str, ...]] = field(default_factory=dict)
+    # concrete type -> the `__typename` its representations carry where the subgraph
+    # knows it by another name (an `@interfaceObject`): the input's value setter
+    typenames: Mapping[str, str] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class ResponseRename:
+    """Output rewrite: in the fetch's data, objects at `path` (response keys from its
+    root, lists flattened) hold under `alias` what the client knows as `key` (two
+    fragments' same-named fields of different types cannot share a key there)."""
+
+    path: tuple[str, ...]
+    alias: str
+    key: str
 
 
 @dataclass(frozen=True)
@@ -70,6 +84,7 @@ class Fetch:
     document: str
     variable_usages: tuple[str, ...]  # client variables forwarded to the subgraph
     response_keys: tuple[str, ...] = ()  # root fields it fills (root fetches)
+    renames: tuple[ResponseRename, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -132,7 +147,7 @@ def _print(node: PlanNode, depth: int, lines: list[str]) -> None:
             lines.append(f"{pad}Flatten {{")
             for entity in inputs:
                 renames = "; ".join(
-                    f"{type_name} {{ {' '.join(_rename(r) for r in spec)} }}"
+                    f"{type_name}{_as(entity, type_name)} {{ {' '.join(_rename(r) for r in spec)} }}"
                     for type_name, spec in entity.representations.items()
                 )
                 where = print_path(entity.path)
@@ -145,7 +160,14 @@ def _print_fetch(fetch: Fetch, depth: int, lines: list[str]) -> None:
     pad = "  " * depth
     lines.append(f'{pad}Fetch(service: "{fetch.subgraph}") {{')
     lines.append(f"{pad}  {fetch.document}")
+    for rename in fetch.renames:
+        lines.append(f"{pad}  rename {'.'.join(rename.path)}.{rename.alias} -> {rename.key}")
     lines.append(pad + "}")
+
+
+def _as(entity: EntityInput, type_name: str) -> str:
+    sent = entity.typenames.get(type_name)
+    return f" as {sent}" if sent else ""
 
 
 def _rename(rename: KeyRename) -> str:

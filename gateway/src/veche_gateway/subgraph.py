@@ -56,6 +56,11 @@ FEDERATION_TYPES = frozenset(
 )
 FEDERATION_PREFIXES = ("federation__", "link__", "join__")
 FEDERATION_QUERY_FIELDS = frozenset({"_service", "_entities"})
+# Federation directives the gateway does not implement: ignoring one would change what
+# clients get (or, for the authorization ones, who may get it).
+UNSUPPORTED_DIRECTIVES = frozenset(
+    {"context", "fromContext", "composeDirective", "authenticated", "requiresScopes", "policy"}
+)
 
 _EXTENSION_TO_DEFINITION: dict[type[Node], type[Node]] = {
     ObjectTypeExtensionNode: ObjectTypeDefinitionNode,
@@ -107,6 +112,10 @@ class Subgraph:
     keys: dict[str, list[Key]] = field(default_factory=dict)
     shareable_types: set[str] = field(default_factory=set)
     external_types: set[str] = field(default_factory=set)
+    interface_objects: set[str] = field(default_factory=set)  # `type T @interfaceObject`
+    # federation directives used here that the gateway does not implement, each with
+    # where it sits: composition refuses them rather than ignore them
+    unsupported: list[tuple[str, str]] = field(default_factory=list)
     inaccessible: set[str] = field(default_factory=set)  # "Type", "Type.field", "Enum.VALUE"
     fields: dict[tuple[str, str], FieldFacts] = field(default_factory=dict)
 
@@ -229,6 +238,9 @@ def load_subgraph(name: str, url: str, sdl: str) -> Subgraph:
     except Exception as exc:
         raise CompositionError(f"[{name}] the SDL does not build a schema: {exc}") from exc
     subgraph = Subgraph(name=name, url=url, sdl=sdl, schema=schema, fed1=not directives.linked)
+    for schema_node in document.definitions:
+        if isinstance(schema_node, SchemaDefinitionNode | SchemaExtensionNode):
+            _unsupported(subgraph, directives, schema_node, "the schema")
     for definition in definitions:
         if not isinstance(definition, TypeDefinitionNode | TypeExtensionNode):
             continue
@@ -236,8 +248,18 @@ def load_subgraph(name: str, url: str, sdl: str) -> Subgraph:
     return subgraph
 
 
+def _unsupported(subgraph: Subgraph, directives: _Directives, node: Node, where: str) -> None:
+    for directive, args in directives.read(node):
+        if directive in UNSUPPORTED_DIRECTIVES:
+            subgraph.unsupported.append((f"@{directive}", where))
+        elif directive == "override" and args.get("label") is not None:
+            # progressive override: a share of traffic per label, which the planner lacks
+            subgraph.unsupported.append(("@override(label:)", where))
+
+
 def _read_type(subgraph: Subgraph, directives: _Directives, node: Node) -> None:
     type_name: str = node.name.value  # type: ignore[attr-defined]
+    _unsupported(subgraph, directives, node, f'type "{type_name}"')
     for directive, args in directives.read(node):
         if directive == "key":
             fields = str(args.get("fields", ""))
@@ -254,6 +276,8 @@ def _read_type(subgraph: Subgraph, directives: _Directives, node: Node) -> None:
             subgraph.shareable_types.add(type_name)
         elif directive == "external":
             subgraph.external_types.add(type_name)
+        elif directive == "interfaceObject":
+            subgraph.interface_objects.add(type_name)
         elif directive == "inaccessible":
             subgraph.inaccessible.add(type_name)
     for value in getattr(node, "values", None) or ():
@@ -262,6 +286,7 @@ def _read_type(subgraph: Subgraph, directives: _Directives, node: Node) -> None:
     for field_node in getattr(node, "fields", None) or ():
         field_name = field_node.name.value
         facts = subgraph.fields.setdefault((type_name, field_name), FieldFacts())
+        _unsupported(subgraph, directives, field_node, f'field "{type_name}.{field_name}"')
         for directive, args in directives.read(field_node):
             if directive == "external":
                 facts.external = True
@@ -279,5 +304,7 @@ def _read_type(subgraph: Subgraph, directives: _Directives, node: Node) -> None:
         if type_name in subgraph.external_types:
             facts.external = True
         for arg in getattr(field_node, "arguments", None) or ():
+            where = f'argument "{type_name}.{field_name}({arg.name.value}:)"'
+            _unsupported(subgraph, directives, arg, where)
             if any(d == "inaccessible" for d, _ in directives.read(arg)):
                 subgraph.inaccessible.add(f"{type_name}.{field_name}({arg.name.value}:)")

@@ -21,6 +21,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from graphql import (
+    GraphQLInterfaceType,
+    GraphQLObjectType,
     GraphQLResolveInfo,
     GraphQLSchema,
     build_schema,
@@ -69,7 +71,18 @@ class LocalSubgraph:
 
     def __post_init__(self) -> None:
         self._facts = load_subgraph(self.name, f"local://{self.name}", self.sdl)
-        keyed = sorted(self._facts.keys)
+        types = self._facts.schema.type_map
+        # `_Entity` holds object types only: an interface entity's objects are its
+        # implementations (found under the interface's name in `entities`)
+        keyed = sorted(
+            {n for n in self._facts.keys if isinstance(types.get(n), GraphQLObjectType)}
+            | {
+                t.name
+                for n in self._facts.keys
+                if isinstance(types.get(n), GraphQLInterfaceType)
+                for t in self._facts.schema.get_possible_types(types[n])  # type: ignore[arg-type]
+            }
+        )
         extra = _PLUMBING
         if keyed:
             extra += f"union _Entity = {' | '.join(keyed)}\n"
@@ -87,7 +100,8 @@ class LocalSubgraph:
             for key in self._facts.keys.get(type_name, []):
                 names = [s.name.value for s in key.selection.selections]  # type: ignore[attr-defined]
                 if all(n in representation and obj.get(n) == representation[n] for n in names):
-                    return {"__typename": type_name, **obj, **representation}
+                    # a stored `__typename` names an interface entity's concrete type
+                    return {**obj, **representation, "__typename": obj.get("__typename", type_name)}
         return None
 
     async def execute(self, payload: Mapping[str, Any]) -> dict[str, Any]:
