@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import logging
 
+import httpx
 import pytest
 
+from veche_gateway.app import create_app
 from veche_gateway.testing import LocalSubgraph, local_gateway
 
 LINK = (
@@ -46,3 +48,19 @@ async def test_nothing_is_left_out_when_every_subgraph_composes() -> None:
     gateway = await local_gateway(LocalSubgraph("wards", WARDS))
     assert gateway.health()["leftOut"] == {}
     await gateway.stop()
+
+
+async def test_ready_names_the_subgraph_left_out_and_stays_ready_for_the_rest() -> None:
+    gateway = await local_gateway(
+        LocalSubgraph("wards", WARDS), LocalSubgraph("notes", NOTES), refused=True
+    )
+    app = create_app(gateway.settings, gateway)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as http:
+        ready = await http.get("/ready")
+    await gateway.stop()
+    assert ready.status_code == 200  # one department's broken schema keeps the rest served
+    assert ready.json()["ready"] is True
+    assert list(ready.json()["leftOut"]) == ["notes"]
+    assert ready.json()["leftOut"]["notes"].startswith("does not compose: [notes] @context")

@@ -297,8 +297,13 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
 
     async def ready(request: Request) -> Response:
         if gateway.supergraph is None:
-            return JSONResponse({"ready": False}, 503)
-        return JSONResponse({"ready": True, "version": gateway.supergraph.version})
+            return JSONResponse({"ready": False, "leftOut": gateway.left_out()}, 503)
+        # Ready while it serves the others: one department's broken schema must not take
+        # the whole endpoint out of rotation; the body says which subgraph is out and why.
+        body = {"ready": True, "version": gateway.supergraph.version}
+        if left_out := gateway.left_out():
+            body["leftOut"] = left_out
+        return JSONResponse(body)
 
     async def admin_reload(request: Request) -> Response:
         if not _is_admin(request, settings):
