@@ -15,7 +15,7 @@ import pytest
 from veche_stack.runner import Runner
 from veche_stack.testing import GraphQLClient, eventually
 
-from .flows import POTHOLE, REPORT, runner_on
+from .flows import POTHOLE, REPORT, runner_on, running
 
 pytestmark = pytest.mark.stack
 
@@ -53,17 +53,15 @@ POLL = {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    runner = runner_on(
-        tmp_path_factory.mktemp("gaming"),
-        VECHE_ADMIN_PASSWORD=ADMIN_PASSWORD,
-        USERS_REGISTRATIONS_PER_CLIENT=str(REGISTRATIONS),
-    )
-    try:
-        runner.start()
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    yield runner
-    runner.interrupt()
+    data = tmp_path_factory.mktemp("gaming")
+    with running(
+        runner_on(
+            data,
+            VECHE_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            USERS_REGISTRATIONS_PER_CLIENT=str(REGISTRATIONS),
+        )
+    ) as runner:
+        yield runner
 
 
 def address() -> str:

@@ -16,11 +16,12 @@ from georeport import GeoReport
 
 from veche_stack.runner import Runner
 
+from .flows import ADMIN_PASSWORD, runner_on, running
+
 pytestmark = pytest.mark.stack
 
 REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }"
 REPORT = "mutation($i: ReportIssueInput!) { reportIssue(input: $i) { id } }"
-ADMIN_PASSWORD = "open311-admin-pass-1"
 LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
 CREATE_KEY = 'mutation { createOpen311Key(name: "Портал партнёра") { apiKey } }'
 ACCEPT = """mutation($id: ID!) {
@@ -30,15 +31,8 @@ ACCEPT = """mutation($id: ID!) {
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    runner = Runner(
-        tmp_path_factory.mktemp("open311"), env={"VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD}
-    )
-    try:
-        runner.start()
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    yield runner
-    runner.interrupt()
+    with running(runner_on(tmp_path_factory.mktemp("open311"))) as runner:
+        yield runner
 
 
 @pytest.fixture(scope="module")
