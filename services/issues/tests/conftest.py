@@ -181,7 +181,8 @@ def issues_settings(
         support_threshold=SMALL_THRESHOLD,
         support_thresholds={BIG_CATEGORY: BIG_THRESHOLD},
         sweep_seconds=3600,
-        **overrides,
+        # Tests read stats right after changing issues; the brief cache has its own test.
+        **{"stats_cache_seconds": 0.0, **overrides},
     )
 
 

@@ -22,6 +22,7 @@ from veche_issues.loaders import IssueLoaders
 from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Report
 from veche_kit.clock import utcnow
 from veche_kit.graphql import (
+    ID_SHAPE,
     Connection,
     FederatedSchema,
     PageAfter,
@@ -34,6 +35,7 @@ from veche_kit.graphql import (
     id_connection,
     page_size,
 )
+from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 
 
@@ -54,6 +56,9 @@ class IssuesContext(RequestContext):
 
 
 IssuesInfo = Info[IssuesContext, None]
+# Cursors of issue lists: (distance, id) nearest first, (own district first: 0 or 1, id).
+NEAR_SHAPE = (float, str)
+MATCHING_SHAPE = (int, str)
 
 
 # ─────────────────────────── enums and values ───────────────────────────
@@ -184,7 +189,7 @@ class User:
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Issue] | None:
         page = await info.context.issues.reported_by(
-            str(self.id), first=page_size(first), after=decode_cursor(after)
+            str(self.id), first=page_size(first), after=decode_cursor(after, ID_SHAPE)
         )
         return _issue_page(page)
 
@@ -195,7 +200,7 @@ class User:
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Issue] | None:
         page = await info.context.issues.solved_by(
-            str(self.id), first=page_size(first), after=decode_cursor(after)
+            str(self.id), first=page_size(first), after=decode_cursor(after, ID_SHAPE)
         )
         return _issue_page(page)
 
@@ -211,7 +216,7 @@ class User:
             await info.context.principal(),
             str(self.id),
             first=page_size(first),
-            after=decode_cursor(after),
+            after=decode_cursor(after, MATCHING_SHAPE),
         )
         return _issue_page(page)
 
@@ -466,7 +471,9 @@ class IssueFilter:
     status: IssueStatus | None = strawberry.field(
         default=None, description="Only issues in this status."
     )
-    category: str | None = strawberry.field(default=None, description="Only this category id.")
+    category: str | None = strawberry.field(
+        default=None, description="Only this category id.", metadata=bounded(chars=ID_CHARS)
+    )
     district_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only this district."
     )
@@ -478,44 +485,57 @@ class IssueFilter:
         default=None,
         description="Words to find in the title, description or address, Russian or English; case, ё/е "
         "and word endings do not matter, and a word's beginning is enough (`дор` finds `дорога`).",
+        metadata=bounded(chars=domain.MAX_SEARCH),
     )
 
 
 @strawberry.input(description="A problem to report.")
 class ReportIssueInput:
     title: str = strawberry.field(
-        description=f"Short summary, up to {domain.MAX_TITLE} characters."
+        description="Short summary.", metadata=bounded(chars=domain.MAX_TITLE)
     )
     description: str = strawberry.field(
-        description=f"What is wrong, up to {domain.MAX_DESCRIPTION} characters."
+        description="What is wrong.", metadata=bounded(chars=domain.MAX_DESCRIPTION)
     )
-    category: str = strawberry.field(description="Category id from `issueCategories`.")
+    category: str = strawberry.field(
+        description="Category id from `issueCategories`.", metadata=bounded(chars=ID_CHARS)
+    )
     location: GeoPointInput = strawberry.field(description="Where the problem is.")
     address: str | None = strawberry.field(
-        default=None, description=f"The address in words, up to {domain.MAX_ADDRESS} characters."
+        default=None,
+        description="The address in words.",
+        metadata=bounded(chars=domain.MAX_ADDRESS),
     )
     district_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="The district (see `districts`); defaults to the reporter's own district.",
     )
     photos: list[str] | None = strawberry.field(
-        default=None, description=f"Up to {domain.MAX_PHOTOS} photo URLs, http:// or https:// only."
+        default=None,
+        description="Photo URLs, http:// or https:// only.",
+        metadata=bounded(items=domain.MAX_PHOTOS, chars=domain.MAX_URL),
     )
 
 
 @strawberry.input(description="A citizen's initiative to propose.")
 class ProposeInitiativeInput:
     title: str = strawberry.field(
-        description=f"Short summary, up to {domain.MAX_TITLE} characters."
+        description="Short summary.", metadata=bounded(chars=domain.MAX_TITLE)
     )
     description: str = strawberry.field(
-        description=f"What is proposed and why, up to {domain.MAX_DESCRIPTION} characters."
+        description="What is proposed and why.", metadata=bounded(chars=domain.MAX_DESCRIPTION)
     )
-    category: str = strawberry.field(description="Category id from `issueCategories`.")
+    category: str = strawberry.field(
+        description="Category id from `issueCategories`.", metadata=bounded(chars=ID_CHARS)
+    )
     location: GeoPointInput | None = strawberry.field(
         default=None, description="Where, when the proposal is about a place."
     )
-    address: str | None = strawberry.field(default=None, description="The address in words.")
+    address: str | None = strawberry.field(
+        default=None,
+        description="The address in words.",
+        metadata=bounded(chars=domain.MAX_ADDRESS),
+    )
     district_id: strawberry.ID | None = strawberry.field(
         default=None, description="The district; defaults to the author's own district."
     )
@@ -564,7 +584,7 @@ class Query:
                 text=filter.text,
             )
         page = await info.context.issues.find_issues(
-            query, first=page_size(first), after=decode_cursor(after)
+            query, first=page_size(first), after=decode_cursor(after, ID_SHAPE, NEAR_SHAPE)
         )
         return _issue_page(page)
 
@@ -575,7 +595,12 @@ class Query:
     async def similar_issues(
         self,
         info: IssuesInfo,
-        category: Annotated[str, strawberry.argument(description="Category id of the new report.")],
+        category: Annotated[
+            str,
+            strawberry.argument(
+                description="Category id of the new report.", metadata=bounded(chars=ID_CHARS)
+            ),
+        ],
         near: Annotated[GeoPointInput, strawberry.argument(description="Where the new report is.")],
         radius_meters: Annotated[
             int | None,
@@ -610,7 +635,10 @@ class Query:
                 median_response_hours=s["median_response_hours"],
                 _department_id=s["department_id"],
             )
-            for s in await info.context.issues.department_stats()
+            # Once per request however many aliases ask (and briefly cached by the service).
+            for s in await info.context.once(
+                "departmentStats", info.context.issues.department_stats
+            )
         ]
 
 
@@ -684,7 +712,9 @@ class Mutation:
         id: IssueId,
         text: Annotated[
             str,
-            strawberry.argument(description=f"The comment, up to {domain.MAX_COMMENT} characters."),
+            strawberry.argument(
+                description="The comment.", metadata=bounded(chars=domain.MAX_COMMENT)
+            ),
         ],
     ) -> Comment:
         caller = await info.context.require_user()
@@ -704,7 +734,8 @@ class Mutation:
         note: Annotated[
             str | None,
             strawberry.argument(
-                description="Why; required when rejecting and when reopening. Shown in `history`."
+                description="Why; required when rejecting and when reopening. Shown in `history`.",
+                metadata=bounded(chars=domain.MAX_NOTE),
             ),
         ] = None,
     ) -> Issue:
@@ -724,7 +755,10 @@ class Mutation:
         id: IssueId,
         message: Annotated[
             str,
-            strawberry.argument(description="What you propose to do and when, for the reporter."),
+            strawberry.argument(
+                description="What you propose to do and when, for the reporter.",
+                metadata=bounded(chars=domain.MAX_OFFER),
+            ),
         ],
     ) -> SolverOffer:
         caller = await info.context.require_user()
@@ -755,7 +789,11 @@ class Mutation:
         info: IssuesInfo,
         id: IssueId,
         note: Annotated[
-            str | None, strawberry.argument(description="What was done; shown in `history`.")
+            str | None,
+            strawberry.argument(
+                description="What was done; shown in `history`.",
+                metadata=bounded(chars=domain.MAX_NOTE),
+            ),
         ] = None,
     ) -> Issue:
         caller = await info.context.require_user()
@@ -776,7 +814,11 @@ class Mutation:
         info: IssuesInfo,
         id: IssueId,
         reason: Annotated[
-            str, strawberry.argument(description="What is still wrong; shown in `history`.")
+            str,
+            strawberry.argument(
+                description="What is still wrong; shown in `history`.",
+                metadata=bounded(chars=domain.MAX_NOTE),
+            ),
         ],
     ) -> Issue:
         caller = await info.context.require_user()

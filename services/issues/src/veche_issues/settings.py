@@ -29,6 +29,8 @@ class IssuesSettings(ServiceSettings):
     support_thresholds: dict[str, int] = Field(default_factory=dict)
     # How often the sweep closes waiting issues, repairs counters, reloads holidays.
     sweep_seconds: float = Field(default=60.0, gt=0)
+    # How long departmentStats is reused before it is computed again (0: every request).
+    stats_cache_seconds: float = Field(default=5.0, ge=0)
 
     def threshold_for(self, category: str) -> int:
         return self.support_thresholds.get(category, self.support_threshold)
