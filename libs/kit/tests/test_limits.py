@@ -199,3 +199,8 @@ async def test_brief_cache_keeps_a_value_for_its_seconds() -> None:
     with pytest.raises(RuntimeError):
         await failing.get(fails)
     assert await failing.get(work) == 3  # a failure is not kept
+
+
+async def test_a_named_operation_that_does_not_parse_is_coded_too() -> None:
+    result = await SCHEMA.execute("query Named { echo(", operation_name="Named")
+    assert (result.errors or [])[0].extensions == {"code": "GRAPHQL_PARSE_FAILED"}

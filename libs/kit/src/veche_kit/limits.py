@@ -20,6 +20,7 @@ as Apollo's servers name them.
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -157,8 +158,15 @@ class DocumentCache:
         return len(self._documents)
 
 
-# What Strawberry holds while on_validate reports the parse error of the real text.
-_STAND_IN = parse("query { __typename }")
+_NAME = re.compile(r"[_A-Za-z][_0-9A-Za-z]{0,127}")
+
+
+def _stand_in(operation_name: str | None) -> DocumentNode:
+    """What Strawberry holds while on_validate reports the parse error of the real text:
+    an operation of the requested name, so Strawberry finds the operation it expects."""
+    if operation_name and _NAME.fullmatch(operation_name):
+        return parse(f"query {operation_name} {{ __typename }}")
+    return parse("query { __typename }")
 
 
 def _with_code(error: GraphQLError, code: str) -> GraphQLError:
@@ -206,7 +214,7 @@ class OperationGuard(SchemaExtension):
                 if self._refused is not None:
                     # Strawberry would parse the text again to find the same error (twice
                     # the cost of a refusal); it gets a stand-in, and on_validate the error.
-                    context.graphql_document = _STAND_IN
+                    context.graphql_document = _stand_in(context.operation_name)
         yield
 
     def on_validate(self) -> Iterator[None]:
