@@ -186,7 +186,8 @@ def issues_settings(
         support_thresholds={BIG_CATEGORY: BIG_THRESHOLD},
         verified_supports_by_category={OPEN_CATEGORY: False},
         sweep_seconds=3600,
-        **overrides,
+        # Tests read stats right after changing issues; the brief cache has its own test.
+        **{"stats_cache_seconds": 0.0, **overrides},
     )
 
 

@@ -7,20 +7,21 @@
 - `RequestContext` verifies the caller's token once per request and keeps
   one batching loader per key.
 - `Connection[T]` is the Relay-style list every paginated field returns;
-  `PageFirst` and `PageAfter` are its arguments.
+  `PageFirst` and `PageAfter` are its arguments; cursors are `veche_kit.cursors`'.
+- `FederatedSchema` adds `OperationGuard` (`veche_kit.limits`): limits on the
+  operation and on list and text inputs, checked before any resolver.
 """
 
 from __future__ import annotations
 
-import base64
-import json
+import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
-from graphql import GraphQLError
+from graphql import GraphQLError, GraphQLSyntaxError
 from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
@@ -28,10 +29,34 @@ from strawberry.federation.schema import FederationAny
 from strawberry.types.info import Info
 
 from veche_kit.auth import Principal, TokenVerifier, bearer_token
+from veche_kit.cursors import (
+    ID_SHAPE,
+    MAX_CURSOR_CHARS,
+    decode_cursor,
+    encode_cursor,
+    id_after,
+    position_after,
+)
 from veche_kit.errors import BadUserInputError, DomainError, UnauthenticatedError
+from veche_kit.inputs import bounded, describe_bounds
+from veche_kit.limits import (
+    QUERY_TOO_COMPLEX,
+    DocumentCache,
+    OperationGuard,
+    OperationLimits,
+    parse_error_code,
+)
 from veche_kit.logs import request_id_var
 
 log = logging.getLogger(__name__)
+
+__all__ = [
+    "ID_SHAPE",
+    "decode_cursor",
+    "encode_cursor",
+    "id_after",
+    "position_after",
+]
 
 T = TypeVar("T")
 K = TypeVar("K")
@@ -43,8 +68,14 @@ def _coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
         message, extensions = original.message, {"code": original.code, **original.extensions}
+    elif isinstance(error, GraphQLSyntaxError):
+        message, extensions = error.message, {"code": parse_error_code(error)}
+    elif isinstance(original, RecursionError):
+        message = "The operation or its input is nested too deeply."
+        extensions = {"code": QUERY_TOO_COMPLEX}
     elif original is None or isinstance(original, GraphQLError):
-        # Parse, validation and variable-coercion errors: the document or its input is wrong.
+        # Validation errors come coded (OperationGuard); the rest is variable coercion:
+        # the input is wrong.
         extensions = dict(error.extensions or {})
         extensions.setdefault("code", "BAD_USER_INPUT")
         message = error.message
@@ -74,12 +105,17 @@ class ErrorCodes(SchemaExtension):
 
 
 class FederatedSchema(strawberry.federation.Schema):
-    """A Federation v2 subgraph schema whose errors carry codes."""
+    """A Federation v2 subgraph schema whose errors carry codes, whose operations are
+    held to `OperationLimits` and whose list and text inputs to their stated maxima
+    (`veche_kit.inputs`). `cached_documents` repeated operations skip parsing and
+    validation."""
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, cached_documents: int = 256, **kwargs: Any) -> None:
         kwargs.setdefault("extensions", [])
-        kwargs["extensions"] = [ErrorCodes, *kwargs["extensions"]]
+        kwargs["extensions"] = [ErrorCodes, OperationGuard, *kwargs["extensions"]]
         super().__init__(**kwargs)
+        self.documents = DocumentCache(cached_documents)
+        describe_bounds(self._schema)
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # ErrorCodes has already logged what was unexpected; refusals are not errors of ours.
@@ -114,6 +150,8 @@ class RequestContext:
     request: Request
     verifier: TokenVerifier
     loaders: dict[str, Any] = field(default_factory=dict)
+    limits: OperationLimits = field(default_factory=OperationLimits)
+    memo: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
     _principal: Principal | None = None
     _resolved: bool = False
 
@@ -132,6 +170,14 @@ class RequestContext:
                 "Sign in first: send 'Authorization: Bearer <access token>'."
             )
         return principal
+
+    async def once(self, key: Hashable, compute: Callable[[], Awaitable[T]]) -> T:
+        """`compute()` run once per request for `key` (e.g. a field and its arguments):
+        aliases of one field share its result instead of repeating the work."""
+        if key not in self.memo:
+            self.memo[key] = asyncio.ensure_future(compute())
+        result: T = await asyncio.shield(self.memo[key])
+        return result
 
     def loader(
         self, key: str, load_fn: Callable[[list[K]], Awaitable[Sequence[T]]]
@@ -174,31 +220,12 @@ PageFirst = Annotated[
     strawberry.argument(description=f"Page size, 1–{MAX_PAGE} (default {DEFAULT_PAGE})."),
 ]
 PageAfter = Annotated[
-    str | None, strawberry.argument(description="`endCursor` of the previous page.")
+    str | None,
+    strawberry.argument(
+        description="`endCursor` of the previous page.",
+        metadata=bounded(chars=MAX_CURSOR_CHARS),
+    ),
 ]
-
-
-def encode_cursor(key: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(json.dumps(list(key)).encode()).decode()
-
-
-def decode_cursor(cursor: str | None) -> list[Any] | None:
-    """The sort key a cursor holds; BAD_USER_INPUT for one this API did not hand out."""
-    if cursor is None:
-        return None
-    try:
-        value = json.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (ValueError, UnicodeDecodeError) as error:
-        raise BadUserInputError("`after` is not a cursor from this list.", field="after") from error
-    if not isinstance(value, list):
-        raise BadUserInputError("`after` is not a cursor from this list.", field="after")
-    return value
-
-
-def id_after(cursor: str | None) -> str | None:
-    """The id a cursor of an `_id`-ordered list holds (see `mongo.page`); None for the start."""
-    key = decode_cursor(cursor)
-    return str(key[0]) if key else None
 
 
 def page_size(first: int | None) -> int:

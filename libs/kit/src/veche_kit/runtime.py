@@ -2,7 +2,8 @@
 
 `Runtime` is created by each service's `create_app`; the Starlette lifespan
 starts and stops it. `build_app` gives every service the same HTTP surface:
-`/graphql`, `/health`, `/ready`, request ids and JSON logs.
+`/graphql` (read by `veche_kit.graphql_http`, held to `veche_kit.limits`),
+`/health`, `/ready`, request ids and JSON logs.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+from cross_web import HTTPException
 from pymongo import AsyncMongoClient, IndexModel
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -24,13 +27,15 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
-from strawberry.http import GraphQLHTTPResponse
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from veche_kit.auth import STALE_INDEXES, StaleTokens, TokenVerifier
 from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer, Handler
 from veche_kit.graphql import RequestContext
+from veche_kit.graphql_http import Refused, read_graphql_request, refusal
+from veche_kit.limits import OperationLimits
 from veche_kit.logs import request_id_var
 from veche_kit.metrics import MetricsMiddleware, ServiceMetrics, State
 from veche_kit.migrations import Migration, migrate
@@ -187,8 +192,19 @@ class Runtime:
         return report
 
 
+MAX_REQUEST_ID = 128
+
+
+def _request_id(given: bytes) -> str | None:
+    """The caller's request id, or None when it is not printable ASCII."""
+    if not all(0x21 <= byte <= 0x7E for byte in given):
+        return None
+    return given.decode("ascii")[:MAX_REQUEST_ID]
+
+
 class RequestIdMiddleware:
-    """Takes `X-Request-Id` from the caller (or makes one) for logs and the response."""
+    """Takes `X-Request-Id` from the caller (or makes one) for logs and the response;
+    one that is not printable ASCII is refused (400) rather than logged."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -198,7 +214,12 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
-        request_id = headers.get(b"x-request-id", b"").decode()[:64] or uuid.uuid4().hex
+        given = _request_id(headers.get(b"x-request-id", b""))
+        if given is None:
+            response = refusal("X-Request-Id must be printable ASCII (letters, digits, -._:).")
+            await response(scope, receive, send)
+            return
+        request_id = given or uuid.uuid4().hex
         token = request_id_var.set(request_id)
 
         async def send_with_id(message: Message) -> None:
@@ -214,21 +235,66 @@ class RequestIdMiddleware:
 
 
 ContextFactory = Callable[[Request], RequestContext]
+# The request `SubgraphApp` has read and checked, for Strawberry's `parse_http_body`.
+_checked_request: ContextVar[GraphQLRequestData] = ContextVar("checked_request")
+
+
+def operation_limits(settings: ServiceSettings) -> OperationLimits:
+    return OperationLimits(
+        max_tokens=settings.max_tokens,
+        max_depth=settings.max_depth,
+        max_aliases=settings.max_aliases,
+        max_body_bytes=settings.max_body_bytes,
+    )
 
 
 class SubgraphApp(GraphQL[RequestContext, None]):
     """Strawberry's ASGI app with Veche's context; no IDE (the gateway serves GraphiQL).
-    Counts each error's `extensions.code` in the service's metrics."""
+    Reads the request itself (`graphql_http`: POST JSON only, bounded, well-formed),
+    answers every refusal as a coded GraphQL error, and counts each error's
+    `extensions.code` in the service's metrics."""
 
     def __init__(
-        self, schema: Any, context_factory: ContextFactory, metrics: ServiceMetrics
+        self,
+        schema: Any,
+        context_factory: ContextFactory,
+        metrics: ServiceMetrics,
+        limits: OperationLimits | None = None,
     ) -> None:
-        super().__init__(schema, graphql_ide=None)
+        super().__init__(schema, graphql_ide=None, allow_queries_via_get=False)
         self.context_factory = context_factory
         self.metrics = metrics
+        self.limits = limits or OperationLimits()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":  # no subscriptions: nothing to serve over a websocket
+            await send({"type": "websocket.close", "code": 1008})
+            return
+        request = Request(scope, receive)
+        response: Response
+        try:
+            checked = _checked_request.set(
+                await read_graphql_request(request, self.limits.max_body_bytes)
+            )
+            try:
+                response = await self.run(request)
+            finally:
+                _checked_request.reset(checked)
+        except Refused as refused:
+            self.metrics.errors_of([refused.code])
+            response = refused.response()
+        except HTTPException as exc:  # Strawberry's own refusals (e.g. an unknown operation name)
+            self.metrics.errors_of(["BAD_USER_INPUT"])
+            response = refusal(exc.reason, exc.status_code)
+        await response(scope, receive, send)
+
+    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
+        return _checked_request.get()
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
-        return self.context_factory(request)
+        context = self.context_factory(request)
+        context.limits = self.limits
+        return context
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:
@@ -281,7 +347,12 @@ def build_app(
     async def metrics(_: Request) -> Response:
         return await runtime.metrics.response(refresh)
 
-    graphql_app = SubgraphApp(schema, context_factory or plain_context, runtime.metrics)
+    graphql_app = SubgraphApp(
+        schema,
+        context_factory or plain_context,
+        runtime.metrics,
+        operation_limits(runtime.settings),
+    )
     app = Starlette(
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),

@@ -59,6 +59,26 @@ class ServiceSettings(BaseSettings):
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))
+    # What one request may ask of a subgraph (veche_kit.limits): far above what the
+    # gateway forwards, so only callers that bypass the gateway ever meet them.
+    max_body_bytes: int = Field(
+        default=2_000_000,
+        gt=0,
+        validation_alias=AliasChoices("VECHE_SUBGRAPH_MAX_BODY_BYTES", "max_body_bytes"),
+    )
+    max_tokens: int = Field(
+        default=5_000,
+        gt=0,
+        validation_alias=AliasChoices("VECHE_SUBGRAPH_MAX_TOKENS", "max_tokens"),
+    )
+    max_depth: int = Field(
+        default=24, gt=0, validation_alias=AliasChoices("VECHE_SUBGRAPH_MAX_DEPTH", "max_depth")
+    )
+    max_aliases: int = Field(
+        default=100,
+        ge=0,
+        validation_alias=AliasChoices("VECHE_SUBGRAPH_MAX_ALIASES", "max_aliases"),
+    )
 
     @model_validator(mode="after")
     def _production_needs_real_endpoints(self) -> ServiceSettings:

@@ -36,11 +36,11 @@ def clean_text(value: str | None, field: str, limit: int, *, required: bool = Tr
 def clean_slugs(values: Iterable[str], *, field: str, what: str) -> list[str]:
     """Trimmed, lower-cased slugs without repeats, in the order given; `what` names
     one in the refusal ("a district id (see `districts`)")."""
-    cleaned: list[str] = []
+    # A dict keeps the first of each in order; a list's `in` made repeats quadratic.
+    cleaned: dict[str, None] = {}
     for raw in values:
         value = raw.strip().lower()
         if not is_slug(value):
             raise BadUserInputError(f"'{raw[:40]}' is not {what}.", field=field)
-        if value not in cleaned:
-            cleaned.append(value)
-    return cleaned
+        cleaned[value] = None
+    return list(cleaned)

@@ -23,6 +23,7 @@ from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Rep
 from veche_kit.clock import utcnow
 from veche_kit.errors import ForbiddenError
 from veche_kit.graphql import (
+    ID_SHAPE,
     Connection,
     FederatedSchema,
     PageAfter,
@@ -35,6 +36,7 @@ from veche_kit.graphql import (
     id_connection,
     page_size,
 )
+from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 
 
@@ -55,6 +57,9 @@ class IssuesContext(RequestContext):
 
 
 IssuesInfo = Info[IssuesContext, None]
+# Cursors of issue lists: (distance, id) nearest first, (own district first: 0 or 1, id).
+NEAR_SHAPE = (float, str)
+MATCHING_SHAPE = (int, str)
 
 
 # ─────────────────────────── enums and values ───────────────────────────
@@ -185,7 +190,7 @@ class User:
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Issue] | None:
         page = await info.context.issues.reported_by(
-            str(self.id), first=page_size(first), after=decode_cursor(after)
+            str(self.id), first=page_size(first), after=decode_cursor(after, ID_SHAPE)
         )
         return _issue_page(page)
 
@@ -196,7 +201,7 @@ class User:
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Issue] | None:
         page = await info.context.issues.solved_by(
-            str(self.id), first=page_size(first), after=decode_cursor(after)
+            str(self.id), first=page_size(first), after=decode_cursor(after, ID_SHAPE)
         )
         return _issue_page(page)
 
@@ -212,7 +217,7 @@ class User:
             await info.context.principal(),
             str(self.id),
             first=page_size(first),
-            after=decode_cursor(after),
+            after=decode_cursor(after, MATCHING_SHAPE),
         )
         return _issue_page(page)
 
@@ -548,7 +553,9 @@ class IssueFilter:
     status: IssueStatus | None = strawberry.field(
         default=None, description="Only issues in this status."
     )
-    category: str | None = strawberry.field(default=None, description="Only this category id.")
+    category: str | None = strawberry.field(
+        default=None, description="Only this category id.", metadata=bounded(chars=ID_CHARS)
+    )
     district_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only this district."
     )
@@ -560,44 +567,57 @@ class IssueFilter:
         default=None,
         description="Words to find in the title, description or address, Russian or English; case, ё/е "
         "and word endings do not matter, and a word's beginning is enough (`дор` finds `дорога`).",
+        metadata=bounded(chars=domain.MAX_SEARCH),
     )
 
 
 @strawberry.input(description="A problem to report.")
 class ReportIssueInput:
     title: str = strawberry.field(
-        description=f"Short summary, up to {domain.MAX_TITLE} characters."
+        description="Short summary.", metadata=bounded(chars=domain.MAX_TITLE)
     )
     description: str = strawberry.field(
-        description=f"What is wrong, up to {domain.MAX_DESCRIPTION} characters."
+        description="What is wrong.", metadata=bounded(chars=domain.MAX_DESCRIPTION)
     )
-    category: str = strawberry.field(description="Category id from `issueCategories`.")
+    category: str = strawberry.field(
+        description="Category id from `issueCategories`.", metadata=bounded(chars=ID_CHARS)
+    )
     location: GeoPointInput = strawberry.field(description="Where the problem is.")
     address: str | None = strawberry.field(
-        default=None, description=f"The address in words, up to {domain.MAX_ADDRESS} characters."
+        default=None,
+        description="The address in words.",
+        metadata=bounded(chars=domain.MAX_ADDRESS),
     )
     district_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="The district (see `districts`); defaults to the reporter's own district.",
     )
     photos: list[str] | None = strawberry.field(
-        default=None, description=f"Up to {domain.MAX_PHOTOS} photo URLs, http:// or https:// only."
+        default=None,
+        description="Photo URLs, http:// or https:// only.",
+        metadata=bounded(items=domain.MAX_PHOTOS, chars=domain.MAX_URL),
     )
 
 
 @strawberry.input(description="A citizen's initiative to propose.")
 class ProposeInitiativeInput:
     title: str = strawberry.field(
-        description=f"Short summary, up to {domain.MAX_TITLE} characters."
+        description="Short summary.", metadata=bounded(chars=domain.MAX_TITLE)
     )
     description: str = strawberry.field(
-        description=f"What is proposed and why, up to {domain.MAX_DESCRIPTION} characters."
+        description="What is proposed and why.", metadata=bounded(chars=domain.MAX_DESCRIPTION)
     )
-    category: str = strawberry.field(description="Category id from `issueCategories`.")
+    category: str = strawberry.field(
+        description="Category id from `issueCategories`.", metadata=bounded(chars=ID_CHARS)
+    )
     location: GeoPointInput | None = strawberry.field(
         default=None, description="Where, when the proposal is about a place."
     )
-    address: str | None = strawberry.field(default=None, description="The address in words.")
+    address: str | None = strawberry.field(
+        default=None,
+        description="The address in words.",
+        metadata=bounded(chars=domain.MAX_ADDRESS),
+    )
     district_id: strawberry.ID | None = strawberry.field(
         default=None, description="The district; defaults to the author's own district."
     )
@@ -646,7 +666,7 @@ class Query:
                 text=filter.text,
             )
         page = await info.context.issues.find_issues(
-            query, first=page_size(first), after=decode_cursor(after)
+            query, first=page_size(first), after=decode_cursor(after, ID_SHAPE, NEAR_SHAPE)
         )
         return _issue_page(page)
 
@@ -657,7 +677,12 @@ class Query:
     async def similar_issues(
         self,
         info: IssuesInfo,
-        category: Annotated[str, strawberry.argument(description="Category id of the new report.")],
+        category: Annotated[
+            str,
+            strawberry.argument(
+                description="Category id of the new report.", metadata=bounded(chars=ID_CHARS)
+            ),
+        ],
         near: Annotated[GeoPointInput, strawberry.argument(description="Where the new report is.")],
         radius_meters: Annotated[
             int | None,
@@ -702,7 +727,10 @@ class Query:
                 median_response_hours=s["median_response_hours"],
                 _department_id=s["department_id"],
             )
-            for s in await info.context.issues.department_stats()
+            # Once per request however many aliases ask (and briefly cached by the service).
+            for s in await info.context.once(
+                "departmentStats", info.context.issues.department_stats
+            )
         ]
 
 
@@ -778,7 +806,9 @@ class Mutation:
         id: IssueId,
         text: Annotated[
             str,
-            strawberry.argument(description=f"The comment, up to {domain.MAX_COMMENT} characters."),
+            strawberry.argument(
+                description="The comment.", metadata=bounded(chars=domain.MAX_COMMENT)
+            ),
         ],
     ) -> Comment:
         caller = await info.context.require_user()
@@ -798,7 +828,8 @@ class Mutation:
         note: Annotated[
             str | None,
             strawberry.argument(
-                description="Why; required when rejecting and when reopening. Shown in `history`."
+                description="Why; required when rejecting and when reopening. Shown in `history`.",
+                metadata=bounded(chars=domain.MAX_NOTE),
             ),
         ] = None,
     ) -> Issue:
@@ -819,7 +850,10 @@ class Mutation:
         id: IssueId,
         message: Annotated[
             str,
-            strawberry.argument(description="What you propose to do and when, for the reporter."),
+            strawberry.argument(
+                description="What you propose to do and when, for the reporter.",
+                metadata=bounded(chars=domain.MAX_OFFER),
+            ),
         ],
     ) -> SolverOffer:
         caller = await info.context.require_user()
@@ -851,7 +885,11 @@ class Mutation:
         info: IssuesInfo,
         id: IssueId,
         note: Annotated[
-            str | None, strawberry.argument(description="What was done; shown in `history`.")
+            str | None,
+            strawberry.argument(
+                description="What was done; shown in `history`.",
+                metadata=bounded(chars=domain.MAX_NOTE),
+            ),
         ] = None,
     ) -> Issue:
         caller = await info.context.require_user()
@@ -915,7 +953,11 @@ class Mutation:
         info: IssuesInfo,
         id: IssueId,
         reason: Annotated[
-            str, strawberry.argument(description="What is still wrong; shown in `history`.")
+            str,
+            strawberry.argument(
+                description="What is still wrong; shown in `history`.",
+                metadata=bounded(chars=domain.MAX_NOTE),
+            ),
         ],
     ) -> Issue:
         caller = await info.context.require_user()

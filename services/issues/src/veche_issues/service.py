@@ -48,6 +48,7 @@ from veche_kit.events import (
     IssueSupported,
     IssueSupportWithdrawn,
 )
+from veche_kit.memo import BriefCache
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
 from veche_kit.throttle import RateLimiter, Window
@@ -115,6 +116,7 @@ class IssuesService:
         self.settings = settings
         self.holidays: frozenset[date] = frozenset()
         self.limits = RateLimiter(store.db)
+        self._stats: BriefCache[list[Document]] = BriefCache(settings.stats_cache_seconds)
 
     @property
     def db(self) -> Database:
@@ -575,10 +577,15 @@ class IssuesService:
         )
 
     async def reopen(self, caller: Principal, issue_id: str, reason: str) -> Document:
-        domain.required_text(reason, "reason", domain.MAX_NOTE)
-        return await self.change_status(
-            caller, issue_id, Status.IN_PROGRESS, reason, expect=Status.RESOLVED
-        )
+        # The workflow checks who may reopen before the reason (its `note`): FORBIDDEN first.
+        try:
+            return await self.change_status(
+                caller, issue_id, Status.IN_PROGRESS, reason, expect=Status.RESOLVED
+            )
+        except BadUserInputError as refused:
+            if refused.extensions.get("field") != "note":
+                raise
+            raise BadUserInputError(refused.message, field="reason") from None
 
     # ───────────────────────── solvers ─────────────────────────
 
@@ -676,8 +683,14 @@ class IssuesService:
     # ───────────────────────── accountability ─────────────────────────
 
     async def department_stats(self, now: datetime | None = None) -> list[Document]:
-        """Per department routed to by some category: open, overdue, resolved, median response."""
-        now = now or utcnow()
+        """Per department routed to by some category: open, overdue, resolved, median response.
+        Kept for `stats_cache_seconds` (the work is a few store queries per department);
+        a given `now` computes afresh."""
+        if now is not None:
+            return await self._department_stats(now)
+        return await self._stats.get(lambda: self._department_stats(utcnow()))
+
+    async def _department_stats(self, now: datetime) -> list[Document]:
         return [
             await self.store.department_stats(department, now)
             for department in await self.store.department_ids()

@@ -38,6 +38,8 @@ class IssuesSettings(ServiceSettings):
     open311_jurisdiction: str = "veche.local"
     # Reports one Open311 partner key may file per hour (RATE_LIMITED beyond, as 429).
     open311_reports_per_partner_hour: int = Field(default=600, ge=1)
+    # How long departmentStats is reused before it is computed again (0: every request).
+    stats_cache_seconds: float = Field(default=5.0, ge=0)
 
     def threshold_for(self, category: str) -> int:
         return self.support_thresholds.get(category, self.support_threshold)

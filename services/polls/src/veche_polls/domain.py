@@ -8,7 +8,7 @@ store speak the same language without a mapping layer.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from enum import StrEnum
@@ -297,16 +297,16 @@ def _options(qid: str, index: int, raw_options: Sequence[str]) -> list[Document]
 
 
 def clean_audience(
-    district_ids: Iterable[str], min_age: int | None, max_age: int | None, verified_only: bool
+    district_ids: Sequence[str], min_age: int | None, max_age: int | None, verified_only: bool
 ) -> Document:
-    districts = clean_slugs(
-        district_ids, field="audience.districtIds", what="a district id (see `districts`)"
-    )
-    if len(districts) > MAX_DISTRICTS:
+    if len(district_ids) > MAX_DISTRICTS:  # before cleaning: the count bounds the work
         raise BadUserInputError(
             f"Name at most {MAX_DISTRICTS} districts, or none for the whole city.",
             field="audience.districtIds",
         )
+    districts = clean_slugs(
+        district_ids, field="audience.districtIds", what="a district id (see `districts`)"
+    )
     for name, age in (("minAge", min_age), ("maxAge", max_age)):
         if age is not None and not MIN_AGE <= age <= MAX_AGE:
             raise BadUserInputError(

@@ -13,7 +13,6 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
-from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.types import Info
@@ -30,7 +29,9 @@ from veche_kit.graphql import (
     id_after,
     id_connection,
     page_size,
+    position_after,
 )
+from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 from veche_polls import domain
 from veche_polls.audit import TreeHead, canonical
@@ -40,7 +41,7 @@ from veche_polls.domain import PollStatus as DomainPollStatus
 from veche_polls.domain import QuestionKind as DomainQuestionKind
 from veche_polls.errors import PollNotActiveError
 from veche_polls.loaders import PollLoaders
-from veche_polls.service import NewPoll, PollsService
+from veche_polls.service import AudienceDraft, NewPoll, PollsService
 
 
 @dataclass
@@ -554,12 +555,13 @@ def _poll_page(documents: list[Document], has_next: bool, total: int) -> Connect
 @strawberry.input(description="A question of a new or edited poll.")
 class QuestionInput:
     text: str = strawberry.field(
-        description=f"The question, up to {domain.MAX_QUESTION} characters."
+        description="The question.", metadata=bounded(chars=domain.MAX_QUESTION)
     )
     kind: QuestionKind = strawberry.field(description="How it is answered.")
     options: list[str] | None = strawberry.field(
         default=None,
         description=f"Choice questions: {domain.MIN_OPTIONS}–{domain.MAX_OPTIONS} option texts, in order, no repeats. Leave out for a SCALE.",
+        metadata=bounded(items=domain.MAX_OPTIONS, chars=domain.MAX_OPTION),
     )
     max_choices: int | None = strawberry.field(
         default=None,
@@ -589,6 +591,7 @@ class AudienceInput:
     district_ids: list[strawberry.ID] = strawberry.field(
         default_factory=list,
         description="District ids (see `districts`) whose residents may vote; empty: the whole city.",
+        metadata=bounded(items=domain.MAX_DISTRICTS, chars=ID_CHARS),
     )
     min_age: int | None = strawberry.field(
         default=None, description=f"Youngest age allowed, {domain.MIN_AGE}–{domain.MAX_AGE}."
@@ -602,20 +605,23 @@ class AudienceInput:
         "throwaway accounts cannot sway the result. Set false for a poll open to every account.",
     )
 
-    def cleaned(self) -> Document:
-        return domain.clean_audience(
+    def draft(self) -> AudienceDraft:
+        return AudienceDraft(
             [str(d) for d in self.district_ids], self.min_age, self.max_age, self.verified_only
         )
 
 
 @strawberry.input(description="A new poll; it starts as a DRAFT.")
 class CreatePollInput:
-    title: str = strawberry.field(description=f"Short title, up to {domain.MAX_TITLE} characters.")
+    title: str = strawberry.field(
+        description="Short title.", metadata=bounded(chars=domain.MAX_TITLE)
+    )
     description: str | None = strawberry.field(
-        default=None, description=f"Details, up to {domain.MAX_DESCRIPTION} characters."
+        default=None, description="Details.", metadata=bounded(chars=domain.MAX_DESCRIPTION)
     )
     questions: list[QuestionInput] = strawberry.field(
-        description=f"{domain.MIN_QUESTIONS}–{domain.MAX_QUESTIONS} questions, in order."
+        description=f"{domain.MIN_QUESTIONS}–{domain.MAX_QUESTIONS} questions, in order.",
+        metadata=bounded(items=domain.MAX_QUESTIONS),
     )
     audience: AudienceInput | None = strawberry.field(
         default=None,
@@ -648,12 +654,18 @@ class CreatePollInput:
 
 @strawberry.input(description="Changes to a DRAFT poll; leave a field out to keep it.")
 class UpdatePollInput:
-    title: str | None = strawberry.field(default=strawberry.UNSET, description="New title.")
+    title: str | None = strawberry.field(
+        default=strawberry.UNSET, description="New title.", metadata=bounded(chars=domain.MAX_TITLE)
+    )
     description: str | None = strawberry.field(
-        default=strawberry.UNSET, description="New details; null clears them."
+        default=strawberry.UNSET,
+        description="New details; null clears them.",
+        metadata=bounded(chars=domain.MAX_DESCRIPTION),
     )
     questions: list[QuestionInput] | None = strawberry.field(
-        default=strawberry.UNSET, description="The full new list of questions (replaces the old)."
+        default=strawberry.UNSET,
+        description="The full new list of questions (replaces the old).",
+        metadata=bounded(items=domain.MAX_QUESTIONS),
     )
     audience: AudienceInput | None = strawberry.field(
         default=strawberry.UNSET, description="The new audience; null: the whole city."
@@ -675,6 +687,7 @@ class AnswerInput:
     option_ids: list[strawberry.ID] | None = strawberry.field(
         default=None,
         description="Choice questions: the chosen option ids (one for SINGLE_CHOICE, up to `maxChoices` for MULTIPLE_CHOICE).",
+        metadata=bounded(items=domain.MAX_OPTIONS),
     )
     value: int | None = strawberry.field(
         default=None, description="SCALE questions: a number from `scaleMin` to `scaleMax`."
@@ -730,9 +743,8 @@ class PollAudit:
     async def records(
         self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[BallotRecord]:
-        start = id_after(after)
         documents, has_next = await info.context.polls.records_page(
-            self._poll_id, page_size(first), int(start) if start is not None else None
+            self._poll_id, page_size(first), position_after(after)
         )
         nodes = [
             BallotRecord(
@@ -752,8 +764,8 @@ class PollAudit:
     async def heads(
         self, info: PollsInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[PollAudit]:
-        start = id_after(after)
-        below = int(start) if start is not None else self.tree_size + 1
+        start = position_after(after)
+        below = start if start is not None else self.tree_size + 1
         heads, has_next, total = await info.context.polls.heads_page(
             self._poll_id, page_size(first), below, self.tree_size
         )
@@ -845,7 +857,11 @@ class Query:
         info: PollsInfo,
         poll_id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
         commitment: Annotated[
-            str, strawberry.argument(description="The receipt's commitment, hex.")
+            str,
+            strawberry.argument(
+                description="The receipt's commitment, hex (64 digits).",
+                metadata=bounded(chars=64),
+            ),
         ],
     ) -> InclusionProof | None:
         found = await info.context.polls.inclusion_proof(
@@ -890,7 +906,7 @@ class Mutation:
             title=input.title,
             description=input.description,
             questions=[q.draft() for q in input.questions],
-            audience=input.audience.cleaned() if input.audience else None,
+            audience=input.audience.draft() if input.audience else None,
             starts_at=_when(input.starts_at),
             ends_at=_when(input.ends_at),
             points_reward=input.points_reward,
@@ -924,7 +940,7 @@ class Mutation:
         if input.questions is not strawberry.UNSET:
             changes["questions"] = [q.draft() for q in input.questions or []]
         if input.audience is not strawberry.UNSET:
-            changes["audience"] = input.audience.cleaned() if input.audience else None
+            changes["audience"] = input.audience.draft() if input.audience else None
         saved = await info.context.polls.update_poll(caller, str(id), changes)
         return Poll.from_doc(saved)
 
@@ -959,7 +975,10 @@ class Mutation:
         poll_id: Annotated[strawberry.ID, strawberry.argument(description="Poll id.")],
         answers: Annotated[
             list[AnswerInput],
-            strawberry.argument(description="One answer per question of the poll."),
+            strawberry.argument(
+                description="One answer per question of the poll.",
+                metadata=bounded(items=domain.MAX_QUESTIONS),
+            ),
         ],
     ) -> Ballot:
         caller = await info.context.require_user()
@@ -984,7 +1003,7 @@ class Mutation:
         text: Annotated[
             str,
             strawberry.argument(
-                description=f"The decision, up to {domain.MAX_DECISION} characters."
+                description="The decision.", metadata=bounded(chars=domain.MAX_DECISION)
             ),
         ],
         status: Annotated[DecisionStatus, strawberry.argument(description="How far it has got.")],
@@ -1001,5 +1020,5 @@ schema = FederatedSchema(
     query=Query,
     mutation=Mutation,
     types=[Poll, User, Issue, District, Department],
-    extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+    cached_documents=512,
 )

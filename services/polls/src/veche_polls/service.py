@@ -45,13 +45,28 @@ _EDITABLE = (
 
 
 @dataclass(frozen=True)
+class AudienceDraft:
+    """Who may vote, as the author sent it; checked once the author's role is."""
+
+    district_ids: Sequence[str]
+    min_age: int | None
+    max_age: int | None
+    verified_only: bool
+
+    def cleaned(self) -> Document:
+        return domain.clean_audience(
+            self.district_ids, self.min_age, self.max_age, self.verified_only
+        )
+
+
+@dataclass(frozen=True)
 class NewPoll:
     """A poll as its author drafts it."""
 
     title: str
     description: str | None
     questions: Sequence[QuestionDraft]
-    audience: Document | None
+    audience: AudienceDraft | None
     starts_at: datetime | None
     ends_at: datetime | None
     points_reward: int | None
@@ -143,7 +158,7 @@ class PollsService:
                 draft.description, "description", domain.MAX_DESCRIPTION, required=False
             ),
             questions=domain.build_questions(draft.questions),
-            audience=draft.audience if draft.audience is not None else domain.whole_city(),
+            audience=draft.audience.cleaned() if draft.audience else domain.whole_city(),
             starts_at=draft.starts_at,
             ends_at=draft.ends_at,
             points_reward=domain.clean_points_reward(draft.points_reward),
@@ -449,8 +464,9 @@ def _cleaned_changes(update: dict[str, Any]) -> dict[str, Any]:
         )
     if "questions" in update:
         update["questions"] = domain.build_questions(update["questions"] or [])
-    if "audience" in update and update["audience"] is None:
-        update["audience"] = domain.whole_city()
+    if "audience" in update:
+        audience: AudienceDraft | None = update["audience"]
+        update["audience"] = audience.cleaned() if audience else domain.whole_city()
     if "points_reward" in update:
         update["points_reward"] = domain.clean_points_reward(update["points_reward"])
     return update

@@ -97,13 +97,13 @@ def normalize_phone(phone: str) -> str:
 
 def clean_skills(skills: list[str]) -> list[str]:
     """Skills are issue category ids (lowercase slugs), without repeats."""
+    if len(skills) > MAX_SKILLS:  # before cleaning: the count bounds the work
+        raise BadUserInputError(f"Name at most {MAX_SKILLS} skills.", field="skills")
     cleaned = clean_slugs(
         skills, field="skills", what="a category id (lowercase letters, digits and dashes)"
     )
     if not cleaned:
         raise BadUserInputError("Name at least one category you can help with.", field="skills")
-    if len(cleaned) > MAX_SKILLS:
-        raise BadUserInputError(f"Name at most {MAX_SKILLS} skills.", field="skills")
     return cleaned
 
 

@@ -20,11 +20,16 @@ from veche_kit.graphql import (
     id_connection,
     page_size,
 )
+from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 from veche_users import domain
 from veche_users.domain import Role as DomainRole
 from veche_users.loaders import UserLoaders
-from veche_users.service import AuthResult, UsersService
+from veche_users.service import MAX_REWARD_TEXT, AuthResult, UsersService
+
+MAX_PHONE = 32  # "+7 (910) 123-45-67" with room for other separators
+MAX_CODE = 16
+MAX_TOKEN = 256
 
 
 @dataclass
@@ -355,12 +360,16 @@ class AuthPayload:
 
 @strawberry.input(description="A new account.")
 class RegisterInput:
-    email: str = strawberry.field(description="Sign-in email; one account per email.")
+    email: str = strawberry.field(
+        description="Sign-in email; one account per email.",
+        metadata=bounded(chars=domain.MAX_EMAIL),
+    )
     password: str = strawberry.field(
-        description=f"At least {domain.MIN_PASSWORD} characters, letters with digits or symbols."
+        description=f"At least {domain.MIN_PASSWORD} characters, letters with digits or symbols.",
+        metadata=bounded(chars=domain.MAX_PASSWORD),
     )
     display_name: str = strawberry.field(
-        description=f"Name shown to others, up to {domain.MAX_NAME} characters."
+        description="Name shown to others.", metadata=bounded(chars=domain.MAX_NAME)
     )
     district_id: strawberry.ID | None = strawberry.field(
         default=None,
@@ -372,13 +381,16 @@ class RegisterInput:
     phone: str | None = strawberry.field(
         default=None,
         description="Phone in international form; verify it later with requestPhoneCode.",
+        metadata=bounded(chars=MAX_PHONE),
     )
 
 
 @strawberry.input(description="Profile fields to change; leave a field out to keep it.")
 class UpdateProfileInput:
     display_name: str | None = strawberry.field(
-        default=strawberry.UNSET, description="New name shown to others."
+        default=strawberry.UNSET,
+        description="New name shown to others.",
+        metadata=bounded(chars=domain.MAX_NAME),
     )
     district_id: strawberry.ID | None = strawberry.field(
         default=strawberry.UNSET, description="New district (see `districts`); null clears it."
@@ -387,15 +399,21 @@ class UpdateProfileInput:
         default=strawberry.UNSET, description="Year of birth; null clears it."
     )
     organization: str | None = strawberry.field(
-        default=strawberry.UNSET, description="Organization a solver acts for; null clears it."
+        default=strawberry.UNSET,
+        description="Organization a solver acts for; null clears it.",
+        metadata=bounded(chars=domain.MAX_ORGANIZATION),
     )
 
 
 @strawberry.input(description="A reward for the catalogue.")
 class RewardInput:
-    title: str = strawberry.field(description="What the reward is.")
+    title: str = strawberry.field(
+        description="What the reward is.", metadata=bounded(chars=domain.MAX_NAME)
+    )
     description: str | None = strawberry.field(
-        default=None, description="Details: where and how to use it."
+        default=None,
+        description="Details: where and how to use it.",
+        metadata=bounded(chars=MAX_REWARD_TEXT),
     )
     cost: int = strawberry.field(description="Points it costs, at least 1.")
     stock: int = strawberry.field(description="How many can be redeemed, 0 or more.")
@@ -444,7 +462,10 @@ class Query:
         info: UsersInfo,
         skill: Annotated[
             str | None,
-            strawberry.argument(description="An issue category id the solver must have."),
+            strawberry.argument(
+                description="An issue category id the solver must have.",
+                metadata=bounded(chars=ID_CHARS),
+            ),
         ] = None,
         district_id: Annotated[
             strawberry.ID | None,
@@ -490,8 +511,18 @@ class Mutation:
     async def login(
         self,
         info: UsersInfo,
-        email: Annotated[str, strawberry.argument(description="Sign-in email.")],
-        password: Annotated[str, strawberry.argument(description="Password.")],
+        email: Annotated[
+            str,
+            strawberry.argument(
+                description="Sign-in email.", metadata=bounded(chars=domain.MAX_EMAIL)
+            ),
+        ],
+        password: Annotated[
+            str,
+            strawberry.argument(
+                description="Password.", metadata=bounded(chars=domain.MAX_PASSWORD)
+            ),
+        ],
     ) -> AuthPayload:
         users = info.context.users
         client = users.client_of(info.context.request)
@@ -505,7 +536,10 @@ class Mutation:
         info: UsersInfo,
         refresh_token: Annotated[
             str,
-            strawberry.argument(description="The refresh token from the last sign-in or refresh."),
+            strawberry.argument(
+                description="The refresh token from the last sign-in or refresh.",
+                metadata=bounded(chars=MAX_TOKEN),
+            ),
         ],
     ) -> AuthPayload:
         return AuthPayload.from_result(await info.context.users.refresh(refresh_token))
@@ -517,7 +551,10 @@ class Mutation:
         self,
         info: UsersInfo,
         refresh_token: Annotated[
-            str, strawberry.argument(description="The session's refresh token.")
+            str,
+            strawberry.argument(
+                description="The session's refresh token.", metadata=bounded(chars=MAX_TOKEN)
+            ),
         ],
     ) -> bool:
         return await info.context.users.logout(refresh_token)
@@ -530,7 +567,10 @@ class Mutation:
         info: UsersInfo,
         phone: Annotated[
             str,
-            strawberry.argument(description="Phone in international form, e.g. +7 910 123-45-67."),
+            strawberry.argument(
+                description="Phone in international form, e.g. +7 910 123-45-67.",
+                metadata=bounded(chars=MAX_PHONE),
+            ),
         ],
     ) -> bool:
         users = info.context.users
@@ -543,7 +583,10 @@ class Mutation:
     async def verify_phone(
         self,
         info: UsersInfo,
-        code: Annotated[str, strawberry.argument(description="The 6-digit code.")],
+        code: Annotated[
+            str,
+            strawberry.argument(description="The 6-digit code.", metadata=bounded(chars=MAX_CODE)),
+        ],
     ) -> User:
         return User.from_doc(
             await info.context.users.verify_phone(await info.context.require_user(), code)
@@ -568,10 +611,17 @@ class Mutation:
         info: UsersInfo,
         skills: Annotated[
             list[str],
-            strawberry.argument(description="Issue category ids (see `issueCategories`)."),
+            strawberry.argument(
+                description="Issue category ids (see `issueCategories`).",
+                metadata=bounded(items=domain.MAX_SKILLS, chars=ID_CHARS),
+            ),
         ],
         organization: Annotated[
-            str | None, strawberry.argument(description="The organization they act for, if any.")
+            str | None,
+            strawberry.argument(
+                description="The organization they act for, if any.",
+                metadata=bounded(chars=domain.MAX_ORGANIZATION),
+            ),
         ] = None,
     ) -> User:
         caller = await info.context.require_user()
@@ -617,7 +667,12 @@ class Mutation:
             strawberry.ID,
             strawberry.argument(description="Short id: lowercase letters, digits, dashes."),
         ],
-        name: Annotated[str, strawberry.argument(description="Name to show.")],
+        name: Annotated[
+            str,
+            strawberry.argument(
+                description="Name to show.", metadata=bounded(chars=domain.MAX_NAME)
+            ),
+        ],
     ) -> District:
         caller = await info.context.require_user()
         return District.from_doc(await info.context.users.create_district(caller, str(id), name))
@@ -630,7 +685,12 @@ class Mutation:
             strawberry.ID,
             strawberry.argument(description="Short id: lowercase letters, digits, dashes."),
         ],
-        name: Annotated[str, strawberry.argument(description="Name to show.")],
+        name: Annotated[
+            str,
+            strawberry.argument(
+                description="Name to show.", metadata=bounded(chars=domain.MAX_NAME)
+            ),
+        ],
     ) -> Department:
         caller = await info.context.require_user()
         return Department.from_doc(
@@ -670,7 +730,10 @@ class Mutation:
         info: UsersInfo,
         ids: Annotated[
             list[strawberry.ID] | None,
-            strawberry.argument(description="Which ones; leave out to mark all."),
+            strawberry.argument(
+                description="Which ones; leave out to mark all.",
+                metadata=bounded(items=domain.MAX_MARK_READ),
+            ),
         ] = None,
     ) -> int:
         caller = await info.context.require_user()

@@ -1,0 +1,124 @@
+"""How a subgraph reads a GraphQL request off HTTP before Strawberry sees it.
+
+A subgraph takes `POST` with `Content-Type: application/json` only: a browser
+sends `text/plain`, form and multipart bodies cross-site without a preflight,
+so refusing them is Apollo's CSRF prevention. The body is read up to
+`max_body_bytes` (413 beyond), must be one JSON object (not `null`, `1`,
+`"x"`, a batch list, nor nested past the decoder's depth) holding a `query`
+string and, optionally, `variables` and `extensions` objects and an
+`operationName` string. Every refusal is a GraphQL error with a code
+(`Refused.response`), never a 500.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from strawberry.http import GraphQLRequestData
+
+BAD_USER_INPUT = "BAD_USER_INPUT"
+JSON_TYPE = "application/json"
+# Only an escaped UTF-16 surrogate (\uD800-\uDFFF) can make a lone one; look closer only then.
+_SURROGATE_ESCAPE = re.compile(rb"\\u[dD][89abcdefABCDEF]")
+
+
+class Refused(Exception):
+    """A request refused before any GraphQL work, with its HTTP status and code."""
+
+    def __init__(
+        self,
+        message: str,
+        status: int = 400,
+        code: str = BAD_USER_INPUT,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.status = status
+        self.code = code
+        self.headers = headers or {}
+
+    def response(self) -> JSONResponse:
+        body = {"errors": [{"message": self.message, "extensions": {"code": self.code}}]}
+        return JSONResponse(body, self.status, self.headers)
+
+
+def refusal(message: str, status: int = 400, code: str = BAD_USER_INPUT) -> JSONResponse:
+    return Refused(message, status, code).response()
+
+
+def _media_type(header: str | None) -> str:
+    return (header or "").split(";", 1)[0].strip().lower()
+
+
+async def read_body(request: Request, limit: int) -> bytes:
+    """The body, refused with 413 past `limit` bytes (declared or streamed)."""
+    too_large = Refused(f"The request body exceeds {limit} bytes.", status=413)
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > limit:
+            raise too_large
+    return bytes(body)
+
+
+def _has_lone_surrogate(data: Any) -> bool:
+    try:
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except UnicodeEncodeError:
+        return True
+    return False
+
+
+def parse_request(body: bytes) -> GraphQLRequestData:
+    """The GraphQL request a JSON body holds, or Refused saying what is wrong with it."""
+    try:
+        data = json.loads(body)
+    except RecursionError:
+        raise Refused("The request body is nested too deeply.") from None
+    except ValueError:  # invalid JSON or invalid UTF-8
+        raise Refused("The request body is not valid JSON (UTF-8).") from None
+    if not isinstance(data, dict):
+        raise Refused(
+            'The request body must be one JSON object: {"query": "...", "variables": {...}}.'
+        )
+    if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
+        raise Refused("The request holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).")
+    query = data.get("query")
+    if not isinstance(query, str) or not query.strip():
+        raise Refused("The request has no `query` string.")
+    variables = data.get("variables")
+    if variables is not None and not isinstance(variables, dict):
+        raise Refused("`variables` must be a JSON object.")
+    operation_name = data.get("operationName")
+    if operation_name is not None and not isinstance(operation_name, str):
+        raise Refused("`operationName` must be a string.")
+    extensions = data.get("extensions")
+    if extensions is not None and not isinstance(extensions, dict):
+        raise Refused("`extensions` must be a JSON object.")
+    return GraphQLRequestData(
+        query=query, variables=variables, operation_name=operation_name, extensions=extensions
+    )
+
+
+async def read_graphql_request(request: Request, max_body_bytes: int) -> GraphQLRequestData:
+    """Method, content type, size and shape checked, in that order (cheapest first)."""
+    if request.method != "POST":
+        raise Refused(
+            "Subgraphs take POST with Content-Type: application/json (call the gateway instead).",
+            status=405,
+            headers={"Allow": "POST"},
+        )
+    if _media_type(request.headers.get("content-type")) != JSON_TYPE:
+        raise Refused(
+            "Send the request as Content-Type: application/json; other types are refused "
+            "because a browser can send them from another site without asking (CSRF)."
+        )
+    return parse_request(await read_body(request, max_body_bytes))
