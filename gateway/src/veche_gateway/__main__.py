@@ -12,8 +12,6 @@ from veche_gateway.settings import Settings
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    # one line per subgraph fetch is noise; failures are logged by the gateway itself
-    logging.getLogger("httpx").setLevel(logging.WARNING)
     settings = Settings()
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="info")
 

@@ -18,6 +18,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import httpx
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -28,6 +29,7 @@ from starlette.routing import Route
 from veche_gateway.errors import INTERNAL, RequestError
 from veche_gateway.gateway import Gateway, GraphQLRequest
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
+from veche_gateway.passthrough import open311_route
 from veche_gateway.settings import Settings
 
 log = logging.getLogger("veche_gateway")
@@ -111,6 +113,8 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     settings = settings or Settings()
     gateway = gateway or Gateway(settings)
     graphiql = GraphiQLFiles(settings.graphiql_dir) if settings.graphiql else None
+    # Non-GraphQL routes passed to a subgraph (Open311) have a client of their own.
+    passthrough = httpx.AsyncClient(timeout=settings.fetch_timeout_seconds)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
@@ -123,6 +127,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             yield
         finally:
             await gateway.stop()
+            await passthrough.aclose()
 
     async def graphql(request: Request) -> Response:
         if graphiql is not None and wants_page(request):
@@ -209,6 +214,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     ]
     if graphiql is not None:
         routes.append(Route("/graphiql/{name}", graphiql.asset, methods=["GET"]))
+    if settings.open311_subgraph in settings.subgraphs:
+        url = settings.subgraphs[settings.open311_subgraph]
+        routes.append(open311_route(url, passthrough, settings.max_body_bytes))
     app = Starlette(
         routes=routes,
         middleware=middleware,

@@ -5,11 +5,12 @@ a `Sequence` runs its children in order, a `Parallel` together, a `Fetch`
 merges its data at the root, a `Flatten` builds representations from the
 objects at its inputs' paths (applying each input's `KeyRename`s) and merges
 each `_entities` result back into the objects it stands for. Fetched data is
-merged into one raw tree keyed by the client's response keys. The client's operation is then executed by graphql-core against the
-client schema over that tree: this gives the client's field order and
-aliases, `__typename`, introspection, and the spec's null propagation for
-free. Nulls that a reported subgraph failure already explains do not get a
-second "Cannot return null" error.
+merged into one raw tree keyed by the client's response keys. The plan's
+`Shaper` (`shape.py`) then builds the client's response from that tree: field
+order and aliases, `__typename`, abstract types, leaf coercion and the spec's
+null propagation. Nulls that a reported subgraph failure already explains do
+not get a second "Cannot return null" error. An operation with introspection
+is executed by graphql-core against the client schema over the tree instead.
 
 A fetch that fails (subgraph down, timing out, answering 5xx, or its circuit
 breaker open) costs only the fields it would have filled: each gets one
@@ -49,6 +50,7 @@ from veche_gateway.plan_tree import (
     QueryPlan,
     Sequence,
 )
+from veche_gateway.shape import Shaper
 from veche_gateway.transport import SubgraphUnavailable, Transport
 
 Path = tuple[str | int, ...]
@@ -159,6 +161,7 @@ class Executor:
         self,
         schema: GraphQLSchema,
         plan: QueryPlan,
+        shaper: Shaper,
         document: DocumentNode,
         operation_name: str | None,
         variables: Mapping[str, Any],
@@ -167,7 +170,18 @@ class Executor:
         run = _Run()
         if plan.node is not None:
             await self._node(run, plan.node, variables, headers)
-        return self._shape(run, schema, document, operation_name, variables)
+        if shaper.needs_executor:
+            return self._execute(run, schema, document, operation_name, variables)
+        data, shaped = shaper.shape(run.raw, run.covered)
+        errors = run.errors
+        for error in shaped:
+            error["extensions"] = {"code": INTERNAL, **(error.get("extensions") or {})}
+            errors.append(error)
+        response: dict[str, Any] = {}
+        if errors:
+            response["errors"] = errors
+        response["data"] = data
+        return response
 
     async def _node(
         self,
@@ -295,7 +309,7 @@ class Executor:
             else:
                 run.subgraph_error(fetch.subgraph, error, None, every)
 
-    def _shape(
+    def _execute(
         self,
         run: _Run,
         schema: GraphQLSchema,
@@ -303,6 +317,7 @@ class Executor:
         operation_name: str | None,
         variables: Mapping[str, Any],
     ) -> dict[str, Any]:
+        """Introspection: graphql-core's executor over the client schema and the raw tree."""
         result = execute_sync(
             schema,
             document,

@@ -55,6 +55,7 @@ from veche_gateway.normalize import NormalizedOperation, condition_variables, no
 from veche_gateway.plan import RESERVED_PREFIX, build_plan
 from veche_gateway.plan_tree import QueryPlan, print_plan
 from veche_gateway.settings import Settings
+from veche_gateway.shape import Shaper
 from veche_gateway.subgraph import Subgraph, load_subgraph
 from veche_gateway.supergraph import Supergraph
 from veche_gateway.transport import Transport
@@ -121,6 +122,7 @@ class Gateway:
             settings.document_cache_size
         )
         self._plans: LRU[tuple[Any, ...], QueryPlan] = LRU(settings.document_cache_size)
+        self._shapers: LRU[tuple[Any, ...], Shaper] = LRU(settings.document_cache_size)
         self.apq = PersistedQueries(settings.apq_cache_size)
         self.limits = Limits(
             max_depth=settings.max_depth,
@@ -333,9 +335,14 @@ class Gateway:
                     "data": None,
                 }
             self._plans.put(key, plan)
+        shaper = self._shapers.get(key)
+        if shaper is None:
+            shaper = Shaper(supergraph.schema, normalized)
+            self._shapers.put(key, shaper)
         response = await self.executor.run(
             supergraph.schema,
             plan,
+            shaper,
             prepared.document,
             request.operation_name,
             request.variables,

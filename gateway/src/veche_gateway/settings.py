@@ -77,6 +77,10 @@ class Settings(BaseSettings):
 
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=list)
 
+    # The subgraph that serves Open311 GeoReport v2 at /open311/v2 (passthrough.py);
+    # empty, or a name not in SUBGRAPHS: no Open311 route
+    open311_subgraph: str = "issues"
+
     @field_validator("subgraphs", mode="before")
     @classmethod
     def _subgraphs(cls, value: object) -> object:

@@ -53,4 +53,5 @@ async def test_a_representation_naming_no_entity_is_bad_input(representation: An
     assert answer["data"] is None  # `_entities` is non-null in the federation spec
     (error,) = answer["errors"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
-    assert "representations[1]" in error["message"] and "Thing" in error["message"]
+    assert "representations[1]" in error["message"]
+    assert "Thing" in error["message"]

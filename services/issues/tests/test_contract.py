@@ -69,7 +69,7 @@ def test_contract_names() -> None:
     assert set(mutation.fields) == {
         "reportIssue", "proposeInitiative", "supportIssue", "withdrawSupport", "commentOnIssue",
         "changeIssueStatus", "offerToSolve", "acceptSolverOffer", "markSolved",
-        "confirmResolution", "reopenIssue",
+        "confirmResolution", "reopenIssue", "createOpen311Key", "revokeOpen311Key",
     }  # fmt: skip
 
 

@@ -243,3 +243,35 @@ async def test_department_officials_hear_of_new_problems(
     texts = [e["node"]["text"] for e in (await inbox(official_client))["notifications"]["edges"]]
     assert "A new problem was routed to your department: «Свалка у реки»." in texts
     assert (await inbox(citizen_client))["notifications"]["totalCount"] == 0
+
+
+async def test_an_anonymous_reports_events_notify_its_followers_and_credit_no_one(
+    users: UsersServer, publisher: EventBus
+) -> None:
+    """An Open311 report without consent has no reporter (`reporter_id` None): its
+    events still reach the supporters, and no points go anywhere."""
+    supporter_client, supporter_auth = await users.citizen()
+    accepted = IssueStatusChanged(
+        issue_id=f"anon-{uuid.uuid4().hex[:8]}",
+        kind="PROBLEM",
+        title="Фонарь",
+        from_status="NEW",
+        to_status="ACCEPTED",
+        by_user_id="official-1",
+        note=None,
+        reporter_id=None,
+        solver_id=None,
+        department_id="housing",
+        supporter_ids=[supporter_auth["user"]["id"]],
+    )
+    envelope = await send(publisher, accepted)
+    await eventually(functools.partial(settled, users, envelope))
+    supporter = await inbox(supporter_client)
+    assert supporter["points"] == 0
+    assert [e["node"]["text"] for e in supporter["notifications"]["edges"]] == [
+        "«Фонарь» is now accepted."
+    ]
+    credited = await users.service.db["points_ledger"].count_documents(
+        {"source_event": str(envelope.id)}
+    )
+    assert credited == 0

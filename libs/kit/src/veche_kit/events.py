@@ -164,13 +164,16 @@ class PollDecisionRecorded(Event):
 
 
 class IssueReported(Event):
+    """A problem was reported. Here and in every later issue event, `reporter_id`
+    is None for an anonymous report (an Open311 partner's, without consent)."""
+
     type = "issue.reported"
     issue_id: str
     title: str
     category: str
     department_id: str | None
     district_id: str | None
-    reporter_id: str
+    reporter_id: str | None
 
 
 class IssueStatusChanged(Event):
@@ -184,7 +187,7 @@ class IssueStatusChanged(Event):
     to_status: str
     by_user_id: str | None
     note: str | None
-    reporter_id: str
+    reporter_id: str | None
     solver_id: str | None
     department_id: str | None
     supporter_ids: list[str]
@@ -206,7 +209,7 @@ class IssueCommented(Event):
     author_id: str
     official: bool
     excerpt: str
-    reporter_id: str
+    reporter_id: str | None
     supporter_ids: list[str]
 
 
@@ -216,7 +219,7 @@ class IssueSolverOffered(Event):
     title: str
     offer_id: str
     solver_id: str
-    reporter_id: str
+    reporter_id: str | None
     message: str
 
 
@@ -226,14 +229,14 @@ class IssueSolverAssigned(Event):
     title: str
     offer_id: str
     solver_id: str
-    reporter_id: str
+    reporter_id: str | None
 
 
 class IssueResolved(Event):
     type = "issue.resolved"
     issue_id: str
     title: str
-    reporter_id: str
+    reporter_id: str | None
     solver_id: str | None
     resolved_by: str
 
@@ -242,7 +245,7 @@ class IssueClosed(Event):
     type = "issue.closed"
     issue_id: str
     title: str
-    reporter_id: str
+    reporter_id: str | None
     solver_id: str | None
     confirmed_by: str | None  # None: closed automatically after the waiting period
 
@@ -288,4 +291,4 @@ class IssueOverdue(Event):
     title: str
     department_id: str | None
     due_at: datetime
-    reporter_id: str
+    reporter_id: str | None

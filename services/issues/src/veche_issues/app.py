@@ -8,7 +8,7 @@ import logging
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from veche_issues import store
+from veche_issues import open311, store
 from veche_issues.consumers import handlers
 from veche_issues.loaders import IssueLoaders
 from veche_issues.schema import IssuesContext, schema
@@ -64,7 +64,12 @@ def create_app(
             request=request, verifier=verifier, service=service, batches=IssueLoaders(issue_store)
         )
 
-    app = build_app(runtime, schema, context_factory=context)
+    app = build_app(
+        runtime,
+        schema,
+        context_factory=context,
+        routes=open311.routes(service, settings.open311_jurisdiction),
+    )
     app.state.service = service
     return app
 

@@ -124,7 +124,7 @@ def next_statuses(kind: Kind, current: Status) -> list[Status]:
 def actors_of(
     principal: Principal | None,
     *,
-    reporter_id: str,
+    reporter_id: str | None,
     department_id: str | None,
     solver_id: str | None,
 ) -> frozenset[Actor]:
@@ -132,7 +132,7 @@ def actors_of(
     if principal is None:
         return frozenset({Actor.SYSTEM})
     actors: set[Actor] = set()
-    if principal.user_id == reporter_id:
+    if reporter_id is not None and principal.user_id == reporter_id:
         actors.add(Actor.REPORTER)
     if solver_id is not None and principal.user_id == solver_id:
         actors.add(Actor.SOLVER)
@@ -251,6 +251,7 @@ MAX_DESCRIPTION = 5000
 MAX_ADDRESS = 300
 MAX_COMMENT = 2000
 MAX_NOTE = 1000
+MAX_PARTNER_NAME = 100
 MAX_OFFER = 1000
 MAX_PHOTOS = 10
 MAX_URL = 2000

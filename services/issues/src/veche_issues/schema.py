@@ -21,6 +21,7 @@ from veche_issues import domain
 from veche_issues.loaders import IssueLoaders
 from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Report
 from veche_kit.clock import utcnow
+from veche_kit.errors import ForbiddenError
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
@@ -303,6 +304,47 @@ class StatusChange:
         )
 
 
+@strawberry.type(
+    description="How to reach the person behind an Open311 report, given by the partner with the "
+    "person's consent, so the department can answer them."
+)
+class ReporterContact:
+    email: str | None = strawberry.field(description="E-mail address, if given.")
+    phone: str | None = strawberry.field(description="Phone number, if given.")
+    name: str | None = strawberry.field(description="First and last name, if given.")
+
+
+@strawberry.type(
+    description="A partner (a civic-tech tool, a regional platform) that files reports through "
+    "Open311 with its API key."
+)
+class Open311Partner:
+    id: strawberry.ID = strawberry.field(description="Partner id.")
+    name: str = strawberry.field(description="The partner's name, as the admin gave it.")
+    created_at: datetime = strawberry.field(description="When its key was issued.")
+    revoked_at: datetime | None = strawberry.field(
+        description="When its key was revoked; null while the key works."
+    )
+
+    @classmethod
+    def from_doc(cls, doc: Document) -> Open311Partner:
+        return cls(
+            id=strawberry.ID(doc["_id"]),
+            name=doc["name"],
+            created_at=doc["created_at"],
+            revoked_at=doc.get("revoked_at"),
+        )
+
+
+@strawberry.type(description="A new Open311 partner and its API key.")
+class Open311KeyIssued:
+    partner: Open311Partner = strawberry.field(description="The partner.")
+    api_key: str = strawberry.field(
+        description="The key the partner sends as `api_key` with `POST requests`. Shown only "
+        "this once: Veche keeps only its hash. Revoke it with `revokeOpen311Key`."
+    )
+
+
 @strawberry.federation.type(
     keys=["id"],
     description="A problem report or a citizen initiative, with its workflow, supports, comments and solver.",
@@ -368,9 +410,13 @@ class Issue:
         district_id = self._doc.get("district_id")
         return District(id=strawberry.ID(district_id)) if district_id else None
 
-    @strawberry.field(description="Who reported the problem or proposed the initiative.")
+    @strawberry.field(
+        description="Who reported the problem or proposed the initiative; null for an "
+        "anonymous report (one a partner filed through Open311 without the person's consent)."
+    )
     def reporter(self) -> User | None:
-        return User(id=strawberry.ID(self._doc["reporter_id"]))
+        reporter_id = self._doc["reporter_id"]
+        return User(id=strawberry.ID(reporter_id)) if reporter_id else None
 
     @strawberry.field(description="The responsible department, routed by category.")
     def department(self) -> Department | None:
@@ -386,6 +432,33 @@ class Issue:
     async def solver_offers(self, info: IssuesInfo) -> list[SolverOffer]:
         offers = await info.context.issue_loaders.offers_by_issue.load(self._doc["_id"])
         return [SolverOffer.from_doc(o) for o in offers]
+
+    @strawberry.field(
+        description="The Open311 partner that filed this report, when it came through Open311."
+    )
+    def reported_via(self) -> str | None:
+        via = self._doc.get("reported_via")
+        return via["name"] if via else None
+
+    @strawberry.field(
+        description="The contact of the person behind an Open311 report, when they consented to "
+        "be contacted. Only officials of the responsible department and admins may read it "
+        "(FORBIDDEN for others); null when there is none."
+    )
+    async def reporter_contact(self, info: IssuesInfo) -> ReporterContact | None:
+        contact = self._doc.get("reporter_contact")
+        if not contact:
+            return None
+        principal = await info.context.principal()
+        if principal is None or domain.Actor.OFFICIAL not in IssuesService.actors(
+            principal, self._doc
+        ):
+            raise ForbiddenError(
+                "Only officials of the responsible department may read a reporter's contact."
+            )
+        return ReporterContact(
+            email=contact.get("email"), phone=contact.get("phone"), name=contact.get("name")
+        )
 
     @strawberry.field(
         description="True when the signed-in caller supports it; false when signed out."
@@ -599,6 +672,13 @@ class Query:
         ]
 
     @strawberry.field(
+        description="The Open311 partners and whether their keys work. Admins only (FORBIDDEN for others)."
+    )
+    async def open311_partners(self, info: IssuesInfo) -> list[Open311Partner] | None:
+        caller = await info.context.require_user()
+        return [Open311Partner.from_doc(d) for d in await info.context.issues.partners(caller)]
+
+    @strawberry.field(
         description="Per department: open, overdue and resolved issues and the median time to first response. Public."
     )
     async def department_stats(self, info: IssuesInfo) -> list[DepartmentStats] | None:
@@ -767,6 +847,38 @@ class Mutation:
     async def confirm_resolution(self, info: IssuesInfo, id: IssueId) -> Issue:
         caller = await info.context.require_user()
         return Issue.from_doc(await info.context.issues.confirm_resolution(caller, str(id)))
+
+    @strawberry.mutation(
+        description="Issues an Open311 API key to a partner (admins only): with it the partner files "
+        "problem reports through `POST /open311/v2/requests.json`. The key is shown only in this answer."
+    )
+    async def create_open311_key(
+        self,
+        info: IssuesInfo,
+        name: Annotated[
+            str,
+            strawberry.argument(
+                description=f"The partner's name, up to {domain.MAX_PARTNER_NAME} characters."
+            ),
+        ],
+    ) -> Open311KeyIssued:
+        caller = await info.context.require_user()
+        partner, key = await info.context.issues.create_partner_key(caller, name)
+        return Open311KeyIssued(partner=Open311Partner.from_doc(partner), api_key=key)
+
+    @strawberry.mutation(
+        description="Revokes a partner's Open311 API key (admins only); its reports stay. Revoking twice "
+        "changes nothing."
+    )
+    async def revoke_open311_key(
+        self,
+        info: IssuesInfo,
+        id: Annotated[strawberry.ID, strawberry.argument(description="The partner's id.")],
+    ) -> Open311Partner:
+        caller = await info.context.require_user()
+        return Open311Partner.from_doc(
+            await info.context.issues.revoke_partner_key(caller, str(id))
+        )
 
     @strawberry.mutation(
         description="The reporter says a RESOLVED issue is not fixed: it goes back to IN_PROGRESS."

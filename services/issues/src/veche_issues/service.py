@@ -11,7 +11,9 @@ Where events are written:
 
 from __future__ import annotations
 
+import hashlib
 import logging
+import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -181,18 +183,34 @@ class IssuesService:
         return await self._new_issue(caller, Kind.INITIATIVE, report)
 
     async def _new_issue(self, caller: Principal, kind: Kind, report: Report) -> Document:
-        issue = await self._checked_issue(caller, kind, report)
+        issue = await self._checked_issue(caller.user_id, caller.district_id, kind, report)
+        return await self._add_new(issue, report)
+
+    async def report_for_partner(
+        self, partner: Document, report: Report, contact: Document | None
+    ) -> Document:
+        """A problem a partner filed through Open311: anonymous (no reporter, so no
+        points and no notifications); the person's contact is kept, for the
+        department to answer, only when they consented to it."""
+        issue = await self._checked_issue(None, None, Kind.PROBLEM, report)
+        issue["reported_via"] = {"partner_id": partner["_id"], "name": partner["name"]}
+        issue["reporter_contact"] = contact
+        return await self._add_new(issue, report)
+
+    async def _add_new(self, issue: Document, report: Report) -> Document:
         now = utcnow()
         issue.update({"_id": mongo.new_id(), "created_at": now, "updated_at": now})
         if report.location is not None:
             issue["location"] = domain.geo_point(*report.location)
             issue["geo_cells"] = domain.geo_cells(*report.location)
-        issue.update(self.outbox.carry(_arrival(issue, caller.user_id)))
+        issue.update(self.outbox.carry(_arrival(issue)))
         await self.store.add(issue)
         self.outbox.written()
         return issue
 
-    async def _checked_issue(self, caller: Principal, kind: Kind, report: Report) -> Document:
+    async def _checked_issue(
+        self, reporter_id: str | None, home_district: str | None, kind: Kind, report: Report
+    ) -> Document:
         """The new issue's fields from valid input, or the refusal naming the bad field."""
         title = domain.required_text(report.title, "title", domain.MAX_TITLE)
         description = domain.required_text(
@@ -203,7 +221,7 @@ class IssuesService:
         if report.location is not None:
             domain.check_point(*report.location)
         routed = await self.category(report.category)
-        district = report.district_id if report.district_id is not None else caller.district_id
+        district = report.district_id if report.district_id is not None else home_district
         await self.check_district(district)
         initiative = kind is Kind.INITIATIVE
         return {
@@ -216,7 +234,7 @@ class IssuesService:
             "district_id": district,
             "photos": photos,
             "status": domain.initial_status(kind).value,
-            "reporter_id": caller.user_id,
+            "reporter_id": reporter_id,
             "solver_id": None,
             "supporters_count": 0,
             "support_threshold": self.settings.threshold_for(report.category)
@@ -226,6 +244,39 @@ class IssuesService:
             "history": [],
             "search_terms": domain.search_terms(title, description, address),
         }
+
+    # ───────────────────────── Open311 partners ─────────────────────────
+
+    async def create_partner_key(self, caller: Principal, name: str) -> tuple[Document, str]:
+        """A new partner and its API key, shown this once (only its hash is kept)."""
+        _require_admin(caller, "issue Open311 API keys")
+        clean = domain.required_text(name, "name", domain.MAX_PARTNER_NAME)
+        key = secrets.token_urlsafe(32)
+        partner = {
+            "_id": mongo.new_id(),
+            "name": clean,
+            "key_hash": _key_hash(key),
+            "created_at": utcnow(),
+            "created_by": caller.user_id,
+            "revoked_at": None,
+        }
+        await self.store.add_partner_key(partner)
+        return partner, key
+
+    async def revoke_partner_key(self, caller: Principal, partner_id: str) -> Document:
+        _require_admin(caller, "revoke Open311 API keys")
+        partner = await self.store.revoke_partner_key(partner_id, utcnow())
+        if partner is None:
+            raise NotFoundError(f"No Open311 partner has the id {partner_id!r}.")
+        return partner
+
+    async def partners(self, caller: Principal) -> list[Document]:
+        _require_admin(caller, "see Open311 partners")
+        return await self.store.partners()
+
+    async def partner_for_key(self, key: str) -> Document | None:
+        """The partner an API key belongs to, unless it was revoked."""
+        return await self.store.partner_by_key_hash(_key_hash(key))
 
     # ───────────────────────── reading ─────────────────────────
 
@@ -652,6 +703,16 @@ class IssuesService:
 # ─────────────────────────── the events each use case tells ───────────────────────────
 
 
+def _require_admin(caller: Principal, what: str) -> None:
+    if not caller.is_admin:
+        raise ForbiddenError(f"Only an admin may {what}.")
+
+
+def _key_hash(key: str) -> str:
+    # API keys are long random strings: a plain hash is enough to keep them unusable if read.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def _matching_cursor(after: list[Any] | None) -> tuple[int, str | None]:
     """(part, last id) of a `matchingIssues` cursor: own district first (0), then the rest."""
     if after is None:
@@ -661,7 +722,8 @@ def _matching_cursor(after: list[Any] | None) -> tuple[int, str | None]:
     return int(after[0]), after[1]
 
 
-def _arrival(issue: Document, author_id: str) -> Event:
+def _arrival(issue: Document) -> Event:
+    author_id = issue["reporter_id"]
     if issue["kind"] == Kind.PROBLEM.value:
         return IssueReported(
             issue_id=issue["_id"],

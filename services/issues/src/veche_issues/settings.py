@@ -29,6 +29,8 @@ class IssuesSettings(ServiceSettings):
     support_thresholds: dict[str, int] = Field(default_factory=dict)
     # How often the sweep closes waiting issues, repairs counters, reloads holidays.
     sweep_seconds: float = Field(default=60.0, gt=0)
+    # The Open311 jurisdiction_id this city answers to (a request naming another is refused).
+    open311_jurisdiction: str = "veche.local"
 
     def threshold_for(self, category: str) -> int:
         return self.support_thresholds.get(category, self.support_threshold)

@@ -30,6 +30,7 @@ OFFERS = "solver_offers"
 CATEGORIES = "categories"
 DISTRICTS = "districts"
 HOLIDAYS = "holidays"
+PARTNER_KEYS = "open311_keys"  # API keys of Open311 partners, stored as SHA-256 hashes
 USERS = "users"  # a projection of the users service's accounts, fed by user.* events
 
 # Where pending events live, in the order the relay drains them on each pass:
@@ -39,6 +40,7 @@ USERS = "users"  # a projection of the users service's accounts, fed by user.* e
 EVENT_SOURCES = (ISSUES, OFFERS, SUPPORTS, COMMENTS, OUTBOX)
 
 INDEXES: dict[str, list[IndexModel]] = {
+    PARTNER_KEYS: [IndexModel([("key_hash", ASCENDING)], name="key_hash", unique=True)],
     ISSUES: [
         # The GeoJSON point, for MongoDB's own geo operators and tools.
         IndexModel([("location", GEOSPHERE)], name="location_2dsphere"),
@@ -50,6 +52,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("district_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("reporter_id", ASCENDING), ("_id", DESCENDING)]),
         IndexModel([("department_id", ASCENDING), ("status", ASCENDING)]),
+        # Open311's `GET requests`: problem reports by date.
+        IndexModel([("kind", ASCENDING), ("created_at", DESCENDING)], name="kind_created"),
         # Partial: only the documents each query is about, so writes stay cheap.
         IndexModel(
             [("solver_id", ASCENDING), ("_id", DESCENDING)],
@@ -239,6 +243,36 @@ class IssueStore:
             after=after,
         )
         return rows[:first], len(rows) > first, total
+
+    async def service_requests(
+        self, query: Document, near: tuple[float, float, float] | None, limit: int
+    ) -> list[Document]:
+        """Open311's `GET requests`: newest first, or nearest first around `near`
+        (lat, lon, radius in metres)."""
+        if near is not None:
+            lat, lon, radius = near
+            rows, _ = await nearest(
+                self.db, query, lat=lat, lon=lon, radius_meters=radius, limit=limit
+            )
+            return [document for document, _ in rows]
+        return await self.db[ISSUES].find(query).sort("created_at", DESCENDING).to_list(limit)
+
+    async def add_partner_key(self, partner: Document) -> None:
+        await self.db[PARTNER_KEYS].insert_one(partner)
+
+    async def partner_by_key_hash(self, key_hash: str) -> Document | None:
+        return await self.db[PARTNER_KEYS].find_one({"key_hash": key_hash, "revoked_at": None})
+
+    async def partners(self) -> list[Document]:
+        found: list[Document] = await self.db[PARTNER_KEYS].find().sort("_id", 1).to_list()
+        return found
+
+    async def revoke_partner_key(self, partner_id: str, now: datetime) -> Document | None:
+        """Revokes a key once; returns the partner (None: no such partner)."""
+        await self.db[PARTNER_KEYS].update_one(
+            {"_id": partner_id, "revoked_at": None}, {"$set": {"revoked_at": now}}
+        )
+        return await self.db[PARTNER_KEYS].find_one({"_id": partner_id})
 
     async def open_near(
         self, category: str, *, lat: float, lon: float, radius_meters: float, limit: int

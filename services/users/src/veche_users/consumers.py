@@ -44,8 +44,9 @@ handlers: Handlers[Reactions] = Handlers()
 
 
 async def _batches(
-    ids: AsyncIterator[str] | Iterable[str], size: int = BATCH
+    ids: AsyncIterator[str] | Iterable[str | None], size: int = BATCH
 ) -> AsyncIterator[list[str]]:
+    """Batches of user ids; a None (an anonymous reporter) is nobody to notify."""
     batch: list[str] = []
     if isinstance(ids, AsyncIterator):
         async for user_id in ids:
@@ -54,8 +55,10 @@ async def _batches(
                 yield batch
                 batch = []
     else:
-        for user_id in ids:
-            batch.append(user_id)
+        for maybe_id in ids:
+            if maybe_id is None:
+                continue
+            batch.append(maybe_id)
             if len(batch) == size:
                 yield batch
                 batch = []
@@ -76,7 +79,7 @@ class Reactions:
     async def notify(
         self,
         envelope: Envelope,
-        user_ids: AsyncIterator[str] | Iterable[str],
+        user_ids: AsyncIterator[str] | Iterable[str | None],
         text: str,
         link: str,
         *,
@@ -105,9 +108,9 @@ class Reactions:
         return written
 
     async def credit(
-        self, envelope: Envelope, user_id: str, amount: int, reason: str, session: Session
+        self, envelope: Envelope, user_id: str | None, amount: int, reason: str, session: Session
     ) -> None:
-        if amount > 0:
+        if amount > 0 and user_id is not None:  # an anonymous reporter earns nothing
             await self.service.credit_points(
                 user_id, amount, reason, str(envelope.id), session=session
             )
