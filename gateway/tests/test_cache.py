@@ -6,7 +6,7 @@ import pytest
 
 from veche_gateway.cache import LRU
 from veche_gateway.errors import RequestError
-from veche_gateway.gateway import Gateway, GraphQLRequest
+from veche_gateway.gateway import Gateway, GraphQLRequest, Refusal
 from veche_gateway.settings import Settings
 
 CONDITIONAL = 'query Q($s: Boolean!) { user(id: "u1") { name @skip(if: $s) id } }'
@@ -36,6 +36,42 @@ async def test_documents_and_plans_are_cached(subgraph_urls: dict[str, str]) -> 
         for _ in range(2):
             with pytest.raises(RequestError, match=r"Cannot query field 'nope' on type 'Query'\."):
                 await gateway.execute(GraphQLRequest("{ nope }"), {})
-        assert len(gateway._documents) == 2  # the refusal is cached too
+        assert len(gateway._documents) == 2  # the refusal is cached too, as a small marker
+        assert isinstance(
+            gateway._documents._items[next(reversed(gateway._documents._items))][0], Refusal
+        )
+    finally:
+        await gateway.stop()
+
+
+def test_lru_is_bounded_in_bytes() -> None:
+    lru: LRU[str, str] = LRU(100, max_bytes=10)
+    lru.put("a", "A", 4)
+    lru.put("b", "B", 4)
+    lru.put("c", "C", 4)  # 12 bytes: a, the least recently used, goes
+    assert (lru.get("a"), lru.get("b"), lru.get("c"), lru.bytes) == (None, "B", "C", 8)
+    lru.put("huge", "H", 11)  # heavier than the whole budget: not kept, nothing evicted
+    assert (lru.get("huge"), len(lru), lru.bytes) == (None, 2, 8)
+    lru.put("b", "B2", 2)  # replacing an entry replaces its weight
+    assert (lru.get("b"), lru.bytes) == ("B2", 6)
+
+
+async def test_a_document_heavier_than_the_budget_is_not_kept(
+    subgraph_urls: dict[str, str],
+) -> None:
+    # 1 MB: half of it for parsed documents, each weighed at 150 bytes a character
+    gateway = Gateway(
+        Settings(subgraphs=subgraph_urls, poll_interval_seconds=0, document_cache_bytes=1_000_000)
+    )
+    await gateway.start()
+    try:
+        small = '{ user(id: "u1") { name } }'
+        large = '{ user(id: "u1") { name } }' + " " * 4000
+        for query in (small, large):
+            result = await gateway.execute(GraphQLRequest(query), {})
+            assert result == {"data": {"user": {"name": "Anna"}}}
+        assert len(gateway._documents) == 1
+        assert gateway._documents.bytes == len(small) * 150
+        assert gateway._documents.bytes <= 500_000
     finally:
         await gateway.stop()

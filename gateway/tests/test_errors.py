@@ -181,12 +181,14 @@ async def test_missing_variable_is_bad_user_input(gql: GQL) -> None:
 
 
 async def test_malformed_request_is_400(client: httpx.AsyncClient) -> None:
-    response = await client.post("/graphql", content=b"not json")
+    response = await client.post(
+        "/graphql", content=b"not json", headers={"Content-Type": "application/json"}
+    )
     assert response.status_code == 400
     assert response.json() == {
         "errors": [
             {
-                "message": "The request body is not valid JSON",
+                "message": "The request body is not valid JSON: invalid literal, expected 'null'",
                 "extensions": {"code": "BAD_USER_INPUT"},
             }
         ]
@@ -227,3 +229,16 @@ async def test_reserved_names_are_refused(gql: GQL) -> None:
             }
         ]
     }
+
+
+async def test_a_subgraphs_propagated_null_needs_no_error_of_ours(gql: GQL) -> None:
+    """One of two non-null mutation fields fails, so the subgraph answers `data: null`:
+    the client gets its error, and no INTERNAL "Cannot return null" for the other."""
+    body = await gql(
+        'mutation { ok: renameUser(id: "u1", name: "Anna") { name } '
+        'bad: renameUser(id: "nobody", name: "X") { name } }'
+    )
+    assert body["data"] is None
+    assert [(e["path"], e["extensions"]["serviceName"]) for e in body["errors"]] == [
+        (["bad"], "users")
+    ]

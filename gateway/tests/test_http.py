@@ -301,7 +301,11 @@ async def test_cors_preflight(client: httpx.AsyncClient) -> None:
 
 
 async def test_body_size_limit(client: httpx.AsyncClient) -> None:
-    response = await client.post("/graphql", content=b"{" + b" " * 1_000_001 + b"}")
+    response = await client.post(
+        "/graphql",
+        content=b"{" + b" " * 1_000_001 + b"}",
+        headers={"Content-Type": "application/json"},
+    )
     assert response.status_code == 413
     assert response.json() == {
         "errors": [

@@ -53,12 +53,13 @@ def test_lists_multiply_and_variables_count() -> None:
     assert _measure(query).cost == 103
 
 
-def test_fragments_are_expanded_and_introspection_is_not_counted() -> None:
+def test_fragments_are_expanded_and_introspection_counts_as_one_field() -> None:
+    # __schema counts as one field (and s as one alias, no cost); what it selects does not
     query = """
-    { polls { ...P } __schema { types { name } } }
+    { polls { ...P } s: __schema { types { name } } }
     fragment P on PollConnection { edges { node { id } } }
     """
-    assert _measure(query) == Measure(depth=4, aliases=0, fields=4, cost=42, introspection=True)
+    assert _measure(query) == Measure(depth=4, aliases=1, fields=5, cost=42, introspection=True)
 
 
 def test_a_field_selected_twice_counts_once() -> None:

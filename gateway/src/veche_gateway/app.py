@@ -5,6 +5,16 @@ GraphiQL, whose files are under /graphiql/), GET /schema.graphql (the
 client supergraph SDL), GET /health, GET /ready and POST /admin/reload
 (guarded by the `X-Admin-Secret` header). The lifespan owns the gateway:
 the first composition, the polling task and the pooled subgraph client.
+
+Malformed input gets a 4xx with a code, never a 500: bodies are parsed by
+orjson (strict UTF-8, no lone surrogates, nesting bounded), variables and
+extensions nested deeper than `MAX_VALUE_NESTING` are refused, and responses
+larger than `max_response_bytes` are replaced by an error. Cross-site request
+forgery is refused as Apollo Server's `csrfPrevention` does: a browser sends a
+"simple" request (no `Content-Type`, or a form or `text/plain` one) cross-site
+without a CORS preflight, so such a request must carry a header only a
+preflighted request can (`PREFLIGHT_HEADERS`); a POST otherwise needs
+`Content-Type: application/json`.
 """
 
 from __future__ import annotations
@@ -19,6 +29,7 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
+import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
@@ -26,7 +37,12 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
 
-from veche_gateway.errors import INTERNAL, RequestError
+from veche_gateway.errors import (
+    INTERNAL,
+    QUERY_TOO_COMPLEX,
+    RESPONSE_TOO_LARGE,
+    RequestError,
+)
 from veche_gateway.gateway import Gateway, GraphQLRequest
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
 from veche_gateway.passthrough import open311_route
@@ -38,10 +54,39 @@ GRAPHQL_RESPONSE = "application/graphql-response+json"
 FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
 ADMIN_HEADER = "x-admin-secret"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
+# Content types a browser sends cross-site without asking (no CORS preflight).
+SIMPLE_CONTENT_TYPES = frozenset(
+    {"", "text/plain", "application/x-www-form-urlencoded", "multipart/form-data"}
+)
+# Headers only a preflighted request can carry (Apollo's, and its client's name).
+PREFLIGHT_HEADERS = (
+    "apollo-require-preflight",
+    "x-apollo-operation-name",
+    "apollographql-client-name",
+)
+JSON_CONTENT_TYPES = frozenset({"application/json", GRAPHQL_RESPONSE})
+# Variables and extensions nested deeper than this are refused: no GraphQL input
+# type a client sends nests this deep, and the recursive coercion must not overflow.
+MAX_VALUE_NESTING = 64
 
 
 class _TooLarge(Exception):
     pass
+
+
+def encode(content: Any) -> bytes:
+    """A response body as JSON: orjson, or the standard library for what orjson
+    refuses (a lone surrogate or an integer past 64 bits in a subgraph's data)."""
+    try:
+        encoded: bytes = orjson.dumps(content)
+        return encoded
+    except TypeError:
+        return json.dumps(content, ensure_ascii=True, separators=(",", ":")).encode()
+
+
+class ORJSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        return encode(content)
 
 
 async def _body(request: Request, limit: int) -> bytes:
@@ -56,13 +101,61 @@ async def _body(request: Request, limit: int) -> bytes:
     return bytes(chunks)
 
 
-def _json(value: str | None, what: str) -> Any:
-    if value is None or value == "":
+def _json(value: str | bytes | None, what: str) -> Any:
+    if value is None or value == "" or value == b"":
         return None
     try:
-        return json.loads(value)
-    except ValueError:
-        raise RequestError(f"{what} is not valid JSON", graphql_level=False) from None
+        return orjson.loads(value)
+    except orjson.JSONDecodeError as exc:
+        detail = str(exc).split(":", 1)[0]  # e.g. "depth limit exceeded", "no low surrogate"
+        raise RequestError(f"{what} is not valid JSON: {detail}", graphql_level=False) from None
+
+
+def _too_deep(value: Any, limit: int) -> bool:
+    """The value nests lists and objects deeper than `limit` (walked without recursion)."""
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, dict):
+            item = item.values()
+        elif not isinstance(item, list):
+            continue
+        if depth >= limit:
+            return True
+        stack.extend((child, depth + 1) for child in item)
+    return False
+
+
+def _csrf_safe(request: Request) -> bool:
+    """The request could not have been sent cross-site by a browser without a preflight."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if media not in SIMPLE_CONTENT_TYPES:
+        return True
+    return any(request.headers.get(name) for name in PREFLIGHT_HEADERS)
+
+
+def _check_request(request: Request) -> None:
+    """Refuse a request a browser could send cross-site unasked, or a body not in JSON."""
+    media = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if request.method == "GET" and media == "":
+        return  # a plain GET runs queries only: mutations are refused over GET
+    if not _csrf_safe(request):
+        raise RequestError(
+            "This request has been blocked as a potential cross-site request forgery: send"
+            " Content-Type: application/json, or one of the headers "
+            + ", ".join(PREFLIGHT_HEADERS),
+            graphql_level=False,
+        )
+    if (
+        request.method == "POST"
+        and media not in JSON_CONTENT_TYPES
+        and media not in (SIMPLE_CONTENT_TYPES)
+    ):
+        raise RequestError(
+            f"Unsupported Content-Type {media}: send the request as application/json",
+            status=415,
+            graphql_level=False,
+        )
 
 
 def _graphql_request(params: dict[str, Any]) -> GraphQLRequest:
@@ -78,6 +171,12 @@ def _graphql_request(params: dict[str, Any]) -> GraphQLRequest:
         raise RequestError("variables must be an object", graphql_level=False)
     if extensions is not None and not isinstance(extensions, dict):
         raise RequestError("extensions must be an object", graphql_level=False)
+    for name, value in (("variables", variables), ("extensions", extensions)):
+        if _too_deep(value, MAX_VALUE_NESTING):
+            raise RequestError(
+                f"{name} are nested more than {MAX_VALUE_NESTING} levels deep",
+                graphql_level=False,
+            )
     return GraphQLRequest(query, operation_name, variables or {}, extensions)
 
 
@@ -96,7 +195,7 @@ async def _params(request: Request, limit: int) -> dict[str, Any]:
         raise RequestError(
             f"The request body exceeds {limit} bytes", status=413, graphql_level=False
         ) from None
-    params = _json(raw.decode("utf-8", "replace"), "The request body")
+    params = _json(raw, "The request body")
     if not isinstance(params, dict):
         raise RequestError("The request body must be a JSON object", graphql_level=False)
     return params
@@ -143,6 +242,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             if name in request.headers:
                 forwarded[name] = request.headers[name]
         try:
+            _check_request(request)
             params = await _params(request, settings.max_body_bytes)
             body = await gateway.execute(
                 _graphql_request(params),
@@ -153,12 +253,35 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         except RequestError as exc:
             # GraphQL-over-HTTP: plain JSON clients get 200 for GraphQL-level refusals
             status = 200 if exc.graphql_level and not strict else exc.status
-            return JSONResponse({"errors": exc.errors}, status, headers, media_type)
+            return ORJSONResponse({"errors": exc.errors}, status, headers, media_type)
+        except RecursionError:  # a backstop: every input's nesting is bounded before this
+            log.warning("request %s: nested too deeply", request_id)
+            error = {
+                "message": "The operation is too complex: it is nested too deeply",
+                "extensions": {"code": QUERY_TOO_COMPLEX},
+            }
+            return ORJSONResponse({"errors": [error]}, 200 if not strict else 400, headers)
         except Exception:
             log.exception("request %s failed", request_id)
             error = {"message": "Internal gateway error", "extensions": {"code": INTERNAL}}
-            return JSONResponse({"errors": [error]}, 500, headers, media_type)
-        return JSONResponse(body, 200, headers, media_type)
+            return ORJSONResponse({"errors": [error]}, 500, headers, media_type)
+        try:
+            encoded = encode(body)
+        except (TypeError, ValueError, RecursionError):  # a subgraph sent what JSON cannot hold
+            log.exception("request %s: the response cannot be encoded", request_id)
+            error = {"message": "The response cannot be encoded", "extensions": {"code": INTERNAL}}
+            return ORJSONResponse({"errors": [error]}, 502, headers, media_type)
+        if len(encoded) > settings.max_response_bytes:
+            log.warning("request %s: a response of %d bytes refused", request_id, len(encoded))
+            error = {
+                "message": (
+                    f"The response would be {len(encoded)} bytes, the limit is"
+                    f" {settings.max_response_bytes}: select fewer fields or fewer items"
+                ),
+                "extensions": {"code": RESPONSE_TOO_LARGE},
+            }
+            encoded = encode({"errors": [error], "data": None})
+        return Response(encoded, 200, headers, media_type)
 
     async def schema_sdl(request: Request) -> Response:
         supergraph = gateway.supergraph

@@ -246,6 +246,10 @@ class Executor:
         data = body.get("data")
         if isinstance(data, dict):
             merge(run.raw, data)
+        elif body.get("errors"):
+            # The subgraph propagated a non-null root field's error to `data: null`:
+            # its errors explain every field of this fetch, which need no error of ours.
+            run.covered.extend(keys)
         for error in body.get("errors") or ():
             path = error.get("path") if isinstance(error, dict) else None
             run.subgraph_error(

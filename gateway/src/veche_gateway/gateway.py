@@ -3,10 +3,16 @@
 `Gateway.reload()` re-reads every subgraph's SDL and swaps in a new
 supergraph only when it composes (a subgraph that cannot be reached keeps its
 last known SDL, or is left out until it appears). `Gateway.execute()` runs
-one GraphQL request: persisted query lookup, parse and validate (cached per
-document, operation and supergraph version), variables, normalize (cached per
-document, operation and the values `@skip`/`@include` read), limits on the
-normalized form, plan (cached like it) and execution. Each request holds the supergraph it started with, so a
+one GraphQL request: persisted query lookup, parse (at most `max_tokens`),
+the structural limits (`structure.py`, before any work that grows with the
+fragments' expansion), validate (all three cached per document, operation and
+supergraph version; a refusal as a small `Refusal`), variables, normalize
+(cached per document, operation and the values `@skip`/`@include` read),
+limits on the normalized form, plan (cached like it) and execution; an
+operation of introspection fields only is answered from a cache of results per
+supergraph, document and variables. Caches hold only accepted operations and
+are bounded in bytes as well as entries; a persisted query is registered only
+once accepted. Each request holds the supergraph it started with, so a
 swap never disturbs requests in flight. Each subgraph's fetches pass its
 circuit breaker (`breaker.py`); `/health` shows the breakers' states.
 """
@@ -27,6 +33,7 @@ from graphql import (
     DocumentNode,
     FieldNode,
     GraphQLError,
+    GraphQLSchema,
     OperationDefinitionNode,
     OperationType,
     VariableDefinitionNode,
@@ -37,6 +44,8 @@ from graphql import (
 )
 from graphql.execution.values import get_variable_values
 from graphql.language import Visitor
+from graphql.validation.rules import overlapping_fields_can_be_merged as overlapping_fields
+from graphql.validation.validate import ValidationAbortedError
 
 from veche_gateway.apq import PersistedQueries, sha256
 from veche_gateway.breaker import BreakerState, CircuitBreaker
@@ -45,22 +54,65 @@ from veche_gateway.compose import compose
 from veche_gateway.errors import (
     BAD_USER_INPUT,
     INTERNAL,
+    QUERY_TOO_COMPLEX,
     CompositionError,
     PlanError,
     RequestError,
 )
 from veche_gateway.execute import Executor
 from veche_gateway.limits import Limits, enforce, measure
-from veche_gateway.normalize import NormalizedOperation, condition_variables, normalize
+from veche_gateway.normalize import (
+    INTROSPECTION_FIELDS,
+    NormalizedOperation,
+    condition_variables,
+    normalize,
+)
 from veche_gateway.plan import RESERVED_PREFIX, build_plan
 from veche_gateway.plan_tree import QueryPlan, print_plan
 from veche_gateway.settings import Settings
 from veche_gateway.shape import Shaper
+from veche_gateway.structure import StructureLimits, check_structure
 from veche_gateway.subgraph import Subgraph, load_subgraph
 from veche_gateway.supergraph import Supergraph
 from veche_gateway.transport import Transport
 
 log = logging.getLogger("veche_gateway")
+
+# What a cached entry is weighed at, per character of its document's text: measured
+# with tracemalloc, a parsed document takes 50-170 times its text (tokens and
+# locations), its normalized form 20-90 times; a plan is taken to be like the latter.
+DOCUMENT_WEIGHT = 150
+DERIVED_WEIGHT = 100
+# Validation stops after this many errors: a refusal stays small.
+MAX_VALIDATION_ERRORS = 20
+ROOT_TYPENAME = "__typename"
+
+
+@dataclass(frozen=True)
+class Refusal:
+    """A refused document as the cache keeps it: the answer, not the document."""
+
+    message: str
+    code: str
+    status: int
+    errors: tuple[dict[str, Any], ...]
+    graphql_level: bool
+
+    @classmethod
+    def of(cls, error: RequestError) -> Refusal:
+        return cls(
+            error.message, error.code, error.status, tuple(error.errors), error.graphql_level
+        )
+
+    @property
+    def weight(self) -> int:
+        # repr: any text a message may echo can be measured (JSON could refuse some)
+        return len(repr(self.errors)) + 200
+
+    def error(self) -> RequestError:
+        return RequestError(
+            self.message, self.code, self.status, list(self.errors), self.graphql_level
+        )
 
 
 @dataclass(frozen=True)
@@ -113,17 +165,33 @@ class Gateway:
         self._sdls: dict[str, str] = {}
         self._attempted: dict[str, str] | None = None
         self._reload_lock = asyncio.Lock()
-        # Refusals are cached too: a client retrying a bad document costs one lookup.
-        self._documents: LRU[tuple[str, str, str | None], Prepared | RequestError] = LRU(
-            settings.document_cache_size
+        # Refusals are cached too, as a small marker: a client retrying a bad
+        # document costs one lookup, and a refused document takes no memory.
+        # The byte budget is shared out: the parsed document takes most.
+        budget = settings.document_cache_bytes
+        self._documents: LRU[tuple[str, str, str | None], Prepared | Refusal] = LRU(
+            settings.document_cache_size, budget // 2
         )
         # Keyed by document, operation and the values @skip/@include read.
         self._normalized: LRU[tuple[Any, ...], NormalizedOperation] = LRU(
-            settings.document_cache_size
+            settings.document_cache_size, budget // 4
         )
-        self._plans: LRU[tuple[Any, ...], QueryPlan] = LRU(settings.document_cache_size)
-        self._shapers: LRU[tuple[Any, ...], Shaper] = LRU(settings.document_cache_size)
-        self.apq = PersistedQueries(settings.apq_cache_size)
+        self._plans: LRU[tuple[Any, ...], QueryPlan] = LRU(
+            settings.document_cache_size, budget // 4
+        )
+        # Keyed by supergraph, document, operation and variables: the response itself.
+        self._introspection: LRU[tuple[Any, ...], dict[str, Any]] = LRU(
+            settings.document_cache_size, settings.introspection_cache_bytes
+        )
+        self.apq = PersistedQueries(settings.apq_cache_size, settings.apq_cache_bytes)
+        self.structure = StructureLimits(
+            max_depth=settings.max_depth,
+            max_aliases=settings.max_aliases,
+            max_selections=settings.max_selections,
+            max_directives=settings.max_directives,
+            max_variables=settings.max_variables,
+        )
+        self._shapers: LRU[tuple[Any, ...], Shaper] = LRU(settings.document_cache_size, budget // 4)
         self.limits = Limits(
             max_depth=settings.max_depth,
             max_aliases=settings.max_aliases,
@@ -292,10 +360,13 @@ class Gateway:
                 status=503,
                 graphql_level=False,
             )
-        query = self.apq.resolve(request.query, request.extensions)
+        resolved = self.apq.resolve(request.query, request.extensions)
+        query = resolved.query
         if not query:
             raise RequestError("The request has no query", BAD_USER_INPUT, graphql_level=False)
-        prepared = self._prepare(supergraph, query, request.operation_name)
+        digest = sha256(query)
+        weight = len(query) * DERIVED_WEIGHT
+        prepared = self._prepare(supergraph, query, digest, request.operation_name)
         operation = prepared.operation
         if operation.operation == OperationType.SUBSCRIPTION:
             raise RequestError("Subscriptions are not supported over HTTP by this gateway")
@@ -310,20 +381,30 @@ class Gateway:
             raise _graphql_errors(coerced)
         key = (
             supergraph.version,
-            sha256(query),
+            digest,
             request.operation_name,
             tuple(coerced.coerced.get(n) for n in prepared.condition_variables),
         )
         normalized = self._normalized.get(key)
+        fresh = normalized is None
         if normalized is None:
             normalized = normalize(supergraph.schema, prepared.document, operation, coerced)
-            self._normalized.put(key, normalized)
         enforce(
             measure(
                 supergraph.schema, normalized, coerced.coerced, self.settings.default_list_size
             ),
             self.limits,
         )
+        if fresh:  # only what the limits accepted is kept
+            self._normalized.put(key, normalized, weight)
+        if resolved.digest is not None:
+            self.apq.register(resolved.digest, query)
+        introspection_key: tuple[Any, ...] | None = None
+        if _introspection_only(normalized):
+            introspection_key = (*key, repr(sorted(request.variables.items())))
+            answered = self._introspection.get(introspection_key)
+            if answered is not None:
+                return dict(answered)  # a shallow copy: the caller may add extensions
         plan = self._plans.get(key)
         if plan is None:
             try:
@@ -334,11 +415,11 @@ class Gateway:
                     "errors": [{"message": str(exc), "extensions": {"code": INTERNAL}}],
                     "data": None,
                 }
-            self._plans.put(key, plan)
+            self._plans.put(key, plan, weight)
         shaper = self._shapers.get(key)
         if shaper is None:
             shaper = Shaper(supergraph.schema, normalized)
-            self._shapers.put(key, shaper)
+            self._shapers.put(key, shaper, weight)
         response = await self.executor.run(
             supergraph.schema,
             plan,
@@ -348,34 +429,89 @@ class Gateway:
             request.variables,
             headers,
         )
+        if introspection_key is not None and "errors" not in response:
+            self._introspection.put(introspection_key, dict(response), _encoded_size(response))
         if with_plan:
             response.setdefault("extensions", {})["queryPlan"] = print_plan(plan)
         return response
 
-    def _prepare(self, supergraph: Supergraph, query: str, operation_name: str | None) -> Prepared:
-        key = (supergraph.version, sha256(query), operation_name)
+    def _prepare(
+        self, supergraph: Supergraph, query: str, digest: str, operation_name: str | None
+    ) -> Prepared:
+        key = (supergraph.version, digest, operation_name)
         prepared = self._documents.get(key)
         if prepared is None:
             try:
-                prepared = _prepare(supergraph, query, operation_name)
+                prepared = self._parse_and_validate(supergraph, query, operation_name)
             except RequestError as exc:
-                prepared = exc
-            self._documents.put(key, prepared)
-        if isinstance(prepared, RequestError):
-            raise prepared.with_traceback(None)  # a cached refusal: do not grow its traceback
+                # the marker, not the exception: its traceback holds the parsed document
+                prepared = Refusal.of(exc)
+                self._documents.put(key, prepared, prepared.weight)
+            else:
+                self._documents.put(key, prepared, len(query) * DOCUMENT_WEIGHT)
+        if isinstance(prepared, Refusal):
+            raise prepared.error()
         return prepared
 
+    def _parse_and_validate(
+        self, supergraph: Supergraph, query: str, operation_name: str | None
+    ) -> Prepared:
+        """Parse one document, check its structure, then validate it against the client
+        schema."""
+        length = self.settings.max_query_length
+        if len(query) > length:
+            raise RequestError(
+                f"The operation is too complex: the document is {len(query)} characters long,"
+                f" the limit is {length}",
+                QUERY_TOO_COMPLEX,
+                status=413,
+            )
+        limit = self.settings.max_tokens
+        try:
+            document = parse(query, max_tokens=limit)
+        except GraphQLError as exc:
+            if exc.message.endswith("tokens. Parsing aborted."):
+                raise RequestError(
+                    f"The operation is too complex: the document has more than {limit} tokens,"
+                    f" the limit is {limit}",
+                    QUERY_TOO_COMPLEX,
+                ) from None
+            raise _graphql_errors([exc]) from None
+        check_structure(document, self.structure)
+        budget = self.settings.validation_budget
+        errors = _validate(supergraph.schema, document, budget)
+        if any(_out_of_budget(e) for e in errors):
+            raise RequestError(
+                "The operation is too complex: validating it takes more than"
+                f" {budget} comparisons of fields selected under the same name",
+                QUERY_TOO_COMPLEX,
+            )
+        if errors:
+            raise _graphql_errors(errors)
+        return _prepared(document, operation_name)
 
-def _prepare(supergraph: Supergraph, query: str, operation_name: str | None) -> Prepared:
-    """Parse and validate one document against the client schema."""
+
+def _validate(schema: GraphQLSchema, document: DocumentNode, budget: int) -> list[GraphQLError]:
+    """graphql-core's specified rules (MaxIntrospectionDepthRule among them), the
+    comparisons of fields merged under one response name bounded by `budget`: they
+    grow with the square of a field's repeats. The rule reads its budget from its
+    module when it starts, as graphql-core documents; the gateway's is set only
+    around its own validations (synchronous: no other request runs meanwhile)."""
+    saved = overlapping_fields.MAX_COMPLEXITY_BUDGET
+    overlapping_fields.MAX_COMPLEXITY_BUDGET = budget
     try:
-        document = parse(query)
-    except GraphQLError as exc:
-        raise _graphql_errors([exc]) from None
-    # graphql-core's specified rules include MaxIntrospectionDepthRule
-    errors = validate(supergraph.schema, document)
-    if errors:
-        raise _graphql_errors(errors)
+        return validate(schema, document, max_errors=MAX_VALIDATION_ERRORS)
+    finally:
+        overlapping_fields.MAX_COMPLEXITY_BUDGET = saved
+
+
+def _out_of_budget(error: GraphQLError) -> bool:
+    # the error-limit abort says "Too many validation errors, ... Validation aborted."
+    return isinstance(error, ValidationAbortedError) and error.message == "Validation aborted."
+
+
+def _prepared(document: DocumentNode, operation_name: str | None) -> Prepared:
+    """The operation to run from a valid document."""
     reserved = _reserved_names(document)
     if reserved:
         raise RequestError(
@@ -395,6 +531,18 @@ def _prepare(supergraph: Supergraph, query: str, operation_name: str | None) -> 
         operation=operation,
         condition_variables=condition_variables(document),
     )
+
+
+def _introspection_only(normalized: NormalizedOperation) -> bool:
+    """The operation selects only introspection (and `__typename`) at its root."""
+    fields = [f for fields in normalized.root.by_type.values() for f in fields]
+    return bool(fields) and all(
+        f.name in INTROSPECTION_FIELDS or f.name == ROOT_TYPENAME for f in fields
+    )
+
+
+def _encoded_size(response: Mapping[str, Any]) -> int:
+    return len(repr(response))  # the introspection result: strings, lists and dicts
 
 
 def _iso(timestamp: float | None) -> str | None:

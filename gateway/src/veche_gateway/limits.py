@@ -6,10 +6,11 @@ spread twice costs once), before any subgraph is called. Under an interface
 or union each measure is the largest among the concrete types it may hold:
 one object is one of them. A `first` on a field that returns a connection
 object (not a list) sizes the lists directly inside it (`edges`, `nodes`), as
-Apollo's `@listSize(sizedFields:)` would. Introspection (`__schema`,
-`__type`) is answered by the gateway from memory and left out of these
-counts, so GraphiQL's full introspection query always fits; its nesting is
-bounded at validation. The cost counts one per field, multiplied by the
+Apollo's `@listSize(sizedFields:)` would. An introspection field (`__schema`,
+`__type`) counts as one field (and one alias when aliased) but what it selects
+does not: the gateway answers it from memory, GraphiQL's full introspection
+query must fit, its nesting is bounded at validation and its selections by
+the structural pass (`structure.py`). The cost counts one per field, multiplied by the
 sizes of the lists above it; a list's size is its `first` argument (a
 literal or a variable) or `default_list_size`.
 """
@@ -80,12 +81,12 @@ def measure(
             assert isinstance(parent, GraphQLObjectType)
             found = Measure()
             for field in fields:
+                found.fields += 1
+                found.aliases += field.node.alias is not None
                 if field.name in INTROSPECTION_FIELDS:
                     nonlocal introspection
                     introspection = True
                     continue
-                found.fields += 1
-                found.aliases += field.node.alias is not None
                 found.depth = max(found.depth, depth)
                 found.cost += multiplier
                 if field.selection is None:

@@ -58,17 +58,36 @@ class Settings(BaseSettings):
     poll_interval_seconds: float = 10.0
     admin_secret: str = ""  # empty: POST /admin/reload is refused
 
-    # Caches
+    # Caches, bounded in entries and in bytes. A document's entries (parsed: half of
+    # document_cache_bytes; normalized, planned: a quarter each) are weighed by the
+    # size of its text (gateway.py's DOCUMENT_WEIGHT); a refused document keeps
+    # only a small marker.
     document_cache_size: int = 1000
+    document_cache_bytes: int = Field(default=100_000_000, ge=0)
     apq_cache_size: int = 10000
+    apq_cache_bytes: int = Field(default=16_000_000, ge=0)  # of query text
+    introspection_cache_bytes: int = Field(default=16_000_000, ge=0)  # of encoded results
 
-    # Limits
+    # Limits on the normalized operation (limits.py)
     max_depth: int = 15
     max_aliases: int = 30
     max_fields: int = 500
     max_cost: int = 20000
     default_list_size: int = 20
+    # Limits checked on the document before validation (structure.py): its length
+    # (the lexer reads some 7 MB/s, so 100,000 characters cost some 15 ms), its tokens
+    max_query_length: int = Field(default=100_000, ge=1)
+    max_tokens: int = Field(default=4000, ge=1)  # the parser stops past this many
+    max_selections: int = Field(default=2000, ge=1)  # fields, fragments expanded, not merged
+    max_directives: int = Field(default=100, ge=0)  # fragments expanded
+    max_variables: int = Field(default=100, ge=0)  # declared by one operation
+    # Comparisons validation may make of fields merged under one name (a field
+    # repeated n times costs n^2): about 2 us each, so 10,000 is some 20 ms; the
+    # queries of GraphiQL and of Veche's clients spend under 100
+    validation_budget: int = Field(default=10_000, ge=1)
+    # Request and response sizes
     max_body_bytes: int = 1_000_000
+    max_response_bytes: int = Field(default=10_000_000, ge=1)
     introspection: bool = True
 
     # GraphiQL for browsers on GET /graphql; its files as gateway/graphiql/build.sh writes them
