@@ -18,22 +18,18 @@ from veche_stack.fuzzing import Tally, callers, fuzz, refuse_malformed
 from veche_stack.runner import Runner
 from veche_stack.stack import SERVICES
 
+from .flows import ADMIN_PASSWORD, runner_on, running
+
 pytestmark = pytest.mark.stack
 
-ADMIN_PASSWORD = "fuzz-admin-pass-1"
 ENDPOINTS = ["gateway", *(spec.name for spec in SERVICES)]
 EXAMPLES = int(os.environ.get("VECHE_FUZZ_EXAMPLES", "60"))
 
 
 @pytest.fixture(scope="module")
 def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
-    runner = Runner(tmp_path_factory.mktemp("fuzz"), env={"VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD})
-    try:
-        runner.start()
-    except RuntimeError as error:
-        pytest.fail(str(error))
-    yield runner
-    runner.interrupt()
+    with running(runner_on(tmp_path_factory.mktemp("fuzz"))) as runner:
+        yield runner
 
 
 @pytest.fixture(scope="module")
