@@ -102,7 +102,10 @@ async def strict(
         phone_codes_per_client=CODES_PER_CLIENT,
     )
     sender = CountingSender()
-    async with serve(create_app(settings, sender=sender)) as base, httpx.AsyncClient() as http:
+    async with (
+        serve(create_app(settings, sender=sender)) as base,
+        httpx.AsyncClient(timeout=30) as http,  # a loaded machine: httpx waits 5 s by default
+    ):
         yield Strict(f"{base}/graphql", settings, sender, http)
 
 
