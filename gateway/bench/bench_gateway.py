@@ -23,8 +23,6 @@ import argparse
 import asyncio
 import json
 import os
-import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -36,11 +34,10 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from children import APOLLO, child, npm_ci
 
 from veche_stack.processes import free_port
 from veche_stack.stack import SERVICES, Stack, StackConfig
-
-APOLLO = Path(__file__).parent / "apollo"
 
 # one subgraph (users): reference data
 SINGLE = "query Single { districts { id name } departments { id name } }"
@@ -112,15 +109,7 @@ async def load(case: Case, clients: int, seconds: float, warmup: float) -> Resul
 
 @contextmanager
 def apollo_gateway(subgraphs: dict[str, str], logs: Path) -> Iterator[str]:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        sys.exit("Node.js 20+ and npm are needed for the @apollo/gateway side")
-    if not (APOLLO / "node_modules" / ".package-lock.json").is_file():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=APOLLO,
-            check=True,
-            timeout=300,
-        )
+    npm_ci()
     port = free_port()
     env = {
         **os.environ,
@@ -129,20 +118,8 @@ def apollo_gateway(subgraphs: dict[str, str], logs: Path) -> Iterator[str]:
         "NODE_ENV": "production",
         "APOLLO_TELEMETRY_DISABLED": "1",  # no metrics export, no cloud metadata probes
     }
-    log = (logs / "apollo-gateway.log").open("wb")
-    process = subprocess.Popen(
-        ["node", "serve.mjs"], cwd=APOLLO, env=env, stdout=log, stderr=subprocess.STDOUT
-    )
-    try:
+    with child(["node", "serve.mjs"], env, APOLLO, logs / "apollo-gateway.log"):
         yield f"http://127.0.0.1:{port}/"
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 async def until(url: str, query: str, ok: Any, what: str, timeout: float = 60) -> dict[str, Any]:

@@ -39,10 +39,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from children import APOLLO, child, npm_ci
+
 from veche_stack.processes import free_port
 
 HERE = Path(__file__).parent
-APOLLO = HERE / "apollo"
 SUBGRAPHS = ("catalog", "people", "teams")
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -114,18 +115,8 @@ class Server:
 def started(
     name: str, command: list[str], env: dict[str, str], cwd: Path, logs: Path, url: str
 ) -> Iterator[Server]:
-    log = (logs / f"{name}.log").open("wb")
-    process = subprocess.Popen(command, cwd=cwd, env=env, stdout=log, stderr=subprocess.STDOUT)
-    try:
+    with child(command, env, cwd, logs / f"{name}.log") as process:
         yield Server(name, url, process)
-    finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        log.close()
 
 
 @dataclass
@@ -246,18 +237,6 @@ def table(results: list[Measured], connections: int, seconds: float) -> str:
                 f"{'':<7} {'Veche / Apollo':<16} {v.rate / a.rate:>7.2f} {v.cpu_ms / a.cpu_ms:>10.2f}"
             )
     return "\n".join(lines)
-
-
-def npm_ci() -> None:
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        sys.exit("Node.js 20+ and npm are needed for the @apollo/gateway side")
-    if not (APOLLO / "node_modules" / ".package-lock.json").is_file():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=APOLLO,
-            check=True,
-            timeout=300,
-        )
 
 
 def run(seconds: float, warmup: float, connections: int, cases: list[str]) -> None:
