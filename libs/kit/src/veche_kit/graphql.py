@@ -8,6 +8,7 @@
   one batching loader per key.
 - `Connection[T]` is the Relay-style list every paginated field returns;
   `PageFirst` and `PageAfter` are its arguments; cursors are `veche_kit.cursors`'.
+- `public_enum` publishes a domain enum with a description per value.
 - `FederatedSchema` adds `OperationGuard` (`veche_kit.limits`): limits on the
   operation and on list and text inputs, checked before any resolver.
 """
@@ -18,6 +19,7 @@ import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
@@ -253,3 +255,24 @@ def id_connection(
     """A page of an `_id`-ordered list: each node's cursor is its document's id."""
     cursors = [encode_cursor([d["_id"]]) for d in documents]
     return connection(nodes, cursors, has_next=has_next, total=total)
+
+
+E = TypeVar("E", bound=Enum)
+
+
+def public_enum(
+    enum: type[E], *, name: str, description: str, values: Mapping[str, str]
+) -> type[E]:
+    """Publishes a domain enum in the schema as it is, with a description for every value.
+
+    The domain keeps plain `StrEnum`s and no GraphQL; the schema uses the same
+    class, so no resolver converts between two copies of one enum.
+    """
+    if set(values) != set(enum.__members__):
+        raise TypeError(
+            f"{name}: describe exactly {sorted(enum.__members__)}, got {sorted(values)}"
+        )
+    strawberry.enum(enum, name=name, description=description)
+    for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
+        value.description = values[value.name]
+    return enum

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Annotated
 
 import strawberry
@@ -35,6 +34,7 @@ from veche_kit.graphql import (
     id_after,
     id_connection,
     page_size,
+    public_enum,
 )
 from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
@@ -65,57 +65,36 @@ MATCHING_SHAPE = (int, str)
 # ─────────────────────────── enums and values ───────────────────────────
 
 
-@strawberry.enum(description="What an issue is: a problem to fix or a citizen's proposal.")
-class IssueKind(Enum):
-    PROBLEM = strawberry.enum_value(
-        "PROBLEM",
-        description="A problem reported at a place (a pothole, a broken lamp); starts NEW.",
-    )
-    INITIATIVE = strawberry.enum_value(
-        "INITIATIVE",
-        description="A citizen's proposal; collects supports (COLLECTING) until its threshold, then goes to review.",
-    )
+IssueKind = domain.Kind
+public_enum(
+    IssueKind,
+    name="IssueKind",
+    description="What an issue is: a problem to fix or a citizen's proposal.",
+    values={
+        "PROBLEM": "A problem reported at a place (a pothole, a broken lamp); starts NEW.",
+        "INITIATIVE": "A citizen's proposal; collects supports (COLLECTING) until its threshold, then goes to review.",
+    },
+)
 
 
-@strawberry.enum(
+IssueStatus = domain.Status
+public_enum(
+    IssueStatus,
+    name="IssueStatus",
     description="Where an issue is in its workflow. Problems: NEW → ACCEPTED → IN_PROGRESS → RESOLVED → CLOSED "
     "(or NEW → REJECTED; RESOLVED → IN_PROGRESS when reopened). Initiatives: COLLECTING → UNDER_REVIEW → "
-    "ACCEPTED or REJECTED, then as problems."
+    "ACCEPTED or REJECTED, then as problems.",
+    values={
+        "NEW": "Reported; waits for a moderator or the department to accept or reject it.",
+        "ACCEPTED": "Taken on by the department; `dueAt` says by when it must act. Solvers may offer help.",
+        "COLLECTING": "An initiative gathering supports; at `supportThreshold` it moves to UNDER_REVIEW by itself.",
+        "UNDER_REVIEW": "An initiative with enough supports; the department decides to accept or reject it.",
+        "IN_PROGRESS": "Being fixed, by the department or by the assigned solver.",
+        "RESOLVED": "Reported fixed; the reporter confirms (CLOSED) or reopens it. Closes by itself after a waiting period.",
+        "CLOSED": "Done: confirmed by the reporter or closed after the waiting period.",
+        "REJECTED": "Not taken on; the history's last note says why.",
+    },
 )
-class IssueStatus(Enum):
-    NEW = strawberry.enum_value(
-        "NEW",
-        description="Reported; waits for a moderator or the department to accept or reject it.",
-    )
-    ACCEPTED = strawberry.enum_value(
-        "ACCEPTED",
-        description="Taken on by the department; `dueAt` says by when it must act. Solvers may offer help.",
-    )
-    COLLECTING = strawberry.enum_value(
-        "COLLECTING",
-        description="An initiative gathering supports; at `supportThreshold` it moves to UNDER_REVIEW by itself.",
-    )
-    UNDER_REVIEW = strawberry.enum_value(
-        "UNDER_REVIEW",
-        description="An initiative with enough supports; the department decides to accept or reject it.",
-    )
-    IN_PROGRESS = strawberry.enum_value(
-        "IN_PROGRESS", description="Being fixed, by the department or by the assigned solver."
-    )
-    RESOLVED = strawberry.enum_value(
-        "RESOLVED",
-        description="Reported fixed; the reporter confirms (CLOSED) or reopens it. Closes by itself after a waiting period.",
-    )
-    CLOSED = strawberry.enum_value(
-        "CLOSED", description="Done: confirmed by the reporter or closed after the waiting period."
-    )
-    REJECTED = strawberry.enum_value(
-        "REJECTED", description="Not taken on; the history's last note says why."
-    )
-
-
-def _status(value: str) -> IssueStatus:
-    return IssueStatus[value]
 
 
 @strawberry.type(description="A point on the map (WGS 84 degrees).")
@@ -301,8 +280,8 @@ class StatusChange:
     @classmethod
     def from_doc(cls, entry: Document) -> StatusChange:
         return cls(
-            from_=_status(entry["from"]) if entry.get("from") else None,
-            to=_status(entry["to"]),
+            from_=IssueStatus(entry["from"]) if entry.get("from") else None,
+            to=IssueStatus(entry["to"]),
             note=entry.get("note"),
             at=entry["at"],
             _by=entry.get("by"),
@@ -391,7 +370,7 @@ class Issue:
         point = document.get("location")
         return cls(
             id=strawberry.ID(document["_id"]),
-            kind=IssueKind[document["kind"]],
+            kind=IssueKind(document["kind"]),
             title=document["title"],
             description=document["description"],
             category=document["category"],
@@ -400,7 +379,7 @@ class Issue:
             else None,
             address=document.get("address"),
             photos=list(document.get("photos") or []),
-            status=_status(document["status"]),
+            status=IssueStatus(document["status"]),
             supporters_count=int(document.get("supporters_count", 0)),
             support_threshold=document.get("support_threshold"),
             due_at=document.get("due_at"),
@@ -658,8 +637,8 @@ class Query:
         if filter is not None:
             near = filter.near
             query = IssueQuery(
-                kind=domain.Kind(filter.kind.name) if filter.kind else None,
-                status=domain.Status(filter.status.name) if filter.status else None,
+                kind=filter.kind,
+                status=filter.status,
                 category=filter.category,
                 district_id=str(filter.district_id) if filter.district_id else None,
                 near=Near(near.lat, near.lon, near.radius_meters) if near else None,
@@ -834,9 +813,7 @@ class Mutation:
         ] = None,
     ) -> Issue:
         caller = await info.context.require_user()
-        document = await info.context.issues.change_status(
-            caller, str(id), domain.Status(status.name), note
-        )
+        document = await info.context.issues.change_status(caller, str(id), status, note)
         return Issue.from_doc(document)
 
     @strawberry.mutation(

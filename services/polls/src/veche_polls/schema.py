@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
@@ -30,15 +29,13 @@ from veche_kit.graphql import (
     id_connection,
     page_size,
     position_after,
+    public_enum,
 )
 from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 from veche_polls import domain
 from veche_polls.audit import TreeHead, canonical
 from veche_polls.domain import AnswerDraft, QuestionDraft
-from veche_polls.domain import DecisionStatus as DomainDecisionStatus
-from veche_polls.domain import PollStatus as DomainPollStatus
-from veche_polls.domain import QuestionKind as DomainQuestionKind
 from veche_polls.errors import PollNotActiveError
 from veche_polls.loaders import PollLoaders
 from veche_polls.service import AudienceDraft, NewPoll, PollsService
@@ -79,41 +76,43 @@ PollsInfo = Info[PollsContext, None]
 # ─────────────────────────── enums ───────────────────────────
 
 
-@strawberry.enum(description="Where a poll is in its life.")
-class PollStatus(Enum):
-    DRAFT = strawberry.enum_value(
-        "DRAFT",
-        description="Being prepared; seen only by its department's officials and admins; can be edited.",
-    )
-    ACTIVE = strawberry.enum_value(
-        "ACTIVE",
-        description="Published: open for votes from `startsAt` (if set) until `endsAt` (if set) or until closed.",
-    )
-    CLOSED = strawberry.enum_value(
-        "CLOSED", description="Voting has ended; results are public; a decision may follow."
-    )
+PollStatus = domain.PollStatus
+public_enum(
+    PollStatus,
+    name="PollStatus",
+    description="Where a poll is in its life.",
+    values={
+        "DRAFT": "Being prepared; seen only by its department's officials and admins; can be edited.",
+        "ACTIVE": "Published: open for votes from `startsAt` (if set) until `endsAt` (if set) or until closed.",
+        "CLOSED": "Voting has ended; results are public; a decision may follow.",
+    },
+)
 
 
-@strawberry.enum(description="How a question is answered.")
-class QuestionKind(Enum):
-    SINGLE_CHOICE = strawberry.enum_value(
-        "SINGLE_CHOICE", description="Pick exactly one option: send one id in `optionIds`."
-    )
-    MULTIPLE_CHOICE = strawberry.enum_value(
-        "MULTIPLE_CHOICE",
-        description="Pick 1 to `maxChoices` different options: send their ids in `optionIds`.",
-    )
-    SCALE = strawberry.enum_value(
-        "SCALE",
-        description="Rate from `scaleMin` to `scaleMax`: send the number as `value`. Its `options` are the points of the scale.",
-    )
+QuestionKind = domain.QuestionKind
+public_enum(
+    QuestionKind,
+    name="QuestionKind",
+    description="How a question is answered.",
+    values={
+        "SINGLE_CHOICE": "Pick exactly one option: send one id in `optionIds`.",
+        "MULTIPLE_CHOICE": "Pick 1 to `maxChoices` different options: send their ids in `optionIds`.",
+        "SCALE": "Rate from `scaleMin` to `scaleMax`: send the number as `value`. Its `options` are the points of the scale.",
+    },
+)
 
 
-@strawberry.enum(description="How far the city has got with what it decided after a poll.")
-class DecisionStatus(Enum):
-    TAKEN = strawberry.enum_value("TAKEN", description="Decided; work has not started yet.")
-    IN_PROGRESS = strawberry.enum_value("IN_PROGRESS", description="Being carried out.")
-    IMPLEMENTED = strawberry.enum_value("IMPLEMENTED", description="Done.")
+DecisionStatus = domain.DecisionStatus
+public_enum(
+    DecisionStatus,
+    name="DecisionStatus",
+    description="How far the city has got with what it decided after a poll.",
+    values={
+        "TAKEN": "Decided; work has not started yet.",
+        "IN_PROGRESS": "Being carried out.",
+        "IMPLEMENTED": "Done.",
+    },
+)
 
 
 # ─────────────────────────── referenced entities ───────────────────────────
@@ -578,7 +577,7 @@ class QuestionInput:
     def draft(self) -> QuestionDraft:
         return QuestionDraft(
             text=self.text,
-            kind=DomainQuestionKind(self.kind.name),
+            kind=self.kind,
             options=tuple(self.options or ()),
             max_choices=self.max_choices,
             scale_min=self.scale_min,
@@ -818,7 +817,7 @@ class Query:
         after_id = id_after(after)
         documents, has_next, total = await info.context.polls.list_polls(
             await info.context.principal(),
-            status=DomainPollStatus(status.name) if status else None,
+            status=status,
             district_id=str(district_id) if district_id else None,
             first=page_size(first),
             after=after_id,
@@ -1009,9 +1008,7 @@ class Mutation:
         status: Annotated[DecisionStatus, strawberry.argument(description="How far it has got.")],
     ) -> Poll:
         caller = await info.context.require_user()
-        saved = await info.context.polls.record_decision(
-            caller, str(poll_id), text, DomainDecisionStatus(status.name)
-        )
+        saved = await info.context.polls.record_decision(caller, str(poll_id), text, status)
         return Poll.from_doc(saved)
 
 
