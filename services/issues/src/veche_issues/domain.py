@@ -589,3 +589,16 @@ def threshold_reached(issue: Mapping[str, Any], threshold: int) -> InitiativeThr
         supporters_count=issue["supporters_count"],
         support_threshold=threshold,
     )
+
+
+@dataclass(frozen=True)
+class RequestFilter:
+    """`GET requests` as the spec defines its parameters (FixMyStreet's
+    lat/long/radius included)."""
+
+    ids: list[str] | None
+    service_codes: list[str] | None
+    start: datetime
+    end: datetime
+    closed: bool | None
+    near: tuple[float, float, float] | None

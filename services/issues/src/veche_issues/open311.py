@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qs
@@ -35,14 +34,15 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Mount, Route
 
-from veche_issues.domain import Kind, Status
+from veche_issues import domain
+from veche_issues.domain import Kind, RequestFilter, Status
 from veche_issues.service import IssuesService, Report
 from veche_kit.errors import DomainError, RateLimitedError
 from veche_kit.mongo import Document
 
 PREFIX = "/open311/v2"
 FORMATS = ("json", "xml")
-CLOSED = frozenset({Status.RESOLVED, Status.CLOSED, Status.REJECTED})
+CLOSED = domain.SETTLED  # what Open311 calls closed
 # What a status means, for a report whose history has no note yet.
 STATUS_NOTES = {
     Status.NEW: "Received; awaiting moderation.",
@@ -72,19 +72,6 @@ class Open311Error(Exception):
         super().__init__(description)
         self.status = status
         self.description = description
-
-
-@dataclass(frozen=True)
-class RequestFilter:
-    """`GET requests` as the spec defines its parameters (FixMyStreet's
-    lat/long/radius included)."""
-
-    ids: list[str] | None
-    service_codes: list[str] | None
-    start: datetime
-    end: datetime
-    closed: bool | None
-    near: tuple[float, float, float] | None
 
 
 def _w3c(moment: datetime | None) -> str | None:
@@ -163,21 +150,6 @@ def request_filter(params: Mapping[str, str], now: datetime) -> RequestFilter:
     elif radius is not None:
         raise Open311Error(400, "radius needs lat and long")
     return RequestFilter(ids, codes, start, end, closed, near)
-
-
-def conditions(wanted: RequestFilter) -> Document:
-    """The store query for a filter: problem reports only."""
-    query: Document = {"kind": Kind.PROBLEM.value}
-    if wanted.ids is not None:  # the spec: ids override every other parameter
-        query["_id"] = {"$in": wanted.ids}
-        return query
-    query["created_at"] = {"$gte": wanted.start, "$lte": wanted.end}
-    if wanted.service_codes is not None:
-        query["category"] = {"$in": wanted.service_codes}
-    if wanted.closed is not None:
-        settled = [status.value for status in CLOSED]
-        query["status"] = {"$in": settled} if wanted.closed else {"$nin": settled}
-    return query
 
 
 def service_row(category: Document) -> dict[str, Any]:
@@ -342,68 +314,69 @@ def partner_report(fields: Mapping[str, str]) -> tuple[Report, Document | None]:
 Handler = Callable[[Request, str], Awaitable[Response]]
 
 
-def routes(service: IssuesService, jurisdiction: str) -> list[BaseRoute]:
-    """GeoReport v2 under /open311/v2, for one jurisdiction."""
-    store = service.store
+class GeoReport:
+    """The endpoints of one jurisdiction, each answering in the format its path asks for."""
 
-    def check_jurisdiction(asked: str | None) -> None:
-        if asked not in (None, "", jurisdiction):
+    def __init__(self, service: IssuesService, jurisdiction: str) -> None:
+        self.service = service
+        self.store = service.store
+        self.jurisdiction = jurisdiction
+
+    def check_jurisdiction(self, asked: str | None) -> None:
+        if asked not in (None, "", self.jurisdiction):
             raise Open311Error(
-                404, f"jurisdiction_id {asked[:60]!r} is not served here; this is {jurisdiction!r}"
+                404,
+                f"jurisdiction_id {asked[:60]!r} is not served here; this is {self.jurisdiction!r}",
             )
 
-    def endpoint(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+    def endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             fmt = request.path_params.get("fmt", "json")
             if fmt not in FORMATS:
                 return refusal(Open311Error(404, "the format is json or xml"), "json")
             try:
-                check_jurisdiction(request.query_params.get("jurisdiction_id"))
+                self.check_jurisdiction(request.query_params.get("jurisdiction_id"))
                 return await handler(request, fmt)
             except Open311Error as error:
                 return refusal(error, fmt)
 
         return run
 
-    async def categories() -> dict[str, Document]:
-        return {category["_id"]: category for category in await store.categories()}
+    async def categories(self) -> dict[str, Document]:
+        return {category["_id"]: category for category in await self.store.categories()}
 
-    async def list_services(_: Request, fmt: str) -> Response:
-        return answer("services", [service_row(c) for c in (await categories()).values()], fmt)
+    async def list_services(self, _: Request, fmt: str) -> Response:
+        rows = [service_row(c) for c in (await self.categories()).values()]
+        return answer("services", rows, fmt)
 
-    async def definition(request: Request, fmt: str) -> Response:
+    async def definition(self, request: Request, fmt: str) -> Response:
         code = request.path_params["code"]
-        if await store.category(code) is None:
+        if await self.store.category(code) is None:
             raise Open311Error(
                 404, f"no service with service_code {code[:60]!r}; see services.{fmt}"
             )
         return answer("definition", [{"service_code": code, "attributes": []}], fmt)
 
-    async def list_requests(request: Request, fmt: str) -> Response:
+    async def list_requests(self, request: Request, fmt: str) -> Response:
         wanted = request_filter(request.query_params, datetime.now(UTC))
-        found = await store.service_requests(conditions(wanted), wanted.near, MAX_RESULTS)
-        named = await categories()
+        found = await self.store.service_requests(wanted, MAX_RESULTS)
+        named = await self.categories()
         return answer("requests", [service_request(issue, named) for issue in found], fmt)
 
-    async def one_request(request: Request, fmt: str) -> Response:
+    async def one_request(self, request: Request, fmt: str) -> Response:
         request_id = request.path_params["id"]
-        issue = await store.get(request_id)
+        issue = await self.store.get(request_id)
         if issue is None or issue["kind"] != Kind.PROBLEM.value:
             raise Open311Error(404, f"no service request {request_id[:60]!r}")
-        return answer("requests", [service_request(issue, await categories())], fmt)
+        return answer("requests", [service_request(issue, await self.categories())], fmt)
 
-    async def create_request(request: Request, fmt: str) -> Response:
+    async def create_request(self, request: Request, fmt: str) -> Response:
         fields = await form(request)
-        check_jurisdiction(fields.get("jurisdiction_id"))
-        key = fields.get("api_key", "")
-        if not key:
-            raise Open311Error(400, "api_key is required to file a report; ask the city for one")
-        partner = await service.partner_for_key(key)
-        if partner is None:
-            raise Open311Error(403, "api_key is not valid (unknown or revoked)")
+        self.check_jurisdiction(fields.get("jurisdiction_id"))
+        partner = await self.partner(fields.get("api_key", ""))
         report, contact = partner_report(fields)
         try:
-            issue = await service.report_for_partner(partner, report, contact)
+            issue = await self.service.report_for_partner(partner, report, contact)
         except RateLimitedError as refused:
             raise Open311Error(429, refused.message) from None
         except DomainError as refused:
@@ -412,21 +385,34 @@ def routes(service: IssuesService, jurisdiction: str) -> list[BaseRoute]:
         row = {"service_request_id": issue["_id"], "service_notice": notice, "account_id": ""}
         return answer("requests", [row], fmt)
 
-    async def token(request: Request, fmt: str) -> Response:
+    async def partner(self, key: str) -> Document:
+        if not key:
+            raise Open311Error(400, "api_key is required to file a report; ask the city for one")
+        partner = await self.service.partner_for_key(key)
+        if partner is None:
+            raise Open311Error(403, "api_key is not valid (unknown or revoked)")
+        return partner
+
+    async def token(self, request: Request, fmt: str) -> Response:
         raise Open311Error(
             404, "no such token: this endpoint issues no tokens, each request has its id at once"
         )
 
+
+def routes(service: IssuesService, jurisdiction: str) -> list[BaseRoute]:
+    """GeoReport v2 under /open311/v2, for one jurisdiction."""
+    api = GeoReport(service, jurisdiction)
+    endpoint = api.endpoint
     return [
         Mount(
             PREFIX,
             routes=[
-                Route("/services.{fmt}", endpoint(list_services), methods=["GET"]),
-                Route("/services/{code}.{fmt}", endpoint(definition), methods=["GET"]),
-                Route("/requests.{fmt}", endpoint(list_requests), methods=["GET"]),
-                Route("/requests.{fmt}", endpoint(create_request), methods=["POST"]),
-                Route("/requests/{id}.{fmt}", endpoint(one_request), methods=["GET"]),
-                Route("/tokens/{token}.{fmt}", endpoint(token), methods=["GET"]),
+                Route("/services.{fmt}", endpoint(api.list_services), methods=["GET"]),
+                Route("/services/{code}.{fmt}", endpoint(api.definition), methods=["GET"]),
+                Route("/requests.{fmt}", endpoint(api.list_requests), methods=["GET"]),
+                Route("/requests.{fmt}", endpoint(api.create_request), methods=["POST"]),
+                Route("/requests/{id}.{fmt}", endpoint(api.one_request), methods=["GET"]),
+                Route("/tokens/{token}.{fmt}", endpoint(api.token), methods=["GET"]),
             ],
         )
     ]

@@ -24,7 +24,13 @@ from veche_issues import domain
 from veche_issues.domain import Actor, Kind, Status
 from veche_issues.errors import NotEligibleError
 from veche_issues.settings import IssuesSettings
-from veche_issues.store import OFFER_PENDING, IssueStore, prefix_filter
+from veche_issues.store import (
+    OFFER_PENDING,
+    IssueStore,
+    collecting_at,
+    district_parts,
+    filter_conditions,
+)
 from veche_kit import mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
@@ -293,22 +299,18 @@ class IssuesService:
 
     # ───────────────────────── reading ─────────────────────────
 
-    def _filter(self, query: IssueQuery) -> dict[str, Any]:
-        conditions: dict[str, Any] = {}
-        if query.kind is not None:
-            conditions["kind"] = query.kind.value
-        if query.status is not None:
-            conditions["status"] = query.status.value
-        if query.category is not None:
-            conditions["category"] = query.category
-        if query.district_id is not None:
-            conditions["district_id"] = query.district_id
+    def _filter(self, query: IssueQuery) -> Document:
+        terms: list[str] = []
         if query.text is not None:
             text = domain.clean_text(query.text, "filter.text", domain.MAX_SEARCH, required=False)
             terms = domain.query_terms(text or "")
-            if terms:
-                conditions.update(prefix_filter(terms))
-        return conditions
+        return filter_conditions(
+            kind=query.kind,
+            status=query.status,
+            category=query.category,
+            district_id=query.district_id,
+            terms=terms,
+        )
 
     async def find_issues(
         self, query: IssueQuery, *, first: int, after: list[Any] | None
@@ -383,9 +385,7 @@ class IssuesService:
         if not skills:
             return empty
         district = viewer.district_id or profile.get("district_id")
-        parts: list[Document] = (
-            [{"district_id": district}, {"district_id": {"$ne": district}}] if district else [{}]
-        )
+        parts = district_parts(district)
         start_part, last_id = _matching_cursor(after)
         documents: list[Document] = []
         cursors: list[list[Any]] = []
@@ -481,7 +481,7 @@ class IssuesService:
             return None
         threshold = issue["support_threshold"]
         change = domain.review(threshold, utcnow())
-        expected = {"status": Status.COLLECTING.value, "supporters_count": {"$gte": threshold}}
+        expected = collecting_at(threshold)
 
         async def work(tx: Transaction) -> Document | None:
             saved = await self.store.apply_transition(issue["_id"], expected, change, tx.session)

@@ -126,6 +126,58 @@ def prefix_filter(terms: list[str]) -> dict[str, Any]:
     return {"search_terms": {"$all": [Regex("^" + re.escape(t)) for t in terms]}}
 
 
+def filter_conditions(
+    *,
+    kind: Kind | None,
+    status: Status | None,
+    category: str | None,
+    district_id: str | None,
+    terms: list[str],
+) -> Document:
+    """The query for `issues(filter:)`: each given part must hold; every search term
+    must begin one of the issue's stored terms."""
+    conditions: Document = {}
+    if kind is not None:
+        conditions["kind"] = kind.value
+    if status is not None:
+        conditions["status"] = status.value
+    if category is not None:
+        conditions["category"] = category
+    if district_id is not None:
+        conditions["district_id"] = district_id
+    if terms:
+        conditions.update(prefix_filter(terms))
+    return conditions
+
+
+def district_parts(district: str | None) -> list[Document]:
+    """A solver's matching issues in two parts, their own district first (one part
+    when they have none)."""
+    if district is None:
+        return [{}]
+    return [{"district_id": district}, {"district_id": {"$ne": district}}]
+
+
+def collecting_at(threshold: int) -> Document:
+    """An initiative still collecting that has reached `threshold` supports."""
+    return {"status": Status.COLLECTING.value, "supporters_count": {"$gte": threshold}}
+
+
+def request_conditions(wanted: domain.RequestFilter) -> Document:
+    """Open311's `GET requests` filter as a query: problem reports only."""
+    query: Document = {"kind": Kind.PROBLEM.value}
+    if wanted.ids is not None:  # the spec: ids override every other parameter
+        query["_id"] = {"$in": wanted.ids}
+        return query
+    query["created_at"] = {"$gte": wanted.start, "$lte": wanted.end}
+    if wanted.service_codes is not None:
+        query["category"] = {"$in": wanted.service_codes}
+    if wanted.closed is not None:
+        settled = [status.value for status in domain.SETTLED]
+        query["status"] = {"$in": settled} if wanted.closed else {"$nin": settled}
+    return query
+
+
 async def nearest(
     db: Database,
     query: dict[str, Any],
@@ -247,13 +299,12 @@ class IssueStore:
         )
         return rows[:first], len(rows) > first, total
 
-    async def service_requests(
-        self, query: Document, near: tuple[float, float, float] | None, limit: int
-    ) -> list[Document]:
-        """Open311's `GET requests`: newest first, or nearest first around `near`
+    async def service_requests(self, wanted: domain.RequestFilter, limit: int) -> list[Document]:
+        """Open311's `GET requests`: newest first, or nearest first around `wanted.near`
         (lat, lon, radius in metres)."""
-        if near is not None:
-            lat, lon, radius = near
+        query = request_conditions(wanted)
+        if wanted.near is not None:
+            lat, lon, radius = wanted.near
             rows, _ = await nearest(
                 self.db, query, lat=lat, lon=lon, radius_meters=radius, limit=limit
             )

@@ -45,6 +45,17 @@ def audit_key(settings: PollsSettings) -> SigningKey:
     return SigningKey.load_or_create(Path(settings.data_dir) / "keys" / "polls-audit-key.pem")
 
 
+def _tally_folder(runtime: Runtime, settings: PollsSettings, key: SigningKey) -> TallyFolder:
+    return TallyFolder(
+        runtime.client,
+        runtime.db,
+        audit_key=key,
+        min_group=settings.audit_min_group,
+        batch_size=settings.fold_batch_size,
+        idle_seconds=settings.fold_idle_seconds,
+    )
+
+
 def create_app(
     settings: PollsSettings | None = None, *, verifier: TokenVerifier | None = None
 ) -> Starlette:
@@ -60,14 +71,7 @@ def create_app(
     poll_store = store.PollStore(runtime.db)
     runtime.attach_consumer(handlers.bind(Reactions(poll_store, settings)))
     key = audit_key(settings)
-    folder = TallyFolder(
-        runtime.client,
-        runtime.db,
-        audit_key=key,
-        min_group=settings.audit_min_group,
-        batch_size=settings.fold_batch_size,
-        idle_seconds=settings.fold_idle_seconds,
-    )
+    folder = _tally_folder(runtime, settings, key)
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
     service = PollsService(poll_store, outbox, settings, folder)
     runtime.run_in_background("tally-folder", folder.run)

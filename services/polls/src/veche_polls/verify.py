@@ -156,15 +156,37 @@ def _flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, int]:
 def check(directory: Path, receipt: tuple[str, str] | None = None) -> Report:
     report = Report()
     head = _head(directory)
-    key = _public_key(json.loads((directory / "jwks.json").read_text()), head.key_id)
+    _check_signature(report, head, json.loads((directory / "jwks.json").read_text()))
+    lines = (directory / "records.jsonl").read_text().splitlines()
+    records = [json.loads(line) for line in lines]
+    _check_records(report, head, lines, records)
+    leaves = [record_hash(r) for r in records]
+    root = root_of(leaves).hex()
+    report.expect(
+        root == head.root_hash,
+        f"the records' Merkle root {root[:16]}… is not the signed root {head.root_hash[:16]}…: "
+        "a record was changed, dropped, added or moved",
+    )
+    _check_tallies(report, head, records)
+    _check_results(report, head, json.loads((directory / "results.json").read_text()))
+    if receipt is not None:
+        _check_receipt(report, head, records, leaves, receipt)
+    return report
+
+
+def _check_signature(report: Report, head: TreeHead, jwks: Mapping[str, Any]) -> None:
+    key = _public_key(jwks, head.key_id)
     if report.expect(key is not None, f"no key {head.key_id!r} in jwks.json"):
         assert key is not None
         report.expect(
             head.verify(key), "the head's signature does not verify: the head was altered"
         )
 
-    lines = (directory / "records.jsonl").read_text().splitlines()
-    records = [json.loads(line) for line in lines]
+
+def _check_records(
+    report: Report, head: TreeHead, lines: list[str], records: list[dict[str, Any]]
+) -> None:
+    """Each record: of this poll, canonical, and nothing but answers and a commitment."""
     report.expect(
         len(records) == head.tree_size,
         f"{len(records)} records, but the signed head covers {head.tree_size}",
@@ -178,14 +200,10 @@ def check(directory: Path, receipt: tuple[str, str] | None = None) -> Report:
             set(record) == {"poll", "commitment", "answers"},
             f"record {index} holds more than answers and a commitment: {sorted(record)}",
         )
-    leaves = [record_hash(r) for r in records]
-    root = root_of(leaves).hex()
-    report.expect(
-        root == head.root_hash,
-        f"the records' Merkle root {root[:16]}… is not the signed root {head.root_hash[:16]}…: "
-        "a record was changed, dropped, added or moved",
-    )
 
+
+def _check_tallies(report: Report, head: TreeHead, records: list[dict[str, Any]]) -> None:
+    """The signed overall counters equal a recount of the records."""
     signed = _flatten({k: v for k, v in head.tallies.items() if k not in ("d", "a")})
     recounted = _recount(records)
     for counter in sorted(set(signed) | set(recounted)):
@@ -193,22 +211,28 @@ def check(directory: Path, receipt: tuple[str, str] | None = None) -> Report:
             signed.get(counter, 0) == recounted.get(counter, 0),
             f"tally {counter}: the records give {recounted.get(counter, 0)}, the head says {signed.get(counter, 0)}",
         )
-    _check_results(report, head, json.loads((directory / "results.json").read_text()))
 
-    if receipt is not None:
-        ballot_id, salt = receipt
-        mine = commitment(ballot_id, salt)
-        found = [i for i, r in enumerate(records) if r["commitment"] == mine]
-        if report.expect(len(found) == 1, f"no record opens with this receipt ({mine[:16]}…)"):
-            index = found[0]
-            path = inclusion_proof(leaves, index)
-            report.expect(
-                verify_inclusion(
-                    leaves[index], index, len(leaves), path, bytes.fromhex(head.root_hash)
-                ),
-                f"record {index} is not included under the signed root",
-            )
-    return report
+
+def _check_receipt(
+    report: Report,
+    head: TreeHead,
+    records: list[dict[str, Any]],
+    leaves: list[bytes],
+    receipt: tuple[str, str],
+) -> None:
+    """The voter's own ballot is one record, included under the signed root."""
+    ballot_id, salt = receipt
+    mine = commitment(ballot_id, salt)
+    found = [i for i, r in enumerate(records) if r["commitment"] == mine]
+    if report.expect(len(found) == 1, f"no record opens with this receipt ({mine[:16]}…)"):
+        index = found[0]
+        path = inclusion_proof(leaves, index)
+        report.expect(
+            verify_inclusion(
+                leaves[index], index, len(leaves), path, bytes.fromhex(head.root_hash)
+            ),
+            f"record {index} is not included under the signed root",
+        )
 
 
 def _check_results(report: Report, head: TreeHead, results: Mapping[str, Any] | None) -> None:
