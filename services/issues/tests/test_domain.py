@@ -66,15 +66,15 @@ def test_overdue_only_while_unsettled() -> None:
 
 def test_transition_refusals_name_the_way() -> None:
     with pytest.raises(InvalidTransitionError) as invalid:
-        domain.check_transition(Kind.PROBLEM, Status.NEW, Status.RESOLVED, {Actor.OFFICIAL}, None)
+        domain.permitting_rule(Kind.PROBLEM, Status.NEW, Status.RESOLVED, {Actor.OFFICIAL}, None)
     assert invalid.value.extensions["allowed"] == ["ACCEPTED", "REJECTED"]
     assert "ACCEPTED or REJECTED" in invalid.value.message
     with pytest.raises(ForbiddenError):
-        domain.check_transition(Kind.PROBLEM, Status.NEW, Status.ACCEPTED, {Actor.REPORTER}, None)
+        domain.permitting_rule(Kind.PROBLEM, Status.NEW, Status.ACCEPTED, {Actor.REPORTER}, None)
     with pytest.raises(BadUserInputError) as missing:
-        domain.check_transition(Kind.PROBLEM, Status.NEW, Status.REJECTED, {Actor.MODERATOR}, " ")
+        domain.permitting_rule(Kind.PROBLEM, Status.NEW, Status.REJECTED, {Actor.MODERATOR}, " ")
     assert missing.value.extensions["field"] == "note"
-    rule = domain.check_transition(
+    rule = domain.permitting_rule(
         Kind.INITIATIVE, Status.COLLECTING, Status.UNDER_REVIEW, {Actor.SYSTEM}, None
     )
     assert rule.actors == {Actor.SYSTEM}

@@ -128,6 +128,15 @@ class UserTokensRevoked(Event):
     reason: str
 
 
+class UserErased(Event):
+    """The person's account was erased (at their request, on withdrawn consent, or by an
+    admin): every service drops what it keeps about `user_id`, keeps nothing new about
+    them, and keeps what must stay counted (ballots, supports) without the link."""
+
+    type = "user.erased"
+    user_id: str
+
+
 # ─────────────────────────── polls ───────────────────────────
 
 

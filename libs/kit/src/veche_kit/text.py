@@ -2,6 +2,11 @@
 
 `clean_*` return the value as stored (trimmed, lower-cased ids) or refuse with
 BAD_USER_INPUT naming the input field; `is_*` only answer.
+
+Every service names its validators the same way: `clean_*` return the accepted
+value or refuse with BAD_USER_INPUT; `check_*` return nothing and refuse
+(BAD_USER_INPUT, CONFLICT, INVALID_TRANSITION...); `require_*` refuse with
+FORBIDDEN or UNAUTHENTICATED; `is_*` only answer.
 """
 
 from __future__ import annotations

@@ -1,7 +1,7 @@
 """Handlers of other services' events, each idempotent through the kit's `Consumer`.
 
 The issues service keeps a small projection of users (name, district, roles,
-department, skills) for solver matching. (Which poll an initiative was put to
+department, skills) for solver matching; `user.erased` leaves only a tombstone of it. (Which poll an initiative was put to
 is the polls service's field, `Issue.poll`.)
 """
 
@@ -12,6 +12,7 @@ from veche_kit.auth import StaleTokens
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
     Envelope,
+    UserErased,
     UserProfileUpdated,
     UserRegistered,
     UserRoleChanged,
@@ -49,3 +50,11 @@ async def on_user_tokens_revoked(
     store: IssueStore, event: UserTokensRevoked, envelope: Envelope, session: Session
 ) -> None:
     await StaleTokens(store.db).mark(event.user_id, envelope.occurred_at, session)
+
+
+@handlers.on(UserErased)
+async def on_user_erased(
+    store: IssueStore, event: UserErased, envelope: Envelope, session: Session
+) -> None:
+    await StaleTokens(store.db).mark(event.user_id, envelope.occurred_at, session)
+    await store.erase_user(event.user_id, envelope.occurred_at, session)

@@ -154,7 +154,7 @@ def _words(statuses: Iterable[Status]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
-def check_transition(
+def permitting_rule(
     kind: Kind, current: Status, target: Status, actors: Collection[Actor], note: str | None
 ) -> Rule:
     """The rule that allows `current -> target` for one of `actors`, or the refusal.
@@ -266,7 +266,7 @@ def required_text(value: str | None, field: str, limit: int) -> str:
     return text
 
 
-def check_point(lat: float, lon: float, field: str = "location") -> tuple[float, float]:
+def check_point(lat: float, lon: float, field: str = "location") -> None:
     if not -90.0 <= lat <= 90.0:
         raise BadUserInputError(
             f"Latitude must be between -90 and 90 (got {lat}).", field=f"{field}.lat"
@@ -275,10 +275,9 @@ def check_point(lat: float, lon: float, field: str = "location") -> tuple[float,
         raise BadUserInputError(
             f"Longitude must be between -180 and 180 (got {lon}).", field=f"{field}.lon"
         )
-    return lat, lon
 
 
-def check_radius(radius: int | None, field: str = "radiusMeters") -> int:
+def clean_radius(radius: int | None, field: str = "radiusMeters") -> int:
     if radius is None:
         return DEFAULT_RADIUS_METERS
     if not 1 <= radius <= MAX_RADIUS_METERS:
@@ -428,8 +427,8 @@ def transition(
     now: datetime,
     deadline: Deadline,
 ) -> Change:
-    """`current -> target` by one of `actors` (see `check_transition`), as a `Change`."""
-    rule = check_transition(kind, current, target, actors, note)
+    """`current -> target` by one of `actors` (see `permitting_rule`), as a `Change`."""
+    rule = permitting_rule(kind, current, target, actors, note)
     clean_note = clean_text(note, "note", MAX_NOTE, required=False)
     fields: dict[str, Any] = {"status": target.value, "updated_at": now}
     if target is Status.ACCEPTED:

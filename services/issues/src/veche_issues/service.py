@@ -329,7 +329,7 @@ class IssuesService:
         self, near: Near, conditions: Document, *, first: int, after: list[Any] | None
     ) -> IssuePage:
         domain.check_point(near.lat, near.lon, "filter.near")
-        radius = domain.check_radius(near.radius_meters, "filter.near.radiusMeters")
+        radius = domain.clean_radius(near.radius_meters, "filter.near.radiusMeters")
         position: tuple[float, str] | None = None
         if after is not None:
             if len(after) != 2 or not isinstance(after[0], int | float):
@@ -355,7 +355,7 @@ class IssuesService:
         """Open issues of the category near a point, nearest first (at most 20)."""
         await self.category(category)
         domain.check_point(lat, lon, "near")
-        radius = domain.check_radius(radius_meters)
+        radius = domain.clean_radius(radius_meters)
         return await self.store.open_near(
             category, lat=lat, lon=lon, radius_meters=radius, limit=20
         )

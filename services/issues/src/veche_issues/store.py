@@ -589,7 +589,7 @@ class IssueStore:
     # ───────────────────────── the users projection ─────────────────────────
 
     async def user(self, user_id: str) -> Document | None:
-        return await self.db[USERS].find_one({"_id": user_id})
+        return await self.db[USERS].find_one({"_id": user_id, "erased_at": None})
 
     async def project_registered(self, event: UserRegistered, session: Session) -> None:
         # Only on insert: a profile or role event that overtook this one has newer facts.
@@ -618,7 +618,18 @@ class IssueStore:
         await self._project(event.user_id, {"$set": fields}, session)
 
     async def _project(self, user_id: str, update: Document, session: Session) -> None:
-        await self.db[USERS].update_one({"_id": user_id}, update, upsert=True, session=session)
+        users = self.db[USERS]
+        if await users.find_one({"_id": user_id, "erased_at": {"$ne": None}}, session=session):
+            return  # erased: a late or replayed event projects nothing about the person
+        await users.update_one({"_id": user_id}, update, upsert=True, session=session)
+
+    async def erase_user(self, user_id: str, at: datetime, session: Session) -> None:
+        """Forgets the person's projected facts, leaving a tombstone. Their reports,
+        comments and supports stay (counts and histories unchanged); the users
+        subgraph answers their author's name with a neutral one."""
+        await self.db[USERS].replace_one(
+            {"_id": user_id}, {"_id": user_id, "erased_at": at}, upsert=True, session=session
+        )
 
 
 def _matching(skills: list[str]) -> Document:

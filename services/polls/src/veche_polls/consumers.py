@@ -5,6 +5,8 @@
   is projected, so a late or replayed event never rolls a profile back.
 - `user.role_changed`, `user.tokens_revoked`: tokens issued before a revoked role
   or a sign-out are stale here (veche_kit.auth.StaleTokens).
+- `user.erased`: the voter projection becomes a tombstone and the person's ballots
+  stay counted under fresh pseudonyms (`PollStore.erase_voter`).
 - `initiative.threshold_reached`: a DRAFT poll linked to the initiative, once
   per initiative (also held by a unique index on `source_initiative_id`).
 """
@@ -20,6 +22,7 @@ from veche_kit.consumer import Handlers
 from veche_kit.events import (
     Envelope,
     InitiativeThresholdReached,
+    UserErased,
     UserProfileUpdated,
     UserRegistered,
     UserRoleChanged,
@@ -84,6 +87,14 @@ async def on_user_tokens_revoked(
     reactions: Reactions, event: UserTokensRevoked, envelope: Envelope, session: Session
 ) -> None:
     await StaleTokens(reactions.store.db).mark(event.user_id, envelope.occurred_at, session)
+
+
+@handlers.on(UserErased)
+async def on_user_erased(
+    reactions: Reactions, event: UserErased, envelope: Envelope, session: Session
+) -> None:
+    await StaleTokens(reactions.store.db).mark(event.user_id, envelope.occurred_at, session)
+    await reactions.store.erase_voter(event.user_id, envelope.occurred_at, session)
 
 
 @handlers.on(InitiativeThresholdReached)

@@ -21,7 +21,12 @@ from pymongo.errors import DuplicateKeyError
 from veche_kit import mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
-from veche_kit.errors import BadUserInputError, InvalidTransitionError, NotFoundError
+from veche_kit.errors import (
+    BadUserInputError,
+    InvalidTransitionError,
+    NotFoundError,
+    UnauthenticatedError,
+)
 from veche_kit.events import PollClosed, PollDecisionRecorded, PollPublished, PollVoteCast
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
@@ -131,6 +136,9 @@ class PollsService:
     @staticmethod
     def _voter(caller: Principal, projected: Document | None) -> Voter:
         issued_at = caller.issued_at
+        if projected is not None and projected.get("erased_at") is not None:
+            # Checked here, not only through stale tokens: those are cached for a second.
+            raise UnauthenticatedError("This account was erased; it can no longer vote.")
         if projected is not None and (issued_at is None or projected["at"] > issued_at):
             return Voter(
                 user_id=caller.user_id,

@@ -262,6 +262,27 @@ class PollStore:
     async def voter(self, user_id: str) -> Document | None:
         return await self.db[VOTERS].find_one({"_id": user_id})
 
+    async def erase_voter(self, user_id: str, at: datetime, session: Session) -> int:
+        """Forgets the person: the projection becomes a tombstone (so a late or replayed
+        profile event projects nothing), and their ballots stay counted, each linked to
+        a fresh pseudonym instead. Returns how many ballots were unlinked."""
+        await self.db[VOTERS].replace_one(
+            {"_id": user_id},
+            {"_id": user_id, "erased_at": at, "at": at},
+            upsert=True,
+            session=session,
+        )
+        ballots = self.db[BALLOTS]
+        unlinked = 0
+        async for ballot in ballots.find({"voter_id": user_id}, {"pending": 1}, session=session):
+            pseudonym = "erased-" + mongo.new_id()
+            change: Document = {"voter_id": pseudonym}
+            if not ballot.get("pending"):  # a pending vote still credits its points first
+                change["envelope.data.voter_id"] = pseudonym
+            await ballots.update_one({"_id": ballot["_id"]}, {"$set": change}, session=session)
+            unlinked += 1
+        return unlinked
+
     async def project_voter(
         self, user_id: str, fields: Document, at: datetime, session: Session
     ) -> None:
@@ -276,6 +297,8 @@ class PollStore:
             "from": at,
         }
         current = await voters.find_one({"_id": user_id}, session=session)
+        if current is not None and current.get("erased_at") is not None:
+            return  # erased: nothing about the person is kept again
         if current is None:
             await voters.insert_one(
                 {"_id": user_id, **fields, "at": at, "profiles": [profile]}, session=session
