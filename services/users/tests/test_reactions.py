@@ -104,18 +104,21 @@ async def _delivered_twice(users: UsersServer, publisher: EventBus, *events: Eve
         await eventually(functools.partial(settled, users, envelope))
 
 
-def _pothole_accepted(issue: str, reporter: str, supporter: str) -> IssueStatusChanged:
+def _accepted(
+    issue: str, title: str, note: str | None, reporter: str | None, department: str, supporter: str
+) -> IssueStatusChanged:
+    """An official accepted the problem (NEW -> ACCEPTED); it has one supporter."""
     return IssueStatusChanged(
         issue_id=issue,
         kind="PROBLEM",
-        title="Яма",
+        title=title,
         from_status="NEW",
         to_status="ACCEPTED",
         by_user_id="official-1",
-        note="Срок 8 дней",
+        note=note,
         reporter_id=reporter,
         solver_id=None,
-        department_id="roads",
+        department_id=department,
         supporter_ids=[supporter],
     )
 
@@ -131,8 +134,8 @@ async def test_reordered_issue_events_end_with_the_right_points(
     closed = IssueClosed(
         issue_id=issue, title="Яма", reporter_id=reporter, solver_id=solver, confirmed_by=reporter
     )
-    # CLOSED arrives before ACCEPTED, and each twice.
-    await _delivered_twice(users, publisher, closed, _pothole_accepted(issue, reporter, supporter))
+    accepted = _accepted(issue, "Яма", "Срок 8 дней", reporter, "roads", supporter)
+    await _delivered_twice(users, publisher, closed, accepted)  # CLOSED before ACCEPTED
     assert (await inbox(reporter_client))["points"] == 20
     # The reporter's confirmation alone pays the solver nothing (self-dealing, issue #11)...
     assert (await inbox(solver_client))["points"] == 0
@@ -152,12 +155,9 @@ async def test_reordered_issue_events_end_with_the_right_points(
     assert [e["node"]["text"] for e in supporter_inbox["notifications"]["edges"]] == [
         "«Яма» is now accepted. Note: Срок 8 дней"
     ]
-    reporter_texts = {
-        e["node"]["kind"] for e in (await inbox(reporter_client))["notifications"]["edges"]
-    }
-    assert reporter_texts == {
-        "issue.status_changed"
-    }  # the reporter confirmed the close: nothing to tell them
+    reporter_inbox = (await inbox(reporter_client))["notifications"]["edges"]
+    # The reporter confirmed the close: nothing to tell them of it.
+    assert {e["node"]["kind"] for e in reporter_inbox} == {"issue.status_changed"}
 
 
 def _support(initiative: str, user: str, count: int, *, withdrawn: bool = False) -> Event:
@@ -277,19 +277,8 @@ async def test_an_anonymous_reports_events_notify_its_followers_and_credit_no_on
     """An Open311 report without consent has no reporter (`reporter_id` None): its
     events still reach the supporters, and no points go anywhere."""
     supporter_client, supporter_auth = await users.citizen()
-    accepted = IssueStatusChanged(
-        issue_id=f"anon-{uuid.uuid4().hex[:8]}",
-        kind="PROBLEM",
-        title="Фонарь",
-        from_status="NEW",
-        to_status="ACCEPTED",
-        by_user_id="official-1",
-        note=None,
-        reporter_id=None,
-        solver_id=None,
-        department_id="housing",
-        supporter_ids=[supporter_auth["user"]["id"]],
-    )
+    issue = f"anon-{uuid.uuid4().hex[:8]}"
+    accepted = _accepted(issue, "Фонарь", None, None, "housing", supporter_auth["user"]["id"])
     envelope = await send(publisher, accepted)
     await eventually(functools.partial(settled, users, envelope))
     supporter = await inbox(supporter_client)
