@@ -79,7 +79,16 @@ async def stack(
             await client.aclose()
 
 
-async def test_issue_references_resolve_in_the_users_subgraph(stack: Stack) -> None:
+LAMP = {
+    "title": "Не горит фонарь",
+    "description": "Темно во дворе.",
+    "category": "street-lighting",
+    "location": {"lat": 54.51, "lon": 36.25},
+}
+
+
+async def _register_anna(stack: Stack) -> tuple[GraphQLClient, str]:
+    """A new citizen of Oktyabrsky district signed up through the gateway: client and id."""
     registered = await stack.gateway.data(
         REGISTER,
         {
@@ -91,21 +100,13 @@ async def test_issue_references_resolve_in_the_users_subgraph(stack: Stack) -> N
             }
         },
     )
-    me = stack.gateway.as_user(registered["register"]["accessToken"])
-    user_id = registered["register"]["user"]["id"]
-    issue = (
-        await me.data(
-            REPORT,
-            {
-                "input": {
-                    "title": "Не горит фонарь",
-                    "description": "Темно во дворе.",
-                    "category": "street-lighting",
-                    "location": {"lat": 54.51, "lon": 36.25},
-                }
-            },
-        )
-    )["reportIssue"]
+    user_id: str = registered["register"]["user"]["id"]
+    return stack.gateway.as_user(registered["register"]["accessToken"]), user_id
+
+
+async def test_issue_references_resolve_in_the_users_subgraph(stack: Stack) -> None:
+    me, user_id = await _register_anna(stack)
+    issue = (await me.data(REPORT, {"input": LAMP}))["reportIssue"]
     view = await me.data(VIEW, {"id": issue["id"]})
     assert view["issue"] == {
         "title": "Не горит фонарь",

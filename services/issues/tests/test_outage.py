@@ -4,8 +4,11 @@ carries them, and drops none."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
+
+from aio_pika.abc import AbstractQueue
 
 from veche_issues.app import create_app
 from veche_kit.auth import Principal
@@ -26,6 +29,69 @@ COMMENT = "mutation($id: ID!, $t: String!) { commentOnIssue(id: $id, text: $t) {
 OFFER = "mutation($id: ID!, $m: String!) { offerToSolve(id: $id, message: $m) { id } }"
 
 
+ISSUE = {
+    "title": "Яма",
+    "description": "Яма у дома.",
+    "category": "potholes",
+    "location": {"lat": 54.52, "lon": 36.27},
+}
+INITIATIVE = {"title": "Сквер", "description": "Сквер у дома.", "category": "yards"}
+# Each collection that carries events gives one: six in all.
+ONE_OF_EACH = {
+    "issue.reported": 1,
+    "initiative.proposed": 1,
+    "issue.supported": 1,
+    "issue.commented": 1,
+    "issue.status_changed": 1,
+    "issue.solver_offered": 1,
+}
+
+
+class Callers:
+    """Clients of the service for any user of Leninsky district."""
+
+    def __init__(self, base: GraphQLClient, mint: TokenMint) -> None:
+        self.base, self.mint = base, mint
+
+    def __call__(self, user: str, *roles: str, department: str | None = None) -> GraphQLClient:
+        principal = Principal(
+            user_id=user,
+            roles=frozenset({"CITIZEN", *roles}),
+            department_id=department,
+            district_id="leninsky",
+        )
+        return self.base.as_user(self.mint.token(principal))
+
+
+async def _one_event_of_each_kind(client: Callers) -> None:
+    reporter, official = (
+        client("outage-reporter"),
+        client("o", "OFFICIAL", department="roads"),
+    )
+    issue_id = (await reporter.data(REPORT, {"input": ISSUE}))["reportIssue"]["id"]
+    await reporter.data(PROPOSE, {"input": INITIATIVE})
+    await client("fan").data(SUPPORT, {"id": issue_id})
+    await official.data(COMMENT, {"id": issue_id, "t": "Приняли."})
+    await official.data(CHANGE, {"id": issue_id, "status": "ACCEPTED"})
+    await client("fixer", "SOLVER").data(OFFER, {"id": issue_id, "m": "Починю."})
+
+
+async def _everything_relayed(
+    queue: AbstractQueue, backlog: Callable[[], Awaitable[int]]
+) -> list[dict[str, Any]]:
+    """Waits for the six events and an empty outbox; returns every event received."""
+    received: list[dict[str, Any]] = []
+
+    async def all_arrived() -> bool:
+        received.extend(await take(queue))
+        return len(received) >= len(ONE_OF_EACH)
+
+    await eventually(all_arrived, timeout=30)
+    await eventually(lambda: _zero(backlog))
+    received.extend(await take(queue))  # any duplicate sent late
+    return received
+
+
 async def test_events_wait_for_the_broker_and_all_arrive_once(
     mongo_server_url: str, amqp_url: str, tmp_path: Path
 ) -> None:
@@ -42,15 +108,6 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
     async def backlog() -> int:
         return int((await runtime.relay.backlog()).pending)
 
-    def client(user: str, *roles: str, department: str | None = None) -> GraphQLClient:
-        principal = Principal(
-            user_id=user,
-            roles=frozenset({"CITIZEN", *roles}),
-            department_id=department,
-            district_id="leninsky",
-        )
-        return base.as_user(mint.token(principal))
-
     async with (
         bound_queue(amqp_url, settings.namespace, "issue.#", "initiative.#") as queue,
         serve(app) as url,
@@ -62,45 +119,14 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
         await proxy.cut()
         await eventually(disconnected)
 
-        reporter, official = (
-            client("outage-reporter"),
-            client("o", "OFFICIAL", department="roads"),
-        )
-        payload = {
-            "title": "Яма",
-            "description": "Яма у дома.",
-            "category": "potholes",
-            "location": {"lat": 54.52, "lon": 36.27},
-        }
-        issue_id = (await reporter.data(REPORT, {"input": payload}))["reportIssue"]["id"]
-        initiative = {"title": "Сквер", "description": "Сквер у дома.", "category": "yards"}
-        await reporter.data(PROPOSE, {"input": initiative})
-        await client("fan").data(SUPPORT, {"id": issue_id})
-        await official.data(COMMENT, {"id": issue_id, "t": "Приняли."})
-        await official.data(CHANGE, {"id": issue_id, "status": "ACCEPTED"})
-        await client("fixer", "SOLVER").data(OFFER, {"id": issue_id, "m": "Починю."})
+        await _one_event_of_each_kind(Callers(base, mint))
         assert await backlog() == 6
 
         await proxy.restore()
-        received: list[dict[str, Any]] = []
-
-        async def all_arrived() -> bool:
-            received.extend(await take(queue))
-            return len(received) >= 6
-
-        await eventually(all_arrived, timeout=30)
-        await eventually(lambda: _zero(backlog))
-        received.extend(await take(queue))
+        received = await _everything_relayed(queue, backlog)
         await base.aclose()
     await proxy.cut()
-    assert Counter(e["type"] for e in received) == {
-        "issue.reported": 1,
-        "initiative.proposed": 1,
-        "issue.supported": 1,
-        "issue.commented": 1,
-        "issue.status_changed": 1,
-        "issue.solver_offered": 1,
-    }
+    assert Counter(e["type"] for e in received) == ONE_OF_EACH
     assert len({e["id"] for e in received}) == len(received)
 
 

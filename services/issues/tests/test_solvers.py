@@ -46,6 +46,66 @@ async def _matching(issues: IssuesServer, solver: Person, **page: Any) -> dict[s
     return result
 
 
+def _solver_events(solver_id: str, skill: str) -> list[Event]:
+    """What the users service says of a new solver of Leninsky district with the skill."""
+    return [
+        UserRegistered(
+            user_id=solver_id,
+            display_name="Бригада",
+            district_id="leninsky",
+            birth_year=None,
+            roles=["CITIZEN"],
+            phone_verified=False,
+        ),
+        UserProfileUpdated(
+            user_id=solver_id,
+            display_name="Бригада",
+            district_id="leninsky",
+            birth_year=None,
+            phone_verified=False,
+            skills=[skill, "waste"],
+            organization="ООО Дорожник",
+        ),
+        UserRoleChanged(
+            user_id=solver_id,
+            role="SOLVER",
+            granted=True,
+            roles=["CITIZEN", "SOLVER"],
+            department_id=None,
+        ),
+    ]
+
+
+async def _projected_solver(issues: IssuesServer, solver_id: str) -> dict[str, Any]:
+    """Waits until the user projection has the solver's role; returns their document."""
+
+    async def projected() -> Any:
+        user = await issues.service.db["users"].find_one({"_id": solver_id})
+        return user if user is not None and user.get("roles") == ["CITIZEN", "SOLVER"] else None
+
+    user: dict[str, Any] = await eventually(projected)
+    return user
+
+
+async def _issue(
+    issues: IssuesServer, reporter: Person, official: Person, skill: str, district: str, status: str
+) -> str:
+    """An issue of the skill's category in the district, moved on to the status."""
+    made = await issues.report(reporter, category=skill, districtId=district)
+    if status in ("ACCEPTED", "IN_PROGRESS"):
+        await official.client.data(CHANGE, {"id": made["id"], "status": "ACCEPTED"})
+    if status == "IN_PROGRESS":
+        await official.client.data(CHANGE, {"id": made["id"], "status": "IN_PROGRESS"})
+    return str(made["id"])
+
+
+async def _matching_body(person: Person, solver: Person, **page: Any) -> dict[str, Any]:
+    body: dict[str, Any] = await person.client.post(
+        MATCHING, {"reps": [{"__typename": "User", "id": solver.id}], **page}
+    )
+    return body
+
+
 async def test_matching_issues_follow_skills_and_district(
     issues: IssuesServer, amqp_url: str
 ) -> None:
@@ -56,59 +116,18 @@ async def test_matching_issues_follow_skills_and_district(
     )
     solver = issues.solver(district="leninsky")
     reporter, official = issues.citizen(), issues.official("roads")
-
-    async def issue(district: str, status: str) -> str:
-        made = await issues.report(reporter, category=skill, districtId=district)
-        if status in ("ACCEPTED", "IN_PROGRESS"):
-            await official.client.data(CHANGE, {"id": made["id"], "status": "ACCEPTED"})
-        if status == "IN_PROGRESS":
-            await official.client.data(CHANGE, {"id": made["id"], "status": "IN_PROGRESS"})
-        return str(made["id"])
-
-    far_accepted = await issue("moskovsky", "ACCEPTED")
-    own_accepted = await issue("leninsky", "ACCEPTED")
-    await issue("leninsky", "NEW")  # not accepted yet
-    far_working = await issue("oktyabrsky", "IN_PROGRESS")
+    far_accepted = await _issue(issues, reporter, official, skill, "moskovsky", "ACCEPTED")
+    own_accepted = await _issue(issues, reporter, official, skill, "leninsky", "ACCEPTED")
+    await _issue(issues, reporter, official, skill, "leninsky", "NEW")  # not accepted yet
+    far_working = await _issue(issues, reporter, official, skill, "oktyabrsky", "IN_PROGRESS")
     taken = await issues.seed_issue(
         status="IN_PROGRESS", reporter=reporter.id, solver="someone", category=skill
     )
 
     # Before the users service told us the solver's skills, nothing matches.
     assert (await _matching(issues, solver))["totalCount"] == 0
-    await publish(
-        issues,
-        amqp_url,
-        UserRegistered(
-            user_id=solver.id,
-            display_name="Бригада",
-            district_id="leninsky",
-            birth_year=None,
-            roles=["CITIZEN"],
-            phone_verified=False,
-        ),
-        UserProfileUpdated(
-            user_id=solver.id,
-            display_name="Бригада",
-            district_id="leninsky",
-            birth_year=None,
-            phone_verified=False,
-            skills=[skill, "waste"],
-            organization="ООО Дорожник",
-        ),
-        UserRoleChanged(
-            user_id=solver.id,
-            role="SOLVER",
-            granted=True,
-            roles=["CITIZEN", "SOLVER"],
-            department_id=None,
-        ),
-    )
-
-    async def projected() -> Any:
-        user = await issues.service.db["users"].find_one({"_id": solver.id})
-        return user if user is not None and user.get("roles") == ["CITIZEN", "SOLVER"] else None
-
-    user = await eventually(projected)
+    await publish(issues, amqp_url, *_solver_events(solver.id, skill))
+    user = await _projected_solver(issues, solver.id)
     assert user["skills"] == [skill, "waste"]
     assert user["display_name"] == "Бригада"
     assert user["district_id"] == "leninsky"
@@ -119,12 +138,10 @@ async def test_matching_issues_follow_skills_and_district(
     assert [e["node"]["id"] for e in rest["edges"]] == [far_accepted]
     assert rest["pageInfo"]["hasNextPage"] is False
     assert taken not in [e["node"]["id"] for e in page["edges"] + rest["edges"]]
-    body = await solver.client.post(
-        MATCHING, {"reps": [{"__typename": "User", "id": solver.id}], "after": "WyJ4Il0="}
-    )  # a cursor of another list: ["x"]
+    body = await _matching_body(solver, solver, after="WyJ4Il0=")  # another list's cursor: ["x"]
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "after"}
 
     # Someone else asking for the solver's list is refused; a non-solver gets an empty list.
-    body = await reporter.client.post(MATCHING, {"reps": [{"__typename": "User", "id": solver.id}]})
+    body = await _matching_body(reporter, solver)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert (await _matching(issues, reporter))["totalCount"] == 0

@@ -6,6 +6,8 @@ import asyncio
 from datetime import timedelta
 from typing import Any
 
+from aio_pika.abc import AbstractQueue
+
 from veche_kit.clock import utcnow
 from veche_stack.testing import bound_queue, eventually, take
 
@@ -81,6 +83,57 @@ async def test_initiative_goes_to_review_at_its_threshold(
     ]
 
 
+FANS = 200
+
+
+def _assert_answers_show_the_threshold(results: list[dict[str, Any]]) -> None:
+    """Each answer shows the status its support left (or found): collecting below 150."""
+    assert [r.get("errors") for r in results] == [None] * FANS
+    statuses = sorted(
+        (r["data"]["supportIssue"]["supportersCount"], r["data"]["supportIssue"]["status"])
+        for r in results
+    )
+    assert [s for _, s in statuses[: BIG_THRESHOLD - 1]] == ["COLLECTING"] * (BIG_THRESHOLD - 1)
+    assert [s for _, s in statuses[BIG_THRESHOLD - 1 :]] == ["UNDER_REVIEW"] * (
+        FANS - BIG_THRESHOLD + 1
+    )
+
+
+async def _all_support_events(
+    issues: IssuesServer, queue: AbstractQueue, issue_id: str
+) -> list[dict[str, Any]]:
+    """Every event about the initiative, once the outbox is empty (a duplicate would be here)."""
+    mine: list[dict[str, Any]] = []
+
+    async def all_arrived() -> bool:
+        mine.extend(e for e in await take(queue) if e["data"]["issue_id"] == issue_id)
+        types = [e["type"] for e in mine]
+        return types.count("issue.supported") >= FANS and len(types) >= FANS + 2
+
+    async def relay_idle() -> bool:
+        return (await issues.service.relay.backlog()).pending == 0  # type: ignore[union-attr]
+
+    await eventually(all_arrived, timeout=30)
+    # Everything written is published (and confirmed routed).
+    await eventually(relay_idle)
+    mine.extend(e for e in await take(queue) if e["data"]["issue_id"] == issue_id)
+    return mine
+
+
+def _assert_threshold_crossed_once(mine: list[dict[str, Any]], author_id: str) -> None:
+    reached = [e for e in mine if e["type"] == "initiative.threshold_reached"]
+    assert len(reached) == 1
+    assert reached[0]["data"]["support_threshold"] == BIG_THRESHOLD
+    assert reached[0]["data"]["supporters_count"] >= BIG_THRESHOLD
+    assert reached[0]["data"]["author_id"] == author_id
+    changed = [e for e in mine if e["type"] == "issue.status_changed"]
+    assert [(c["data"]["from_status"], c["data"]["to_status"]) for c in changed] == [
+        ("COLLECTING", "UNDER_REVIEW")
+    ]
+    counts = sorted(e["data"]["supporters_count"] for e in mine if e["type"] == "issue.supported")
+    assert counts == list(range(1, FANS + 1))
+
+
 async def test_concurrent_supports_are_exact_and_cross_the_threshold_once(
     issues: IssuesServer, amqp_url: str
 ) -> None:
@@ -88,54 +141,19 @@ async def test_concurrent_supports_are_exact_and_cross_the_threshold_once(
     initiative = await issues.propose(author, category=BIG_CATEGORY, title="Новый парк")
     assert initiative["supportThreshold"] == BIG_THRESHOLD
     issue_id = initiative["id"]
-    fans = [issues.citizen() for _ in range(200)]
+    fans = [issues.citizen() for _ in range(FANS)]
     keys = ("initiative.threshold_reached", "issue.supported", "issue.status_changed")
     async with bound_queue(amqp_url, issues.settings.namespace, *keys) as queue:
         results = await asyncio.gather(
             *(fan.client.post(SUPPORT, {"id": issue_id}) for fan in fans)
         )
-        assert [r.get("errors") for r in results] == [None] * 200
-        # Each answer shows the status its support left (or found): collecting below 150.
-        statuses = sorted(
-            (r["data"]["supportIssue"]["supportersCount"], r["data"]["supportIssue"]["status"])
-            for r in results
-        )
-        assert [s for _, s in statuses[: BIG_THRESHOLD - 1]] == ["COLLECTING"] * (BIG_THRESHOLD - 1)
-        assert [s for _, s in statuses[BIG_THRESHOLD - 1 :]] == ["UNDER_REVIEW"] * (
-            200 - BIG_THRESHOLD + 1
-        )
+        _assert_answers_show_the_threshold(list(results))
         view = (await issues.client.data(ISSUE, {"id": issue_id}))["issue"]
-        assert view["supportersCount"] == 200
+        assert view["supportersCount"] == FANS
         assert view["status"] == "UNDER_REVIEW"
-        assert await issues.service.db["supports"].count_documents({"issue_id": issue_id}) == 200
-
-        mine: list[dict[str, Any]] = []
-
-        async def all_arrived() -> bool:
-            mine.extend(e for e in await take(queue) if e["data"]["issue_id"] == issue_id)
-            types = [e["type"] for e in mine]
-            return types.count("issue.supported") >= 200 and len(types) >= 202
-
-        async def relay_idle() -> bool:
-            return (await issues.service.relay.backlog()).pending == 0  # type: ignore[union-attr]
-
-        await eventually(all_arrived, timeout=30)
-        # Everything written is published (and confirmed routed): a duplicate would be here now.
-        await eventually(relay_idle)
-        mine.extend(e for e in await take(queue) if e["data"]["issue_id"] == issue_id)
-        reached = [e for e in mine if e["type"] == "initiative.threshold_reached"]
-        assert len(reached) == 1
-        assert reached[0]["data"]["support_threshold"] == BIG_THRESHOLD
-        assert reached[0]["data"]["supporters_count"] >= BIG_THRESHOLD
-        assert reached[0]["data"]["author_id"] == author.id
-        changed = [e for e in mine if e["type"] == "issue.status_changed"]
-        assert [(c["data"]["from_status"], c["data"]["to_status"]) for c in changed] == [
-            ("COLLECTING", "UNDER_REVIEW")
-        ]
-        counts = sorted(
-            e["data"]["supporters_count"] for e in mine if e["type"] == "issue.supported"
-        )
-        assert counts == list(range(1, 201))
+        assert await issues.service.db["supports"].count_documents({"issue_id": issue_id}) == FANS
+        mine = await _all_support_events(issues, queue, issue_id)
+        _assert_threshold_crossed_once(mine, author.id)
 
 
 async def test_sweep_repairs_a_support_a_crash_left_uncounted(issues: IssuesServer) -> None:

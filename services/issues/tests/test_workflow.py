@@ -101,6 +101,39 @@ async def _error(person: Person, query: str, variables: dict[str, Any]) -> dict[
     return error
 
 
+def _allowed_from(kind: str, current: str) -> list[str]:
+    return [to for (k, frm, to) in MATRIX if k == kind and frm == current]
+
+
+async def _refused_for_everyone(
+    admin: Person, issue: str, kind: str, current: str, target: str
+) -> None:
+    """A step off the workflow: even an admin hears INVALID_TRANSITION and what is allowed."""
+    error = await _error(admin, CHANGE, {"id": issue, "status": target, "note": "n"})
+    assert error["extensions"]["code"] == "INVALID_TRANSITION", (kind, current, target)
+    assert error["extensions"]["allowed"] == _allowed_from(kind, current)
+
+
+async def _step_made(person: Person, role: str, issue: str, current: str, target: str) -> None:
+    """An allowed role makes the step, and the history names them with their note."""
+    variables = {"id": issue, "status": target, "note": f"{role} says so"}
+    changed = (await person.client.data(CHANGE, variables))["changeIssueStatus"]
+    assert changed["status"] == target, (current, target, role)
+    assert changed["history"][-1] == {
+        "from": current,
+        "to": target,
+        "by": {"id": person.id},
+        "note": f"{role} says so",
+        "at": changed["history"][-1]["at"],
+    }
+
+
+async def _step_forbidden(person: Person, role: str, issue: str, target: str) -> None:
+    variables = {"id": issue, "status": target, "note": f"{role} says so"}
+    error = await _error(person, CHANGE, variables)
+    assert error["extensions"]["code"] == "FORBIDDEN", (target, role)
+
+
 async def test_every_step_for_every_role(issues: IssuesServer) -> None:
     cast = _cast(issues)
 
@@ -116,42 +149,15 @@ async def test_every_step_for_every_role(issues: IssuesServer) -> None:
             for target in ALL:
                 allowed_roles = MATRIX.get((kind, current, target))
                 if allowed_roles is None:
-                    error = await _error(
-                        cast["admin"], CHANGE, {"id": shared, "status": target, "note": "n"}
-                    )
-                    assert error["extensions"]["code"] == "INVALID_TRANSITION", (
-                        kind,
-                        current,
-                        target,
-                    )
-                    assert error["extensions"]["allowed"] == [
-                        to for (k, frm, to) in MATRIX if k == kind and frm == current
-                    ]
+                    await _refused_for_everyone(cast["admin"], shared, kind, current, target)
                     checked += 1
                     continue
                 for role in ROLES:
-                    person = cast[role]
-                    variables = {"status": target, "note": f"{role} says so"}
                     if role in allowed_roles:
                         fresh = await seed(kind, current)
-                        data = await person.client.data(CHANGE, {"id": fresh, **variables})
-                        changed = data["changeIssueStatus"]
-                        assert changed["status"] == target, (kind, current, target, role)
-                        assert changed["history"][-1] == {
-                            "from": current,
-                            "to": target,
-                            "by": {"id": person.id},
-                            "note": f"{role} says so",
-                            "at": changed["history"][-1]["at"],
-                        }
+                        await _step_made(cast[role], role, fresh, current, target)
                     else:
-                        error = await _error(person, CHANGE, {"id": shared, **variables})
-                        assert error["extensions"]["code"] == "FORBIDDEN", (
-                            kind,
-                            current,
-                            target,
-                            role,
-                        )
+                        await _step_forbidden(cast[role], role, shared, target)
                     checked += 1
     assert checked == 14 * len(ROLES) + (6 * 8 - 6) + (7 * 8 - 8)
     # The refusals changed nothing.
@@ -174,128 +180,150 @@ async def test_rejecting_and_reopening_need_a_reason(issues: IssuesServer) -> No
     assert error["extensions"]["allowed"] == ["ACCEPTED", "REJECTED"]
 
 
+# Every event of the solver loop, in the order the steps happen.
+LOOP_EVENTS = [
+    "issue.reported",
+    "issue.status_changed",
+    "issue.solver_offered",
+    "issue.solver_offered",
+    "issue.solver_assigned",
+    "issue.status_changed",
+    "issue.status_changed",
+    "issue.resolved",
+    "issue.status_changed",
+    "issue.status_changed",
+    "issue.resolved",
+    "issue.status_changed",
+    "issue.closed",
+]
+
+
+async def _code(person: Person, query: str, variables: dict[str, Any]) -> str:
+    code: str = (await _error(person, query, variables))["extensions"]["code"]
+    return code
+
+
+async def _accept(moderator: Person, issue_id: str) -> None:
+    """Accepting starts the deadline."""
+    accepted = (await moderator.client.data(CHANGE, {"id": issue_id, "status": "ACCEPTED"}))[
+        "changeIssueStatus"
+    ]
+    assert accepted["status"] == "ACCEPTED"
+    assert accepted["dueAt"] is not None
+    assert accepted["overdue"] is False
+
+
+async def _offer(solver: Person, issue_id: str, message: str) -> dict[str, Any]:
+    offer: dict[str, Any] = (await solver.client.data(OFFER, {"id": issue_id, "m": message}))[
+        "offerToSolve"
+    ]
+    return offer
+
+
+async def _take_offer(
+    reporter: Person, solver: Person, offer: dict[str, Any], rival_offer: dict[str, Any]
+) -> None:
+    """The reporter accepts one offer: the issue is in progress, the rival's offer declined."""
+    taken = (await reporter.client.data(ACCEPT_OFFER, {"o": offer["id"]}))["acceptSolverOffer"]
+    assert taken["status"] == "IN_PROGRESS"
+    assert taken["solver"] == {"id": solver.id}
+    assert taken["solverOffers"] == [
+        {"id": offer["id"], "status": "ACCEPTED"},
+        {"id": rival_offer["id"], "status": "DECLINED"},
+    ]
+    assert await _code(reporter, ACCEPT_OFFER, {"o": rival_offer["id"]}) == "CONFLICT"
+
+
+async def _status(person: Person, query: str, field: str, variables: dict[str, Any]) -> str:
+    status: str = (await person.client.data(query, variables))[field]["status"]
+    return status
+
+
+async def _solve_reopen_solve_confirm(
+    reporter: Person, solver: Person, rival: Person, stranger: Person, issue_id: str
+) -> None:
+    """Only the solver marks it solved, only the reporter reopens and confirms."""
+    assert await _code(rival, MARK_SOLVED, {"id": issue_id}) == "FORBIDDEN"
+    solved = {"id": issue_id, "n": "Заделано"}
+    assert await _status(solver, MARK_SOLVED, "markSolved", solved) == "RESOLVED"
+    assert await _code(stranger, REOPEN, {"id": issue_id, "r": "Нет"}) == "FORBIDDEN"
+    reopen = {"id": issue_id, "r": "Яма снова открылась"}
+    assert await _status(reporter, REOPEN, "reopenIssue", reopen) == "IN_PROGRESS"
+    solved = {"id": issue_id, "n": "Переделано"}
+    assert await _status(solver, MARK_SOLVED, "markSolved", solved) == "RESOLVED"
+    assert await _code(solver, CONFIRM, {"id": issue_id}) == "FORBIDDEN"
+    confirm = {"id": issue_id}
+    assert await _status(reporter, CONFIRM, "confirmResolution", confirm) == "CLOSED"
+
+
+async def _history_tells_the_loop(
+    reporter: Person, moderator: Person, solver: Person, issue_id: str
+) -> None:
+    final = (await reporter.client.data(ISSUE, {"id": issue_id}))["issue"]
+    assert [(h["from"], h["to"], h["by"]["id"], h["note"]) for h in final["history"]] == [
+        ("NEW", "ACCEPTED", moderator.id, None),
+        ("ACCEPTED", "IN_PROGRESS", reporter.id, "Solver offer accepted."),
+        ("IN_PROGRESS", "RESOLVED", solver.id, "Заделано"),
+        ("RESOLVED", "IN_PROGRESS", reporter.id, "Яма снова открылась"),
+        ("IN_PROGRESS", "RESOLVED", solver.id, "Переделано"),
+        ("RESOLVED", "CLOSED", reporter.id, "Confirmed by the reporter."),
+    ]
+    assert final["solver"] == {"id": solver.id}
+
+
+async def _users_list_the_issue(
+    issues: IssuesServer, reporter: Person, solver: Person, issue_id: str
+) -> None:
+    """The User entities list it as reported by one and solved by the other."""
+    reps = [{"__typename": "User", "id": reporter.id}, {"__typename": "User", "id": solver.id}]
+    users = (await issues.client.data(ENTITIES, {"reps": reps}))["_entities"]
+    assert users[0]["reportedIssues"]["edges"] == [{"node": {"id": issue_id}}]
+    assert users[1]["solvingIssues"]["edges"] == [{"node": {"id": issue_id, "status": "CLOSED"}}]
+
+
+async def _loop_events_arrive(queue: Any, reporter: Person, solver: Person, issue_id: str) -> None:
+    mine: list[dict[str, Any]] = []
+
+    async def all_arrived() -> bool:
+        mine.extend(e for e in await take(queue) if e["data"]["issue_id"] == issue_id)
+        return len(mine) >= len(LOOP_EVENTS)
+
+    await eventually_events(all_arrived)
+    assert sorted(e["type"] for e in mine) == sorted(LOOP_EVENTS)
+    changes = [e["data"] for e in mine if e["type"] == "issue.status_changed"]
+    assert [(c["from_status"], c["to_status"]) for c in changes] == [
+        ("NEW", "ACCEPTED"),
+        ("ACCEPTED", "IN_PROGRESS"),
+        ("IN_PROGRESS", "RESOLVED"),
+        ("RESOLVED", "IN_PROGRESS"),
+        ("IN_PROGRESS", "RESOLVED"),
+        ("RESOLVED", "CLOSED"),
+    ]
+    (closed_event,) = [e["data"] for e in mine if e["type"] == "issue.closed"]
+    assert closed_event["confirmed_by"] == reporter.id
+    assert closed_event["solver_id"] == solver.id
+
+
 async def test_full_solver_loop(issues: IssuesServer, amqp_url: str) -> None:
     reporter, moderator, stranger = issues.citizen(), issues.moderator(), issues.citizen()
     solver, rival = issues.solver(), issues.solver(district="oktyabrsky")
     async with bound_queue(amqp_url, issues.settings.namespace, "issue.#") as queue:
-        issue = await issues.report(reporter)
-        issue_id = issue["id"]
-        accepted = (await moderator.client.data(CHANGE, {"id": issue_id, "status": "ACCEPTED"}))[
-            "changeIssueStatus"
-        ]
-        assert accepted["status"] == "ACCEPTED"
-        assert accepted["dueAt"] is not None
-        assert accepted["overdue"] is False
+        issue_id = (await issues.report(reporter))["id"]
+        await _accept(moderator, issue_id)
 
-        offer = (await solver.client.data(OFFER, {"id": issue_id, "m": "Заделаю за два дня"}))[
-            "offerToSolve"
-        ]
+        offer = await _offer(solver, issue_id, "Заделаю за два дня")
         assert offer["status"] == "PENDING"
         assert offer["solver"] == {"id": solver.id}
-        rival_offer = (await rival.client.data(OFFER, {"id": issue_id, "m": "Могу завтра"}))[
-            "offerToSolve"
-        ]
-        assert (await _error(solver, OFFER, {"id": issue_id, "m": "Ещё раз"}))["extensions"][
-            "code"
-        ] == "CONFLICT"
-        assert (await _error(stranger, OFFER, {"id": issue_id, "m": "Я"}))["extensions"][
-            "code"
-        ] == "FORBIDDEN"
-        assert (await _error(stranger, ACCEPT_OFFER, {"o": offer["id"]}))["extensions"][
-            "code"
-        ] == "FORBIDDEN"
+        rival_offer = await _offer(rival, issue_id, "Могу завтра")
+        assert await _code(solver, OFFER, {"id": issue_id, "m": "Ещё раз"}) == "CONFLICT"
+        assert await _code(stranger, OFFER, {"id": issue_id, "m": "Я"}) == "FORBIDDEN"
+        assert await _code(stranger, ACCEPT_OFFER, {"o": offer["id"]}) == "FORBIDDEN"
 
-        taken = (await reporter.client.data(ACCEPT_OFFER, {"o": offer["id"]}))["acceptSolverOffer"]
-        assert taken["status"] == "IN_PROGRESS"
-        assert taken["solver"] == {"id": solver.id}
-        assert taken["solverOffers"] == [
-            {"id": offer["id"], "status": "ACCEPTED"},
-            {"id": rival_offer["id"], "status": "DECLINED"},
-        ]
-        assert (await _error(reporter, ACCEPT_OFFER, {"o": rival_offer["id"]}))["extensions"][
-            "code"
-        ] == "CONFLICT"
-
-        assert (await _error(rival, MARK_SOLVED, {"id": issue_id}))["extensions"][
-            "code"
-        ] == "FORBIDDEN"
-        solved = await solver.client.data(MARK_SOLVED, {"id": issue_id, "n": "Заделано"})
-        assert solved["markSolved"]["status"] == "RESOLVED"
-        assert (await _error(stranger, REOPEN, {"id": issue_id, "r": "Нет"}))["extensions"][
-            "code"
-        ] == "FORBIDDEN"
-        reopened = await reporter.client.data(REOPEN, {"id": issue_id, "r": "Яма снова открылась"})
-        assert reopened["reopenIssue"]["status"] == "IN_PROGRESS"
-        solved = await solver.client.data(MARK_SOLVED, {"id": issue_id, "n": "Переделано"})
-        assert solved["markSolved"]["status"] == "RESOLVED"
-        assert (await _error(solver, CONFIRM, {"id": issue_id}))["extensions"][
-            "code"
-        ] == "FORBIDDEN"
-        closed = await reporter.client.data(CONFIRM, {"id": issue_id})
-        assert closed["confirmResolution"]["status"] == "CLOSED"
-
-        final = (await reporter.client.data(ISSUE, {"id": issue_id}))["issue"]
-        assert [(h["from"], h["to"], h["by"]["id"], h["note"]) for h in final["history"]] == [
-            ("NEW", "ACCEPTED", moderator.id, None),
-            ("ACCEPTED", "IN_PROGRESS", reporter.id, "Solver offer accepted."),
-            ("IN_PROGRESS", "RESOLVED", solver.id, "Заделано"),
-            ("RESOLVED", "IN_PROGRESS", reporter.id, "Яма снова открылась"),
-            ("IN_PROGRESS", "RESOLVED", solver.id, "Переделано"),
-            ("RESOLVED", "CLOSED", reporter.id, "Confirmed by the reporter."),
-        ]
-        assert final["solver"] == {"id": solver.id}
-
-        users = (
-            await issues.client.data(
-                ENTITIES,
-                {
-                    "reps": [
-                        {"__typename": "User", "id": reporter.id},
-                        {"__typename": "User", "id": solver.id},
-                    ]
-                },
-            )
-        )["_entities"]
-        assert users[0]["reportedIssues"]["edges"] == [{"node": {"id": issue_id}}]
-        assert users[1]["solvingIssues"]["edges"] == [
-            {"node": {"id": issue_id, "status": "CLOSED"}}
-        ]
-
-        expected = [
-            "issue.reported",
-            "issue.status_changed",
-            "issue.solver_offered",
-            "issue.solver_offered",
-            "issue.solver_assigned",
-            "issue.status_changed",
-            "issue.status_changed",
-            "issue.resolved",
-            "issue.status_changed",
-            "issue.status_changed",
-            "issue.resolved",
-            "issue.status_changed",
-            "issue.closed",
-        ]
-        mine: list[dict[str, Any]] = []
-
-        async def all_arrived() -> bool:
-            mine.extend(e for e in await take(queue) if e["data"]["issue_id"] == issue_id)
-            return len(mine) >= len(expected)
-
-        await eventually_events(all_arrived)
-        assert sorted(e["type"] for e in mine) == sorted(expected)
-        changes = [e["data"] for e in mine if e["type"] == "issue.status_changed"]
-        assert [(c["from_status"], c["to_status"]) for c in changes] == [
-            ("NEW", "ACCEPTED"),
-            ("ACCEPTED", "IN_PROGRESS"),
-            ("IN_PROGRESS", "RESOLVED"),
-            ("RESOLVED", "IN_PROGRESS"),
-            ("IN_PROGRESS", "RESOLVED"),
-            ("RESOLVED", "CLOSED"),
-        ]
-        (closed_event,) = [e["data"] for e in mine if e["type"] == "issue.closed"]
-        assert closed_event["confirmed_by"] == reporter.id
-        assert closed_event["solver_id"] == solver.id
+        await _take_offer(reporter, solver, offer, rival_offer)
+        await _solve_reopen_solve_confirm(reporter, solver, rival, stranger, issue_id)
+        await _history_tells_the_loop(reporter, moderator, solver, issue_id)
+        await _users_list_the_issue(issues, reporter, solver, issue_id)
+        await _loop_events_arrive(queue, reporter, solver, issue_id)
 
 
 async def eventually_events(check: Any) -> None:
@@ -345,31 +373,50 @@ async def test_sweep_closes_issues_left_resolved(issues: IssuesServer, amqp_url:
         assert len(closed) == 1
 
 
+SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { id } }"
+
+
+async def _comment(person: Person, issue_id: str, text: str) -> dict[str, Any]:
+    comment: dict[str, Any] = (await person.client.data(COMMENT, {"id": issue_id, "t": text}))[
+        "commentOnIssue"
+    ]
+    return comment
+
+
+async def _answer_announced(
+    issues: IssuesServer, amqp_url: str, official: Person, issue_id: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """The official answers; returns the comment and its issue.commented event."""
+    async with bound_queue(amqp_url, issues.settings.namespace, "issue.commented") as queue:
+        answer = await _comment(official, issue_id, "На этой неделе.")
+
+        async def arrived() -> list[dict[str, Any]]:
+            return [e for e in await take(queue) if e["data"]["comment_id"] == answer["id"]]
+
+        (event,) = await eventually(arrived)
+    return answer, event
+
+
+async def _bad_comments_refused(issues: IssuesServer, reporter: Person, issue_id: str) -> None:
+    body = await issues.client.post(COMMENT, {"id": issue_id, "t": "аноним"})
+    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    error = await _error(reporter, COMMENT, {"id": issue_id, "t": "x" * 2001})
+    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "text"}
+
+
 async def test_comments_mark_the_departments_answers(issues: IssuesServer, amqp_url: str) -> None:
     reporter, official, other = (
         issues.citizen(),
         issues.official("roads"),
         issues.official("housing"),
     )
-    issue = await issues.report(reporter)
+    issue_id = (await issues.report(reporter))["id"]
     fan = issues.citizen()
-    await fan.client.data(
-        "mutation($id: ID!) { supportIssue(id: $id) { id } }", {"id": issue["id"]}
-    )
-    mine = (await reporter.client.data(COMMENT, {"id": issue["id"], "t": "Когда починят?"}))[
-        "commentOnIssue"
-    ]
-    async with bound_queue(amqp_url, issues.settings.namespace, "issue.commented") as queue:
-        answer = (await official.client.data(COMMENT, {"id": issue["id"], "t": "На этой неделе."}))[
-            "commentOnIssue"
-        ]
-
-        async def arrived() -> list[dict[str, Any]]:
-            return [e for e in await take(queue) if e["data"]["comment_id"] == answer["id"]]
-
-        (event,) = await eventually(arrived)
+    await fan.client.data(SUPPORT, {"id": issue_id})
+    mine = await _comment(reporter, issue_id, "Когда починят?")
+    answer, event = await _answer_announced(issues, amqp_url, official, issue_id)
     assert event["data"] == {
-        "issue_id": issue["id"],
+        "issue_id": issue_id,
         "title": "Яма на дороге",
         "comment_id": answer["id"],
         "author_id": official.id,
@@ -378,16 +425,11 @@ async def test_comments_mark_the_departments_answers(issues: IssuesServer, amqp_
         "reporter_id": reporter.id,
         "supporter_ids": [fan.id],
     }
-    aside = (await other.client.data(COMMENT, {"id": issue["id"], "t": "Передали коллегам."}))[
-        "commentOnIssue"
-    ]
+    aside = await _comment(other, issue_id, "Передали коллегам.")
     assert (mine["official"], answer["official"], aside["official"]) == (False, True, False)
     assert answer["author"] == {"id": official.id}
-    body = await issues.client.post(COMMENT, {"id": issue["id"], "t": "аноним"})
-    assert body["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
-    error = await _error(reporter, COMMENT, {"id": issue["id"], "t": "x" * 2001})
-    assert error["extensions"] == {"code": "BAD_USER_INPUT", "field": "text"}
-    view = (await issues.client.data(ISSUE, {"id": issue["id"]}))["issue"]
+    await _bad_comments_refused(issues, reporter, issue_id)
+    view = (await issues.client.data(ISSUE, {"id": issue_id}))["issue"]
     assert view["comments"]["totalCount"] == 3
     assert [e["node"]["id"] for e in view["comments"]["edges"]] == [
         mine["id"],

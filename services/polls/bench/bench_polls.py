@@ -286,41 +286,56 @@ class Bench:
         return statistics.median(latencies), percentile(latencies, 0.95), total
 
 
+def _mongo(port: int, work: Path) -> Process:
+    return Process(
+        "mongo-bench",
+        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(port),
+         "--storage-path", str(work / "mongo"), "--log-level", "WARNING"],
+        work / "mongo.log",
+    )  # fmt: skip
+
+
+def _polls_service(port: int, mongo_port: int, amqp: str, jwks_base: str, work: Path) -> Process:
+    return Process(
+        "polls-bench",
+        [sys.executable, "-m", "veche_polls"],
+        work / "polls.log",
+        {
+            "POLLS_PORT": str(port),
+            "POLLS_MONGO_URL": mongo_url(mongo_port),
+            "POLLS_MONGO_DB": "bench_polls",
+            "AMQP_URL": amqp,
+            "VECHE_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}.",
+            "VECHE_JWKS_URL": f"{jwks_base}/.well-known/jwks.json",
+            "VECHE_DATA_DIR": str(work),
+            "LOG_LEVEL": "WARNING",
+        },
+    )
+
+
+def _print_log_problems(log_file: Path) -> None:
+    """The service's errors during the run: a fast number means little if requests failed."""
+    log = log_file.read_text(errors="replace").splitlines()
+    problems = [line for line in log if '"level": "error"' in line or "Traceback" in line]
+    print(f"\nservice log: {len(problems)} error line(s)")
+    for line in problems[:5]:
+        print("  " + line[:300])
+
+
 async def main(votes: int, clients: int) -> None:
     amqp = os.environ.get("AMQP_URL", DEFAULT_AMQP_URL)
     if not amqp_answers(amqp):
         sys.exit(f"No RabbitMQ answers at {amqp}; set AMQP_URL.")
     work = Path(tempfile.mkdtemp(prefix="veche-bench-polls-"))
     mongo_port, polls_port = free_port(), free_port()
-    mongo = Process(
-        "mongo-bench",
-        [sys.executable, "-m", "secantus", "--host", "127.0.0.1", "--port", str(mongo_port),
-         "--storage-path", str(work / "mongo"), "--log-level", "WARNING"],
-        work / "mongo.log",
-    )  # fmt: skip
+    mongo = _mongo(mongo_port, work)
     mint = TokenMint()
-
-    jwks_app = mint.jwks_app()
     mongo.start()
     service: Process | None = None
     try:
         mongo.wait_port(mongo_port)
-        async with serve(jwks_app) as jwks_base:
-            service = Process(
-                "polls-bench",
-                [sys.executable, "-m", "veche_polls"],
-                work / "polls.log",
-                {
-                    "POLLS_PORT": str(polls_port),
-                    "POLLS_MONGO_URL": mongo_url(mongo_port),
-                    "POLLS_MONGO_DB": "bench_polls",
-                    "AMQP_URL": amqp,
-                    "VECHE_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}.",
-                    "VECHE_JWKS_URL": f"{jwks_base}/.well-known/jwks.json",
-                    "VECHE_DATA_DIR": str(work),
-                    "LOG_LEVEL": "WARNING",
-                },
-            )
+        async with serve(mint.jwks_app()) as jwks_base:
+            service = _polls_service(polls_port, mongo_port, amqp, jwks_base, work)
             service.start()
             service.wait_http(f"http://127.0.0.1:{polls_port}/ready")
             client = connect(mongo_url(mongo_port))
@@ -335,80 +350,105 @@ async def main(votes: int, clients: int) -> None:
         if service is not None:
             service.stop()
         mongo.stop()
-        log = (work / "polls.log").read_text(errors="replace").splitlines()
-        problems = [line for line in log if '"level": "error"' in line or "Traceback" in line]
-        print(f"\nservice log: {len(problems)} error line(s)")
-        for line in problems[:5]:
-            print("  " + line[:300])
+        _print_log_problems(work / "polls.log")
         shutil.rmtree(work, ignore_errors=True)
 
 
-async def report(bench: Bench, votes: int, clients: int) -> None:
-    rows: list[tuple[str, str]] = []
+class Table:
+    """Rows printed as they are measured, and once more as a Markdown table at the end."""
 
-    def row(name: str, value: str) -> None:
-        rows.append((name, value))
+    def __init__(self) -> None:
+        self.rows: list[tuple[str, str]] = []
+
+    def row(self, name: str, value: str) -> None:
+        self.rows.append((name, value))
         print(f"  {name:<52} {value}", flush=True)
 
-    print(f"polls benchmark: {votes} votes, {clients} concurrent clients", flush=True)
+    def print_markdown(self) -> None:
+        width = max(len(n) for n, _ in self.rows)
+        print("\n| measure" + " " * (width - 7) + " | value |")
+        print("|" + "-" * (width + 2) + "|-------|")
+        for name, value in self.rows:
+            print(f"| {name:<{width}} | {value} |")
+
+
+async def _floors(bench: Bench, table: Table, votes: int, clients: int) -> float:
+    """What castVote is measured against; returns the raw insert rate."""
     raw = await bench.raw_inserts(votes, clients)
-    row("embedded store: raw single-document inserts", f"{raw:,.0f}/s")
+    table.row("embedded store: raw single-document inserts", f"{raw:,.0f}/s")
     direct = await bench.cast_votes_in_process(await bench.new_poll(), votes, clients)
-    row("castVote use case in-process (reads + 1 insert)", f"{direct:,.0f}/s")
-    row(
+    table.row("castVote use case in-process (reads + 1 insert)", f"{direct:,.0f}/s")
+    table.row(
         "HTTP + GraphQL floor ({ __typename })",
         f"{await bench.typename_round_trips(votes, clients):,.0f}/s",
     )
+    return raw
 
+
+async def _votes_over_http(
+    bench: Bench, table: Table, votes: int, clients: int, raw: float
+) -> None:
     poll_id = await bench.new_poll()
     rate, latencies, last_at = await bench.cast_votes(poll_id, votes, clients)
-    row("castVote over HTTP (token, checks, ballot insert)", f"{rate:,.0f}/s")
-    row("castVote / raw insert", f"{rate / raw:.2f}")
-    row(
+    table.row("castVote over HTTP (token, checks, ballot insert)", f"{rate:,.0f}/s")
+    table.row("castVote / raw insert", f"{rate / raw:.2f}")
+    table.row(
         "castVote latency p50 / p95 / p99",
         " / ".join(f"{percentile(latencies, p) * 1000:.0f} ms" for p in (0.5, 0.95, 0.99)),
     )
     catch_up = await bench.counters_catch_up(poll_id, votes, last_at)
-    row("last ballot -> counters hold every ballot", f"{catch_up * 1000:.0f} ms")
-    row(
+    table.row("last ballot -> counters hold every ballot", f"{catch_up * 1000:.0f} ms")
+    table.row(
         "counters == recount (option, district, age group)",
         str(await bench.recount_matches(poll_id)),
     )
 
+
+async def _small_poll(bench: Bench) -> str:
+    """A poll with 10 ballots cast over HTTP and folded."""
     small = await bench.new_poll()
     rng = random.Random(5)
     for i in range(10):
         await bench.gql(bench.voter_token(i, rng), VOTE, {"poll": small, "answers": answers(rng)})
     await bench.counters_catch_up(small, 10, time.perf_counter())
+    return small
 
-    unlogged = await bench.new_poll()
-    await bench.seed_ballots(unlogged, 10_000, audited=False)
+
+async def _fold_rate(bench: Bench, poll_id: str, audited: bool) -> float:
+    """Ballots per second folded after 10,000 are seeded into the poll at once."""
+    await bench.seed_ballots(poll_id, 10_000, audited=audited)
     seeded_at = time.perf_counter()
-    await bench.counters_catch_up(unlogged, 10_000, seeded_at)
-    plain = 10_000 / (time.perf_counter() - seeded_at)
-    row("folding 10,000 ballots into the counters (no public log)", f"{plain:,.0f}/s")
+    await bench.counters_catch_up(poll_id, 10_000, seeded_at)
+    return 10_000 / (time.perf_counter() - seeded_at)
+
+
+async def _folding(bench: Bench, table: Table) -> str:
+    """The fold with and without the public log; returns the logged poll of 10,000 ballots."""
+    plain = await _fold_rate(bench, await bench.new_poll(), audited=False)
+    table.row("folding 10,000 ballots into the counters (no public log)", f"{plain:,.0f}/s")
     medium = await bench.new_poll()
-    await bench.seed_ballots(medium, 10_000)
-    seeded_at = time.perf_counter()
-    await bench.counters_catch_up(medium, 10_000, seeded_at)
-    logged = 10_000 / (time.perf_counter() - seeded_at)
-    row("folding 10,000 ballots, counters + public log + signed head", f"{logged:,.0f}/s")
-    row("the log's cost per ballot in the fold", f"{(1 / logged - 1 / plain) * 1e6:,.0f} µs")
+    logged = await _fold_rate(bench, medium, audited=True)
+    table.row("folding 10,000 ballots, counters + public log + signed head", f"{logged:,.0f}/s")
+    table.row("the log's cost per ballot in the fold", f"{(1 / logged - 1 / plain) * 1e6:,.0f} µs")
+    return medium
 
+
+async def report(bench: Bench, votes: int, clients: int) -> None:
+    table = Table()
+    print(f"polls benchmark: {votes} votes, {clients} concurrent clients", flush=True)
+    raw = await _floors(bench, table, votes, clients)
+    await _votes_over_http(bench, table, votes, clients, raw)
+    small = await _small_poll(bench)
+    medium = await _folding(bench, table)
     large = await bench.new_poll()
     await bench.seed_counters(large, 1_000_000)
     for poll, label in ((small, "10"), (medium, "10,000"), (large, "1,000,000")):
         p50, p95, total = await bench.results_latency(poll)
-        row(
+        table.row(
             f"results at {label} ballots (p50 / p95)",
             f"{p50 * 1000:.1f} / {p95 * 1000:.1f} ms  ({total:,} counted)",
         )
-
-    width = max(len(n) for n, _ in rows)
-    print("\n| measure" + " " * (width - 7) + " | value |")
-    print("|" + "-" * (width + 2) + "|-------|")
-    for name, value in rows:
-        print(f"| {name:<{width}} | {value} |")
+    table.print_markdown()
 
 
 if __name__ == "__main__":

@@ -126,22 +126,24 @@ def _profile(user_id: str, district: str) -> UserProfileUpdated:
     )
 
 
+async def _registered_in_leninsky(polls: PollsServer, user_id: str) -> Envelope:
+    """Anna, born 1985, signed up in Leninsky five minutes ago (before any token)."""
+    registered = UserRegistered(
+        user_id=user_id,
+        display_name="Анна",
+        district_id="leninsky",
+        birth_year=1985,
+        roles=["CITIZEN"],
+        phone_verified=True,
+    )
+    return await _publish(polls, registered, occurred_at=utcnow() - timedelta(minutes=5))
+
+
 async def test_a_profile_change_is_honoured_for_the_next_vote(polls: PollsServer) -> None:
     user_id = f"u-{uuid.uuid4().hex[:8]}"
     # The token says leninsky; then the user moves to moskovsky (the token lives on).
     voter = polls.citizen("leninsky", 1985, user_id=user_id)
-    registered = await _publish(
-        polls,
-        UserRegistered(
-            user_id=user_id,
-            display_name="Анна",
-            district_id="leninsky",
-            birth_year=1985,
-            roles=["CITIZEN"],
-            phone_verified=True,
-        ),
-        occurred_at=utcnow() - timedelta(minutes=5),
-    )
+    registered = await _registered_in_leninsky(polls, user_id)
     moved_at = utcnow() + timedelta(seconds=1)  # after the token: the projection is newer
     moved = await _publish(polls, _profile(user_id, "moskovsky"), moved_at)
     await eventually(lambda: handled(polls, registered))
@@ -177,18 +179,7 @@ async def test_a_move_into_the_audience_counts_only_for_polls_published_later(
     targeted elsewhere. The profile as of the poll's publication decides."""
     user_id = f"u-{uuid.uuid4().hex[:8]}"
     year = utcnow().year
-    registered = await _publish(
-        polls,
-        UserRegistered(
-            user_id=user_id,
-            display_name="Анна",
-            district_id="leninsky",
-            birth_year=1985,
-            roles=["CITIZEN"],
-            phone_verified=True,
-        ),
-        occurred_at=utcnow() - timedelta(minutes=5),
-    )
+    registered = await _registered_in_leninsky(polls, user_id)
     await eventually(lambda: handled(polls, registered))
     moskovsky = await polls.active_poll(audience={"districtIds": ["moskovsky"]})
     young = await polls.active_poll(audience={"maxAge": 25})

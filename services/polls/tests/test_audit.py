@@ -196,6 +196,23 @@ def test_every_receipt_opens_its_record_in_the_log(closed_poll: dict[str, Any]) 
     assert any("no record opens with this receipt" in p for p in forged)
 
 
+async def _all_heads(polls: PollsServer, poll_id: str) -> list[dict[str, Any]]:
+    """Every signed head of the poll's log, page by page, oldest first."""
+    heads: list[dict[str, Any]] = []
+    after = None
+    while True:
+        page = (await polls.client.data(HEADS, {"poll": poll_id, "after": after}))["pollAudit"][
+            "heads"
+        ]
+        heads += [e["node"] for e in page["edges"]]
+        if not page["pageInfo"]["hasNextPage"]:
+            break
+        after = page["pageInfo"]["endCursor"]
+    assert len(heads) == page["totalCount"] >= 2  # one head per fold
+    heads.sort(key=lambda h: h["treeSize"])
+    return heads
+
+
 async def test_the_api_proves_inclusion_and_consistency(
     polls: PollsServer, closed_poll: dict[str, Any]
 ) -> None:
@@ -212,25 +229,11 @@ async def test_the_api_proves_inclusion_and_consistency(
         leaf = record_hash(records[proof["leafIndex"]])
         path = [bytes.fromhex(h) for h in proof["path"]]
         assert verify_inclusion(leaf, proof["leafIndex"], proof["treeSize"], path, root)
-    heads: list[dict[str, Any]] = []
-    after = None
-    while True:
-        page = (await polls.client.data(HEADS, {"poll": poll_id, "after": after}))["pollAudit"][
-            "heads"
-        ]
-        heads += [e["node"] for e in page["edges"]]
-        if not page["pageInfo"]["hasNextPage"]:
-            break
-        after = page["pageInfo"]["endCursor"]
-    assert len(heads) == page["totalCount"] >= 2  # one head per fold
-    heads.sort(key=lambda h: h["treeSize"])
+    heads = await _all_heads(polls, poll_id)
     assert heads[-1]["treeSize"] == BALLOTS
     for old, new in itertools.pairwise(heads):
-        proof = (
-            await polls.client.data(
-                CONSISTENCY, {"poll": poll_id, "a": old["treeSize"], "b": new["treeSize"]}
-            )
-        )["consistencyProof"]
+        sizes = {"poll": poll_id, "a": old["treeSize"], "b": new["treeSize"]}
+        proof = (await polls.client.data(CONSISTENCY, sizes))["consistencyProof"]
         assert verify_consistency(
             old["treeSize"],
             new["treeSize"],

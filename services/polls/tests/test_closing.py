@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from veche_kit.clock import utcnow
 from veche_kit.outbox import OUTBOX
 from veche_polls import store
-from veche_stack.testing import eventually
+from veche_stack.testing import GraphQLClient, eventually
 
 from .conftest import ANSWERS, CLOSE, RESULTS, VOTE, Events, PollsServer, outbox_drained
 
 
-async def test_poll_closed_once_when_close_poll_and_the_end_time_race(
-    polls: PollsServer, events: Events
-) -> None:
-    official = polls.official(user_id="o-closer")
-    ends_at = utcnow() + timedelta(seconds=1)
-    poll_id = await polls.active_poll(official, endsAt=ends_at.isoformat())
-    voter = polls.citizen()
-    await voter.data(VOTE, {"poll": poll_id, "answers": ANSWERS})
+async def _race_to_close(
+    polls: PollsServer, official: GraphQLClient, poll_id: str, ends_at: datetime
+) -> list[str]:
+    """Eight callers read and close until the poll is closed; returns closePoll's outcomes."""
     outcomes: list[str] = []
 
     async def close_until_closed() -> None:
@@ -40,6 +36,28 @@ async def test_poll_closed_once_when_close_poll_and_the_end_time_race(
         await asyncio.gather(*(close_until_closed() for _ in range(8)))
 
     await asyncio.wait_for(closed_by_someone(), timeout=20)
+    return outcomes
+
+
+async def _no_more_votes(polls: PollsServer, voter: GraphQLClient, poll_id: str) -> None:
+    assert await voter.error_code(VOTE, {"poll": poll_id, "answers": ANSWERS}) in (
+        "POLL_NOT_ACTIVE",
+        "ALREADY_VOTED",
+    )
+    assert await polls.citizen().error_code(VOTE, {"poll": poll_id, "answers": ANSWERS}) == (
+        "POLL_NOT_ACTIVE"
+    )
+
+
+async def test_poll_closed_once_when_close_poll_and_the_end_time_race(
+    polls: PollsServer, events: Events
+) -> None:
+    official = polls.official(user_id="o-closer")
+    ends_at = utcnow() + timedelta(seconds=1)
+    poll_id = await polls.active_poll(official, endsAt=ends_at.isoformat())
+    voter = polls.citizen()
+    await voter.data(VOTE, {"poll": poll_id, "answers": ANSWERS})
+    outcomes = await _race_to_close(polls, official, poll_id, ends_at)
     assert set(outcomes) <= {"OK", "INVALID_TRANSITION"}
     assert outcomes.count("OK") <= 1
     await eventually(lambda: outbox_drained(polls), timeout=45)  # a loaded machine relays slowly
@@ -53,13 +71,7 @@ async def test_poll_closed_once_when_close_poll_and_the_end_time_race(
     poll = await polls.db[store.POLLS].find_one({"_id": poll_id})
     assert poll is not None
     assert poll["closed_by"] == ("o-closer" if "OK" in outcomes else None)
-    assert await voter.error_code(VOTE, {"poll": poll_id, "answers": ANSWERS}) in (
-        "POLL_NOT_ACTIVE",
-        "ALREADY_VOTED",
-    )
-    assert await polls.citizen().error_code(VOTE, {"poll": poll_id, "answers": ANSWERS}) == (
-        "POLL_NOT_ACTIVE"
-    )
+    await _no_more_votes(polls, voter, poll_id)
 
 
 async def test_a_poll_closes_by_itself_at_its_end_time(polls: PollsServer, events: Events) -> None:

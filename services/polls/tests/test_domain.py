@@ -77,23 +77,20 @@ async def test_the_audience_query_agrees_with_the_audience_check(polls: PollsSer
     await scratch.drop()
 
 
-def test_results_from_counters() -> None:
-    questions = domain.build_questions(
-        [
-            QuestionDraft("Выбор?", QuestionKind.MULTIPLE_CHOICE, ("А", "Б", "В"), 2),
-            QuestionDraft("Оценка?", QuestionKind.SCALE, (), None, -1, 1),
-        ]
-    )
-    poll = {"questions": questions, "audience": domain.whole_city()}
-    ballots = [
-        ("leninsky", "18-24", ["q1-1", "q1-2"], -1),
-        ("leninsky", "65+", ["q1-1"], 1),
-        (None, None, ["q1-3"], 1),
-        ("weird.district$", "18-24", ["q1-1"], 0),
-    ]
+# (district, age group, options of q1, value of q2) of each ballot counted below.
+COUNTED_BALLOTS: list[tuple[str | None, str | None, list[str], int]] = [
+    ("leninsky", "18-24", ["q1-1", "q1-2"], -1),
+    ("leninsky", "65+", ["q1-1"], 1),
+    (None, None, ["q1-3"], 1),
+    ("weird.district$", "18-24", ["q1-1"], 0),
+]
+
+
+def _tally_of(questions: list[domain.Document]) -> domain.Document:
+    """The counters after folding COUNTED_BALLOTS in one batch of increments."""
     tally: domain.Document = {}
     increments: dict[str, int] = {}
-    for district, group, options, value in ballots:
+    for district, group, options, value in COUNTED_BALLOTS:
         ballot = {
             "district_id": district,
             "age_group": group,
@@ -104,7 +101,18 @@ def test_results_from_counters() -> None:
         }
         domain.merge_increments(increments, domain.ballot_increments(ballot))
     domain.apply_increments(tally, increments)
-    results = domain.results_of(poll, tally)
+    return tally
+
+
+def test_results_from_counters() -> None:
+    questions = domain.build_questions(
+        [
+            QuestionDraft("Выбор?", QuestionKind.MULTIPLE_CHOICE, ("А", "Б", "В"), 2),
+            QuestionDraft("Оценка?", QuestionKind.SCALE, (), None, -1, 1),
+        ]
+    )
+    poll = {"questions": questions, "audience": domain.whole_city()}
+    results = domain.results_of(poll, _tally_of(questions))
     assert results.total == 4
     choice, scale = results.questions
     assert [(o.option["id"], o.votes, o.share) for o in choice.options] == [

@@ -101,21 +101,24 @@ def _shown(results: dict[str, Any]) -> dict[str, Any]:
     return {"totals": totals, "votes": votes, "averages": averages}
 
 
-async def test_1000_voters_at_once_counters_equal_a_recount(polls: PollsServer) -> None:
-    official = polls.official()
-    poll_id = await polls.active_poll(official)
-    rng = random.Random(7)
-    year = utcnow().year
+def _random_ballots(rng: random.Random, year: int, count: int) -> list[dict[str, Any]]:
+    """Voters of every district (and none) and ages around each group's edges."""
     districts = ["leninsky", "moskovsky", "oktyabrsky", None]
     birth_years = [year - age for age in (14, 17, 18, 24, 25, 34, 40, 50, 60, 64, 65, 90)] + [None]
-    ballots = [
+    return [
         {
             "district": rng.choice(districts),
             "birth_year": rng.choice(birth_years),
             "answers": _random_answers(rng),
         }
-        for _ in range(1000)
+        for _ in range(count)
     ]
+
+
+async def _cast_all_at_once(
+    polls: PollsServer, poll_id: str, ballots: list[dict[str, Any]]
+) -> None:
+    """Each ballot by its own voter, 64 in flight; waits until every one is folded."""
     limit = asyncio.Semaphore(64)
 
     async def cast(ballot: dict[str, Any]) -> dict[str, Any]:
@@ -135,6 +138,14 @@ async def test_1000_voters_at_once_counters_equal_a_recount(polls: PollsServer) 
         )
 
     await eventually(folded, timeout=30)
+
+
+async def test_1000_voters_at_once_counters_equal_a_recount(polls: PollsServer) -> None:
+    official = polls.official()
+    poll_id = await polls.active_poll(official)
+    year = utcnow().year
+    ballots = _random_ballots(random.Random(7), year, 1000)
+    await _cast_all_at_once(polls, poll_id, ballots)
     expected = _recount(ballots, year)
     stored = [b async for b in polls.db[store.BALLOTS].find({"poll_id": poll_id})]
     assert len(stored) == 1000

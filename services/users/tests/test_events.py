@@ -23,6 +23,20 @@ async def events_queue(users: UsersServer, amqp_url: str) -> AsyncIterator[Abstr
         yield queue
 
 
+async def _first_about(queue: AbstractQueue, event_type: str, user_id: str) -> dict[str, Any]:
+    """Waits for an event of the type about the user; returns the first one."""
+
+    async def arrived() -> list[dict[str, Any]]:
+        return [
+            e
+            for e in await take(queue)
+            if e["type"] == event_type and e["data"]["user_id"] == user_id
+        ]
+
+    found: list[dict[str, Any]] = await eventually(arrived)
+    return found[0]
+
+
 async def test_registration_publishes_user_registered(
     users: UsersServer, events_queue: AbstractQueue
 ) -> None:
@@ -57,14 +71,7 @@ async def test_role_change_publishes_user_role_changed(
     user_id = auth["user"]["id"]
     await admin.data(GRANT, {"u": user_id, "r": "OFFICIAL", "d": "roads"})
 
-    async def arrived() -> list[dict[str, Any]]:
-        return [
-            e
-            for e in await take(events_queue)
-            if e["type"] == "user.role_changed" and e["data"]["user_id"] == user_id
-        ]
-
-    event = (await eventually(arrived))[0]
+    event = await _first_about(events_queue, "user.role_changed", user_id)
     assert event["data"] == {
         "user_id": user_id,
         "role": "OFFICIAL",
@@ -82,14 +89,7 @@ async def test_profile_changes_publish_user_profile_updated(
     update = "mutation($i: UpdateProfileInput!) { updateProfile(input: $i) { birthYear } }"
     await client.data(update, {"i": {"districtId": "oktyabrsky", "birthYear": 1970}})
 
-    async def arrived() -> list[dict[str, Any]]:
-        return [
-            e
-            for e in await take(events_queue)
-            if e["type"] == "user.profile_updated" and e["data"]["user_id"] == user_id
-        ]
-
-    event = (await eventually(arrived))[0]
+    event = await _first_about(events_queue, "user.profile_updated", user_id)
     assert event["data"] == {
         "user_id": user_id,
         "display_name": "Иван Петров",

@@ -93,35 +93,49 @@ async def test_vote_credit_once_however_often_delivered(
     assert [e["node"]["link"] for e in me["notifications"]["edges"]] == ["poll:p1"]
 
 
+def _ids(*auths: dict[str, Any]) -> list[str]:
+    return [auth["user"]["id"] for auth in auths]
+
+
+async def _delivered_twice(users: UsersServer, publisher: EventBus, *events: Event) -> None:
+    """Each event sent twice, in this order; waits until every one is settled."""
+    sent = [await send(publisher, event, times=2) for event in events]
+    for envelope in sent:
+        await eventually(functools.partial(settled, users, envelope))
+
+
+def _accepted(
+    issue: str, title: str, note: str | None, reporter: str | None, department: str, supporter: str
+) -> IssueStatusChanged:
+    """An official accepted the problem (NEW -> ACCEPTED); it has one supporter."""
+    return IssueStatusChanged(
+        issue_id=issue,
+        kind="PROBLEM",
+        title=title,
+        from_status="NEW",
+        to_status="ACCEPTED",
+        by_user_id="official-1",
+        note=note,
+        reporter_id=reporter,
+        solver_id=None,
+        department_id=department,
+        supporter_ids=[supporter],
+    )
+
+
 async def test_reordered_issue_events_end_with_the_right_points(
     users: UsersServer, publisher: EventBus
 ) -> None:
     reporter_client, reporter_auth = await users.citizen()
     solver_client, solver_auth = await users.citizen()
     supporter_client, supporter_auth = await users.citizen()
-    reporter, solver = reporter_auth["user"]["id"], solver_auth["user"]["id"]
-    supporter = supporter_auth["user"]["id"]
+    reporter, solver, supporter = _ids(reporter_auth, solver_auth, supporter_auth)
     issue = uuid.uuid4().hex
     closed = IssueClosed(
         issue_id=issue, title="Яма", reporter_id=reporter, solver_id=solver, confirmed_by=reporter
     )
-    accepted = IssueStatusChanged(
-        issue_id=issue,
-        kind="PROBLEM",
-        title="Яма",
-        from_status="NEW",
-        to_status="ACCEPTED",
-        by_user_id="official-1",
-        note="Срок 8 дней",
-        reporter_id=reporter,
-        solver_id=None,
-        department_id="roads",
-        supporter_ids=[supporter],
-    )
-    # CLOSED arrives before ACCEPTED, and each twice.
-    last = [await send(publisher, closed, times=2), await send(publisher, accepted, times=2)]
-    for envelope in last:
-        await eventually(functools.partial(settled, users, envelope))
+    accepted = _accepted(issue, "Яма", "Срок 8 дней", reporter, "roads", supporter)
+    await _delivered_twice(users, publisher, closed, accepted)  # CLOSED before ACCEPTED
     assert (await inbox(reporter_client))["points"] == 20
     # The reporter's confirmation alone pays the solver nothing (self-dealing, issue #11)...
     assert (await inbox(solver_client))["points"] == 0
@@ -134,37 +148,27 @@ async def test_reordered_issue_events_end_with_the_right_points(
         confirmed_by="official-1",
     )
     # ...an official's confirmation does, once however often it is delivered.
-    await eventually(functools.partial(settled, users, await send(publisher, confirmed, times=2)))
+    await _delivered_twice(users, publisher, confirmed)
     assert (await inbox(solver_client))["points"] == 100
     supporter_inbox = await inbox(supporter_client)
     assert supporter_inbox["points"] == 0
     assert [e["node"]["text"] for e in supporter_inbox["notifications"]["edges"]] == [
         "«Яма» is now accepted. Note: Срок 8 дней"
     ]
-    reporter_texts = {
-        e["node"]["kind"] for e in (await inbox(reporter_client))["notifications"]["edges"]
-    }
-    assert reporter_texts == {
-        "issue.status_changed"
-    }  # the reporter confirmed the close: nothing to tell them
+    reporter_inbox = (await inbox(reporter_client))["notifications"]["edges"]
+    # The reporter confirmed the close: nothing to tell them of it.
+    assert {e["node"]["kind"] for e in reporter_inbox} == {"issue.status_changed"}
 
 
-async def test_district_poll_reaches_its_citizens_and_the_initiative_backers(
-    users: UsersServer, publisher: EventBus
-) -> None:
-    district = f"d{uuid.uuid4().hex[:6]}"
-    admin = await users.admin()
-    await admin.data(
-        'mutation($id: ID!) { createDistrict(id: $id, name: "Тест") { id } }', {"id": district}
-    )
-    residents = [await users.citizen(districtId=district) for _ in range(3)]
-    outsider, _ = await users.citizen(districtId="moskovsky")
-    author_client, author_auth = await users.citizen(districtId="moskovsky")
-    backer_client, backer_auth = await users.citizen(districtId="moskovsky")
-    quitter_client, quitter_auth = await users.citizen(districtId="moskovsky")
-    initiative = uuid.uuid4().hex
-    author = author_auth["user"]["id"]
-    events: list[Event] = [
+def _support(initiative: str, user: str, count: int, *, withdrawn: bool = False) -> Event:
+    """A support of the initiative (or its withdrawal) leaving `count` supporters."""
+    kind = IssueSupportWithdrawn if withdrawn else IssueSupported
+    return kind(issue_id=initiative, kind="INITIATIVE", user_id=user, supporters_count=count)
+
+
+def _backed_initiative(initiative: str, author: str, backer: str, quitter: str) -> list[Event]:
+    """Proposed, backed by two, one of whom withdraws, and handed to landscaping at 2."""
+    return [
         InitiativeProposed(
             issue_id=initiative,
             title="Сквер",
@@ -173,24 +177,9 @@ async def test_district_poll_reaches_its_citizens_and_the_initiative_backers(
             district_id=None,
             support_threshold=2,
         ),
-        IssueSupported(
-            issue_id=initiative,
-            kind="INITIATIVE",
-            user_id=backer_auth["user"]["id"],
-            supporters_count=1,
-        ),
-        IssueSupported(
-            issue_id=initiative,
-            kind="INITIATIVE",
-            user_id=quitter_auth["user"]["id"],
-            supporters_count=2,
-        ),
-        IssueSupportWithdrawn(
-            issue_id=initiative,
-            kind="INITIATIVE",
-            user_id=quitter_auth["user"]["id"],
-            supporters_count=1,
-        ),
+        _support(initiative, backer, 1),
+        _support(initiative, quitter, 2),
+        _support(initiative, quitter, 1, withdrawn=True),
         InitiativeThresholdReached(
             issue_id=initiative,
             title="Сквер",
@@ -203,22 +192,46 @@ async def test_district_poll_reaches_its_citizens_and_the_initiative_backers(
             support_threshold=2,
         ),
     ]
-    sent = [await send(publisher, event) for event in events]
-    await eventually(lambda: settled(users, sent[-1]))
-    published = await send(
-        publisher,
-        PollPublished(
-            poll_id="poll-sq",
-            title="Сквер на Садовой",
-            author_id="official-1",
-            department_id="landscaping",
-            district_ids=[district],
-            source_initiative_id=initiative,
-            starts_at=None,
-            ends_at=None,
-        ),
-        "polls",
+
+
+def _district_poll(district: str, initiative: str) -> PollPublished:
+    return PollPublished(
+        poll_id="poll-sq",
+        title="Сквер на Садовой",
+        author_id="official-1",
+        department_id="landscaping",
+        district_ids=[district],
+        source_initiative_id=initiative,
+        starts_at=None,
+        ends_at=None,
     )
+
+
+async def _new_district(users: UsersServer) -> str:
+    district = f"d{uuid.uuid4().hex[:6]}"
+    admin = await users.admin()
+    await admin.data(
+        'mutation($id: ID!) { createDistrict(id: $id, name: "Тест") { id } }', {"id": district}
+    )
+    return district
+
+
+async def test_district_poll_reaches_its_citizens_and_the_initiative_backers(
+    users: UsersServer, publisher: EventBus
+) -> None:
+    district = await _new_district(users)
+    residents = [await users.citizen(districtId=district) for _ in range(3)]
+    outsider, _ = await users.citizen(districtId="moskovsky")
+    author_client, author_auth = await users.citizen(districtId="moskovsky")
+    backer_client, backer_auth = await users.citizen(districtId="moskovsky")
+    quitter_client, quitter_auth = await users.citizen(districtId="moskovsky")
+    initiative = uuid.uuid4().hex
+    author, backer, quitter = _ids(author_auth, backer_auth, quitter_auth)
+    sent = [
+        await send(publisher, e) for e in _backed_initiative(initiative, author, backer, quitter)
+    ]
+    await eventually(lambda: settled(users, sent[-1]))
+    published = await send(publisher, _district_poll(district, initiative), "polls")
     await eventually(lambda: settled(users, published))
     for client, _ in residents:
         texts = [e["node"]["text"] for e in (await inbox(client))["notifications"]["edges"]]
@@ -264,19 +277,8 @@ async def test_an_anonymous_reports_events_notify_its_followers_and_credit_no_on
     """An Open311 report without consent has no reporter (`reporter_id` None): its
     events still reach the supporters, and no points go anywhere."""
     supporter_client, supporter_auth = await users.citizen()
-    accepted = IssueStatusChanged(
-        issue_id=f"anon-{uuid.uuid4().hex[:8]}",
-        kind="PROBLEM",
-        title="Фонарь",
-        from_status="NEW",
-        to_status="ACCEPTED",
-        by_user_id="official-1",
-        note=None,
-        reporter_id=None,
-        solver_id=None,
-        department_id="housing",
-        supporter_ids=[supporter_auth["user"]["id"]],
-    )
+    issue = f"anon-{uuid.uuid4().hex[:8]}"
+    accepted = _accepted(issue, "Фонарь", None, None, "housing", supporter_auth["user"]["id"])
     envelope = await send(publisher, accepted)
     await eventually(functools.partial(settled, users, envelope))
     supporter = await inbox(supporter_client)
