@@ -545,6 +545,47 @@ class Mutation:
         return AuthPayload.from_result(await info.context.users.refresh(refresh_token))
 
     @strawberry.mutation(
+        description="Deletes the caller's account for good (152-FZ erasure), confirmed with their "
+        "password: the name, e-mail, phone, birth year, district, points, rewards, notifications "
+        "and sessions are erased in every service within seconds; ballots stay counted and "
+        'reports and comments stay, shown with the author "Удалённый пользователь". '
+        "True when erased; UNAUTHENTICATED for a wrong password. Sign the user out locally after it."
+    )
+    async def delete_my_account(
+        self,
+        info: UsersInfo,
+        password: Annotated[
+            str,
+            strawberry.argument(
+                description="The account's current password, to confirm.",
+                metadata=bounded(chars=domain.MAX_PASSWORD),
+            ),
+        ],
+    ) -> bool | None:
+        caller = await info.context.require_user()
+        return await info.context.users.delete_my_account(caller, password)
+
+    @strawberry.mutation(
+        description="Erases someone's account as `deleteMyAccount` does (ADMIN only), e.g. on a "
+        "written request. The reason is kept in the erasure record, with who erased and when. "
+        "False when the account was erased before."
+    )
+    async def erase_user(
+        self,
+        info: UsersInfo,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="Whose account.")],
+        reason: Annotated[
+            str,
+            strawberry.argument(
+                description=f"Why, for the record (1–{domain.MAX_ERASURE_REASON} characters).",
+                metadata=bounded(chars=domain.MAX_ERASURE_REASON),
+            ),
+        ],
+    ) -> bool | None:
+        caller = await info.context.require_user()
+        return await info.context.users.erase_user(caller, str(user_id), reason)
+
+    @strawberry.mutation(
         description="Ends the session the refresh token belongs to. False if it was unknown or already ended."
     )
     async def logout(
