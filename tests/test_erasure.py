@@ -46,7 +46,14 @@ STATE = """query($poll: ID!, $issue: ID!, $idea: ID!) {
   issue(id: $issue) { reporter { displayName } history { to note } comments(first: 5) { totalCount } }
   idea: issue(id: $idea) { supportersCount }
 }"""
+EXPORT = "{ exportMyData { userId generatedAt account polls issues } }"
 SERVICES = ("users", "polls", "issues")
+# What the person did, as record kinds of the export and how many of each.
+EXPORTED = {
+    "account": {"users": 1, "refresh_tokens": 1, "redemptions": 1, "initiative_supporters": 1},
+    "polls": {"voters": 1, "ballots": 1},
+    "issues": {"users": 1, "issues": 1, "comments": 1, "supports": 1, "solver_offers": 0},
+}
 
 
 async def _act(client: GraphQLClient, marker: str) -> dict[str, Any]:
@@ -73,6 +80,20 @@ async def _act(client: GraphQLClient, marker: str) -> dict[str, Any]:
     reward_id = (await chief.data(REWARD, {"input": reward}))["createReward"]["id"]
     await me.data(REDEEM, {"id": reward_id})
     return {"me": me, "poll": poll_id, "issue": issue_id, "idea": idea_id}
+
+
+async def _check_export(me: GraphQLClient, marker: str) -> None:
+    """The export holds each of the person's records, from all three services."""
+    exported = (await me.data(EXPORT))["exportMyData"]
+    counts = {
+        part: {kind: len(exported[part][kind]) for kind in kinds}
+        for part, kinds in EXPORTED.items()
+    }
+    assert counts == EXPORTED
+    assert len(exported["account"]["points_ledger"]) >= 1  # the vote's credit
+    assert exported["account"]["users"][0]["display_name"] == f"Мария {marker}"
+    assert "password_hash" not in exported["account"]["users"][0]
+    assert exported["polls"]["ballots"][0]["answers"]
 
 
 async def _points(me: GraphQLClient) -> int:
@@ -112,6 +133,7 @@ def test_an_erased_citizen_leaves_no_trace_in_any_store(tmp_path: Path) -> None:
                 ids = {"poll": done["poll"], "issue": done["issue"], "idea": done["idea"]}
                 # The name has reached the issues service's projection too.
                 await eventually(lambda: _known_to_users_and_issues(runner, marker))
+                await _check_export(done["me"], marker)
                 before = await client.data(STATE, ids)
                 assert before["issue"]["reporter"]["displayName"] == f"Мария {marker}"
 

@@ -8,8 +8,11 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from veche_kit import export
+from veche_kit.clock import utcnow
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
@@ -423,8 +426,37 @@ def _role(role: Role) -> DomainRole:
     return DomainRole(role.name)
 
 
+@strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
+class PersonalData:
+    user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
+    generated_at: datetime | None = strawberry.field(
+        default=None, description="When the export was made (UTC)."
+    )
+
+    @classmethod
+    def resolve_reference(cls, **key: strawberry.ID) -> PersonalData:
+        return cls(user_id=key["userId"])  # the representation names the key `userId`
+
+    @strawberry.field(
+        description="From the users service: the account (without the password hash), "
+        "sessions (without their secrets), the points ledger, redemptions, notifications "
+        "and the polls and initiatives kept for notifying the person."
+    )
+    async def account(self, info: UsersInfo) -> JSON | None:
+        caller = await info.context.require_user()
+        return JSON(await info.context.users.export_of(caller, str(self.user_id)))
+
+
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description="The signed-in person's data export (152-FZ): one document with every "
+        "record each service keeps about them. UNAUTHENTICATED without a token."
+    )
+    async def export_my_data(self, info: UsersInfo) -> PersonalData | None:
+        caller = await info.context.require_user()
+        return PersonalData(user_id=strawberry.ID(caller.user_id), generated_at=utcnow())
+
     @strawberry.field(description="The signed-in user; null when no token is sent.")
     async def me(self, info: UsersInfo) -> User | None:
         principal = await info.context.principal()
@@ -783,4 +815,6 @@ class Mutation:
         )
 
 
-schema = FederatedSchema(query=Query, mutation=Mutation, types=[User, District, Department])
+schema = FederatedSchema(
+    query=Query, mutation=Mutation, types=[User, District, Department, PersonalData]
+)

@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
 
-from veche_kit import mongo
+from veche_kit import export, mongo
 from veche_kit.auth import Principal, StaleTokens
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -308,7 +308,12 @@ class UsersService:
 
         return await self.outbox.transaction(work)
 
-    # ───────────────────────── erasure ─────────────────────────
+    # ───────────────────────── export and erasure ─────────────────────────
+
+    async def export_of(self, caller: Principal, user_id: str) -> dict[str, list[Any]]:
+        """The person's own records here (152-FZ): only they may read them."""
+        export.require_owner(caller, user_id)
+        return await self.store.export_of(user_id)
 
     async def delete_my_account(self, caller: Principal, password: str) -> bool:
         """Erases the caller's own account once they confirm it with their password."""

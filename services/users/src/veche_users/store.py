@@ -10,11 +10,12 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from veche_kit import mongo, throttle
+from veche_kit import export, mongo, throttle
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import OUTBOX
@@ -347,7 +348,26 @@ class UserStore:
     async def initiative(self, issue_id: str) -> Document | None:
         return await self.db[INITIATIVES].find_one({"_id": issue_id})
 
-    # ───────────────────────── erasure ─────────────────────────
+    # ───────────────────────── export and erasure ─────────────────────────
+
+    async def export_of(self, user_id: str) -> dict[str, list[Any]]:
+        """Every record this service keeps about the person (sessions without their digests)."""
+        mine = {"user_id": user_id}
+        found = await export.records(
+            self.db,
+            {
+                USERS: {"_id": user_id},
+                LEDGER: mine,
+                REDEMPTIONS: mine,
+                NOTIFICATIONS: mine,
+                POLL_VOTERS: mine,
+                SUPPORTERS: mine,
+            },
+        )
+        sessions = await export.records(
+            self.db, {REFRESH_TOKENS: mine}, hidden=export.INTERNAL_FIELDS | {"_id"}
+        )
+        return {**found, **sessions}
 
     async def erase(self, remains: Document, record: Document, session: Session) -> bool:
         """Replaces the account with `remains` and deletes what is kept about the person,
