@@ -70,3 +70,19 @@ async def _erased_at(polls: PollsServer, user_id: str) -> object:
     found = await polls.db[store.VOTERS].find_one({"_id": user_id})
     assert found is not None
     return found["erased_at"]
+
+
+EXPORT = """query($reps: [_Any!]!) { _entities(representations: $reps) { ... on PersonalData { polls } } }"""
+
+
+async def test_only_the_person_reads_their_polls_export(polls: PollsServer) -> None:
+    user_id = f"u-{uuid.uuid4().hex[:8]}"
+    poll_id = await polls.active_poll()
+    voter = polls.citizen("leninsky", 1985, user_id=user_id)
+    await voter.data(VOTE, {"poll": poll_id, "answers": ANSWERS})
+    reps = {"reps": [{"__typename": "PersonalData", "userId": user_id}]}
+
+    mine = (await voter.data(EXPORT, reps))["_entities"][0]["polls"]
+    assert [b["poll_id"] for b in mine["ballots"]] == [poll_id]
+    assert "envelope" not in mine["ballots"][0]
+    assert await polls.citizen("leninsky").error_code(EXPORT, reps) == "FORBIDDEN"

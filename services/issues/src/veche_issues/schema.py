@@ -14,11 +14,13 @@ from typing import Annotated
 import strawberry
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from veche_issues import domain
 from veche_issues.loaders import IssueLoaders
 from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Report
+from veche_kit import export
 from veche_kit.clock import utcnow
 from veche_kit.errors import ForbiddenError
 from veche_kit.graphql import (
@@ -612,6 +614,22 @@ def _point(point: GeoPointInput | None) -> tuple[float, float] | None:
 # ─────────────────────────── operations ───────────────────────────
 
 
+@strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
+class PersonalData:
+    user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
+
+    @classmethod
+    def resolve_reference(cls, **key: strawberry.ID) -> PersonalData:
+        return cls(user_id=key["userId"])  # the representation names the key `userId`
+
+    @strawberry.field(
+        description="From the issues service: the profile it keeps for solver matching, and the person's reports and initiatives, comments, supports and solver offers."
+    )
+    async def issues(self, info: IssuesInfo) -> JSON | None:
+        caller = await info.context.require_user()
+        return JSON(await info.context.issues.export_of(caller, str(self.user_id)))
+
+
 @strawberry.type
 class Query:
     @strawberry.field(description="An issue by id; null if there is none.")
@@ -941,4 +959,6 @@ class Mutation:
         return Issue.from_doc(await info.context.issues.reopen(caller, str(id), reason))
 
 
-schema = FederatedSchema(query=Query, mutation=Mutation, types=[User, Issue, Department, District])
+schema = FederatedSchema(
+    query=Query, mutation=Mutation, types=[User, Issue, Department, District, PersonalData]
+)

@@ -31,7 +31,7 @@ from veche_issues.store import (
     district_parts,
     filter_conditions,
 )
-from veche_kit import mongo
+from veche_kit import export, mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -772,6 +772,11 @@ class IssuesService:
             log.warning("uncounted supports repaired", extra={"supports": len(stale)})
             self.outbox.written()
         return len(stale)
+
+    async def export_of(self, caller: Principal, user_id: str) -> dict[str, list[Any]]:
+        """The person's own records here (152-FZ): only they may read them."""
+        export.require_owner(caller, user_id)
+        return await self.store.export_of(user_id)
 
 
 # ─────────────────────────── the events each use case tells ───────────────────────────

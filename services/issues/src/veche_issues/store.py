@@ -17,7 +17,7 @@ from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, ReturnDocument
 
 from veche_issues import domain
 from veche_issues.domain import Kind, Status
-from veche_kit import mongo, throttle
+from veche_kit import export, mongo, throttle
 from veche_kit.events import UserProfileUpdated, UserRegistered, UserRoleChanged
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
@@ -622,6 +622,21 @@ class IssueStore:
         if await users.find_one({"_id": user_id, "erased_at": {"$ne": None}}, session=session):
             return  # erased: a late or replayed event projects nothing about the person
         await users.update_one({"_id": user_id}, update, upsert=True, session=session)
+
+    async def export_of(self, user_id: str) -> dict[str, list[Any]]:
+        """Every record kept about the person: the projection, what they reported or
+        proposed, their comments, supports and solver offers."""
+        mine = {"user_id": user_id}
+        return await export.records(
+            self.db,
+            {
+                USERS: {"_id": user_id},
+                ISSUES: {"reporter_id": user_id},
+                COMMENTS: {"author_id": user_id},
+                SUPPORTS: mine,
+                OFFERS: {"solver_id": user_id},
+            },
+        )
 
     async def erase_user(self, user_id: str, at: datetime, session: Session) -> None:
         """Forgets the person's projected facts, leaving a tombstone. Their reports,

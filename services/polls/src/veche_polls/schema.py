@@ -14,8 +14,10 @@ from typing import Annotated, Any
 import strawberry
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from veche_kit import export
 from veche_kit.clock import as_utc, utcnow
 from veche_kit.graphql import (
     Connection,
@@ -784,6 +786,22 @@ class InclusionProof:
     path: list[str] = strawberry.field(description="The sibling hashes from the leaf up, hex.")
 
 
+@strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
+class PersonalData:
+    user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
+
+    @classmethod
+    def resolve_reference(cls, **key: strawberry.ID) -> PersonalData:
+        return cls(user_id=key["userId"])  # the representation names the key `userId`
+
+    @strawberry.field(
+        description="From the polls service: the voter profile it keeps (district, birth year, phone verified) and every ballot, with its answers."
+    )
+    async def polls(self, info: PollsInfo) -> JSON | None:
+        caller = await info.context.require_user()
+        return JSON(await info.context.polls.export_of(caller, str(self.user_id)))
+
+
 @strawberry.type
 class Query:
     @strawberry.field(
@@ -1016,6 +1034,6 @@ class Mutation:
 schema = FederatedSchema(
     query=Query,
     mutation=Mutation,
-    types=[Poll, User, Issue, District, Department],
+    types=[Poll, User, Issue, District, Department, PersonalData],
     cached_documents=512,
 )

@@ -18,7 +18,7 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from veche_kit import mongo
+from veche_kit import export, mongo
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -455,6 +455,11 @@ class PollsService:
             )
         leaves = await self.audit.leaf_hashes(poll_id, new_size)
         return merkle.consistency_proof(leaves, old_size)
+
+    async def export_of(self, caller: Principal, user_id: str) -> dict[str, list[Any]]:
+        """The person's own records here (152-FZ): only they may read them."""
+        export.require_owner(caller, user_id)
+        return await self.store.export_of(user_id)
 
 
 def _require_status(poll: Document, status: PollStatus, what: str) -> None:

@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
-from veche_kit import mongo
+from veche_kit import export, mongo
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import PENDING_INDEX
@@ -261,6 +262,12 @@ class PollStore:
 
     async def voter(self, user_id: str) -> Document | None:
         return await self.db[VOTERS].find_one({"_id": user_id})
+
+    async def export_of(self, user_id: str) -> dict[str, list[Any]]:
+        """Every record kept about the person: the voter projection and their ballots."""
+        return await export.records(
+            self.db, {VOTERS: {"_id": user_id}, BALLOTS: {"voter_id": user_id}}
+        )
 
     async def erase_voter(self, user_id: str, at: datetime, session: Session) -> int:
         """Forgets the person: the projection becomes a tombstone (so a late or replayed

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from veche_kit.auth import Principal
 from veche_kit.errors import BadUserInputError, ForbiddenError
@@ -158,3 +160,33 @@ def check_reward(title: str | None, cost: int, stock: int) -> str:
     if stock < 0:
         raise BadUserInputError("Stock cannot be negative.", field="stock")
     return title
+
+
+# ─────────────────────────── erasure ───────────────────────────
+
+ERASED_NAME = "Удалённый пользователь"
+MAX_ERASURE_REASON = 500
+
+
+def erased_account(user_id: str, now: datetime) -> dict[str, Any]:
+    """What is left of an erased account: its id (links from ballots, reports and comments
+    stay valid and show a neutral author), a placeholder e-mail that no one can sign in
+    with (the unique index stays whole), and no personal fact."""
+    return {
+        "_id": user_id,
+        "email": f"erased-{user_id}@erased.invalid",
+        "display_name": ERASED_NAME,
+        "district_id": None,
+        "birth_year": None,
+        "phone": None,
+        "phone_verified": False,
+        "roles": [],
+        "department_id": None,
+        "organization": None,
+        "skills": [],
+        "points": 0,
+        "password_hash": None,
+        "created_at": now,
+        "updated_at": now,
+        "erased_at": now,
+    }

@@ -8,8 +8,11 @@ from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from veche_kit import export
+from veche_kit.clock import utcnow
 from veche_kit.graphql import (
     Connection,
     FederatedSchema,
@@ -423,8 +426,37 @@ def _role(role: Role) -> DomainRole:
     return DomainRole(role.name)
 
 
+@strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
+class PersonalData:
+    user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
+    generated_at: datetime | None = strawberry.field(
+        default=None, description="When the export was made (UTC)."
+    )
+
+    @classmethod
+    def resolve_reference(cls, **key: strawberry.ID) -> PersonalData:
+        return cls(user_id=key["userId"])  # the representation names the key `userId`
+
+    @strawberry.field(
+        description="From the users service: the account (without the password hash), "
+        "sessions (without their secrets), the points ledger, redemptions, notifications "
+        "and the polls and initiatives kept for notifying the person."
+    )
+    async def account(self, info: UsersInfo) -> JSON | None:
+        caller = await info.context.require_user()
+        return JSON(await info.context.users.export_of(caller, str(self.user_id)))
+
+
 @strawberry.type
 class Query:
+    @strawberry.field(
+        description="The signed-in person's data export (152-FZ): one document with every "
+        "record each service keeps about them. UNAUTHENTICATED without a token."
+    )
+    async def export_my_data(self, info: UsersInfo) -> PersonalData | None:
+        caller = await info.context.require_user()
+        return PersonalData(user_id=strawberry.ID(caller.user_id), generated_at=utcnow())
+
     @strawberry.field(description="The signed-in user; null when no token is sent.")
     async def me(self, info: UsersInfo) -> User | None:
         principal = await info.context.principal()
@@ -543,6 +575,47 @@ class Mutation:
         ],
     ) -> AuthPayload:
         return AuthPayload.from_result(await info.context.users.refresh(refresh_token))
+
+    @strawberry.mutation(
+        description="Deletes the caller's account for good (152-FZ erasure), confirmed with their "
+        "password: the name, e-mail, phone, birth year, district, points, rewards, notifications "
+        "and sessions are erased in every service within seconds; ballots stay counted and "
+        'reports and comments stay, shown with the author "Удалённый пользователь". '
+        "True when erased; UNAUTHENTICATED for a wrong password. Sign the user out locally after it."
+    )
+    async def delete_my_account(
+        self,
+        info: UsersInfo,
+        password: Annotated[
+            str,
+            strawberry.argument(
+                description="The account's current password, to confirm.",
+                metadata=bounded(chars=domain.MAX_PASSWORD),
+            ),
+        ],
+    ) -> bool | None:
+        caller = await info.context.require_user()
+        return await info.context.users.delete_my_account(caller, password)
+
+    @strawberry.mutation(
+        description="Erases someone's account as `deleteMyAccount` does (ADMIN only), e.g. on a "
+        "written request. The reason is kept in the erasure record, with who erased and when. "
+        "False when the account was erased before."
+    )
+    async def erase_user(
+        self,
+        info: UsersInfo,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="Whose account.")],
+        reason: Annotated[
+            str,
+            strawberry.argument(
+                description=f"Why, for the record (1–{domain.MAX_ERASURE_REASON} characters).",
+                metadata=bounded(chars=domain.MAX_ERASURE_REASON),
+            ),
+        ],
+    ) -> bool | None:
+        caller = await info.context.require_user()
+        return await info.context.users.erase_user(caller, str(user_id), reason)
 
     @strawberry.mutation(
         description="Ends the session the refresh token belongs to. False if it was unknown or already ended."
@@ -742,4 +815,6 @@ class Mutation:
         )
 
 
-schema = FederatedSchema(query=Query, mutation=Mutation, types=[User, District, Department])
+schema = FederatedSchema(
+    query=Query, mutation=Mutation, types=[User, District, Department, PersonalData]
+)

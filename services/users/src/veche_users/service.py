@@ -14,7 +14,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
 
-from veche_kit import mongo
+from veche_kit import export, mongo
 from veche_kit.auth import Principal, StaleTokens
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -26,6 +26,7 @@ from veche_kit.errors import (
 )
 from veche_kit.events import (
     Event,
+    UserErased,
     UserProfileUpdated,
     UserRegistered,
     UserRoleChanged,
@@ -265,7 +266,7 @@ class UsersService:
             await self.limits.give_back("login-client", client, self._client_failures, now)
             raise
         user = await self.store.by_email(email)
-        if user is None:
+        if user is None or user.get("erased_at") is not None:
             await self._verify(self._dummy_hash, password)  # same work as a real check
             raise wrong
         if not await self._verify(user["password_hash"], password):
@@ -303,6 +304,44 @@ class UsersService:
                 return False
             await self.stale.mark(refresh["user_id"], utcnow(), tx.session)
             tx.emit(UserTokensRevoked(user_id=refresh["user_id"], reason=reason))
+            return True
+
+        return await self.outbox.transaction(work)
+
+    # ───────────────────────── export and erasure ─────────────────────────
+
+    async def export_of(self, caller: Principal, user_id: str) -> dict[str, list[Any]]:
+        """The person's own records here (152-FZ): only they may read them."""
+        export.require_owner(caller, user_id)
+        return await self.store.export_of(user_id)
+
+    async def delete_my_account(self, caller: Principal, password: str) -> bool:
+        """Erases the caller's own account once they confirm it with their password."""
+        user = await self.get_user(caller.user_id)
+        if not user.get("password_hash") or not await self._verify(user["password_hash"], password):
+            raise UnauthenticatedError("The password is wrong; the account was not deleted.")
+        return await self._erase(caller.user_id, by=caller.user_id, reason="SELF")
+
+    async def erase_user(self, caller: Principal, user_id: str, reason: str) -> bool:
+        """An admin erases someone's account (a written request, a court order...)."""
+        caller.require_role(Role.ADMIN)
+        await self.get_user(user_id)  # NOT_FOUND for an unknown id
+        text = domain.clean_text(reason, "reason", domain.MAX_ERASURE_REASON)
+        assert text is not None
+        return await self._erase(user_id, by=caller.user_id, reason=text)
+
+    async def _erase(self, user_id: str, *, by: str, reason: str) -> bool:
+        """Pseudonymises the account and tells every service, in one transaction;
+        False when it was erased before."""
+        now = utcnow()
+        remains = domain.erased_account(user_id, now)
+        record = {"_id": mongo.new_id(), "user_id": user_id, "by": by, "reason": reason, "at": now}
+
+        async def work(tx: Transaction) -> bool:
+            if not await self.store.erase(remains, record, tx.session):
+                return False
+            await self.stale.mark(user_id, now, tx.session)
+            tx.emit(UserErased(user_id=user_id))
             return True
 
         return await self.outbox.transaction(work)
@@ -544,21 +583,23 @@ class UsersService:
         source_event: str,
         session: Session | None = None,
     ) -> bool:
-        """Credits once per (user, source event); False when that event was credited before."""
+        """Credits once per (user, source event); False when that event was credited before
+        or the account was erased (nothing is kept about an erased person)."""
         entry = _ledger_entry(user_id, amount, reason, source_event, utcnow())
 
-        async def work(s: Session) -> None:
-            if not await self.store.credit(entry, s):
-                raise NotFoundError(f"No user with id '{user_id[:40]}'.")
+        async def work(s: Session) -> bool:
+            if await self.store.credit(entry, s):
+                return True
+            if await self.store.is_erased(user_id):
+                return False
+            raise NotFoundError(f"No user with id '{user_id[:40]}'.")
 
         try:
             if session is not None:
-                await work(session)
-            else:
-                await mongo.in_transaction(self.outbox.client, work)
+                return await work(session)
+            return await mongo.in_transaction(self.outbox.client, work)
         except DuplicateKeyError:
             return False
-        return True
 
     async def rewards(self) -> list[Document]:
         return await self.store.rewards()

@@ -10,13 +10,15 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import datetime
+from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 from pymongo.errors import BulkWriteError, DuplicateKeyError
 
-from veche_kit import mongo, throttle
+from veche_kit import export, mongo, throttle
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
+from veche_kit.outbox import OUTBOX
 from veche_users.domain import Role
 
 USERS = "users"
@@ -32,6 +34,10 @@ NOTIFICATIONS = "notifications"
 POLL_VOTERS = "poll_voters"
 SUPPORTERS = "initiative_supporters"
 INITIATIVES = "initiatives"
+# Who was erased, when, by whom and why: no personal data (the account keeps none).
+ERASURES = "erasures"
+# What goes with the person: every collection that holds something about them by user id.
+_ERASED_WITH_USER = (REFRESH_TOKENS, LEDGER, REDEMPTIONS, NOTIFICATIONS, POLL_VOTERS, SUPPORTERS)
 DUPLICATE_KEY = 11000
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -189,13 +195,23 @@ class UserStore:
     # ───────────────────────── points and rewards ─────────────────────────
 
     async def credit(self, entry: Document, session: Session) -> bool:
-        """Writes a ledger entry and moves the balance; False when there is no such user.
-        DuplicateKeyError when the entry's source event was credited before."""
+        """Writes a ledger entry and moves the balance; False when there is no such user or
+        the account was erased (then nothing stays written). DuplicateKeyError when the
+        entry's source event was credited before, before anything else is written."""
         await self.db[LEDGER].insert_one(entry, session=session)
         result = await self.db[USERS].update_one(
-            {"_id": entry["user_id"]}, {"$inc": {"points": entry["amount"]}}, session=session
+            {"_id": entry["user_id"], "erased_at": None},
+            {"$inc": {"points": entry["amount"]}},
+            session=session,
         )
-        return result.matched_count > 0
+        if result.matched_count == 0:
+            await self.db[LEDGER].delete_one({"_id": entry["_id"]}, session=session)
+            return False
+        return True
+
+    async def is_erased(self, user_id: str) -> bool:
+        found = await self.db[USERS].find_one({"_id": user_id}, {"erased_at": 1})
+        return found is not None and found.get("erased_at") is not None
 
     async def spend(self, user_id: str, cost: int, session: Session) -> bool:
         """Takes `cost` points unless the balance is lower (a conditional update)."""
@@ -261,7 +277,18 @@ class UserStore:
         return await self.page_of(NOTIFICATIONS, query, first=first, after=after)
 
     async def add_notifications(self, documents: list[Document]) -> int:
-        """Inserts a batch; how many were new (one per user per source event, by index)."""
+        """Inserts a batch; how many were new (one per user per source event, by index).
+        Erased accounts get none."""
+        ids = list({document["user_id"] for document in documents})
+        erased = {
+            found["_id"]
+            async for found in self.db[USERS].find(
+                {"_id": {"$in": ids}, "erased_at": {"$ne": None}}, {"_id": 1}
+            )
+        }
+        documents = [document for document in documents if document["user_id"] not in erased]
+        if not documents:
+            return 0
         try:
             result = await self.db[NOTIFICATIONS].insert_many(documents, ordered=False)
         except BulkWriteError as error:
@@ -320,3 +347,52 @@ class UserStore:
 
     async def initiative(self, issue_id: str) -> Document | None:
         return await self.db[INITIATIVES].find_one({"_id": issue_id})
+
+    # ───────────────────────── export and erasure ─────────────────────────
+
+    async def export_of(self, user_id: str) -> dict[str, list[Any]]:
+        """Every record this service keeps about the person (sessions without their digests)."""
+        mine = {"user_id": user_id}
+        found = await export.records(
+            self.db,
+            {
+                USERS: {"_id": user_id},
+                LEDGER: mine,
+                REDEMPTIONS: mine,
+                NOTIFICATIONS: mine,
+                POLL_VOTERS: mine,
+                SUPPORTERS: mine,
+            },
+        )
+        sessions = await export.records(
+            self.db, {REFRESH_TOKENS: mine}, hidden=export.INTERNAL_FIELDS | {"_id"}
+        )
+        return {**found, **sessions}
+
+    async def erase(self, remains: Document, record: Document, session: Session) -> bool:
+        """Replaces the account with `remains` and deletes what is kept about the person,
+        including the name in this service's own published events, and records the
+        erasure; False when the account was already erased (nothing changes)."""
+        user_id = remains["_id"]
+        replaced = await self.db[USERS].replace_one(
+            {"_id": user_id, "erased_at": None}, remains, session=session
+        )
+        if replaced.matched_count == 0:
+            return False
+        for collection in _ERASED_WITH_USER:
+            await self.db[collection].delete_many({"user_id": user_id}, session=session)
+        await self.db[PHONE_CODES].delete_one({"_id": user_id}, session=session)
+        outbox = self.db[OUTBOX]
+        mine = {"envelope.data.user_id": user_id}
+        await outbox.update_many(
+            {**mine, "envelope.data.display_name": {"$exists": True}},
+            {"$set": {"envelope.data.display_name": remains["display_name"]}},
+            session=session,
+        )
+        await outbox.update_many(
+            {**mine, "envelope.data.organization": {"$ne": None}},
+            {"$set": {"envelope.data.organization": None}},
+            session=session,
+        )
+        await self.db[ERASURES].insert_one(record, session=session)
+        return True
