@@ -26,10 +26,16 @@ from veche_kit.errors import (
 )
 from veche_kit.events import (
     Event,
+    InitiativeProposed,
     InitiativeThresholdReached,
     IssueClosed,
+    IssueCommented,
+    IssueReported,
     IssueResolved,
+    IssueSolverAssigned,
+    IssueSolverOffered,
     IssueStatusChanged,
+    IssueSupported,
 )
 from veche_kit.text import clean_text as clean_text
 
@@ -538,6 +544,72 @@ def due_for_review(issue: Mapping[str, Any]) -> bool:
 
 
 # ─────────────────────────── the events a change tells ───────────────────────────
+
+
+def arrival(issue: Mapping[str, Any]) -> Event:
+    author_id = issue["reporter_id"]
+    if issue["kind"] == Kind.PROBLEM.value:
+        return IssueReported(
+            issue_id=issue["_id"],
+            title=issue["title"],
+            category=issue["category"],
+            department_id=issue["department_id"],
+            district_id=issue["district_id"],
+            reporter_id=author_id,
+        )
+    return InitiativeProposed(
+        issue_id=issue["_id"],
+        title=issue["title"],
+        category=issue["category"],
+        author_id=author_id,
+        district_id=issue["district_id"],
+        support_threshold=issue["support_threshold"],
+    )
+
+
+def supported(issue: Mapping[str, Any], user_id: str) -> IssueSupported:
+    return IssueSupported(
+        issue_id=issue["_id"],
+        kind=issue["kind"],
+        user_id=user_id,
+        supporters_count=issue["supporters_count"],
+    )
+
+
+def commented(
+    issue: Mapping[str, Any], comment: Mapping[str, Any], supporters: list[str]
+) -> IssueCommented:
+    return IssueCommented(
+        issue_id=issue["_id"],
+        title=issue["title"],
+        comment_id=comment["_id"],
+        author_id=comment["author_id"],
+        official=comment["official"],
+        excerpt=comment["text"][:200],
+        reporter_id=issue["reporter_id"],
+        supporter_ids=supporters,
+    )
+
+
+def offered(issue: Mapping[str, Any], offer: Mapping[str, Any]) -> IssueSolverOffered:
+    return IssueSolverOffered(
+        issue_id=issue["_id"],
+        title=issue["title"],
+        offer_id=offer["_id"],
+        solver_id=offer["solver_id"],
+        reporter_id=issue["reporter_id"],
+        message=offer["message"],
+    )
+
+
+def assigned(issue: Mapping[str, Any], offer: Mapping[str, Any]) -> IssueSolverAssigned:
+    return IssueSolverAssigned(
+        issue_id=issue["_id"],
+        title=issue["title"],
+        offer_id=offer["_id"],
+        solver_id=offer["solver_id"],
+        reporter_id=issue["reporter_id"],
+    )
 
 
 def status_changed(

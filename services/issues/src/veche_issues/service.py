@@ -43,15 +43,8 @@ from veche_kit.errors import (
     NotFoundError,
 )
 from veche_kit.events import (
-    Event,
-    InitiativeProposed,
-    IssueCommented,
     IssueFixConfirmed,
     IssueOverdue,
-    IssueReported,
-    IssueSolverAssigned,
-    IssueSolverOffered,
-    IssueSupported,
     IssueSupportWithdrawn,
 )
 from veche_kit.memo import BriefCache
@@ -222,7 +215,7 @@ class IssuesService:
         if report.location is not None:
             issue["location"] = domain.geo_point(*report.location)
             issue["geo_cells"] = domain.geo_cells(*report.location)
-        issue.update(self.outbox.carry(_arrival(issue)))
+        issue.update(self.outbox.carry(domain.arrival(issue)))
         await self.store.add(issue)
         self.outbox.written()
         return issue
@@ -427,7 +420,7 @@ class IssuesService:
             return issue
         saved = await self.store.count_support(issue_id, 1)
         assert saved is not None
-        event = _supported(saved, caller.user_id)
+        event = domain.supported(saved, caller.user_id)
         if not await self.store.mark_counted(support_id, self.outbox.carry(event)):
             # Withdrawn while being counted: withdrawSupport left the count to us.
             saved = await self.store.count_support(issue_id, -1) or saved
@@ -517,7 +510,7 @@ class IssuesService:
             "at": now,
         }
         supporters = await self.store.supporter_ids(issue_id)
-        comment.update(self.outbox.carry(_commented(issue, comment, supporters)))
+        comment.update(self.outbox.carry(domain.commented(issue, comment, supporters)))
         await self.store.add_comment(comment)
         if official:
             await self.store.keep_first_response(
@@ -609,7 +602,7 @@ class IssuesService:
             "status": OFFER_PENDING,
             "at": utcnow(),
         }
-        offer.update(self.outbox.carry(_offered(issue, offer)))
+        offer.update(self.outbox.carry(domain.offered(issue, offer)))
         try:
             await self.store.add_offer(offer)
         except DuplicateKeyError as error:
@@ -641,7 +634,7 @@ class IssuesService:
             saved = await self._apply(tx, issue["_id"], expected, change)
             if not await self.store.take_offer(offer_id, issue["_id"], now, tx.session):
                 raise ConflictError("This offer was withdrawn or decided meanwhile.")
-            tx.emit(_assigned(saved, offer))
+            tx.emit(domain.assigned(saved, offer))
             if change.entry is not None:
                 supporters = await self.store.supporter_ids(saved["_id"], tx.session)
                 tx.emit(domain.status_changed(saved, change.entry, supporters))
@@ -765,7 +758,9 @@ class IssuesService:
                 exact = await self.store.recount(issue_id, issue["supporters_count"], cutoff)
                 if exact is not None:
                     for support in mine:
-                        event = _supported({**issue, "supporters_count": exact}, support["user_id"])
+                        event = domain.supported(
+                            {**issue, "supporters_count": exact}, support["user_id"]
+                        )
                         await self.store.repair_counted(support["_id"], self.outbox.carry(event))
                     break
         if stale:
@@ -799,67 +794,3 @@ def _matching_cursor(after: list[Any] | None) -> tuple[int, str | None]:
     if len(after) != 2 or after[0] not in (0, 1) or not isinstance(after[1], str):
         raise BadUserInputError("`after` is not a cursor from this list.", field="after")
     return int(after[0]), after[1]
-
-
-def _arrival(issue: Document) -> Event:
-    author_id = issue["reporter_id"]
-    if issue["kind"] == Kind.PROBLEM.value:
-        return IssueReported(
-            issue_id=issue["_id"],
-            title=issue["title"],
-            category=issue["category"],
-            department_id=issue["department_id"],
-            district_id=issue["district_id"],
-            reporter_id=author_id,
-        )
-    return InitiativeProposed(
-        issue_id=issue["_id"],
-        title=issue["title"],
-        category=issue["category"],
-        author_id=author_id,
-        district_id=issue["district_id"],
-        support_threshold=issue["support_threshold"],
-    )
-
-
-def _supported(issue: Document, user_id: str) -> IssueSupported:
-    return IssueSupported(
-        issue_id=issue["_id"],
-        kind=issue["kind"],
-        user_id=user_id,
-        supporters_count=issue["supporters_count"],
-    )
-
-
-def _commented(issue: Document, comment: Document, supporters: list[str]) -> IssueCommented:
-    return IssueCommented(
-        issue_id=issue["_id"],
-        title=issue["title"],
-        comment_id=comment["_id"],
-        author_id=comment["author_id"],
-        official=comment["official"],
-        excerpt=comment["text"][:200],
-        reporter_id=issue["reporter_id"],
-        supporter_ids=supporters,
-    )
-
-
-def _offered(issue: Document, offer: Document) -> IssueSolverOffered:
-    return IssueSolverOffered(
-        issue_id=issue["_id"],
-        title=issue["title"],
-        offer_id=offer["_id"],
-        solver_id=offer["solver_id"],
-        reporter_id=issue["reporter_id"],
-        message=offer["message"],
-    )
-
-
-def _assigned(issue: Document, offer: Document) -> IssueSolverAssigned:
-    return IssueSolverAssigned(
-        issue_id=issue["_id"],
-        title=issue["title"],
-        offer_id=offer["_id"],
-        solver_id=offer["solver_id"],
-        reporter_id=issue["reporter_id"],
-    )
