@@ -114,6 +114,7 @@ def test_an_outage_costs_only_the_fields_of_the_service_that_is_down() -> None:
         "Department": ["users"],
         "District": ["users"],
         "Issue": ["issues"],
+        "PersonalData": ["users"],
         "Poll": ["polls"],
         "User": ["users"],
     }

@@ -429,13 +429,12 @@ def _role(role: Role) -> DomainRole:
 @strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
 class PersonalData:
     user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
-    generated_at: datetime | None = strawberry.field(
-        default=None, description="When the export was made (UTC)."
-    )
+    generated_at: datetime = strawberry.field(description="When the export was made (UTC).")
 
     @classmethod
     def resolve_reference(cls, **key: strawberry.ID) -> PersonalData:
-        return cls(user_id=key["userId"])  # the representation names the key `userId`
+        # The representation names the key `userId`.
+        return cls(user_id=key["userId"], generated_at=utcnow())
 
     @strawberry.field(
         description="From the users service: the account (without the password hash), "
