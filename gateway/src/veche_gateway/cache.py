@@ -46,9 +46,5 @@ class LRU(Generic[K, V]):
         if entry is not None:
             self.bytes -= entry[1]
 
-    def clear(self) -> None:
-        self._items.clear()
-        self.bytes = 0
-
     def __len__(self) -> int:
         return len(self._items)

@@ -18,9 +18,9 @@ def _field_of(error: pytest.ExceptionInfo[BadUserInputError]) -> object:
 
 
 def test_emails_are_compared_trimmed_and_in_lower_case() -> None:
-    assert domain.normalize_email("  Anna@Example.RU ") == "anna@example.ru"
+    assert domain.clean_email("  Anna@Example.RU ") == "anna@example.ru"
     with pytest.raises(BadUserInputError) as error:
-        domain.normalize_email("anna@localhost")
+        domain.clean_email("anna@localhost")
     assert _field_of(error) == "email"
 
 
@@ -40,19 +40,19 @@ def test_a_password_that_is_the_mailbox_name_is_refused() -> None:
 
 
 def test_birth_years_are_checked_against_the_year_given() -> None:
-    assert domain.check_birth_year(None, 2026) is None
-    assert domain.check_birth_year(2026 - domain.MIN_AGE, 2026) == 2012
-    assert domain.check_birth_year(2026 - domain.MAX_AGE, 2026) == 1906
+    assert domain.clean_birth_year(None, 2026) is None
+    assert domain.clean_birth_year(2026 - domain.MIN_AGE, 2026) == 2012
+    assert domain.clean_birth_year(2026 - domain.MAX_AGE, 2026) == 1906
     for year in (2026 - domain.MIN_AGE + 1, 2026 - domain.MAX_AGE - 1):
         with pytest.raises(BadUserInputError):
-            domain.check_birth_year(year, 2026)
+            domain.clean_birth_year(year, 2026)
 
 
 def test_phones_take_the_international_form() -> None:
-    assert domain.normalize_phone("8 (910) 123-45-67") == "+79101234567"
-    assert domain.normalize_phone("+7 910 123 45 67") == "+79101234567"
+    assert domain.clean_phone("8 (910) 123-45-67") == "+79101234567"
+    assert domain.clean_phone("+7 910 123 45 67") == "+79101234567"
     with pytest.raises(BadUserInputError):
-        domain.normalize_phone("12345")
+        domain.clean_phone("12345")
 
 
 def test_skills_are_slugs_without_repeats() -> None:
@@ -102,12 +102,12 @@ def test_marking_read_names_a_bounded_number_of_ids() -> None:
 
 
 def test_a_reward_needs_a_title_a_cost_and_a_stock() -> None:
-    assert domain.check_reward("Билет в театр", 10, 0) == "Билет в театр"
+    assert domain.clean_reward("Билет в театр", 10, 0) == "Билет в театр"
     for title, cost, stock, field in (
         (None, 10, 1, "title"),
         ("T", 0, 1, "cost"),
         ("T", 1, -1, "stock"),
     ):
         with pytest.raises(BadUserInputError) as error:
-            domain.check_reward(title, cost, stock)
+            domain.clean_reward(title, cost, stock)
         assert _field_of(error) == field

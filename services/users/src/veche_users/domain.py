@@ -35,7 +35,7 @@ _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
 _PHONE = re.compile(r"^\+[1-9]\d{7,14}$")
 
 
-def normalize_email(email: str) -> str:
+def clean_email(email: str) -> str:
     """The form emails are compared and stored in: trimmed, lower case, checked."""
     value = email.strip().lower()
     if len(value) > MAX_EMAIL or not _EMAIL.match(value):
@@ -72,7 +72,7 @@ def clean_name(name: str, field: str = "displayName") -> str:
     return value
 
 
-def check_birth_year(year: int | None, this_year: int) -> int | None:
+def clean_birth_year(year: int | None, this_year: int) -> int | None:
     """A birth year that makes the person between MIN_AGE and MAX_AGE this year."""
     if year is None:
         return None
@@ -85,7 +85,7 @@ def check_birth_year(year: int | None, this_year: int) -> int | None:
     return year
 
 
-def normalize_phone(phone: str) -> str:
+def clean_phone(phone: str) -> str:
     """E.164 form: '+' and 8 to 15 digits; spaces, dashes and brackets are dropped."""
     value = re.sub(r"[\s\-()]", "", phone)
     if value.startswith("8") and len(value) == 11:  # Russian trunk prefix: 8XXXXXXXXXX
@@ -151,7 +151,7 @@ def check_mark_read(ids: list[str] | None) -> None:
         )
 
 
-def check_reward(title: str | None, cost: int, stock: int) -> str:
+def clean_reward(title: str | None, cost: int, stock: int) -> str:
     """A new reward's checked title."""
     if not title:
         raise BadUserInputError("Give the reward a title.", field="title")

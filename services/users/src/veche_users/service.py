@@ -83,6 +83,41 @@ def _profile_event(user: Document) -> UserProfileUpdated:
     )
 
 
+@dataclass(frozen=True)
+class Windows:
+    """The rate limits of sign-up, sign-in and phone codes, from the settings."""
+
+    registrations: Window
+    client_failures: Window
+    codes_per_number: Window
+    codes_per_client: Window
+
+    @classmethod
+    def of(cls, settings: UsersSettings) -> Windows:
+        return cls(
+            registrations=Window(
+                settings.registrations_per_client,
+                settings.registration_window_seconds,
+                "Too many new accounts from your network.",
+            ),
+            client_failures=Window(
+                settings.login_failures_per_client,
+                settings.login_client_window_seconds,
+                "Too many failed sign-ins from your network.",
+            ),
+            codes_per_number=Window(
+                settings.phone_codes_per_number,
+                settings.phone_code_window_seconds,
+                "Too many codes were sent to this number.",
+            ),
+            codes_per_client=Window(
+                settings.phone_codes_per_client,
+                settings.phone_code_window_seconds,
+                "Too many codes were asked for from your network.",
+            ),
+        )
+
+
 class UsersService:
     """Holds the service's dependencies; each method is one use case."""
 
@@ -109,26 +144,7 @@ class UsersService:
         # The users service's own record; the other services keep theirs from the events.
         self.stale = StaleTokens(store.db)
         self.trusted = trusted_networks(settings.trusted_proxies.split(","))
-        self._registrations = Window(
-            settings.registrations_per_client,
-            settings.registration_window_seconds,
-            "Too many new accounts from your network.",
-        )
-        self._client_failures = Window(
-            settings.login_failures_per_client,
-            settings.login_client_window_seconds,
-            "Too many failed sign-ins from your network.",
-        )
-        self._codes_per_number = Window(
-            settings.phone_codes_per_number,
-            settings.phone_code_window_seconds,
-            "Too many codes were sent to this number.",
-        )
-        self._codes_per_client = Window(
-            settings.phone_codes_per_client,
-            settings.phone_code_window_seconds,
-            "Too many codes were asked for from your network.",
-        )
+        self.windows = Windows.of(settings)
 
     def client_of(self, request: Request) -> str:
         """The client address a request comes from (the gateway's `X-Forwarded-For` believed)."""
@@ -212,21 +228,26 @@ class UsersService:
         """`client`: the caller's address, limited to so many new accounts an hour (None: the
         service itself, e.g. the demo admin)."""
         now = utcnow()
-        email = domain.normalize_email(email)
+        email = domain.clean_email(email)
         domain.check_password(password, email)
         if client is not None:
-            await self.limits.hit("register", client, self._registrations, now)
+            await self.limits.hit("register", client, self.windows.registrations, now)
         user: Document = {
             "_id": mongo.new_id(),
             "email": email,
             "display_name": domain.clean_name(display_name),
             "district_id": district_id,
-            "birth_year": domain.check_birth_year(birth_year, now.year),
+            "birth_year": domain.clean_birth_year(birth_year, now.year),
             "roles": [r.value for r in roles],
-            "phone": domain.normalize_phone(phone) if phone else None,
+            "phone": domain.clean_phone(phone) if phone else None,
         }
         await self._check_district(district_id)
         user = _new_account(user, await self._hash(password), now)
+        await self._add_account(user)
+        return await self._tokens(user)
+
+    async def _add_account(self, user: Document) -> None:
+        """Saves a new account with its `user.registered`; CONFLICT for a taken e-mail."""
 
         async def work(tx: Transaction) -> None:
             await self.store.add(user, tx.session)
@@ -239,7 +260,6 @@ class UsersService:
                 "An account with this email already exists; sign in or reset the password.",
                 field="email",
             ) from error
-        return await self._tokens(user)
 
     async def login(self, email: str, password: str, client: str = UNKNOWN_CLIENT) -> AuthResult:
         """Checks the password unless this (email, client) must wait, or this client has
@@ -247,11 +267,11 @@ class UsersService:
         throttled alike, and cost the same work."""
         wrong = UnauthenticatedError("The email or the password is wrong.")
         try:
-            email = domain.normalize_email(email)
+            email = domain.clean_email(email)
         except BadUserInputError:
             raise wrong from None
         now = utcnow()
-        await self.limits.hit("login-client", client, self._client_failures, now)
+        await self.limits.hit("login-client", client, self.windows.client_failures, now)
         try:
             await self.limits.attempt(
                 "login",
@@ -263,7 +283,7 @@ class UsersService:
                 now=now,
             )
         except RateLimitedError:
-            await self.limits.give_back("login-client", client, self._client_failures, now)
+            await self.limits.give_back("login-client", client, self.windows.client_failures, now)
             raise
         user = await self.store.by_email(email)
         if user is None or user.get("erased_at") is not None:
@@ -273,7 +293,7 @@ class UsersService:
             raise wrong
         # A success counts against neither limit: only failures are throttled.
         await self.limits.reset("login", f"{email}|{client}")
-        await self.limits.give_back("login-client", client, self._client_failures, now)
+        await self.limits.give_back("login-client", client, self.windows.client_failures, now)
         return await self._tokens(user)
 
     async def refresh(self, token: str) -> AuthResult:
@@ -353,7 +373,7 @@ class UsersService:
     ) -> bool:
         """One code a minute per account, and so many an hour per number and per client
         address: many accounts cannot pump texts to one number."""
-        phone = domain.normalize_phone(phone)
+        phone = domain.clean_phone(phone)
         now = utcnow()
         previous = await self.store.phone_code(caller.user_id)
         wait = self.settings.phone_code_resend_seconds
@@ -361,8 +381,8 @@ class UsersService:
             raise RateLimitedError(
                 f"A code was sent less than {wait} seconds ago; wait before asking again."
             )
-        await self.limits.hit("phone-client", client, self._codes_per_client, now)
-        await self.limits.hit("phone-number", phone, self._codes_per_number, now)
+        await self.limits.hit("phone-client", client, self.windows.codes_per_client, now)
+        await self.limits.hit("phone-number", phone, self.windows.codes_per_number, now)
         code = f"{secrets.randbelow(1_000_000):06d}"
         await self.store.put_phone_code(
             caller.user_id,
@@ -388,7 +408,7 @@ class UsersService:
         }
 
         async def work(tx: Transaction) -> Document:
-            user = await self.store.update(caller.user_id, {"$set": fields}, tx.session)
+            user = await self.store.save(caller.user_id, fields, tx.session)
             if user is None:
                 raise NotFoundError("Your account no longer exists.")
             await self.store.drop_phone_code(caller.user_id, tx.session)
@@ -427,7 +447,7 @@ class UsersService:
             await self._check_district(changes["district_id"])
             update["district_id"] = changes["district_id"]
         if "birth_year" in changes:
-            update["birth_year"] = domain.check_birth_year(changes["birth_year"], utcnow().year)
+            update["birth_year"] = domain.clean_birth_year(changes["birth_year"], utcnow().year)
         if "organization" in changes:
             update["organization"] = domain.clean_text(
                 changes["organization"], "organization", domain.MAX_ORGANIZATION, required=False
@@ -435,11 +455,13 @@ class UsersService:
         if not update:
             return await self.get_user(caller.user_id)
         update["updated_at"] = utcnow()
-        return await self._save_profile(caller.user_id, {"$set": update})
+        return await self._save_profile(caller.user_id, update)
 
-    async def _save_profile(self, user_id: str, change: dict[str, Any], *extra: Event) -> Document:
+    async def _save_profile(
+        self, user_id: str, fields: dict[str, Any], *extra: Event, grant: str | None = None
+    ) -> Document:
         async def work(tx: Transaction) -> Document:
-            user = await self.store.update(user_id, change, tx.session)
+            user = await self.store.save(user_id, fields, tx.session, grant=grant)
             if user is None:
                 raise NotFoundError(f"No user with id '{user_id[:40]}'.")
             tx.emit(*extra, _profile_event(user))
@@ -467,14 +489,8 @@ class UsersService:
                     department_id=user.get("department_id"),
                 ),
             )
-        return await self._save_profile(
-            caller.user_id,
-            {
-                "$set": {"skills": cleaned, "organization": org, "updated_at": utcnow()},
-                "$addToSet": {"roles": Role.SOLVER.value},
-            },
-            *extra,
-        )
+        fields = {"skills": cleaned, "organization": org, "updated_at": utcnow()}
+        return await self._save_profile(caller.user_id, fields, *extra, grant=Role.SOLVER.value)
 
     async def change_role(
         self,
@@ -487,14 +503,16 @@ class UsersService:
     ) -> Document:
         caller.require_role(Role.ADMIN)
         before = await self.get_user(user_id)  # NOT_FOUND before any other check
-        fields = domain.role_fields(caller, user_id, role, grant=grant, department_id=department_id)
+        ruled = domain.role_fields(caller, user_id, role, grant=grant, department_id=department_id)
         if grant and department_id:
             await self._check_department(department_id)
-        roles = {"$addToSet" if grant else "$pull": {"roles": role.value}}
-        change = {**roles, "$set": {**fields, "updated_at": utcnow()}}
+        fields: dict[str, Any] = {**ruled, "updated_at": utcnow()}
+        granted, revoked = (role.value, None) if grant else (None, role.value)
 
         async def work(tx: Transaction) -> Document:
-            saved = await self.store.update(user_id, change, tx.session)
+            saved = await self.store.save(
+                user_id, fields, tx.session, grant=granted, revoke=revoked
+            )
             assert saved is not None
             event = UserRoleChanged(
                 user_id=user_id,
@@ -611,7 +629,7 @@ class UsersService:
         clean_title = domain.clean_text(title, "title", domain.MAX_NAME, required=False)
         reward = {
             "_id": mongo.new_id(),
-            "title": domain.check_reward(clean_title, cost, stock),
+            "title": domain.clean_reward(clean_title, cost, stock),
             "description": domain.clean_text(
                 description, "description", MAX_REWARD_TEXT, required=False
             ),

@@ -98,10 +98,22 @@ class UserStore:
         """DuplicateKeyError when the email is taken (a unique index)."""
         await self.db[USERS].insert_one(user, session=session)
 
-    async def update(
-        self, user_id: str, change: Document, session: Session | None = None
+    async def save(
+        self,
+        user_id: str,
+        fields: Document,
+        session: Session | None = None,
+        *,
+        grant: str | None = None,
+        revoke: str | None = None,
     ) -> Document | None:
-        """Applies an update to one account; the account after it, or None if there is none."""
+        """Sets `fields` on one account, granting or revoking a role with them; the
+        account after it, or None if there is none."""
+        change: Document = {"$set": fields}
+        if grant is not None:
+            change["$addToSet"] = {"roles": grant}
+        if revoke is not None:
+            change["$pull"] = {"roles": revoke}
         saved: Document | None = await self.db[USERS].find_one_and_update(
             {"_id": user_id}, change, return_document=ReturnDocument.AFTER, session=session
         )
