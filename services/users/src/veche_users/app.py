@@ -12,6 +12,7 @@ from starlette.routing import Route
 from veche_kit.auth import Jwks, TokenVerifier
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import Outbox
+from veche_kit.retention import Retention
 from veche_kit.runtime import Runtime, build_app, serve
 from veche_kit.signing import SigningKey
 from veche_users import store
@@ -54,6 +55,12 @@ def create_app(
     runtime.attach_consumer(handlers.bind(Reactions(service)))
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))
+    retention = Retention(
+        runtime.db,
+        store.retention_rules(settings.read_notification_days),
+        settings.retention_sweep_seconds,
+    )
+    runtime.run_in_background("retention", retention.run)
 
     async def jwks(_: Request) -> Response:
         return JSONResponse(key.jwks(), headers={"Cache-Control": "public, max-age=300"})

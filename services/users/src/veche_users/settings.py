@@ -19,6 +19,10 @@ class UsersSettings(ServiceSettings):
     # makes older ones stale in every service at once anyway (veche_kit.auth.StaleTokens).
     access_token_minutes: int = 5
     refresh_token_days: int = 30
+    # Retention (veche_kit.retention): read notifications go this many days after they
+    # were written; expired sessions and phone codes go at once. Swept this often.
+    read_notification_days: int = 90
+    retention_sweep_seconds: float = 600.0
     # PEM of an Ed25519 private key; required in production, generated in development.
     signing_key: str | None = None
     code_sender: str = "log"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
@@ -19,6 +19,7 @@ from veche_kit import export, mongo, throttle
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import OUTBOX
+from veche_kit.retention import Rule
 from veche_users.domain import Role
 
 USERS = "users"
@@ -36,6 +37,17 @@ SUPPORTERS = "initiative_supporters"
 INITIATIVES = "initiatives"
 # Who was erased, when, by whom and why: no personal data (the account keeps none).
 ERASURES = "erasures"
+
+
+def retention_rules(read_notification_days: int) -> list[Rule]:
+    """What the users store keeps only for a while (see the README's "Personal data")."""
+    return [
+        Rule(REFRESH_TOKENS, "expires_at", timedelta(0)),
+        Rule(PHONE_CODES, "expires_at", timedelta(0)),
+        Rule(NOTIFICATIONS, "at", timedelta(days=read_notification_days), only={"read": True}),
+    ]
+
+
 # What goes with the person: every collection that holds something about them by user id.
 _ERASED_WITH_USER = (REFRESH_TOKENS, LEDGER, REDEMPTIONS, NOTIFICATIONS, POLL_VOTERS, SUPPORTERS)
 DUPLICATE_KEY = 11000
@@ -49,7 +61,11 @@ INDEXES: dict[str, list[IndexModel]] = {
         ),
         IndexModel([("roles", ASCENDING), ("skills", ASCENDING), ("district_id", ASCENDING)]),
     ],
-    REFRESH_TOKENS: [IndexModel([("family", ASCENDING)]), IndexModel([("user_id", ASCENDING)])],
+    REFRESH_TOKENS: [
+        IndexModel([("family", ASCENDING)]),
+        IndexModel([("user_id", ASCENDING)]),
+        IndexModel([("expires_at", ASCENDING)]),  # the retention sweep
+    ],
     # One ledger entry per user per source event: a credit is never applied twice.
     LEDGER: [
         IndexModel(
@@ -60,6 +76,7 @@ INDEXES: dict[str, list[IndexModel]] = {
     REDEMPTIONS: [IndexModel([("user_id", ASCENDING), ("_id", DESCENDING)])],
     NOTIFICATIONS: [
         IndexModel([("user_id", ASCENDING), ("read", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("read", ASCENDING), ("at", ASCENDING)]),  # the retention sweep
         # One notification per user per source event: a redelivered event adds nothing.
         IndexModel(
             [("user_id", ASCENDING), ("source_event", ASCENDING)], unique=True, name="notify_once"

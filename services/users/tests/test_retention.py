@@ -1,0 +1,62 @@
+"""Retention: expired sessions and phone codes, and read notifications past their
+days, are swept; everything else stays."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import timedelta
+
+from veche_kit.clock import utcnow
+from veche_kit.retention import Retention
+from veche_users import store
+
+from .conftest import UsersServer
+
+
+async def test_the_sweep_removes_only_what_is_past_its_time(users: UsersServer) -> None:
+    db = users.service.db
+    now = utcnow()
+    tag = uuid.uuid4().hex
+    old, fresh = now - timedelta(days=91), now - timedelta(days=89)
+    await db[store.NOTIFICATIONS].insert_many(
+        [
+            {
+                "_id": f"{tag}-old-read",
+                "user_id": tag,
+                "source_event": "old-read",
+                "read": True,
+                "at": old,
+            },
+            {
+                "_id": f"{tag}-old-unread",
+                "user_id": tag,
+                "source_event": "old-unread",
+                "read": False,
+                "at": old,
+            },
+            {
+                "_id": f"{tag}-fresh-read",
+                "user_id": tag,
+                "source_event": "fresh-read",
+                "read": True,
+                "at": fresh,
+            },
+        ]
+    )
+    await db[store.REFRESH_TOKENS].insert_many(
+        [
+            {"_id": f"{tag}-expired", "user_id": tag, "expires_at": now - timedelta(seconds=1)},
+            {"_id": f"{tag}-valid", "user_id": tag, "expires_at": now + timedelta(days=1)},
+        ]
+    )
+    await db[store.PHONE_CODES].insert_one({"_id": tag, "expires_at": now - timedelta(minutes=1)})
+
+    removed = await Retention(db, store.retention_rules(90)).sweep(now)
+
+    assert removed[store.NOTIFICATIONS] >= 1
+    kept = await db[store.NOTIFICATIONS].find({"user_id": tag}).distinct("_id")
+    assert sorted(kept) == [f"{tag}-fresh-read", f"{tag}-old-unread"]
+    tokens = await db[store.REFRESH_TOKENS].find({"user_id": tag}).distinct("_id")
+    assert tokens == [f"{tag}-valid"]
+    assert await db[store.PHONE_CODES].find_one({"_id": tag}) is None
+    assert users.settings.read_notification_days == 90  # the default the rule was given
