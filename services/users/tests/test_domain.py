@@ -111,3 +111,12 @@ def test_a_reward_needs_a_title_a_cost_and_a_stock() -> None:
         with pytest.raises(BadUserInputError) as error:
             domain.clean_reward(title, cost, stock)
         assert _field_of(error) == field
+
+
+def test_the_minimum_age_is_the_citys_setting() -> None:
+    assert domain.clean_birth_year(2026 - 14, 2026, min_age=14) == 2012
+    with pytest.raises(BadUserInputError, match="aged 14 and over"):
+        domain.clean_birth_year(2026 - 13, 2026, min_age=14)
+    assert domain.clean_birth_year(2026 - 16, 2026, min_age=16) == 2010
+    with pytest.raises(BadUserInputError, match="aged 16 and over"):
+        domain.clean_birth_year(2026 - 15, 2026, min_age=16)

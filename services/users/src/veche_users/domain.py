@@ -28,7 +28,7 @@ MAX_NAME = 80
 MAX_ORGANIZATION = 120
 MAX_SKILLS = 20
 MAX_TEXT = 2000
-MIN_AGE = 14  # the youngest age group the city polls
+MIN_AGE = 14  # the default minimum age (USERS_MIN_AGE); the youngest age group polled
 MAX_AGE = 120
 
 _EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s]{2,}$")
@@ -72,14 +72,15 @@ def clean_name(name: str, field: str = "displayName") -> str:
     return value
 
 
-def clean_birth_year(year: int | None, this_year: int) -> int | None:
-    """A birth year that makes the person between MIN_AGE and MAX_AGE this year."""
+def clean_birth_year(year: int | None, this_year: int, min_age: int = MIN_AGE) -> int | None:
+    """A birth year that makes the person between `min_age` (the city's setting) and
+    MAX_AGE this year."""
     if year is None:
         return None
-    if not this_year - MAX_AGE <= year <= this_year - MIN_AGE:
+    if not this_year - MAX_AGE <= year <= this_year - min_age:
         raise BadUserInputError(
-            f"Birth year must be between {this_year - MAX_AGE} and {this_year - MIN_AGE}"
-            f" (Veche is for people aged {MIN_AGE} and over).",
+            f"Birth year must be between {this_year - MAX_AGE} and {this_year - min_age}"
+            f" (Veche is for people aged {min_age} and over).",
             field="birthYear",
         )
     return year

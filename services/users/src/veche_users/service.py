@@ -237,7 +237,7 @@ class UsersService:
             "email": email,
             "display_name": domain.clean_name(display_name),
             "district_id": district_id,
-            "birth_year": domain.clean_birth_year(birth_year, now.year),
+            "birth_year": domain.clean_birth_year(birth_year, now.year, self.settings.min_age),
             "roles": [r.value for r in roles],
             "phone": domain.clean_phone(phone) if phone else None,
         }
@@ -447,7 +447,9 @@ class UsersService:
             await self._check_district(changes["district_id"])
             update["district_id"] = changes["district_id"]
         if "birth_year" in changes:
-            update["birth_year"] = domain.clean_birth_year(changes["birth_year"], utcnow().year)
+            update["birth_year"] = domain.clean_birth_year(
+                changes["birth_year"], utcnow().year, self.settings.min_age
+            )
         if "organization" in changes:
             update["organization"] = domain.clean_text(
                 changes["organization"], "organization", domain.MAX_ORGANIZATION, required=False

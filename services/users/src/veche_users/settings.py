@@ -19,6 +19,8 @@ class UsersSettings(ServiceSettings):
     # makes older ones stale in every service at once anyway (veche_kit.auth.StaleTokens).
     access_token_minutes: int = 5
     refresh_token_days: int = 30
+    # The youngest a person may be to register or keep a birth year on their profile.
+    min_age: int = 14
     # Retention (veche_kit.retention): read notifications go this many days after they
     # were written; expired sessions and phone codes go at once. Swept this often.
     read_notification_days: int = 90
