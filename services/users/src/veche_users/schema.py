@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from enum import Enum
 from typing import Annotated, Any
 
 import strawberry
@@ -22,11 +21,11 @@ from veche_kit.graphql import (
     id_after,
     id_connection,
     page_size,
+    public_enum,
 )
 from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 from veche_users import domain
-from veche_users.domain import Role as DomainRole
 from veche_users.loaders import UserLoaders
 from veche_users.service import MAX_REWARD_TEXT, AuthResult, UsersService
 
@@ -54,25 +53,19 @@ class UsersContext(RequestContext):
 UsersInfo = Info[UsersContext, None]
 
 
-@strawberry.enum(
-    description="What a person may do in Veche. Everyone is a CITIZEN; admins grant the rest."
+Role = domain.Role
+public_enum(
+    Role,
+    name="Role",
+    description="What a person may do in Veche. Everyone is a CITIZEN; admins grant the rest.",
+    values={
+        "CITIZEN": "Votes, reports problems, proposes and supports initiatives.",
+        "SOLVER": "Offers to fix problems in their skills (a citizen or an organization).",
+        "OFFICIAL": "Works in a city department: answers and handles its issues, runs its polls.",
+        "MODERATOR": "Accepts or rejects new reports and keeps discussions civil.",
+        "ADMIN": "Manages roles, reference data and rewards.",
+    },
 )
-class Role(Enum):
-    CITIZEN = strawberry.enum_value(
-        "CITIZEN", description="Votes, reports problems, proposes and supports initiatives."
-    )
-    SOLVER = strawberry.enum_value(
-        "SOLVER",
-        description="Offers to fix problems in their skills (a citizen or an organization).",
-    )
-    OFFICIAL = strawberry.enum_value(
-        "OFFICIAL",
-        description="Works in a city department: answers and handles its issues, runs its polls.",
-    )
-    MODERATOR = strawberry.enum_value(
-        "MODERATOR", description="Accepts or rejects new reports and keeps discussions civil."
-    )
-    ADMIN = strawberry.enum_value("ADMIN", description="Manages roles, reference data and rewards.")
 
 
 @strawberry.federation.type(
@@ -422,10 +415,6 @@ class RewardInput:
     stock: int = strawberry.field(description="How many can be redeemed, 0 or more.")
 
 
-def _role(role: Role) -> DomainRole:
-    return DomainRole(role.name)
-
-
 @strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
 class PersonalData:
     user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
@@ -713,7 +702,7 @@ class Mutation:
         saved = await info.context.users.change_role(
             caller,
             str(user_id),
-            _role(role),
+            role,
             grant=True,
             department_id=str(department_id) if department_id else None,
         )
@@ -728,7 +717,7 @@ class Mutation:
     ) -> User:
         caller = await info.context.require_user()
         return User.from_doc(
-            await info.context.users.change_role(caller, str(user_id), _role(role), grant=False)
+            await info.context.users.change_role(caller, str(user_id), role, grant=False)
         )
 
     @strawberry.mutation(description="Adds a district (ADMIN only).")
