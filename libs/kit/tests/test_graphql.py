@@ -1,0 +1,72 @@
+"""`graphql`: domain errors coded, the unexpected hidden as INTERNAL, page sizes and pages."""
+
+from __future__ import annotations
+
+import pytest
+import strawberry
+
+from veche_kit.cursors import encode_cursor
+from veche_kit.errors import BadUserInputError, NotFoundError
+from veche_kit.graphql import (
+    MAX_PAGE,
+    Connection,
+    FederatedSchema,
+    connection,
+    id_connection,
+    page_size,
+)
+
+
+def _fail(how: str) -> int:
+    if how == "missing":
+        raise NotFoundError("No such poll.", id="p1")
+    raise RuntimeError("secret internals")
+
+
+@strawberry.type
+class Query:
+    fail: int = strawberry.field(resolver=_fail, description="Fails as asked.")
+
+
+SCHEMA = FederatedSchema(query=Query)
+
+
+async def test_a_domain_error_keeps_its_code_message_and_extensions() -> None:
+    result = await SCHEMA.execute('{ fail(how: "missing") }')
+    (error,) = result.errors or []
+    assert error.message == "No such poll."
+    assert error.extensions == {"code": "NOT_FOUND", "id": "p1"}
+
+
+async def test_an_unexpected_error_is_internal_and_leaks_nothing() -> None:
+    result = await SCHEMA.execute('{ fail(how: "boom") }')
+    (error,) = result.errors or []
+    assert (error.extensions or {})["code"] == "INTERNAL"
+    assert "secret" not in error.message
+
+
+async def test_a_wrong_variable_type_is_bad_user_input() -> None:
+    result = await SCHEMA.execute("query($h: String!) { fail(how: $h) }", variable_values={"h": 5})
+    assert (result.errors or [])[0].extensions == {"code": "BAD_USER_INPUT"}
+
+
+def test_page_size_is_bounded() -> None:
+    assert page_size(None) == 20
+    assert page_size(1) == 1
+    assert page_size(MAX_PAGE) == MAX_PAGE
+    for bad in (0, -1, MAX_PAGE + 1):
+        with pytest.raises(BadUserInputError):
+            page_size(bad)
+
+
+def test_a_page_ends_at_its_last_cursor() -> None:
+    page = connection(["a", "b"], ["c1", "c2"], has_next=True, total=5)
+    assert [e.node for e in page.edges] == ["a", "b"]
+    assert (page.page_info.end_cursor, page.page_info.has_next_page) == ("c2", True)
+    empty: Connection[str] = connection([], [], has_next=False, total=0)
+    assert empty.page_info.end_cursor is None
+
+
+def test_an_id_page_uses_document_ids_as_cursors() -> None:
+    page = id_connection(["x"], [{"_id": "d1"}], has_next=False, total=1)
+    assert page.edges[0].cursor == encode_cursor(["d1"])
