@@ -10,8 +10,9 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from datetime import datetime
-from typing import Any
+from typing import Any, Self
 
+import strawberry
 from bson import ObjectId
 
 from veche_kit.auth import Principal
@@ -29,6 +30,17 @@ PERSONAL_DATA = (
     "`account` from the users service, `polls` and `issues` from theirs, each a map of "
     "record kind to records. Only the person themself can read it (FORBIDDEN otherwise)."
 )
+
+
+@strawberry.type
+class PersonalDataKey:
+    """The key of `PersonalData`, which each subgraph's own type extends with its part."""
+
+    user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
+
+    @classmethod
+    def resolve_reference(cls, **key: strawberry.ID) -> Self:
+        return cls(user_id=key["userId"])  # the representation names the key `userId`
 
 
 def require_owner(caller: Principal, user_id: str) -> None:

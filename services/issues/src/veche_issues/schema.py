@@ -615,13 +615,7 @@ def _point(point: GeoPointInput | None) -> tuple[float, float] | None:
 
 
 @strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
-class PersonalData:
-    user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
-
-    @classmethod
-    def resolve_reference(cls, **key: strawberry.ID) -> PersonalData:
-        return cls(user_id=key["userId"])  # the representation names the key `userId`
-
+class PersonalData(export.PersonalDataKey):
     @strawberry.field(
         description="From the issues service: the profile it keeps for solver matching, and the person's reports and initiatives, comments, supports and solver offers."
     )

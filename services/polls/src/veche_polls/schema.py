@@ -787,13 +787,7 @@ class InclusionProof:
 
 
 @strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
-class PersonalData:
-    user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
-
-    @classmethod
-    def resolve_reference(cls, **key: strawberry.ID) -> PersonalData:
-        return cls(user_id=key["userId"])  # the representation names the key `userId`
-
+class PersonalData(export.PersonalDataKey):
     @strawberry.field(
         description="From the polls service: the voter profile it keeps (district, birth year, phone verified) and every ballot, with its answers."
     )

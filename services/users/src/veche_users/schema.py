@@ -416,13 +416,11 @@ class RewardInput:
 
 
 @strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
-class PersonalData:
-    user_id: strawberry.ID = strawberry.field(description="Whose data this is.")
+class PersonalData(export.PersonalDataKey):
     generated_at: datetime = strawberry.field(description="When the export was made (UTC).")
 
     @classmethod
     def resolve_reference(cls, **key: strawberry.ID) -> PersonalData:
-        # The representation names the key `userId`.
         return cls(user_id=key["userId"], generated_at=utcnow())
 
     @strawberry.field(
