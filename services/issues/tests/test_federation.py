@@ -86,6 +86,7 @@ async def test_issue_references_resolve_in_the_users_subgraph(stack: Stack) -> N
             "input": {
                 "email": f"anna-{uuid.uuid4().hex[:8]}@example.ru",
                 "password": "correct horse 42",
+                "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
                 "displayName": "Анна Смирнова",
                 "districtId": "oktyabrsky",
             }

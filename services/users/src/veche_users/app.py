@@ -52,6 +52,8 @@ def create_app(
     if verifier.stale is not None:
         service.stale = verifier.stale  # the same record: a sign-out takes effect at once
     runtime.attach_consumer(handlers.bind(Reactions(service)))
+    # Before the demo data: its admin accepts the current consent version.
+    runtime.on_start.append(service.publish_default_consent)
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))
 
