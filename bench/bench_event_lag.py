@@ -70,6 +70,7 @@ async def measure(stack: Stack, rates: list[int], seconds: float) -> None:
         payload = {
             "email": f"b{i}-{uuid.uuid4().hex[:6]}@example.ru",
             "password": "bench voter 1",
+            "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
             "displayName": f"Голос {i}",
         }
         voters.append(

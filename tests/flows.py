@@ -66,6 +66,7 @@ async def citizen(client: GraphQLClient, name: str) -> tuple[GraphQLClient, str]
     payload = {
         "email": f"{uuid.uuid4().hex[:8]}@example.ru",
         "password": "operations password 1",
+        "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
         "displayName": name,
         "districtId": "leninsky",
     }

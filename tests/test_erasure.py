@@ -16,6 +16,7 @@ from veche_kit.mongo import connect
 from veche_stack.runner import Runner
 from veche_stack.stack import mongo_url
 from veche_stack.testing import GraphQLClient, eventually
+from veche_users.settings import DEFAULT_CONSENT_VERSION
 
 from .flows import (
     POTHOLE,
@@ -67,6 +68,7 @@ async def _act(client: GraphQLClient, marker: str) -> dict[str, Any]:
         "password": PASSWORD,
         "displayName": f"Мария {marker}",
         "districtId": "leninsky",
+        "consentVersion": DEFAULT_CONSENT_VERSION,
     }
     token = (await client.data(REGISTER, {"input": signup}))["register"]["accessToken"]
     me = client.as_user(token)

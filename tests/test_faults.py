@@ -62,6 +62,7 @@ async def register_voters(stack: Stack, count: int) -> list[str]:
         payload = {
             "email": f"voter-{i}-{uuid.uuid4().hex[:6]}@example.ru",
             "password": "fault tolerant 1",
+            "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
             "displayName": f"Избиратель {i}",
         }
         ids.append((await client.data(REGISTER, {"input": payload}))["register"]["user"]["id"])

@@ -104,6 +104,7 @@ async def citizen(stack: Runner, callers: list[Caller], name: str) -> Caller:
     payload = {
         "email": f"{name}-{uuid.uuid4().hex[:8]}@example.ru",
         "password": PASSWORD,
+        "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
         "displayName": name,
         "districtId": "leninsky",
     }
@@ -220,6 +221,7 @@ async def test_the_gateway_passes_the_client_address_to_the_registration_limit(
         payload = {
             "email": f"farm-{i}-{uuid.uuid4().hex[:6]}@example.ru",
             "password": PASSWORD,
+            "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
             "displayName": f"Бот {i}",
         }
         body = await farm.anonymous.post(REGISTER, {"input": payload})

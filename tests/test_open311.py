@@ -42,6 +42,7 @@ def reported(stack: Runner) -> str:
         person = {
             "email": f"open311-{uuid.uuid4().hex[:8]}@example.ru",
             "password": "open311 password 1",
+            "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
             "displayName": "Горожанин",
             "districtId": "leninsky",
         }

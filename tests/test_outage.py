@@ -67,6 +67,7 @@ async def test_votes_during_a_broker_outage_are_counted_and_credited_once(
         payload = {
             "email": f"v{i}-{uuid.uuid4().hex[:6]}@example.ru",
             "password": "outage proof 1",
+            "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
             "displayName": f"Житель {i}",
             "districtId": "leninsky",
             "birthYear": 1980,

@@ -83,6 +83,7 @@ async def test_register_and_sign_in_through_the_endpoint(
     payload = {
         "email": email,
         "password": "stack password 1",
+        "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
         "displayName": "Мария",
         "districtId": "oktyabrsky",
         "birthYear": 1985,
@@ -115,6 +116,7 @@ async def test_one_query_joins_all_three_services(stack: Runner, client: GraphQL
         payload = {
             "email": f"{uuid.uuid4().hex[:8]}@example.ru",
             "password": "stack password 1",
+            "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
             "displayName": name,
             "districtId": "leninsky",
         }
@@ -217,6 +219,7 @@ async def test_a_citizen_with_the_gql_client(stack: Runner) -> None:
                 "input": {
                     "email": f"gql-{uuid.uuid4().hex[:8]}@example.ru",
                     "password": "gql client password 1",
+                    "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
                     "displayName": "Ольга",
                     "districtId": "moskovsky",
                 }

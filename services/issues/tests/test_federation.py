@@ -95,6 +95,7 @@ async def _register_anna(stack: Stack) -> tuple[GraphQLClient, str]:
             "input": {
                 "email": f"anna-{uuid.uuid4().hex[:8]}@example.ru",
                 "password": "correct horse 42",
+                "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
                 "displayName": "Анна Смирнова",
                 "districtId": "oktyabrsky",
             }

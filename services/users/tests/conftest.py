@@ -16,7 +16,7 @@ from veche_stack.testing import GraphQLClient, serve
 from veche_users.app import create_app
 from veche_users.codes import LogCodeSender
 from veche_users.service import UsersService
-from veche_users.settings import UsersSettings
+from veche_users.settings import DEFAULT_CONSENT_VERSION, UsersSettings
 
 ADMIN_EMAIL = "admin@veche.test"
 ADMIN_PASSWORD = "admin-password-1"
@@ -50,6 +50,7 @@ class UsersServer:
             "displayName": "Иван Петров",
             "districtId": "leninsky",
             "birthYear": 1990,
+            "consentVersion": DEFAULT_CONSENT_VERSION,
             **fields,
         }
         data = await self.client.data(REGISTER, {"input": payload})

@@ -19,7 +19,7 @@ import pytest
 from veche_stack.testing import serve
 from veche_users.app import create_app
 from veche_users.codes import LogCodeSender
-from veche_users.settings import UsersSettings
+from veche_users.settings import DEFAULT_CONSENT_VERSION, UsersSettings
 
 from .conftest import LOGIN, PASSWORD, REGISTER, users_settings
 
@@ -66,6 +66,7 @@ class Strict:
     async def register(self, client: str) -> dict[str, Any]:
         email = f"abuse-{uuid.uuid4().hex[:10]}@example.ru"
         payload = {"email": email, "password": PASSWORD, "displayName": "Пётр Смирнов"}
+        payload["consentVersion"] = DEFAULT_CONSENT_VERSION
         body = await self.post(REGISTER, {"input": payload}, client)
         assert not body.get("errors"), body
         result: dict[str, Any] = body["data"]["register"]
@@ -192,6 +193,7 @@ async def test_a_forged_forwarded_header_is_not_believed_from_an_untrusted_peer(
                 "input": {
                     "email": f"forged-{i}-{uuid.uuid4().hex[:6]}@example.ru",
                     "password": PASSWORD,
+                    "consentVersion": DEFAULT_CONSENT_VERSION,
                     "displayName": "Бот",
                 }
             },

@@ -10,6 +10,7 @@ import httpx
 
 from veche_kit.clock import utcnow
 from veche_users.service import principal_of
+from veche_users.settings import DEFAULT_CONSENT_VERSION
 
 from .conftest import LOGIN, PASSWORD, REGISTER, UsersServer
 
@@ -83,6 +84,7 @@ async def test_unknown_email_is_the_same_refusal(users: UsersServer) -> None:
 
 async def test_bad_registrations_are_clear(users: UsersServer) -> None:
     base = {"email": "ok@example.ru", "password": PASSWORD, "displayName": "A"}
+    base["consentVersion"] = DEFAULT_CONSENT_VERSION
     cases: list[tuple[dict[str, Any], str, str]] = [
         ({"email": "not-an-email"}, "BAD_USER_INPUT", "email"),
         ({"password": "short1"}, "BAD_USER_INPUT", "password"),
@@ -114,6 +116,7 @@ async def test_wrong_types_and_malformed_documents_are_coded(users: UsersServer)
 async def test_twenty_concurrent_registrations_one_email(users: UsersServer) -> None:
     email = f"race-{id(users)}-{asyncio.get_running_loop().time()}@example.ru"
     payload = {"email": email, "password": PASSWORD, "displayName": "Гонка"}
+    payload["consentVersion"] = DEFAULT_CONSENT_VERSION
     bodies = await asyncio.gather(
         *[users.client.post(REGISTER, {"input": payload}) for _ in range(20)]
     )

@@ -11,6 +11,7 @@ from aio_pika.abc import AbstractQueue
 
 from veche_stack.testing import GraphQLClient, TcpProxy, bound_queue, eventually, serve, take
 from veche_users.app import create_app
+from veche_users.settings import DEFAULT_CONSENT_VERSION
 
 from .conftest import PASSWORD, REGISTER, UsersServer, users_settings
 
@@ -119,6 +120,7 @@ async def test_broker_outage_delays_but_never_drops(
             emails = [f"outage-{i}-{settings.namespace}@example.ru" for i in range(5)]
             for email in emails:
                 payload = {"email": email, "password": PASSWORD, "displayName": "Ольга"}
+                payload["consentVersion"] = DEFAULT_CONSENT_VERSION
                 assert (await client.data(REGISTER, {"input": payload}))["register"]["user"]["id"]
             backlog = await app.state.runtime.relay.backlog()
             assert backlog.pending == 5

@@ -4,19 +4,18 @@ days, are swept; everything else stays."""
 from __future__ import annotations
 
 import uuid
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from veche_kit.clock import utcnow
+from veche_kit.mongo import Database
 from veche_kit.retention import Retention
 from veche_users import store
 
 from .conftest import UsersServer
 
 
-async def test_the_sweep_removes_only_what_is_past_its_time(users: UsersServer) -> None:
-    db = users.service.db
-    now = utcnow()
-    tag = uuid.uuid4().hex
+async def _seed(db: Database, tag: str, now: datetime) -> None:
+    """Notifications old and fresh, read and unread; a session and a code past expiry."""
     old, fresh = now - timedelta(days=91), now - timedelta(days=89)
     await db[store.NOTIFICATIONS].insert_many(
         [
@@ -50,6 +49,13 @@ async def test_the_sweep_removes_only_what_is_past_its_time(users: UsersServer) 
         ]
     )
     await db[store.PHONE_CODES].insert_one({"_id": tag, "expires_at": now - timedelta(minutes=1)})
+
+
+async def test_the_sweep_removes_only_what_is_past_its_time(users: UsersServer) -> None:
+    db = users.service.db
+    now = utcnow()
+    tag = uuid.uuid4().hex
+    await _seed(db, tag, now)
 
     removed = await Retention(db, store.retention_rules(90)).sweep(now)
 

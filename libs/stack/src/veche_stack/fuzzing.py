@@ -215,6 +215,7 @@ def callers(http: httpx.Client, gateway: str, admin_password: str) -> list[str |
                 "i": {
                     "email": f"fuzz-{uuid.uuid4().hex[:8]}@example.ru",
                     "password": "fuzz password 1",
+                    "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
                     "displayName": "Фаззер",
                     "districtId": "leninsky",
                     "birthYear": 1990,

@@ -31,6 +31,21 @@ def signing_key(settings: UsersSettings) -> SigningKey:
     return SigningKey.load_or_create(Path(settings.data_dir) / "keys" / "users-signing-key.pem")
 
 
+def _on_start_and_background(
+    runtime: Runtime, service: UsersService, settings: UsersSettings
+) -> None:
+    # Before the demo data: its admin accepts the current consent version.
+    runtime.on_start.append(service.publish_default_consent)
+    if settings.demo_data:
+        runtime.on_start.append(lambda: load_demo_data(service))
+    retention = Retention(
+        runtime.db,
+        store.retention_rules(settings.read_notification_days),
+        settings.retention_sweep_seconds,
+    )
+    runtime.run_in_background("retention", retention.run)
+
+
 def create_app(
     settings: UsersSettings | None = None, *, sender: CodeSender | None = None
 ) -> Starlette:
@@ -53,14 +68,7 @@ def create_app(
     if verifier.stale is not None:
         service.stale = verifier.stale  # the same record: a sign-out takes effect at once
     runtime.attach_consumer(handlers.bind(Reactions(service)))
-    if settings.demo_data:
-        runtime.on_start.append(lambda: load_demo_data(service))
-    retention = Retention(
-        runtime.db,
-        store.retention_rules(settings.read_notification_days),
-        settings.retention_sweep_seconds,
-    )
-    runtime.run_in_background("retention", retention.run)
+    _on_start_and_background(runtime, service, settings)
 
     async def jwks(_: Request) -> Response:
         return JSONResponse(key.jwks(), headers={"Cache-Control": "public, max-age=300"})

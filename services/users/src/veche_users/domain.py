@@ -9,6 +9,7 @@ from typing import Any
 
 from veche_kit.auth import Principal
 from veche_kit.errors import BadUserInputError, ForbiddenError
+from veche_kit.mongo import Document, new_id
 from veche_kit.text import clean_slugs
 from veche_kit.text import clean_text as clean_text
 
@@ -108,6 +109,64 @@ def clean_skills(skills: list[str]) -> list[str]:
     if not cleaned:
         raise BadUserInputError("Name at least one category you can help with.", field="skills")
     return cleaned
+
+
+# ─────────────────────────── consent (152-FZ) ───────────────────────────
+
+MAX_CONSENT_VERSION = 32
+MAX_CONSENT_TEXT = 20_000
+_CONSENT_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,31}$")
+NO_CONSENT = "Accept the consent text (currentConsent) and pass its version as consentVersion."
+
+
+def clean_consent_version(version: str) -> str:
+    """A version label such as `2026-12-01`: letters, digits, dots and dashes."""
+    value = version.strip()
+    if not _CONSENT_VERSION.match(value):
+        raise BadUserInputError(
+            f"Name the version with up to {MAX_CONSENT_VERSION} letters, digits, dots and"
+            " dashes, like 2026-12-01.",
+            field="version",
+        )
+    return value
+
+
+def check_consent(given: str | None, current: str | None) -> str:
+    """The version a person accepts at sign-up: the one published last, nothing older."""
+    if not given or not given.strip():
+        raise BadUserInputError(NO_CONSENT, field="consentVersion")
+    if current is None:
+        raise BadUserInputError(
+            "No consent text is published yet; registration opens once an admin publishes one.",
+            field="consentVersion",
+        )
+    if given.strip() != current:
+        raise BadUserInputError(
+            f"The consent text has changed: read version {current} (currentConsent) and pass"
+            f" consentVersion: {current}.",
+            field="consentVersion",
+        )
+    return current
+
+
+def new_consent(user_id: str, version: str, client: str | None, now: datetime) -> Document:
+    """The record of one acceptance: who, which text, when and from which address."""
+    return {
+        "_id": new_id(),
+        "user_id": user_id,
+        "version": version,
+        "accepted_at": now,
+        "client": client,
+        "withdrawn_at": None,
+    }
+
+
+def check_may_sign_in(user: Document) -> None:
+    """An account whose owner withdrew consent is not processed any more: no new tokens."""
+    if user.get("consent_withdrawn_at") is not None:
+        raise ForbiddenError(
+            "Consent to processing personal data was withdrawn; the account is being erased."
+        )
 
 
 # ─────────────────────────── who may do what ───────────────────────────

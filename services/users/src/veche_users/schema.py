@@ -173,6 +173,44 @@ class Redemption:
         )
 
 
+@strawberry.type(
+    description="A version of the consent text for processing personal data (152-FZ) that people accept at sign-up."
+)
+class ConsentVersion:
+    version: str = strawberry.field(
+        description="Version label, e.g. `2026-12-01`; pass it to register as `consentVersion`."
+    )
+    text: str = strawberry.field(
+        description="The full consent text in Russian, to show before the person signs up."
+    )
+    published_at: datetime = strawberry.field(description="When it was published (UTC).")
+
+    @classmethod
+    def from_doc(cls, document: Document) -> ConsentVersion:
+        return cls(
+            version=document["version"],
+            text=document["text"],
+            published_at=document["published_at"],
+        )
+
+
+@strawberry.type(description="One acceptance of a consent text by a user, kept as its own record.")
+class Consent:
+    version: str = strawberry.field(description="The consent text version accepted.")
+    accepted_at: datetime = strawberry.field(description="When it was accepted (UTC).")
+    withdrawn_at: datetime | None = strawberry.field(
+        description="When the user withdrew it (withdrawConsent); null while it is in force."
+    )
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Consent:
+        return cls(
+            version=document["version"],
+            accepted_at=document["accepted_at"],
+            withdrawn_at=document.get("withdrawn_at"),
+        )
+
+
 @strawberry.federation.type(
     keys=["id"],
     description="A person using Veche. Private fields are visible only to the user themself and to admins.",
@@ -330,6 +368,21 @@ class User:
         nodes = [Redemption.from_doc(d) for d in documents]
         return id_connection(nodes, documents, has_next=has_next, total=total)
 
+    @strawberry.field(
+        description="The consent texts the user accepted, oldest first, with any withdrawal. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
+    )
+    async def consents(self, info: UsersInfo) -> list[Consent] | None:
+        await self._private(info)
+        return [Consent.from_doc(d) for d in await info.context.users.consents(self._doc["_id"])]
+
+    @strawberry.field(
+        description="When the user withdrew consent to processing their data; the account then signs in no more and awaits erasure. Null while consent is in force. Private: the user themself and admins only."
+    )
+    async def consent_withdrawn_at(self, info: UsersInfo) -> datetime | None:
+        await self._private(info)
+        at: datetime | None = self._doc.get("consent_withdrawn_at")
+        return at
+
 
 @strawberry.type(
     description="What register, login and refreshToken return: tokens and the account."
@@ -378,6 +431,11 @@ class RegisterInput:
         default=None,
         description="Phone in international form; verify it later with requestPhoneCode.",
         metadata=bounded(chars=MAX_PHONE),
+    )
+    consent_version: str | None = strawberry.field(
+        default=None,
+        description="The version of the consent text (see `currentConsent`) the person read and accepted; required, and it must be the current one, else BAD_USER_INPUT naming the current version.",
+        metadata=bounded(chars=domain.MAX_CONSENT_VERSION),
     )
 
 
@@ -460,6 +518,13 @@ class Query:
         document = await info.context.user_loaders.user_by_id.load(str(id))
         return User.from_doc(document) if document else None
 
+    @strawberry.field(
+        description="The consent text a person must accept to sign up (show it before register and pass its `version` as `consentVersion`); null only before any is published."
+    )
+    async def current_consent(self, info: UsersInfo) -> ConsentVersion | None:
+        document = await info.context.users.current_consent()
+        return ConsentVersion.from_doc(document) if document else None
+
     @strawberry.field(description="The city's districts, by name.")
     async def districts(self, info: UsersInfo) -> list[District] | None:
         return [District.from_doc(d) for d in await info.context.users.districts()]
@@ -509,7 +574,7 @@ class Query:
 @strawberry.type
 class Mutation:
     @strawberry.mutation(
-        description="Creates a citizen account and signs it in. CONFLICT if the email is taken; RATE_LIMITED (with `retryAfterSeconds`) after too many new accounts from one network within an hour."
+        description="Creates a citizen account and signs it in, recording the person's acceptance of the consent text (`consentVersion`, with the time and network address). BAD_USER_INPUT without the current consent version or under the minimum age; CONFLICT if the email is taken; RATE_LIMITED (with `retryAfterSeconds`) after too many new accounts from one network within an hour."
     )
     async def register(self, info: UsersInfo, input: RegisterInput) -> AuthPayload:
         result = await info.context.users.register(
@@ -520,6 +585,7 @@ class Mutation:
             birth_year=input.birth_year,
             phone=input.phone,
             client=info.context.users.client_of(info.context.request),
+            consent_version=input.consent_version,
         )
         return AuthPayload.from_result(result)
 
@@ -717,6 +783,39 @@ class Mutation:
         return User.from_doc(
             await info.context.users.change_role(caller, str(user_id), role, grant=False)
         )
+
+    @strawberry.mutation(
+        description="Publishes a new consent text (ADMIN only; FORBIDDEN otherwise); new sign-ups must accept it from now on. CONFLICT if the version exists already."
+    )
+    async def publish_consent_version(
+        self,
+        info: UsersInfo,
+        version: Annotated[
+            str,
+            strawberry.argument(
+                description="A new version label: letters, digits, dots and dashes, e.g. `2027-03-01`.",
+                metadata=bounded(chars=domain.MAX_CONSENT_VERSION),
+            ),
+        ],
+        text: Annotated[
+            str,
+            strawberry.argument(
+                description="The full consent text in Russian.",
+                metadata=bounded(chars=domain.MAX_CONSENT_TEXT),
+            ),
+        ],
+    ) -> ConsentVersion:
+        caller = await info.context.require_user()
+        saved = await info.context.users.publish_consent_version(caller, version, text)
+        return ConsentVersion.from_doc(saved)
+
+    @strawberry.mutation(
+        description="Withdraws the signed-in user's consent to processing their personal data: every session ends at once and the account cannot sign in again (FORBIDDEN). Erasing the account's data follows in a later step; until then it is marked `consentWithdrawnAt`. Returns the account."
+    )
+    async def withdraw_consent(self, info: UsersInfo) -> User:
+        caller = await info.context.require_user()
+        saved = await info.context.users.withdraw_consent(caller)
+        return User.from_doc(saved, viewer_is_self=True)
 
     @strawberry.mutation(description="Adds a district (ADMIN only).")
     async def create_district(

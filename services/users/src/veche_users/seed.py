@@ -52,7 +52,9 @@ async def load_demo_data(service: UsersService) -> None:
         and password
         and await db[store.USERS].count_documents({"roles": Role.ADMIN.value}) == 0
     ):
+        current = await service.current_consent()
         await service.register(
+            consent_version=current["version"] if current else None,
             email=email,
             password=password,
             display_name="Администратор",

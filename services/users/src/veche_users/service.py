@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import secrets
 from dataclasses import dataclass
@@ -192,6 +193,7 @@ class UsersService:
         return user
 
     async def _tokens(self, user: Document, family: str | None = None) -> AuthResult:
+        domain.check_may_sign_in(user)  # every sign-in and refresh comes through here
         now = utcnow()
         ttl = timedelta(minutes=self.settings.access_token_minutes)
         access = self.key.issue(
@@ -224,14 +226,17 @@ class UsersService:
         phone: str | None = None,
         roles: tuple[Role, ...] = (Role.CITIZEN,),
         client: str | None = None,
+        consent_version: str | None = None,
     ) -> AuthResult:
         """`client`: the caller's address, limited to so many new accounts an hour (None: the
-        service itself, e.g. the demo admin)."""
+        service itself, e.g. the demo admin). `consent_version` must be the current one."""
         now = utcnow()
         email = domain.clean_email(email)
         domain.check_password(password, email)
-        if client is not None:
+        if client is not None:  # first: refused tries count against the network too
             await self.limits.hit("register", client, self.windows.registrations, now)
+        current = await self.store.current_consent_version()
+        version = domain.check_consent(consent_version, current["version"] if current else None)
         user: Document = {
             "_id": mongo.new_id(),
             "email": email,
@@ -243,14 +248,15 @@ class UsersService:
         }
         await self._check_district(district_id)
         user = _new_account(user, await self._hash(password), now)
-        await self._add_account(user)
+        await self._save_account(user, domain.new_consent(user["_id"], version, client, now))
         return await self._tokens(user)
 
-    async def _add_account(self, user: Document) -> None:
-        """Saves a new account with its `user.registered`; CONFLICT for a taken e-mail."""
+    async def _save_account(self, user: Document, consent: Document) -> None:
+        """The account and its consent record in one transaction, or neither."""
 
         async def work(tx: Transaction) -> None:
             await self.store.add(user, tx.session)
+            await self.store.add_consent(consent, tx.session)
             tx.emit(_registered(user))
 
         try:
@@ -363,6 +369,66 @@ class UsersService:
             await self.stale.mark(user_id, now, tx.session)
             tx.emit(UserErased(user_id=user_id))
             return True
+
+        return await self.outbox.transaction(work)
+
+    # ───────────────────────── consent ─────────────────────────
+
+    async def current_consent(self) -> Document | None:
+        return await self.store.current_consent_version()
+
+    async def publish_consent_version(
+        self, caller: Principal | None, version: str, text: str, *, now: datetime | None = None
+    ) -> Document:
+        """A new consent text (admins; None: the service's default at start). New sign-ups
+        accept the version published last; earlier acceptances keep the version they name."""
+        if caller is not None:
+            caller.require_role(Role.ADMIN)
+        document = {
+            "_id": mongo.new_id(),
+            "version": domain.clean_consent_version(version),
+            "text": domain.clean_text(text, "text", domain.MAX_CONSENT_TEXT),
+            "published_at": now or utcnow(),
+            "published_by": caller.user_id if caller is not None else None,
+        }
+        try:
+            await self.store.add_consent_version(document)
+        except DuplicateKeyError as error:
+            raise ConflictError(
+                f"Version {document['version']} is published already; name the new text"
+                " with a new version.",
+                field="version",
+            ) from error
+        return document
+
+    async def publish_default_consent(self) -> None:
+        """On start: the settings' consent text, when no version is published yet. Two
+        starts at once publish it once (the unique version index)."""
+        if await self.store.current_consent_version() is not None:
+            return
+        with contextlib.suppress(ConflictError):
+            await self.publish_consent_version(
+                None, self.settings.consent_version, self.settings.consent_text
+            )
+
+    async def consents(self, user_id: str) -> list[Document]:
+        return await self.store.consents_of(user_id)
+
+    async def withdraw_consent(self, caller: Principal) -> Document:
+        """Ends processing: the consent is marked withdrawn, every session of the account
+        ends and sign-in is refused. Erasing the data is a later step (issue #19)."""
+        now = utcnow()
+
+        async def work(tx: Transaction) -> Document:
+            await self.store.withdraw_consents(caller.user_id, now, tx.session)
+            fields = {"consent_withdrawn_at": now, "updated_at": now}
+            user = await self.store.save(caller.user_id, fields, tx.session)
+            if user is None:
+                raise NotFoundError("Your account no longer exists.")
+            await self.store.revoke_user_tokens(caller.user_id, tx.session)
+            await self.stale.mark(caller.user_id, now, tx.session)
+            tx.emit(UserTokensRevoked(user_id=caller.user_id, reason="CONSENT_WITHDRAWN"))
+            return user
 
         return await self.outbox.transaction(work)
 

@@ -7,6 +7,22 @@ from pydantic_settings import SettingsConfigDict
 
 from veche_kit.settings import ServiceSettings
 
+# The consent text published on first start when the store has none (an admin publishes
+# newer ones with publishConsentVersion). Tests and tools register with this version.
+DEFAULT_CONSENT_VERSION = "2026-12-01"
+DEFAULT_CONSENT_TEXT = (
+    "Регистрируясь в системе «Вече», я в соответствии с Федеральным законом от 27.07.2006"
+    " № 152-ФЗ «О персональных данных» свободно, своей волей и в своём интересе даю согласие"
+    " администрации города на обработку моих персональных данных: имени, адреса электронной"
+    " почты, номера телефона, года рождения, района проживания, а также моих голосов в"
+    " опросах, сообщений о проблемах, комментариев и поддержанных инициатив. Цель обработки:"
+    " участие в опросах и обсуждениях городской жизни, рассмотрение моих обращений и"
+    " начисление баллов. Обработка включает сбор, запись, хранение, уточнение, использование"
+    " и удаление данных, в том числе с помощью средств автоматизации. Согласие действует до"
+    " его отзыва. Я могу отозвать его в любой момент в личном кабинете; после отзыва"
+    " обработка прекращается, а мои данные удаляются."
+)
+
 
 class UsersSettings(ServiceSettings):
     model_config = SettingsConfigDict(env_prefix="USERS_", extra="ignore", populate_by_name=True)
@@ -51,6 +67,8 @@ class UsersSettings(ServiceSettings):
     points_initiative_threshold: int = 50
     points_issue_solved: int = 100
     demo_data: bool = False
+    consent_version: str = DEFAULT_CONSENT_VERSION
+    consent_text: str = DEFAULT_CONSENT_TEXT
     admin_email: str | None = Field(
         default=None, validation_alias=AliasChoices("VECHE_ADMIN_EMAIL", "USERS_ADMIN_EMAIL")
     )

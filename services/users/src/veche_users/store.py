@@ -31,6 +31,8 @@ REWARDS = "rewards"
 REDEMPTIONS = "redemptions"
 LEDGER = "points_ledger"
 NOTIFICATIONS = "notifications"
+CONSENT_VERSIONS = "consent_versions"
+CONSENTS = "consents"  # one acceptance per document (152-FZ: a separate record)
 # Projections fed by other services' events.
 POLL_VOTERS = "poll_voters"
 SUPPORTERS = "initiative_supporters"
@@ -82,6 +84,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             [("user_id", ASCENDING), ("source_event", ASCENDING)], unique=True, name="notify_once"
         ),
     ],
+    # A version is published once: a second start cannot add the default again.
+    CONSENT_VERSIONS: [
+        IndexModel([("version", ASCENDING)], unique=True, name="version_unique"),
+        IndexModel([("published_at", DESCENDING)]),
+    ],
+    CONSENTS: [IndexModel([("user_id", ASCENDING), ("accepted_at", ASCENDING)])],
     POLL_VOTERS: [IndexModel([("poll_id", ASCENDING)])],
     SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
     **throttle.INDEXES,
@@ -182,6 +190,45 @@ class UserStore:
         """Revokes every live token of a family; how many were live."""
         result = await self.db[REFRESH_TOKENS].update_many(
             {"family": family, "revoked": False}, {"$set": {"revoked": True}}, session=session
+        )
+        return result.modified_count
+
+    async def revoke_user_tokens(self, user_id: str, session: Session) -> int:
+        """Revokes every live refresh token of an account; how many were live."""
+        result = await self.db[REFRESH_TOKENS].update_many(
+            {"user_id": user_id, "revoked": False}, {"$set": {"revoked": True}}, session=session
+        )
+        return result.modified_count
+
+    # ───────────────────────── consent ─────────────────────────
+
+    async def current_consent_version(self) -> Document | None:
+        """The version published last: the one a person accepts at sign-up."""
+        found: Document | None = await self.db[CONSENT_VERSIONS].find_one(
+            {}, sort=[("published_at", DESCENDING), ("_id", DESCENDING)]
+        )
+        return found
+
+    async def add_consent_version(self, document: Document) -> None:
+        """DuplicateKeyError when the version exists (a unique index)."""
+        await self.db[CONSENT_VERSIONS].insert_one(document)
+
+    async def add_consent(self, consent: Document, session: Session) -> None:
+        await self.db[CONSENTS].insert_one(consent, session=session)
+
+    async def consents_of(self, user_id: str) -> list[Document]:
+        """Every acceptance of an account, oldest first."""
+        found: list[Document] = (
+            await self.db[CONSENTS].find({"user_id": user_id}).sort("accepted_at", 1).to_list()
+        )
+        return found
+
+    async def withdraw_consents(self, user_id: str, now: datetime, session: Session) -> int:
+        """Marks the account's active consents withdrawn; how many were active."""
+        result = await self.db[CONSENTS].update_many(
+            {"user_id": user_id, "withdrawn_at": None},
+            {"$set": {"withdrawn_at": now}},
+            session=session,
         )
         return result.modified_count
 
