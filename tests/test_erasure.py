@@ -51,7 +51,13 @@ EXPORT = "{ exportMyData { userId generatedAt account polls issues } }"
 SERVICES = ("users", "polls", "issues")
 # What the person did, as record kinds of the export and how many of each.
 EXPORTED = {
-    "account": {"users": 1, "refresh_tokens": 1, "redemptions": 1, "initiative_supporters": 1},
+    "account": {
+        "users": 1,
+        "refresh_tokens": 1,
+        "redemptions": 1,
+        "initiative_supporters": 1,
+        "consents": 1,
+    },
     "polls": {"voters": 1, "ballots": 1},
     "issues": {"users": 1, "issues": 1, "comments": 1, "supports": 1, "solver_offers": 0},
 }

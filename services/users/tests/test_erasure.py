@@ -53,6 +53,8 @@ async def test_deleting_my_account_leaves_no_trace(users: UsersServer) -> None:
     assert (await client.data(DELETE, {"p": PASSWORD}))["deleteMyAccount"] is True
 
     assert await _traces(users.service, markers) == []
+    consents = await users.service.db["consents"].find({"user_id": user_id}).to_list()
+    assert [c["client"] for c in consents] == [None]  # kept as the basis, without the address
     shown = (await users.client.data(USER, {"id": user_id}))["user"]
     assert shown == {"id": user_id, "displayName": domain.ERASED_NAME, "roles": []}
     signed_in = await users.client.post(LOGIN, {"email": auth["email"], "password": PASSWORD})

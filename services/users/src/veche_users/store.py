@@ -438,6 +438,7 @@ class UserStore:
                 NOTIFICATIONS: mine,
                 POLL_VOTERS: mine,
                 SUPPORTERS: mine,
+                CONSENTS: mine,
             },
         )
         sessions = await export.records(
@@ -458,6 +459,11 @@ class UserStore:
         for collection in _ERASED_WITH_USER:
             await self.db[collection].delete_many({"user_id": user_id}, session=session)
         await self.db[PHONE_CODES].delete_one({"_id": user_id}, session=session)
+        # The consent records stay as the lawful basis of what was done (version, time),
+        # without the address they were given from.
+        await self.db[CONSENTS].update_many(
+            {"user_id": user_id}, {"$set": {"client": None}}, session=session
+        )
         outbox = self.db[OUTBOX]
         mine = {"envelope.data.user_id": user_id}
         await outbox.update_many(
