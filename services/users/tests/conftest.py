@@ -14,7 +14,7 @@ import pytest
 from veche_kit.consumer import Consumer
 from veche_stack.testing import GraphQLClient, serve
 from veche_users.app import create_app
-from veche_users.codes import LogCodeSender
+from veche_users.codes import LogCodeSender, LogMailer
 from veche_users.service import UsersService
 from veche_users.settings import DEFAULT_CONSENT_VERSION, UsersSettings
 
@@ -37,6 +37,7 @@ class UsersServer:
     url: str
     settings: UsersSettings
     sender: LogCodeSender
+    mailer: LogMailer
     service: UsersService
     client: GraphQLClient
     consumer: Consumer
@@ -76,6 +77,7 @@ def users_settings(
         "registrations_per_client": 100_000,
         "login_failures_per_client": 100_000,
         "phone_codes_per_client": 100_000,
+        "email_codes_per_client": 100_000,
     }
     return UsersSettings(
         mongo_url=mongo_url,
@@ -97,11 +99,11 @@ async def users(
     mongo_server_url: str, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[UsersServer]:
     settings = users_settings(mongo_server_url, amqp_url, tmp_path_factory.mktemp("users"))
-    sender = LogCodeSender()
-    app = create_app(settings, sender=sender)
+    sender, mailer = LogCodeSender(), LogMailer()
+    app = create_app(settings, sender=sender, mailer=mailer)
     async with serve(app) as base:
         client = GraphQLClient(f"{base}/graphql")
         consumer = app.state.runtime.consumer
         await consumer.wait_subscribed(15)
-        yield UsersServer(base, settings, sender, app.state.service, client, consumer)
+        yield UsersServer(base, settings, sender, mailer, app.state.service, client, consumer)
         await client.aclose()

@@ -29,6 +29,9 @@ REGISTRATIONS = 4
 CLIENT_FAILURES = 12
 CODES_PER_NUMBER = 3
 CODES_PER_CLIENT = 6
+MAILS_PER_ADDRESS = 3
+MAILS_PER_CLIENT = 5
+REQUEST_RESET = "mutation($e: String!) { requestPasswordReset(email: $e) }"
 
 
 class CountingSender(LogCodeSender):
@@ -101,6 +104,8 @@ async def strict(
         login_failures_per_client=CLIENT_FAILURES,
         phone_codes_per_number=CODES_PER_NUMBER,
         phone_codes_per_client=CODES_PER_CLIENT,
+        email_codes_per_address=MAILS_PER_ADDRESS,
+        email_codes_per_client=MAILS_PER_CLIENT,
     )
     sender = CountingSender()
     async with (
@@ -228,3 +233,23 @@ async def test_phone_codes_are_limited_per_network(strict: Strict) -> None:
     ]
     assert codes == [None] * CODES_PER_CLIENT + ["RATE_LIMITED"] * 2
     assert sum(strict.sender.texts.count(n) for n in numbers) == CODES_PER_CLIENT
+
+
+async def test_reset_mails_are_limited_per_address_alike_for_unknown_ones(strict: Strict) -> None:
+    known = (await strict.register(new_client()))["email"]
+    unknown = f"nobody-{uuid.uuid4().hex[:8]}@example.ru"
+    for address in (known, unknown):
+        # From a new network each time: the address's own budget is what runs out.
+        codes = [
+            code_of(await strict.post(REQUEST_RESET, {"e": address}, new_client()))
+            for _ in range(MAILS_PER_ADDRESS + 2)
+        ]
+        assert codes == [None] * MAILS_PER_ADDRESS + ["RATE_LIMITED"] * 2, address
+
+
+async def test_reset_mails_are_limited_per_network(strict: Strict) -> None:
+    pump = new_client()
+    addresses = [f"pumped-{i}-{uuid.uuid4().hex[:6]}@example.ru" for i in range(8)]
+    codes = [code_of(await strict.post(REQUEST_RESET, {"e": a}, pump)) for a in addresses]
+    assert codes == [None] * MAILS_PER_CLIENT + ["RATE_LIMITED"] * 3
+    assert code_of(await strict.post(REQUEST_RESET, {"e": addresses[-1]}, new_client())) is None

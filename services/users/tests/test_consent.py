@@ -8,13 +8,11 @@ from veche_kit.clock import utcnow
 from veche_users import store
 from veche_users.settings import DEFAULT_CONSENT_VERSION
 
-from .conftest import LOGIN, PASSWORD, REGISTER, UsersServer
+from .conftest import PASSWORD, REGISTER, UsersServer
 
 CURRENT = "{ currentConsent { version text publishedAt } }"
 PUBLISH = """mutation($v: String!, $t: String!) {
   publishConsentVersion(version: $v, text: $t) { version } }"""
-WITHDRAW = "mutation { withdrawConsent { id consentWithdrawnAt consents { withdrawnAt } } }"
-REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }"
 
 
 def code_of(body: dict[str, Any]) -> str | None:
@@ -62,20 +60,6 @@ async def test_a_restart_does_not_publish_the_default_twice(users: UsersServer) 
     before = await users.service.db[store.CONSENT_VERSIONS].count_documents({})
     await users.service.publish_default_consent()
     assert await users.service.db[store.CONSENT_VERSIONS].count_documents({}) == before
-
-
-async def test_withdrawal_ends_every_session(users: UsersServer) -> None:
-    client, auth = await users.citizen()
-    withdrawn = (await client.data(WITHDRAW))["withdrawConsent"]
-    assert withdrawn["consentWithdrawnAt"]
-    assert withdrawn["consents"][0]["withdrawnAt"]
-    refused = await users.client.post(REFRESH, {"t": auth["refreshToken"]})
-    assert code_of(refused) == "UNAUTHENTICATED"
-    login = await users.client.post(LOGIN, {"email": auth["email"], "password": PASSWORD})
-    assert code_of(login) == "FORBIDDEN"
-    assert code_of(await client.post("{ me { id } }")) == "UNAUTHENTICATED" or (
-        (await client.post("{ me { id } }"))["data"]["me"] is None
-    )
 
 
 async def test_minimum_age_is_a_setting(users: UsersServer) -> None:

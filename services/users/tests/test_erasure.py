@@ -19,6 +19,8 @@ ERASE = "mutation($id: ID!, $r: String!) { eraseUser(userId: $id, reason: $r) }"
 USER = "query($id: ID!) { user(id: $id) { id displayName roles } }"
 REQUEST_CODE = "mutation($p: String!) { requestPhoneCode(phone: $p) }"
 VERIFY = "mutation($c: String!) { verifyPhone(code: $c) { phoneVerified } }"
+WITHDRAW = "mutation { withdrawConsent }"
+REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken } }"
 
 
 async def _marked_citizen(users: UsersServer) -> tuple[Any, dict[str, Any], list[str]]:
@@ -62,7 +64,9 @@ async def test_deleting_my_account_leaves_no_trace(users: UsersServer) -> None:
     # A credit or a notification arriving later writes nothing about the person.
     assert await users.service.credit_points(user_id, 5, "late", str(uuid.uuid4())) is False
     assert await users.service.store.add_notifications([_notification(user_id)]) == 0
-    erased = await users.service.db["outbox"].find_one({"type": "user.erased"}, sort=[("_id", -1)])
+    erased = await users.service.db["outbox"].find_one(
+        {"type": "user.erased", "envelope.data.user_id": user_id}
+    )
     assert erased is not None
     assert Envelope.model_validate(erased["envelope"]).event().model_dump() == {"user_id": user_id}
 
@@ -96,3 +100,23 @@ def _notification(user_id: str) -> dict[str, Any]:
         "at": None,
         "source_event": uuid.uuid4().hex,
     }
+
+
+async def test_withdrawing_consent_erases_the_account(users: UsersServer) -> None:
+    client, auth, markers = await _marked_citizen(users)
+    user_id = auth["user"]["id"]
+    assert await _traces(users.service, markers)
+
+    assert (await client.data(WITHDRAW))["withdrawConsent"] is True
+
+    assert await _traces(users.service, markers) == []
+    [consent] = await users.service.db["consents"].find({"user_id": user_id}).to_list()
+    assert consent["withdrawn_at"] is not None  # the record of what was agreed, and until when
+    assert consent["client"] is None
+    [record] = await users.service.db["erasures"].find({"user_id": user_id}).to_list()
+    assert (record["by"], record["reason"]) == (user_id, "CONSENT_WITHDRAWN")
+    refresh = await users.client.post(REFRESH, {"t": auth["refreshToken"]})
+    assert refresh["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    login = await users.client.post(LOGIN, {"email": auth["email"], "password": PASSWORD})
+    assert login["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+    assert await client.error_code(WITHDRAW) == "UNAUTHENTICATED"  # the old token is stale

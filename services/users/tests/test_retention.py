@@ -49,6 +49,12 @@ async def _seed(db: Database, tag: str, now: datetime) -> None:
         ]
     )
     await db[store.PHONE_CODES].insert_one({"_id": tag, "expires_at": now - timedelta(minutes=1)})
+    await db[store.EMAIL_CODES].insert_many(
+        [
+            {"_id": f"used:{tag}", "user_id": tag, "expires_at": now - timedelta(minutes=1)},
+            {"_id": f"pending:{tag}", "user_id": tag, "expires_at": now + timedelta(minutes=30)},
+        ]
+    )
 
 
 async def test_the_sweep_removes_only_what_is_past_its_time(users: UsersServer) -> None:
@@ -65,4 +71,6 @@ async def test_the_sweep_removes_only_what_is_past_its_time(users: UsersServer) 
     tokens = await db[store.REFRESH_TOKENS].find({"user_id": tag}).distinct("_id")
     assert tokens == [f"{tag}-valid"]
     assert await db[store.PHONE_CODES].find_one({"_id": tag}) is None
+    codes = await db[store.EMAIL_CODES].find({"user_id": tag}).distinct("_id")
+    assert codes == [f"pending:{tag}"]
     assert users.settings.read_notification_days == 90  # the default the rule was given

@@ -16,7 +16,7 @@ from veche_kit.retention import Retention
 from veche_kit.runtime import Runtime, build_app, serve
 from veche_kit.signing import SigningKey
 from veche_users import store
-from veche_users.codes import CodeSender, load_sender
+from veche_users.codes import CodeSender, Mailer, SmtpMailer, load_mailer, load_sender
 from veche_users.consumers import Reactions, handlers
 from veche_users.loaders import UserLoaders
 from veche_users.schema import UsersContext, schema
@@ -46,8 +46,24 @@ def _on_start_and_background(
     runtime.run_in_background("retention", retention.run)
 
 
+def _smtp(settings: UsersSettings) -> SmtpMailer | None:
+    if not settings.smtp_host:
+        return None
+    return SmtpMailer(
+        settings.smtp_host,
+        settings.smtp_port,
+        settings.smtp_from,
+        username=settings.smtp_username,
+        password=settings.smtp_password,
+        starttls=settings.smtp_starttls,
+    )
+
+
 def create_app(
-    settings: UsersSettings | None = None, *, sender: CodeSender | None = None
+    settings: UsersSettings | None = None,
+    *,
+    sender: CodeSender | None = None,
+    mailer: Mailer | None = None,
 ) -> Starlette:
     settings = settings or UsersSettings()
     key = signing_key(settings)
@@ -63,7 +79,12 @@ def create_app(
     user_store = store.UserStore(runtime.db)
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
     service = UsersService(
-        user_store, outbox, settings, key, sender or load_sender(settings.code_sender)
+        user_store,
+        outbox,
+        settings,
+        key,
+        sender or load_sender(settings.code_sender),
+        mailer or load_mailer(settings.email_sender, _smtp(settings)),
     )
     if verifier.stale is not None:
         service.stale = verifier.stale  # the same record: a sign-out takes effect at once

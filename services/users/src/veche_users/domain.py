@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+import secrets
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 from veche_kit.auth import Principal
-from veche_kit.errors import BadUserInputError, ForbiddenError
+from veche_kit.errors import BadUserInputError, ForbiddenError, UnauthenticatedError
 from veche_kit.mongo import Document, new_id
 from veche_kit.text import clean_slugs
 from veche_kit.text import clean_text as clean_text
@@ -99,6 +100,23 @@ def clean_phone(phone: str) -> str:
     return value
 
 
+# ─────────────────────────── e-mailed codes ───────────────────────────
+
+# 8 characters of an alphabet without look-alikes (0/O, 1/I/L): 40 bits, typed from a
+# phone's mail app without mistakes, out of reach of the few guesses a code allows.
+EMAIL_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
+EMAIL_CODE_LENGTH = 8
+
+
+def new_email_code() -> str:
+    return "".join(secrets.choice(EMAIL_CODE_ALPHABET) for _ in range(EMAIL_CODE_LENGTH))
+
+
+def clean_email_code(code: str) -> str:
+    """A typed code as it was sent: spaces and dashes dropped, upper case."""
+    return re.sub(r"[\s\-]", "", code).upper()
+
+
 def clean_skills(skills: list[str]) -> list[str]:
     """Skills are issue category ids (lowercase slugs), without repeats."""
     if len(skills) > MAX_SKILLS:  # before cleaning: the count bounds the work
@@ -162,11 +180,9 @@ def new_consent(user_id: str, version: str, client: str | None, now: datetime) -
 
 
 def check_may_sign_in(user: Document) -> None:
-    """An account whose owner withdrew consent is not processed any more: no new tokens."""
-    if user.get("consent_withdrawn_at") is not None:
-        raise ForbiddenError(
-            "Consent to processing personal data was withdrawn; the account is being erased."
-        )
+    """No tokens for an erased account, whatever path asks (sign-in, refresh)."""
+    if user.get("erased_at") is not None:
+        raise UnauthenticatedError("This account was deleted.")
 
 
 # ─────────────────────────── who may do what ───────────────────────────
@@ -240,6 +256,7 @@ def erased_account(user_id: str, now: datetime) -> dict[str, Any]:
         "birth_year": None,
         "phone": None,
         "phone_verified": False,
+        "email_verified": False,
         "roles": [],
         "department_id": None,
         "organization": None,

@@ -11,3 +11,9 @@ class InsufficientPointsError(DomainError):
 
 class OutOfStockError(DomainError):
     code = "OUT_OF_STOCK"
+
+
+class DeliveryFailedError(DomainError):
+    """The SMS or mail gateway refused or did not answer; the code was not sent."""
+
+    code = "DELIVERY_FAILED"

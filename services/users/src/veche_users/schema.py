@@ -199,7 +199,7 @@ class Consent:
     version: str = strawberry.field(description="The consent text version accepted.")
     accepted_at: datetime = strawberry.field(description="When it was accepted (UTC).")
     withdrawn_at: datetime | None = strawberry.field(
-        description="When the user withdrew it (withdrawConsent); null while it is in force."
+        description="When the user withdrew it (`withdrawConsent`, which also erased the account); null while it is in force."
     )
 
     @classmethod
@@ -281,6 +281,13 @@ class User:
     async def email(self, info: UsersInfo) -> str | None:
         await self._private(info)
         return str(self._doc["email"])
+
+    @strawberry.field(
+        description="True once the user confirmed their e-mail address with a mailed code (`verifyEmail`, or a password reset). Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
+    )
+    async def email_verified(self, info: UsersInfo) -> bool | None:
+        await self._private(info)
+        return bool(self._doc.get("email_verified"))
 
     @strawberry.field(description="Year of birth (for poll audiences by age). Private.")
     async def birth_year(self, info: UsersInfo) -> int | None:
@@ -374,14 +381,6 @@ class User:
     async def consents(self, info: UsersInfo) -> list[Consent] | None:
         await self._private(info)
         return [Consent.from_doc(d) for d in await info.context.users.consents(self._doc["_id"])]
-
-    @strawberry.field(
-        description="When the user withdrew consent to processing their data; the account then signs in no more and awaits erasure. Null while consent is in force. Private: the user themself and admins only."
-    )
-    async def consent_withdrawn_at(self, info: UsersInfo) -> datetime | None:
-        await self._private(info)
-        at: datetime | None = self._doc.get("consent_withdrawn_at")
-        return at
 
 
 @strawberry.type(
@@ -717,6 +716,110 @@ class Mutation:
             await info.context.users.verify_phone(await info.context.require_user(), code)
         )
 
+    @strawberry.mutation(
+        description="Mails a new confirmation code to the signed-in user's address (registration mails the first one). The code is valid for an hour; a new one replaces it. At most one a minute, and a few an hour per address and per network (RATE_LIMITED with `retryAfterSeconds`); CONFLICT when the address is confirmed already."
+    )
+    async def request_email_verification(self, info: UsersInfo) -> bool:
+        users = info.context.users
+        caller = await info.context.require_user()
+        return await users.request_email_verification(caller, users.client_of(info.context.request))
+
+    @strawberry.mutation(
+        description="Confirms an e-mail address with the code mailed to it (no sign-in needed: the code may come from a link opened elsewhere). Five wrong tries end the code (RATE_LIMITED); a wrong, used or expired code is BAD_USER_INPUT at `code`."
+    )
+    async def verify_email(
+        self,
+        info: UsersInfo,
+        email: Annotated[
+            str,
+            strawberry.argument(
+                description="The address the code was mailed to.",
+                metadata=bounded(chars=domain.MAX_EMAIL),
+            ),
+        ],
+        code: Annotated[
+            str,
+            strawberry.argument(
+                description="The 8-character code from the e-mail (case, spaces and dashes do not matter).",
+                metadata=bounded(chars=MAX_CODE),
+            ),
+        ],
+    ) -> bool:
+        return await info.context.users.verify_email(email, code)
+
+    @strawberry.mutation(
+        description="Mails a code to set a new password with `resetPassword`, valid for an hour. Always true for a well-formed address, whether or not an account has it (nobody learns who is registered); a few an hour per address and per network (RATE_LIMITED with `retryAfterSeconds`)."
+    )
+    async def request_password_reset(
+        self,
+        info: UsersInfo,
+        email: Annotated[
+            str,
+            strawberry.argument(
+                description="The account's sign-in e-mail.",
+                metadata=bounded(chars=domain.MAX_EMAIL),
+            ),
+        ],
+    ) -> bool:
+        users = info.context.users
+        return await users.request_password_reset(email, users.client_of(info.context.request))
+
+    @strawberry.mutation(
+        description="Sets a new password with the code from `requestPasswordReset`. The code works once; every session of the account ends (sign in with the new password), and the address counts as confirmed. A wrong, used or expired code is BAD_USER_INPUT at `code`; five wrong tries end the code (RATE_LIMITED)."
+    )
+    async def reset_password(
+        self,
+        info: UsersInfo,
+        email: Annotated[
+            str,
+            strawberry.argument(
+                description="The account's sign-in e-mail.",
+                metadata=bounded(chars=domain.MAX_EMAIL),
+            ),
+        ],
+        code: Annotated[
+            str,
+            strawberry.argument(
+                description="The 8-character code from the e-mail.",
+                metadata=bounded(chars=MAX_CODE),
+            ),
+        ],
+        new_password: Annotated[
+            str,
+            strawberry.argument(
+                description="The new password (the same rules as at `register`).",
+                metadata=bounded(chars=domain.MAX_PASSWORD),
+            ),
+        ],
+    ) -> bool:
+        users = info.context.users
+        client = users.client_of(info.context.request)
+        return await users.reset_password(email, code, new_password, client)
+
+    @strawberry.mutation(
+        description="Changes the signed-in user's password. Every session ends, this one too: sign in again with the new password. BAD_USER_INPUT at `currentPassword` when it is wrong."
+    )
+    async def change_password(
+        self,
+        info: UsersInfo,
+        current_password: Annotated[
+            str,
+            strawberry.argument(
+                description="The password in use now, to confirm.",
+                metadata=bounded(chars=domain.MAX_PASSWORD),
+            ),
+        ],
+        new_password: Annotated[
+            str,
+            strawberry.argument(
+                description="The new password (the same rules as at `register`).",
+                metadata=bounded(chars=domain.MAX_PASSWORD),
+            ),
+        ],
+    ) -> bool:
+        caller = await info.context.require_user()
+        return await info.context.users.change_password(caller, current_password, new_password)
+
     @strawberry.mutation(description="Changes the signed-in user's profile.")
     async def update_profile(self, info: UsersInfo, input: UpdateProfileInput) -> User:
         changes: dict[str, Any] = {}
@@ -810,12 +913,11 @@ class Mutation:
         return ConsentVersion.from_doc(saved)
 
     @strawberry.mutation(
-        description="Withdraws the signed-in user's consent to processing their personal data: every session ends at once and the account cannot sign in again (FORBIDDEN). Erasing the account's data follows in a later step; until then it is marked `consentWithdrawnAt`. Returns the account."
+        description="Withdraws the signed-in user's consent to processing their personal data, which ends the processing: the account is erased at once as `deleteMyAccount` erases it (every session ends; ballots stay counted, reports and comments stay with a neutral author). The consent record stays, marked withdrawn, as the record of what was agreed. True when withdrawn; sign the user out locally after it."
     )
-    async def withdraw_consent(self, info: UsersInfo) -> User:
+    async def withdraw_consent(self, info: UsersInfo) -> bool | None:
         caller = await info.context.require_user()
-        saved = await info.context.users.withdraw_consent(caller)
-        return User.from_doc(saved, viewer_is_self=True)
+        return await info.context.users.withdraw_consent(caller)
 
     @strawberry.mutation(description="Adds a district (ADMIN only).")
     async def create_district(

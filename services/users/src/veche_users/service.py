@@ -5,10 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from urllib.parse import urlencode
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
@@ -39,13 +41,21 @@ from veche_kit.signing import SigningKey
 from veche_kit.text import is_slug
 from veche_kit.throttle import UNKNOWN_CLIENT, RateLimiter, Window, client_address, trusted_networks
 from veche_users import domain, store
-from veche_users.codes import CodeSender
+from veche_users.codes import CodeSender, Mailer, MailPurpose
 from veche_users.domain import Role
-from veche_users.errors import InsufficientPointsError, OutOfStockError
+from veche_users.errors import DeliveryFailedError, InsufficientPointsError, OutOfStockError
 from veche_users.settings import UsersSettings
 from veche_users.store import UserStore
 
+log = logging.getLogger(__name__)
+
 MAX_REWARD_TEXT = 500
+_NOT_SENT = "We could not send the code just now; try again in a few minutes."
+# Where a message about a used-up or missing e-mailed code sends the person.
+_ASK_AGAIN = {
+    MailPurpose.VERIFY_EMAIL.value: "requestEmailVerification",
+    MailPurpose.RESET_PASSWORD.value: "requestPasswordReset",
+}
 Page = tuple[list[Document], bool, int]
 
 
@@ -72,6 +82,14 @@ def _digest(secret: str) -> str:
     return hashlib.sha256(secret.encode()).hexdigest()
 
 
+def _code_link(page: str | None, purpose: MailPurpose, email: str, code: str) -> str | None:
+    """The front end's page that takes the code, when the city set one."""
+    if not page:
+        return None
+    query = urlencode({"purpose": purpose.value, "email": email, "code": code})
+    return f"{page}{'&' if '?' in page else '?'}{query}"
+
+
 def _profile_event(user: Document) -> UserProfileUpdated:
     return UserProfileUpdated(
         user_id=user["_id"],
@@ -92,6 +110,8 @@ class Windows:
     client_failures: Window
     codes_per_number: Window
     codes_per_client: Window
+    mails_per_address: Window
+    mails_per_client: Window
 
     @classmethod
     def of(cls, settings: UsersSettings) -> Windows:
@@ -116,6 +136,16 @@ class Windows:
                 settings.phone_code_window_seconds,
                 "Too many codes were asked for from your network.",
             ),
+            mails_per_address=Window(
+                settings.email_codes_per_address,
+                settings.email_code_window_seconds,
+                "Too many e-mails were sent to this address.",
+            ),
+            mails_per_client=Window(
+                settings.email_codes_per_client,
+                settings.email_code_window_seconds,
+                "Too many e-mails were asked for from your network.",
+            ),
         )
 
 
@@ -129,12 +159,14 @@ class UsersService:
         settings: UsersSettings,
         key: SigningKey,
         sender: CodeSender,
+        mailer: Mailer,
     ) -> None:
         self.store = store
         self.outbox = outbox
         self.settings = settings
         self.key = key
         self.sender = sender
+        self.mailer = mailer
         # argon2id at OWASP's minimum (19 MiB, 2 passes, 1 lane): 30 ms a hash on one core
         # here, where the library's default (64 MiB, 3 passes, 4 lanes) took 100 ms on both
         # cores and slowed every other request during a burst of sign-ins. Hashes made with
@@ -249,7 +281,14 @@ class UsersService:
         await self._check_district(district_id)
         user = _new_account(user, await self._hash(password), now)
         await self._save_account(user, domain.new_consent(user["_id"], version, client, now))
+        await self._first_verification(user, now)
         return await self._tokens(user)
+
+    async def _first_verification(self, user: Document, now: datetime) -> None:
+        """The welcome code; the account stands without it (requestEmailVerification
+        sends another), so a mail outage must not fail a sign-up."""
+        with contextlib.suppress(DeliveryFailedError):  # logged; the account is saved
+            await self._mail_code(user, MailPurpose.VERIFY_EMAIL, now)
 
     async def _save_account(self, user: Document, consent: Document) -> None:
         """The account and its consent record in one transaction, or neither."""
@@ -356,9 +395,9 @@ class UsersService:
         assert text is not None
         return await self._erase(user_id, by=caller.user_id, reason=text)
 
-    async def _erase(self, user_id: str, *, by: str, reason: str) -> bool:
-        """Pseudonymises the account and tells every service, in one transaction;
-        False when it was erased before."""
+    async def _erase(self, user_id: str, *, by: str, reason: str, withdraw: bool = False) -> bool:
+        """Pseudonymises the account and tells every service, in one transaction (with
+        the consent `withdraw`n); False when it was erased before."""
         now = utcnow()
         remains = domain.erased_account(user_id, now)
         record = {"_id": mongo.new_id(), "user_id": user_id, "by": by, "reason": reason, "at": now}
@@ -366,6 +405,8 @@ class UsersService:
         async def work(tx: Transaction) -> bool:
             if not await self.store.erase(remains, record, tx.session):
                 return False
+            if withdraw:
+                await self.store.withdraw_consents(user_id, now, tx.session)
             await self.stale.mark(user_id, now, tx.session)
             tx.emit(UserErased(user_id=user_id))
             return True
@@ -414,23 +455,12 @@ class UsersService:
     async def consents(self, user_id: str) -> list[Document]:
         return await self.store.consents_of(user_id)
 
-    async def withdraw_consent(self, caller: Principal) -> Document:
-        """Ends processing: the consent is marked withdrawn, every session of the account
-        ends and sign-in is refused. Erasing the data is a later step (issue #19)."""
-        now = utcnow()
-
-        async def work(tx: Transaction) -> Document:
-            await self.store.withdraw_consents(caller.user_id, now, tx.session)
-            fields = {"consent_withdrawn_at": now, "updated_at": now}
-            user = await self.store.save(caller.user_id, fields, tx.session)
-            if user is None:
-                raise NotFoundError("Your account no longer exists.")
-            await self.store.revoke_user_tokens(caller.user_id, tx.session)
-            await self.stale.mark(caller.user_id, now, tx.session)
-            tx.emit(UserTokensRevoked(user_id=caller.user_id, reason="CONSENT_WITHDRAWN"))
-            return user
-
-        return await self.outbox.transaction(work)
+    async def withdraw_consent(self, caller: Principal) -> bool:
+        """Ends processing (152-FZ): the consent records are marked withdrawn and the
+        account is erased, in one transaction."""
+        return await self._erase(
+            caller.user_id, by=caller.user_id, reason="CONSENT_WITHDRAWN", withdraw=True
+        )
 
     # ───────────────────────── phone ─────────────────────────
 
@@ -441,16 +471,12 @@ class UsersService:
         address: many accounts cannot pump texts to one number."""
         phone = domain.clean_phone(phone)
         now = utcnow()
-        previous = await self.store.phone_code(caller.user_id)
-        wait = self.settings.phone_code_resend_seconds
-        if previous is not None and previous["sent_at"] > now - timedelta(seconds=wait):
-            raise RateLimitedError(
-                f"A code was sent less than {wait} seconds ago; wait before asking again."
-            )
+        await self._check_resend(store.PHONE_CODES, caller.user_id, now)
         await self.limits.hit("phone-client", client, self.windows.codes_per_client, now)
         await self.limits.hit("phone-number", phone, self.windows.codes_per_number, now)
         code = f"{secrets.randbelow(1_000_000):06d}"
-        await self.store.put_phone_code(
+        await self.store.put_code(
+            store.PHONE_CODES,
             caller.user_id,
             {
                 "phone": phone,
@@ -460,12 +486,17 @@ class UsersService:
                 "attempts": 0,
             },
         )
-        await self.sender.send(phone, code)
+        try:
+            await self.sender.send(phone, code)
+        except Exception as error:  # any gateway's failure; a new try may come at once
+            await self.store.drop_code(store.PHONE_CODES, caller.user_id)
+            log.warning("phone code not sent", extra={"user_id": caller.user_id})
+            raise DeliveryFailedError(_NOT_SENT) from error
         return True
 
     async def verify_phone(self, caller: Principal, code: str) -> Document:
         now = utcnow()
-        entry = await self._matching_code(caller.user_id, code, now)
+        entry = await self._matching_code(store.PHONE_CODES, caller.user_id, code, now)
         fields = {
             "phone": entry["phone"],
             "verified_phone": entry["phone"],
@@ -477,7 +508,7 @@ class UsersService:
             user = await self.store.save(caller.user_id, fields, tx.session)
             if user is None:
                 raise NotFoundError("Your account no longer exists.")
-            await self.store.drop_phone_code(caller.user_id, tx.session)
+            await self.store.drop_code(store.PHONE_CODES, caller.user_id, tx.session)
             tx.emit(_profile_event(user))
             return user
 
@@ -488,19 +519,167 @@ class UsersService:
                 "This phone number is already verified by another account.", field="phone"
             ) from error
 
-    async def _matching_code(self, user_id: str, code: str, now: datetime) -> Document:
+    async def _check_resend(self, collection: str, key: str, now: datetime) -> None:
+        """One code a minute per account and purpose."""
+        previous = await self.store.code(collection, key)
+        wait = self.settings.phone_code_resend_seconds
+        if previous is not None and previous["sent_at"] > now - timedelta(seconds=wait):
+            raise RateLimitedError(
+                f"A code was sent less than {wait} seconds ago; wait before asking again."
+            )
+
+    async def _matching_code(self, collection: str, key: str, code: str, now: datetime) -> Document:
         """The pending code, once this attempt is counted and the code matches."""
-        entry = await self.store.try_phone_code(user_id, self.settings.phone_code_attempts)
+        phone = collection == store.PHONE_CODES
+        attempts = self.settings.phone_code_attempts if phone else self.settings.email_code_attempts
+        ask = "requestPhoneCode" if phone else _ASK_AGAIN[key.partition(":")[0]]
+        entry = await self.store.try_code(collection, key, attempts)
         if entry is None:
-            if await self.store.phone_code(user_id) is None:
-                raise BadUserInputError("Ask for a code first with requestPhoneCode.", field="code")
-            raise RateLimitedError("Too many wrong codes; ask for a new one with requestPhoneCode.")
+            if await self.store.code(collection, key) is None:
+                raise BadUserInputError(f"Ask for a code first with {ask}.", field="code")
+            raise RateLimitedError(f"Too many wrong codes; ask for a new one with {ask}.")
         if entry["expires_at"] <= now:
-            raise BadUserInputError("The code has expired; ask for a new one.", field="code")
-        if not secrets.compare_digest(entry["code_hash"], _digest(f"{user_id}:{code.strip()}")):
-            left = self.settings.phone_code_attempts - entry["attempts"]
+            raise BadUserInputError(
+                f"The code has expired; ask for a new one with {ask}.", field="code"
+            )
+        if not secrets.compare_digest(entry["code_hash"], _digest(f"{key}:{code.strip()}")):
+            left = attempts - entry["attempts"]
             raise BadUserInputError(f"The code is wrong; {left} attempt(s) left.", field="code")
         return entry
+
+    # ───────────────────────── e-mail and password ─────────────────────────
+
+    async def request_email_verification(
+        self, caller: Principal, client: str = UNKNOWN_CLIENT
+    ) -> bool:
+        """Sends a code to the account's address (registration sends the first one)."""
+        user = await self.get_user(caller.user_id)
+        if user.get("email_verified"):
+            raise ConflictError("Your e-mail address is confirmed already.", field="email")
+        key = f"{MailPurpose.VERIFY_EMAIL}:{user['_id']}"
+        now = utcnow()
+        await self._check_resend(store.EMAIL_CODES, key, now)
+        await self._hit_mail_limits(user["email"], client, now)
+        await self._mail_code(user, MailPurpose.VERIFY_EMAIL, now)
+        return True
+
+    async def verify_email(self, email: str, code: str) -> bool:
+        """Confirms the address with the code mailed to it; no sign-in needed (the code
+        may come from a link opened on another device)."""
+        user = await self._account_for_code(email)
+        key = f"{MailPurpose.VERIFY_EMAIL}:{user['_id']}"
+        now = utcnow()
+        await self._matching_code(store.EMAIL_CODES, key, domain.clean_email_code(code), now)
+
+        async def work(tx: Transaction) -> bool:
+            if not await self.store.drop_code(store.EMAIL_CODES, key, tx.session):
+                return bool(user.get("email_verified"))  # a parallel request used it
+            fields = {"email_verified": True, "updated_at": utcnow()}
+            await self.store.save(user["_id"], fields, tx.session)
+            return True
+
+        return await self.outbox.transaction(work)
+
+    async def request_password_reset(self, email: str, client: str = UNKNOWN_CLIENT) -> bool:
+        """Mails a reset code when an account has the address. Known and unknown
+        addresses get the same answer and count against the same limits."""
+        email = domain.clean_email(email)
+        now = utcnow()
+        await self._hit_mail_limits(email, client, now)
+        user = await self.store.by_email(email)
+        if user is None or user.get("erased_at") is not None:
+            return True
+        key = f"{MailPurpose.RESET_PASSWORD}:{user['_id']}"
+        previous = await self.store.code(store.EMAIL_CODES, key)
+        wait = timedelta(seconds=self.settings.email_code_resend_seconds)
+        if previous is not None and previous["sent_at"] > now - wait:
+            return True  # the code sent a moment ago stays valid; saying so would tell
+        await self._mail_code(user, MailPurpose.RESET_PASSWORD, now)
+        return True
+
+    async def reset_password(
+        self, email: str, code: str, new_password: str, client: str = UNKNOWN_CLIENT
+    ) -> bool:
+        """Sets a new password with a mailed code (once); every session of the account
+        ends, and the address counts as confirmed."""
+        domain.check_password(new_password, email.strip().lower())
+        user = await self._account_for_code(email)
+        key = f"{MailPurpose.RESET_PASSWORD}:{user['_id']}"
+        now = utcnow()
+        await self._matching_code(store.EMAIL_CODES, key, domain.clean_email_code(code), now)
+        hashed = await self._hash(new_password)
+        fields = {"password_hash": hashed, "email_verified": True, "updated_at": now}
+        if not await self._set_password(user["_id"], fields, "PASSWORD_RESET", used=key):
+            raise BadUserInputError(
+                "This code was used already; ask for a new one with requestPasswordReset.",
+                field="code",
+            )
+        await self.limits.reset("login", f"{user['email']}|{client}")
+        return True
+
+    async def change_password(self, caller: Principal, current: str, new_password: str) -> bool:
+        """A new password for the signed-in user; every session ends (sign in again)."""
+        user = await self.get_user(caller.user_id)
+        if not user.get("password_hash") or not await self._verify(user["password_hash"], current):
+            raise BadUserInputError("The current password is wrong.", field="currentPassword")
+        domain.check_password(new_password, user["email"])
+        fields = {"password_hash": await self._hash(new_password), "updated_at": utcnow()}
+        return await self._set_password(user["_id"], fields, "PASSWORD_CHANGED")
+
+    async def _set_password(
+        self, user_id: str, fields: Document, reason: str, *, used: str | None = None
+    ) -> bool:
+        """Saves the new hash and ends every session, with the code `used` used up in the
+        same transaction; False when that code was used already."""
+
+        async def work(tx: Transaction) -> bool:
+            if used is not None and not await self.store.drop_code(
+                store.EMAIL_CODES, used, tx.session
+            ):
+                return False
+            await self.store.save(user_id, fields, tx.session)
+            await self.store.revoke_user_tokens(user_id, tx.session)
+            await self.stale.mark(user_id, utcnow(), tx.session)
+            tx.emit(UserTokensRevoked(user_id=user_id, reason=reason))
+            return True
+
+        return await self.outbox.transaction(work)
+
+    async def _account_for_code(self, email: str) -> Document:
+        """The live account a code was mailed to; the same answer as a wrong code when
+        there is none."""
+        user = await self.store.by_email(domain.clean_email(email))
+        if user is None or user.get("erased_at") is not None:
+            raise BadUserInputError("The code is wrong or has expired.", field="code")
+        return user
+
+    async def _hit_mail_limits(self, email: str, client: str, now: datetime) -> None:
+        await self.limits.hit("mail-client", client, self.windows.mails_per_client, now)
+        await self.limits.hit("mail-address", email, self.windows.mails_per_address, now)
+
+    async def _mail_code(self, user: Document, purpose: MailPurpose, now: datetime) -> None:
+        """A new code replaces the pending one of its purpose, then goes out."""
+        code = domain.new_email_code()
+        key = f"{purpose}:{user['_id']}"
+        minutes = self.settings.email_code_minutes
+        await self.store.put_code(
+            store.EMAIL_CODES,
+            key,
+            {
+                "user_id": user["_id"],
+                "code_hash": _digest(f"{key}:{code}"),
+                "sent_at": now,
+                "expires_at": now + timedelta(minutes=minutes),
+                "attempts": 0,
+            },
+        )
+        link = _code_link(self.settings.email_link_url, purpose, user["email"], code)
+        try:
+            await self.mailer.send_code(user["email"], purpose, code, link, minutes)
+        except Exception as error:  # any mail server's failure; a new try may come at once
+            await self.store.drop_code(store.EMAIL_CODES, key)
+            log.warning("e-mail code not sent", extra={"user_id": user["_id"]})
+            raise DeliveryFailedError(_NOT_SENT) from error
 
     # ───────────────────────── profile and roles ─────────────────────────
 
@@ -750,6 +929,7 @@ def _new_account(checked: Document, password_hash: str, now: datetime) -> Docume
         "organization": None,
         "skills": [],
         "phone_verified": False,
+        "email_verified": False,
         "points": 0,
         "created_at": now,
         "updated_at": now,

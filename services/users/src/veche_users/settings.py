@@ -51,6 +51,24 @@ class UsersSettings(ServiceSettings):
     phone_codes_per_number: int = 3
     phone_codes_per_client: int = 10
     phone_code_window_seconds: int = 3600
+    # E-mail codes (verification, password reset): `log`, `smtp` or `module:Class`.
+    email_sender: str = "log"
+    email_code_minutes: int = 60
+    email_code_attempts: int = 5
+    email_code_resend_seconds: int = 60
+    # Codes per address and per client address, per hour: nobody floods an inbox.
+    email_codes_per_address: int = 3
+    email_codes_per_client: int = 10
+    email_code_window_seconds: int = 3600
+    # The front end's page that takes a code from a link (`?purpose=&email=&code=`);
+    # without it the e-mail carries the code alone.
+    email_link_url: str | None = None
+    smtp_host: str | None = None
+    smtp_port: int = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_from: str = "Вече <noreply@localhost>"
+    smtp_starttls: bool = True
     # Sign-in: per (email, client address) `login_free_attempts`, then growing delays
     # (1 s, 2 s, 4 s... up to the longest): nobody elsewhere can lock the owner out.
     login_free_attempts: int = 5

@@ -25,6 +25,7 @@ from veche_users.domain import Role
 USERS = "users"
 REFRESH_TOKENS = "refresh_tokens"
 PHONE_CODES = "phone_codes"
+EMAIL_CODES = "email_codes"  # e-mail verification and password reset
 DISTRICTS = "districts"
 DEPARTMENTS = "departments"
 REWARDS = "rewards"
@@ -46,12 +47,21 @@ def retention_rules(read_notification_days: int) -> list[Rule]:
     return [
         Rule(REFRESH_TOKENS, "expires_at", timedelta(0)),
         Rule(PHONE_CODES, "expires_at", timedelta(0)),
+        Rule(EMAIL_CODES, "expires_at", timedelta(0)),
         Rule(NOTIFICATIONS, "at", timedelta(days=read_notification_days), only={"read": True}),
     ]
 
 
 # What goes with the person: every collection that holds something about them by user id.
-_ERASED_WITH_USER = (REFRESH_TOKENS, LEDGER, REDEMPTIONS, NOTIFICATIONS, POLL_VOTERS, SUPPORTERS)
+_ERASED_WITH_USER = (
+    REFRESH_TOKENS,
+    EMAIL_CODES,
+    LEDGER,
+    REDEMPTIONS,
+    NOTIFICATIONS,
+    POLL_VOTERS,
+    SUPPORTERS,
+)
 DUPLICATE_KEY = 11000
 
 INDEXES: dict[str, list[IndexModel]] = {
@@ -90,6 +100,8 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("published_at", DESCENDING)]),
     ],
     CONSENTS: [IndexModel([("user_id", ASCENDING), ("accepted_at", ASCENDING)])],
+    PHONE_CODES: [IndexModel([("expires_at", ASCENDING)])],  # the retention sweep
+    EMAIL_CODES: [IndexModel([("user_id", ASCENDING)]), IndexModel([("expires_at", ASCENDING)])],
     POLL_VOTERS: [IndexModel([("poll_id", ASCENDING)])],
     SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
     **throttle.INDEXES,
@@ -232,26 +244,30 @@ class UserStore:
         )
         return result.modified_count
 
-    # ───────────────────────── phone codes ─────────────────────────
+    # ───────────────────────── one-time codes ─────────────────────────
+    # A pending code per key: PHONE_CODES by user id, EMAIL_CODES by "PURPOSE:user id".
 
-    async def phone_code(self, user_id: str) -> Document | None:
-        return await self.db[PHONE_CODES].find_one({"_id": user_id})
+    async def code(self, collection: str, key: str) -> Document | None:
+        return await self.db[collection].find_one({"_id": key})
 
-    async def put_phone_code(self, user_id: str, code: Document) -> None:
-        await self.db[PHONE_CODES].replace_one({"_id": user_id}, code, upsert=True)
+    async def put_code(self, collection: str, key: str, code: Document) -> None:
+        """The new code replaces the pending one (its attempts start again)."""
+        await self.db[collection].replace_one({"_id": key}, code, upsert=True)
 
-    async def try_phone_code(self, user_id: str, max_attempts: int) -> Document | None:
+    async def try_code(self, collection: str, key: str, max_attempts: int) -> Document | None:
         """Counts one attempt (a conditional update, so parallel guesses share one budget);
         the code after it, or None when there is none or the attempts are spent."""
-        entry: Document | None = await self.db[PHONE_CODES].find_one_and_update(
-            {"_id": user_id, "attempts": {"$lt": max_attempts}},
+        entry: Document | None = await self.db[collection].find_one_and_update(
+            {"_id": key, "attempts": {"$lt": max_attempts}},
             {"$inc": {"attempts": 1}},
             return_document=ReturnDocument.AFTER,
         )
         return entry
 
-    async def drop_phone_code(self, user_id: str, session: Session) -> None:
-        await self.db[PHONE_CODES].delete_one({"_id": user_id}, session=session)
+    async def drop_code(self, collection: str, key: str, session: Session | None = None) -> bool:
+        """Uses the code up; False when another request used it first (a code works once)."""
+        result = await self.db[collection].delete_one({"_id": key}, session=session)
+        return result.deleted_count == 1
 
     # ───────────────────────── reference data ─────────────────────────
 
