@@ -1,6 +1,7 @@
 """Erasure across the stack (152-FZ): a citizen who voted, reported, commented,
 supported, became a solver and redeemed a reward deletes their account, and within
-10 s no collection of any service (outboxes included) holds their name or e-mail,
+10 s no collection of any service (outboxes included) and no dead-letter queue holds
+their name or e-mail,
 while results, supporters counts and histories stay as they were."""
 
 from __future__ import annotations
@@ -10,9 +11,13 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+import aio_pika
 import pytest
 
+from veche_kit.bus import dead_letter_queue
+from veche_kit.events import Envelope, UserProfileUpdated
 from veche_kit.mongo import connect
+from veche_kit.settings import DEFAULT_AMQP_URL
 from veche_stack.runner import Runner
 from veche_stack.stack import mongo_url
 from veche_stack.testing import GraphQLClient, eventually
@@ -129,10 +134,63 @@ async def _traces(runner: Runner, marker: str) -> list[str]:
     return found
 
 
+async def _park_dead_letters(namespace: str, user_id: str, marker: str) -> None:
+    """A profile event naming the person, parked in polls' and issues' dead letters as a
+    failed delivery would leave it."""
+    event = UserProfileUpdated(
+        user_id=user_id,
+        display_name=f"Мария {marker}",
+        district_id="leninsky",
+        birth_year=None,
+        phone_verified=False,
+        skills=[],
+        organization=None,
+    )
+    connection = await aio_pika.connect(DEFAULT_AMQP_URL)
+    async with connection, connection.channel() as channel:
+        for service in ("polls", "issues"):
+            body = Envelope.wrap(event, "users").model_dump_json().encode()
+            await channel.default_exchange.publish(
+                aio_pika.Message(body=body), routing_key=dead_letter_queue(service, namespace)
+            )
+
+
+async def _dead_letters_naming(namespace: str, marker: str) -> list[str]:
+    """The services whose dead-letter queue holds the marker (read, then put back)."""
+    found = []
+    connection = await aio_pika.connect(DEFAULT_AMQP_URL)
+    async with connection:
+        for service in SERVICES:
+            async with connection.channel() as channel:  # its close returns what it read
+                queue = await channel.declare_queue(
+                    dead_letter_queue(service, namespace), durable=True
+                )
+                while (message := await queue.get(no_ack=False, fail=False)) is not None:
+                    if marker.encode() in message.body:
+                        found.append(service)
+    return sorted(set(found))
+
+
+async def _dead_letters(namespace: str) -> int:
+    """Messages parked in all three dead-letter queues, counted without reading them (a
+    reader holds what it reads, out of the reach of the services' own clean-up)."""
+    total = 0
+    connection = await aio_pika.connect(DEFAULT_AMQP_URL)
+    async with connection, connection.channel() as channel:
+        for service in SERVICES:
+            queue = await channel.declare_queue(dead_letter_queue(service, namespace), durable=True)
+            total += queue.declaration_result.message_count or 0
+    return total
+
+
 def test_an_erased_citizen_leaves_no_trace_in_any_store(tmp_path: Path) -> None:
     marker = uuid.uuid4().hex[:12]
+    namespace = f"test-{marker}."
     # The citizen has not verified a phone: supports of yards' initiatives take them here.
-    env = {"ISSUES_VERIFIED_SUPPORTS_BY_CATEGORY": '{"yards": false}'}
+    env = {
+        "ISSUES_VERIFIED_SUPPORTS_BY_CATEGORY": '{"yards": false}',
+        "VECHE_NAMESPACE": namespace,
+    }
     with running(runner_on(tmp_path / "data", **env)) as runner:
 
         async def scenario() -> None:
@@ -144,13 +202,18 @@ def test_an_erased_citizen_leaves_no_trace_in_any_store(tmp_path: Path) -> None:
                 await _check_export(done["me"], marker)
                 before = await client.data(STATE, ids)
                 assert before["issue"]["reporter"]["displayName"] == f"Мария {marker}"
+                user_id = (await done["me"].data("{ me { id } }"))["me"]["id"]
+                await _park_dead_letters(namespace, user_id, marker)
+                assert await _dead_letters_naming(namespace, marker) == ["issues", "polls"]
 
                 assert (await done["me"].data(DELETE, {"p": PASSWORD}))["deleteMyAccount"]
 
                 async def gone() -> bool:
-                    return await _traces(runner, marker) == []
+                    traces = await _traces(runner, marker)
+                    return traces == [] and await _dead_letters(namespace) == 0
 
                 await eventually(gone, timeout=10)
+                assert await _dead_letters_naming(namespace, marker) == []
                 await asyncio.sleep(0.5)  # the other services' consumers have reacted
                 after = await client.data(STATE, ids)
                 assert after["poll"] == before["poll"]

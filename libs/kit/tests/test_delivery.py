@@ -17,7 +17,7 @@ from pymongo import AsyncMongoClient
 
 from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer
-from veche_kit.events import Envelope, Event, UserProfileUpdated
+from veche_kit.events import Envelope, Event, UserErased, UserProfileUpdated
 from veche_kit.mongo import Database, Document, Session, connect, ensure_indexes, in_transaction
 from veche_kit.outbox import OUTBOX, PENDING_INDEX, OutboxRelay, add_event
 from veche_kit.replay import replay
@@ -65,6 +65,7 @@ class Projection:
         self.db = db
         self.fail_names = fail_names or set()
         self.calls = 0
+        self.applied: list[str] = []  # user ids, in the order their events were applied
 
     async def on_profile_updated(self, envelope: Envelope, session: Session) -> None:
         self.calls += 1
@@ -78,6 +79,7 @@ class Projection:
             upsert=True,
             session=session,
         )
+        self.applied.append(event.user_id)
 
 
 async def _doc(db: Database, user_id: str) -> Document:
@@ -166,6 +168,46 @@ async def test_poison_message_is_parked_while_others_flow_then_replayed(
     assert moved == 1
     await eventually(lambda: _applied(world.db, "u3", 1))
     await eventually(lambda: _dead_depth(world.bus, 0))
+
+
+async def test_an_erasure_drops_the_persons_dead_letters_and_keeps_the_rest_in_order(
+    world: World, amqp_url: str
+) -> None:
+    projection = Projection(world.db, fail_names={"poison-erased", "poison-kept"})
+    erased: list[str] = []
+
+    async def on_erased(envelope: Envelope, session: Session) -> None:
+        erased.append(envelope.data["user_id"])
+
+    consumer = Consumer(
+        world.client,
+        world.db,
+        world.bus,
+        {"user.profile_updated": projection.on_profile_updated, "user.erased": on_erased},
+        max_attempts=1,
+    )
+    consumer.start()
+    await asyncio.wait_for(consumer.subscribed.wait(), 10)
+    parked = [
+        profile("erased-1", "poison-erased"),
+        profile("kept-1", "poison-kept"),
+        profile("erased-1", "poison-erased"),
+        profile("kept-2", "poison-kept"),
+    ]
+    for event in parked:
+        await world.bus.publish(Envelope.wrap(event, "test"))
+    await eventually(lambda: _dead_depth(world.bus, 4))
+
+    await world.bus.publish(Envelope.wrap(UserErased(user_id="erased-1"), "test"))
+
+    await eventually(lambda: _dead_depth(world.bus, 2))
+    assert erased == ["erased-1"]
+    # What stays is the others' messages, in the order they were parked.
+    projection.fail_names.clear()
+    assert await replay(amqp_url, "projector", namespace=world.namespace) == 2
+    await eventually(lambda: _applied(world.db, "kept-2", 1))
+    assert await _doc(world.db, "erased-1") == {}
+    assert projection.applied == ["kept-1", "kept-2"]
 
 
 async def _dead_depth(bus: EventBus, depth: int) -> bool:

@@ -186,6 +186,27 @@ class EventBus:
         except (aio_pika.exceptions.AMQPError, RuntimeError):
             return None
 
+    async def drop_dead_letters(self, drop: Callable[[bytes], bool]) -> int:
+        """Removes the parked messages `drop` picks from this service's dead-letter queue;
+        how many. The others go back where they were, in their order: they are held
+        unacknowledged while the queue is read, and the channel's close returns them."""
+        if self._connection is None or not self.connected:
+            raise BusUnavailableError("not connected to the broker")
+        dropped = 0
+        try:
+            async with self._connection.channel() as channel:
+                queue = await channel.declare_queue(self.dead_queue_name, durable=True)
+                for _ in range(queue.declaration_result.message_count or 0):
+                    message = await queue.get(no_ack=False, fail=False)
+                    if message is None:
+                        break
+                    if drop(message.body):
+                        await message.ack()
+                        dropped += 1
+        except (aio_pika.exceptions.AMQPError, RuntimeError, OSError) as error:
+            raise BusUnavailableError(str(error)) from error
+        return dropped
+
     async def close(self) -> None:
         if self._task is not None:
             self._task.cancel()

@@ -23,7 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from veche_kit.bus import EventBus
 from veche_kit.clock import utcnow
 from veche_kit.errors import DomainError
-from veche_kit.events import Envelope, Event
+from veche_kit.events import Envelope, Event, UserErased, about_person
 from veche_kit.mongo import Database, Document, Session, in_transaction
 
 log = logging.getLogger(__name__)
@@ -149,6 +149,8 @@ class Consumer:
         for attempt in range(1, self.max_attempts + 1):
             try:
                 await self.apply(envelope, handler)
+                if envelope.type == UserErased.type:  # also when applied before: a retry
+                    await self._forget_person(str(envelope.data["user_id"]))
             except DomainError as error:
                 log.warning(
                     "event rejected by the domain", extra={**context, "error": error.message}
@@ -165,6 +167,13 @@ class Consumer:
             else:
                 break
         await message.ack()
+
+    async def _forget_person(self, user_id: str) -> None:
+        """An erased person's facts leave this service's dead letters too (152-FZ): a
+        parked profile event would replay nothing now, but it still names them."""
+        dropped = await self.bus.drop_dead_letters(lambda body: about_person(body, user_id))
+        if dropped:
+            log.info("dead letters about an erased person dropped", extra={"count": dropped})
 
     async def apply(self, envelope: Envelope, handler: Handler) -> bool:
         """Applies the handler once per event id; False when it was applied before."""

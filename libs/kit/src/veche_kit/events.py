@@ -27,6 +27,9 @@ class Event(BaseModel):
 
     type: ClassVar[str]
     version: ClassVar[int] = 1
+    # Carries facts about the person `user_id` (a name, a birth year...): a service's
+    # dead-letter queue drops such messages when the person is erased (152-FZ).
+    personal: ClassVar[bool] = False
     registry: ClassVar[dict[tuple[str, int], builtins.type[Event]]] = {}
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
@@ -88,6 +91,7 @@ class Envelope(BaseModel):
 
 class UserRegistered(Event):
     type = "user.registered"
+    personal = True
     user_id: str
     display_name: str
     district_id: str | None
@@ -100,6 +104,7 @@ class UserProfileUpdated(Event):
     """The fields other services project (audience checks, solver matching)."""
 
     type = "user.profile_updated"
+    personal = True
     user_id: str
     display_name: str
     district_id: str | None
@@ -126,6 +131,17 @@ class UserTokensRevoked(Event):
     type = "user.tokens_revoked"
     user_id: str
     reason: str
+
+
+def about_person(body: bytes, user_id: str) -> bool:
+    """Whether a message on the bus carries personal facts about `user_id`; an unreadable
+    one counts as not (it is kept for an operator to look at)."""
+    try:
+        envelope = Envelope.model_validate_json(body)
+        model = Event.registry[(envelope.type, envelope.version)]
+    except (ValueError, KeyError):
+        return False
+    return model.personal and envelope.data.get("user_id") == user_id
 
 
 class UserErased(Event):
