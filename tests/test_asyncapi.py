@@ -16,9 +16,8 @@ def test_every_event_has_a_channel_a_producer_and_resolvable_references() -> Non
     document = asyncapi.build()
     for event_type, _version in Event.registry:
         assert event_type in document["channels"]
-        assert (
-            f"{asyncapi.producer_of(event_type)}.publishes.{event_type}" in document["operations"]
-        )
+        for producer in asyncapi.producers_of(event_type):
+            assert f"{producer}.publishes.{event_type}" in document["operations"]
     for operation in document["operations"].values():
         assert operation["channel"]["$ref"].removeprefix("#/channels/") in document["channels"]
     for channel in document["channels"].values():

@@ -63,7 +63,7 @@ async def test_the_sweep_removes_only_what_is_past_its_time(users: UsersServer) 
     tag = uuid.uuid4().hex
     await _seed(db, tag, now)
 
-    removed = await Retention(db, store.retention_rules(90)).sweep(now)
+    removed = await Retention(db, store.retention_rules(90, 1826)).sweep(now)
 
     assert removed[store.NOTIFICATIONS] >= 1
     kept = await db[store.NOTIFICATIONS].find({"user_id": tag}).distinct("_id")

@@ -153,6 +153,26 @@ class UserErased(Event):
     user_id: str
 
 
+# ─────────────────────────── audit ───────────────────────────
+
+
+class AuditRecorded(Event):
+    """A staff action (or an admin's read of someone's private fields), told by the
+    service that did it in the same transaction; the users service keeps the log.
+    `before`/`after` hold the changed fields, never a person's name or contacts."""
+
+    type = "audit.recorded"
+    entry_id: str  # an ObjectId made when the action happened: the log's order and key
+    actor_id: str | None  # None: the system (a schedule, a sweep)
+    actor_roles: list[str]
+    action: str  # veche_kit.audit_log.AuditAction
+    target_type: str  # "User", "Poll", "Issue", "Reward", "ConsentVersion"...
+    target_id: str
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str | None = None
+
+
 # ─────────────────────────── polls ───────────────────────────
 
 

@@ -23,10 +23,16 @@ from veche_kit.events import Envelope, Event
 from veche_stack.topology import consumers
 
 DOCUMENT = Path(__file__).resolve().parents[4] / "docs" / "asyncapi.yaml"
-PRODUCERS = {"user": "users", "poll": "polls", "issue": "issues", "initiative": "issues"}
+PRODUCERS = {
+    "user": ("users",),
+    "poll": ("polls",),
+    "issue": ("issues",),
+    "initiative": ("issues",),
+    "audit": ("users", "polls"),  # each service tells its own staff actions
+}
 
 
-def producer_of(event_type: str) -> str:
+def producers_of(event_type: str) -> tuple[str, ...]:
     return PRODUCERS[event_type.split(".", 1)[0]]
 
 
@@ -92,12 +98,12 @@ def build() -> dict[str, Any]:
             },
         )
         channel["messages"][name] = {"$ref": f"#/components/messages/{name}"}
-        producer = producer_of(event_type)
-        operations[f"{producer}.publishes.{event_type}"] = {
-            "action": "send",
-            "channel": {"$ref": f"#/channels/{event_type}"},
-            "summary": f"{producer} writes it to its outbox with the state change; the relay publishes it.",
-        }
+        for producer in producers_of(event_type):
+            operations[f"{producer}.publishes.{event_type}"] = {
+                "action": "send",
+                "channel": {"$ref": f"#/channels/{event_type}"},
+                "summary": f"{producer} writes it to its outbox with the state change; the relay publishes it.",
+            }
         for service in consumed_by.get(event_type, []):
             operations[f"{service}.consumes.{event_type}"] = {
                 "action": "receive",

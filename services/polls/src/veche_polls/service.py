@@ -18,7 +18,8 @@ from typing import Any
 from pymongo import AsyncMongoClient
 from pymongo.errors import DuplicateKeyError
 
-from veche_kit import export, mongo
+from veche_kit import audit_log, export, mongo
+from veche_kit.audit_log import AuditAction
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -123,7 +124,7 @@ class PollsService:
         now = utcnow()
         if not domain.is_due_to_close(poll, now):
             return poll
-        closed = await self._close(poll["_id"], closed_by=None, now=now)
+        closed = await self._close(poll["_id"], closer=None, now=now)
         if closed is not None:
             return closed
         fresh = await self.store.get(poll["_id"])
@@ -208,7 +209,10 @@ class PollsService:
             saved = await self.store.publish(poll_id, now, tx.session)
             if saved is None:
                 raise InvalidTransitionError("The poll was published by someone else meanwhile.")
-            tx.emit(_published(saved))
+            tx.emit(
+                _published(saved),
+                audit_log.entry(caller, AuditAction.POLL_PUBLISHED, "Poll", poll_id),
+            )
             return saved
 
         return await self.outbox.transaction(work)
@@ -217,7 +221,7 @@ class PollsService:
         poll = await self.get_poll(poll_id)
         domain.require_manager(caller, poll)
         _require_status(poll, PollStatus.ACTIVE, "Only an ACTIVE poll can be closed")
-        closed = await self._close(poll_id, closed_by=caller.user_id, now=utcnow())
+        closed = await self._close(poll_id, closer=caller, now=utcnow())
         if closed is None:
             raise InvalidTransitionError("The poll has just been closed (at its end time).")
         return closed
@@ -227,19 +231,22 @@ class PollsService:
         now = utcnow()
         closed = 0
         for poll_id in await self.store.due_to_close(now):
-            if await self._close(poll_id, closed_by=None, now=now) is not None:
+            if await self._close(poll_id, closer=None, now=now) is not None:
                 closed += 1
         return closed
 
     async def _close(
-        self, poll_id: str, *, closed_by: str | None, now: datetime
+        self, poll_id: str, *, closer: Principal | None, now: datetime
     ) -> Document | None:
         """ACTIVE -> CLOSED with its `poll.closed`, or None if it was not ACTIVE (or not due).
+        `closer`: the official who closed it early (audited); None: its schedule.
 
         The conditional update and the event commit together, so however many
         closers race (the mutation, the scheduler, reads), one wins and one
         event is written.
         """
+
+        closed_by = closer.user_id if closer is not None else None
 
         async def work(tx: Transaction) -> Document | None:
             saved = await self.store.close(
@@ -248,15 +255,19 @@ class PollsService:
             if saved is None:
                 return None
             [tally] = await self.store.tallies([poll_id], tx.session)
-            unfolded = await self.store.unfolded_count(poll_id, tx.session)
+            votes = int(tally.get("total", 0)) + await self.store.unfolded_count(
+                poll_id, tx.session
+            )
             tx.emit(
                 PollClosed(
-                    poll_id=poll_id,
-                    title=saved["title"],
-                    votes_count=int(tally.get("total", 0)) + unfolded,
-                    closed_by=closed_by,
+                    poll_id=poll_id, title=saved["title"], votes_count=votes, closed_by=closed_by
                 )
             )
+            if closer is not None:
+                after = {"votes_count": votes}
+                tx.emit(
+                    audit_log.entry(closer, AuditAction.POLL_CLOSED, "Poll", poll_id, after=after)
+                )
             return saved
 
         saved = await self.outbox.transaction(work)
@@ -282,7 +293,15 @@ class PollsService:
                     text=cleaned or "",
                     status=status.value,
                     source_initiative_id=saved.get("source_initiative_id"),
-                )
+                ),
+                audit_log.entry(
+                    caller,
+                    AuditAction.POLL_DECISION_RECORDED,
+                    "Poll",
+                    poll_id,
+                    before={"status": (poll.get("decision") or {}).get("status")},
+                    after={"status": status.value},
+                ),
             )
             return saved
 

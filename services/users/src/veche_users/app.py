@@ -18,8 +18,9 @@ from veche_kit.signing import SigningKey
 from veche_users import store
 from veche_users.codes import CodeSender, Mailer, SmtpMailer, load_mailer, load_sender
 from veche_users.consumers import Reactions, handlers
+from veche_users.context import UsersContext
 from veche_users.loaders import UserLoaders
-from veche_users.schema import UsersContext, schema
+from veche_users.schema import schema
 from veche_users.seed import load_demo_data
 from veche_users.service import UsersService
 from veche_users.settings import UsersSettings
@@ -40,7 +41,7 @@ def _on_start_and_background(
         runtime.on_start.append(lambda: load_demo_data(service))
     retention = Retention(
         runtime.db,
-        store.retention_rules(settings.read_notification_days),
+        store.retention_rules(settings.read_notification_days, settings.audit_days),
         settings.retention_sweep_seconds,
     )
     runtime.run_in_background("retention", retention.run)

@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Iterable
 from veche_kit import mongo
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
+    AuditRecorded,
     Envelope,
     InitiativeProposed,
     InitiativeThresholdReached,
@@ -151,6 +152,21 @@ class Reactions:
                 f"The initiative you backed is now put to a city poll: «{event.title}».",
                 f"poll:{event.poll_id}",
             )
+
+    @handlers.on(AuditRecorded)
+    async def on_audit_recorded(
+        self, event: AuditRecorded, envelope: Envelope, session: Session
+    ) -> None:
+        """Every service's staff actions, kept here: the one log admins and auditors read."""
+        await self.store.add_audit_entry(
+            {
+                "_id": event.entry_id,
+                "at": envelope.occurred_at,
+                "service": envelope.producer,
+                **event.model_dump(mode="json", exclude={"entry_id"}),
+            },
+            session,
+        )
 
     @handlers.on(PollClosed)
     async def on_poll_closed(self, event: PollClosed, envelope: Envelope, session: Session) -> None:

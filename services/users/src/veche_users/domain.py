@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
@@ -21,6 +22,7 @@ class Role(StrEnum):
     OFFICIAL = "OFFICIAL"
     MODERATOR = "MODERATOR"
     ADMIN = "ADMIN"
+    AUDITOR = "AUDITOR"
 
 
 MAX_EMAIL = 254
@@ -179,10 +181,53 @@ def new_consent(user_id: str, version: str, client: str | None, now: datetime) -
     }
 
 
-def check_may_sign_in(user: Document) -> None:
-    """No tokens for an erased account, whatever path asks (sign-in, refresh)."""
+def check_may_sign_in(user: Document, now: datetime) -> None:
+    """No tokens for an erased account, nor for a suspended one until its suspension
+    ends, whatever path asks (sign-in, refresh)."""
     if user.get("erased_at") is not None:
         raise UnauthenticatedError("This account was deleted.")
+    suspension = user.get("suspension")
+    if suspension is not None and (suspension["until"] is None or suspension["until"] > now):
+        until = suspension["until"]
+        when = f"until {until:%Y-%m-%d %H:%M} UTC" if until else "until a moderator lifts it"
+        raise ForbiddenError(
+            f"This account is suspended {when}: {suspension['reason']}",
+            reason="SUSPENDED",
+        )
+
+
+# ─────────────────────────── suspension ───────────────────────────
+
+MAX_SUSPENSION_REASON = 500
+STAFF = frozenset({Role.OFFICIAL, Role.MODERATOR, Role.ADMIN, Role.AUDITOR})
+
+
+def check_suspension(caller: Principal, target: Document) -> None:
+    """Moderators and admins suspend and reinstate accounts; only admins those of
+    staff, and nobody their own."""
+    caller.require_role(Role.MODERATOR, Role.ADMIN)
+    if target["_id"] == caller.user_id:
+        raise ForbiddenError("You cannot suspend or reinstate your own account.")
+    if target.get("erased_at") is not None:
+        raise BadUserInputError("This account was deleted.", field="userId")
+    if STAFF & set(target["roles"]) and not caller.is_admin:
+        raise ForbiddenError("Only an admin suspends or reinstates a staff account.")
+
+
+def new_suspension(
+    caller: Principal, reason: str, until: datetime | None, now: datetime
+) -> Document:
+    if until is not None and until <= now:
+        raise BadUserInputError("`until` must be in the future; omit it for no end.", field="until")
+    return {"reason": reason, "since": now, "until": until, "by": caller.user_id}
+
+
+def require_self_or_staff(caller: Principal | None, user_id: str) -> None:
+    """A suspension is the person's own business and their moderators'."""
+    if caller is None or not (
+        caller.user_id == user_id or caller.has_role(Role.MODERATOR) or caller.is_admin
+    ):
+        raise ForbiddenError("Only the user themself, moderators and admins see this.")
 
 
 # ─────────────────────────── who may do what ───────────────────────────
@@ -236,6 +281,33 @@ def clean_reward(title: str | None, cost: int, stock: int) -> str:
     if stock < 0:
         raise BadUserInputError("Stock cannot be negative.", field="stock")
     return title
+
+
+# ─────────────────────────── the audit log ───────────────────────────
+
+MAX_AUDIT_CSV_ROWS = 5000
+
+
+@dataclass(frozen=True)
+class AuditFilter:
+    """Which audit entries to read; every condition given must hold."""
+
+    action: str | None = None
+    actor_id: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    since: datetime | None = None
+    until: datetime | None = None
+
+
+def require_audit_reader(caller: Principal) -> None:
+    caller.require_role(Role.ADMIN, Role.AUDITOR)
+
+
+def csv_cell(value: object) -> str:
+    """A cell a spreadsheet shows as text: a leading = + - @ would run as a formula."""
+    text = "" if value is None else str(value)
+    return f"'{text}" if text[:1] in ("=", "+", "-", "@", "\t", "\r") else text
 
 
 # ─────────────────────────── erasure ───────────────────────────

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
 
 import strawberry
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
 from veche_kit import export
 from veche_kit.clock import utcnow
@@ -17,7 +15,6 @@ from veche_kit.graphql import (
     FederatedSchema,
     PageAfter,
     PageFirst,
-    RequestContext,
     id_after,
     id_connection,
     page_size,
@@ -26,31 +23,13 @@ from veche_kit.graphql import (
 from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 from veche_users import domain
-from veche_users.loaders import UserLoaders
-from veche_users.service import MAX_REWARD_TEXT, AuthResult, UsersService
+from veche_users.audit_schema import AuditQueries
+from veche_users.context import UsersInfo
+from veche_users.service import MAX_REWARD_TEXT, AuthResult
 
 MAX_PHONE = 32  # "+7 (910) 123-45-67" with room for other separators
 MAX_CODE = 16
 MAX_TOKEN = 256
-
-
-@dataclass
-class UsersContext(RequestContext):
-    service: UsersService | None = None
-    batches: UserLoaders | None = None
-
-    @property
-    def users(self) -> UsersService:
-        assert self.service is not None
-        return self.service
-
-    @property
-    def user_loaders(self) -> UserLoaders:
-        assert self.batches is not None
-        return self.batches
-
-
-UsersInfo = Info[UsersContext, None]
 
 
 Role = domain.Role
@@ -64,6 +43,7 @@ public_enum(
         "OFFICIAL": "Works in a city department: answers and handles its issues, runs its polls.",
         "MODERATOR": "Accepts or rejects new reports and keeps discussions civil.",
         "ADMIN": "Manages roles, reference data and rewards.",
+        "AUDITOR": "Reads and exports the audit log of staff actions; changes nothing.",
     },
 )
 
@@ -194,6 +174,19 @@ class ConsentVersion:
         )
 
 
+@strawberry.type(description="Why and until when an account may not sign in.")
+class Suspension:
+    reason: str = strawberry.field(description="The reason the moderator gave; shown to the user.")
+    since: datetime = strawberry.field(description="When it began (UTC).")
+    until: datetime | None = strawberry.field(
+        description="When it ends by itself (UTC); null: until a moderator lifts it."
+    )
+
+    @classmethod
+    def from_doc(cls, document: Document) -> Suspension:
+        return cls(reason=document["reason"], since=document["since"], until=document["until"])
+
+
 @strawberry.type(description="One acceptance of a consent text by a user, kept as its own record.")
 class Consent:
     version: str = strawberry.field(description="The consent text version accepted.")
@@ -257,7 +250,14 @@ class User:
     async def _private(self, info: UsersInfo) -> None:
         if self._viewer_is_self:
             return
-        info.context.users.private_owner(await info.context.principal(), self._doc["_id"])
+        caller = await info.context.principal()
+        user_id = self._doc["_id"]
+        users = info.context.users
+        users.private_owner(caller, user_id)
+        if caller is not None and caller.user_id != user_id:  # an admin reads someone's
+            await info.context.once(
+                ("audit-read", user_id), lambda: users.audit_private_read(caller, user_id)
+            )
 
     @strawberry.field(description="The district the user lives in, if they said.")
     async def district(self, info: UsersInfo) -> District | None:
@@ -376,6 +376,15 @@ class User:
         return id_connection(nodes, documents, has_next=has_next, total=total)
 
     @strawberry.field(
+        description="The account's suspension, kept after it ends by itself (compare `until` with now); null when the account was never suspended or a moderator lifted it. The user themself, moderators and admins only; null with FORBIDDEN at its path for anyone else."
+    )
+    async def suspension(self, info: UsersInfo) -> Suspension | None:
+        if not self._viewer_is_self:
+            domain.require_self_or_staff(await info.context.principal(), self._doc["_id"])
+        found: Document | None = self._doc.get("suspension")
+        return Suspension.from_doc(found) if found else None
+
+    @strawberry.field(
         description="The consent texts the user accepted, oldest first, with any withdrawal. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
     )
     async def consents(self, info: UsersInfo) -> list[Consent] | None:
@@ -491,7 +500,7 @@ class PersonalData(export.PersonalDataKey):
 
 
 @strawberry.type
-class Query:
+class Query(AuditQueries):
     @strawberry.field(
         description="The signed-in person's data export (152-FZ): one document with every "
         "record each service keeps about them. UNAUTHENTICATED without a token."
@@ -918,6 +927,49 @@ class Mutation:
     async def withdraw_consent(self, info: UsersInfo) -> bool | None:
         caller = await info.context.require_user()
         return await info.context.users.withdraw_consent(caller)
+
+    @strawberry.mutation(
+        description="Suspends an account (MODERATOR or ADMIN; staff accounts by an ADMIN only; never your own): every session ends at once in every service, and sign-in is refused (FORBIDDEN, `extensions.reason` SUSPENDED, with the reason and end) until `until` or until `unsuspendUser`. Audited."
+    )
+    async def suspend_user(
+        self,
+        info: UsersInfo,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="Whose account.")],
+        reason: Annotated[
+            str,
+            strawberry.argument(
+                description=f"Why, shown to the person (1–{domain.MAX_SUSPENSION_REASON} characters).",
+                metadata=bounded(chars=domain.MAX_SUSPENSION_REASON),
+            ),
+        ],
+        until: Annotated[
+            datetime | None,
+            strawberry.argument(
+                description="When it ends by itself (UTC, in the future); omit for no end."
+            ),
+        ] = None,
+    ) -> User:
+        caller = await info.context.require_user()
+        saved = await info.context.users.suspend_user(caller, str(user_id), reason, until)
+        return User.from_doc(saved)
+
+    @strawberry.mutation(
+        description="Lifts a suspension before its end (MODERATOR or ADMIN; staff accounts by an ADMIN only); the person may sign in again. BAD_USER_INPUT when the account is not suspended. Audited."
+    )
+    async def unsuspend_user(
+        self,
+        info: UsersInfo,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="Whose account.")],
+        reason: Annotated[
+            str,
+            strawberry.argument(
+                description="Why, for the audit log.",
+                metadata=bounded(chars=domain.MAX_SUSPENSION_REASON),
+            ),
+        ],
+    ) -> User:
+        caller = await info.context.require_user()
+        return User.from_doc(await info.context.users.unsuspend_user(caller, str(user_id), reason))
 
     @strawberry.mutation(description="Adds a district (ADMIN only).")
     async def create_district(

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import csv
 import hashlib
+import io
+import json
 import logging
 import secrets
 from dataclasses import dataclass
@@ -17,7 +20,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
 
-from veche_kit import export, mongo
+from veche_kit import audit_log, export, mongo
+from veche_kit.audit_log import AuditAction
 from veche_kit.auth import Principal, StaleTokens
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -28,6 +32,7 @@ from veche_kit.errors import (
     UnauthenticatedError,
 )
 from veche_kit.events import (
+    AuditRecorded,
     Event,
     UserErased,
     UserProfileUpdated,
@@ -225,8 +230,8 @@ class UsersService:
         return user
 
     async def _tokens(self, user: Document, family: str | None = None) -> AuthResult:
-        domain.check_may_sign_in(user)  # every sign-in and refresh comes through here
         now = utcnow()
+        domain.check_may_sign_in(user, now)  # every sign-in and refresh comes through here
         ttl = timedelta(minutes=self.settings.access_token_minutes)
         access = self.key.issue(
             principal_of(user), issuer=self.settings.token_issuer, now=now, ttl=ttl
@@ -385,7 +390,7 @@ class UsersService:
         user = await self.get_user(caller.user_id)
         if not user.get("password_hash") or not await self._verify(user["password_hash"], password):
             raise UnauthenticatedError("The password is wrong; the account was not deleted.")
-        return await self._erase(caller.user_id, by=caller.user_id, reason="SELF")
+        return await self._erase(caller.user_id, by=caller, reason="SELF")
 
     async def erase_user(self, caller: Principal, user_id: str, reason: str) -> bool:
         """An admin erases someone's account (a written request, a court order...)."""
@@ -393,14 +398,24 @@ class UsersService:
         await self.get_user(user_id)  # NOT_FOUND for an unknown id
         text = domain.clean_text(reason, "reason", domain.MAX_ERASURE_REASON)
         assert text is not None
-        return await self._erase(user_id, by=caller.user_id, reason=text)
+        return await self._erase(user_id, by=caller, reason=text)
 
-    async def _erase(self, user_id: str, *, by: str, reason: str, withdraw: bool = False) -> bool:
+    async def _erase(
+        self, user_id: str, *, by: Principal, reason: str, withdraw: bool = False
+    ) -> bool:
         """Pseudonymises the account and tells every service, in one transaction (with
-        the consent `withdraw`n); False when it was erased before."""
+        the consent `withdraw`n); False when it was erased before. Audited when staff
+        erase someone else's account."""
         now = utcnow()
         remains = domain.erased_account(user_id, now)
-        record = {"_id": mongo.new_id(), "user_id": user_id, "by": by, "reason": reason, "at": now}
+        record = {
+            "_id": mongo.new_id(),
+            "user_id": user_id,
+            "by": by.user_id,
+            "reason": reason,
+            "at": now,
+        }
+        audited = () if by.user_id == user_id else (_audit_erasure(by, user_id, reason),)
 
         async def work(tx: Transaction) -> bool:
             if not await self.store.erase(remains, record, tx.session):
@@ -408,7 +423,7 @@ class UsersService:
             if withdraw:
                 await self.store.withdraw_consents(user_id, now, tx.session)
             await self.stale.mark(user_id, now, tx.session)
-            tx.emit(UserErased(user_id=user_id))
+            tx.emit(UserErased(user_id=user_id), *audited)
             return True
 
         return await self.outbox.transaction(work)
@@ -432,8 +447,23 @@ class UsersService:
             "published_at": now or utcnow(),
             "published_by": caller.user_id if caller is not None else None,
         }
+
+        async def work(tx: Transaction) -> None:
+            await self.store.add_consent_version(document, tx.session)
+            if caller is not None:
+                after = {"version": document["version"]}
+                tx.emit(
+                    audit_log.entry(
+                        caller,
+                        AuditAction.CONSENT_VERSION_PUBLISHED,
+                        "ConsentVersion",
+                        str(document["_id"]),
+                        after=after,
+                    )
+                )
+
         try:
-            await self.store.add_consent_version(document)
+            await self.outbox.transaction(work)
         except DuplicateKeyError as error:
             raise ConflictError(
                 f"Version {document['version']} is published already; name the new text"
@@ -459,7 +489,7 @@ class UsersService:
         """Ends processing (152-FZ): the consent records are marked withdrawn and the
         account is erased, in one transaction."""
         return await self._erase(
-            caller.user_id, by=caller.user_id, reason="CONSENT_WITHDRAWN", withdraw=True
+            caller.user_id, by=caller, reason="CONSENT_WITHDRAWN", withdraw=True
         )
 
     # ───────────────────────── phone ─────────────────────────
@@ -770,7 +800,7 @@ class UsersService:
             )
             now = utcnow()
             await self.stale.after_role_change(event, now, tx.session)
-            tx.emit(event)
+            tx.emit(event, _audit_role(caller, event, before, saved))
             moved = before.get("department_id") != saved.get("department_id")
             if moved and Role.OFFICIAL.value in before["roles"]:
                 # Tokens naming the old department must not act for it any more.
@@ -838,6 +868,81 @@ class UsersService:
             user_id, unread_only=unread_only, first=first, after=after
         )
 
+    # ───────────────────────── suspension ─────────────────────────
+
+    async def suspend_user(
+        self, caller: Principal, user_id: str, reason: str, until: datetime | None
+    ) -> Document:
+        """Ends every session now; sign-in is refused until `until` (None: until lifted)."""
+        target = await self.get_user(user_id)
+        domain.check_suspension(caller, target)
+        text = domain.clean_text(reason, "reason", domain.MAX_SUSPENSION_REASON)
+        assert text is not None
+        now = utcnow()
+        suspension = domain.new_suspension(caller, text, until, now)
+        after = {"until": until.isoformat() if until else None}
+        entry = audit_log.entry(
+            caller, AuditAction.USER_SUSPENDED, "User", user_id, after=after, reason=text
+        )
+
+        async def work(tx: Transaction) -> Document:
+            user = await self.store.save(
+                user_id, {"suspension": suspension, "updated_at": now}, tx.session
+            )
+            assert user is not None
+            await self.store.revoke_user_tokens(user_id, tx.session)
+            await self.stale.mark(user_id, now, tx.session)
+            tx.emit(UserTokensRevoked(user_id=user_id, reason="SUSPENDED"), entry)
+            return user
+
+        return await self.outbox.transaction(work)
+
+    async def unsuspend_user(self, caller: Principal, user_id: str, reason: str) -> Document:
+        """Lifts a suspension before its end; the person signs in again."""
+        target = await self.get_user(user_id)
+        domain.check_suspension(caller, target)
+        if target.get("suspension") is None:
+            raise BadUserInputError("This account is not suspended.", field="userId")
+        text = domain.clean_text(reason, "reason", domain.MAX_SUSPENSION_REASON)
+        entry = audit_log.entry(caller, AuditAction.USER_UNSUSPENDED, "User", user_id, reason=text)
+
+        async def work(tx: Transaction) -> Document:
+            fields = {"suspension": None, "updated_at": utcnow()}
+            user = await self.store.save(user_id, fields, tx.session)
+            assert user is not None
+            tx.emit(entry)
+            return user
+
+        return await self.outbox.transaction(work)
+
+    # ───────────────────────── the audit log ─────────────────────────
+
+    async def audit_log(
+        self, caller: Principal, wanted: domain.AuditFilter, *, first: int, after: str | None
+    ) -> Page:
+        domain.require_audit_reader(caller)
+        return await self.store.page_audit(wanted, first=first, after=after)
+
+    async def audit_csv(self, caller: Principal, wanted: domain.AuditFilter, rows: int) -> str:
+        """The newest `rows` entries the filter picks, as CSV (RFC 4180) for a spreadsheet."""
+        domain.require_audit_reader(caller)
+        if not 1 <= rows <= domain.MAX_AUDIT_CSV_ROWS:
+            raise BadUserInputError(
+                f"Ask for 1 to {domain.MAX_AUDIT_CSV_ROWS} rows; narrow the time with"
+                " `until` for older ones.",
+                field="rows",
+            )
+        entries, _, _ = await self.store.page_audit(wanted, first=rows, after=None)
+        return _csv(entries)
+
+    async def audit_private_read(self, caller: Principal, user_id: str) -> None:
+        """An admin read someone's private fields: that is audited too (once a request)."""
+
+        async def work(tx: Transaction) -> None:
+            tx.emit(audit_log.entry(caller, AuditAction.PRIVATE_FIELDS_READ, "User", user_id))
+
+        await self.outbox.transaction(work)
+
     # ───────────────────────── points and rewards ─────────────────────────
 
     async def credit_points(
@@ -884,7 +989,17 @@ class UsersService:
             "stock": stock,
             "created_at": utcnow(),
         }
-        await self.store.add_reward(reward)
+        after = {k: reward[k] for k in ("title", "cost", "stock")}
+
+        async def work(tx: Transaction) -> None:
+            await self.store.add_reward(reward, tx.session)
+            tx.emit(
+                audit_log.entry(
+                    caller, AuditAction.REWARD_CREATED, "Reward", str(reward["_id"]), after=after
+                )
+            )
+
+        await self.outbox.transaction(work)
         return reward
 
     async def redeem_reward(self, caller: Principal, reward_id: str) -> Document:
@@ -918,6 +1033,43 @@ class UsersService:
     async def mark_notifications_read(self, caller: Principal, ids: list[str] | None) -> int:
         domain.check_mark_read(ids)
         return await self.store.mark_read(caller.user_id, ids)
+
+
+def _audit_role(
+    caller: Principal, event: UserRoleChanged, before: Document, after: Document
+) -> AuditRecorded:
+    action = AuditAction.ROLE_GRANTED if event.granted else AuditAction.ROLE_REVOKED
+    fields = ("roles", "department_id")
+    return audit_log.entry(
+        caller,
+        action,
+        "User",
+        event.user_id,
+        before={k: before.get(k) for k in fields},
+        after={k: after.get(k) for k in fields},
+    )
+
+
+def _audit_erasure(caller: Principal, user_id: str, reason: str) -> AuditRecorded:
+    return audit_log.entry(caller, AuditAction.USER_ERASED, "User", user_id, reason=reason)
+
+
+_CSV_COLUMNS = ("at", "service", "action", "actor_id", "actor_roles", "target_type", "target_id")
+
+
+def _csv(entries: list[Document]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out)
+    writer.writerow([*_CSV_COLUMNS, "reason", "before", "after"])
+    for e in entries:
+        cells: list[object] = [e["at"].isoformat(), *(e.get(c) for c in _CSV_COLUMNS[1:])]
+        cells[4] = " ".join(e.get("actor_roles") or [])
+        changes = [
+            json.dumps(e.get(k), ensure_ascii=False) if e.get(k) else ""
+            for k in ("before", "after")
+        ]
+        writer.writerow([domain.csv_cell(c) for c in (*cells, e.get("reason"), *changes)])
+    return out.getvalue()
 
 
 def _new_account(checked: Document, password_hash: str, now: datetime) -> Document:

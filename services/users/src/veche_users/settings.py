@@ -40,6 +40,8 @@ class UsersSettings(ServiceSettings):
     # Retention (veche_kit.retention): read notifications go this many days after they
     # were written; expired sessions and phone codes go at once. Swept this often.
     read_notification_days: int = 90
+    # The audit log of staff actions (every service's) is kept this long: five years.
+    audit_days: int = 1826
     retention_sweep_seconds: float = 600.0
     # PEM of an Ed25519 private key; required in production, generated in development.
     signing_key: str | None = None

@@ -20,7 +20,7 @@ from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import OUTBOX
 from veche_kit.retention import Rule
-from veche_users.domain import Role
+from veche_users.domain import AuditFilter, Role
 
 USERS = "users"
 REFRESH_TOKENS = "refresh_tokens"
@@ -40,11 +40,14 @@ SUPPORTERS = "initiative_supporters"
 INITIATIVES = "initiatives"
 # Who was erased, when, by whom and why: no personal data (the account keeps none).
 ERASURES = "erasures"
+# Every staff action of every service (`audit.recorded`), append-only.
+AUDIT_LOG = "audit_log"
 
 
-def retention_rules(read_notification_days: int) -> list[Rule]:
+def retention_rules(read_notification_days: int, audit_days: int) -> list[Rule]:
     """What the users store keeps only for a while (see the README's "Personal data")."""
     return [
+        Rule(AUDIT_LOG, "at", timedelta(days=audit_days)),
         Rule(REFRESH_TOKENS, "expires_at", timedelta(0)),
         Rule(PHONE_CODES, "expires_at", timedelta(0)),
         Rule(EMAIL_CODES, "expires_at", timedelta(0)),
@@ -103,6 +106,12 @@ INDEXES: dict[str, list[IndexModel]] = {
     PHONE_CODES: [IndexModel([("expires_at", ASCENDING)])],  # the retention sweep
     EMAIL_CODES: [IndexModel([("user_id", ASCENDING)]), IndexModel([("expires_at", ASCENDING)])],
     POLL_VOTERS: [IndexModel([("poll_id", ASCENDING)])],
+    AUDIT_LOG: [
+        IndexModel([("action", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("actor_id", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("target_id", ASCENDING), ("_id", DESCENDING)]),
+        IndexModel([("at", ASCENDING)]),  # the retention sweep
+    ],
     SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
     **throttle.INDEXES,
 }
@@ -111,6 +120,21 @@ INDEXES: dict[str, list[IndexModel]] = {
 # How stored documents change shape between releases, oldest first (veche_kit.migrations):
 # each service start runs those the store has not had yet.
 MIGRATIONS: list[Migration] = []
+
+
+def _audit_query(wanted: AuditFilter) -> Document:
+    query: Document = {}
+    for field in ("action", "actor_id", "target_type", "target_id"):
+        if (value := getattr(wanted, field)) is not None:
+            query[field] = value
+    at: Document = {}
+    if wanted.since is not None:
+        at["$gte"] = wanted.since
+    if wanted.until is not None:
+        at["$lt"] = wanted.until
+    if at:
+        query["at"] = at
+    return query
 
 
 class UserStore:
@@ -221,9 +245,9 @@ class UserStore:
         )
         return found
 
-    async def add_consent_version(self, document: Document) -> None:
+    async def add_consent_version(self, document: Document, session: Session) -> None:
         """DuplicateKeyError when the version exists (a unique index)."""
-        await self.db[CONSENT_VERSIONS].insert_one(document)
+        await self.db[CONSENT_VERSIONS].insert_one(document, session=session)
 
     async def add_consent(self, consent: Document, session: Session) -> None:
         await self.db[CONSENTS].insert_one(consent, session=session)
@@ -324,8 +348,8 @@ class UserStore:
         )
         return found
 
-    async def add_reward(self, reward: Document) -> None:
-        await self.db[REWARDS].insert_one(reward)
+    async def add_reward(self, reward: Document, session: Session) -> None:
+        await self.db[REWARDS].insert_one(reward, session=session)
 
     async def take_reward(self, reward_id: str, session: Session) -> Document | None:
         """One off the stock unless it is out (a conditional update); the reward, or None."""
@@ -439,6 +463,17 @@ class UserStore:
 
     async def initiative(self, issue_id: str) -> Document | None:
         return await self.db[INITIATIVES].find_one({"_id": issue_id})
+
+    # ───────────────────────── the audit log ─────────────────────────
+
+    async def add_audit_entry(self, entry: Document, session: Session) -> None:
+        """In the consumer's transaction: once per event, so once per entry."""
+        await self.db[AUDIT_LOG].insert_one(entry, session=session)
+
+    async def page_audit(
+        self, wanted: AuditFilter, *, first: int, after: str | None
+    ) -> tuple[list[Document], bool, int]:
+        return await self.page_of(AUDIT_LOG, _audit_query(wanted), first=first, after=after)
 
     # ───────────────────────── export and erasure ─────────────────────────
 
