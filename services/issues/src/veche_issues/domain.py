@@ -56,6 +56,14 @@ class Status(StrEnum):
     REJECTED = "REJECTED"
 
 
+class OfferStatus(StrEnum):
+    """Where a solver's offer stands."""
+
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+
+
 # Statuses in which the city still owes an answer or a fix.
 OPEN = frozenset({Status.NEW, Status.ACCEPTED, Status.UNDER_REVIEW, Status.IN_PROGRESS})
 # Statuses in which no deadline runs any more.
@@ -264,12 +272,26 @@ MAX_URL = 2000
 MAX_RADIUS_METERS = 50_000
 DEFAULT_RADIUS_METERS = 1000
 MAX_SEARCH = 200
+# Bounds of an issue's lists: `solverOffers(first:)` and `history(last:)`.
+DEFAULT_OFFERS = 20
+MAX_OFFERS = 50
+DEFAULT_HISTORY = 50
+MAX_HISTORY = 100
 
 
 def required_text(value: str | None, field: str, limit: int) -> str:
     text = clean_text(value, field, limit)
     assert text is not None
     return text
+
+
+def list_size(value: int | None, field: str, default: int, maximum: int) -> int:
+    """How many items a bounded list returns: `default` when not asked, refused above `maximum`."""
+    if value is None:
+        return default
+    if not 1 <= value <= maximum:
+        raise BadUserInputError(f"`{field}` must be between 1 and {maximum}.", field=field)
+    return value
 
 
 def check_point(lat: float, lon: float, field: str = "location") -> None:
@@ -466,7 +488,7 @@ def assignment(
             "Only the reporter or an official of the responsible department can accept an offer."
         )
     check_not_reporter(solver_id, reporter_id)
-    if offer_status != "PENDING":
+    if offer_status != OfferStatus.PENDING:
         raise ConflictError(f"This offer is {offer_status} already.")
     if assigned_solver:
         raise ConflictError("This issue already has a solver.")

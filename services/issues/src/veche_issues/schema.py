@@ -99,6 +99,20 @@ public_enum(
 )
 
 
+OfferStatus = domain.OfferStatus
+public_enum(
+    OfferStatus,
+    name="OfferStatus",
+    description="Where a solver's offer stands. Clients must tolerate values added later (show an "
+    "unknown one as its name): a shipped app cannot be updated with the server.",
+    values={
+        "PENDING": "Waiting for the reporter or an official of the department to accept it.",
+        "ACCEPTED": "Accepted: this solver is the issue's assigned solver.",
+        "DECLINED": "Not taken: another solver's offer was accepted.",
+    },
+)
+
+
 @strawberry.type(description="A point on the map (WGS 84 degrees).")
 class GeoPoint:
     lat: float = strawberry.field(description="Latitude, -90 to 90.")
@@ -214,8 +228,9 @@ def _user(user_id: str | None) -> User | None:
 class SolverOffer:
     id: strawberry.ID = strawberry.field(description="Offer id; pass to acceptSolverOffer.")
     message: str = strawberry.field(description="What the solver proposes to do, and when.")
-    status: str = strawberry.field(
-        description="PENDING (waiting), ACCEPTED (this solver was assigned) or DECLINED (another was)."
+    status: OfferStatus = strawberry.field(
+        description="PENDING (waiting), ACCEPTED (this solver was assigned) or DECLINED (another was); "
+        "tolerate values added later."
     )
     at: datetime = strawberry.field(description="When the offer was made (UTC).")
     _solver_id: strawberry.Private[str]
@@ -229,7 +244,7 @@ class SolverOffer:
         return cls(
             id=strawberry.ID(document["_id"]),
             message=document["message"],
-            status=document["status"],
+            status=OfferStatus(document["status"]),
             at=document["at"],
             _solver_id=document["solver_id"],
         )
@@ -419,9 +434,23 @@ class Issue:
     def solver(self) -> User | None:
         return _user(self._doc.get("solver_id"))
 
-    @strawberry.field(description="Solvers' offers to fix it, oldest first.")
-    async def solver_offers(self, info: IssuesInfo) -> list[SolverOffer]:
-        offers = await info.context.issue_loaders.offers_by_issue.load(self._doc["_id"])
+    @strawberry.field(
+        description=f"Solvers' offers to fix it, oldest first: the first `first` of them "
+        f"(default {domain.DEFAULT_OFFERS}, at most {domain.MAX_OFFERS})."
+    )
+    async def solver_offers(
+        self,
+        info: IssuesInfo,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description=f"How many offers, 1–{domain.MAX_OFFERS} (default {domain.DEFAULT_OFFERS}); "
+                "BAD_USER_INPUT above."
+            ),
+        ] = None,
+    ) -> list[SolverOffer]:
+        size = domain.list_size(first, "first", domain.DEFAULT_OFFERS, domain.MAX_OFFERS)
+        offers = await info.context.issue_loaders.offers_by_issue.load((self._doc["_id"], size))
         return [SolverOffer.from_doc(o) for o in offers]
 
     @strawberry.field(
@@ -483,9 +512,24 @@ class Issue:
             total=page.total,
         )
 
-    @strawberry.field(description="Every status change, oldest first.")
-    def history(self) -> list[StatusChange]:
-        return [StatusChange.from_doc(e) for e in self._doc.get("history", [])]
+    @strawberry.field(
+        description=f"Status changes, oldest first: the latest `last` of them (default "
+        f"{domain.DEFAULT_HISTORY}, at most {domain.MAX_HISTORY}), so the current status's reason "
+        "is always there. An issue's first steps are kept; only a long run of reopenings exceeds "
+        "the default."
+    )
+    def history(
+        self,
+        last: Annotated[
+            int | None,
+            strawberry.argument(
+                description=f"How many of the latest changes, 1–{domain.MAX_HISTORY} (default "
+                f"{domain.DEFAULT_HISTORY}); BAD_USER_INPUT above."
+            ),
+        ] = None,
+    ) -> list[StatusChange]:
+        size = domain.list_size(last, "last", domain.DEFAULT_HISTORY, domain.MAX_HISTORY)
+        return [StatusChange.from_doc(e) for e in self._doc.get("history", [])[-size:]]
 
 
 @strawberry.type(description="A kind of problem, and the department that handles it.")

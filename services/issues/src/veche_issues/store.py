@@ -7,6 +7,7 @@ consumers for the users projection.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -83,6 +84,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     # One offer per solver per issue.
     OFFERS: [
         IndexModel([("issue_id", ASCENDING), ("solver_id", ASCENDING)], unique=True, name="once"),
+        # An issue's offers oldest first (`offers_by_issues`).
+        IndexModel([("issue_id", ASCENDING), ("_id", ASCENDING)], name="issue_order"),
         PENDING_INDEX,
     ],
     CATEGORIES: [],
@@ -217,9 +220,9 @@ async def nearest(
     return rows, len(ordered)
 
 
-OFFER_PENDING = "PENDING"
-OFFER_ACCEPTED = "ACCEPTED"
-OFFER_DECLINED = "DECLINED"
+OFFER_PENDING = domain.OfferStatus.PENDING.value
+OFFER_ACCEPTED = domain.OfferStatus.ACCEPTED.value
+OFFER_DECLINED = domain.OfferStatus.DECLINED.value
 
 
 def _values(statuses: Iterable[Status]) -> list[str]:
@@ -559,13 +562,20 @@ class IssueStore:
         """DuplicateKeyError when the solver offered already (a unique index)."""
         await self.db[OFFERS].insert_one(offer)
 
-    async def offers_by_issues(self, issue_ids: list[str]) -> dict[str, list[Document]]:
-        """Each issue's offers, oldest first."""
-        found: dict[str, list[Document]] = {i: [] for i in issue_ids}
-        cursor = self.db[OFFERS].find({"issue_id": {"$in": list(found)}}).sort("_id", 1)
-        async for offer in cursor:
-            found[offer["issue_id"]].append(offer)
-        return found
+    async def offers_by_issues(
+        self, issue_ids: list[str], *, limit: int
+    ) -> dict[str, list[Document]]:
+        """Each issue's first `limit` offers, oldest first: one bounded query per issue
+        (on the (issue, id) index), however many offers an issue has."""
+        wanted = list(dict.fromkeys(issue_ids))
+
+        async def oldest(issue_id: str) -> list[Document]:
+            cursor = self.db[OFFERS].find({"issue_id": issue_id}).sort("_id", ASCENDING)
+            found: list[Document] = await cursor.limit(limit).to_list()
+            return found
+
+        pages = await asyncio.gather(*(oldest(i) for i in wanted))
+        return dict(zip(wanted, pages, strict=True))
 
     async def take_offer(
         self, offer_id: str, issue_id: str, now: datetime, session: Session
