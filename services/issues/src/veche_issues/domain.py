@@ -222,8 +222,21 @@ def add_working_days(
     return due.astimezone(UTC)
 
 
-def is_overdue(status: Status, due_at: datetime | None, now: datetime) -> bool:
-    return due_at is not None and status not in SETTLED and now > due_at
+# The one status in which the department owes its official answer: it took the issue on
+# (`due_at` set) and has not moved it on yet. Any move out of ACCEPTED (work started, a
+# solver assigned) is an answer; so is an official comment while ACCEPTED (`answered_at`).
+AWAITING_ANSWER = Status.ACCEPTED
+
+
+def is_overdue(
+    status: Status, due_at: datetime | None, answered_at: datetime | None, now: datetime
+) -> bool:
+    """Past the deadline for the department's official answer, still unanswered.
+
+    The deadline (`due_at`, set on ACCEPTED) is for the answer, not for the fix: an
+    issue IN_PROGRESS, or ACCEPTED with an official comment, is not overdue.
+    """
+    return status is AWAITING_ANSWER and due_at is not None and answered_at is None and now > due_at
 
 
 # ─────────────────────────── search terms ───────────────────────────

@@ -371,8 +371,10 @@ class Issue:
         description="Initiatives: supports needed to go to official review. Null for problems."
     )
     due_at: datetime | None = strawberry.field(
-        description="The department's deadline (UTC): set when ACCEPTED, a number of working days later "
-        "(weekends and public holidays skipped)."
+        description="The deadline (UTC) for the department's official answer, not for the fix: set when "
+        "the issue is ACCEPTED, a number of working days later (weekends and public holidays skipped). "
+        "The department answers by moving the issue on (IN_PROGRESS, or accepting a solver's offer) or "
+        "by an official comment; `overdue` says whether it is late. Null before ACCEPTED."
     )
     created_at: datetime = strawberry.field(description="When it was reported or proposed (UTC).")
     updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
@@ -492,11 +494,17 @@ class Issue:
         )
 
     @strawberry.field(
-        description="True once `dueAt` has passed and the issue is not yet RESOLVED, CLOSED or REJECTED."
+        description="True while the department's official answer is late: the issue is ACCEPTED, `dueAt` "
+        "has passed, and the department has neither moved it on (IN_PROGRESS, a solver's offer "
+        "accepted) nor answered in an official comment. False once answered, however late, and "
+        "false before ACCEPTED: it is a deadline for the answer, not for the fix."
     )
     def overdue(self) -> bool:
         return domain.is_overdue(
-            domain.Status(self._doc["status"]), self._doc.get("due_at"), utcnow()
+            domain.Status(self._doc["status"]),
+            self._doc.get("due_at"),
+            self._doc.get("answered_at"),
+            utcnow(),
         )
 
     @strawberry.field(description="Comments, oldest first.")
@@ -554,7 +562,10 @@ class DepartmentStats:
     open: int = strawberry.field(
         description="Issues routed to it that are NEW, ACCEPTED, UNDER_REVIEW or IN_PROGRESS."
     )
-    overdue: int = strawberry.field(description="Open issues past their `dueAt`.")
+    overdue: int = strawberry.field(
+        description="Issues whose official answer is overdue (see `Issue.overdue`): ACCEPTED, past "
+        "`dueAt`, not yet answered."
+    )
     resolved: int = strawberry.field(description="Issues RESOLVED or CLOSED.")
     median_response_hours: float | None = strawberry.field(
         description="Median hours from report to the department's first response (a status change or an "
@@ -583,6 +594,16 @@ class IssueFilter:
     )
     district_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only this district."
+    )
+    department_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Only issues routed to this department (a department's dashboard).",
+    )
+    overdue: bool | None = strawberry.field(
+        default=None,
+        description="true: only issues whose official answer is overdue now (see `Issue.overdue`); "
+        "false: only the others; left out: both. With `departmentId`, a department's list of late "
+        "answers.",
     )
     near: NearInput | None = strawberry.field(
         default=None,
@@ -699,6 +720,8 @@ class Query:
                 district_id=str(filter.district_id) if filter.district_id else None,
                 near=Near(near.lat, near.lon, near.radius_meters) if near else None,
                 text=filter.text,
+                department_id=str(filter.department_id) if filter.department_id else None,
+                overdue=filter.overdue,
             )
         page = await info.context.issues.find_issues(
             query, first=page_size(first), after=decode_cursor(after, ID_SHAPE, NEAR_SHAPE)

@@ -75,6 +75,8 @@ class IssueQuery:
     district_id: str | None = None
     near: Near | None = None
     text: str | None = None
+    department_id: str | None = None
+    overdue: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,9 @@ class IssuesService:
             category=query.category,
             district_id=query.district_id,
             terms=terms,
+            department_id=query.department_id,
+            overdue=query.overdue,
+            now=utcnow(),
         )
 
     async def find_issues(
@@ -516,6 +521,7 @@ class IssuesService:
             await self.store.keep_first_response(
                 issue_id, domain.first_response(issue["created_at"], now)
             )
+            await self.store.mark_answered(issue_id, now)
         self.outbox.written()
         return comment
 
