@@ -67,6 +67,16 @@ def test_overdue_is_the_deadline_for_the_official_answer() -> None:
     assert not domain.is_overdue(Status.ACCEPTED, None, None, after)
 
 
+def test_a_solver_offers_only_in_their_skills() -> None:
+    domain.check_skill("potholes", ["lighting", "potholes"])
+    with pytest.raises(ForbiddenError, match="not among your solver skills") as lacking:
+        domain.check_skill("potholes", ["lighting"])
+    assert lacking.value.extensions == {"skill": "potholes"}
+    # Skills the users service has not told yet: refused, and the message says to retry.
+    with pytest.raises(ForbiddenError, match="try again"):
+        domain.check_skill("potholes", [])
+
+
 def test_bounded_lists_refuse_sizes_above_their_maximum() -> None:
     assert domain.list_size(None, "first", 20, 50) == 20
     assert domain.list_size(50, "first", 20, 50) == 50

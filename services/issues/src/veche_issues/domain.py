@@ -527,6 +527,26 @@ def check_not_reporter(solver_id: str, reporter_id: str) -> None:
         )
 
 
+def check_skill(category: str, skills: Collection[str]) -> None:
+    """A solver offers help only in the categories they named as skills (`becomeSolver`).
+
+    `skills` is what the users service last told this service (the users projection);
+    empty when it has not told it yet, since a solver always names at least one skill.
+    """
+    if not skills:
+        raise ForbiddenError(
+            "Your solver skills have not reached the issues service yet; try again in a "
+            "few seconds (or name your skills with `becomeSolver`).",
+            skill=category,
+        )
+    if category not in skills:
+        raise ForbiddenError(
+            f"This issue's category is '{category}', which is not among your solver skills; "
+            "add it with `becomeSolver` to offer help here.",
+            skill=category,
+        )
+
+
 def fix_confirmation(
     status: Status,
     actors: frozenset[Actor],

@@ -593,6 +593,8 @@ class IssuesService:
         clean = domain.required_text(message, "message", domain.MAX_OFFER)
         issue = await self.get_issue(issue_id)
         domain.check_not_reporter(caller.user_id, issue["reporter_id"])
+        profile = await self.store.user(caller.user_id) or {}
+        domain.check_skill(issue["category"], profile.get("skills") or [])
         if Status(issue["status"]) not in domain.SOLVABLE:
             raise InvalidTransitionError(
                 f"Solvers can offer help once an issue is ACCEPTED; this one is {issue['status']}.",
