@@ -726,7 +726,8 @@ class IssuesService:
         return closed
 
     async def flag_overdue(self, now: datetime) -> int:
-        """Publishes `issue.overdue` once per issue that passed its dueAt unresolved.
+        """Publishes `issue.overdue` once per issue whose official answer is late
+        (`domain.is_overdue`: ACCEPTED past its dueAt, unanswered).
 
         A conditional update on the issue (`overdue_notified` not yet set) decides,
         in the same transaction as the outbox row, so sweeps that overlap, or run
