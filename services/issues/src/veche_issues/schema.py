@@ -88,7 +88,8 @@ public_enum(
     "ACCEPTED or REJECTED, then as problems.",
     values={
         "NEW": "Reported; waits for a moderator or the department to accept or reject it.",
-        "ACCEPTED": "Taken on by the department; `dueAt` says by when it must act. Solvers may offer help.",
+        "ACCEPTED": "Taken on by the department; `dueAt` says by when it must answer (`overdue` once late). "
+        "Solvers may offer help.",
         "COLLECTING": "An initiative gathering supports; at `supportThreshold` it moves to UNDER_REVIEW by itself.",
         "UNDER_REVIEW": "An initiative with enough supports; the department decides to accept or reject it.",
         "IN_PROGRESS": "Being fixed, by the department or by the assigned solver.",
@@ -523,8 +524,8 @@ class Issue:
     @strawberry.field(
         description=f"Status changes, oldest first: the latest `last` of them (default "
         f"{domain.DEFAULT_HISTORY}, at most {domain.MAX_HISTORY}), so the current status's reason "
-        "is always there. An issue's first steps are kept; only a long run of reopenings exceeds "
-        "the default."
+        "is always there. A problem's whole workflow is a handful of steps: only a long run of "
+        "reopenings exceeds the default, and then its earliest steps are left out."
     )
     def history(
         self,
