@@ -104,6 +104,11 @@ class IssuesServer:
     def solver(self, district: str = "leninsky") -> Person:
         return self.person("SOLVER", district=district)
 
+    async def skilled(self, person: Person, *skills: str) -> Person:
+        """`person` once the users projection knows their solver skills (potholes by default)."""
+        await project_solver(self.service.db, person.id, *skills)
+        return person
+
     async def report(self, who: Person, **fields: Any) -> dict[str, Any]:
         payload = {
             "title": "Яма на дороге",
@@ -168,6 +173,14 @@ class IssuesServer:
             document.setdefault("resolved_at", now)
         await self.service.db["issues"].insert_one(document)
         return issue_id
+
+
+async def project_solver(db: Any, user_id: str, *skills: str) -> None:
+    """Writes the users projection as the user.* events leave it for a solver of `skills`
+    (potholes when none are named), for tests about other things; test_solvers goes
+    through the events themselves."""
+    fields = {"roles": ["CITIZEN", "SOLVER"], "skills": list(skills or ("potholes",))}
+    await db["users"].update_one({"_id": user_id}, {"$set": fields}, upsert=True)
 
 
 def issues_settings(

@@ -53,15 +53,37 @@ def test_working_days_skip_holidays_and_use_the_local_date() -> None:
     assert date(2026, 5, 11) in holidays  # 9 May fell on a Saturday
 
 
-def test_overdue_only_while_unsettled() -> None:
+def test_overdue_is_the_deadline_for_the_official_answer() -> None:
     due = datetime(2026, 10, 13, 9, 0, tzinfo=UTC)
     after = datetime(2026, 10, 13, 9, 0, 1, tzinfo=UTC)
-    assert not domain.is_overdue(Status.ACCEPTED, due, due)
-    assert domain.is_overdue(Status.ACCEPTED, due, after)
-    assert domain.is_overdue(Status.IN_PROGRESS, due, after)
-    for settled in (Status.RESOLVED, Status.CLOSED, Status.REJECTED):
-        assert not domain.is_overdue(settled, due, after)
-    assert not domain.is_overdue(Status.NEW, None, after)
+    assert not domain.is_overdue(Status.ACCEPTED, due, None, due)
+    assert domain.is_overdue(Status.ACCEPTED, due, None, after)
+    # An official comment while ACCEPTED is the answer, even a late one.
+    assert not domain.is_overdue(Status.ACCEPTED, due, after, after)
+    # Work started (IN_PROGRESS) is the answer too; nothing else is waiting for one.
+    for status in Status:
+        if status is not Status.ACCEPTED:
+            assert not domain.is_overdue(status, due, None, after), status
+    assert not domain.is_overdue(Status.ACCEPTED, None, None, after)
+
+
+def test_a_solver_offers_only_in_their_skills() -> None:
+    domain.check_skill("potholes", ["lighting", "potholes"])
+    with pytest.raises(ForbiddenError, match="not among your solver skills") as lacking:
+        domain.check_skill("potholes", ["lighting"])
+    assert lacking.value.extensions == {"skill": "potholes"}
+    # Skills the users service has not told yet: refused, and the message says to retry.
+    with pytest.raises(ForbiddenError, match="try again"):
+        domain.check_skill("potholes", [])
+
+
+def test_bounded_lists_refuse_sizes_above_their_maximum() -> None:
+    assert domain.list_size(None, "first", 20, 50) == 20
+    assert domain.list_size(50, "first", 20, 50) == 50
+    for wrong in (0, 51, -1):
+        with pytest.raises(BadUserInputError) as refused:
+            domain.list_size(wrong, "first", 20, 50)
+        assert refused.value.extensions == {"field": "first"}
 
 
 def test_transition_refusals_name_the_way() -> None:

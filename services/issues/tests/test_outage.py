@@ -22,7 +22,7 @@ from veche_stack.testing import (
     take,
 )
 
-from .conftest import CHANGE, PROPOSE, REPORT, issues_settings
+from .conftest import CHANGE, PROPOSE, REPORT, issues_settings, project_solver
 
 SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { id } }"
 COMMENT = "mutation($id: ID!, $t: String!) { commentOnIssue(id: $id, text: $t) { id } }"
@@ -119,6 +119,7 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
         await proxy.cut()
         await eventually(disconnected)
 
+        await project_solver(app.state.service.db, "fixer")
         await _one_event_of_each_kind(Callers(base, mint))
         assert await backlog() == 6
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import timedelta
 from typing import Any
 
@@ -69,3 +70,78 @@ async def test_withdrawing_a_support_is_published(issues: IssuesServer, amqp_url
     assert [e["data"] for e in events] == [
         {"issue_id": issue["id"], "kind": "PROBLEM", "user_id": fan.id, "supporters_count": 0}
     ]
+
+
+COMMENT = "mutation($id: ID!, $t: String!) { commentOnIssue(id: $id, text: $t) { official } }"
+LIST = """
+query($filter: IssueFilter, $first: Int) {
+  issues(filter: $filter, first: $first) {
+    totalCount pageInfo { hasNextPage } edges { node { id overdue } }
+  }
+}"""
+
+
+async def _department_with_issues(issues: IssuesServer) -> tuple[str, dict[str, str]]:
+    """A department of its own, with an issue in each situation the deadline knows."""
+    department = f"dept-{uuid.uuid4().hex[:8]}"  # seeded issues only: no category routes here
+    reporter, now = issues.citizen(), utcnow()
+    past, soon = now - timedelta(hours=1), now + timedelta(days=2)
+
+    async def seed(status: str, **fields: Any) -> str:
+        return await issues.seed_issue(
+            status=status, reporter=reporter.id, department=department, **fields
+        )
+
+    cases = {
+        "late": await seed("ACCEPTED", due_at=past),
+        "answered": await seed("ACCEPTED", due_at=past),
+        "working": await seed("IN_PROGRESS", due_at=past),
+        "on_time": await seed("ACCEPTED", due_at=soon),
+        "new": await seed("NEW"),
+    }
+    # The department's official answers one of the late ones in a comment.
+    said = await issues.official(department).client.data(
+        COMMENT, {"id": cases["answered"], "t": "Выедем в четверг."}
+    )
+    assert said["commentOnIssue"]["official"] is True
+    return department, cases
+
+
+async def _listed(issues: IssuesServer, **filter: Any) -> set[str]:
+    page = (await issues.client.data(LIST, {"filter": filter, "first": 50}))["issues"]
+    assert page["totalCount"] == len(page["edges"])
+    listed = {e["node"]["id"]: e["node"]["overdue"] for e in page["edges"]}
+    if "overdue" in filter:
+        assert set(listed.values()) <= {filter["overdue"]}, listed
+    return set(listed)
+
+
+async def test_overdue_is_for_the_answer_and_filters_a_departments_list(
+    issues: IssuesServer,
+) -> None:
+    department, cases = await _department_with_issues(issues)
+    # Another department's late issue stays off this department's dashboard.
+    elsewhere = await issues.seed_issue(
+        status="ACCEPTED", reporter=issues.citizen().id, due_at=utcnow() - timedelta(days=1)
+    )
+    late, others = {cases["late"]}, set(cases.values()) - {cases["late"]}
+    assert await _listed(issues, departmentId=department, overdue=True) == late
+    assert await _listed(issues, departmentId=department, overdue=False) == others
+    assert await _listed(issues, departmentId=department) == set(cases.values())
+    working = await _listed(issues, departmentId=department, overdue=True, status="IN_PROGRESS")
+    assert working == set()
+    waiting = await _listed(issues, departmentId=department, overdue=False, status="ACCEPTED")
+    assert waiting == {cases["answered"], cases["on_time"]}
+    assert elsewhere in await _listed(issues, overdue=True)
+    # Filtered in the query itself: a page of one counts the whole match.
+    one = {"filter": {"departmentId": department, "overdue": False}, "first": 1}
+    page = (await issues.client.data(LIST, one))["issues"]
+    assert (page["totalCount"], len(page["edges"]), page["pageInfo"]["hasNextPage"]) == (4, 1, True)
+    # The stats and the sweep's issue.overdue agree with the field.
+    stats = await issues.service.store.department_stats(department, utcnow())
+    assert stats["overdue"] == 1
+    await issues.service.flag_overdue(utcnow())
+    flagged = issues.service.db["issues"].find(
+        {"_id": {"$in": list(cases.values())}, "overdue_notified": True}, {"_id": 1}
+    )
+    assert [d["_id"] async for d in flagged] == [cases["late"]]

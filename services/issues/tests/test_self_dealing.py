@@ -63,7 +63,8 @@ async def test_the_reporter_cannot_solve_their_own_issue(issues: IssuesServer) -
 async def test_only_the_departments_official_confirms_a_fix_once(
     issues: IssuesServer, amqp_url: str
 ) -> None:
-    reporter, solver, official = issues.citizen(), issues.solver(), issues.official("roads")
+    reporter, official = issues.citizen(), issues.official("roads")
+    solver = await issues.skilled(issues.solver())
     stranger_official = issues.official("parks")
     async with bound_queue(amqp_url, issues.settings.namespace, "issue.#") as queue:
         issue = await issues.report(reporter)

@@ -145,3 +145,41 @@ async def test_matching_issues_follow_skills_and_district(
     body = await _matching_body(reporter, solver)
     assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
     assert (await _matching(issues, reporter))["totalCount"] == 0
+
+
+OFFER = """mutation($id: ID!, $m: String!) { offerToSolve(id: $id, message: $m) { id status } }"""
+
+
+async def test_a_solver_offers_only_in_the_categories_of_their_skills(
+    issues: IssuesServer, amqp_url: str
+) -> None:
+    tag = uuid.uuid4().hex[:8]
+    skill = f"skill-{tag}"
+    await issues.service.db["categories"].insert_one(
+        {"_id": skill, "name": f"Test {tag}", "department_id": "roads"}
+    )
+    solver, reporter, official = issues.solver(), issues.citizen(), issues.official("roads")
+    theirs = await _issue(issues, reporter, official, skill, "leninsky", "ACCEPTED")
+    potholes = await _issue(issues, reporter, official, "potholes", "leninsky", "ACCEPTED")
+
+    # Before the users service told this one the solver's skills: refused, try again later.
+    early = await solver.client.post(OFFER, {"id": theirs, "m": "Сделаем"})
+    assert early["errors"][0]["extensions"] == {"code": "FORBIDDEN", "skill": skill}
+    assert "try again" in early["errors"][0]["message"]
+
+    await publish(issues, amqp_url, *_solver_events(solver.id, skill))
+    await _projected_solver(issues, solver.id)
+
+    async def skills_known() -> bool:
+        user = await issues.service.db["users"].find_one({"_id": solver.id})
+        return user is not None and skill in (user.get("skills") or [])
+
+    await eventually(skills_known)
+    lacking = await solver.client.post(OFFER, {"id": potholes, "m": "Заделаем"})
+    assert lacking["errors"][0]["extensions"] == {"code": "FORBIDDEN", "skill": "potholes"}
+    assert "becomeSolver" in lacking["errors"][0]["message"]
+    assert lacking["data"] is None
+    offered = (await solver.client.data(OFFER, {"id": theirs, "m": "Сделаем"}))["offerToSolve"]
+    assert offered["status"] == "PENDING"
+    offers = issues.service.db["solver_offers"].count_documents({"solver_id": solver.id})
+    assert await offers == 1

@@ -306,7 +306,8 @@ async def _loop_events_arrive(queue: Any, reporter: Person, solver: Person, issu
 
 async def test_full_solver_loop(issues: IssuesServer, amqp_url: str) -> None:
     reporter, moderator, stranger = issues.citizen(), issues.moderator(), issues.citizen()
-    solver, rival = issues.solver(), issues.solver(district="oktyabrsky")
+    solver = await issues.skilled(issues.solver())
+    rival = await issues.skilled(issues.solver(district="oktyabrsky"))
     async with bound_queue(amqp_url, issues.settings.namespace, "issue.#") as queue:
         issue_id = (await issues.report(reporter))["id"]
         await _accept(moderator, issue_id)

@@ -56,6 +56,14 @@ class Status(StrEnum):
     REJECTED = "REJECTED"
 
 
+class OfferStatus(StrEnum):
+    """Where a solver's offer stands."""
+
+    PENDING = "PENDING"
+    ACCEPTED = "ACCEPTED"
+    DECLINED = "DECLINED"
+
+
 # Statuses in which the city still owes an answer or a fix.
 OPEN = frozenset({Status.NEW, Status.ACCEPTED, Status.UNDER_REVIEW, Status.IN_PROGRESS})
 # Statuses in which no deadline runs any more.
@@ -214,8 +222,21 @@ def add_working_days(
     return due.astimezone(UTC)
 
 
-def is_overdue(status: Status, due_at: datetime | None, now: datetime) -> bool:
-    return due_at is not None and status not in SETTLED and now > due_at
+# The one status in which the department owes its official answer: it took the issue on
+# (`due_at` set) and has not moved it on yet. Any move out of ACCEPTED (work started, a
+# solver assigned) is an answer; so is an official comment while ACCEPTED (`answered_at`).
+AWAITING_ANSWER = Status.ACCEPTED
+
+
+def is_overdue(
+    status: Status, due_at: datetime | None, answered_at: datetime | None, now: datetime
+) -> bool:
+    """Past the deadline for the department's official answer, still unanswered.
+
+    The deadline (`due_at`, set on ACCEPTED) is for the answer, not for the fix: an
+    issue IN_PROGRESS, or ACCEPTED with an official comment, is not overdue.
+    """
+    return status is AWAITING_ANSWER and due_at is not None and answered_at is None and now > due_at
 
 
 # ─────────────────────────── search terms ───────────────────────────
@@ -264,12 +285,26 @@ MAX_URL = 2000
 MAX_RADIUS_METERS = 50_000
 DEFAULT_RADIUS_METERS = 1000
 MAX_SEARCH = 200
+# Bounds of an issue's lists: `solverOffers(first:)` and `history(last:)`.
+DEFAULT_OFFERS = 20
+MAX_OFFERS = 50
+DEFAULT_HISTORY = 50
+MAX_HISTORY = 100
 
 
 def required_text(value: str | None, field: str, limit: int) -> str:
     text = clean_text(value, field, limit)
     assert text is not None
     return text
+
+
+def list_size(value: int | None, field: str, default: int, maximum: int) -> int:
+    """How many items a bounded list returns: `default` when not asked, refused above `maximum`."""
+    if value is None:
+        return default
+    if not 1 <= value <= maximum:
+        raise BadUserInputError(f"`{field}` must be between 1 and {maximum}.", field=field)
+    return value
 
 
 def check_point(lat: float, lon: float, field: str = "location") -> None:
@@ -466,7 +501,7 @@ def assignment(
             "Only the reporter or an official of the responsible department can accept an offer."
         )
     check_not_reporter(solver_id, reporter_id)
-    if offer_status != "PENDING":
+    if offer_status != OfferStatus.PENDING:
         raise ConflictError(f"This offer is {offer_status} already.")
     if assigned_solver:
         raise ConflictError("This issue already has a solver.")
@@ -489,6 +524,26 @@ def check_not_reporter(solver_id: str, reporter_id: str) -> None:
     if solver_id == reporter_id:
         raise ForbiddenError(
             "The reporter of an issue cannot be its solver: someone else has to fix it."
+        )
+
+
+def check_skill(category: str, skills: Collection[str]) -> None:
+    """A solver offers help only in the categories they named as skills (`becomeSolver`).
+
+    `skills` is what the users service last told this service (the users projection);
+    empty when it has not told it yet, since a solver always names at least one skill.
+    """
+    if not skills:
+        raise ForbiddenError(
+            "Your solver skills have not reached the issues service yet; try again in a "
+            "few seconds (or name your skills with `becomeSolver`).",
+            skill=category,
+        )
+    if category not in skills:
+        raise ForbiddenError(
+            f"This issue's category is '{category}', which is not among your solver skills; "
+            "add it with `becomeSolver` to offer help here.",
+            skill=category,
         )
 
 

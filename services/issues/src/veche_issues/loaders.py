@@ -32,13 +32,23 @@ class IssueById(DataLoader[str, Document | None]):
         super().__init__(load_fn=store.by_ids)
 
 
-class OffersByIssue(DataLoader[str, list[Document]]):
-    """Each issue's solver offers, oldest first."""
+# (issue id, at most this many offers)
+OffersKey = tuple[str, int]
+
+
+class OffersByIssue(DataLoader[OffersKey, list[Document]]):
+    """Each issue's first solver offers, oldest first; issues asking for as many share a batch."""
 
     def __init__(self, store: IssueStore) -> None:
-        async def load(issue_ids: list[str]) -> list[list[Document]]:
-            found = await store.offers_by_issues(issue_ids)
-            return [found[i] for i in issue_ids]
+        async def load(keys: list[OffersKey]) -> list[list[Document]]:
+            sizes: dict[int, list[str]] = defaultdict(list)
+            for issue_id, first in keys:
+                sizes[first].append(issue_id)
+            found: dict[OffersKey, list[Document]] = {}
+            for first, issue_ids in sizes.items():
+                offers = await store.offers_by_issues(issue_ids, limit=first)
+                found.update({(i, first): offers[i] for i in issue_ids})
+            return [found[key] for key in keys]
 
         super().__init__(load_fn=load)
 

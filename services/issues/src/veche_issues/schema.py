@@ -88,13 +88,28 @@ public_enum(
     "ACCEPTED or REJECTED, then as problems.",
     values={
         "NEW": "Reported; waits for a moderator or the department to accept or reject it.",
-        "ACCEPTED": "Taken on by the department; `dueAt` says by when it must act. Solvers may offer help.",
+        "ACCEPTED": "Taken on by the department; `dueAt` says by when it must answer (`overdue` once late). "
+        "Solvers may offer help.",
         "COLLECTING": "An initiative gathering supports; at `supportThreshold` it moves to UNDER_REVIEW by itself.",
         "UNDER_REVIEW": "An initiative with enough supports; the department decides to accept or reject it.",
         "IN_PROGRESS": "Being fixed, by the department or by the assigned solver.",
         "RESOLVED": "Reported fixed; the reporter confirms (CLOSED) or reopens it. Closes by itself after a waiting period.",
         "CLOSED": "Done: confirmed by the reporter or closed after the waiting period.",
         "REJECTED": "Not taken on; the history's last note says why.",
+    },
+)
+
+
+OfferStatus = domain.OfferStatus
+public_enum(
+    OfferStatus,
+    name="OfferStatus",
+    description="Where a solver's offer stands. Clients must tolerate values added later (show an "
+    "unknown one as its name): a shipped app cannot be updated with the server.",
+    values={
+        "PENDING": "Waiting for the reporter or an official of the department to accept it.",
+        "ACCEPTED": "Accepted: this solver is the issue's assigned solver.",
+        "DECLINED": "Not taken: another solver's offer was accepted.",
     },
 )
 
@@ -214,8 +229,9 @@ def _user(user_id: str | None) -> User | None:
 class SolverOffer:
     id: strawberry.ID = strawberry.field(description="Offer id; pass to acceptSolverOffer.")
     message: str = strawberry.field(description="What the solver proposes to do, and when.")
-    status: str = strawberry.field(
-        description="PENDING (waiting), ACCEPTED (this solver was assigned) or DECLINED (another was)."
+    status: OfferStatus = strawberry.field(
+        description="PENDING (waiting), ACCEPTED (this solver was assigned) or DECLINED (another was); "
+        "tolerate values added later."
     )
     at: datetime = strawberry.field(description="When the offer was made (UTC).")
     _solver_id: strawberry.Private[str]
@@ -229,7 +245,7 @@ class SolverOffer:
         return cls(
             id=strawberry.ID(document["_id"]),
             message=document["message"],
-            status=document["status"],
+            status=OfferStatus(document["status"]),
             at=document["at"],
             _solver_id=document["solver_id"],
         )
@@ -356,8 +372,10 @@ class Issue:
         description="Initiatives: supports needed to go to official review. Null for problems."
     )
     due_at: datetime | None = strawberry.field(
-        description="The department's deadline (UTC): set when ACCEPTED, a number of working days later "
-        "(weekends and public holidays skipped)."
+        description="The deadline (UTC) for the department's official answer, not for the fix: set when "
+        "the issue is ACCEPTED, a number of working days later (weekends and public holidays skipped). "
+        "The department answers by moving the issue on (IN_PROGRESS, or accepting a solver's offer) or "
+        "by an official comment; `overdue` says whether it is late. Null before ACCEPTED."
     )
     created_at: datetime = strawberry.field(description="When it was reported or proposed (UTC).")
     updated_at: datetime = strawberry.field(description="When it last changed (UTC).")
@@ -419,9 +437,23 @@ class Issue:
     def solver(self) -> User | None:
         return _user(self._doc.get("solver_id"))
 
-    @strawberry.field(description="Solvers' offers to fix it, oldest first.")
-    async def solver_offers(self, info: IssuesInfo) -> list[SolverOffer]:
-        offers = await info.context.issue_loaders.offers_by_issue.load(self._doc["_id"])
+    @strawberry.field(
+        description=f"Solvers' offers to fix it, oldest first: the first `first` of them "
+        f"(default {domain.DEFAULT_OFFERS}, at most {domain.MAX_OFFERS})."
+    )
+    async def solver_offers(
+        self,
+        info: IssuesInfo,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description=f"How many offers, 1–{domain.MAX_OFFERS} (default {domain.DEFAULT_OFFERS}); "
+                "BAD_USER_INPUT above."
+            ),
+        ] = None,
+    ) -> list[SolverOffer]:
+        size = domain.list_size(first, "first", domain.DEFAULT_OFFERS, domain.MAX_OFFERS)
+        offers = await info.context.issue_loaders.offers_by_issue.load((self._doc["_id"], size))
         return [SolverOffer.from_doc(o) for o in offers]
 
     @strawberry.field(
@@ -463,11 +495,17 @@ class Issue:
         )
 
     @strawberry.field(
-        description="True once `dueAt` has passed and the issue is not yet RESOLVED, CLOSED or REJECTED."
+        description="True while the department's official answer is late: the issue is ACCEPTED, `dueAt` "
+        "has passed, and the department has neither moved it on (IN_PROGRESS, a solver's offer "
+        "accepted) nor answered in an official comment. False once answered, however late, and "
+        "false before ACCEPTED: it is a deadline for the answer, not for the fix."
     )
     def overdue(self) -> bool:
         return domain.is_overdue(
-            domain.Status(self._doc["status"]), self._doc.get("due_at"), utcnow()
+            domain.Status(self._doc["status"]),
+            self._doc.get("due_at"),
+            self._doc.get("answered_at"),
+            utcnow(),
         )
 
     @strawberry.field(description="Comments, oldest first.")
@@ -483,9 +521,24 @@ class Issue:
             total=page.total,
         )
 
-    @strawberry.field(description="Every status change, oldest first.")
-    def history(self) -> list[StatusChange]:
-        return [StatusChange.from_doc(e) for e in self._doc.get("history", [])]
+    @strawberry.field(
+        description=f"Status changes, oldest first: the latest `last` of them (default "
+        f"{domain.DEFAULT_HISTORY}, at most {domain.MAX_HISTORY}), so the current status's reason "
+        "is always there. A problem's whole workflow is a handful of steps: only a long run of "
+        "reopenings exceeds the default, and then its earliest steps are left out."
+    )
+    def history(
+        self,
+        last: Annotated[
+            int | None,
+            strawberry.argument(
+                description=f"How many of the latest changes, 1–{domain.MAX_HISTORY} (default "
+                f"{domain.DEFAULT_HISTORY}); BAD_USER_INPUT above."
+            ),
+        ] = None,
+    ) -> list[StatusChange]:
+        size = domain.list_size(last, "last", domain.DEFAULT_HISTORY, domain.MAX_HISTORY)
+        return [StatusChange.from_doc(e) for e in self._doc.get("history", [])[-size:]]
 
 
 @strawberry.type(description="A kind of problem, and the department that handles it.")
@@ -510,7 +563,10 @@ class DepartmentStats:
     open: int = strawberry.field(
         description="Issues routed to it that are NEW, ACCEPTED, UNDER_REVIEW or IN_PROGRESS."
     )
-    overdue: int = strawberry.field(description="Open issues past their `dueAt`.")
+    overdue: int = strawberry.field(
+        description="Issues whose official answer is overdue (see `Issue.overdue`): ACCEPTED, past "
+        "`dueAt`, not yet answered."
+    )
     resolved: int = strawberry.field(description="Issues RESOLVED or CLOSED.")
     median_response_hours: float | None = strawberry.field(
         description="Median hours from report to the department's first response (a status change or an "
@@ -539,6 +595,16 @@ class IssueFilter:
     )
     district_id: strawberry.ID | None = strawberry.field(
         default=None, description="Only this district."
+    )
+    department_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Only issues routed to this department (a department's dashboard).",
+    )
+    overdue: bool | None = strawberry.field(
+        default=None,
+        description="true: only issues whose official answer is overdue now (see `Issue.overdue`); "
+        "false: only the others; left out: both. With `departmentId`, a department's list of late "
+        "answers.",
     )
     near: NearInput | None = strawberry.field(
         default=None,
@@ -655,6 +721,8 @@ class Query:
                 district_id=str(filter.district_id) if filter.district_id else None,
                 near=Near(near.lat, near.lon, near.radius_meters) if near else None,
                 text=filter.text,
+                department_id=str(filter.department_id) if filter.department_id else None,
+                overdue=filter.overdue,
             )
         page = await info.context.issues.find_issues(
             query, first=page_size(first), after=decode_cursor(after, ID_SHAPE, NEAR_SHAPE)

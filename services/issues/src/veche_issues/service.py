@@ -75,6 +75,8 @@ class IssueQuery:
     district_id: str | None = None
     near: Near | None = None
     text: str | None = None
+    department_id: str | None = None
+    overdue: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -303,6 +305,9 @@ class IssuesService:
             category=query.category,
             district_id=query.district_id,
             terms=terms,
+            department_id=query.department_id,
+            overdue=query.overdue,
+            now=utcnow(),
         )
 
     async def find_issues(
@@ -516,6 +521,7 @@ class IssuesService:
             await self.store.keep_first_response(
                 issue_id, domain.first_response(issue["created_at"], now)
             )
+            await self.store.mark_answered(issue_id, now)
         self.outbox.written()
         return comment
 
@@ -587,6 +593,8 @@ class IssuesService:
         clean = domain.required_text(message, "message", domain.MAX_OFFER)
         issue = await self.get_issue(issue_id)
         domain.check_not_reporter(caller.user_id, issue["reporter_id"])
+        profile = await self.store.user(caller.user_id) or {}
+        domain.check_skill(issue["category"], profile.get("skills") or [])
         if Status(issue["status"]) not in domain.SOLVABLE:
             raise InvalidTransitionError(
                 f"Solvers can offer help once an issue is ACCEPTED; this one is {issue['status']}.",
@@ -718,7 +726,8 @@ class IssuesService:
         return closed
 
     async def flag_overdue(self, now: datetime) -> int:
-        """Publishes `issue.overdue` once per issue that passed its dueAt unresolved.
+        """Publishes `issue.overdue` once per issue whose official answer is late
+        (`domain.is_overdue`: ACCEPTED past its dueAt, unanswered).
 
         A conditional update on the issue (`overdue_notified` not yet set) decides,
         in the same transaction as the outbox row, so sweeps that overlap, or run

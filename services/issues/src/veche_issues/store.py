@@ -7,6 +7,7 @@ consumers for the users projection.
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import Iterable
 from datetime import date, datetime
@@ -18,6 +19,7 @@ from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, ReturnDocument
 from veche_issues import domain
 from veche_issues.domain import Kind, Status
 from veche_kit import export, mongo, throttle
+from veche_kit.clock import utcnow
 from veche_kit.events import UserProfileUpdated, UserRegistered, UserRoleChanged
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
@@ -83,6 +85,8 @@ INDEXES: dict[str, list[IndexModel]] = {
     # One offer per solver per issue.
     OFFERS: [
         IndexModel([("issue_id", ASCENDING), ("solver_id", ASCENDING)], unique=True, name="once"),
+        # An issue's offers oldest first (`offers_by_issues`).
+        IndexModel([("issue_id", ASCENDING), ("_id", ASCENDING)], name="issue_order"),
         PENDING_INDEX,
     ],
     CATEGORIES: [],
@@ -126,6 +130,25 @@ def prefix_filter(terms: list[str]) -> dict[str, Any]:
     return {"search_terms": {"$all": [Regex("^" + re.escape(t)) for t in terms]}}
 
 
+def overdue_conditions(overdue: bool, now: datetime) -> Document:
+    """Issues whose official answer is overdue at `now` (`domain.is_overdue`), or
+    (`overdue` false) every other issue."""
+    if overdue:
+        return {
+            "status": domain.AWAITING_ANSWER.value,
+            "due_at": {"$lt": now},
+            "answered_at": None,
+        }
+    return {
+        "$or": [
+            {"status": {"$ne": domain.AWAITING_ANSWER.value}},
+            {"due_at": None},
+            {"due_at": {"$gte": now}},
+            {"answered_at": {"$ne": None}},
+        ]
+    }
+
+
 def filter_conditions(
     *,
     kind: Kind | None,
@@ -133,18 +156,27 @@ def filter_conditions(
     category: str | None,
     district_id: str | None,
     terms: list[str],
+    department_id: str | None = None,
+    overdue: bool | None = None,
+    now: datetime | None = None,
 ) -> Document:
     """The query for `issues(filter:)`: each given part must hold; every search term
-    must begin one of the issue's stored terms."""
+    must begin one of the issue's stored terms; `overdue` is judged at `now`."""
     conditions: Document = {}
     if kind is not None:
         conditions["kind"] = kind.value
-    if status is not None:
+    if overdue is not None:
+        conditions.update(overdue_conditions(overdue, now or utcnow()))
+    if status is not None and conditions.get("status", status.value) != status.value:
+        conditions["status"] = {"$in": []}  # overdue asks for ACCEPTED, the filter for another
+    elif status is not None:
         conditions["status"] = status.value
     if category is not None:
         conditions["category"] = category
     if district_id is not None:
         conditions["district_id"] = district_id
+    if department_id is not None:
+        conditions["department_id"] = department_id
     if terms:
         conditions.update(prefix_filter(terms))
     return conditions
@@ -217,9 +249,9 @@ async def nearest(
     return rows, len(ordered)
 
 
-OFFER_PENDING = "PENDING"
-OFFER_ACCEPTED = "ACCEPTED"
-OFFER_DECLINED = "DECLINED"
+OFFER_PENDING = domain.OfferStatus.PENDING.value
+OFFER_ACCEPTED = domain.OfferStatus.ACCEPTED.value
+OFFER_DECLINED = domain.OfferStatus.DECLINED.value
 
 
 def _values(statuses: Iterable[Status]) -> list[str]:
@@ -384,6 +416,14 @@ class IssueStore:
     async def keep_first_response(self, issue_id: str, first_response: Document) -> None:
         await self.db[ISSUES].update_one({"_id": issue_id}, {"$min": first_response})
 
+    async def mark_answered(self, issue_id: str, now: datetime) -> None:
+        """Records the department's official answer to an ACCEPTED issue, once: from then
+        on it is not overdue (a conditional update, so racing comments keep the first)."""
+        await self.db[ISSUES].update_one(
+            {"_id": issue_id, "status": domain.AWAITING_ANSWER.value, "answered_at": None},
+            {"$set": {"answered_at": now}},
+        )
+
     async def resolved_before(self, cutoff: datetime) -> list[str]:
         cursor = self.db[ISSUES].find(
             {"status": Status.RESOLVED.value, "resolved_at": {"$lt": cutoff}}, {"_id": 1}
@@ -422,7 +462,7 @@ class IssueStore:
         return {
             "department_id": department_id,
             "open": await issues.count_documents(open_now),
-            "overdue": await issues.count_documents({**open_now, "due_at": {"$lt": now}}),
+            "overdue": await issues.count_documents({**mine, **overdue_conditions(True, now)}),
             "resolved": await issues.count_documents(
                 {**mine, "status": {"$in": [Status.RESOLVED.value, Status.CLOSED.value]}}
             ),
@@ -559,13 +599,20 @@ class IssueStore:
         """DuplicateKeyError when the solver offered already (a unique index)."""
         await self.db[OFFERS].insert_one(offer)
 
-    async def offers_by_issues(self, issue_ids: list[str]) -> dict[str, list[Document]]:
-        """Each issue's offers, oldest first."""
-        found: dict[str, list[Document]] = {i: [] for i in issue_ids}
-        cursor = self.db[OFFERS].find({"issue_id": {"$in": list(found)}}).sort("_id", 1)
-        async for offer in cursor:
-            found[offer["issue_id"]].append(offer)
-        return found
+    async def offers_by_issues(
+        self, issue_ids: list[str], *, limit: int
+    ) -> dict[str, list[Document]]:
+        """Each issue's first `limit` offers, oldest first: one bounded query per issue
+        (on the (issue, id) index), however many offers an issue has."""
+        wanted = list(dict.fromkeys(issue_ids))
+
+        async def oldest(issue_id: str) -> list[Document]:
+            cursor = self.db[OFFERS].find({"issue_id": issue_id}).sort("_id", ASCENDING)
+            found: list[Document] = await cursor.limit(limit).to_list()
+            return found
+
+        pages = await asyncio.gather(*(oldest(i) for i in wanted))
+        return dict(zip(wanted, pages, strict=True))
 
     async def take_offer(
         self, offer_id: str, issue_id: str, now: datetime, session: Session
@@ -656,8 +703,4 @@ def _matching(skills: list[str]) -> Document:
 
 
 def _late(now: datetime) -> Document:
-    return {
-        "status": {"$in": _values(domain.OPEN)},
-        "due_at": {"$lt": now},
-        "overdue_notified": {"$ne": True},
-    }
+    return {**overdue_conditions(True, now), "overdue_notified": {"$ne": True}}
