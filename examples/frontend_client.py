@@ -133,6 +133,8 @@ class Portal:
 
 
 class Session:
+    """An open connection that runs operations by name."""
+
     def __init__(self, session: AsyncClientSession, operations: dict[str, DocumentNode]) -> None:
         self._session = session
         self._operations = operations
