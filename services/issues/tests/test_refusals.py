@@ -18,6 +18,7 @@ from veche_kit.abuse import (
     MALFORMED,
     Malformed,
     aliased,
+    cpu_allowance,
     cpu_and_body,
     nested,
     refusal,
@@ -61,27 +62,27 @@ async def test_two_hundred_aliases_eight_deep_are_refused_before_the_work(
     cpu, body = await cpu_and_body(issues.client, aliased(DEEP_PAGE, 200))
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"  # by its tokens
     assert body.get("data") is None
-    assert cpu < 0.1, cpu  # unrefused it took 5.9 s of the service
+    assert cpu < cpu_allowance(0.1), cpu  # unrefused it took 5.9 s of the service
     cpu, body = await cpu_and_body(
         issues.client, aliased(DEEP_PAGE, issues.settings.max_aliases + 1)
     )
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert "aliases" in body["errors"][0]["message"]
-    assert cpu < 0.1, cpu
+    assert cpu < cpu_allowance(0.1), cpu
 
 
 async def test_depth_and_tokens_have_limits(issues: IssuesServer) -> None:
     cpu, body = await cpu_and_body(issues.client, nested(issues.settings.max_depth + 1))
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
     assert "deeper" in body["errors"][0]["message"]
-    assert cpu < 0.1, cpu
+    assert cpu < cpu_allowance(0.1), cpu
     cpu, body = await cpu_and_body(issues.client, nested(5000))
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
-    assert cpu < 0.1, cpu
+    assert cpu < cpu_allowance(0.1), cpu
     many = "{ " + " ".join("__typename" for _ in range(issues.settings.max_tokens)) + " }"
     cpu, body = await cpu_and_body(issues.client, many)
     assert body["errors"][0]["extensions"]["code"] == "QUERY_TOO_COMPLEX"
-    assert cpu < 0.1, cpu
+    assert cpu < cpu_allowance(0.1), cpu
 
 
 async def test_syntax_and_validation_errors_are_coded(issues: IssuesServer) -> None:
@@ -149,7 +150,7 @@ async def test_texts_and_lists_past_their_stated_maximum_are_refused_first(
     cpu, body = await cpu_and_body(citizen.client, REPORT, {"input": report})
     assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "photos"}
     assert "at most 10 items" in body["errors"][0]["message"]
-    assert cpu < 0.1, cpu
+    assert cpu < cpu_allowance(0.1), cpu
     body = await citizen.client.post(
         REPORT, {"input": {**report, "photos": [], "description": "x" * 5001}}
     )
@@ -188,7 +189,7 @@ async def test_department_stats_are_computed_once_per_request(issues: IssuesServ
     cpu = time.process_time() - started
     assert len(body) == 30
     assert store.stats_computed - before == departments  # not 30 times that
-    assert cpu < 1.0, cpu
+    assert cpu < cpu_allowance(1.0), cpu
 
 
 async def test_department_stats_are_reused_for_a_few_seconds(

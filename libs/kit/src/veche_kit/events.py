@@ -352,7 +352,8 @@ class IssueSupportWithdrawn(Event):
 
 
 class IssueOverdue(Event):
-    """An accepted issue passed its dueAt unresolved; published once per issue."""
+    """An accepted issue passed its dueAt without the department's answer (no move to
+    IN_PROGRESS, no accepted offer, no official comment); published once per issue."""
 
     type = "issue.overdue"
     issue_id: str
