@@ -47,17 +47,18 @@ def _on_start_and_background(
     runtime.run_in_background("retention", retention.run)
 
 
-def _smtp(settings: UsersSettings) -> SmtpMailer | None:
-    if not settings.smtp_host:
-        return None
-    return SmtpMailer(
-        settings.smtp_host,
-        settings.smtp_port,
-        settings.smtp_from,
-        username=settings.smtp_username,
-        password=settings.smtp_password,
-        starttls=settings.smtp_starttls,
-    )
+def _mailer(settings: UsersSettings) -> Mailer:
+    smtp = None
+    if settings.smtp_host:
+        smtp = SmtpMailer(
+            settings.smtp_host,
+            settings.smtp_port,
+            settings.smtp_from,
+            username=settings.smtp_username,
+            password=settings.smtp_password,
+            starttls=settings.smtp_starttls,
+        )
+    return load_mailer(settings.email_sender, smtp)
 
 
 def create_app(
@@ -79,14 +80,8 @@ def create_app(
     )
     user_store = store.UserStore(runtime.db)
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
-    service = UsersService(
-        user_store,
-        outbox,
-        settings,
-        key,
-        sender or load_sender(settings.code_sender),
-        mailer or load_mailer(settings.email_sender, _smtp(settings)),
-    )
+    senders = (sender or load_sender(settings.code_sender), mailer or _mailer(settings))
+    service = UsersService(user_store, outbox, settings, key, *senders)
     if verifier.stale is not None:
         service.stale = verifier.stale  # the same record: a sign-out takes effect at once
     runtime.attach_consumer(handlers.bind(Reactions(service)))
