@@ -476,3 +476,23 @@ async def test_department_stats(issues: IssuesServer) -> None:
     assert mine["resolved"] == 3
     assert 5.9 <= mine["medianResponseHours"] <= 6.1  # median of 2, 6 and ~10
     assert {s["department"]["id"] for s in stats} >= {"roads", "housing", "landscaping"}
+
+
+async def test_staff_moves_are_audited_and_a_reporters_are_not(issues: IssuesServer) -> None:
+    reporter, moderator = issues.citizen(), issues.moderator()
+    issue = await issues.report(reporter)
+    note = "Передано в дорожную службу"
+    await moderator.client.data(CHANGE, {"id": issue["id"], "status": "ACCEPTED", "note": note})
+    resolved = await issues.seed_issue(status="RESOLVED", reporter=reporter.id)
+    await reporter.client.data(CONFIRM, {"id": resolved})
+    outbox = issues.service.db["outbox"]
+    audited = await outbox.find({"type": "audit.recorded"}).to_list()
+    mine = [a["envelope"]["data"] for a in audited]
+    about_issue = [a for a in mine if a["target_id"] == issue["id"]]
+    assert len(about_issue) == 1
+    [entry] = about_issue
+    assert entry["action"] == "ISSUE_STATUS_CHANGED"
+    assert entry["actor_id"] == moderator.id
+    assert (entry["before"], entry["after"]) == ({"status": "NEW"}, {"status": "ACCEPTED"})
+    assert entry["reason"] == note
+    assert [a for a in mine if a["target_id"] == resolved] == []  # the reporter's own step

@@ -28,7 +28,7 @@ PRODUCERS = {
     "poll": ("polls",),
     "issue": ("issues",),
     "initiative": ("issues",),
-    "audit": ("users", "polls"),  # each service tells its own staff actions
+    "audit": ("users", "polls", "issues"),  # each service tells its own staff actions
 }
 
 

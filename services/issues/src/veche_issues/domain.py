@@ -429,6 +429,7 @@ class Change:
     fields: dict[str, Any]
     entry: dict[str, Any] | None = None
     first_response: dict[str, Any] | None = None
+    by_city: bool = False  # an official or moderator decided it: a staff action, audited
 
 
 def first_response(created_at: datetime, now: datetime) -> dict[str, Any]:
@@ -479,8 +480,10 @@ def transition(
         fields["resolved_at"] = now
     if current is Status.RESOLVED and target is Status.IN_PROGRESS:
         fields["resolved_at"] = None  # reopened: the auto-close clock starts again later
-    answer = first_response(created_at, now) if rule.actors & actors & CITY else None
-    return Change(fields, history_entry(current, target, by, clean_note, now), answer)
+    by_city = bool(rule.actors & actors & CITY)
+    answer = first_response(created_at, now) if by_city else None
+    entry = history_entry(current, target, by, clean_note, now)
+    return Change(fields, entry, answer, by_city=by_city)
 
 
 def assignment(

@@ -31,7 +31,8 @@ from veche_issues.store import (
     district_parts,
     filter_conditions,
 )
-from veche_kit import export, mongo
+from veche_kit import audit_log, export, mongo
+from veche_kit.audit_log import AuditAction
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.errors import (
@@ -43,6 +44,7 @@ from veche_kit.errors import (
     NotFoundError,
 )
 from veche_kit.events import (
+    AuditRecorded,
     IssueFixConfirmed,
     IssueOverdue,
     IssueSupportWithdrawn,
@@ -561,6 +563,8 @@ class IssuesService:
             supporters = await self.store.supporter_ids(issue_id, tx.session)
             assert change.entry is not None
             tx.emit(*domain.transition_events(saved, change.entry, supporters))
+            if caller is not None and change.by_city:
+                tx.emit(_audit_move(caller, issue_id, current, target, change.entry["note"]))
             return saved
 
         return await self.outbox.transaction(work)
@@ -803,3 +807,17 @@ def _matching_cursor(after: list[Any] | None) -> tuple[int, str | None]:
     if len(after) != 2 or after[0] not in (0, 1) or not isinstance(after[1], str):
         raise BadUserInputError("`after` is not a cursor from this list.", field="after")
     return int(after[0]), after[1]
+
+
+def _audit_move(
+    caller: Principal, issue_id: str, current: Status, target: Status, note: str | None
+) -> AuditRecorded:
+    return audit_log.entry(
+        caller,
+        AuditAction.ISSUE_STATUS_CHANGED,
+        "Issue",
+        issue_id,
+        before={"status": current.value},
+        after={"status": target.value},
+        reason=note,
+    )

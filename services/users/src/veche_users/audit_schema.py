@@ -40,6 +40,7 @@ public_enum(
         "POLL_PUBLISHED": "An official or admin published a poll.",
         "POLL_CLOSED": "An official or admin closed a poll before its end (`after`: votes counted).",
         "POLL_DECISION_RECORDED": "An official recorded the city's decision on a poll (`after`: its status).",
+        "ISSUE_STATUS_CHANGED": "An official or moderator moved an issue (`before`/`after`: its status; `reason`: the note).",
     },
 )
 
