@@ -31,6 +31,28 @@ MAX_PHONE = 32  # "+7 (910) 123-45-67" with room for other separators
 MAX_CODE = 16
 MAX_TOKEN = 256
 
+SignInEmail = Annotated[
+    str,
+    strawberry.argument(
+        description="The account's sign-in e-mail (the address codes are mailed to).",
+        metadata=bounded(chars=domain.MAX_EMAIL),
+    ),
+]
+MailedCode = Annotated[
+    str,
+    strawberry.argument(
+        description="The 8-character code from the e-mail (case, spaces and dashes do not matter).",
+        metadata=bounded(chars=MAX_CODE),
+    ),
+]
+NewPassword = Annotated[
+    str,
+    strawberry.argument(
+        description="The new password (the same rules as at `register`).",
+        metadata=bounded(chars=domain.MAX_PASSWORD),
+    ),
+]
+
 
 Role = domain.Role
 public_enum(
@@ -739,20 +761,8 @@ class Mutation:
     async def verify_email(
         self,
         info: UsersInfo,
-        email: Annotated[
-            str,
-            strawberry.argument(
-                description="The address the code was mailed to.",
-                metadata=bounded(chars=domain.MAX_EMAIL),
-            ),
-        ],
-        code: Annotated[
-            str,
-            strawberry.argument(
-                description="The 8-character code from the e-mail (case, spaces and dashes do not matter).",
-                metadata=bounded(chars=MAX_CODE),
-            ),
-        ],
+        email: SignInEmail,
+        code: MailedCode,
     ) -> bool:
         return await info.context.users.verify_email(email, code)
 
@@ -762,13 +772,7 @@ class Mutation:
     async def request_password_reset(
         self,
         info: UsersInfo,
-        email: Annotated[
-            str,
-            strawberry.argument(
-                description="The account's sign-in e-mail.",
-                metadata=bounded(chars=domain.MAX_EMAIL),
-            ),
-        ],
+        email: SignInEmail,
     ) -> bool:
         users = info.context.users
         return await users.request_password_reset(email, users.client_of(info.context.request))
@@ -779,27 +783,9 @@ class Mutation:
     async def reset_password(
         self,
         info: UsersInfo,
-        email: Annotated[
-            str,
-            strawberry.argument(
-                description="The account's sign-in e-mail.",
-                metadata=bounded(chars=domain.MAX_EMAIL),
-            ),
-        ],
-        code: Annotated[
-            str,
-            strawberry.argument(
-                description="The 8-character code from the e-mail.",
-                metadata=bounded(chars=MAX_CODE),
-            ),
-        ],
-        new_password: Annotated[
-            str,
-            strawberry.argument(
-                description="The new password (the same rules as at `register`).",
-                metadata=bounded(chars=domain.MAX_PASSWORD),
-            ),
-        ],
+        email: SignInEmail,
+        code: MailedCode,
+        new_password: NewPassword,
     ) -> bool:
         users = info.context.users
         client = users.client_of(info.context.request)
@@ -818,13 +804,7 @@ class Mutation:
                 metadata=bounded(chars=domain.MAX_PASSWORD),
             ),
         ],
-        new_password: Annotated[
-            str,
-            strawberry.argument(
-                description="The new password (the same rules as at `register`).",
-                metadata=bounded(chars=domain.MAX_PASSWORD),
-            ),
-        ],
+        new_password: NewPassword,
     ) -> bool:
         caller = await info.context.require_user()
         return await info.context.users.change_password(caller, current_password, new_password)
