@@ -150,7 +150,17 @@ async def test_self_dealing_earns_nothing(stack: Runner, callers: list[Caller]) 
     friend = await citizen(stack, callers, "Friend")
     await friend.api.data(BECOME_SOLVER)
     await friend.renew()
-    offer = (await friend.api.data(OFFER, {"id": issue_id, "m": "Заделаю"}))["offerToSolve"]
+
+    async def offered() -> dict[str, Any]:
+        """The friend's offer, once their skills have reached the issues service."""
+        body = await friend.api.post(OFFER, {"id": issue_id, "m": "Заделаю"})
+        errors = body.get("errors") or []
+        if errors and "not reached" in errors[0]["message"]:
+            return {}
+        assert not errors, errors
+        return dict(body["data"]["offerToSolve"])
+
+    offer = await eventually(offered, timeout=10)
     await reporter.api.data(ACCEPT, {"o": offer["id"]})
     await friend.api.data(MARK_SOLVED, {"id": issue_id})
     assert (await reporter.api.data(CONFIRM, {"id": issue_id}))["confirmResolution"] == {
