@@ -56,11 +56,38 @@ log = logging.getLogger(__name__)
 
 MAX_REWARD_TEXT = 500
 _NOT_SENT = "We could not send the code just now; try again in a few minutes."
-# Where a message about a used-up or missing e-mailed code sends the person.
-_ASK_AGAIN = {
-    MailPurpose.VERIFY_EMAIL.value: "requestEmailVerification",
-    MailPurpose.RESET_PASSWORD.value: "requestPasswordReset",
-}
+
+
+@dataclass(frozen=True)
+class CodeKind:
+    """One kind of one-time code: where it waits, how many tries and how often it may
+    be sent, and the mutation that asks for a new one."""
+
+    collection: str
+    attempts: int
+    resend_seconds: int
+    ask: str
+
+    @classmethod
+    def all_of(cls, settings: UsersSettings) -> dict[str, CodeKind]:
+        """By what the code is for: `phone`, and each `MailPurpose`."""
+        mail = (settings.email_code_attempts, settings.email_code_resend_seconds)
+        return {
+            "phone": cls(
+                store.PHONE_CODES,
+                settings.phone_code_attempts,
+                settings.phone_code_resend_seconds,
+                "requestPhoneCode",
+            ),
+            MailPurpose.VERIFY_EMAIL: cls(store.EMAIL_CODES, *mail, "requestEmailVerification"),
+            MailPurpose.RESET_PASSWORD: cls(store.EMAIL_CODES, *mail, "requestPasswordReset"),
+        }
+
+
+def _mail_key(purpose: MailPurpose, user_id: str) -> str:
+    return f"{purpose}:{user_id}"
+
+
 Page = tuple[list[Document], bool, int]
 
 
@@ -183,6 +210,7 @@ class UsersService:
         self.stale = StaleTokens(store.db)
         self.trusted = trusted_networks(settings.trusted_proxies.split(","))
         self.windows = Windows.of(settings)
+        self.codes = CodeKind.all_of(settings)
 
     def client_of(self, request: Request) -> str:
         """The client address a request comes from (the gateway's `X-Forwarded-For` believed)."""
@@ -501,7 +529,7 @@ class UsersService:
         address: many accounts cannot pump texts to one number."""
         phone = domain.clean_phone(phone)
         now = utcnow()
-        await self._check_resend(store.PHONE_CODES, caller.user_id, now)
+        await self._check_resend(self.codes["phone"], caller.user_id, now)
         await self.limits.hit("phone-client", client, self.windows.codes_per_client, now)
         await self.limits.hit("phone-number", phone, self.windows.codes_per_number, now)
         code = f"{secrets.randbelow(1_000_000):06d}"
@@ -526,7 +554,7 @@ class UsersService:
 
     async def verify_phone(self, caller: Principal, code: str) -> Document:
         now = utcnow()
-        entry = await self._matching_code(store.PHONE_CODES, caller.user_id, code, now)
+        entry = await self._matching_code(self.codes["phone"], caller.user_id, code, now)
         fields = {
             "phone": entry["phone"],
             "verified_phone": entry["phone"],
@@ -549,31 +577,32 @@ class UsersService:
                 "This phone number is already verified by another account.", field="phone"
             ) from error
 
-    async def _check_resend(self, collection: str, key: str, now: datetime) -> None:
+    async def _sent_lately(self, kind: CodeKind, key: str, now: datetime) -> bool:
+        previous = await self.store.code(kind.collection, key)
+        wait = timedelta(seconds=kind.resend_seconds)
+        return previous is not None and previous["sent_at"] > now - wait
+
+    async def _check_resend(self, kind: CodeKind, key: str, now: datetime) -> None:
         """One code a minute per account and purpose."""
-        previous = await self.store.code(collection, key)
-        wait = self.settings.phone_code_resend_seconds
-        if previous is not None and previous["sent_at"] > now - timedelta(seconds=wait):
+        if await self._sent_lately(kind, key, now):
             raise RateLimitedError(
-                f"A code was sent less than {wait} seconds ago; wait before asking again."
+                f"A code was sent less than {kind.resend_seconds} seconds ago; wait before"
+                " asking again."
             )
 
-    async def _matching_code(self, collection: str, key: str, code: str, now: datetime) -> Document:
+    async def _matching_code(self, kind: CodeKind, key: str, code: str, now: datetime) -> Document:
         """The pending code, once this attempt is counted and the code matches."""
-        phone = collection == store.PHONE_CODES
-        attempts = self.settings.phone_code_attempts if phone else self.settings.email_code_attempts
-        ask = "requestPhoneCode" if phone else _ASK_AGAIN[key.partition(":")[0]]
-        entry = await self.store.try_code(collection, key, attempts)
+        entry = await self.store.try_code(kind.collection, key, kind.attempts)
         if entry is None:
-            if await self.store.code(collection, key) is None:
-                raise BadUserInputError(f"Ask for a code first with {ask}.", field="code")
-            raise RateLimitedError(f"Too many wrong codes; ask for a new one with {ask}.")
+            if await self.store.code(kind.collection, key) is None:
+                raise BadUserInputError(f"Ask for a code first with {kind.ask}.", field="code")
+            raise RateLimitedError(f"Too many wrong codes; ask for a new one with {kind.ask}.")
         if entry["expires_at"] <= now:
             raise BadUserInputError(
-                f"The code has expired; ask for a new one with {ask}.", field="code"
+                f"The code has expired; ask for a new one with {kind.ask}.", field="code"
             )
         if not secrets.compare_digest(entry["code_hash"], _digest(f"{key}:{code.strip()}")):
-            left = attempts - entry["attempts"]
+            left = kind.attempts - entry["attempts"]
             raise BadUserInputError(f"The code is wrong; {left} attempt(s) left.", field="code")
         return entry
 
@@ -586,20 +615,20 @@ class UsersService:
         user = await self.get_user(caller.user_id)
         if user.get("email_verified"):
             raise ConflictError("Your e-mail address is confirmed already.", field="email")
-        key = f"{MailPurpose.VERIFY_EMAIL}:{user['_id']}"
+        purpose = MailPurpose.VERIFY_EMAIL
         now = utcnow()
-        await self._check_resend(store.EMAIL_CODES, key, now)
+        await self._check_resend(self.codes[purpose], _mail_key(purpose, user["_id"]), now)
         await self._hit_mail_limits(user["email"], client, now)
-        await self._mail_code(user, MailPurpose.VERIFY_EMAIL, now)
+        await self._mail_code(user, purpose, now)
         return True
 
     async def verify_email(self, email: str, code: str) -> bool:
         """Confirms the address with the code mailed to it; no sign-in needed (the code
         may come from a link opened on another device)."""
         user = await self._account_for_code(email)
-        key = f"{MailPurpose.VERIFY_EMAIL}:{user['_id']}"
-        now = utcnow()
-        await self._matching_code(store.EMAIL_CODES, key, domain.clean_email_code(code), now)
+        purpose = MailPurpose.VERIFY_EMAIL
+        key = _mail_key(purpose, user["_id"])
+        await self._matching_code(self.codes[purpose], key, domain.clean_email_code(code), utcnow())
 
         async def work(tx: Transaction) -> bool:
             if not await self.store.drop_code(store.EMAIL_CODES, key, tx.session):
@@ -619,12 +648,10 @@ class UsersService:
         user = await self.store.by_email(email)
         if user is None or user.get("erased_at") is not None:
             return True
-        key = f"{MailPurpose.RESET_PASSWORD}:{user['_id']}"
-        previous = await self.store.code(store.EMAIL_CODES, key)
-        wait = timedelta(seconds=self.settings.email_code_resend_seconds)
-        if previous is not None and previous["sent_at"] > now - wait:
+        purpose = MailPurpose.RESET_PASSWORD
+        if await self._sent_lately(self.codes[purpose], _mail_key(purpose, user["_id"]), now):
             return True  # the code sent a moment ago stays valid; saying so would tell
-        await self._mail_code(user, MailPurpose.RESET_PASSWORD, now)
+        await self._mail_code(user, purpose, now)
         return True
 
     async def reset_password(
@@ -634,9 +661,10 @@ class UsersService:
         ends, and the address counts as confirmed."""
         domain.check_password(new_password, email.strip().lower())
         user = await self._account_for_code(email)
-        key = f"{MailPurpose.RESET_PASSWORD}:{user['_id']}"
+        purpose = MailPurpose.RESET_PASSWORD
+        key = _mail_key(purpose, user["_id"])
         now = utcnow()
-        await self._matching_code(store.EMAIL_CODES, key, domain.clean_email_code(code), now)
+        await self._matching_code(self.codes[purpose], key, domain.clean_email_code(code), now)
         hashed = await self._hash(new_password)
         fields = {"password_hash": hashed, "email_verified": True, "updated_at": now}
         if not await self._set_password(user["_id"], fields, "PASSWORD_RESET", used=key):
@@ -690,7 +718,7 @@ class UsersService:
     async def _mail_code(self, user: Document, purpose: MailPurpose, now: datetime) -> None:
         """A new code replaces the pending one of its purpose, then goes out."""
         code = domain.new_email_code()
-        key = f"{purpose}:{user['_id']}"
+        key = _mail_key(purpose, user["_id"])
         minutes = self.settings.email_code_minutes
         await self.store.put_code(
             store.EMAIL_CODES,
@@ -1054,21 +1082,44 @@ def _audit_erasure(caller: Principal, user_id: str, reason: str) -> AuditRecorde
     return audit_log.entry(caller, AuditAction.USER_ERASED, "User", user_id, reason=reason)
 
 
-_CSV_COLUMNS = ("at", "service", "action", "actor_id", "actor_roles", "target_type", "target_id")
+_CSV_HEADER = (
+    "at",
+    "service",
+    "action",
+    "actor_id",
+    "actor_roles",
+    "target_type",
+    "target_id",
+    "reason",
+    "before",
+    "after",
+)
+
+
+def _csv_row(e: Document) -> list[object]:
+    def changes(value: object) -> str:
+        return json.dumps(value, ensure_ascii=False) if value else ""
+
+    return [
+        e["at"].isoformat(),
+        e.get("service"),
+        e.get("action"),
+        e.get("actor_id"),
+        " ".join(e.get("actor_roles") or []),
+        e.get("target_type"),
+        e.get("target_id"),
+        e.get("reason"),
+        changes(e.get("before")),
+        changes(e.get("after")),
+    ]
 
 
 def _csv(entries: list[Document]) -> str:
     out = io.StringIO()
     writer = csv.writer(out)
-    writer.writerow([*_CSV_COLUMNS, "reason", "before", "after"])
-    for e in entries:
-        cells: list[object] = [e["at"].isoformat(), *(e.get(c) for c in _CSV_COLUMNS[1:])]
-        cells[4] = " ".join(e.get("actor_roles") or [])
-        changes = [
-            json.dumps(e.get(k), ensure_ascii=False) if e.get(k) else ""
-            for k in ("before", "after")
-        ]
-        writer.writerow([domain.csv_cell(c) for c in (*cells, e.get("reason"), *changes)])
+    writer.writerow(_CSV_HEADER)
+    for entry in entries:
+        writer.writerow([domain.csv_cell(cell) for cell in _csv_row(entry)])
     return out.getvalue()
 
 
