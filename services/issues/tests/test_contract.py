@@ -70,6 +70,7 @@ def test_contract_names() -> None:
         "reportIssue", "proposeInitiative", "supportIssue", "withdrawSupport", "commentOnIssue",
         "changeIssueStatus", "offerToSolve", "acceptSolverOffer", "markSolved",
         "confirmResolution", "reopenIssue", "confirmFix", "createOpen311Key", "revokeOpen311Key",
+        "reportContent", "hideContent", "restoreContent",
     }  # fmt: skip
 
 

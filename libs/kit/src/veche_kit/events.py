@@ -13,6 +13,7 @@ from __future__ import annotations
 import builtins
 import uuid
 from datetime import datetime
+from enum import StrEnum
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, ConfigDict
@@ -171,6 +172,53 @@ class AuditRecorded(Event):
     before: dict[str, Any] | None = None
     after: dict[str, Any] | None = None
     reason: str | None = None
+
+
+# ─────────────────────────── moderation ───────────────────────────
+
+
+class ContentKind(StrEnum):
+    """What a person may report to the moderators."""
+
+    ISSUE = "ISSUE"  # a problem report or an initiative: its title and description
+    COMMENT = "COMMENT"
+    PHOTO = "PHOTO"  # one photo of an issue
+    DISPLAY_NAME = "DISPLAY_NAME"
+
+
+class ContentFlagged(Event):
+    """The word filter flagged something a person wrote in the users service (a
+    display name): the issues service, which keeps the moderation queue, opens a
+    case for it. `excerpt` is the flagged text, so the event is personal."""
+
+    type = "content.flagged"
+    personal = True
+    kind: ContentKind
+    content_id: str
+    user_id: str  # the author
+    excerpt: str
+    word: str
+
+
+class ContentHidden(Event):
+    """A moderator hid a piece of content: its author is told, and the service that
+    holds it (the users service, for a display name) stops showing it."""
+
+    type = "content.hidden"
+    kind: ContentKind
+    content_id: str
+    author_id: str | None
+    reason: str
+
+
+class ContentRestored(Event):
+    """A moderator showed hidden content again."""
+
+    type = "content.restored"
+    kind: ContentKind
+    content_id: str
+    author_id: str | None
+    reason: str
 
 
 # ─────────────────────────── polls ───────────────────────────

@@ -29,6 +29,7 @@ PRODUCERS = {
     "issue": ("issues",),
     "initiative": ("issues",),
     "audit": ("users", "polls", "issues"),  # each service tells its own staff actions
+    "content": ("issues", "users"),  # issues keeps the moderation queue, users the display names
 }
 
 

@@ -8,10 +8,11 @@ import logging
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from veche_issues import open311, store
+from veche_issues import moderation_store, open311, store
 from veche_issues.consumers import handlers
+from veche_issues.context import IssuesContext
 from veche_issues.loaders import IssueLoaders
-from veche_issues.schema import IssuesContext, schema
+from veche_issues.schema import schema
 from veche_issues.seed import load_reference_data
 from veche_issues.service import IssuesService
 from veche_issues.settings import IssuesSettings
@@ -40,7 +41,7 @@ def create_app(
     runtime = Runtime.create(
         settings,
         verifier,
-        indexes=dict(store.INDEXES),
+        indexes={**store.INDEXES, **moderation_store.INDEXES},
         migrations=store.MIGRATIONS,
         outbox_collections=store.EVENT_SOURCES,
     )

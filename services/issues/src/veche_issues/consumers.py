@@ -1,16 +1,21 @@
 """Handlers of other services' events, each idempotent through the kit's `Consumer`.
 
 The issues service keeps a small projection of users (name, district, roles,
-department, skills) for solver matching; `user.erased` leaves only a tombstone of it. (Which poll an initiative was put to
+department, skills) for solver matching; `user.erased` leaves only a tombstone of it
+(and of the person's complaints). A display name the users service flags joins the
+moderation queue here. (Which poll an initiative was put to
 is the polls service's field, `Issue.poll`.)
 """
 
 from __future__ import annotations
 
+from veche_issues.moderation import Target
+from veche_issues.moderation_store import ModerationStore
 from veche_issues.store import IssueStore
 from veche_kit.auth import StaleTokens
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
+    ContentFlagged,
     Envelope,
     UserErased,
     UserProfileUpdated,
@@ -58,3 +63,21 @@ async def on_user_erased(
 ) -> None:
     await StaleTokens(store.db).mark(event.user_id, envelope.occurred_at, session)
     await store.erase_user(event.user_id, envelope.occurred_at, session)
+    await ModerationStore(store.db).erase_user(event.user_id, session)
+
+
+@handlers.on(ContentFlagged)
+async def on_content_flagged(
+    store: IssueStore, event: ContentFlagged, envelope: Envelope, session: Session
+) -> None:
+    """A display name the users service's word filter flagged joins the moderation queue."""
+    target = Target(event.kind, event.content_id)
+    fields = {
+        "kind": event.kind.value,
+        "content_id": event.content_id,
+        "author_id": event.user_id,
+        "excerpt": event.excerpt,
+    }
+    await ModerationStore(store.db).flag(
+        target.key, fields, event.word, envelope.occurred_at, session
+    )

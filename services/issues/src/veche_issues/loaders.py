@@ -12,6 +12,7 @@ from functools import cached_property
 
 from strawberry.dataloader import DataLoader
 
+from veche_issues.moderation_store import visible
 from veche_issues.store import IssueStore
 from veche_kit.mongo import Document
 
@@ -23,8 +24,9 @@ class CommentsPage:
     total: int
 
 
-# (issue id, page size, after this comment id)
-CommentsKey = tuple[str, int, str | None]
+# (issue id, page size, after this comment id, what hidden comments the viewer sees:
+# moderation.scope_of)
+CommentsKey = tuple[str, int, str | None, str | None]
 
 
 class IssueById(DataLoader[str, Document | None]):
@@ -58,14 +60,15 @@ class CommentsByIssue(DataLoader[CommentsKey, CommentsPage]):
 
     def __init__(self, store: IssueStore) -> None:
         async def load(keys: list[CommentsKey]) -> list[CommentsPage]:
-            windows: dict[tuple[int, str | None], list[str]] = defaultdict(list)
-            for issue_id, first, after in keys:
-                windows[(first, after)].append(issue_id)
+            windows: dict[tuple[int, str | None, str | None], list[str]] = defaultdict(list)
+            for issue_id, first, after, scope in keys:
+                windows[(first, after, scope)].append(issue_id)
             pages: dict[CommentsKey, CommentsPage] = {}
-            for (first, after), issue_ids in windows.items():
-                found = await store.comments_pages(issue_ids, first=first, after=after)
+            for (first, after, scope), issue_ids in windows.items():
+                shown = visible(scope, "author_id")
+                found = await store.comments_pages(issue_ids, first=first, after=after, shown=shown)
                 for issue_id, (comments, has_next, total) in found.items():
-                    pages[(issue_id, first, after)] = CommentsPage(comments, has_next, total)
+                    pages[(issue_id, first, after, scope)] = CommentsPage(comments, has_next, total)
             return [pages[key] for key in keys]
 
         super().__init__(load_fn=load)

@@ -7,7 +7,7 @@ they are references by id that the gateway resolves there. Issues extends
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
 
@@ -15,10 +15,11 @@ import strawberry
 from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.scalars import JSON
-from strawberry.types import Info
 
 from veche_issues import domain
-from veche_issues.loaders import IssueLoaders
+from veche_issues.context import IssuesInfo
+from veche_issues.moderation import is_moderator, may_see, scope_of
+from veche_issues.moderation_schema import HiddenMark, ModerationMutations, ModerationQueries
 from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Report
 from veche_kit import export
 from veche_kit.clock import utcnow
@@ -29,7 +30,6 @@ from veche_kit.graphql import (
     FederatedSchema,
     PageAfter,
     PageFirst,
-    RequestContext,
     connection,
     decode_cursor,
     encode_cursor,
@@ -41,24 +41,6 @@ from veche_kit.graphql import (
 from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 
-
-@dataclass
-class IssuesContext(RequestContext):
-    service: IssuesService | None = None
-    batches: IssueLoaders | None = None
-
-    @property
-    def issues(self) -> IssuesService:
-        assert self.service is not None
-        return self.service
-
-    @property
-    def issue_loaders(self) -> IssueLoaders:
-        assert self.batches is not None
-        return self.batches
-
-
-IssuesInfo = Info[IssuesContext, None]
 # Cursors of issue lists: (distance, id) nearest first, (own district first: 0 or 1, id).
 NEAR_SHAPE = (float, str)
 MATCHING_SHAPE = (int, str)
@@ -180,13 +162,18 @@ class User:
         return cls(id=id)
 
     @strawberry.field(
-        description="Issues and initiatives this user reported or proposed, newest first. Public."
+        description="Issues and initiatives this user reported or proposed, newest first. Public; "
+        "the ones a moderator hid are listed (marked `hidden`) only to the person and to moderators."
     )
     async def reported_issues(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Issue] | None:
+        scope = scope_of(await info.context.principal())
         page = await info.context.issues.reported_by(
-            str(self.id), first=page_size(first), after=decode_cursor(after, ID_SHAPE)
+            str(self.id),
+            first=page_size(first),
+            after=decode_cursor(after, ID_SHAPE),
+            with_hidden=scope in ("*", str(self.id)),
         )
         return _issue_page(page)
 
@@ -259,6 +246,10 @@ class Comment:
         description="True for an answer from an official of the responsible department: show it as the city's answer."
     )
     at: datetime = strawberry.field(description="When it was written (UTC).")
+    hidden: HiddenMark | None = strawberry.field(
+        description="Set when a moderator hid this comment: then only its author and moderators "
+        "see it, and it is left out of everyone else's list and count. Null when shown."
+    )
     _author_id: strawberry.Private[str]
 
     @strawberry.field(description="Who wrote it.")
@@ -272,6 +263,7 @@ class Comment:
             text=document["text"],
             official=bool(document["official"]),
             at=document["at"],
+            hidden=HiddenMark.of(document),
             _author_id=document["author_id"],
         )
 
@@ -363,7 +355,6 @@ class Issue:
         description="Where it is; always set for problems, optional for initiatives."
     )
     address: str | None = strawberry.field(description="Address in words, as the reporter gave it.")
-    photos: list[str] = strawberry.field(description="Photo URLs (http/https), at most 10.")
     status: IssueStatus = strawberry.field(description="Where the issue is in its workflow.")
     supporters_count: int = strawberry.field(
         description="How many people support it (one support per person)."
@@ -398,7 +389,6 @@ class Issue:
             if point
             else None,
             address=document.get("address"),
-            photos=list(document.get("photos") or []),
             status=IssueStatus(document["status"]),
             supporters_count=int(document.get("supporters_count", 0)),
             support_threshold=document.get("support_threshold"),
@@ -411,8 +401,33 @@ class Issue:
 
     @classmethod
     async def resolve_reference(cls, info: IssuesInfo, id: strawberry.ID) -> Issue | None:
-        document = await info.context.issue_loaders.issue_by_id.load(str(id))
-        return cls.from_doc(document) if document else None
+        return await _visible_issue(info, str(id))
+
+    @strawberry.field(
+        description="Photo URLs (http/https), at most 10. Photos a moderator hid are left out, "
+        "except for the reporter and moderators (see `hiddenPhotos`)."
+    )
+    async def photos(self, info: IssuesInfo) -> list[str]:
+        photos: list[str] = list(self._doc.get("photos") or [])
+        hidden = self._doc.get("hidden_photos") or []
+        if not hidden or await _sees_hidden_photos(info, self._doc):
+            return photos
+        return [p for p in photos if p not in hidden]
+
+    @strawberry.field(
+        description="The photos a moderator hid, for the reporter and moderators (show them greyed "
+        "out); empty for everyone else."
+    )
+    async def hidden_photos(self, info: IssuesInfo) -> list[str]:
+        hidden: list[str] = list(self._doc.get("hidden_photos") or [])
+        return hidden if hidden and await _sees_hidden_photos(info, self._doc) else []
+
+    @strawberry.field(
+        description="Set when a moderator hid this issue: then only its reporter and moderators see "
+        "it (anyone else gets null for it and does not find it in lists). Null when shown."
+    )
+    def hidden(self) -> HiddenMark | None:
+        return HiddenMark.of(self._doc)
 
     @strawberry.field(description="The district it is in, if known.")
     def district(self) -> District | None:
@@ -512,7 +527,8 @@ class Issue:
     async def comments(
         self, info: IssuesInfo, first: PageFirst = None, after: PageAfter = None
     ) -> Connection[Comment]:
-        key = (self._doc["_id"], page_size(first), id_after(after))
+        scope = scope_of(await info.context.principal())
+        key = (self._doc["_id"], page_size(first), id_after(after), scope)
         page = await info.context.issue_loaders.comments_by_issue.load(key)
         return id_connection(
             [Comment.from_doc(d) for d in page.comments],
@@ -691,11 +707,13 @@ class PersonalData(export.PersonalDataKey):
 
 
 @strawberry.type
-class Query:
-    @strawberry.field(description="An issue by id; null if there is none.")
+class Query(ModerationQueries):
+    @strawberry.field(
+        description="An issue by id; null if there is none, or if a moderator hid it (except for "
+        "its reporter and moderators)."
+    )
     async def issue(self, info: IssuesInfo, id: IssueId) -> Issue | None:
-        document = await info.context.issue_loaders.issue_by_id.load(str(id))
-        return Issue.from_doc(document) if document else None
+        return await _visible_issue(info, str(id))
 
     @strawberry.field(
         description="Problems and initiatives: newest first, or nearest first with `filter.near`. Pages stay "
@@ -724,6 +742,7 @@ class Query:
                 department_id=str(filter.department_id) if filter.department_id else None,
                 overdue=filter.overdue,
             )
+        query = replace(query, with_hidden=is_moderator(await info.context.principal()))
         page = await info.context.issues.find_issues(
             query, first=page_size(first), after=decode_cursor(after, ID_SHAPE, NEAR_SHAPE)
         )
@@ -794,7 +813,7 @@ class Query:
 
 
 @strawberry.type
-class Mutation:
+class Mutation(ModerationMutations):
     @strawberry.mutation(
         description="Reports a problem (signed-in users); it starts NEW and is routed to its category's "
         "department. BAD_USER_INPUT with `field` for invalid input."
@@ -1024,3 +1043,16 @@ class Mutation:
 schema = FederatedSchema(
     query=Query, mutation=Mutation, types=[User, Issue, Department, District, PersonalData]
 )
+
+
+async def _visible_issue(info: IssuesInfo, issue_id: str) -> Issue | None:
+    """The issue, unless a moderator hid it from this viewer."""
+    document = await info.context.issue_loaders.issue_by_id.load(issue_id)
+    if document is None or not may_see(await info.context.principal(), document, "reporter_id"):
+        return None
+    return Issue.from_doc(document)
+
+
+async def _sees_hidden_photos(info: IssuesInfo, issue: Document) -> bool:
+    scope = scope_of(await info.context.principal())
+    return scope is not None and scope in ("*", issue.get("reporter_id"))

@@ -23,6 +23,7 @@ from pymongo.errors import DuplicateKeyError
 from veche_issues import domain
 from veche_issues.domain import Actor, Kind, Status
 from veche_issues.errors import NotEligibleError
+from veche_issues.moderation import EXCERPT, Moderation, Target
 from veche_issues.settings import IssuesSettings
 from veche_issues.store import (
     OFFER_PENDING,
@@ -45,6 +46,7 @@ from veche_kit.errors import (
 )
 from veche_kit.events import (
     AuditRecorded,
+    ContentKind,
     IssueFixConfirmed,
     IssueOverdue,
     IssueSupportWithdrawn,
@@ -53,6 +55,7 @@ from veche_kit.memo import BriefCache
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
 from veche_kit.throttle import RateLimiter, Window
+from veche_kit.wordfilter import WordFilter
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ class IssueQuery:
     text: str | None = None
     department_id: str | None = None
     overdue: bool | None = None
+    # Moderators list hidden issues too; everyone else never sees them in a list.
+    with_hidden: bool = False
 
 
 @dataclass(frozen=True)
@@ -119,6 +124,7 @@ class IssuesService:
         self.settings = settings
         self.holidays: frozenset[date] = frozenset()
         self.limits = RateLimiter(store.db)
+        self.moderation = Moderation(store, outbox, WordFilter.from_file(settings.word_filter_file))
         self._stats: BriefCache[list[Document]] = BriefCache(settings.stats_cache_seconds)
 
     @property
@@ -222,6 +228,16 @@ class IssuesService:
         issue.update(self.outbox.carry(domain.arrival(issue)))
         await self.store.add(issue)
         self.outbox.written()
+        await self.moderation.flag(
+            Target(ContentKind.ISSUE, issue["_id"]),
+            {
+                "author_id": issue["reporter_id"],
+                "issue_id": issue["_id"],
+                "excerpt": issue["title"],
+            },
+            issue["title"],
+            issue["description"],
+        )
         return issue
 
     async def _checked_issue(
@@ -310,6 +326,7 @@ class IssuesService:
             department_id=query.department_id,
             overdue=query.overdue,
             now=utcnow(),
+            with_hidden=query.with_hidden,
         )
 
     async def find_issues(
@@ -360,10 +377,17 @@ class IssuesService:
             category, lat=lat, lon=lon, radius_meters=radius, limit=20
         )
 
-    async def reported_by(self, user_id: str, *, first: int, after: list[Any] | None) -> IssuePage:
-        """Issues and initiatives a user reported or proposed, newest first."""
+    async def reported_by(
+        self, user_id: str, *, first: int, after: list[Any] | None, with_hidden: bool = False
+    ) -> IssuePage:
+        """Issues and initiatives a user reported or proposed, newest first (hidden ones
+        only `with_hidden`: for the person themselves and moderators)."""
         after_id = str(after[0]) if after else None
-        return _by_id(*await self.store.page_reported_by(user_id, first=first, after=after_id))
+        return _by_id(
+            *await self.store.page_reported_by(
+                user_id, first=first, after=after_id, with_hidden=with_hidden
+            )
+        )
 
     async def solved_by(self, user_id: str, *, first: int, after: list[Any] | None) -> IssuePage:
         """Issues a user is the assigned solver of, newest first."""
@@ -525,6 +549,11 @@ class IssuesService:
             )
             await self.store.mark_answered(issue_id, now)
         self.outbox.written()
+        await self.moderation.flag(
+            Target(ContentKind.COMMENT, comment["_id"]),
+            {"author_id": caller.user_id, "issue_id": issue_id, "excerpt": clean[:EXCERPT]},
+            clean,
+        )
         return comment
 
     # ───────────────────────── the workflow ─────────────────────────

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import Field
+from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
 from veche_kit.settings import ServiceSettings
@@ -40,6 +40,13 @@ class IssuesSettings(ServiceSettings):
     open311_reports_per_partner_hour: int = Field(default=600, ge=1)
     # How long departmentStats is reused before it is computed again (0: every request).
     stats_cache_seconds: float = Field(default=5.0, ge=0)
+
+    # A file of word-filter patterns replacing the built-in list of мат (veche_kit.wordfilter);
+    # one setting for every service.
+    word_filter_file: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VECHE_WORD_FILTER_FILE", "ISSUES_WORD_FILTER_FILE"),
+    )
 
     def threshold_for(self, category: str) -> int:
         return self.support_thresholds.get(category, self.support_threshold)

@@ -34,6 +34,8 @@ DISTRICTS = "districts"
 HOLIDAYS = "holidays"
 PARTNER_KEYS = "open311_keys"  # API keys of Open311 partners, stored as SHA-256 hashes
 USERS = "users"  # a projection of the users service's accounts, fed by user.* events
+# Issues and comments nobody hid: what every public list shows (see moderation.py).
+SHOWN: Document = {"hidden": None}
 
 # Where pending events live, in the order the relay drains them on each pass:
 # documents that carry their own event (single-document atomicity on hot paths)
@@ -159,10 +161,12 @@ def filter_conditions(
     department_id: str | None = None,
     overdue: bool | None = None,
     now: datetime | None = None,
+    with_hidden: bool = False,
 ) -> Document:
     """The query for `issues(filter:)`: each given part must hold; every search term
-    must begin one of the issue's stored terms; `overdue` is judged at `now`."""
-    conditions: Document = {}
+    must begin one of the issue's stored terms; `overdue` is judged at `now`; issues
+    a moderator hid only `with_hidden`."""
+    conditions: Document = {} if with_hidden else dict(SHOWN)
     if kind is not None:
         conditions["kind"] = kind.value
     if overdue is not None:
@@ -196,8 +200,8 @@ def collecting_at(threshold: int) -> Document:
 
 
 def request_conditions(wanted: domain.RequestFilter) -> Document:
-    """Open311's `GET requests` filter as a query: problem reports only."""
-    query: Document = {"kind": Kind.PROBLEM.value}
+    """Open311's `GET requests` filter as a query: problem reports only, none hidden."""
+    query: Document = {"kind": Kind.PROBLEM.value, **SHOWN}
     if wanted.ids is not None:  # the spec: ids override every other parameter
         query["_id"] = {"$in": wanted.ids}
         return query
@@ -300,14 +304,15 @@ class IssueStore:
         return await mongo.page(self.db, ISSUES, query, first=first, after=after)
 
     async def page_reported_by(
-        self, user_id: str, *, first: int, after: str | None
+        self, user_id: str, *, first: int, after: str | None, with_hidden: bool = False
     ) -> tuple[list[Document], bool, int]:
-        return await self.page({"reporter_id": user_id}, first=first, after=after)
+        query = {"reporter_id": user_id, **({} if with_hidden else SHOWN)}
+        return await self.page(query, first=first, after=after)
 
     async def page_solved_by(
         self, user_id: str, *, first: int, after: str | None
     ) -> tuple[list[Document], bool, int]:
-        return await self.page({"solver_id": user_id}, first=first, after=after)
+        return await self.page({"solver_id": user_id, **SHOWN}, first=first, after=after)
 
     async def page_nearest(
         self,
@@ -364,7 +369,7 @@ class IssueStore:
         self, category: str, *, lat: float, lon: float, radius_meters: float, limit: int
     ) -> list[Document]:
         """Unsettled issues of a category near a point, nearest first."""
-        query = {"category": category, "status": {"$nin": _values(domain.SETTLED)}}
+        query = {"category": category, "status": {"$nin": _values(domain.SETTLED)}, **SHOWN}
         rows, _ = await nearest(
             self.db, query, lat=lat, lon=lon, radius_meters=radius_meters, limit=limit
         )
@@ -567,21 +572,22 @@ class IssueStore:
         await self.db[COMMENTS].insert_one(comment)
 
     async def comments_pages(
-        self, issue_ids: list[str], *, first: int, after: str | None
+        self, issue_ids: list[str], *, first: int, after: str | None, shown: Document
     ) -> dict[str, tuple[list[Document], bool, int]]:
-        """Per issue: its comments oldest first after the id `after` (at most `first`),
-        whether more follow, and how many it has; two queries for any number of issues."""
+        """Per issue: its comments the viewer may see (`shown`, a condition) oldest first
+        after the id `after` (at most `first`), whether more follow, and how many there
+        are; two queries for any number of issues."""
         wanted = list(dict.fromkeys(issue_ids))
         totals = {
             row["_id"]: row["n"]
             async for row in await self.db[COMMENTS].aggregate(
                 [
-                    {"$match": {"issue_id": {"$in": wanted}}},
+                    {"$match": {"issue_id": {"$in": wanted}, **shown}},
                     {"$group": {"_id": "$issue_id", "n": {"$sum": 1}}},
                 ]
             )
         }
-        window: Document = {"issue_id": {"$in": [i for i in wanted if totals.get(i)]}}
+        window: Document = {"issue_id": {"$in": [i for i in wanted if totals.get(i)]}, **shown}
         if after is not None:
             window["_id"] = {"$gt": after}
         found: dict[str, list[Document]] = {i: [] for i in wanted}
@@ -699,6 +705,7 @@ def _matching(skills: list[str]) -> Document:
         "status": {"$in": _values(domain.SOLVABLE)},
         "solver_id": None,
         "category": {"$in": skills},
+        **SHOWN,
     }
 
 

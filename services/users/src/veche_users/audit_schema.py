@@ -41,6 +41,8 @@ public_enum(
         "POLL_CLOSED": "An official or admin closed a poll before its end (`after`: votes counted).",
         "POLL_DECISION_RECORDED": "An official recorded the city's decision on a poll (`after`: its status).",
         "ISSUE_STATUS_CHANGED": "An official or moderator moved an issue (`before`/`after`: its status; `reason`: the note).",
+        "CONTENT_HIDDEN": "A moderator hid reported content (`targetType`: its ContentKind; `reason`: why).",
+        "CONTENT_RESTORED": "A moderator showed hidden content again (`reason`: why).",
     },
 )
 
