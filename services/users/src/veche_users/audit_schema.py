@@ -41,6 +41,11 @@ public_enum(
         "POLL_CLOSED": "An official or admin closed a poll before its end (`after`: votes counted).",
         "POLL_DECISION_RECORDED": "An official recorded the city's decision on a poll (`after`: its status).",
         "ISSUE_STATUS_CHANGED": "An official or moderator moved an issue (`before`/`after`: its status; `reason`: the note).",
+        "ISSUE_RECATEGORIZED": "An official or moderator moved an issue to another category and department (`before`/`after`: category, departmentId, dueAt, assigneeId; `reason`: why).",
+        "ISSUES_MERGED": "An official or moderator closed an issue as a duplicate of another (`targetId`: the duplicate; `after`: status, duplicateOf, supportsCarried, intoSupportersCount; `reason`: why).",
+        "DEADLINE_EXTENDED": "An official moved an issue's answer deadline later (`before`/`after`: dueAt; `reason`: why).",
+        "ISSUE_ASSIGNED": "An official handed an issue to an official of its department (`before`/`after`: assigneeId).",
+        "ISSUE_UNASSIGNED": "An official took an issue back from its assignee (`before`/`after`: assigneeId).",
     },
 )
 
