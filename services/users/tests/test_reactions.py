@@ -16,8 +16,10 @@ from veche_kit.events import (
     Event,
     InitiativeProposed,
     InitiativeThresholdReached,
+    IssueAssigned,
     IssueClosed,
     IssueFixConfirmed,
+    IssueRecategorized,
     IssueReported,
     IssueStatusChanged,
     IssueSupported,
@@ -269,6 +271,60 @@ async def test_department_officials_hear_of_new_problems(
     texts = [e["node"]["text"] for e in (await inbox(official_client))["notifications"]["edges"]]
     assert "A new problem was routed to your department: «Свалка у реки»." in texts
     assert (await inbox(citizen_client))["notifications"]["totalCount"] == 0
+
+
+async def test_both_departments_hear_of_a_rerouted_issue_and_an_assignee_of_theirs(
+    users: UsersServer, publisher: EventBus
+) -> None:
+    admin = await users.admin()
+    (old_client, old_auth), (new_client, new_auth) = await users.citizen(), await users.citizen()
+    await admin.data(GRANT, {"u": old_auth["user"]["id"], "d": "roads"})
+    await admin.data(GRANT, {"u": new_auth["user"]["id"], "d": "landscaping"})
+    reporter_client, reporter_auth = await users.citizen()
+    issue = f"i-{uuid.uuid4().hex[:8]}"
+    rerouted = await send(
+        publisher,
+        IssueRecategorized(
+            issue_id=issue,
+            title="Разбитый газон",
+            from_category="potholes",
+            to_category="yards",
+            from_department_id="roads",
+            to_department_id="landscaping",
+            due_at=None,
+            by_user_id="official-1",
+            reason="Это не дорога",
+            reporter_id=reporter_auth["user"]["id"],
+        ),
+    )
+    handed = await send(
+        publisher,
+        IssueAssigned(
+            issue_id=issue,
+            title="Разбитый газон",
+            department_id="landscaping",
+            assignee_id=new_auth["user"]["id"],
+            previous_assignee_id=None,
+            by_user_id="official-2",
+        ),
+    )
+    for envelope in (rerouted, handed):
+        await eventually(functools.partial(settled, users, envelope))
+
+    async def texts(client: GraphQLClient) -> list[str]:
+        return [e["node"]["text"] for e in (await inbox(client))["notifications"]["edges"]]
+
+    assert await texts(old_client) == [
+        "«Разбитый газон» was passed to the department 'landscaping': Это не дорога"
+    ]
+    assert sorted(await texts(new_client)) == [
+        "«Разбитый газон» is now in the category 'yards', handled by your department: "
+        "Это не дорога",
+        "«Разбитый газон» was assigned to you.",
+    ]
+    assert await texts(reporter_client) == [
+        "«Разбитый газон» was passed to the department that handles 'yards'."
+    ]
 
 
 async def test_an_anonymous_reports_events_notify_its_followers_and_credit_no_one(
