@@ -273,6 +273,40 @@ async def test_department_officials_hear_of_new_problems(
     assert (await inbox(citizen_client))["notifications"]["totalCount"] == 0
 
 
+TITLE = "Разбитый газон"
+
+
+def _rerouted(issue: str, reporter: str) -> IssueRecategorized:
+    """Staff moved the issue from roads (potholes) to landscaping (yards)."""
+    return IssueRecategorized(
+        issue_id=issue,
+        title=TITLE,
+        from_category="potholes",
+        to_category="yards",
+        from_department_id="roads",
+        to_department_id="landscaping",
+        due_at=None,
+        by_user_id="official-1",
+        reason="Это не дорога",
+        reporter_id=reporter,
+    )
+
+
+def _handed(issue: str, assignee: str) -> IssueAssigned:
+    return IssueAssigned(
+        issue_id=issue,
+        title=TITLE,
+        department_id="landscaping",
+        assignee_id=assignee,
+        previous_assignee_id=None,
+        by_user_id="official-2",
+    )
+
+
+async def _texts(client: GraphQLClient) -> list[str]:
+    return sorted(e["node"]["text"] for e in (await inbox(client))["notifications"]["edges"])
+
+
 async def test_both_departments_hear_of_a_rerouted_issue_and_an_assignee_of_theirs(
     users: UsersServer, publisher: EventBus
 ) -> None:
@@ -282,48 +316,21 @@ async def test_both_departments_hear_of_a_rerouted_issue_and_an_assignee_of_thei
     await admin.data(GRANT, {"u": new_auth["user"]["id"], "d": "landscaping"})
     reporter_client, reporter_auth = await users.citizen()
     issue = f"i-{uuid.uuid4().hex[:8]}"
-    rerouted = await send(
+    await _delivered_twice(
+        users,
         publisher,
-        IssueRecategorized(
-            issue_id=issue,
-            title="Разбитый газон",
-            from_category="potholes",
-            to_category="yards",
-            from_department_id="roads",
-            to_department_id="landscaping",
-            due_at=None,
-            by_user_id="official-1",
-            reason="Это не дорога",
-            reporter_id=reporter_auth["user"]["id"],
-        ),
+        _rerouted(issue, reporter_auth["user"]["id"]),
+        _handed(issue, new_auth["user"]["id"]),
     )
-    handed = await send(
-        publisher,
-        IssueAssigned(
-            issue_id=issue,
-            title="Разбитый газон",
-            department_id="landscaping",
-            assignee_id=new_auth["user"]["id"],
-            previous_assignee_id=None,
-            by_user_id="official-2",
-        ),
-    )
-    for envelope in (rerouted, handed):
-        await eventually(functools.partial(settled, users, envelope))
-
-    async def texts(client: GraphQLClient) -> list[str]:
-        return [e["node"]["text"] for e in (await inbox(client))["notifications"]["edges"]]
-
-    assert await texts(old_client) == [
-        "«Разбитый газон» was passed to the department 'landscaping': Это не дорога"
+    assert await _texts(old_client) == [
+        f"«{TITLE}» was passed to the department 'landscaping': Это не дорога"
     ]
-    assert sorted(await texts(new_client)) == [
-        "«Разбитый газон» is now in the category 'yards', handled by your department: "
-        "Это не дорога",
-        "«Разбитый газон» was assigned to you.",
+    assert await _texts(new_client) == [
+        f"«{TITLE}» is now in the category 'yards', handled by your department: Это не дорога",
+        f"«{TITLE}» was assigned to you.",
     ]
-    assert await texts(reporter_client) == [
-        "«Разбитый газон» was passed to the department that handles 'yards'."
+    assert await _texts(reporter_client) == [
+        f"«{TITLE}» was passed to the department that handles 'yards'."
     ]
 
 
