@@ -432,7 +432,7 @@ class IssuesService:
             # Withdrawn while being counted: withdrawSupport left the count to us.
             saved = await self.store.count_support(issue_id, -1) or saved
         self.outbox.written()
-        crossed = await self._check_threshold(saved)
+        crossed = await self.check_threshold(saved)
         if crossed is not None:
             return crossed
         if domain.due_for_review(saved):
@@ -475,7 +475,7 @@ class IssuesService:
 
         return await self.outbox.transaction(work) or issue
 
-    async def _check_threshold(self, issue: Document) -> Document | None:
+    async def check_threshold(self, issue: Document) -> Document | None:
         """COLLECTING -> UNDER_REVIEW once, by whichever writer's conditional update wins."""
         if not domain.due_for_review(issue):
             return None
@@ -713,7 +713,7 @@ class IssuesService:
         overdue = await self.flag_overdue(now)
         crossed = 0
         for document in await self.store.collecting_initiatives():
-            if await self._check_threshold(document) is not None:
+            if await self.check_threshold(document) is not None:
                 crossed += 1
         return {"closed": closed, "repaired": repaired, "crossed": crossed, "overdue": overdue}
 

@@ -195,6 +195,11 @@ def collecting_at(threshold: int) -> Document:
     return {"status": Status.COLLECTING.value, "supporters_count": {"$gte": threshold}}
 
 
+def unmerged_open() -> Document:
+    """An issue that takes part in a merge: not CLOSED or REJECTED, not merged away."""
+    return {"status": {"$nin": _values(domain.FINISHED)}, "duplicate_of": None}
+
+
 def request_conditions(wanted: domain.RequestFilter) -> Document:
     """Open311's `GET requests` filter as a query: problem reports only."""
     query: Document = {"kind": Kind.PROBLEM.value}
@@ -412,6 +417,29 @@ class IssueStore:
             session=session,
         )
         return saved
+
+    async def absorb_duplicate(
+        self, target_id: str, carried: int, entry: Document, now: datetime, session: Session
+    ) -> Document | None:
+        """Counts `carried` supports a merge brings in and records the step, if the target
+        is still open and unmerged; the saved target, or None."""
+        saved: Document | None = await self.db[ISSUES].find_one_and_update(
+            {"_id": target_id, **unmerged_open()},
+            {
+                "$inc": {"supporters_count": carried},
+                "$push": {"history": entry},
+                "$set": {"updated_at": now},
+            },
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return saved
+
+    async def add_carried_supports(self, supports: list[Document], session: Session) -> None:
+        """The supports a merge carries over, counted already (BulkWriteError when one of
+        those people supported the target meanwhile: the merge is tried again)."""
+        if supports:
+            await self.db[SUPPORTS].insert_many(supports, session=session)
 
     async def keep_first_response(self, issue_id: str, first_response: Document) -> None:
         await self.db[ISSUES].update_one({"_id": issue_id}, {"$min": first_response})
