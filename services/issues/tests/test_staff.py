@@ -313,6 +313,32 @@ async def test_a_merge_run_again_on_what_it_read_before_changes_nothing(
     assert len(await audited(issues, duplicate)) == 1
 
 
+async def test_a_support_on_its_way_during_a_merge_reaches_the_issue_kept(
+    issues: IssuesServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reporter, roads, late = issues.citizen(), issues.official("roads"), issues.citizen()
+    target, duplicate = [(await issues.report(reporter))["id"] for _ in range(2)]
+    read_before = await issues.service.get_issue(duplicate)
+    await merge(roads, duplicate, target)
+    service, get_issue = issues.service, issues.service.get_issue
+
+    async def as_read_before_the_merge(issue_id: str) -> dict[str, Any]:
+        return read_before if issue_id == duplicate else await get_issue(issue_id)
+
+    # The support passed its checks before the merge and is written after it.
+    monkeypatch.setattr(service, "get_issue", as_read_before_the_merge)
+    answer = await service.support(late.principal, duplicate)
+    monkeypatch.undo()
+    assert answer["duplicate_of"] == target
+    kept = await service.get_issue(target)
+    supports = await service.db["supports"].find({"issue_id": target}).to_list()
+    assert [s["user_id"] for s in supports] == [late.id]
+    assert kept["supporters_count"] == 1
+    # Once merged, a support is refused with the issue to support instead.
+    body = await issues.citizen().client.post(SUPPORT, {"id": duplicate})
+    assert body["errors"][0]["extensions"] == {"code": "CONFLICT", "duplicateOf": target}
+
+
 async def test_a_merge_across_departments_needs_both(issues: IssuesServer) -> None:
     reporter, roads = issues.citizen(), issues.official("roads")
     target = await issues.seed_issue(status="NEW", reporter=reporter.id)

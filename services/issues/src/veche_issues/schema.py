@@ -1030,7 +1030,8 @@ class Mutation(StaffMutations):
 
     @strawberry.mutation(
         description="Supports a problem or an initiative; once per person, repeating changes nothing. "
-        "CONFLICT once the issue is CLOSED or REJECTED. Initiatives of a category with "
+        "CONFLICT once the issue is CLOSED or REJECTED; for a duplicate merged into another, "
+        "`extensions.duplicateOf` names the issue to support instead. Initiatives of a category with "
         "`verifiedSupportsOnly` (the default) take supports from phone-verified accounts only: "
         "NOT_ELIGIBLE with `reason` VERIFICATION otherwise."
     )

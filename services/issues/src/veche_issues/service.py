@@ -11,6 +11,7 @@ Where events are written:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -409,9 +410,7 @@ class IssuesService:
         """One support per user (a unique index); repeating it changes nothing. Initiatives
         of a category that asks for it take supports from phone-verified accounts only."""
         issue = await self.get_issue(issue_id)
-        await self._check_verified_support(caller, issue)
-        if Status(issue["status"]) in domain.FINISHED:
-            raise ConflictError(f"This issue is {issue['status']}; it takes no more supports.")
+        await self._check_supportable(caller, issue)
         support_id = mongo.new_id()
         try:
             await self.store.insert_support(
@@ -432,6 +431,8 @@ class IssuesService:
             # Withdrawn while being counted: withdrawSupport left the count to us.
             saved = await self.store.count_support(issue_id, -1) or saved
         self.outbox.written()
+        if saved.get("duplicate_of"):
+            return await self._follow_merge(caller, saved)
         crossed = await self.check_threshold(saved)
         if crossed is not None:
             return crossed
@@ -439,6 +440,24 @@ class IssuesService:
             # Another support crossed the threshold meanwhile: show the status it set.
             return await self.get_issue(issue_id)
         return saved
+
+    async def _check_supportable(self, caller: Principal, issue: Document) -> None:
+        await self._check_verified_support(caller, issue)
+        if issue.get("duplicate_of"):
+            raise ConflictError(
+                f"This issue was merged into '{issue['duplicate_of']}': support that one.",
+                duplicateOf=issue["duplicate_of"],
+            )
+        if Status(issue["status"]) in domain.FINISHED:
+            raise ConflictError(f"This issue is {issue['status']}; it takes no more supports.")
+
+    async def _follow_merge(self, caller: Principal, duplicate: Document) -> Document:
+        """A support that reached a duplicate while it was being merged (after the merge read
+        its supporters): the person supports the issue kept too, once. If that one refuses
+        (closed since, say), the support stays with the closed duplicate."""
+        with contextlib.suppress(DomainError):
+            await self.support(caller, duplicate["duplicate_of"])
+        return duplicate
 
     async def _check_verified_support(self, caller: Principal, issue: Document) -> None:
         if issue["kind"] != Kind.INITIATIVE.value:
