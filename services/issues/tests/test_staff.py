@@ -35,6 +35,7 @@ ASSIGN = (
 UNASSIGN = f"""mutation($id: ID!) {{ unassignIssue(id: $id) {{ {FIELDS} }} }}"""
 SUPPORT = "mutation($id: ID!) { supportIssue(id: $id) { id supportersCount } }"
 ISSUE = f"query($id: ID!) {{ issue(id: $id) {{ {FIELDS} }} }}"
+WORKLIST = "query($o: ID!) { issues(filter: {assigneeId: $o}) { edges { node { id } } } }"
 REASON = "Ошибка маршрутизации"
 
 
@@ -463,6 +464,8 @@ async def test_an_issue_goes_to_an_official_of_its_department(
     assigned = (await roads.client.data(ASSIGN, {"id": issue_id, "o": colleague.id}))["assignIssue"]
     assert assigned["assignee"] == {"id": colleague.id}
     assert assigned["history"][-1]["kind"] == "ASSIGNED"
+    worklist = (await colleague.client.data(WORKLIST, {"o": colleague.id}))["issues"]
+    assert [e["node"]["id"] for e in worklist["edges"]] == [issue_id]
     [event] = await told(issues, "issue.assigned", issue_id)
     assert (event["assignee_id"], event["by_user_id"]) == (colleague.id, roads.id)
     await roads.client.data(ASSIGN, {"id": issue_id, "o": colleague.id})  # the same: nothing

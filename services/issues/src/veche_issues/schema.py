@@ -660,6 +660,11 @@ class IssueFilter:
         default=None,
         description="Only issues routed to this department (a department's dashboard).",
     )
+    assignee_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Only issues assigned to this official (`Issue.assignee`): an official's "
+        "worklist, e.g. their own id.",
+    )
     overdue: bool | None = strawberry.field(
         default=None,
         description="true: only issues whose official answer is overdue now (see `Issue.overdue`); "
@@ -783,6 +788,7 @@ class Query:
                 text=filter.text,
                 department_id=str(filter.department_id) if filter.department_id else None,
                 overdue=filter.overdue,
+                assignee_id=str(filter.assignee_id) if filter.assignee_id else None,
             )
         page = await info.context.issues.find_issues(
             query, first=page_size(first), after=decode_cursor(after, ID_SHAPE, NEAR_SHAPE)

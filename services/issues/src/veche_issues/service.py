@@ -80,6 +80,7 @@ class IssueQuery:
     text: str | None = None
     department_id: str | None = None
     overdue: bool | None = None
+    assignee_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -310,6 +311,7 @@ class IssuesService:
             terms=terms,
             department_id=query.department_id,
             overdue=query.overdue,
+            assignee_id=query.assignee_id,
             now=utcnow(),
         )
 

@@ -63,6 +63,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="solver",
             partialFilterExpression={"solver_id": {"$type": "string"}},
         ),
+        # An official's worklist (`issues(filter: {assigneeId})`).
+        IndexModel(
+            [("assignee_id", ASCENDING), ("_id", DESCENDING)],
+            name="assignee",
+            partialFilterExpression={"assignee_id": {"$type": "string"}},
+        ),
         IndexModel(
             [("department_id", ASCENDING), ("response_hours", ASCENDING)],
             name="response_hours",
@@ -159,6 +165,7 @@ def filter_conditions(
     department_id: str | None = None,
     overdue: bool | None = None,
     now: datetime | None = None,
+    assignee_id: str | None = None,
 ) -> Document:
     """The query for `issues(filter:)`: each given part must hold; every search term
     must begin one of the issue's stored terms; `overdue` is judged at `now`."""
@@ -177,6 +184,8 @@ def filter_conditions(
         conditions["district_id"] = district_id
     if department_id is not None:
         conditions["department_id"] = department_id
+    if assignee_id is not None:
+        conditions["assignee_id"] = assignee_id
     if terms:
         conditions.update(prefix_filter(terms))
     return conditions
