@@ -764,7 +764,9 @@ MAX_EXTENSION = timedelta(days=365)
 
 
 def _who_may(action: StaffAction) -> str:
-    return " or ".join(_STAFF_WORDS[a] for a in sorted(_STAFF_RULES[action])) + " or an admin"
+    """Who may, in words: "an official of the issue's department, a moderator or an admin"."""
+    who = [words for actor, words in _STAFF_WORDS.items() if actor in _STAFF_RULES[action]]
+    return ", ".join(who) + " or an admin"
 
 
 def check_staff_role(principal: Principal, action: StaffAction) -> None:
