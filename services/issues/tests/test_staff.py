@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from veche_issues import domain
 from veche_issues.staff import StaffDesk
 from veche_kit.clock import utcnow
 from veche_kit.errors import ConflictError
@@ -199,6 +200,18 @@ async def merge(official: Person, duplicate: str, target: str) -> dict[str, Any]
     variables = {"d": duplicate, "i": target, "r": REASON}
     merged: dict[str, Any] = (await official.client.data(MERGE, variables))["mergeIssues"]
     return merged
+
+
+def test_the_people_a_merge_carries_are_each_carried_once() -> None:
+    problem = {"kind": "PROBLEM", "reporter_id": "dup-reporter"}
+    target = {"reporter_id": "target-reporter"}
+    supporters = ["a", "both", "a", "target-reporter", "dup-reporter"]
+    carried = domain.followers_to_carry(problem, supporters, target, {"both", "c"})
+    assert carried == ["a", "dup-reporter"]
+    initiative = {**problem, "kind": "INITIATIVE"}  # its author passed no support check
+    assert domain.followers_to_carry(initiative, ["a"], target, set()) == ["a"]
+    anonymous = {**problem, "reporter_id": None}  # an Open311 report without consent
+    assert domain.followers_to_carry(anonymous, [], target, set()) == []
 
 
 async def test_a_merge_carries_every_supporter_over_once(issues: IssuesServer) -> None:
