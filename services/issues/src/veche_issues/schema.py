@@ -54,11 +54,6 @@ class IssuesContext(RequestContext):
         return self.service
 
     @property
-    def staff(self) -> StaffDesk:
-        """The staff actions: a stateless view over the same service."""
-        return StaffDesk(self.issues)
-
-    @property
     def issue_loaders(self) -> IssueLoaders:
         assert self.batches is not None
         return self.batches
@@ -742,6 +737,142 @@ def _point(point: GeoPointInput | None) -> tuple[float, float] | None:
     return (point.lat, point.lon) if point is not None else None
 
 
+# ─────────────────────────── staff corrections ───────────────────────────
+
+
+def _desk(info: IssuesInfo) -> StaffDesk:
+    """The staff actions: a stateless view over the request's service."""
+    return StaffDesk(info.context.issues)
+
+
+@strawberry.type(description="The outcome of `mergeIssues`.")
+class IssueMerge:
+    duplicate: Issue = strawberry.field(
+        description="The duplicate, now CLOSED, with `duplicateOf` set to the target."
+    )
+    into: Issue = strawberry.field(
+        description="The issue merged into, with the carried supports in `supportersCount` (an "
+        "initiative that reached its threshold this way is UNDER_REVIEW)."
+    )
+
+
+StaffReason = Annotated[
+    str,
+    strawberry.argument(
+        description=f"Why, for the people following the issue: shown in its public `history` and "
+        f"kept in the audit log. Required, at most {domain.MAX_NOTE} characters.",
+        metadata=bounded(chars=domain.MAX_NOTE),
+    ),
+]
+_STAFF_CODES = (
+    "FORBIDDEN for citizens and solvers, and for officials of another department; NOT_FOUND "
+    "for an unknown id; CONFLICT when the issue changed meanwhile (reload it and try again)."
+)
+
+
+@strawberry.type
+class StaffMutations:
+    """Officials' and moderators' corrections of issues (see `staff.py`)."""
+
+    @strawberry.mutation(
+        description="Moves a misrouted issue to another category, and so to that category's "
+        "department; both departments' officials are notified. An ACCEPTED issue that changes "
+        "department gets a full answer period from now (a new `dueAt`, `overdue` false) and "
+        "loses its assignee. Officials of the issue's current department, moderators and admins. "
+        "BAD_USER_INPUT (`field` categoryId) for an unknown or the same category; CONFLICT for a "
+        f"RESOLVED, CLOSED or REJECTED issue. {_STAFF_CODES}"
+    )
+    async def recategorize_issue(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        category_id: Annotated[
+            str,
+            strawberry.argument(
+                description="The new category id, from `issueCategories`.",
+                metadata=bounded(chars=ID_CHARS),
+            ),
+        ],
+        reason: StaffReason,
+    ) -> Issue:
+        caller = await info.context.require_user()
+        document = await _desk(info).recategorize(caller, str(id), category_id, reason)
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Closes a duplicate report and carries its supporters (and, for a problem, "
+        "its reporter) over to the issue it duplicates, each person once: someone who supported "
+        "both counts once. The duplicate becomes CLOSED with `duplicateOf`; both histories say "
+        "so. Of two officials merging the same duplicate at once, one succeeds, the other gets "
+        "CONFLICT. Officials (both issues in their department), moderators and admins. "
+        "BAD_USER_INPUT (`field` intoId) for merging an issue into itself, a problem with an "
+        "initiative, or initiatives of different categories; CONFLICT when either issue is "
+        f"CLOSED, REJECTED or merged already, or the duplicate has a solver. {_STAFF_CODES}"
+    )
+    async def merge_issues(
+        self,
+        info: IssuesInfo,
+        duplicate_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The duplicate, to close.")
+        ],
+        into_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The issue to keep, that it duplicates.")
+        ],
+        reason: StaffReason,
+    ) -> IssueMerge:
+        caller = await info.context.require_user()
+        closed, kept = await _desk(info).merge(caller, str(duplicate_id), str(into_id), reason)
+        return IssueMerge(duplicate=Issue.from_doc(closed), into=Issue.from_doc(kept))
+
+    @strawberry.mutation(
+        description="Moves an ACCEPTED issue's answer deadline later; `overdue` follows the new "
+        "`dueAt`, and the department is told again if that one passes too. Officials of the "
+        "issue's department and admins. BAD_USER_INPUT (`field` dueAt) unless later than the "
+        "current deadline and than now, at most a year ahead, with a time zone; CONFLICT when "
+        f"the issue has no deadline running (not ACCEPTED). {_STAFF_CODES}"
+    )
+    async def extend_deadline(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        due_at: Annotated[
+            datetime,
+            strawberry.argument(description="The new deadline, e.g. `2026-12-20T18:00:00Z`."),
+        ],
+        reason: StaffReason,
+    ) -> Issue:
+        caller = await info.context.require_user()
+        document = await _desk(info).extend_deadline(caller, str(id), due_at, reason)
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Hands an open issue to one official of its department (`Issue.assignee`), "
+        "who is notified; naming the current assignee changes nothing. Officials of the issue's "
+        "department and admins. BAD_USER_INPUT (`field` officialId) when that user is not an "
+        "OFFICIAL of the issue's department (a role granted a moment ago reaches this service "
+        f"within seconds); CONFLICT for a RESOLVED, CLOSED or REJECTED issue. {_STAFF_CODES}"
+    )
+    async def assign_issue(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        official_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The official's user id.")
+        ],
+    ) -> Issue:
+        caller = await info.context.require_user()
+        document = await _desk(info).assign(caller, str(id), str(official_id))
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Takes an issue back from its assignee: nobody is assigned (nothing changes "
+        f"if nobody was). Officials of the issue's department and admins. {_STAFF_CODES}"
+    )
+    async def unassign_issue(self, info: IssuesInfo, id: IssueId) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await _desk(info).assign(caller, str(id), None))
+
+
 # ─────────────────────────── operations ───────────────────────────
 
 
@@ -857,136 +988,6 @@ class Query:
                 "departmentStats", info.context.issues.department_stats
             )
         ]
-
-
-@strawberry.type(description="The outcome of `mergeIssues`.")
-class IssueMerge:
-    duplicate: Issue = strawberry.field(
-        description="The duplicate, now CLOSED, with `duplicateOf` set to the target."
-    )
-    into: Issue = strawberry.field(
-        description="The issue merged into, with the carried supports in `supportersCount` (an "
-        "initiative that reached its threshold this way is UNDER_REVIEW)."
-    )
-
-
-StaffReason = Annotated[
-    str,
-    strawberry.argument(
-        description=f"Why, for the people following the issue: shown in its public `history` and "
-        f"kept in the audit log. Required, at most {domain.MAX_NOTE} characters.",
-        metadata=bounded(chars=domain.MAX_NOTE),
-    ),
-]
-_STAFF_CODES = (
-    "FORBIDDEN for citizens and solvers, and for officials of another department; NOT_FOUND "
-    "for an unknown id; CONFLICT when the issue changed meanwhile (reload it and try again)."
-)
-
-
-@strawberry.type
-class StaffMutations:
-    """Officials' and moderators' corrections of issues (see `staff.py`)."""
-
-    @strawberry.mutation(
-        description="Moves a misrouted issue to another category, and so to that category's "
-        "department; both departments' officials are notified. An ACCEPTED issue that changes "
-        "department gets a full answer period from now (a new `dueAt`, `overdue` false) and "
-        "loses its assignee. Officials of the issue's current department, moderators and admins. "
-        "BAD_USER_INPUT (`field` categoryId) for an unknown or the same category; CONFLICT for a "
-        f"RESOLVED, CLOSED or REJECTED issue. {_STAFF_CODES}"
-    )
-    async def recategorize_issue(
-        self,
-        info: IssuesInfo,
-        id: IssueId,
-        category_id: Annotated[
-            str,
-            strawberry.argument(
-                description="The new category id, from `issueCategories`.",
-                metadata=bounded(chars=ID_CHARS),
-            ),
-        ],
-        reason: StaffReason,
-    ) -> Issue:
-        caller = await info.context.require_user()
-        document = await info.context.staff.recategorize(caller, str(id), category_id, reason)
-        return Issue.from_doc(document)
-
-    @strawberry.mutation(
-        description="Closes a duplicate report and carries its supporters (and, for a problem, "
-        "its reporter) over to the issue it duplicates, each person once: someone who supported "
-        "both counts once. The duplicate becomes CLOSED with `duplicateOf`; both histories say "
-        "so. Of two officials merging the same duplicate at once, one succeeds, the other gets "
-        "CONFLICT. Officials (both issues in their department), moderators and admins. "
-        "BAD_USER_INPUT (`field` intoId) for merging an issue into itself, a problem with an "
-        "initiative, or initiatives of different categories; CONFLICT when either issue is "
-        f"CLOSED, REJECTED or merged already, or the duplicate has a solver. {_STAFF_CODES}"
-    )
-    async def merge_issues(
-        self,
-        info: IssuesInfo,
-        duplicate_id: Annotated[
-            strawberry.ID, strawberry.argument(description="The duplicate, to close.")
-        ],
-        into_id: Annotated[
-            strawberry.ID, strawberry.argument(description="The issue to keep, that it duplicates.")
-        ],
-        reason: StaffReason,
-    ) -> IssueMerge:
-        caller = await info.context.require_user()
-        closed, kept = await info.context.staff.merge(
-            caller, str(duplicate_id), str(into_id), reason
-        )
-        return IssueMerge(duplicate=Issue.from_doc(closed), into=Issue.from_doc(kept))
-
-    @strawberry.mutation(
-        description="Moves an ACCEPTED issue's answer deadline later; `overdue` follows the new "
-        "`dueAt`, and the department is told again if that one passes too. Officials of the "
-        "issue's department and admins. BAD_USER_INPUT (`field` dueAt) unless later than the "
-        "current deadline and than now, at most a year ahead, with a time zone; CONFLICT when "
-        f"the issue has no deadline running (not ACCEPTED). {_STAFF_CODES}"
-    )
-    async def extend_deadline(
-        self,
-        info: IssuesInfo,
-        id: IssueId,
-        due_at: Annotated[
-            datetime,
-            strawberry.argument(description="The new deadline, e.g. `2026-12-20T18:00:00Z`."),
-        ],
-        reason: StaffReason,
-    ) -> Issue:
-        caller = await info.context.require_user()
-        document = await info.context.staff.extend_deadline(caller, str(id), due_at, reason)
-        return Issue.from_doc(document)
-
-    @strawberry.mutation(
-        description="Hands an open issue to one official of its department (`Issue.assignee`), "
-        "who is notified; naming the current assignee changes nothing. Officials of the issue's "
-        "department and admins. BAD_USER_INPUT (`field` officialId) when that user is not an "
-        "OFFICIAL of the issue's department (a role granted a moment ago reaches this service "
-        f"within seconds); CONFLICT for a RESOLVED, CLOSED or REJECTED issue. {_STAFF_CODES}"
-    )
-    async def assign_issue(
-        self,
-        info: IssuesInfo,
-        id: IssueId,
-        official_id: Annotated[
-            strawberry.ID, strawberry.argument(description="The official's user id.")
-        ],
-    ) -> Issue:
-        caller = await info.context.require_user()
-        document = await info.context.staff.assign(caller, str(id), str(official_id))
-        return Issue.from_doc(document)
-
-    @strawberry.mutation(
-        description="Takes an issue back from its assignee: nobody is assigned (nothing changes "
-        f"if nobody was). Officials of the issue's department and admins. {_STAFF_CODES}"
-    )
-    async def unassign_issue(self, info: IssuesInfo, id: IssueId) -> Issue:
-        caller = await info.context.require_user()
-        return Issue.from_doc(await info.context.staff.assign(caller, str(id), None))
 
 
 @strawberry.type

@@ -78,9 +78,9 @@ class IssueQuery:
     district_id: str | None = None
     near: Near | None = None
     text: str | None = None
+    assignee_id: str | None = None
     department_id: str | None = None
     overdue: bool | None = None
-    assignee_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -309,9 +309,9 @@ class IssuesService:
             category=query.category,
             district_id=query.district_id,
             terms=terms,
+            assignee_id=query.assignee_id,
             department_id=query.department_id,
             overdue=query.overdue,
-            assignee_id=query.assignee_id,
             now=utcnow(),
         )
 

@@ -162,10 +162,10 @@ def filter_conditions(
     category: str | None,
     district_id: str | None,
     terms: list[str],
+    assignee_id: str | None = None,
     department_id: str | None = None,
     overdue: bool | None = None,
     now: datetime | None = None,
-    assignee_id: str | None = None,
 ) -> Document:
     """The query for `issues(filter:)`: each given part must hold; every search term
     must begin one of the issue's stored terms; `overdue` is judged at `now`."""
@@ -199,14 +199,14 @@ def district_parts(district: str | None) -> list[Document]:
     return [{"district_id": district}, {"district_id": {"$ne": district}}]
 
 
-def collecting_at(threshold: int) -> Document:
-    """An initiative still collecting that has reached `threshold` supports."""
-    return {"status": Status.COLLECTING.value, "supporters_count": {"$gte": threshold}}
-
-
 def unmerged_open() -> Document:
     """An issue that takes part in a merge: not CLOSED or REJECTED, not merged away."""
     return {"status": {"$nin": _values(domain.FINISHED)}, "duplicate_of": None}
+
+
+def collecting_at(threshold: int) -> Document:
+    """An initiative still collecting that has reached `threshold` supports."""
+    return {"status": Status.COLLECTING.value, "supporters_count": {"$gte": threshold}}
 
 
 def request_conditions(wanted: domain.RequestFilter) -> Document:
