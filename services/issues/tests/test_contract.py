@@ -57,7 +57,7 @@ def test_contract_names() -> None:
         "id", "kind", "title", "description", "category", "location", "address", "district",
         "photos", "status", "reporter", "department", "solver", "solverOffers", "supportersCount",
         "supportedByMe", "supportThreshold", "dueAt", "overdue", "comments", "history",
-        "createdAt", "updatedAt",
+        "createdAt", "updatedAt", "assignee", "duplicateOf",
     }  # fmt: skip
     status = types["IssueStatus"]
     assert isinstance(status, GraphQLEnumType)
@@ -71,6 +71,8 @@ def test_contract_names() -> None:
         "changeIssueStatus", "offerToSolve", "acceptSolverOffer", "markSolved",
         "confirmResolution", "reopenIssue", "confirmFix", "createOpen311Key", "revokeOpen311Key",
         "reportContent", "hideContent", "restoreContent",
+        # The staff workflow (issue #20).
+        "recategorizeIssue", "mergeIssues", "extendDeadline", "assignIssue", "unassignIssue",
     }  # fmt: skip
 
 

@@ -16,8 +16,10 @@ from veche_kit.events import (
     Event,
     InitiativeProposed,
     InitiativeThresholdReached,
+    IssueAssigned,
     IssueClosed,
     IssueFixConfirmed,
+    IssueRecategorized,
     IssueReported,
     IssueStatusChanged,
     IssueSupported,
@@ -269,6 +271,67 @@ async def test_department_officials_hear_of_new_problems(
     texts = [e["node"]["text"] for e in (await inbox(official_client))["notifications"]["edges"]]
     assert "A new problem was routed to your department: «Свалка у реки»." in texts
     assert (await inbox(citizen_client))["notifications"]["totalCount"] == 0
+
+
+TITLE = "Разбитый газон"
+
+
+def _rerouted(issue: str, reporter: str) -> IssueRecategorized:
+    """Staff moved the issue from roads (potholes) to landscaping (yards)."""
+    return IssueRecategorized(
+        issue_id=issue,
+        title=TITLE,
+        from_category="potholes",
+        to_category="yards",
+        from_department_id="roads",
+        to_department_id="landscaping",
+        due_at=None,
+        by_user_id="official-1",
+        reason="Это не дорога",
+        reporter_id=reporter,
+    )
+
+
+def _handed(issue: str, assignee: str) -> IssueAssigned:
+    return IssueAssigned(
+        issue_id=issue,
+        title=TITLE,
+        department_id="landscaping",
+        assignee_id=assignee,
+        previous_assignee_id=None,
+        by_user_id="official-2",
+    )
+
+
+async def _texts(client: GraphQLClient) -> list[str]:
+    return sorted(e["node"]["text"] for e in (await inbox(client))["notifications"]["edges"])
+
+
+async def test_both_departments_hear_of_a_rerouted_issue_and_an_assignee_of_theirs(
+    users: UsersServer, publisher: EventBus
+) -> None:
+    admin = await users.admin()
+    (old_client, old_auth), (new_client, new_auth) = await users.citizen(), await users.citizen()
+    await admin.data(GRANT, {"u": old_auth["user"]["id"], "d": "roads"})
+    await admin.data(GRANT, {"u": new_auth["user"]["id"], "d": "landscaping"})
+    reporter_client, reporter_auth = await users.citizen()
+    issue = f"i-{uuid.uuid4().hex[:8]}"
+    await _delivered_twice(
+        users,
+        publisher,
+        _rerouted(issue, reporter_auth["user"]["id"]),
+        _handed(issue, new_auth["user"]["id"]),
+    )
+    assert await _texts(old_client) == [
+        f"«{TITLE}» was passed to the department 'landscaping': Это не дорога"
+    ]
+    assert await _texts(new_client) == [
+        f"«{TITLE}» is now in the category 'yards', handled by your department: Это не дорога",
+        f"«{TITLE}» was assigned to you.",
+    ]
+    assert await _texts(reporter_client) == [
+        f"«{TITLE}» was passed to the department that handles 'yards'."
+    ]
 
 
 async def test_an_anonymous_reports_events_notify_its_followers_and_credit_no_one(

@@ -409,3 +409,33 @@ class IssueOverdue(Event):
     department_id: str | None
     due_at: datetime
     reporter_id: str | None
+
+
+class IssueRecategorized(Event):
+    """Staff moved an issue to another category, and so (usually) to another department;
+    both departments' officials are told. `due_at` is the new deadline when one runs."""
+
+    type = "issue.recategorized"
+    issue_id: str
+    title: str
+    from_category: str
+    to_category: str
+    from_department_id: str | None
+    to_department_id: str | None
+    due_at: datetime | None
+    by_user_id: str
+    reason: str
+    reporter_id: str | None
+
+
+class IssueAssigned(Event):
+    """An official handed an issue to one official of its department (`assignee_id`), or
+    took it back (`assignee_id` None); the new assignee is told."""
+
+    type = "issue.assigned"
+    issue_id: str
+    title: str
+    department_id: str | None
+    assignee_id: str | None
+    previous_assignee_id: str | None
+    by_user_id: str

@@ -28,8 +28,10 @@ from veche_kit.events import (
     Event,
     InitiativeProposed,
     InitiativeThresholdReached,
+    IssueAssigned,
     IssueClosed,
     IssueCommented,
+    IssueRecategorized,
     IssueReported,
     IssueResolved,
     IssueSolverAssigned,
@@ -717,6 +719,298 @@ def threshold_reached(issue: Mapping[str, Any], threshold: int) -> InitiativeThr
         district_id=issue.get("district_id"),
         supporters_count=issue["supporters_count"],
         support_threshold=threshold,
+    )
+
+
+# ─────────────────────────── staff actions ───────────────────────────
+
+
+class StepKind(StrEnum):
+    """What one step of an issue's history records (entries before staff actions are
+    status changes)."""
+
+    STATUS_CHANGED = "STATUS_CHANGED"
+    RECATEGORIZED = "RECATEGORIZED"
+    MERGED_INTO = "MERGED_INTO"  # closed as a duplicate of another issue
+    DUPLICATE_MERGED = "DUPLICATE_MERGED"  # a duplicate's supports were carried into this one
+    DEADLINE_EXTENDED = "DEADLINE_EXTENDED"
+    ASSIGNED = "ASSIGNED"
+    UNASSIGNED = "UNASSIGNED"
+
+
+class StaffAction(StrEnum):
+    """A staff action on an issue, named as a refusal says it."""
+
+    RECATEGORIZE = "recategorise an issue"
+    MERGE = "merge duplicate issues"
+    EXTEND_DEADLINE = "extend an issue's deadline"
+    ASSIGN = "assign an issue to an official"
+
+
+# Who may take each action: the department's officials (admins count as officials of
+# every department), and for the city-wide triage of new reports also moderators.
+_STAFF_RULES: dict[StaffAction, frozenset[Actor]] = {
+    StaffAction.RECATEGORIZE: CITY,
+    StaffAction.MERGE: CITY,
+    StaffAction.EXTEND_DEADLINE: frozenset({Actor.OFFICIAL}),
+    StaffAction.ASSIGN: frozenset({Actor.OFFICIAL}),
+}
+_STAFF_WORDS = {
+    Actor.OFFICIAL: "an official of the issue's department",
+    Actor.MODERATOR: "a moderator",
+}
+# Furthest a deadline can be moved: a year ahead.
+MAX_EXTENSION = timedelta(days=365)
+
+
+def _who_may(action: StaffAction) -> str:
+    """Who may, in words: "an official of the issue's department, a moderator or an admin"."""
+    who = [words for actor, words in _STAFF_WORDS.items() if actor in _STAFF_RULES[action]]
+    return ", ".join(who) + " or an admin"
+
+
+def check_staff_role(principal: Principal, action: StaffAction) -> None:
+    """FORBIDDEN at once for a caller no issue would allow (citizens, solvers)."""
+    roles = {"ADMIN", "OFFICIAL"} | (
+        {"MODERATOR"} if Actor.MODERATOR in _STAFF_RULES[action] else set()
+    )
+    if not principal.roles & roles:
+        raise ForbiddenError(f"Only {_who_may(action)} can {action.value}.")
+
+
+def check_staff(action: StaffAction, actors: frozenset[Actor], department_id: str | None) -> None:
+    """FORBIDDEN unless one of `actors` (on this issue) may take `action`."""
+    if not _STAFF_RULES[action] & actors:
+        raise ForbiddenError(
+            f"This issue is handled by the department '{department_id}': only "
+            f"{_who_may(action)} can {action.value} here."
+        )
+
+
+def staff_entry(
+    kind: StepKind,
+    status: Status,
+    by: str,
+    reason: str | None,
+    now: datetime,
+    detail: str | None = None,
+    *,
+    to: Status | None = None,
+) -> dict[str, Any]:
+    """A history step that is not a status move (`to` set: one that is, like a merge)."""
+    entry = history_entry(status, to or status, by, reason, now)
+    entry.update({"kind": kind.value, "detail": detail})
+    return entry
+
+
+def _still_open(issue: Mapping[str, Any], what: str) -> Status:
+    status = Status(issue["status"])
+    if status in SETTLED:
+        raise ConflictError(f"This issue is {status.value}: only an unsettled issue can {what}.")
+    return status
+
+
+def recategorization(
+    issue: Mapping[str, Any],
+    category: Mapping[str, Any],
+    reason: str,
+    *,
+    by: str,
+    now: datetime,
+    deadline: Deadline,
+) -> Change:
+    """Moves the issue to `category` and its department. A new department starts with no
+    assignee and, for an ACCEPTED issue, a full answer period from `now`."""
+    status = _still_open(issue, "change its category")
+    if category["_id"] == issue["category"]:
+        raise BadUserInputError(
+            f"The issue is in the category '{category['_id']}' already; pick another one.",
+            field="categoryId",
+        )
+    before, after = issue.get("department_id"), category.get("department_id")
+    fields: dict[str, Any] = {
+        "category": category["_id"],
+        "department_id": after,
+        "updated_at": now,
+    }
+    if after != before:
+        fields["assignee_id"] = None
+        if status is AWAITING_ANSWER and issue.get("due_at") is not None:
+            fields.update(due_at=deadline.due(now), answered_at=None, overdue_notified=False)
+    detail = f"Category {issue['category']} → {category['_id']}; department {before} → {after}."
+    entry = staff_entry(StepKind.RECATEGORIZED, status, by, reason, now, detail)
+    return Change(fields, entry)
+
+
+def deadline_extension(
+    issue: Mapping[str, Any], due_at: datetime, reason: str, *, by: str, now: datetime
+) -> Change:
+    """A later deadline for an ACCEPTED issue's answer; the sweep tells the department
+    again if the new one passes too."""
+    current = issue.get("due_at")
+    if issue["status"] != AWAITING_ANSWER.value or current is None:
+        raise ConflictError(
+            f"This issue is {issue['status']}: only an ACCEPTED issue has a deadline running."
+        )
+    if due_at.tzinfo is None:
+        raise BadUserInputError("Give `dueAt` with its time zone (e.g. `Z`).", field="dueAt")
+    if due_at <= current or due_at <= now:
+        raise BadUserInputError(
+            f"The new deadline must be later than the current one ({current.isoformat()}) "
+            "and than now.",
+            field="dueAt",
+        )
+    if due_at > now + MAX_EXTENSION:
+        raise BadUserInputError("A deadline can be set at most a year ahead.", field="dueAt")
+    new = due_at.astimezone(UTC)
+    detail = f"Deadline {current.isoformat()} → {new.isoformat()}."
+    entry = staff_entry(
+        StepKind.DEADLINE_EXTENDED, Status(issue["status"]), by, reason, now, detail
+    )
+    return Change({"due_at": new, "overdue_notified": False, "updated_at": now}, entry)
+
+
+def handover(
+    issue: Mapping[str, Any],
+    official: Mapping[str, Any] | None,
+    official_id: str | None,
+    *,
+    by: str,
+    now: datetime,
+) -> Change | None:
+    """Assigns the issue to `official_id` (None: unassigns it), who must be an OFFICIAL of
+    the issue's department as the users projection knows them; None when nothing changes."""
+    status = _still_open(issue, "be assigned")
+    if official_id == issue.get("assignee_id"):
+        return None
+    if official_id is not None:
+        _check_assignee(official, official_id, issue.get("department_id"))
+    kind = StepKind.ASSIGNED if official_id is not None else StepKind.UNASSIGNED
+    entry = staff_entry(kind, status, by, None, now)
+    return Change({"assignee_id": official_id, "updated_at": now}, entry)
+
+
+def _check_assignee(
+    official: Mapping[str, Any] | None, official_id: str, department_id: str | None
+) -> None:
+    if official is None or "OFFICIAL" not in (official.get("roles") or []):
+        raise BadUserInputError(
+            f"User '{official_id[:40]}' is not an official. (A role granted a moment ago "
+            "reaches the issues service within seconds; try again then.)",
+            field="officialId",
+        )
+    if official.get("department_id") != department_id:
+        raise BadUserInputError(
+            f"User '{official_id[:40]}' is an official of the department "
+            f"'{official.get('department_id')}', not of '{department_id}', which handles this issue.",
+            field="officialId",
+        )
+
+
+def check_merge(duplicate: Mapping[str, Any], target: Mapping[str, Any]) -> None:
+    """Refuses a merge that cannot be: into itself, of or into a closed or merged issue,
+    across kinds, of initiatives of different categories, of an issue with a solver."""
+    if duplicate["_id"] == target["_id"]:
+        raise BadUserInputError("An issue cannot be merged into itself.", field="intoId")
+    for issue, role in ((duplicate, "duplicate"), (target, "target")):
+        if issue.get("duplicate_of"):
+            raise ConflictError(
+                f"The {role} was merged into issue '{issue['duplicate_of']}' already"
+                + (": merge into that one instead." if role == "target" else ".")
+            )
+        if Status(issue["status"]) in FINISHED:
+            raise ConflictError(f"The {role} is {issue['status']}: only open issues merge.")
+    if duplicate["kind"] != target["kind"]:
+        raise BadUserInputError(
+            "A problem merges into a problem and an initiative into an initiative.",
+            field="intoId",
+        )
+    if duplicate["kind"] == Kind.INITIATIVE.value and duplicate["category"] != target["category"]:
+        raise BadUserInputError(
+            "Initiatives merge within one category (thresholds and who may support are "
+            "set per category); recategorise one of them first.",
+            field="intoId",
+        )
+    if duplicate.get("solver_id"):
+        raise ConflictError(
+            "The duplicate has an assigned solver: merge the other issue into it instead."
+        )
+
+
+def merge_closing(
+    duplicate: Mapping[str, Any], target: Mapping[str, Any], reason: str, *, by: str, now: datetime
+) -> Change:
+    """What closing the duplicate writes: CLOSED, with the link to the target."""
+    detail = f"Duplicate of «{target['title']}» ({target['_id']})."
+    entry = staff_entry(
+        StepKind.MERGED_INTO,
+        Status(duplicate["status"]),
+        by,
+        reason,
+        now,
+        detail,
+        to=Status.CLOSED,
+    )
+    fields = {"status": Status.CLOSED.value, "duplicate_of": target["_id"], "updated_at": now}
+    return Change(fields, entry)
+
+
+def followers_to_carry(
+    duplicate: Mapping[str, Any],
+    duplicate_supporters: Iterable[str],
+    target: Mapping[str, Any],
+    target_supporters: Collection[str],
+) -> list[str]:
+    """Who gets a support on the target: the duplicate's supporters, and for a problem its
+    reporter too ("me too"), each once, minus those already supporting or reporting the
+    target. (An initiative's author never passed its category's support check.)"""
+    people = list(duplicate_supporters)
+    if duplicate["kind"] == Kind.PROBLEM.value and duplicate.get("reporter_id"):
+        people.append(duplicate["reporter_id"])
+    kept = set(target_supporters) | {target.get("reporter_id")}
+    return [p for p in dict.fromkeys(people) if p not in kept]
+
+
+def merged_in_entry(
+    target: Mapping[str, Any],
+    duplicate: Mapping[str, Any],
+    carried: int,
+    reason: str,
+    *,
+    by: str,
+    now: datetime,
+) -> dict[str, Any]:
+    detail = (
+        f"«{duplicate['title']}» ({duplicate['_id']}) merged in; {carried} supports carried over."
+    )
+    return staff_entry(StepKind.DUPLICATE_MERGED, Status(target["status"]), by, reason, now, detail)
+
+
+def recategorized(
+    before: Mapping[str, Any], saved: Mapping[str, Any], *, by: str, reason: str
+) -> IssueRecategorized:
+    return IssueRecategorized(
+        issue_id=saved["_id"],
+        title=saved["title"],
+        from_category=before["category"],
+        to_category=saved["category"],
+        from_department_id=before.get("department_id"),
+        to_department_id=saved.get("department_id"),
+        due_at=saved.get("due_at") if saved["status"] == AWAITING_ANSWER.value else None,
+        by_user_id=by,
+        reason=reason,
+        reporter_id=saved["reporter_id"],
+    )
+
+
+def handed_over(saved: Mapping[str, Any], previous: str | None, *, by: str) -> IssueAssigned:
+    return IssueAssigned(
+        issue_id=saved["_id"],
+        title=saved["title"],
+        department_id=saved.get("department_id"),
+        assignee_id=saved.get("assignee_id"),
+        previous_assignee_id=previous,
+        by_user_id=by,
     )
 
 

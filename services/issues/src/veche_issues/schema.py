@@ -21,6 +21,7 @@ from veche_issues.context import IssuesInfo
 from veche_issues.moderation import is_moderator, may_see, scope_of
 from veche_issues.moderation_schema import HiddenMark, ModerationMutations, ModerationQueries
 from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Report
+from veche_issues.staff import StaffDesk
 from veche_kit import export
 from veche_kit.clock import utcnow
 from veche_kit.errors import ForbiddenError
@@ -76,7 +77,8 @@ public_enum(
         "UNDER_REVIEW": "An initiative with enough supports; the department decides to accept or reject it.",
         "IN_PROGRESS": "Being fixed, by the department or by the assigned solver.",
         "RESOLVED": "Reported fixed; the reporter confirms (CLOSED) or reopens it. Closes by itself after a waiting period.",
-        "CLOSED": "Done: confirmed by the reporter or closed after the waiting period.",
+        "CLOSED": "Done: confirmed by the reporter, closed after the waiting period, or closed as a "
+        "duplicate of another issue (`duplicateOf` then links to it).",
         "REJECTED": "Not taken on; the history's last note says why.",
     },
 )
@@ -92,6 +94,28 @@ public_enum(
         "PENDING": "Waiting for the reporter or an official of the department to accept it.",
         "ACCEPTED": "Accepted: this solver is the issue's assigned solver.",
         "DECLINED": "Not taken: another solver's offer was accepted.",
+    },
+)
+
+
+HistoryStepKind = domain.StepKind
+public_enum(
+    HistoryStepKind,
+    name="HistoryStepKind",
+    description="What one step of an issue's `history` records. Clients must tolerate values added "
+    "later (show an unknown one by its `note` and `detail`).",
+    values={
+        "STATUS_CHANGED": "The issue moved from `from` to `to` (a workflow step).",
+        "RECATEGORIZED": "Staff moved the issue to another category and so, usually, to another "
+        "department (`detail`: the old and new ones; `note`: why). An ACCEPTED issue that changes "
+        "department gets a new `dueAt`.",
+        "MERGED_INTO": "Closed as a duplicate (`to` is CLOSED): `Issue.duplicateOf` is the issue it "
+        "was merged into; its supporters now support that one.",
+        "DUPLICATE_MERGED": "A duplicate was merged into this issue (`detail`: which, and how many "
+        "supports it brought).",
+        "DEADLINE_EXTENDED": "The department moved `dueAt` later (`detail`: old and new; `note`: why).",
+        "ASSIGNED": "Handed to one official of the department (see `Issue.assignee`).",
+        "UNASSIGNED": "No official is assigned any more.",
     },
 )
 
@@ -268,14 +292,25 @@ class Comment:
         )
 
 
-@strawberry.type(description="One step of an issue's workflow, kept forever.")
+@strawberry.type(
+    description="One step of an issue's history, kept forever: a status change, or a staff "
+    "correction (see `kind`), in which `from` and `to` are both the status it stayed in."
+)
 class StatusChange:
     from_: IssueStatus | None = strawberry.field(
         name="from", description="The status before; null for the first step."
     )
     to: IssueStatus = strawberry.field(description="The status after.")
+    kind: HistoryStepKind = strawberry.field(
+        description="What the step did: a workflow move (STATUS_CHANGED) or a staff correction."
+    )
     note: str | None = strawberry.field(
-        description="Why: a rejection's reason, a reopening's reason, an official's remark."
+        description="Why: a rejection's reason, a reopening's reason, an official's remark, the "
+        "reason a staff member gave for a correction. Public."
+    )
+    detail: str | None = strawberry.field(
+        description="What a staff correction changed, in words (e.g. `Category potholes → yards; "
+        "department roads → landscaping.`); null for workflow moves."
     )
     at: datetime = strawberry.field(description="When (UTC).")
     _by: strawberry.Private[str | None]
@@ -292,7 +327,9 @@ class StatusChange:
         return cls(
             from_=IssueStatus(entry["from"]) if entry.get("from") else None,
             to=IssueStatus(entry["to"]),
+            kind=HistoryStepKind(entry.get("kind", HistoryStepKind.STATUS_CHANGED.value)),
             note=entry.get("note"),
+            detail=entry.get("detail"),
             at=entry["at"],
             _by=entry.get("by"),
         )
@@ -453,6 +490,24 @@ class Issue:
         return _user(self._doc.get("solver_id"))
 
     @strawberry.field(
+        description="The one official of the department this issue was handed to (`assignIssue`); "
+        "null while nobody is. Cleared when the issue moves to another department."
+    )
+    def assignee(self) -> User | None:
+        return _user(self._doc.get("assignee_id"))
+
+    @strawberry.field(
+        description="For an issue closed as a duplicate (`mergeIssues`): the issue it was merged "
+        "into, where its supporters now are; follow it there. Null for every other issue."
+    )
+    async def duplicate_of(self, info: IssuesInfo) -> Issue | None:
+        target_id = self._doc.get("duplicate_of")
+        if not target_id:
+            return None
+        document = await info.context.issue_loaders.issue_by_id.load(target_id)
+        return Issue.from_doc(document) if document else None
+
+    @strawberry.field(
         description=f"Solvers' offers to fix it, oldest first: the first `first` of them "
         f"(default {domain.DEFAULT_OFFERS}, at most {domain.MAX_OFFERS})."
     )
@@ -538,7 +593,7 @@ class Issue:
         )
 
     @strawberry.field(
-        description=f"Status changes, oldest first: the latest `last` of them (default "
+        description=f"Status changes and staff corrections (`kind`), oldest first: the latest `last` of them (default "
         f"{domain.DEFAULT_HISTORY}, at most {domain.MAX_HISTORY}), so the current status's reason "
         "is always there. A problem's whole workflow is a handful of steps: only a long run of "
         "reopenings exceeds the default, and then its earliest steps are left out."
@@ -615,6 +670,11 @@ class IssueFilter:
     department_id: strawberry.ID | None = strawberry.field(
         default=None,
         description="Only issues routed to this department (a department's dashboard).",
+    )
+    assignee_id: strawberry.ID | None = strawberry.field(
+        default=None,
+        description="Only issues assigned to this official (`Issue.assignee`): an official's "
+        "worklist, e.g. their own id.",
     )
     overdue: bool | None = strawberry.field(
         default=None,
@@ -693,6 +753,142 @@ def _point(point: GeoPointInput | None) -> tuple[float, float] | None:
     return (point.lat, point.lon) if point is not None else None
 
 
+# ─────────────────────────── staff corrections ───────────────────────────
+
+
+def _desk(info: IssuesInfo) -> StaffDesk:
+    """The staff actions: a stateless view over the request's service."""
+    return StaffDesk(info.context.issues)
+
+
+@strawberry.type(description="The outcome of `mergeIssues`.")
+class IssueMerge:
+    duplicate: Issue = strawberry.field(
+        description="The duplicate, now CLOSED, with `duplicateOf` set to the target."
+    )
+    into: Issue = strawberry.field(
+        description="The issue merged into, with the carried supports in `supportersCount` (an "
+        "initiative that reached its threshold this way is UNDER_REVIEW)."
+    )
+
+
+StaffReason = Annotated[
+    str,
+    strawberry.argument(
+        description=f"Why, for the people following the issue: shown in its public `history` and "
+        f"kept in the audit log. Required, at most {domain.MAX_NOTE} characters.",
+        metadata=bounded(chars=domain.MAX_NOTE),
+    ),
+]
+_STAFF_CODES = (
+    "FORBIDDEN for citizens and solvers, and for officials of another department; NOT_FOUND "
+    "for an unknown id; CONFLICT when the issue changed meanwhile (reload it and try again)."
+)
+
+
+@strawberry.type
+class StaffMutations:
+    """Officials' and moderators' corrections of issues (see `staff.py`)."""
+
+    @strawberry.mutation(
+        description="Moves a misrouted issue to another category, and so to that category's "
+        "department; both departments' officials are notified. An ACCEPTED issue that changes "
+        "department gets a full answer period from now (a new `dueAt`, `overdue` false) and "
+        "loses its assignee. Officials of the issue's current department, moderators and admins. "
+        "BAD_USER_INPUT (`field` categoryId) for an unknown or the same category; CONFLICT for a "
+        f"RESOLVED, CLOSED or REJECTED issue. {_STAFF_CODES}"
+    )
+    async def recategorize_issue(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        category_id: Annotated[
+            str,
+            strawberry.argument(
+                description="The new category id, from `issueCategories`.",
+                metadata=bounded(chars=ID_CHARS),
+            ),
+        ],
+        reason: StaffReason,
+    ) -> Issue:
+        caller = await info.context.require_user()
+        document = await _desk(info).recategorize(caller, str(id), category_id, reason)
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Closes a duplicate report and carries its supporters (and, for a problem, "
+        "its reporter) over to the issue it duplicates, each person once: someone who supported "
+        "both counts once. The duplicate becomes CLOSED with `duplicateOf`; both histories say "
+        "so. Of two officials merging the same duplicate at once, one succeeds, the other gets "
+        "CONFLICT. Officials (both issues in their department), moderators and admins. "
+        "BAD_USER_INPUT (`field` intoId) for merging an issue into itself, a problem with an "
+        "initiative, or initiatives of different categories; CONFLICT when either issue is "
+        f"CLOSED, REJECTED or merged already, or the duplicate has a solver. {_STAFF_CODES}"
+    )
+    async def merge_issues(
+        self,
+        info: IssuesInfo,
+        duplicate_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The duplicate, to close.")
+        ],
+        into_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The issue to keep, that it duplicates.")
+        ],
+        reason: StaffReason,
+    ) -> IssueMerge:
+        caller = await info.context.require_user()
+        closed, kept = await _desk(info).merge(caller, str(duplicate_id), str(into_id), reason)
+        return IssueMerge(duplicate=Issue.from_doc(closed), into=Issue.from_doc(kept))
+
+    @strawberry.mutation(
+        description="Moves an ACCEPTED issue's answer deadline later; `overdue` follows the new "
+        "`dueAt`, and the department is told again if that one passes too. Officials of the "
+        "issue's department and admins. BAD_USER_INPUT (`field` dueAt) unless later than the "
+        "current deadline and than now, at most a year ahead, with a time zone; CONFLICT when "
+        f"the issue has no deadline running (not ACCEPTED). {_STAFF_CODES}"
+    )
+    async def extend_deadline(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        due_at: Annotated[
+            datetime,
+            strawberry.argument(description="The new deadline, e.g. `2026-12-20T18:00:00Z`."),
+        ],
+        reason: StaffReason,
+    ) -> Issue:
+        caller = await info.context.require_user()
+        document = await _desk(info).extend_deadline(caller, str(id), due_at, reason)
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Hands an open issue to one official of its department (`Issue.assignee`), "
+        "who is notified; naming the current assignee changes nothing. Officials of the issue's "
+        "department and admins. BAD_USER_INPUT (`field` officialId) when that user is not an "
+        "OFFICIAL of the issue's department (a role granted a moment ago reaches this service "
+        f"within seconds); CONFLICT for a RESOLVED, CLOSED or REJECTED issue. {_STAFF_CODES}"
+    )
+    async def assign_issue(
+        self,
+        info: IssuesInfo,
+        id: IssueId,
+        official_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The official's user id.")
+        ],
+    ) -> Issue:
+        caller = await info.context.require_user()
+        document = await _desk(info).assign(caller, str(id), str(official_id))
+        return Issue.from_doc(document)
+
+    @strawberry.mutation(
+        description="Takes an issue back from its assignee: nobody is assigned (nothing changes "
+        f"if nobody was). Officials of the issue's department and admins. {_STAFF_CODES}"
+    )
+    async def unassign_issue(self, info: IssuesInfo, id: IssueId) -> Issue:
+        caller = await info.context.require_user()
+        return Issue.from_doc(await _desk(info).assign(caller, str(id), None))
+
+
 # ─────────────────────────── operations ───────────────────────────
 
 
@@ -741,6 +937,7 @@ class Query(ModerationQueries):
                 text=filter.text,
                 department_id=str(filter.department_id) if filter.department_id else None,
                 overdue=filter.overdue,
+                assignee_id=str(filter.assignee_id) if filter.assignee_id else None,
             )
         query = replace(query, with_hidden=is_moderator(await info.context.principal()))
         page = await info.context.issues.find_issues(
@@ -813,7 +1010,7 @@ class Query(ModerationQueries):
 
 
 @strawberry.type
-class Mutation(ModerationMutations):
+class Mutation(ModerationMutations, StaffMutations):
     @strawberry.mutation(
         description="Reports a problem (signed-in users); it starts NEW and is routed to its category's "
         "department. BAD_USER_INPUT with `field` for invalid input."
@@ -859,7 +1056,8 @@ class Mutation(ModerationMutations):
 
     @strawberry.mutation(
         description="Supports a problem or an initiative; once per person, repeating changes nothing. "
-        "CONFLICT once the issue is CLOSED or REJECTED. Initiatives of a category with "
+        "CONFLICT once the issue is CLOSED or REJECTED; for a duplicate merged into another, "
+        "`extensions.duplicateOf` names the issue to support instead. Initiatives of a category with "
         "`verifiedSupportsOnly` (the default) take supports from phone-verified accounts only: "
         "NOT_ELIGIBLE with `reason` VERIFICATION otherwise."
     )

@@ -11,6 +11,7 @@ Where events are written:
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import logging
 import secrets
@@ -80,6 +81,7 @@ class IssueQuery:
     district_id: str | None = None
     near: Near | None = None
     text: str | None = None
+    assignee_id: str | None = None
     department_id: str | None = None
     overdue: bool | None = None
     # Moderators list hidden issues too; everyone else never sees them in a list.
@@ -323,6 +325,7 @@ class IssuesService:
             category=query.category,
             district_id=query.district_id,
             terms=terms,
+            assignee_id=query.assignee_id,
             department_id=query.department_id,
             overdue=query.overdue,
             now=utcnow(),
@@ -433,9 +436,7 @@ class IssuesService:
         """One support per user (a unique index); repeating it changes nothing. Initiatives
         of a category that asks for it take supports from phone-verified accounts only."""
         issue = await self.get_issue(issue_id)
-        await self._check_verified_support(caller, issue)
-        if Status(issue["status"]) in domain.FINISHED:
-            raise ConflictError(f"This issue is {issue['status']}; it takes no more supports.")
+        await self._check_supportable(caller, issue)
         support_id = mongo.new_id()
         try:
             await self.store.insert_support(
@@ -456,13 +457,33 @@ class IssuesService:
             # Withdrawn while being counted: withdrawSupport left the count to us.
             saved = await self.store.count_support(issue_id, -1) or saved
         self.outbox.written()
-        crossed = await self._check_threshold(saved)
+        if saved.get("duplicate_of"):
+            return await self._follow_merge(caller, saved)
+        crossed = await self.check_threshold(saved)
         if crossed is not None:
             return crossed
         if domain.due_for_review(saved):
             # Another support crossed the threshold meanwhile: show the status it set.
             return await self.get_issue(issue_id)
         return saved
+
+    async def _check_supportable(self, caller: Principal, issue: Document) -> None:
+        await self._check_verified_support(caller, issue)
+        if issue.get("duplicate_of"):
+            raise ConflictError(
+                f"This issue was merged into '{issue['duplicate_of']}': support that one.",
+                duplicateOf=issue["duplicate_of"],
+            )
+        if Status(issue["status"]) in domain.FINISHED:
+            raise ConflictError(f"This issue is {issue['status']}; it takes no more supports.")
+
+    async def _follow_merge(self, caller: Principal, duplicate: Document) -> Document:
+        """A support that reached a duplicate while it was being merged (after the merge read
+        its supporters): the person supports the issue kept too, once. If that one refuses
+        (closed since, say), the support stays with the closed duplicate."""
+        with contextlib.suppress(DomainError):
+            await self.support(caller, duplicate["duplicate_of"])
+        return duplicate
 
     async def _check_verified_support(self, caller: Principal, issue: Document) -> None:
         if issue["kind"] != Kind.INITIATIVE.value:
@@ -499,7 +520,7 @@ class IssuesService:
 
         return await self.outbox.transaction(work) or issue
 
-    async def _check_threshold(self, issue: Document) -> Document | None:
+    async def check_threshold(self, issue: Document) -> Document | None:
         """COLLECTING -> UNDER_REVIEW once, by whichever writer's conditional update wins."""
         if not domain.due_for_review(issue):
             return None
@@ -742,7 +763,7 @@ class IssuesService:
         overdue = await self.flag_overdue(now)
         crossed = 0
         for document in await self.store.collecting_initiatives():
-            if await self._check_threshold(document) is not None:
+            if await self.check_threshold(document) is not None:
                 crossed += 1
         return {"closed": closed, "repaired": repaired, "crossed": crossed, "overdue": overdue}
 

@@ -65,6 +65,12 @@ INDEXES: dict[str, list[IndexModel]] = {
             name="solver",
             partialFilterExpression={"solver_id": {"$type": "string"}},
         ),
+        # An official's worklist (`issues(filter: {assigneeId})`).
+        IndexModel(
+            [("assignee_id", ASCENDING), ("_id", DESCENDING)],
+            name="assignee",
+            partialFilterExpression={"assignee_id": {"$type": "string"}},
+        ),
         IndexModel(
             [("department_id", ASCENDING), ("response_hours", ASCENDING)],
             name="response_hours",
@@ -158,6 +164,7 @@ def filter_conditions(
     category: str | None,
     district_id: str | None,
     terms: list[str],
+    assignee_id: str | None = None,
     department_id: str | None = None,
     overdue: bool | None = None,
     now: datetime | None = None,
@@ -181,6 +188,8 @@ def filter_conditions(
         conditions["district_id"] = district_id
     if department_id is not None:
         conditions["department_id"] = department_id
+    if assignee_id is not None:
+        conditions["assignee_id"] = assignee_id
     if terms:
         conditions.update(prefix_filter(terms))
     return conditions
@@ -192,6 +201,11 @@ def district_parts(district: str | None) -> list[Document]:
     if district is None:
         return [{}]
     return [{"district_id": district}, {"district_id": {"$ne": district}}]
+
+
+def unmerged_open() -> Document:
+    """An issue that takes part in a merge: not CLOSED or REJECTED, not merged away."""
+    return {"status": {"$nin": _values(domain.FINISHED)}, "duplicate_of": None}
 
 
 def collecting_at(threshold: int) -> Document:
@@ -417,6 +431,29 @@ class IssueStore:
             session=session,
         )
         return saved
+
+    async def absorb_duplicate(
+        self, target_id: str, carried: int, entry: Document, now: datetime, session: Session
+    ) -> Document | None:
+        """Counts `carried` supports a merge brings in and records the step, if the target
+        is still open and unmerged; the saved target, or None."""
+        saved: Document | None = await self.db[ISSUES].find_one_and_update(
+            {"_id": target_id, **unmerged_open()},
+            {
+                "$inc": {"supporters_count": carried},
+                "$push": {"history": entry},
+                "$set": {"updated_at": now},
+            },
+            return_document=ReturnDocument.AFTER,
+            session=session,
+        )
+        return saved
+
+    async def add_carried_supports(self, supports: list[Document], session: Session) -> None:
+        """The supports a merge carries over, counted already (BulkWriteError when one of
+        those people supported the target meanwhile: the merge is tried again)."""
+        if supports:
+            await self.db[SUPPORTS].insert_many(supports, session=session)
 
     async def keep_first_response(self, issue_id: str, first_response: Document) -> None:
         await self.db[ISSUES].update_one({"_id": issue_id}, {"$min": first_response})

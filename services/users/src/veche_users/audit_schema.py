@@ -43,6 +43,11 @@ public_enum(
         "ISSUE_STATUS_CHANGED": "An official or moderator moved an issue (`before`/`after`: its status; `reason`: the note).",
         "CONTENT_HIDDEN": "A moderator hid reported content (`targetType`: its ContentKind; `reason`: why).",
         "CONTENT_RESTORED": "A moderator showed hidden content again (`reason`: why).",
+        "ISSUE_RECATEGORIZED": "An official or moderator moved an issue to another category and department (`before`/`after`: category, departmentId, dueAt, assigneeId; `reason`: why).",
+        "ISSUES_MERGED": "An official or moderator closed an issue as a duplicate of another (`targetId`: the duplicate; `after`: status, duplicateOf, supportsCarried, intoSupportersCount; `reason`: why).",
+        "DEADLINE_EXTENDED": "An official moved an issue's answer deadline later (`before`/`after`: dueAt; `reason`: why).",
+        "ISSUE_ASSIGNED": "An official handed an issue to an official of its department (`before`/`after`: assigneeId).",
+        "ISSUE_UNASSIGNED": "An official took an issue back from its assignee (`before`/`after`: assigneeId).",
     },
 )
 

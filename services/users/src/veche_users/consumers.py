@@ -21,10 +21,12 @@ from veche_kit.events import (
     Envelope,
     InitiativeProposed,
     InitiativeThresholdReached,
+    IssueAssigned,
     IssueClosed,
     IssueCommented,
     IssueFixConfirmed,
     IssueOverdue,
+    IssueRecategorized,
     IssueReported,
     IssueResolved,
     IssueSolverAssigned,
@@ -312,6 +314,50 @@ class Reactions:
             self.store.officials_of(event.department_id),
             f"«{event.title}» is past its response deadline.",
             f"issue:{event.issue_id}",
+        )
+
+    @handlers.on(IssueRecategorized)
+    async def on_issue_recategorized(
+        self, event: IssueRecategorized, envelope: Envelope, session: Session
+    ) -> None:
+        """Both departments' officials hear of a rerouted issue (one notice each, whichever
+        they belong to), and so does the reporter."""
+        link = f"issue:{event.issue_id}"
+        reason = event.reason[:200]
+        if event.from_department_id != event.to_department_id:
+            await self.notify(
+                envelope,
+                self.store.officials_of(event.from_department_id),
+                f"«{event.title}» was passed to the department '{event.to_department_id}': {reason}",
+                link,
+                skip=event.by_user_id,
+            )
+        await self.notify(
+            envelope,
+            self.store.officials_of(event.to_department_id),
+            f"«{event.title}» is now in the category '{event.to_category}', handled by your "
+            f"department: {reason}",
+            link,
+            skip=event.by_user_id,
+        )
+        await self.notify(
+            envelope,
+            [event.reporter_id],
+            f"«{event.title}» was passed to the department that handles '{event.to_category}'.",
+            link,
+            skip=event.by_user_id,
+        )
+
+    @handlers.on(IssueAssigned)
+    async def on_issue_assigned(
+        self, event: IssueAssigned, envelope: Envelope, session: Session
+    ) -> None:
+        await self.notify(
+            envelope,
+            [event.assignee_id],
+            f"«{event.title}» was assigned to you.",
+            f"issue:{event.issue_id}",
+            skip=event.by_user_id,
         )
 
     @handlers.on(IssueSupported)
