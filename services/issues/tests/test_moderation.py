@@ -252,6 +252,7 @@ async def test_a_display_name_flagged_by_the_users_service_joins_the_queue(
         return await case_of(moderator, "user-flagged-name")
 
     case = await eventually(arrived)
+    assert case is not None
     assert (case["kind"], case["excerpt"], case["flaggedWord"]) == (
         "DISPLAY_NAME",
         "Хуесос Петров",
