@@ -41,6 +41,7 @@ public_enum(
         "POLL_CLOSED": "An official or admin closed a poll before its end (`after`: votes counted).",
         "POLL_DECISION_RECORDED": "An official recorded the city's decision on a poll (`after`: its status).",
         "ISSUE_STATUS_CHANGED": "An official or moderator moved an issue (`before`/`after`: its status; `reason`: the note).",
+        "TOTP_RESET": "An admin turned off someone's two-factor sign-in, e.g. for a lost phone (`reason`: why); their sessions ended and their next sign-in enrols again.",
     },
 )
 
