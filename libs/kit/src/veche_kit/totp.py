@@ -75,7 +75,7 @@ def matching_step(secret: str, code: str, at: datetime | float | None = None) ->
     key, now = secret_bytes(secret), step_at(at)
     found = None
     for step in range(now - SKEW, now + SKEW + 1):
-        if hmac.compare_digest(hotp(key, step), code) and found is None:
+        if hmac.compare_digest(hotp(key, step).encode(), code.encode()) and found is None:
             found = step
     return found
 

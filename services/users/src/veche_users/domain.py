@@ -227,7 +227,7 @@ def second_factor(code: str) -> tuple[str, str]:
     """What a typed code is: ("totp", six digits), ("recovery", the code as issued,
     without its dash) or ("unknown", ...); spaces, dashes and case do not matter."""
     value = clean_email_code(code)
-    if len(value) == TOTP_DIGITS and value.isdigit():
+    if len(value) == TOTP_DIGITS and value.isascii() and value.isdigit():
         return "totp", value
     if len(value) == RECOVERY_CODE_LENGTH:
         return "recovery", value
