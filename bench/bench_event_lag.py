@@ -64,7 +64,7 @@ async def cast(
 async def measure(stack: Stack, rates: list[int], seconds: float) -> None:
     gateway = GraphQLClient(stack.url("gateway") if stack.gateway else stack.url("polls"))
     email, password = stack.admin_credentials()
-    code = await fresh_code_async(stack.admin_totp_secret())
+    code = await fresh_code_async(stack.admin_totp_secret(), gateway.url)
     admin = gateway.as_user(
         (await gateway.data(LOGIN, {"e": email, "p": password, "t": code}))["login"]["accessToken"]
     )

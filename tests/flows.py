@@ -85,7 +85,7 @@ async def citizen(client: GraphQLClient, name: str) -> tuple[GraphQLClient, str]
 
 async def admin(client: GraphQLClient, secret: str = ADMIN_TOTP_SECRET) -> GraphQLClient:
     """Signed in as the seeded admin, with a TOTP code no earlier sign-in used."""
-    code = await fresh_code_async(secret)
+    code = await fresh_code_async(secret, client.url)  # each stack's steps are its own
     login = await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD, "t": code})
     return client.as_user(login["login"]["accessToken"])
 

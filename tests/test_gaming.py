@@ -122,7 +122,7 @@ async def citizen(stack: Runner, callers: list[Caller], name: str) -> Caller:
 async def admin(stack: Runner, callers: list[Caller]) -> Caller:
     caller = Caller(stack.url("gateway"))
     callers.append(caller)
-    code = await fresh_code_async(ADMIN_TOTP_SECRET)
+    code = await fresh_code_async(ADMIN_TOTP_SECRET, stack.url("gateway"))
     sign_in = {"e": "admin@veche.local", "p": ADMIN_PASSWORD, "t": code}
     auth = await caller.anonymous.data(LOGIN, sign_in)
     return caller.signed_in(auth["login"])

@@ -108,7 +108,10 @@ def test_a_partner_report_through_the_gateway_is_worked_on_anonymously(stack: Ru
     gateway = stack.url("gateway")
     with httpx.Client(timeout=30) as http:
         admin_sign_in = {"e": "admin@veche.local", "p": ADMIN_PASSWORD}
-        login = {"query": LOGIN, "variables": {**admin_sign_in, "t": fresh_code(ADMIN_TOTP_SECRET)}}
+        login = {
+            "query": LOGIN,
+            "variables": {**admin_sign_in, "t": fresh_code(ADMIN_TOTP_SECRET, gateway)},
+        }
         admin = {
             "Authorization": f"Bearer {http.post(gateway, json=login).json()['data']['login']['accessToken']}"
         }

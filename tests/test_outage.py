@@ -61,7 +61,7 @@ async def test_votes_during_a_broker_outage_are_counted_and_credited_once(
     users = GraphQLClient(stack.url("users"))
     polls = GraphQLClient(stack.url("polls"), http=users.http)
     email, password = stack.admin_credentials()
-    code = await fresh_code_async(stack.admin_totp_secret())
+    code = await fresh_code_async(stack.admin_totp_secret(), stack.url("users"))
     admin = polls.as_user(
         (await users.data(LOGIN, {"e": email, "p": password, "t": code}))["login"]["accessToken"]
     )

@@ -35,7 +35,7 @@ LOGIN = """mutation($e: String!, $p: String!, $t: String) {
 
 async def admin_login(client: GraphQLClient) -> dict[str, Any]:
     """The seeded admin's sign-in, with a TOTP code no earlier one used."""
-    code = await fresh_code_async(ADMIN_TOTP_SECRET)
+    code = await fresh_code_async(ADMIN_TOTP_SECRET, client.url)
     variables = {"e": "admin@veche.local", "p": ADMIN_PASSWORD, "t": code}
     login: dict[str, Any] = (await client.data(LOGIN, variables))["login"]
     return login
@@ -234,7 +234,7 @@ async def test_a_citizen_with_the_gql_client(stack: Runner) -> None:
                 }
             },
         )
-        code = await fresh_code_async(ADMIN_TOTP_SECRET)
+        code = await fresh_code_async(ADMIN_TOTP_SECRET, endpoint(stack))
         admin_sign_in = {"e": "admin@veche.local", "p": ADMIN_PASSWORD, "t": code}
         signed_in = await ask(anonymous, SIGN_IN, variable_values=admin_sign_in)
     token = joined["register"]["accessToken"]

@@ -6,11 +6,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
 from veche_kit import totp
+from veche_kit.clock import utcnow
+from veche_kit.retention import Retention
 from veche_stack.testing import GraphQLClient, fresh_code_async
 from veche_users import store
 
@@ -242,3 +245,20 @@ async def test_the_seeded_admin_is_enrolled_with_the_configured_secret(
     status = await admin.data(TWO_FACTOR)
     assert status["me"]["twoFactor"]["enabled"] is True
     assert totp.current_code(ADMIN_TOTP_SECRET).isdigit()
+
+
+async def test_an_enrolment_never_confirmed_is_swept_after_a_day(users: UsersServer) -> None:
+    abandoned, started = await users.citizen(), await users.citizen()
+    for client, _ in (abandoned, started):
+        await client.data(START_TOTP, {"p": PASSWORD})
+    abandoned_id, started_id = abandoned[1]["user"]["id"], started[1]["user"]["id"]
+    day_ago = utcnow() - timedelta(days=1, minutes=1)
+    db = users.service.db
+    await db[store.TOTP].update_one({"_id": abandoned_id}, {"$set": {"pending_at": day_ago}})
+    await Retention(db, store.retention_rules(90, 1826)).sweep()
+    assert await db[store.TOTP].find_one({"_id": abandoned_id}) is None
+    assert await db[store.TOTP].find_one({"_id": started_id}) is not None
+    staff = await users.staff("OFFICIAL", "roads")  # enrolled long ago: kept
+    await db[store.TOTP].update_one({"_id": staff.user_id}, {"$set": {"pending_at": day_ago}})
+    await Retention(db, store.retention_rules(90, 1826)).sweep()
+    assert await db[store.TOTP].find_one({"_id": staff.user_id}) is not None

@@ -236,7 +236,7 @@ def callers(
             "variables": {
                 "e": "admin@veche.local",
                 "p": admin_password,
-                "t": fresh_code(admin_totp_secret),
+                "t": fresh_code(admin_totp_secret, gateway),
             },
         },
     ).json()

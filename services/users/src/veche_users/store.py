@@ -54,6 +54,8 @@ def retention_rules(read_notification_days: int, audit_days: int) -> list[Rule]:
         Rule(REFRESH_TOKENS, "expires_at", timedelta(0)),
         Rule(PHONE_CODES, "expires_at", timedelta(0)),
         Rule(EMAIL_CODES, "expires_at", timedelta(0)),
+        # An enrolment started and never confirmed: its secret goes after a day.
+        Rule(TOTP, "pending_at", timedelta(days=1), only={"enrolled_at": None}),
         Rule(NOTIFICATIONS, "at", timedelta(days=read_notification_days), only={"read": True}),
     ]
 
