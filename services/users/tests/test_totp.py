@@ -217,6 +217,15 @@ async def test_a_citizen_may_turn_it_on_and_then_signs_in_with_a_code(
     assert status["me"]["twoFactor"]["required"] is False
 
 
+async def test_a_stolen_access_token_cannot_guess_the_password(users: UsersServer) -> None:
+    citizen, _ = await users.citizen()
+    for guess in range(users.settings.totp_attempts):
+        body = await citizen.post(START_TOTP, {"p": f"guess number {guess}"})
+        assert body["errors"][0]["extensions"]["field"] == "password"
+    body = await citizen.post(START_TOTP, {"p": PASSWORD})
+    assert body["errors"][0]["extensions"]["code"] == "RATE_LIMITED"
+
+
 async def test_an_admin_reset_is_audited_and_the_next_sign_in_enrols(
     users: UsersServer,
 ) -> None:

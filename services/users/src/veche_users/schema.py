@@ -687,7 +687,7 @@ class Mutation:
         return AuthPayload.from_result(await info.context.users.refresh(refresh_token))
 
     @strawberry.mutation(
-        description="Starts two-factor sign-in (TOTP): a new secret for an authenticator app, to confirm with confirmTotpEnrolment. Either with the `ticket` from a login refused with TOTP_ENROLMENT_REQUIRED (staff), or signed in with the account's `password` (anyone; from then on their login needs a code too). Starting again replaces a waiting secret. UNAUTHENTICATED (reason TOTP_TICKET_INVALID) for an expired ticket or one from before a password change: sign in again; CONFLICT when it is on already (an admin resets it with resetTotp)."
+        description="Starts two-factor sign-in (TOTP): a new secret for an authenticator app, to confirm with confirmTotpEnrolment. Either with the `ticket` from a login refused with TOTP_ENROLMENT_REQUIRED (staff), or signed in with the account's `password` (anyone; from then on their login needs a code too). Starting again replaces a waiting secret. BAD_USER_INPUT at `password` when it is wrong (RATE_LIMITED after 5 wrong in 15 minutes). UNAUTHENTICATED (reason TOTP_TICKET_INVALID) for an expired ticket or one from before a password change: sign in again; CONFLICT when it is on already (an admin resets it with resetTotp)."
     )
     async def start_totp_enrolment(
         self,

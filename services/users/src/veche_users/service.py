@@ -432,12 +432,18 @@ class UsersService:
             )
         else:
             user = await self.get_user(caller.user_id)
-            if password is not None and not await self._verify(
-                user.get("password_hash") or "", password
-            ):
-                raise BadUserInputError("The password is wrong.", field="password")
+            if password is not None:
+                await self._confirm_password(user, password)
         domain.check_may_sign_in(user, utcnow())
         return user
+
+    async def _confirm_password(self, user: Document, password: str) -> None:
+        """The signed-in person's password, a few wrong tries per account and window."""
+        window = self.two_factor.password_window
+        await self.limits.hit("totp-password", user["_id"], window)
+        if not await self._verify(user.get("password_hash") or "", password):
+            raise BadUserInputError("The password is wrong.", field="password")
+        await self.limits.give_back("totp-password", user["_id"], window)
 
     async def start_totp_enrolment(
         self, ticket: str | None, caller: Principal | None, password: str | None

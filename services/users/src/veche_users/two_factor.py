@@ -133,6 +133,13 @@ class TwoFactor:
             settings.totp_window_seconds,
             "Too many wrong two-factor codes for this account.",
         )
+        # A signed-in start confirms the password: a stolen access token must not be a
+        # way to guess it at leisure.
+        self.password_window = Window(
+            settings.totp_attempts,
+            settings.totp_window_seconds,
+            "Too many wrong passwords for this account.",
+        )
 
     async def enrolment(self, user_id: str) -> Document | None:
         """The account's enrolment document (secret sealed), if it has one."""
