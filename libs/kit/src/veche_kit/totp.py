@@ -101,7 +101,11 @@ def main(argv: list[str] | None = None) -> None:
     if len(args) != 1:
         raise SystemExit("usage: python -m veche_kit.totp SECRET")
     left = PERIOD - int(time.time()) % PERIOD
-    print(f"{current_code(args[0])}  (for {left} more second(s))")
+    try:
+        code = current_code(args[0])
+    except ValueError as error:
+        raise SystemExit(f"veche_kit.totp: {error}") from None
+    print(f"{code}  (for {left} more second(s))")
 
 
 if __name__ == "__main__":
