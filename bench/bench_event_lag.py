@@ -23,12 +23,14 @@ from typing import Any
 
 from veche_kit.mongo import connect
 from veche_stack.stack import SERVICES, Stack, StackConfig
-from veche_stack.testing import GraphQLClient, percentile
+from veche_stack.testing import GraphQLClient, fresh_code_async, percentile
 
 REGISTER = (
     "mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }"
 )
-LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
+LOGIN = """mutation($e: String!, $p: String!, $t: String) {
+  login(email: $e, password: $p, totp: $t) { accessToken }
+}"""
 CREATE = "mutation($input: CreatePollInput!) { createPoll(input: $input) { id questions { id options { id } } } }"
 PUBLISH = "mutation($id: ID!) { publishPoll(id: $id) { status } }"
 VOTE = "mutation($p: ID!, $a: [AnswerInput!]!) { castVote(pollId: $p, answers: $a) { id } }"
@@ -62,8 +64,9 @@ async def cast(
 async def measure(stack: Stack, rates: list[int], seconds: float) -> None:
     gateway = GraphQLClient(stack.url("gateway") if stack.gateway else stack.url("polls"))
     email, password = stack.admin_credentials()
+    code = await fresh_code_async(stack.admin_totp_secret(), gateway.url)
     admin = gateway.as_user(
-        (await gateway.data(LOGIN, {"e": email, "p": password}))["login"]["accessToken"]
+        (await gateway.data(LOGIN, {"e": email, "p": password, "t": code}))["login"]["accessToken"]
     )
     voters = []
     for i in range(VOTERS):

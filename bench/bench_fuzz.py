@@ -21,11 +21,13 @@ from pathlib import Path
 
 import httpx
 
+from veche_kit import totp
 from veche_stack.fuzzing import Tally, callers, fuzz, refuse_malformed
 from veche_stack.runner import Runner
 from veche_stack.stack import SERVICES
 
 ADMIN_PASSWORD = "fuzz-admin-pass-1"
+ADMIN_TOTP_SECRET = totp.new_secret()
 
 
 def main() -> int:
@@ -34,10 +36,11 @@ def main() -> int:
     examples = parser.parse_args().examples
     failed = False
     with tempfile.TemporaryDirectory() as tmp, httpx.Client(timeout=30) as http:
-        runner = Runner(Path(tmp), env={"VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD})
+        env = {"VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD, "VECHE_ADMIN_TOTP_SECRET": ADMIN_TOTP_SECRET}
+        runner = Runner(Path(tmp), env=env)
         runner.start()
         try:
-            tokens = callers(http, runner.url("gateway"), ADMIN_PASSWORD)
+            tokens = callers(http, runner.url("gateway"), ADMIN_PASSWORD, ADMIN_TOTP_SECRET)
             before = runner.children()
             for endpoint in ["gateway", *(spec.name for spec in SERVICES)]:
                 tally = Tally()

@@ -10,13 +10,21 @@ from pathlib import Path
 from typing import Any
 
 from veche_stack.runner import Runner
-from veche_stack.testing import GraphQLClient
+from veche_stack.testing import GraphQLClient, fresh_code_async
 
 ADMIN_PASSWORD = "operations-admin-1"
+# The admin signs in with a code from this two-factor secret (`fresh_code_async`).
+ADMIN_TOTP_SECRET = "KRUGKIDROVUWG2ZAMJZG653OEBTG66BA"
 REGISTER = """mutation($input: RegisterInput!) {
   register(input: $input) { accessToken user { id } }
 }"""
-LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
+LOGIN = """mutation($e: String!, $p: String!, $t: String) {
+  login(email: $e, password: $p, totp: $t) { accessToken refreshToken }
+}"""
+START_TOTP = """mutation($t: String) { startTotpEnrolment(ticket: $t) { secret } }"""
+CONFIRM_TOTP = """mutation($t: String, $c: String!) {
+  confirmTotpEnrolment(ticket: $t, code: $c) { auth { accessToken refreshToken } }
+}"""
 CREATE_POLL = """mutation($input: CreatePollInput!) {
   createPoll(input: $input) { id pointsReward questions { id options { id } } }
 }"""
@@ -38,6 +46,7 @@ def runner_on(data_dir: Path, **env: str) -> Runner:
         data_dir,
         env={
             "VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "VECHE_ADMIN_TOTP_SECRET": ADMIN_TOTP_SECRET,
             "VECHE_RESTART_FIRST_DELAY": "0.2",
             **env,
         },
@@ -74,9 +83,27 @@ async def citizen(client: GraphQLClient, name: str) -> tuple[GraphQLClient, str]
     return client.as_user(registered["accessToken"]), registered["user"]["id"]
 
 
-async def admin(client: GraphQLClient) -> GraphQLClient:
-    login = await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD})
+async def admin(client: GraphQLClient, secret: str = ADMIN_TOTP_SECRET) -> GraphQLClient:
+    """Signed in as the seeded admin, with a TOTP code no earlier sign-in used."""
+    code = await fresh_code_async(secret, client.url)  # each stack's steps are its own
+    login = await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD, "t": code})
     return client.as_user(login["login"]["accessToken"])
+
+
+async def enrolled(client: GraphQLClient, email: str, password: str) -> dict[str, Any]:
+    """Signs a person just granted a staff role in: the refused login's enrolment
+    ticket, a new TOTP secret and its first code. Their new tokens (an older session
+    cannot refresh into a staff one)."""
+    body = await client.post(LOGIN, {"e": email, "p": password})
+    extensions = body["errors"][0]["extensions"]
+    assert extensions["reason"] == "TOTP_ENROLMENT_REQUIRED", body
+    ticket = extensions["enrolmentTicket"]
+    secret = (await client.data(START_TOTP, {"t": ticket}))["startTotpEnrolment"]["secret"]
+    confirm = {"t": ticket, "c": await fresh_code_async(secret)}
+    auth: dict[str, Any] = (await client.data(CONFIRM_TOTP, confirm))["confirmTotpEnrolment"][
+        "auth"
+    ]
+    return auth
 
 
 async def published_poll(admin: GraphQLClient, title: str) -> tuple[str, list[dict[str, Any]]]:

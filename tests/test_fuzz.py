@@ -18,7 +18,7 @@ from veche_stack.fuzzing import Tally, callers, fuzz, refuse_malformed
 from veche_stack.runner import Runner
 from veche_stack.stack import SERVICES
 
-from .flows import ADMIN_PASSWORD, runner_on, running
+from .flows import ADMIN_PASSWORD, ADMIN_TOTP_SECRET, runner_on, running
 
 pytestmark = pytest.mark.stack
 
@@ -40,7 +40,7 @@ def http() -> Iterator[httpx.Client]:
 
 @pytest.fixture(scope="module")
 def tokens(stack: Runner, http: httpx.Client) -> list[str | None]:
-    return callers(http, stack.url("gateway"), ADMIN_PASSWORD)
+    return callers(http, stack.url("gateway"), ADMIN_PASSWORD, ADMIN_TOTP_SECRET)
 
 
 @pytest.mark.parametrize("endpoint", ENDPOINTS)

@@ -13,9 +13,9 @@ import httpx
 import pytest
 
 from veche_stack.runner import Runner
-from veche_stack.testing import GraphQLClient, eventually
+from veche_stack.testing import GraphQLClient, eventually, fresh_code_async
 
-from .flows import POTHOLE, REPORT, runner_on, running
+from .flows import ADMIN_TOTP_SECRET, POTHOLE, REPORT, enrolled, runner_on, running
 
 pytestmark = pytest.mark.stack
 
@@ -25,8 +25,8 @@ PASSWORD = "gaming password 1"
 REGISTER = """mutation($input: RegisterInput!) {
   register(input: $input) { accessToken refreshToken user { id } }
 }"""
-LOGIN = """mutation($e: String!, $p: String!) {
-  login(email: $e, password: $p) { accessToken refreshToken }
+LOGIN = """mutation($e: String!, $p: String!, $t: String) {
+  login(email: $e, password: $p, totp: $t) { accessToken refreshToken }
 }"""
 REFRESH = "mutation($t: String!) { refreshToken(refreshToken: $t) { accessToken refreshToken } }"
 LOGOUT = "mutation($t: String!) { logout(refreshToken: $t) }"
@@ -77,6 +77,7 @@ class Caller:
         self.anonymous = GraphQLClient(url, http=self.http)
         self.api = self.anonymous
         self.id = ""
+        self.email = ""
         self.refresh = ""
 
     def signed_in(self, auth: dict[str, Any]) -> Caller:
@@ -88,6 +89,11 @@ class Caller:
         """Swaps the access token for a new one (to see a role just granted)."""
         body = await self.anonymous.data(REFRESH, {"t": self.refresh})
         self.signed_in(body["refreshToken"])
+
+    async def enrol(self) -> None:
+        """Signs in again after a staff role was granted: a staff session needs two-factor
+        sign-in, which a refresh of the citizen's session cannot give."""
+        self.signed_in(await enrolled(self.anonymous, self.email, PASSWORD))
 
 
 @pytest.fixture
@@ -109,14 +115,16 @@ async def citizen(stack: Runner, callers: list[Caller], name: str) -> Caller:
         "districtId": "leninsky",
     }
     auth = (await caller.anonymous.data(REGISTER, {"input": payload}))["register"]
-    caller.id = auth["user"]["id"]
+    caller.id, caller.email = auth["user"]["id"], payload["email"]
     return caller.signed_in(auth)
 
 
 async def admin(stack: Runner, callers: list[Caller]) -> Caller:
     caller = Caller(stack.url("gateway"))
     callers.append(caller)
-    auth = await caller.anonymous.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD})
+    code = await fresh_code_async(ADMIN_TOTP_SECRET, stack.url("gateway"))
+    sign_in = {"e": "admin@veche.local", "p": ADMIN_PASSWORD, "t": code}
+    auth = await caller.anonymous.data(LOGIN, sign_in)
     return caller.signed_in(auth["login"])
 
 
@@ -179,7 +187,7 @@ async def test_self_dealing_earns_nothing(stack: Runner, callers: list[Caller]) 
         assert error["extensions"]["code"] == "FORBIDDEN"
     official = await citizen(stack, callers, "Official")
     await city.api.data(GRANT, {"u": official.id, "r": "OFFICIAL", "d": "roads"})
-    await official.renew()
+    await official.enrol()
     confirmed = (await official.api.data(CONFIRM_FIX, {"id": issue_id}))["confirmFix"]
     assert confirmed["fixConfirmedAt"] is not None
 
@@ -195,7 +203,7 @@ async def test_a_revoked_role_stops_working_in_polls_within_seconds(
     city = await admin(stack, callers)
     official = await citizen(stack, callers, "Official")
     await city.api.data(GRANT, {"u": official.id, "r": "OFFICIAL", "d": "roads"})
-    await official.renew()
+    await official.enrol()
     await official.api.data(CREATE_POLL, {"input": POLL})  # the role works in polls
     await city.api.data(REVOKE, {"u": official.id, "r": "OFFICIAL"})
     revoked_at = time.monotonic()

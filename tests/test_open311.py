@@ -15,14 +15,17 @@ import requests
 from georeport import GeoReport
 
 from veche_stack.runner import Runner
+from veche_stack.testing import fresh_code
 
-from .flows import ADMIN_PASSWORD, runner_on, running
+from .flows import ADMIN_PASSWORD, ADMIN_TOTP_SECRET, runner_on, running
 
 pytestmark = pytest.mark.stack
 
 REGISTER = "mutation($i: RegisterInput!) { register(input: $i) { accessToken } }"
 REPORT = "mutation($i: ReportIssueInput!) { reportIssue(input: $i) { id } }"
-LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
+LOGIN = """mutation($e: String!, $p: String!, $t: String) {
+  login(email: $e, password: $p, totp: $t) { accessToken }
+}"""
 CREATE_KEY = 'mutation { createOpen311Key(name: "Портал партнёра") { apiKey } }'
 ACCEPT = """mutation($id: ID!) {
   changeIssueStatus(id: $id, status: ACCEPTED) { status reporter { id } reportedVia }
@@ -104,7 +107,11 @@ def test_a_bad_request_is_refused_in_open311_shape_through_the_gateway(stack: Ru
 def test_a_partner_report_through_the_gateway_is_worked_on_anonymously(stack: Runner) -> None:
     gateway = stack.url("gateway")
     with httpx.Client(timeout=30) as http:
-        login = {"query": LOGIN, "variables": {"e": "admin@veche.local", "p": ADMIN_PASSWORD}}
+        admin_sign_in = {"e": "admin@veche.local", "p": ADMIN_PASSWORD}
+        login = {
+            "query": LOGIN,
+            "variables": {**admin_sign_in, "t": fresh_code(ADMIN_TOTP_SECRET, gateway)},
+        }
         admin = {
             "Authorization": f"Bearer {http.post(gateway, json=login).json()['data']['login']['accessToken']}"
         }

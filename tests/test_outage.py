@@ -15,7 +15,7 @@ import pytest
 
 from veche_kit.mongo import connect
 from veche_stack.stack import SERVICES, Stack, StackConfig
-from veche_stack.testing import GraphQLClient, TcpProxy, eventually
+from veche_stack.testing import GraphQLClient, TcpProxy, eventually, fresh_code_async
 
 pytestmark = pytest.mark.stack
 
@@ -27,7 +27,9 @@ OUTAGE_STARTS, OUTAGE_SECONDS = 3.0, 20.0
 REGISTER = (
     "mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }"
 )
-LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"
+LOGIN = """mutation($e: String!, $p: String!, $t: String) {
+  login(email: $e, password: $p, totp: $t) { accessToken }
+}"""
 CREATE = "mutation($input: CreatePollInput!) { createPoll(input: $input) { id questions { id options { id } } } }"
 PUBLISH = "mutation($id: ID!) { publishPoll(id: $id) { status } }"
 VOTE = "mutation($p: ID!, $a: [AnswerInput!]!) { castVote(pollId: $p, answers: $a) { id } }"
@@ -59,8 +61,9 @@ async def test_votes_during_a_broker_outage_are_counted_and_credited_once(
     users = GraphQLClient(stack.url("users"))
     polls = GraphQLClient(stack.url("polls"), http=users.http)
     email, password = stack.admin_credentials()
+    code = await fresh_code_async(stack.admin_totp_secret(), stack.url("users"))
     admin = polls.as_user(
-        (await users.data(LOGIN, {"e": email, "p": password}))["login"]["accessToken"]
+        (await users.data(LOGIN, {"e": email, "p": password, "t": code}))["login"]["accessToken"]
     )
     voters: list[tuple[str, GraphQLClient]] = []
     for i in range(VOTERS):

@@ -19,15 +19,26 @@ from veche_polls.audit import commitment
 from veche_stack.processes import port_open
 from veche_stack.runner import Runner
 from veche_stack.stack import SERVICES
-from veche_stack.testing import GraphQLClient, eventually
+from veche_stack.testing import GraphQLClient, eventually, fresh_code_async
 
 pytestmark = pytest.mark.stack
 
 ADMIN_PASSWORD = "stack-admin-pass-1"
+ADMIN_TOTP_SECRET = "HTGAYXTI5RIEUEI25EV6PMLEMOSVZVVF"
 REGISTER = """mutation($input: RegisterInput!) {
   register(input: $input) { accessToken user { id displayName roles district { name } } }
 }"""
-LOGIN = "mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken user { roles } } }"
+LOGIN = """mutation($e: String!, $p: String!, $t: String) {
+  login(email: $e, password: $p, totp: $t) { accessToken user { roles } }
+}"""
+
+
+async def admin_login(client: GraphQLClient) -> dict[str, Any]:
+    """The seeded admin's sign-in, with a TOTP code no earlier one used."""
+    code = await fresh_code_async(ADMIN_TOTP_SECRET, client.url)
+    variables = {"e": "admin@veche.local", "p": ADMIN_PASSWORD, "t": code}
+    login: dict[str, Any] = (await client.data(LOGIN, variables))["login"]
+    return login
 
 
 @pytest.fixture(scope="module")
@@ -36,6 +47,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Runner]:
         tmp_path_factory.mktemp("stack"),
         env={
             "VECHE_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "VECHE_ADMIN_TOTP_SECRET": ADMIN_TOTP_SECRET,
             "ISSUES_SUPPORT_THRESHOLD": "2",  # an initiative reaches review with two supports
             # The neighbours here have not verified a phone (supports need one by default).
             "ISSUES_VERIFIED_SUPPORTS_BY_CATEGORY": '{"yards": false}',
@@ -64,6 +76,7 @@ async def client(stack: Runner) -> AsyncIterator[GraphQLClient]:
 def test_make_run_prints_where_to_go(stack: Runner) -> None:
     text = stack.text
     assert f"admin account admin@veche.local / {ADMIN_PASSWORD}" in text
+    assert f"admin two-factor secret {ADMIN_TOTP_SECRET}" in text
     assert endpoint(stack) in text
 
 
@@ -92,7 +105,7 @@ async def test_register_and_sign_in_through_the_endpoint(
     assert registered["user"]["district"] == {"name": "Октябрьский округ"}
     me = await client.as_user(registered["accessToken"]).data("{ me { id email } }")
     assert me["me"] == {"id": registered["user"]["id"], "email": email}
-    admin = (await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD}))["login"]
+    admin = await admin_login(client)
     assert "ADMIN" in admin["user"]["roles"]
 
 
@@ -135,11 +148,7 @@ async def test_one_query_joins_all_three_services(stack: Runner, client: GraphQL
     assert initiative["status"] == "COLLECTING"
     for neighbour in neighbours:
         await neighbour.data(SUPPORT, {"id": initiative["id"]})
-    admin = client.as_user(
-        (await client.data(LOGIN, {"e": "admin@veche.local", "p": ADMIN_PASSWORD}))["login"][
-            "accessToken"
-        ]
-    )
+    admin = client.as_user((await admin_login(client))["accessToken"])
 
     async def poll_created() -> dict[str, Any]:
         issue: dict[str, Any] = (await admin.data(INITIATIVE_POLL, {"id": initiative["id"]}))[
@@ -167,8 +176,8 @@ async def test_one_query_joins_all_three_services(stack: Runner, client: GraphQL
 SIGN_UP = gql_document("""mutation SignUp($input: RegisterInput!) {
   register(input: $input) { accessToken user { id displayName } }
 }""")
-SIGN_IN = gql_document("""mutation SignIn($e: String!, $p: String!) {
-  login(email: $e, password: $p) { accessToken }
+SIGN_IN = gql_document("""mutation SignIn($e: String!, $p: String!, $t: String) {
+  login(email: $e, password: $p, totp: $t) { accessToken }
 }""")
 NEW_POLL = gql_document("""mutation NewPoll($input: CreatePollInput!) {
   createPoll(input: $input) { id questions { id options { id } } }
@@ -225,9 +234,9 @@ async def test_a_citizen_with_the_gql_client(stack: Runner) -> None:
                 }
             },
         )
-        signed_in = await ask(
-            anonymous, SIGN_IN, variable_values={"e": "admin@veche.local", "p": ADMIN_PASSWORD}
-        )
+        code = await fresh_code_async(ADMIN_TOTP_SECRET, endpoint(stack))
+        admin_sign_in = {"e": "admin@veche.local", "p": ADMIN_PASSWORD, "t": code}
+        signed_in = await ask(anonymous, SIGN_IN, variable_values=admin_sign_in)
     token = joined["register"]["accessToken"]
     async with gql_client(stack, signed_in["login"]["accessToken"]) as admin:
         poll = (

@@ -59,6 +59,11 @@ def main() -> None:
         print(f"  {name:<14} ready  (log: {process.log_path})", flush=True)
     print(f"veche: broker {stack.amqp_url}")
     print(f"veche: admin account {email} / {password}")
+    secret = stack.admin_totp_secret()
+    print(
+        f"veche: admin two-factor secret {secret} (add it to an authenticator app, or get the"
+        f" current code with `.venv/bin/python -m veche_kit.totp {secret}`)"
+    )
     print(f"veche: GraphiQL at {stack.url('gateway')}", flush=True)
     print("veche: press Ctrl-C to stop everything", flush=True)
 

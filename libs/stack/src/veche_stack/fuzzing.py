@@ -34,6 +34,8 @@ from hypothesis_graphql import mutations, queries
 from hypothesis_graphql import nodes as gql_nodes
 from hypothesis_graphql.strategies import Mode
 
+from veche_stack.testing import fresh_code
+
 
 def load_schema(http: httpx.Client, url: str) -> GraphQLSchema:
     """The endpoint's schema as its introspection shows it to clients."""
@@ -205,8 +207,11 @@ def send(http: httpx.Client, url: str, request: Malformed) -> httpx.Response:
     return http.post(url, content=request.content, headers=headers)
 
 
-def callers(http: httpx.Client, gateway: str, admin_password: str) -> list[str | None]:
-    """Who sends: nobody, a newly registered citizen, the admin (access tokens)."""
+def callers(
+    http: httpx.Client, gateway: str, admin_password: str, admin_totp_secret: str
+) -> list[str | None]:
+    """Who sends: nobody, a newly registered citizen, the admin (access tokens; the
+    admin signs in with a code from their two-factor secret)."""
     registered = http.post(
         gateway,
         json={
@@ -226,9 +231,13 @@ def callers(http: httpx.Client, gateway: str, admin_password: str) -> list[str |
     admin = http.post(
         gateway,
         json={
-            "query": "mutation($e: String!, $p: String!) { login(email: $e, password: $p) "
-            "{ accessToken } }",
-            "variables": {"e": "admin@veche.local", "p": admin_password},
+            "query": "mutation($e: String!, $p: String!, $t: String) "
+            "{ login(email: $e, password: $p, totp: $t) { accessToken } }",
+            "variables": {
+                "e": "admin@veche.local",
+                "p": admin_password,
+                "t": fresh_code(admin_totp_secret, gateway),
+            },
         },
     ).json()
     return [

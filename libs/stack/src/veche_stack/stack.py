@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from veche_kit import totp
 from veche_stack.broker import PrivateRabbit, amqp_answers, rabbitmq_installed
 from veche_stack.leftovers import LeftoverError, find_holdings
 from veche_stack.processes import Process, free_port, python_module
@@ -69,6 +70,7 @@ class StackConfig:
     mongo_urls: dict[str, str] = field(default_factory=dict)  # given real MongoDB URLs
     admin_email: str = "admin@veche.local"
     admin_password: str | None = None
+    admin_totp_secret: str | None = None  # the admin's two-factor secret (base32)
     demo_data: bool = True
     production: bool = False  # VECHE_ENV=production: real stores only
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -92,6 +94,7 @@ class StackConfig:
             },
             admin_email=environ.get("VECHE_ADMIN_EMAIL", "admin@veche.local"),
             admin_password=environ.get("VECHE_ADMIN_PASSWORD") or None,
+            admin_totp_secret=environ.get("VECHE_ADMIN_TOTP_SECRET") or None,
             production=environ.get("VECHE_ENV", "development") == "production",
         )
 
@@ -104,6 +107,7 @@ class StackConfig:
             mongo_ports={s.name: free_port() for s in SERVICES},
             admin_email="admin@veche.test",
             admin_password="admin-" + secrets.token_hex(8),
+            admin_totp_secret=totp.new_secret(),
         )
 
 
@@ -142,6 +146,18 @@ class Stack:
             path.write_text(secrets.token_urlsafe(12) + "1")
             path.chmod(0o600)
         return self.config.admin_email, path.read_text().strip()
+
+    def admin_totp_secret(self) -> str:
+        """The admin's TOTP secret: given, or generated once and kept in the data dir.
+        `python -m veche_kit.totp SECRET` (or an authenticator app) gives its codes."""
+        if self.config.admin_totp_secret:
+            return self.config.admin_totp_secret
+        path = self.config.data_dir / "admin-totp-secret"
+        if not path.exists():
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(totp.new_secret())
+            path.chmod(0o600)
+        return path.read_text().strip()
 
     def _python(
         self, name: str, module: str, *args: str, env: Mapping[str, str] | None = None
@@ -223,6 +239,7 @@ class Stack:
             "VECHE_JWKS_URL": self.url("users", "/.well-known/jwks.json"),
             "VECHE_ADMIN_EMAIL": email,
             "VECHE_ADMIN_PASSWORD": password,
+            "VECHE_ADMIN_TOTP_SECRET": self.admin_totp_secret(),
             **self.config.extra_env,
         }
 

@@ -1,7 +1,7 @@
 """Test helpers: serve an app on a real port, a TCP proxy that can cut the broker
 off, a GraphQL client, a bounded wait for eventual effects, and the broker as
-another service sees it (a bound queue to read events, publishing events), and
-what the benches measure with."""
+another service sees it (a bound queue to read events, publishing events), the
+seeded admin's TOTP codes, and what the benches measure with."""
 
 from __future__ import annotations
 
@@ -22,6 +22,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from veche_kit import totp
 from veche_kit.auth import Jwks, Principal, TokenVerifier
 from veche_kit.bus import EXCHANGE
 from veche_kit.clock import utcnow
@@ -104,6 +105,43 @@ async def publish(amqp_url: str, namespace: str, *envelopes: Envelope) -> None:
                 aio_pika.Message(envelope.model_dump_json().encode(), message_id=str(envelope.id)),
                 routing_key=envelope.type,
             )
+
+
+# The last step each (secret, server) got a code for, in this process: the users service
+# takes each step once (a replayed code is refused), so tests that sign in as the admin
+# several times in a row must never send one step's code twice to the same store.
+_used_steps: dict[tuple[str, str], int] = {}
+_MARGIN = 10.0  # seconds a code handed out must stay acceptable, at least
+
+
+def _reserve_step(secret: str, scope: str) -> tuple[int, float]:
+    """The next step not handed out yet that the server accepts now or soon, and how
+    many seconds to wait until it does (none for the first two or three in a row). The
+    past step only while it stays acceptable for `_MARGIN` seconds more."""
+    now = time.time()
+    current = totp.step_at(now)
+    left_in_step = (current + 1) * totp.PERIOD - now
+    earliest = current - totp.SKEW if left_in_step > _MARGIN else current
+    step = max(_used_steps.get((secret, scope), earliest - 1) + 1, earliest)
+    _used_steps[(secret, scope)] = step
+    wait = (step - totp.SKEW) * totp.PERIOD - now
+    return step, max(0.0, wait + 0.05)
+
+
+def fresh_code(secret: str, scope: str = "") -> str:
+    """A TOTP code for `secret` that no earlier call for `scope` (the server it goes to,
+    e.g. the gateway's URL) got; waits, at most a step, when the accepted steps are used
+    up. For synchronous tools: it blocks."""
+    step, wait = _reserve_step(secret, scope)
+    time.sleep(wait)
+    return totp.hotp(totp.secret_bytes(secret), step)
+
+
+async def fresh_code_async(secret: str, scope: str = "") -> str:
+    """`fresh_code` for async tests: waits without blocking the event loop."""
+    step, wait = _reserve_step(secret, scope)
+    await asyncio.sleep(wait)
+    return totp.hotp(totp.secret_bytes(secret), step)
 
 
 class GraphQLClient:

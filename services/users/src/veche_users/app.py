@@ -83,7 +83,8 @@ def create_app(
     senders = (sender or load_sender(settings.code_sender), mailer or _mailer(settings))
     service = UsersService(user_store, outbox, settings, key, *senders)
     if verifier.stale is not None:
-        service.stale = verifier.stale  # the same record: a sign-out takes effect at once
+        # The same record: a sign-out (or a TOTP reset) takes effect at once.
+        service.stale = service.two_factor.stale = verifier.stale
     runtime.attach_consumer(handlers.bind(Reactions(service)))
     _on_start_and_background(runtime, service, settings)
 

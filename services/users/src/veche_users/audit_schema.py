@@ -48,6 +48,7 @@ public_enum(
         "DEADLINE_EXTENDED": "An official moved an issue's answer deadline later (`before`/`after`: dueAt; `reason`: why).",
         "ISSUE_ASSIGNED": "An official handed an issue to an official of its department (`before`/`after`: assigneeId).",
         "ISSUE_UNASSIGNED": "An official took an issue back from its assignee (`before`/`after`: assigneeId).",
+        "TOTP_RESET": "An admin turned off someone's two-factor sign-in, e.g. for a lost phone (`reason`: why); their sessions ended and their next sign-in enrols again.",
     },
 )
 

@@ -196,6 +196,52 @@ def check_may_sign_in(user: Document, now: datetime) -> None:
         )
 
 
+# ─────────────────────────── two-factor sign-in ───────────────────────────
+
+# Roles whose sign-in needs a TOTP code (issue #20); anyone else may enrol by choice.
+# AUDITOR too: the audit log shows every staff action of every service.
+TOTP_ROLES = frozenset({Role.OFFICIAL, Role.MODERATOR, Role.ADMIN, Role.AUDITOR})
+TOTP_REQUIRED = "TOTP_REQUIRED"
+TOTP_INVALID = "TOTP_INVALID"
+TOTP_ENROLMENT_REQUIRED = "TOTP_ENROLMENT_REQUIRED"
+TOTP_TICKET_INVALID = "TOTP_TICKET_INVALID"
+RECOVERY_CODES = 10
+RECOVERY_CODE_LENGTH = 10  # of EMAIL_CODE_ALPHABET: about 49 bits each
+TOTP_DIGITS = 6
+
+
+def needs_totp(roles: list[str]) -> bool:
+    """Whether these roles may sign in only with a second factor."""
+    return any(role in TOTP_ROLES for role in roles)
+
+
+def new_recovery_codes() -> list[str]:
+    """Single-use codes shown once, as `ABCDE-FGHJK`."""
+    codes = []
+    for _ in range(RECOVERY_CODES):
+        raw = "".join(secrets.choice(EMAIL_CODE_ALPHABET) for _ in range(RECOVERY_CODE_LENGTH))
+        codes.append(f"{raw[:5]}-{raw[5:]}")
+    return codes
+
+
+def second_factor(code: str) -> tuple[str, str]:
+    """What a typed code is: ("totp", six digits), ("recovery", the code as issued,
+    without its dash) or ("unknown", ...); spaces, dashes and case do not matter."""
+    value = clean_email_code(code)
+    if len(value) == TOTP_DIGITS and value.isascii() and value.isdigit():
+        return "totp", value
+    if len(value) == RECOVERY_CODE_LENGTH:
+        return "recovery", value
+    return "unknown", value
+
+
+def check_totp_reset(caller: Principal, user_id: str) -> None:
+    """Admins reset someone else's two-factor sign-in (a lost phone); never their own."""
+    caller.require_role(Role.ADMIN)
+    if caller.user_id == user_id:
+        raise ForbiddenError("You cannot reset your own two-factor sign-in; ask another admin.")
+
+
 # ─────────────────────────── suspension ───────────────────────────
 
 MAX_SUSPENSION_REASON = 500

@@ -26,6 +26,13 @@ from veche_users import domain
 from veche_users.audit_schema import AuditQueries
 from veche_users.context import UsersInfo
 from veche_users.service import MAX_REWARD_TEXT, AuthResult
+from veche_users.totp_schema import (
+    CurrentCode,
+    EnrolmentTicket,
+    SecondFactor,
+    TotpEnrolment,
+    TwoFactorStatus,
+)
 
 MAX_PHONE = 32  # "+7 (910) 123-45-67" with room for other separators
 MAX_CODE = 16
@@ -407,6 +414,14 @@ class User:
         return Suspension.from_doc(found) if found else None
 
     @strawberry.field(
+        description="Whether the account signs in with a second factor (TOTP), and how many recovery codes are left. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
+    )
+    async def two_factor(self, info: UsersInfo) -> TwoFactorStatus | None:
+        await self._private(info)
+        enrolment = await info.context.users.two_factor.enrolment(self._doc["_id"])
+        return TwoFactorStatus.of(self._doc, enrolment)
+
+    @strawberry.field(
         description="The consent texts the user accepted, oldest first, with any withdrawal. Private: the user themself and admins only; null with FORBIDDEN at its path for anyone else."
     )
     async def consents(self, info: UsersInfo) -> list[Consent] | None:
@@ -435,6 +450,18 @@ class AuthPayload:
             expires_at=result.expires_at,
             user=User.from_doc(result.user, viewer_is_self=True),
         )
+
+
+@strawberry.type(
+    description="Two-factor sign-in is on: a session that passed it, and the recovery codes."
+)
+class TotpConfirmation:
+    auth: AuthPayload = strawberry.field(
+        description="Tokens of a session that passed two-factor sign-in, as login returns them."
+    )
+    recovery_codes: list[str] = strawberry.field(
+        description="10 single-use codes for signing in without the phone (pass one as `totp`). Shown only now: ask the person to keep them somewhere safe."
+    )
 
 
 @strawberry.input(description="A new account.")
@@ -620,7 +647,7 @@ class Mutation:
         return AuthPayload.from_result(result)
 
     @strawberry.mutation(
-        description="Signs in. A wrong or unknown email and a wrong password get the same UNAUTHENTICATED answer. After 5 failures for one email from one network, each further try must wait longer (1 s, 2 s, 4 s...; RATE_LIMITED with `retryAfterSeconds`); other networks, the owner's included, are not held up. Too many failures from one network across accounts are RATE_LIMITED too."
+        description="Signs in. A wrong or unknown email and a wrong password get the same UNAUTHENTICATED answer. Accounts with two-factor sign-in also need `totp` (UNAUTHENTICATED with `extensions.reason` TOTP_REQUIRED without it, TOTP_INVALID for a wrong or used code; wrong codes are RATE_LIMITED after 5 in 15 minutes). An OFFICIAL, MODERATOR, ADMIN or AUDITOR without it gets UNAUTHENTICATED with reason TOTP_ENROLMENT_REQUIRED and `extensions.enrolmentTicket` for startTotpEnrolment. After 5 failures for one email from one network, each further try must wait longer (1 s, 2 s, 4 s...; RATE_LIMITED with `retryAfterSeconds`); other networks, the owner's included, are not held up. Too many failures from one network across accounts are RATE_LIMITED too."
     )
     async def login(
         self,
@@ -637,13 +664,14 @@ class Mutation:
                 description="Password.", metadata=bounded(chars=domain.MAX_PASSWORD)
             ),
         ],
+        totp: SecondFactor = None,
     ) -> AuthPayload:
         users = info.context.users
         client = users.client_of(info.context.request)
-        return AuthPayload.from_result(await users.login(email, password, client))
+        return AuthPayload.from_result(await users.login(email, password, client, totp))
 
     @strawberry.mutation(
-        description="Exchanges a refresh token for new tokens. Each refresh token works once; reusing one signs out its whole session family."
+        description="Exchanges a refresh token for new tokens. Each refresh token works once; reusing one signs out its whole session family. A session that did not pass two-factor sign-in ends, UNAUTHENTICATED, once the account needs it: reason TOTP_REQUIRED (it turned two-factor sign-in on) or TOTP_ENROLMENT_REQUIRED (it was granted a staff role; login gives the enrolment ticket)."
     )
     async def refresh_token(
         self,
@@ -657,6 +685,60 @@ class Mutation:
         ],
     ) -> AuthPayload:
         return AuthPayload.from_result(await info.context.users.refresh(refresh_token))
+
+    @strawberry.mutation(
+        description="Starts two-factor sign-in (TOTP): a new secret for an authenticator app, to confirm with confirmTotpEnrolment. Either with the `ticket` from a login refused with TOTP_ENROLMENT_REQUIRED (staff), or signed in with the account's `password` (anyone; from then on their login needs a code too). Starting again replaces a waiting secret. BAD_USER_INPUT at `password` when it is wrong (RATE_LIMITED after 5 wrong in 15 minutes). UNAUTHENTICATED (reason TOTP_TICKET_INVALID) for an expired ticket or one from before a password change: sign in again; CONFLICT when it is on already (an admin resets it with resetTotp)."
+    )
+    async def start_totp_enrolment(
+        self,
+        info: UsersInfo,
+        ticket: EnrolmentTicket = None,
+        password: Annotated[
+            str | None,
+            strawberry.argument(
+                description="When signed in (no ticket): the account's password, to confirm.",
+                metadata=bounded(chars=domain.MAX_PASSWORD),
+            ),
+        ] = None,
+    ) -> TotpEnrolment:
+        caller = None if ticket else await info.context.principal()
+        enrolment = await info.context.users.start_totp_enrolment(ticket, caller, password)
+        return TotpEnrolment.of(enrolment)
+
+    @strawberry.mutation(
+        description="Turns two-factor sign-in on with the first code the authenticator app shows for the started secret (the same `ticket`, or signed in), and signs in: a session that passed it, and 10 recovery codes shown only now. BAD_USER_INPUT at `code` (reason TOTP_INVALID) for a wrong code, or when nothing was started or it expired; RATE_LIMITED after 5 wrong codes in 15 minutes."
+    )
+    async def confirm_totp_enrolment(
+        self, info: UsersInfo, code: CurrentCode, ticket: EnrolmentTicket = None
+    ) -> TotpConfirmation:
+        caller = None if ticket else await info.context.principal()
+        auth, codes = await info.context.users.confirm_totp_enrolment(ticket, caller, code)
+        return TotpConfirmation(auth=AuthPayload.from_result(auth), recovery_codes=codes)
+
+    @strawberry.mutation(
+        description="Replaces the signed-in user's recovery codes with 10 new ones (shown only now; the old ones stop working), confirmed with a current code from the authenticator app. BAD_USER_INPUT at `totp` (reason TOTP_INVALID) for a wrong or used code, or when two-factor sign-in is off."
+    )
+    async def regenerate_recovery_codes(self, info: UsersInfo, totp: CurrentCode) -> list[str]:
+        caller = await info.context.require_user()
+        return await info.context.users.two_factor.regenerate(caller, totp)
+
+    @strawberry.mutation(
+        description="Turns off someone's two-factor sign-in (ADMIN only; not your own), e.g. when they lost their phone: every session of theirs ends, and their next login enrols again (staff) or signs in without a code (citizens). Audited (TOTP_RESET). False when it was off already."
+    )
+    async def reset_totp(
+        self,
+        info: UsersInfo,
+        user_id: Annotated[strawberry.ID, strawberry.argument(description="Whose account.")],
+        reason: Annotated[
+            str,
+            strawberry.argument(
+                description=f"Why, for the audit log (1–{domain.MAX_SUSPENSION_REASON} characters), e.g. how the person proved who they are.",
+                metadata=bounded(chars=domain.MAX_SUSPENSION_REASON),
+            ),
+        ],
+    ) -> bool:
+        caller = await info.context.require_user()
+        return await info.context.users.two_factor.reset(caller, str(user_id), reason)
 
     @strawberry.mutation(
         description="Deletes the caller's account for good (152-FZ erasure), confirmed with their "

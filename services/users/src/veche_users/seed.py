@@ -63,3 +63,17 @@ async def load_demo_data(service: UsersService) -> None:
             roles=(Role.CITIZEN, Role.ADMIN),
         )
         log.info("admin account created", extra={"email": email})
+    await _enrol_admin(service)
+
+
+async def _enrol_admin(service: UsersService) -> None:
+    """The admin signs in with a TOTP code from `admin_totp_secret` (the stack generates
+    it): enrolled once, also when the account was made before two-factor sign-in."""
+    email, secret = service.settings.admin_email, service.settings.admin_totp_secret
+    if not (email and secret):
+        return
+    admin = await service.store.by_email(email.strip().lower())
+    if admin is None or Role.ADMIN.value not in admin["roles"]:
+        return
+    if await service.two_factor.seed(admin["_id"], secret):
+        log.info("admin enrolled in two-factor sign-in", extra={"user_id": admin["_id"]})

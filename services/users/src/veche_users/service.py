@@ -51,6 +51,7 @@ from veche_users.domain import Role
 from veche_users.errors import DeliveryFailedError, InsufficientPointsError, OutOfStockError
 from veche_users.settings import UsersSettings
 from veche_users.store import UserStore
+from veche_users.two_factor import Enrolment, TwoFactor, password_mark, ticket_error
 
 log = logging.getLogger(__name__)
 
@@ -211,6 +212,7 @@ class UsersService:
         self.trusted = trusted_networks(settings.trusted_proxies.split(","))
         self.windows = Windows.of(settings)
         self.codes = CodeKind.all_of(settings)
+        self.two_factor = TwoFactor(store, outbox, settings, key, self.limits, self.stale)
 
     def client_of(self, request: Request) -> str:
         """The client address a request comes from (the gateway's `X-Forwarded-For` believed)."""
@@ -257,7 +259,10 @@ class UsersService:
             raise NotFoundError(f"No user with id '{user_id[:40]}'.")
         return user
 
-    async def _tokens(self, user: Document, family: str | None = None) -> AuthResult:
+    async def _tokens(
+        self, user: Document, family: str | None = None, *, totp: bool = False
+    ) -> AuthResult:
+        """`totp`: the session passed a second factor (its refreshes keep that)."""
         now = utcnow()
         domain.check_may_sign_in(user, now)  # every sign-in and refresh comes through here
         ttl = timedelta(minutes=self.settings.access_token_minutes)
@@ -274,6 +279,7 @@ class UsersService:
                 "expires_at": now + timedelta(days=self.settings.refresh_token_days),
                 "used_at": None,
                 "revoked": False,
+                "totp": totp,
             }
         )
         return AuthResult(user, access, refresh, now + ttl)
@@ -339,16 +345,39 @@ class UsersService:
                 field="email",
             ) from error
 
-    async def login(self, email: str, password: str, client: str = UNKNOWN_CLIENT) -> AuthResult:
+    async def login(
+        self,
+        email: str,
+        password: str,
+        client: str = UNKNOWN_CLIENT,
+        totp: str | None = None,
+    ) -> AuthResult:
         """Checks the password unless this (email, client) must wait, or this client has
         failed too often across accounts. Unknown and known emails are answered alike,
-        throttled alike, and cost the same work."""
+        throttled alike, and cost the same work. Then the second factor, when the account
+        has or needs one (TwoFactor.check_sign_in)."""
         wrong = UnauthenticatedError("The email or the password is wrong.")
         try:
             email = domain.clean_email(email)
         except BadUserInputError:
             raise wrong from None
         now = utcnow()
+        await self._take_login_attempt(email, client, now)
+        user = await self.store.by_email(email)
+        if user is None or user.get("erased_at") is not None:
+            await self._verify(self._dummy_hash, password)  # same work as a real check
+            raise wrong
+        if not await self._verify(user["password_hash"], password):
+            raise wrong
+        # A right password counts against neither limit: only failures are throttled.
+        await self.limits.reset("login", f"{email}|{client}")
+        await self.limits.give_back("login-client", client, self.windows.client_failures, now)
+        domain.check_may_sign_in(user, now)  # a suspended account gets no enrolment ticket
+        passed = await self.two_factor.check_sign_in(user, totp)
+        return await self._tokens(user, totp=passed)
+
+    async def _take_login_attempt(self, email: str, client: str, now: datetime) -> None:
+        """One try of the password for (email, client), and of this client's failures."""
         await self.limits.hit("login-client", client, self.windows.client_failures, now)
         try:
             await self.limits.attempt(
@@ -363,16 +392,6 @@ class UsersService:
         except RateLimitedError:
             await self.limits.give_back("login-client", client, self.windows.client_failures, now)
             raise
-        user = await self.store.by_email(email)
-        if user is None or user.get("erased_at") is not None:
-            await self._verify(self._dummy_hash, password)  # same work as a real check
-            raise wrong
-        if not await self._verify(user["password_hash"], password):
-            raise wrong
-        # A success counts against neither limit: only failures are throttled.
-        await self.limits.reset("login", f"{email}|{client}")
-        await self.limits.give_back("login-client", client, self.windows.client_failures, now)
-        return await self._tokens(user)
 
     async def refresh(self, token: str) -> AuthResult:
         """Rotates a refresh token; reusing one revokes its whole family."""
@@ -387,7 +406,61 @@ class UsersService:
                 )
             raise UnauthenticatedError("The refresh token is not valid any more; sign in again.")
         user = await self.get_user(current["user_id"])
-        return await self._tokens(user, family=current["family"])
+        passed = bool(current.get("totp"))
+        refusal = await self.two_factor.session_refusal(user, passed)
+        if refusal is not None:  # became staff, or enrolled, since this session began
+            await self.store.revoke_family(current["family"])
+            raise refusal
+        return await self._tokens(user, family=current["family"], totp=passed)
+
+    # ───────────────────────── two-factor enrolment ─────────────────────────
+
+    async def _enrolling(
+        self, ticket: str | None, caller: Principal | None, password: str | None
+    ) -> Document:
+        """Who enrols: the holder of a ticket from login, or the signed-in caller who
+        confirms with their password (None: the caller started already)."""
+        if ticket:
+            user_id, mark = self.two_factor.ticket_holder(ticket)
+            user = await self.store.get(user_id)
+            if user is None or password_mark(user) != mark:
+                raise ticket_error()  # a password changed since: the ticket proves nothing
+        elif caller is None:
+            raise UnauthenticatedError(
+                "Pass the enrolment ticket from login (`extensions.enrolmentTicket`), or sign"
+                " in to turn two-factor sign-in on for your account."
+            )
+        else:
+            user = await self.get_user(caller.user_id)
+            if password is not None:
+                await self._confirm_password(user, password)
+        domain.check_may_sign_in(user, utcnow())
+        return user
+
+    async def _confirm_password(self, user: Document, password: str) -> None:
+        """The signed-in person's password, a few wrong tries per account and window."""
+        window = self.two_factor.password_window
+        await self.limits.hit("totp-password", user["_id"], window)
+        if not await self._verify(user.get("password_hash") or "", password):
+            raise BadUserInputError("The password is wrong.", field="password")
+        await self.limits.give_back("totp-password", user["_id"], window)
+
+    async def start_totp_enrolment(
+        self, ticket: str | None, caller: Principal | None, password: str | None
+    ) -> Enrolment:
+        if not ticket and caller is not None and password is None:
+            raise BadUserInputError(
+                "Confirm with your password to turn two-factor sign-in on.", field="password"
+            )
+        return await self.two_factor.start(await self._enrolling(ticket, caller, password))
+
+    async def confirm_totp_enrolment(
+        self, ticket: str | None, caller: Principal | None, code: str
+    ) -> tuple[AuthResult, list[str]]:
+        """Two-factor sign-in on; a session that passed it, and the recovery codes."""
+        user = await self._enrolling(ticket, caller, None)
+        codes = await self.two_factor.confirm(user, code)
+        return await self._tokens(user, totp=True), codes
 
     async def logout(self, token: str) -> bool:
         """Ends the session; the user's access tokens issued until now are stale everywhere."""

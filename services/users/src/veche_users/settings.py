@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import SettingsConfigDict
 
+from veche_kit import totp
 from veche_kit.settings import ServiceSettings
 
 # The consent text published on first start when the store has none (an admin publishes
@@ -82,6 +83,16 @@ class UsersSettings(ServiceSettings):
     # New accounts per client address.
     registrations_per_client: int = 20
     registration_window_seconds: int = 3600
+    # Two-factor sign-in (TOTP), required of OFFICIAL, MODERATOR, ADMIN and AUDITOR: wrong codes per
+    # account per window (TOTP and recovery codes alike), and how long the enrolment
+    # ticket a staff sign-in without TOTP gets stays valid.
+    totp_attempts: int = 5
+    totp_window_seconds: int = 900
+    totp_ticket_minutes: int = 10
+    # Encrypts the stored TOTP secrets (any long random string). Unset: derived from the
+    # signing key, so set it before you ever rotate USERS_SIGNING_KEY (or every staff
+    # member enrols again).
+    totp_key: str | None = None
     # Points credited from other services' events (the voter's reward comes with the vote).
     points_report_accepted: int = 20
     points_initiative_threshold: int = 50
@@ -95,6 +106,19 @@ class UsersSettings(ServiceSettings):
     admin_password: str | None = Field(
         default=None, validation_alias=AliasChoices("VECHE_ADMIN_PASSWORD", "USERS_ADMIN_PASSWORD")
     )
+    # The seeded admin is enrolled in two-factor sign-in with this base32 secret (the
+    # stack generates one; `python -m veche_kit.totp SECRET` shows the current code).
+    admin_totp_secret: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VECHE_ADMIN_TOTP_SECRET", "USERS_ADMIN_TOTP_SECRET"),
+    )
+
+    @field_validator("admin_totp_secret")
+    @classmethod
+    def _base32_secret(cls, value: str | None) -> str | None:
+        if value:
+            totp.secret_bytes(value)  # ValueError names what is wrong
+        return value or None
 
     @model_validator(mode="after")
     def _production_needs_a_key(self) -> UsersSettings:

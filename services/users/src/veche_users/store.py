@@ -42,6 +42,9 @@ INITIATIVES = "initiatives"
 ERASURES = "erasures"
 # Every staff action of every service (`audit.recorded`), append-only.
 AUDIT_LOG = "audit_log"
+# Two-factor sign-in: one document per enrolled (or enrolling) account, by user id: the
+# encrypted secret, the last time step used, the digests of unused recovery codes.
+TOTP = "totp_enrolments"
 
 
 def retention_rules(read_notification_days: int, audit_days: int) -> list[Rule]:
@@ -51,6 +54,8 @@ def retention_rules(read_notification_days: int, audit_days: int) -> list[Rule]:
         Rule(REFRESH_TOKENS, "expires_at", timedelta(0)),
         Rule(PHONE_CODES, "expires_at", timedelta(0)),
         Rule(EMAIL_CODES, "expires_at", timedelta(0)),
+        # An enrolment started and never confirmed: its secret goes after a day.
+        Rule(TOTP, "pending_at", timedelta(days=1), only={"enrolled_at": None}),
         Rule(NOTIFICATIONS, "at", timedelta(days=read_notification_days), only={"read": True}),
     ]
 
@@ -64,6 +69,7 @@ _ERASED_WITH_USER = (
     NOTIFICATIONS,
     POLL_VOTERS,
     SUPPORTERS,
+    TOTP,
 )
 DUPLICATE_KEY = 11000
 
@@ -113,6 +119,7 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("at", ASCENDING)]),  # the retention sweep
     ],
     SUPPORTERS: [IndexModel([("issue_id", ASCENDING), ("active", ASCENDING)])],
+    TOTP: [IndexModel([("user_id", ASCENDING)])],  # erasure deletes by user id
     **throttle.INDEXES,
 }
 
@@ -291,6 +298,96 @@ class UserStore:
     async def drop_code(self, collection: str, key: str, session: Session | None = None) -> bool:
         """Uses the code up; False when another request used it first (a code works once)."""
         result = await self.db[collection].delete_one({"_id": key}, session=session)
+        return result.deleted_count == 1
+
+    # ───────────────────────── two-factor sign-in ─────────────────────────
+    # Every change is one conditional update of the account's document: a time step and a
+    # recovery code are each used once, however many requests race for them.
+
+    async def totp(self, user_id: str) -> Document | None:
+        return await self.db[TOTP].find_one({"_id": user_id})
+
+    async def start_totp(self, user_id: str, pending: str, now: datetime) -> bool:
+        """Keeps a new secret waiting for its first code; False when the account is
+        enrolled already (then nothing changes)."""
+        try:
+            await self.db[TOTP].update_one(
+                {"_id": user_id, "enrolled_at": None},
+                {
+                    "$set": {"user_id": user_id, "pending_secret": pending, "pending_at": now},
+                    "$setOnInsert": {"secret": None, "last_step": -1, "recovery": []},
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def confirm_totp(
+        self, user_id: str, pending: str, step: int, recovery: list[str], now: datetime
+    ) -> bool:
+        """The waiting secret becomes the account's, its step used; False when another
+        request confirmed or restarted the enrolment first."""
+        result = await self.db[TOTP].update_one(
+            {"_id": user_id, "enrolled_at": None, "pending_secret": pending},
+            {
+                "$set": {
+                    "secret": pending,
+                    "pending_secret": None,
+                    "enrolled_at": now,
+                    "last_step": step,
+                    "recovery": recovery,
+                }
+            },
+        )
+        return result.modified_count == 1
+
+    async def seed_totp(self, user_id: str, secret: str, now: datetime) -> bool:
+        """Enrols the account with `secret` unless it is enrolled (the seeded admin)."""
+        try:
+            await self.db[TOTP].update_one(
+                {"_id": user_id, "enrolled_at": None},
+                {
+                    "$set": {
+                        "user_id": user_id,
+                        "secret": secret,
+                        "pending_secret": None,
+                        "enrolled_at": now,
+                        "last_step": -1,
+                        "recovery": [],
+                    }
+                },
+                upsert=True,
+            )
+        except DuplicateKeyError:
+            return False
+        return True
+
+    async def use_totp_step(
+        self, user_id: str, step: int, recovery: list[str] | None = None
+    ) -> bool:
+        """Takes the time step (only a later one than the last used); with `recovery`, the
+        new recovery codes' digests replace the old in the same update."""
+        fields: Document = {"last_step": step}
+        if recovery is not None:
+            fields["recovery"] = recovery
+        result = await self.db[TOTP].update_one(
+            {"_id": user_id, "enrolled_at": {"$ne": None}, "last_step": {"$lt": step}},
+            {"$set": fields},
+        )
+        return result.modified_count == 1
+
+    async def use_recovery_code(self, user_id: str, digest: str) -> bool:
+        """Takes one unused recovery code; False when it is not one (or was used)."""
+        result = await self.db[TOTP].update_one(
+            {"_id": user_id, "enrolled_at": {"$ne": None}, "recovery": digest},
+            {"$pull": {"recovery": digest}},
+        )
+        return result.modified_count == 1
+
+    async def drop_totp(self, user_id: str, session: Session) -> bool:
+        """Ends the account's enrolment; False when it had none."""
+        result = await self.db[TOTP].delete_one({"_id": user_id}, session=session)
         return result.deleted_count == 1
 
     # ───────────────────────── reference data ─────────────────────────
@@ -495,7 +592,12 @@ class UserStore:
         sessions = await export.records(
             self.db, {REFRESH_TOKENS: mine}, hidden=export.INTERNAL_FIELDS | {"_id"}
         )
-        return {**found, **sessions}
+        # That two-factor sign-in is on and since when; never the secret or code digests.
+        secrets = {"secret", "pending_secret", "recovery", "last_step"}
+        enrolment = await export.records(
+            self.db, {TOTP: mine}, hidden=export.INTERNAL_FIELDS | secrets
+        )
+        return {**found, **sessions, **enrolment}
 
     async def erase(self, remains: Document, record: Document, session: Session) -> bool:
         """Replaces the account with `remains` and deletes what is kept about the person,
