@@ -22,7 +22,7 @@ async def test_sdl_declares_entities_with_keys(users: UsersServer) -> None:
     assert 'schema @link(url: "https://specs.apollo.dev/federation/v2' in sdl
     for entity in ("User", "Department", "District"):
         assert f'type {entity} @key(fields: "id")' in sdl
-    assert '"""Name shown to others."""' in sdl  # descriptions travel to the supergraph
+    assert '"""Name shown to others.' in sdl  # descriptions travel to the supergraph
 
 
 async def test_entities_resolve_in_order_with_nulls_for_unknown(users: UsersServer) -> None:

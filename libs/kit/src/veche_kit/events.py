@@ -207,6 +207,7 @@ class ContentHidden(Event):
     type = "content.hidden"
     kind: ContentKind
     content_id: str
+    issue_id: str | None = None  # the issue the content is or belongs to (None: a name)
     author_id: str | None
     reason: str
 
@@ -217,6 +218,7 @@ class ContentRestored(Event):
     type = "content.restored"
     kind: ContentKind
     content_id: str
+    issue_id: str | None = None  # the issue the content is or belongs to (None: a name)
     author_id: str | None
     reason: str
 

@@ -170,7 +170,11 @@ class Moderation:
             told = ContentHidden if hidden else ContentRestored
             tx.emit(
                 told(
-                    kind=target.kind, content_id=target.id, author_id=case["author_id"], reason=text
+                    kind=target.kind,
+                    content_id=target.id,
+                    issue_id=case.get("issue_id"),
+                    author_id=case["author_id"],
+                    reason=text,
                 ),
                 audit_log.entry(
                     caller,

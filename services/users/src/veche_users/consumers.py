@@ -18,6 +18,9 @@ from veche_kit import mongo
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
     AuditRecorded,
+    ContentHidden,
+    ContentKind,
+    ContentRestored,
     Envelope,
     InitiativeProposed,
     InitiativeThresholdReached,
@@ -397,3 +400,47 @@ class Reactions:
             "to the city for review.",
             f"issue:{event.issue_id}",
         )
+
+    # ───────────────────────── moderation ─────────────────────────
+
+    @handlers.on(ContentHidden)
+    async def on_content_hidden(
+        self, event: ContentHidden, envelope: Envelope, session: Session
+    ) -> None:
+        """A hidden display name shows as a neutral one; the author learns why."""
+        if event.kind is ContentKind.DISPLAY_NAME:
+            at = envelope.occurred_at
+            await self.store.moderate_name(event.content_id, at, at, session)
+        what = _CONTENT_NAMES[event.kind]
+        await self.notify(
+            envelope,
+            [event.author_id],
+            f"A moderator hid your {what}: {event.reason}",
+            _content_link(event.kind, event.content_id, event.issue_id),
+        )
+
+    @handlers.on(ContentRestored)
+    async def on_content_restored(
+        self, event: ContentRestored, envelope: Envelope, session: Session
+    ) -> None:
+        if event.kind is ContentKind.DISPLAY_NAME:
+            await self.store.moderate_name(event.content_id, None, envelope.occurred_at, session)
+        what = _CONTENT_NAMES[event.kind]
+        await self.notify(
+            envelope,
+            [event.author_id],
+            f"A moderator showed your {what} again: {event.reason}",
+            _content_link(event.kind, event.content_id, event.issue_id),
+        )
+
+
+_CONTENT_NAMES = {
+    ContentKind.ISSUE: "report",
+    ContentKind.COMMENT: "comment",
+    ContentKind.PHOTO: "photo",
+    ContentKind.DISPLAY_NAME: "display name",
+}
+
+
+def _content_link(kind: ContentKind, content_id: str, issue_id: str | None) -> str:
+    return f"issue:{issue_id}" if issue_id else f"user:{content_id}"

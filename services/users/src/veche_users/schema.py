@@ -25,6 +25,7 @@ from veche_kit.mongo import Document
 from veche_users import domain
 from veche_users.audit_schema import AuditQueries
 from veche_users.context import UsersInfo
+from veche_users.moderation import HIDDEN_NAME, shown_name
 from veche_users.service import MAX_REWARD_TEXT, AuthResult
 from veche_users.totp_schema import (
     CurrentCode,
@@ -239,7 +240,6 @@ class Consent:
 )
 class User:
     id: strawberry.ID = strawberry.field(description="User id.")
-    display_name: str = strawberry.field(description="Name shown to others.")
     roles: list[Role] = strawberry.field(
         description="What the user may do; always includes CITIZEN."
     )
@@ -261,7 +261,6 @@ class User:
     def from_doc(cls, document: Document, *, viewer_is_self: bool = False) -> User:
         return cls(
             id=strawberry.ID(document["_id"]),
-            display_name=document["display_name"],
             roles=[Role(r) for r in document["roles"]],
             organization=document.get("organization"),
             skills=document.get("skills", []),
@@ -275,6 +274,22 @@ class User:
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> User | None:
         document = await info.context.user_loaders.user_by_id.load(str(id))
         return User.from_doc(document) if document else None
+
+    @strawberry.field(
+        description=f"Name shown to others. If a moderator hid it, everyone but the person and "
+        f"moderators sees «{HIDDEN_NAME}» (see `displayNameHidden`)."
+    )
+    async def display_name(self, info: UsersInfo) -> str:
+        if self._viewer_is_self:
+            return str(self._doc["display_name"])
+        return shown_name(self._doc, await info.context.principal())
+
+    @strawberry.field(
+        description="True while a moderator keeps this display name hidden; the person can choose "
+        "another with `updateProfile`, which shows at once (and is checked again)."
+    )
+    def display_name_hidden(self) -> bool:
+        return bool(self._doc.get("display_name_hidden"))
 
     async def _private(self, info: UsersInfo) -> None:
         if self._viewer_is_self:

@@ -45,10 +45,12 @@ from veche_kit.outbox import Outbox, OutboxRelay, Transaction
 from veche_kit.signing import SigningKey
 from veche_kit.text import is_slug
 from veche_kit.throttle import UNKNOWN_CLIENT, RateLimiter, Window, client_address, trusted_networks
+from veche_kit.wordfilter import WordFilter
 from veche_users import domain, store
 from veche_users.codes import CodeSender, Mailer, MailPurpose
 from veche_users.domain import Role
 from veche_users.errors import DeliveryFailedError, InsufficientPointsError, OutOfStockError
+from veche_users.moderation import name_flags
 from veche_users.settings import UsersSettings
 from veche_users.store import UserStore
 from veche_users.two_factor import Enrolment, TwoFactor, password_mark, ticket_error
@@ -207,6 +209,7 @@ class UsersService:
         self.hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         self._dummy_hash = self.hasher.hash(secrets.token_hex(8))
         self.limits = RateLimiter(store.db)
+        self.words = WordFilter.from_file(settings.word_filter_file)
         # The users service's own record; the other services keep theirs from the events.
         self.stale = StaleTokens(store.db)
         self.trusted = trusted_networks(settings.trusted_proxies.split(","))
@@ -335,7 +338,7 @@ class UsersService:
         async def work(tx: Transaction) -> None:
             await self.store.add(user, tx.session)
             await self.store.add_consent(consent, tx.session)
-            tx.emit(_registered(user))
+            tx.emit(_registered(user), *name_flags(self.words, user))
 
         try:
             await self.outbox.transaction(work)
@@ -818,7 +821,12 @@ class UsersService:
         """`changes` holds only the fields the caller sent (None clears where allowed)."""
         update: dict[str, Any] = {}
         if "display_name" in changes:
-            update["display_name"] = domain.clean_name(changes["display_name"] or "")
+            name = domain.clean_name(changes["display_name"] or "")
+            if name != (await self.get_user(caller.user_id))["display_name"]:
+                # A new name replaces a hidden one; a late decision on the old one loses.
+                update.update(
+                    display_name=name, display_name_hidden=None, display_name_moderated_at=utcnow()
+                )
         if "district_id" in changes:
             await self._check_district(changes["district_id"])
             update["district_id"] = changes["district_id"]
@@ -842,7 +850,8 @@ class UsersService:
             user = await self.store.save(user_id, fields, tx.session, grant=grant)
             if user is None:
                 raise NotFoundError(f"No user with id '{user_id[:40]}'.")
-            tx.emit(*extra, _profile_event(user))
+            flags = name_flags(self.words, user) if "display_name" in fields else ()
+            tx.emit(*extra, _profile_event(user), *flags)
             return user
 
         return await self.outbox.transaction(work)

@@ -103,6 +103,12 @@ class UsersSettings(ServiceSettings):
     admin_email: str | None = Field(
         default=None, validation_alias=AliasChoices("VECHE_ADMIN_EMAIL", "USERS_ADMIN_EMAIL")
     )
+    # A file of word-filter patterns replacing the built-in list of мат (veche_kit.wordfilter);
+    # one setting for every service.
+    word_filter_file: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("VECHE_WORD_FILTER_FILE", "USERS_WORD_FILTER_FILE"),
+    )
     admin_password: str | None = Field(
         default=None, validation_alias=AliasChoices("VECHE_ADMIN_PASSWORD", "USERS_ADMIN_PASSWORD")
     )

@@ -213,6 +213,23 @@ class UserStore:
         async for document in cursor:
             yield document["_id"]
 
+    async def moderate_name(
+        self, user_id: str, hidden_at: datetime | None, at: datetime, session: Session
+    ) -> None:
+        """A moderator's decision on the display name (hidden since `hidden_at`, or shown
+        with None), unless a later decision or a new name came first."""
+        await self.db[USERS].update_one(
+            {
+                "_id": user_id,
+                "$or": [
+                    {"display_name_moderated_at": None},
+                    {"display_name_moderated_at": {"$lt": at}},
+                ],
+            },
+            {"$set": {"display_name_hidden": hidden_at, "display_name_moderated_at": at}},
+            session=session,
+        )
+
     # ───────────────────────── refresh tokens ─────────────────────────
 
     async def add_refresh_token(self, token: Document) -> None:
