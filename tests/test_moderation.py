@@ -1,6 +1,7 @@
 """Staff tools across the stack (issue #20): a suspension stops the person's token at
-every service within seconds, and the polls service's staff actions reach the one
-audit log the users service keeps."""
+every service within seconds, the polls service's staff actions reach the one audit
+log the users service keeps, and content a moderator hides in the issues service is
+gone from public reads through the gateway, names included, with the author told."""
 
 from __future__ import annotations
 
@@ -13,7 +14,16 @@ import pytest
 
 from veche_stack.testing import GraphQLClient, eventually
 
-from .flows import admin, citizen, gateway_client, published_poll, runner_on, running
+from .flows import (
+    POTHOLE,
+    REPORT,
+    admin,
+    citizen,
+    gateway_client,
+    published_poll,
+    runner_on,
+    running,
+)
 
 pytestmark = pytest.mark.stack
 
@@ -31,6 +41,16 @@ DECIDE = """mutation($poll: ID!) {
 LOG = """query($id: ID!) {
   auditLog(filter: {targetId: $id}, first: 10) { edges { node { action service actorId after } } }
 }"""
+
+
+COMMENT = "mutation($id: ID!, $t: String!) { commentOnIssue(id: $id, text: $t) { id } }"
+COMPLAIN = """mutation($t: ContentInput!) { reportContent(target: $t, reason: "Оскорбления") }"""
+HIDE = (
+    """mutation($t: ContentInput!) { hideContent(target: $t, reason: "Оскорбления") { status } }"""
+)
+READ = """query($id: ID!) { issue(id: $id) {
+  reporter { displayName } comments { totalCount edges { node { id hidden { reason } } } } } }"""
+INBOX = "{ me { notifications { edges { node { kind } } } } }"
 
 
 async def _codes(person: GraphQLClient) -> dict[str, str | None]:
@@ -74,6 +94,44 @@ async def _poll_actions_are_audited(client: GraphQLClient) -> list[dict[str, Any
     return await logged()
 
 
+async def _hidden_content_leaves_public_reads(client: GraphQLClient) -> None:
+    chief = await admin(client)
+    author, author_id = await citizen(client, "Грубиян")
+    neighbour, _ = await citizen(client, "Соседка")
+    issue_id = (await author.data(REPORT, {"input": POTHOLE}))["reportIssue"]["id"]
+    comment = (await author.data(COMMENT, {"id": issue_id, "t": "Все дураки"}))["commentOnIssue"]
+    target = {"kind": "COMMENT", "id": comment["id"]}
+    assert (await neighbour.data(COMPLAIN, {"t": target}))["reportContent"] is True
+    assert (await chief.data(HIDE, {"t": target}))["hideContent"]["status"] == "HIDDEN"
+
+    public = (await client.data(READ, {"id": issue_id}))["issue"]["comments"]
+    assert (public["totalCount"], public["edges"]) == (0, [])
+    staff = (await chief.data(READ, {"id": issue_id}))["issue"]["comments"]["edges"]
+    assert [e["node"]["hidden"] for e in staff] == [{"reason": "Оскорбления"}]
+
+    async def told() -> bool:
+        kinds = [
+            e["node"]["kind"] for e in (await author.data(INBOX))["me"]["notifications"]["edges"]
+        ]
+        return "content.hidden" in kinds
+
+    async def logged() -> list[dict[str, Any]]:
+        edges = (await chief.data(LOG, {"id": comment["id"]}))["auditLog"]["edges"]
+        return [e["node"] for e in edges]
+
+    await eventually(told, timeout=10)
+    entries = await eventually(logged, timeout=10)
+    assert [(e["action"], e["service"]) for e in entries] == [("CONTENT_HIDDEN", "issues")]
+
+    await chief.data(HIDE, {"t": {"kind": "DISPLAY_NAME", "id": author_id}})
+
+    async def name_hidden() -> bool:
+        reporter = (await client.data(READ, {"id": issue_id}))["issue"]["reporter"]
+        return bool(reporter["displayName"] == "Имя скрыто модератором")
+
+    await eventually(name_hidden, timeout=10)
+
+
 def test_staff_actions_across_the_stack(tmp_path: Path) -> None:
     with running(runner_on(tmp_path / "data")) as runner:
 
@@ -87,5 +145,6 @@ def test_staff_actions_across_the_stack(tmp_path: Path) -> None:
                 assert {e["service"] for e in entries} == {"polls"}
                 closed = next(e for e in entries if e["action"] == "POLL_CLOSED")
                 assert closed["after"] == {"votes_count": 0}
+                await _hidden_content_leaves_public_reads(client)
 
         asyncio.run(scenario())
