@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 import strawberry
+from graphql import build_schema
 
 from veche_kit.cursors import encode_cursor
 from veche_kit.errors import BadUserInputError, NotFoundError
@@ -14,6 +15,7 @@ from veche_kit.graphql import (
     connection,
     id_connection,
     page_size,
+    undescribed,
 )
 
 
@@ -70,3 +72,17 @@ def test_a_page_ends_at_its_last_cursor() -> None:
 def test_an_id_page_uses_document_ids_as_cursors() -> None:
     page = id_connection(["x"], [{"_id": "d1"}], has_next=False, total=1)
     assert page.edges[0].cursor == encode_cursor(["d1"])
+
+
+def test_undescribed_names_each_element_without_a_description() -> None:
+    sdl = '''
+    """Reads."""
+    type Query {
+      """A thing."""
+      thing(size: Int): Gadget
+    }
+    type Gadget { name: String }
+    enum Size { """Small.""" S L }
+    '''
+    found = undescribed(build_schema(sdl))
+    assert sorted(found) == ["Gadget", "Gadget.name", "Query.thing(size)", "Size", "Size.L"]

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 from graphql import (
     GraphQLEnumType,
-    GraphQLInputObjectType,
-    GraphQLInterfaceType,
     GraphQLObjectType,
 )
 
@@ -74,32 +72,3 @@ def test_contract_names() -> None:
         # The staff workflow (issue #20).
         "recategorizeIssue", "mergeIssues", "extendDeadline", "assignIssue", "unassignIssue",
     }  # fmt: skip
-
-
-def test_everything_public_is_described() -> None:
-    missing: list[str] = []
-    for name, graphql_type in schema._schema.type_map.items():
-        if (
-            name.startswith("__")
-            or name in FEDERATION
-            or name in {"String", "Int", "Float", "Boolean", "ID"}
-        ):
-            continue
-        if not graphql_type.description and name not in ROOTS:
-            missing.append(name)
-        if isinstance(graphql_type, GraphQLObjectType | GraphQLInterfaceType):
-            for field_name, field in graphql_type.fields.items():
-                if field_name.startswith("_"):
-                    continue
-                if not field.description:
-                    missing.append(f"{name}.{field_name}")
-                missing += [
-                    f"{name}.{field_name}({arg})"
-                    for arg, definition in field.args.items()
-                    if not definition.description
-                ]
-        if isinstance(graphql_type, GraphQLInputObjectType):
-            missing += [f"{name}.{f}" for f, d in graphql_type.fields.items() if not d.description]
-        if isinstance(graphql_type, GraphQLEnumType):
-            missing += [f"{name}.{v}" for v, d in graphql_type.values.items() if not d.description]
-    assert missing == []

@@ -5,17 +5,13 @@ from __future__ import annotations
 import uuid
 
 from graphql import (
-    GraphQLEnumType,
-    GraphQLInputObjectType,
     GraphQLObjectType,
-    is_specified_scalar_type,
 )
 
 from veche_gateway.compose import compose
 from veche_gateway.subgraph import load_subgraph
 from veche_kit.events import Envelope, InitiativeThresholdReached
 from veche_polls import store
-from veche_polls.schema import schema as polls_schema
 from veche_stack.testing import eventually, publish
 from veche_users.schema import schema as users_schema
 
@@ -111,25 +107,3 @@ async def test_the_sdl_composes_with_the_users_subgraph(polls: PollsServer) -> N
     assert {"results", "author"} <= set(poll.fields)
     assert 'type District @key(fields: "id", resolvable: false)' in polls_sdl
     assert 'type Issue @key(fields: "id")' in polls_sdl
-
-
-def test_every_public_element_has_a_description() -> None:
-    graph = polls_schema._schema
-    missing: list[str] = []
-    for name, named in graph.type_map.items():
-        if name.startswith(("_", "link__")) or is_specified_scalar_type(named):
-            continue
-        if not named.description and name not in ("Query", "Mutation"):
-            missing.append(name)
-        if isinstance(named, GraphQLObjectType | GraphQLInputObjectType):
-            for field_name, field in named.fields.items():
-                if field_name.startswith("_"):
-                    continue
-                if not field.description:
-                    missing.append(f"{name}.{field_name}")
-                for arg_name, arg in getattr(field, "args", {}).items():
-                    if not arg.description:
-                        missing.append(f"{name}.{field_name}({arg_name})")
-        if isinstance(named, GraphQLEnumType):
-            missing += [f"{name}.{v}" for v, value in named.values.items() if not value.description]
-    assert missing == []

@@ -23,7 +23,16 @@ from enum import Enum
 from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
-from graphql import GraphQLError, GraphQLSyntaxError
+from graphql import (
+    GraphQLEnumType,
+    GraphQLError,
+    GraphQLInputObjectType,
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    GraphQLSchema,
+    GraphQLSyntaxError,
+    is_specified_scalar_type,
+)
 from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
@@ -276,3 +285,42 @@ def public_enum(
     for value in enum.__strawberry_definition__.values:  # type: ignore[attr-defined]
         value.description = values[value.name]
     return enum
+
+
+# ─────────────────────────── the schema as the manual ───────────────────────────
+
+# The root types of every subgraph say the same, so the supergraph does whichever it keeps.
+QUERY_DESCRIPTION = (
+    "What a client can read. Root fields are nullable: a service that is down or a "
+    "FORBIDDEN costs that field only (null, with an error at its path), never the rest of "
+    "the answer. Lists are Relay connections (`first` up to 100, `after` a cursor)."
+)
+MUTATION_DESCRIPTION = (
+    "What a client can change. Each mutation says who may call it; refusals carry a stable "
+    "`extensions.code` (BAD_USER_INPUT with `extensions.field`, UNAUTHENTICATED, FORBIDDEN, "
+    "NOT_FOUND, CONFLICT, RATE_LIMITED...) and a message a person can act on."
+)
+
+
+def undescribed(schema: GraphQLSchema) -> list[str]:
+    """Every public type, field, argument, input field and enum value of `schema` that has
+    no description (federation plumbing and the built-in scalars aside)."""
+    missing: list[str] = []
+    for name, named in schema.type_map.items():
+        if name.startswith(("_", "link__")) or is_specified_scalar_type(named):
+            continue
+        if not named.description:
+            missing.append(name)
+        if isinstance(named, GraphQLObjectType | GraphQLInterfaceType | GraphQLInputObjectType):
+            for field_name, field in named.fields.items():
+                if field_name.startswith("_"):
+                    continue
+                if not field.description:
+                    missing.append(f"{name}.{field_name}")
+                args = getattr(field, "args", {})
+                missing += [
+                    f"{name}.{field_name}({a})" for a, d in args.items() if not d.description
+                ]
+        if isinstance(named, GraphQLEnumType):
+            missing += [f"{name}.{v}" for v, d in named.values.items() if not d.description]
+    return missing

@@ -27,6 +27,8 @@ from veche_kit.clock import utcnow
 from veche_kit.errors import ForbiddenError
 from veche_kit.graphql import (
     ID_SHAPE,
+    MUTATION_DESCRIPTION,
+    QUERY_DESCRIPTION,
     Connection,
     FederatedSchema,
     PageAfter,
@@ -902,7 +904,7 @@ class PersonalData(export.PersonalDataKey):
         return JSON(await info.context.issues.export_of(caller, str(self.user_id)))
 
 
-@strawberry.type
+@strawberry.type(description=QUERY_DESCRIPTION)
 class Query(ModerationQueries):
     @strawberry.field(
         description="An issue by id; null if there is none, or if a moderator hid it (except for "
@@ -1009,7 +1011,7 @@ class Query(ModerationQueries):
         ]
 
 
-@strawberry.type
+@strawberry.type(description=MUTATION_DESCRIPTION)
 class Mutation(ModerationMutations, StaffMutations):
     @strawberry.mutation(
         description="Reports a problem (signed-in users); it starts NEW and is routed to its category's "

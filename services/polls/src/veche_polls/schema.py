@@ -20,6 +20,8 @@ from strawberry.types import Info
 from veche_kit import export
 from veche_kit.clock import as_utc, utcnow
 from veche_kit.graphql import (
+    MUTATION_DESCRIPTION,
+    QUERY_DESCRIPTION,
     Connection,
     FederatedSchema,
     PageAfter,
@@ -796,7 +798,7 @@ class PersonalData(export.PersonalDataKey):
         return JSON(await info.context.polls.export_of(caller, str(self.user_id)))
 
 
-@strawberry.type
+@strawberry.type(description=QUERY_DESCRIPTION)
 class Query:
     @strawberry.field(
         description="A poll by id; null if there is none (or it is a DRAFT you do not manage)."
@@ -899,7 +901,7 @@ class Query:
         return [h.hex() for h in proof] if proof is not None else None
 
 
-@strawberry.type
+@strawberry.type(description=MUTATION_DESCRIPTION)
 class Mutation:
     @strawberry.mutation(
         description="Creates a DRAFT poll (OFFICIAL for their department, or ADMIN). BAD_USER_INPUT names the field at fault."

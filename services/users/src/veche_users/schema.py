@@ -11,6 +11,8 @@ from strawberry.scalars import JSON
 from veche_kit import export
 from veche_kit.clock import utcnow
 from veche_kit.graphql import (
+    MUTATION_DESCRIPTION,
+    QUERY_DESCRIPTION,
     Connection,
     FederatedSchema,
     PageAfter,
@@ -563,7 +565,7 @@ class PersonalData(export.PersonalDataKey):
         return JSON(await info.context.users.export_of(caller, str(self.user_id)))
 
 
-@strawberry.type
+@strawberry.type(description=QUERY_DESCRIPTION)
 class Query(AuditQueries):
     @strawberry.field(
         description="The signed-in person's data export (152-FZ): one document with every "
@@ -643,12 +645,19 @@ class Query(AuditQueries):
         )
 
 
-@strawberry.type
+@strawberry.type(description=MUTATION_DESCRIPTION)
 class Mutation:
     @strawberry.mutation(
         description="Creates a citizen account and signs it in, recording the person's acceptance of the consent text (`consentVersion`, with the time and network address). BAD_USER_INPUT without the current consent version or under the minimum age; CONFLICT if the email is taken; RATE_LIMITED (with `retryAfterSeconds`) after too many new accounts from one network within an hour."
     )
-    async def register(self, info: UsersInfo, input: RegisterInput) -> AuthPayload:
+    async def register(
+        self,
+        info: UsersInfo,
+        input: Annotated[
+            RegisterInput,
+            strawberry.argument(description="The new account: e-mail, password, name, consent."),
+        ],
+    ) -> AuthPayload:
         result = await info.context.users.register(
             email=input.email,
             password=input.password,
@@ -907,7 +916,14 @@ class Mutation:
         return await info.context.users.change_password(caller, current_password, new_password)
 
     @strawberry.mutation(description="Changes the signed-in user's profile.")
-    async def update_profile(self, info: UsersInfo, input: UpdateProfileInput) -> User:
+    async def update_profile(
+        self,
+        info: UsersInfo,
+        input: Annotated[
+            UpdateProfileInput,
+            strawberry.argument(description="Only the fields to change; a field left out stays."),
+        ],
+    ) -> User:
         changes: dict[str, Any] = {}
         for name in ("display_name", "district_id", "birth_year", "organization"):
             value = getattr(input, name)
@@ -1087,7 +1103,14 @@ class Mutation:
         )
 
     @strawberry.mutation(description="Adds a reward to the catalogue (ADMIN only).")
-    async def create_reward(self, info: UsersInfo, input: RewardInput) -> Reward:
+    async def create_reward(
+        self,
+        info: UsersInfo,
+        input: Annotated[
+            RewardInput,
+            strawberry.argument(description="The reward: title, cost in points, stock."),
+        ],
+    ) -> Reward:
         caller = await info.context.require_user()
         saved = await info.context.users.create_reward(
             caller,
