@@ -208,6 +208,7 @@ class UsersService:
         # the old parameters still verify: they carry their own.
         self.hasher = PasswordHasher(time_cost=2, memory_cost=19 * 1024, parallelism=1)
         self._dummy_hash = self.hasher.hash(secrets.token_hex(8))
+        self._hashing = asyncio.Semaphore(settings.password_hash_threads)
         self.limits = RateLimiter(store.db)
         self.words = WordFilter.from_file(settings.word_filter_file)
         # The users service's own record; the other services keep theirs from the events.
@@ -233,12 +234,16 @@ class UsersService:
     # ───────────────────────── helpers ─────────────────────────
 
     async def _hash(self, password: str) -> str:
-        # argon2 is deliberately slow: keep it off the event loop.
-        return await asyncio.to_thread(self.hasher.hash, password)
+        # argon2 is deliberately slow: keep it off the event loop, and on at most
+        # `password_hash_threads` cores, so a burst of sign-ins queues for the hasher
+        # instead of starving every other request of CPU.
+        async with self._hashing:
+            return await asyncio.to_thread(self.hasher.hash, password)
 
     async def _verify(self, hashed: str, password: str) -> bool:
         try:
-            return await asyncio.to_thread(self.hasher.verify, hashed, password)
+            async with self._hashing:
+                return await asyncio.to_thread(self.hasher.verify, hashed, password)
         except (VerificationError, InvalidHashError):
             return False
 

@@ -80,6 +80,9 @@ class UsersSettings(ServiceSettings):
     # Password spraying: failed sign-ins per client address across all accounts.
     login_failures_per_client: int = 30
     login_client_window_seconds: int = 900
+    # Password hashes (argon2id) computed at once: on a 2-core server one leaves a core for
+    # everything else while a burst of sign-ins runs; raise it with the cores.
+    password_hash_threads: int = Field(default=1, ge=1, le=64)
     # New accounts per client address.
     registrations_per_client: int = 20
     registration_window_seconds: int = 3600
