@@ -1,5 +1,5 @@
 """Two-factor sign-in (issue #20): TOTP codes (RFC 6238, `veche_kit.totp`) and
-single-use recovery codes, required of OFFICIAL, MODERATOR and ADMIN.
+single-use recovery codes, required of OFFICIAL, MODERATOR, ADMIN and AUDITOR.
 
 - A staff sign-in without an enrolment gets an enrolment ticket instead of tokens:
   a short-lived token signed with the service's key that proves the password was
