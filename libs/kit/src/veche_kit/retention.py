@@ -3,15 +3,14 @@ purpose needs).
 
 Each `Rule` names a collection, the date field that starts the clock and, optionally,
 which documents it applies to. `Retention.sweep` deletes what is older than its rule
-allows; `run` sweeps every `every_seconds` for the service's life. A sweep is one
-`delete_many` per rule on an indexed date field, so several instances sweeping at
-once only repeat each other's harmless deletes. (MongoDB's TTL indexes would do it
+allows; `run` sweeps every `every_seconds` for the service's life, on one instance at
+a time when given a `Lease`. A sweep is one `delete_many` per rule on an indexed date
+field, so two instances sweeping at once would only repeat each other's harmless deletes. (MongoDB's TTL indexes would do it
 too, but not every MongoDB-wire server runs a TTL monitor, and a rule here is tested.)
 """
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -19,6 +18,7 @@ from datetime import datetime, timedelta
 
 from veche_kit.clock import utcnow
 from veche_kit.mongo import Database, Document
+from veche_kit.periodic import Lease, every
 
 log = logging.getLogger(__name__)
 
@@ -47,12 +47,11 @@ class Retention:
             removed[rule.collection] = removed.get(rule.collection, 0) + result.deleted_count
         return removed
 
-    async def run(self) -> None:
-        while True:
-            try:
-                removed = await self.sweep()
-                if any(removed.values()):
-                    log.info("retention sweep", extra={"removed": removed})
-            except Exception:  # a store outage: the next sweep tries again
-                log.exception("retention sweep failed")
-            await asyncio.sleep(self.every_seconds)
+    async def run(self, lease: Lease | None = None) -> None:
+        """Sweeps every `every_seconds` (while this instance holds `lease`, if given)."""
+        await every(self.every_seconds, self._sweep_and_tell, lease=lease)
+
+    async def _sweep_and_tell(self) -> None:
+        removed = await self.sweep()
+        if any(removed.values()):
+            log.info("retention sweep", extra={"removed": removed})

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
-
 from starlette.applications import Starlette
 from starlette.requests import Request
 
@@ -19,18 +16,8 @@ from veche_issues.settings import IssuesSettings
 from veche_kit.auth import TokenVerifier, jwks_over_http
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import Outbox
+from veche_kit.periodic import Lease, every
 from veche_kit.runtime import Runtime, build_app, serve
-
-log = logging.getLogger(__name__)
-
-
-async def _sweep_forever(service: IssuesService, every: float) -> None:
-    while True:
-        await asyncio.sleep(every)
-        try:
-            await service.sweep()
-        except Exception:
-            log.exception("sweep failed; retrying at the next round")
 
 
 def create_app(
@@ -56,8 +43,11 @@ def create_app(
         await service.load_holidays()
 
     runtime.on_start.append(start)
+    # One instance sweeps at a time; another takes over within three rounds of its death.
+    lease = Lease(runtime.db, "issues-sweep", 3 * settings.sweep_seconds)
     runtime.run_in_background(
-        "issues-sweep", lambda: _sweep_forever(service, settings.sweep_seconds)
+        "issues-sweep",
+        lambda: every(settings.sweep_seconds, service.sweep, lease=lease, first_wait=True),
     )
 
     def context(request: Request) -> IssuesContext:

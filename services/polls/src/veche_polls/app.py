@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -14,6 +12,7 @@ from starlette.routing import Route
 from veche_kit.auth import TokenVerifier, jwks_over_http
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import OUTBOX, Outbox
+from veche_kit.periodic import Lease, every
 from veche_kit.runtime import Runtime, build_app, serve
 from veche_kit.signing import SigningKey
 from veche_polls import store
@@ -23,19 +22,6 @@ from veche_polls.schema import PollsContext, schema
 from veche_polls.service import PollsService
 from veche_polls.settings import PollsSettings
 from veche_polls.tallies import TallyFolder
-
-log = logging.getLogger(__name__)
-
-
-async def _close_due_polls(service: PollsService) -> None:
-    """The scheduler: closes polls at their end time (reads close them too; one wins)."""
-    interval = service.settings.close_check_seconds
-    while True:
-        try:
-            await service.close_due()
-        except Exception:
-            log.exception("closing due polls failed; retrying")
-        await asyncio.sleep(interval)
 
 
 def audit_key(settings: PollsSettings) -> SigningKey:
@@ -75,7 +61,13 @@ def create_app(
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
     service = PollsService(poll_store, outbox, settings, folder)
     runtime.run_in_background("tally-folder", folder.run)
-    runtime.run_in_background("poll-closer", lambda: _close_due_polls(service))
+    # The scheduler closes polls at their end time (reads close them too; one wins), on
+    # one instance at a time.
+    interval = settings.close_check_seconds
+    lease = Lease(runtime.db, "poll-closer", max(3 * interval, 10.0))
+    runtime.run_in_background(
+        "poll-closer", lambda: every(interval, service.close_due, lease=lease)
+    )
 
     def context(request: Request) -> PollsContext:
         return PollsContext(

@@ -12,6 +12,7 @@ from starlette.routing import Route
 from veche_kit.auth import Jwks, TokenVerifier
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import Outbox
+from veche_kit.periodic import Lease
 from veche_kit.retention import Retention
 from veche_kit.runtime import Runtime, build_app, serve
 from veche_kit.signing import SigningKey
@@ -44,7 +45,9 @@ def _on_start_and_background(
         store.retention_rules(settings.read_notification_days, settings.audit_days),
         settings.retention_sweep_seconds,
     )
-    runtime.run_in_background("retention", retention.run)
+    # One instance sweeps at a time; another takes over within three rounds of its death.
+    lease = Lease(runtime.db, "users-retention", 3 * settings.retention_sweep_seconds)
+    runtime.run_in_background("retention", lambda: retention.run(lease))
 
 
 def _mailer(settings: UsersSettings) -> Mailer:
