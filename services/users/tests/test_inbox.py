@@ -208,8 +208,7 @@ async def test_the_initiator_is_told_once_when_the_threshold_is_reached(
     assert [(n["kind"], n["text"]) for n in await _notices(backer_client)] == [
         (
             "ISSUE_STATUS_CHANGED",
-            "Новый статус обращения «Сквер»: на рассмотрении. Комментарий: 2 supports "
-            "reached: handed to the department for review.",
+            "Новый статус обращения «Сквер»: на рассмотрении.",  # Veche's own note left out
         )
     ]
 

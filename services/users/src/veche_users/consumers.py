@@ -6,6 +6,8 @@ consumer's transaction (one ledger entry per user per source event, held by a
 unique index). Notifications are written in batches outside it, made
 idempotent by a unique index on (user, source event), so a fan-out to a whole
 district never becomes one huge transaction and a retried batch adds nothing.
+A notification keeps a kind and its params, never a sentence: `notices` renders it
+in the reader's language when it is read.
 Order does not matter: every effect is keyed by its own event, and the
 supporters projection keeps the newest fact per (issue, user).
 """
@@ -222,7 +224,10 @@ class Reactions:
         # An initiative crossing its threshold: initiative.threshold_reached tells its
         # author (with the count), so this change tells only its supporters.
         skip = event.reporter_id if _threshold_crossed(event) else event.by_user_id
-        params = {"title": event.title, "status": event.to_status, "note": _short(event.note)}
+        # A person's note is passed on; one Veche wrote itself (in English, and saying no
+        # more than the status) is left out.
+        note = _short(event.note) if event.by_user_id else None
+        params = {"title": event.title, "status": event.to_status, "note": note}
         await self.notify(
             envelope,
             [event.reporter_id, *event.supporter_ids],
