@@ -177,7 +177,9 @@ async def test_self_dealing_earns_nothing(stack: Runner, callers: list[Caller]) 
 
     async def told_of_the_close() -> bool:
         me = (await friend.api.data(POINTS))["me"]
-        return any(e["node"]["kind"] == "issue.closed" for e in me["notifications"]["edges"])
+        return any(
+            e["node"]["kind"] == "FIX_CONFIRMED_BY_REPORTER" for e in me["notifications"]["edges"]
+        )
 
     await eventually(told_of_the_close, timeout=30)  # issue.closed has reached users
     assert (await friend.api.data(POINTS))["me"]["points"] == 0

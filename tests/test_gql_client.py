@@ -134,7 +134,7 @@ async def test_the_front_end_example_lives_a_citizens_day(
         ("NEW", "ACCEPTED", NOTE)
     ]
     told = [n for n in steps["inbox"]["notifications"] if n["link"] == f"issue:{issue['id']}"]
-    assert [(n["kind"], n["read"]) for n in told] == [("issue.status_changed", False)]
+    assert [(n["kind"], n["read"]) for n in told] == [("ISSUE_STATUS_CHANGED", False)]
 
 
 # ───────────────────────── codegen ─────────────────────────

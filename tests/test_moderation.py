@@ -113,7 +113,7 @@ async def _hidden_content_leaves_public_reads(client: GraphQLClient) -> None:
         kinds = [
             e["node"]["kind"] for e in (await author.data(INBOX))["me"]["notifications"]["edges"]
         ]
-        return "content.hidden" in kinds
+        return "CONTENT_HIDDEN" in kinds
 
     async def logged() -> list[dict[str, Any]]:
         edges = (await chief.data(LOG, {"id": comment["id"]}))["auditLog"]["edges"]

@@ -104,7 +104,7 @@ def test_the_stack_starts_again_on_its_own_data(tmp_path: Path) -> None:
         assert view["me"]["id"] == written.user_id
         assert view["me"]["displayName"] == "Ирина"
         assert view["me"]["points"] == written.reward
-        assert {"kind": "poll.published", "link": f"poll:{written.poll_id}"} in [
+        assert {"kind": "POLL_PUBLISHED", "link": f"poll:{written.poll_id}"} in [
             e["node"] for e in view["me"]["notifications"]["edges"]
         ]
         assert view["poll"] == {

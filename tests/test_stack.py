@@ -15,6 +15,7 @@ from gql import gql as gql_document
 from gql.transport.httpx import HTTPXAsyncTransport
 from prometheus_client.parser import text_string_to_metric_families
 
+from veche_kit.clock import utcnow
 from veche_polls.audit import commitment
 from veche_stack.processes import port_open
 from veche_stack.runner import Runner
@@ -173,6 +174,86 @@ async def test_one_query_joins_all_three_services(stack: Runner, client: GraphQL
     }
 
 
+CREATE_POLL = """mutation($input: CreatePollInput!) { createPoll(input: $input) { id } }"""
+PUBLISH = "mutation($id: ID!) { publishPoll(id: $id) { status } }"
+NOTICES = "{ me { notifications(first: 50) { edges { node { kind text link } } } } }"
+
+
+async def _register(client: GraphQLClient, name: str, **fields: Any) -> GraphQLClient:
+    payload = {
+        "email": f"{uuid.uuid4().hex[:8]}@example.ru",
+        "password": "stack password 1",
+        "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
+        "displayName": name,
+        **fields,
+    }
+    registered = (await client.data(REGISTER, {"input": payload}))["register"]
+    return client.as_user(registered["accessToken"])
+
+
+async def _about(person: GraphQLClient, link: str, language: str | None = None) -> list[Any]:
+    """The (kind, text) of the person's notices about `link`, in `language` if given."""
+    reader = person.with_headers(Accept_Language=language) if language else person
+    edges = (await reader.data(NOTICES))["me"]["notifications"]["edges"]
+    return [(e["node"]["kind"], e["node"]["text"]) for e in edges if e["node"]["link"] == link]
+
+
+async def test_the_inbox_tells_who_may_vote_once_in_their_language(
+    stack: Runner, client: GraphQLClient
+) -> None:
+    """Through the gateway: a 60+ poll reaches the 65-year-old and not the 33-year-old;
+    an initiative's author hears of its threshold once, and of its poll with the drafted
+    title («…» already) quoted once; Accept-Language picks English, Russian otherwise."""
+    year = utcnow().year
+    young = await _register(client, "Младший", districtId="oktyabrsky", birthYear=year - 33)
+    senior = await _register(client, "Старший", districtId="oktyabrsky", birthYear=year - 65)
+    admin = client.as_user((await admin_login(client))["accessToken"])
+    seniors = {
+        "title": "Скамейки у поликлиники",
+        "audience": {"districtIds": ["oktyabrsky"], "minAge": 60, "verifiedOnly": False},
+        "questions": [{"text": "Нужны?", "kind": "SINGLE_CHOICE", "options": ["Да", "Нет"]}],
+    }
+    poll_id = (await admin.data(CREATE_POLL, {"input": seniors}))["createPoll"]["id"]
+    await admin.data(PUBLISH, {"id": poll_id})
+    told = [("POLL_PUBLISHED", "Новый опрос для вашего района: «Скамейки у поликлиники».")]
+    assert await eventually(lambda: _about(senior, f"poll:{poll_id}"), timeout=30) == told
+    assert await _about(young, f"poll:{poll_id}") == []
+
+    author = await _register(client, "Автор", districtId="leninsky")
+    neighbours = [await _register(client, n, districtId="leninsky") for n in ("Сосед", "Соседка")]
+    proposal = {"title": "Сквер у школы", "description": "Деревья и лавочки.", "category": "yards"}
+    initiative = (await author.data(PROPOSE, {"input": proposal}))["proposeInitiative"]["id"]
+    for neighbour in neighbours:
+        await neighbour.data(SUPPORT, {"id": initiative})
+
+    async def drafted() -> str | None:
+        poll = (await admin.data(INITIATIVE_POLL, {"id": initiative}))["issue"]["poll"]
+        return str(poll["title"]) if poll else None
+
+    assert await eventually(drafted, timeout=30) == "«Сквер у школы»"
+    found = await admin.data(
+        "query($id: ID!) { issue(id: $id) { poll { id } } }", {"id": initiative}
+    )
+    drafted_id = found["issue"]["poll"]["id"]
+    await admin.data(PUBLISH, {"id": drafted_id})
+    put = await eventually(
+        lambda: _about(author, f"poll:{drafted_id}", "en-GB,en;q=0.9"), timeout=30
+    )
+    assert put == [
+        (
+            "INITIATIVE_PUT_TO_POLL",
+            "The initiative you backed is now put to a city poll: «Сквер у школы».",
+        )
+    ]
+    assert await _about(author, f"issue:{initiative}") == [
+        (
+            "INITIATIVE_THRESHOLD_REACHED",
+            "Ваша инициатива «Сквер у школы» собрала нужное число сторонников (2) и передана "
+            "городу на рассмотрение.",
+        )
+    ]
+
+
 SIGN_UP = gql_document("""mutation SignUp($input: RegisterInput!) {
   register(input: $input) { accessToken user { id displayName } }
 }""")
@@ -301,7 +382,7 @@ async def test_a_citizen_with_the_gql_client(stack: Runner) -> None:
         async def told() -> set[str]:
             inbox = (await ask(citizen, INBOX))["me"]
             kinds = {e["node"]["kind"] for e in inbox["notifications"]["edges"]}
-            return kinds if {"poll.published", "issue.status_changed"} <= kinds else set()
+            return kinds if {"POLL_PUBLISHED", "ISSUE_STATUS_CHANGED"} <= kinds else set()
 
         await eventually(told, timeout=30)
 

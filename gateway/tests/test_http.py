@@ -109,7 +109,11 @@ async def test_headers_are_forwarded_to_every_fetch(
     response = await client.post(
         "/graphql",
         json={"query": ME},
-        headers={"Authorization": "Bearer u1", "traceparent": traceparent},
+        headers={
+            "Authorization": "Bearer u1",
+            "traceparent": traceparent,
+            "Accept-Language": "en-GB,en;q=0.9",
+        },
     )
     assert response.json() == {
         "data": {"me": {"name": "Anna", "polls": [{"title": "Park renovation"}]}}
@@ -121,6 +125,7 @@ async def test_headers_are_forwarded_to_every_fetch(
         (headers,) = seen_headers[name]
         assert headers["authorization"] == "Bearer u1"
         assert headers["traceparent"] == traceparent
+        assert headers["accept-language"] == "en-GB,en;q=0.9"  # the inbox's language
         assert headers["x-request-id"] == request_id
 
     seen_headers.clear()

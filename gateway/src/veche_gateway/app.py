@@ -51,7 +51,8 @@ from veche_gateway.settings import Settings
 log = logging.getLogger("veche_gateway")
 
 GRAPHQL_RESPONSE = "application/graphql-response+json"
-FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate")
+# accept-language: the users subgraph renders the inbox in the reader's language.
+FORWARDED_HEADERS = ("authorization", "traceparent", "tracestate", "accept-language")
 ADMIN_HEADER = "x-admin-secret"
 _REQUEST_ID = re.compile(r"[A-Za-z0-9._:-]{1,128}")
 # Content types a browser sends cross-site without asking (no CORS preflight).

@@ -91,7 +91,7 @@ async def test_a_hidden_name_is_neutral_for_others_until_restored_or_renamed(
     for viewer in (own_client, moderator):
         assert (await name_seen(viewer, user_id))["displayName"] == RUDE
     notes = (await own_client.data(INBOX))["me"]["notifications"]["edges"]
-    assert [n["node"]["kind"] for n in notes] == ["content.hidden"]
+    assert [n["node"]["kind"] for n in notes] == ["CONTENT_HIDDEN"]
     assert notes[0]["node"]["link"] == f"user:{user_id}"
 
     await send(publisher, ContentRestored(**restored_fields(user_id)))

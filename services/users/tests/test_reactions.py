@@ -57,8 +57,10 @@ async def send(bus: EventBus, event: Event, producer: str = "issues", times: int
     return envelope
 
 
-async def inbox(client: GraphQLClient) -> dict[str, Any]:
-    me: dict[str, Any] = (await client.data(INBOX))["me"]
+async def inbox(client: GraphQLClient, language: str | None = None) -> dict[str, Any]:
+    """The person's points and notifications; these in Russian, or in `language`."""
+    reader = client.with_headers(Accept_Language=language) if language else client
+    me: dict[str, Any] = (await reader.data(INBOX))["me"]
     return me
 
 
@@ -152,14 +154,17 @@ async def test_reordered_issue_events_end_with_the_right_points(
     # ...an official's confirmation does, once however often it is delivered.
     await _delivered_twice(users, publisher, confirmed)
     assert (await inbox(solver_client))["points"] == 100
-    supporter_inbox = await inbox(supporter_client)
+    supporter_inbox = await inbox(supporter_client, "en")
     assert supporter_inbox["points"] == 0
     assert [e["node"]["text"] for e in supporter_inbox["notifications"]["edges"]] == [
         "«Яма» is now accepted. Note: Срок 8 дней"
     ]
+    assert [
+        e["node"]["text"] for e in (await inbox(supporter_client))["notifications"]["edges"]
+    ] == ["Новый статус обращения «Яма»: принято. Комментарий: Срок 8 дней"]
     reporter_inbox = (await inbox(reporter_client))["notifications"]["edges"]
     # The reporter confirmed the close: nothing to tell them of it.
-    assert {e["node"]["kind"] for e in reporter_inbox} == {"issue.status_changed"}
+    assert {e["node"]["kind"] for e in reporter_inbox} == {"ISSUE_STATUS_CHANGED"}
 
 
 def _support(initiative: str, user: str, count: int, *, withdrawn: bool = False) -> Event:
@@ -203,6 +208,9 @@ def _district_poll(district: str, initiative: str) -> PollPublished:
         author_id="official-1",
         department_id="landscaping",
         district_ids=[district],
+        min_age=None,
+        max_age=None,
+        verified_only=False,
         source_initiative_id=initiative,
         starts_at=None,
         ends_at=None,
@@ -223,8 +231,9 @@ async def test_district_poll_reaches_its_citizens_and_the_initiative_backers(
 ) -> None:
     district = await _new_district(users)
     residents = [await users.citizen(districtId=district) for _ in range(3)]
+    # The author lives there too: told once, of their initiative (the specific notice).
     outsider, _ = await users.citizen(districtId="moskovsky")
-    author_client, author_auth = await users.citizen(districtId="moskovsky")
+    author_client, author_auth = await users.citizen(districtId=district)
     backer_client, backer_auth = await users.citizen(districtId="moskovsky")
     quitter_client, quitter_auth = await users.citizen(districtId="moskovsky")
     initiative = uuid.uuid4().hex
@@ -237,13 +246,21 @@ async def test_district_poll_reaches_its_citizens_and_the_initiative_backers(
     await eventually(lambda: settled(users, published))
     for client, _ in residents:
         texts = [e["node"]["text"] for e in (await inbox(client))["notifications"]["edges"]]
-        assert texts == ["A new poll for your district: «Сквер на Садовой»."]
+        assert texts == ["Новый опрос для вашего района: «Сквер на Садовой»."]
     assert (await inbox(outsider))["notifications"]["totalCount"] == 0
-    author_inbox = await inbox(author_client)
+    author_inbox = await inbox(author_client, "en")
     assert author_inbox["points"] == 50
-    assert [e["node"]["kind"] for e in author_inbox["notifications"]["edges"]] == [
-        "poll.published",
-        "initiative.threshold_reached",
+    assert [
+        (e["node"]["kind"], e["node"]["text"]) for e in author_inbox["notifications"]["edges"]
+    ] == [
+        (
+            "INITIATIVE_PUT_TO_POLL",
+            "The initiative you backed is now put to a city poll: «Сквер на Садовой».",
+        ),
+        (
+            "INITIATIVE_THRESHOLD_REACHED",
+            "Your initiative «Сквер» gathered 2 supporters and goes to the city for review.",
+        ),
     ]
     assert (await inbox(backer_client))["notifications"]["totalCount"] == 1
     assert (await inbox(quitter_client))["notifications"]["totalCount"] == 0
@@ -268,7 +285,9 @@ async def test_department_officials_hear_of_new_problems(
         ),
     )
     await eventually(lambda: settled(users, reported))
-    texts = [e["node"]["text"] for e in (await inbox(official_client))["notifications"]["edges"]]
+    texts = [
+        e["node"]["text"] for e in (await inbox(official_client, "en"))["notifications"]["edges"]
+    ]
     assert "A new problem was routed to your department: «Свалка у реки»." in texts
     assert (await inbox(citizen_client))["notifications"]["totalCount"] == 0
 
@@ -303,8 +322,9 @@ def _handed(issue: str, assignee: str) -> IssueAssigned:
     )
 
 
-async def _texts(client: GraphQLClient) -> list[str]:
-    return sorted(e["node"]["text"] for e in (await inbox(client))["notifications"]["edges"])
+async def _texts(client: GraphQLClient, language: str = "en") -> list[str]:
+    notices = (await inbox(client, language))["notifications"]["edges"]
+    return sorted(e["node"]["text"] for e in notices)
 
 
 async def test_both_departments_hear_of_a_rerouted_issue_and_an_assignee_of_theirs(
@@ -332,6 +352,9 @@ async def test_both_departments_hear_of_a_rerouted_issue_and_an_assignee_of_thei
     assert await _texts(reporter_client) == [
         f"«{TITLE}» was passed to the department that handles 'yards'."
     ]
+    assert await _texts(old_client, "ru") == [
+        f"Обращение «{TITLE}» передано в другой отдел (landscaping): Это не дорога"
+    ]
 
 
 async def test_an_anonymous_reports_events_notify_its_followers_and_credit_no_one(
@@ -347,7 +370,7 @@ async def test_an_anonymous_reports_events_notify_its_followers_and_credit_no_on
     supporter = await inbox(supporter_client)
     assert supporter["points"] == 0
     assert [e["node"]["text"] for e in supporter["notifications"]["edges"]] == [
-        "«Фонарь» is now accepted."
+        "Новый статус обращения «Фонарь»: принято."
     ]
     credited = await users.service.db["points_ledger"].count_documents(
         {"source_event": str(envelope.id)}

@@ -226,7 +226,9 @@ class ContentRestored(Event):
 # ─────────────────────────── polls ───────────────────────────
 
 
-class PollPublished(Event):
+class PollPublishedV1(Event):
+    """poll.published as first told: the audience's districts only."""
+
     type = "poll.published"
     poll_id: str
     title: str
@@ -236,6 +238,30 @@ class PollPublished(Event):
     source_initiative_id: str | None
     starts_at: datetime | None
     ends_at: datetime | None
+
+
+class PollPublished(Event):
+    """A poll opened for votes, with its whole audience (districts, age range, verified
+    phones only), so that those told of it are those who may vote."""
+
+    type = "poll.published"
+    version = 2
+    poll_id: str
+    title: str
+    author_id: str
+    department_id: str | None
+    district_ids: list[str]
+    min_age: int | None
+    max_age: int | None
+    verified_only: bool
+    source_initiative_id: str | None
+    starts_at: datetime | None
+    ends_at: datetime | None
+
+    @classmethod
+    def from_previous(cls, data: dict[str, Any]) -> dict[str, Any]:
+        # A version 1 event did not say: read as no age limit and no verification rule.
+        return {**data, "min_age": None, "max_age": None, "verified_only": False}
 
 
 class PollVoteCast(Event):

@@ -38,7 +38,10 @@ def producers_of(event_type: str) -> tuple[str, ...]:
 
 
 def _message_name(model: type[Event]) -> str:
-    return f"{model.__name__}V{model.version}"
+    """`PollPublishedV2`; an older version's class already named so (`PollPublishedV1`,
+    the current one keeping the plain name) is not suffixed twice."""
+    suffix = f"V{model.version}"
+    return f"{model.__name__.removesuffix(suffix)}{suffix}"
 
 
 def build() -> dict[str, Any]:

@@ -148,17 +148,29 @@ class GraphQLClient:
     """Posts GraphQL documents to one endpoint, optionally as a signed-in user."""
 
     def __init__(
-        self, url: str, token: str | None = None, http: httpx.AsyncClient | None = None
+        self,
+        url: str,
+        token: str | None = None,
+        http: httpx.AsyncClient | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         self.url = url
         self.token = token
         self.http = http or httpx.AsyncClient(timeout=60)
+        self.headers = headers or {}
 
     def as_user(self, token: str | None) -> GraphQLClient:
-        return GraphQLClient(self.url, token, self.http)
+        return GraphQLClient(self.url, token, self.http, self.headers)
+
+    def with_headers(self, **headers: str) -> GraphQLClient:
+        """The same client sending these headers too (`Accept_Language="en"`: `_` is `-`)."""
+        more = {name.replace("_", "-"): value for name, value in headers.items()}
+        return GraphQLClient(self.url, self.token, self.http, {**self.headers, **more})
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
-        headers = {"Authorization": f"Bearer {self.token}"} if self.token else {}
+        headers = dict(self.headers)
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
         response = await self.http.post(
             self.url, json={"query": query, "variables": variables or {}}, headers=headers
         )

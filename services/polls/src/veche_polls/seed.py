@@ -12,11 +12,11 @@ from datetime import timedelta
 
 from veche_kit import mongo
 from veche_kit.clock import utcnow
-from veche_kit.events import PollPublished
 from veche_kit.mongo import Database, Session
 from veche_kit.outbox import add_event
 from veche_polls import domain, store
 from veche_polls.domain import PollStatus, QuestionDraft, QuestionKind
+from veche_polls.service import published_event
 
 log = logging.getLogger(__name__)
 
@@ -79,19 +79,5 @@ async def load_demo_polls(db: Database, admin_id: str, producer: str, session: S
         await db[store.TALLIES].insert_one(
             {"_id": poll["_id"], "version": 0, "total": 0}, session=session
         )
-        await add_event(
-            db,
-            PollPublished(
-                poll_id=poll["_id"],
-                title=title,
-                author_id=admin_id,
-                department_id=department,
-                district_ids=districts,
-                source_initiative_id=None,
-                starts_at=None,
-                ends_at=poll["ends_at"],
-            ),
-            producer=producer,
-            session=session,
-        )
+        await add_event(db, published_event(poll), producer=producer, session=session)
     log.info("demo polls loaded", extra={"polls": len(DEMO)})

@@ -210,7 +210,7 @@ class PollsService:
             if saved is None:
                 raise InvalidTransitionError("The poll was published by someone else meanwhile.")
             tx.emit(
-                _published(saved),
+                published_event(saved),
                 audit_log.entry(caller, AuditAction.POLL_PUBLISHED, "Poll", poll_id),
             )
             return saved
@@ -510,13 +510,19 @@ def _with_own(tally: Document, ballot: Document | None) -> Document:
     return domain.apply_increments(copy.deepcopy(tally), domain.ballot_increments(ballot))
 
 
-def _published(poll: Document) -> PollPublished:
+def published_event(poll: Document) -> PollPublished:
+    """poll.published for a poll just published, with its whole audience (the users service
+    tells those it admits, and no one else)."""
+    audience = poll["audience"]
     return PollPublished(
         poll_id=poll["_id"],
         title=poll["title"],
         author_id=poll["author_id"],
         department_id=poll.get("department_id"),
-        district_ids=poll["audience"]["district_ids"],
+        district_ids=audience["district_ids"],
+        min_age=audience.get("min_age"),
+        max_age=audience.get("max_age"),
+        verified_only=bool(audience.get("verified_only")),
         source_initiative_id=poll.get("source_initiative_id"),
         starts_at=poll.get("starts_at"),
         ends_at=poll.get("ends_at"),

@@ -6,6 +6,8 @@ consumer's transaction (one ledger entry per user per source event, held by a
 unique index). Notifications are written in batches outside it, made
 idempotent by a unique index on (user, source event), so a fan-out to a whole
 district never becomes one huge transaction and a retried batch adds nothing.
+A notification keeps a kind and its params, never a sentence: `notices` renders it
+in the reader's language when it is read.
 Order does not matter: every effect is keyed by its own event, and the
 supporters projection keeps the newest fact per (issue, user).
 """
@@ -13,6 +15,7 @@ supporters projection keeps the newest fact per (issue, user).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 from veche_kit import mongo
 from veche_kit.consumer import Handlers
@@ -43,9 +46,11 @@ from veche_kit.events import (
     PollVoteCast,
 )
 from veche_kit.mongo import Session
+from veche_users.notices import NotificationKind
 from veche_users.service import UsersService
 
 BATCH = 1000
+K = NotificationKind
 
 handlers: Handlers[Reactions] = Handlers()
 
@@ -87,20 +92,22 @@ class Reactions:
         self,
         envelope: Envelope,
         user_ids: AsyncIterator[str] | Iterable[str | None],
-        text: str,
+        kind: NotificationKind,
+        params: dict[str, Any],
         link: str,
         *,
         skip: str | None = None,
     ) -> int:
-        """Writes one notification per user for this event, in batches; returns how many were new."""
+        """Writes one notification per user for this event, in batches; returns how many were
+        new. A notification keeps its kind and params; `notices` renders it when read."""
         written = 0
         async for batch in _batches(user_ids):
             documents = [
                 {
                     "_id": mongo.new_id(),
                     "user_id": user_id,
-                    "kind": envelope.type,
-                    "text": text,
+                    "kind": kind.value,
+                    "params": params,
                     "link": link,
                     "read": False,
                     "at": envelope.occurred_at,
@@ -137,26 +144,27 @@ class Reactions:
     async def on_poll_published(
         self, event: PollPublished, envelope: Envelope, session: Session
     ) -> None:
-        citizens = self.store.citizens_in(event.district_ids)
-        where = "your district" if event.district_ids else "the city"
-        await self.notify(
-            envelope,
-            citizens,
-            f"A new poll for {where}: «{event.title}».",
-            f"poll:{event.poll_id}",
-            skip=event.author_id,
-        )
+        """The initiative's people first (one notice per person per event, so theirs wins
+        over the district's), then everyone the poll's audience admits: only they may vote."""
+        link = f"poll:{event.poll_id}"
         if event.source_initiative_id:
             initiative = await self.store.initiative(event.source_initiative_id)
             people = await self.store.supporters(event.source_initiative_id)
             if initiative is not None:
                 people.insert(0, initiative["author_id"])
             await self.notify(
-                envelope,
-                people,
-                f"The initiative you backed is now put to a city poll: «{event.title}».",
-                f"poll:{event.poll_id}",
+                envelope, people, K.INITIATIVE_PUT_TO_POLL, {"title": event.title}, link
             )
+        audience = self.store.poll_audience(
+            event.district_ids,
+            min_age=event.min_age,
+            max_age=event.max_age,
+            verified_only=event.verified_only,
+            year=envelope.occurred_at.year,
+        )
+        scope = "DISTRICT" if event.district_ids else "CITY"
+        params = {"title": event.title, "scope": scope}
+        await self.notify(envelope, audience, K.POLL_PUBLISHED, params, link, skip=event.author_id)
 
     @handlers.on(AuditRecorded)
     async def on_audit_recorded(
@@ -178,7 +186,8 @@ class Reactions:
         await self.notify(
             envelope,
             self.store.poll_voters(event.poll_id),
-            f"The poll «{event.title}» you voted in has closed; see the results.",
+            K.POLL_CLOSED,
+            {"title": event.title},
             f"poll:{event.poll_id}",
         )
 
@@ -186,11 +195,11 @@ class Reactions:
     async def on_poll_decision_recorded(
         self, event: PollDecisionRecorded, envelope: Envelope, session: Session
     ) -> None:
-        status = event.status.replace("_", " ").lower()
         await self.notify(
             envelope,
             self.store.poll_voters(event.poll_id),
-            f"The city recorded a decision ({status}) on the poll «{event.title}»: {event.text[:200]}",
+            K.POLL_DECISION_RECORDED,
+            {"title": event.title, "decision": event.status, "text": event.text[:200]},
             f"poll:{event.poll_id}",
         )
 
@@ -203,7 +212,8 @@ class Reactions:
         await self.notify(
             envelope,
             self.store.officials_of(event.department_id),
-            f"A new problem was routed to your department: «{event.title}».",
+            K.ISSUE_REPORTED,
+            {"title": event.title},
             f"issue:{event.issue_id}",
         )
 
@@ -211,14 +221,20 @@ class Reactions:
     async def on_issue_status_changed(
         self, event: IssueStatusChanged, envelope: Envelope, session: Session
     ) -> None:
-        status = event.to_status.replace("_", " ").lower()
-        note = f" Note: {event.note[:200]}" if event.note else ""
+        # An initiative crossing its threshold: initiative.threshold_reached tells its
+        # author (with the count), so this change tells only its supporters.
+        skip = event.reporter_id if _threshold_crossed(event) else event.by_user_id
+        # A person's note is passed on; one Veche wrote itself (in English, and saying no
+        # more than the status) is left out.
+        note = _short(event.note) if event.by_user_id else None
+        params = {"title": event.title, "status": event.to_status, "note": note}
         await self.notify(
             envelope,
             [event.reporter_id, *event.supporter_ids],
-            f"«{event.title}» is now {status}.{note}",
+            K.ISSUE_STATUS_CHANGED,
+            params,
             f"issue:{event.issue_id}",
-            skip=event.by_user_id,
+            skip=skip,
         )
         if event.to_status == "ACCEPTED" and event.kind == "PROBLEM":
             await self.credit(
@@ -237,7 +253,8 @@ class Reactions:
             await self.notify(
                 envelope,
                 [event.reporter_id, *event.supporter_ids],
-                f"The city answered on «{event.title}»: {event.excerpt[:200]}",
+                K.ISSUE_ANSWERED,
+                {"title": event.title, "excerpt": event.excerpt[:200]},
                 f"issue:{event.issue_id}",
                 skip=event.author_id,
             )
@@ -249,7 +266,8 @@ class Reactions:
         await self.notify(
             envelope,
             [event.reporter_id],
-            f"Someone offered to fix «{event.title}».",
+            K.SOLVER_OFFERED,
+            {"title": event.title},
             f"issue:{event.issue_id}",
         )
 
@@ -260,7 +278,8 @@ class Reactions:
         await self.notify(
             envelope,
             [event.solver_id],
-            f"Your offer to fix «{event.title}» was accepted.",
+            K.OFFER_ACCEPTED,
+            {"title": event.title},
             f"issue:{event.issue_id}",
         )
 
@@ -271,7 +290,8 @@ class Reactions:
         await self.notify(
             envelope,
             [event.reporter_id],
-            f"«{event.title}» is marked solved: confirm it, or reopen it if it is not.",
+            K.ISSUE_RESOLVED,
+            {"title": event.title},
             f"issue:{event.issue_id}",
             skip=event.resolved_by,
         )
@@ -286,7 +306,8 @@ class Reactions:
             await self.notify(
                 envelope,
                 [event.solver_id],
-                f"The reporter confirmed your fix of «{event.title}».",
+                K.FIX_CONFIRMED_BY_REPORTER,
+                {"title": event.title},
                 f"issue:{event.issue_id}",
             )
 
@@ -304,7 +325,8 @@ class Reactions:
         await self.notify(
             envelope,
             [event.solver_id],
-            f"The city confirmed your fix of «{event.title}».",
+            K.FIX_CONFIRMED_BY_CITY,
+            {"title": event.title},
             f"issue:{event.issue_id}",
         )
 
@@ -315,7 +337,8 @@ class Reactions:
         await self.notify(
             envelope,
             self.store.officials_of(event.department_id),
-            f"«{event.title}» is past its response deadline.",
+            K.ISSUE_OVERDUE,
+            {"title": event.title},
             f"issue:{event.issue_id}",
         )
 
@@ -325,31 +348,20 @@ class Reactions:
     ) -> None:
         """Both departments' officials hear of a rerouted issue (one notice each, whichever
         they belong to), and so does the reporter."""
-        link = f"issue:{event.issue_id}"
-        reason = event.reason[:200]
+        link, by = f"issue:{event.issue_id}", event.by_user_id
+        params = {
+            "title": event.title,
+            "department": event.to_department_id,
+            "category": event.to_category,
+            "reason": event.reason[:200],
+        }
         if event.from_department_id != event.to_department_id:
-            await self.notify(
-                envelope,
-                self.store.officials_of(event.from_department_id),
-                f"«{event.title}» was passed to the department '{event.to_department_id}': {reason}",
-                link,
-                skip=event.by_user_id,
-            )
-        await self.notify(
-            envelope,
-            self.store.officials_of(event.to_department_id),
-            f"«{event.title}» is now in the category '{event.to_category}', handled by your "
-            f"department: {reason}",
-            link,
-            skip=event.by_user_id,
-        )
-        await self.notify(
-            envelope,
-            [event.reporter_id],
-            f"«{event.title}» was passed to the department that handles '{event.to_category}'.",
-            link,
-            skip=event.by_user_id,
-        )
+            officials = self.store.officials_of(event.from_department_id)
+            await self.notify(envelope, officials, K.ISSUE_MOVED_AWAY, params, link, skip=by)
+        officials = self.store.officials_of(event.to_department_id)
+        await self.notify(envelope, officials, K.ISSUE_MOVED_IN, params, link, skip=by)
+        reporter = [event.reporter_id]
+        await self.notify(envelope, reporter, K.ISSUE_RECATEGORIZED, params, link, skip=by)
 
     @handlers.on(IssueAssigned)
     async def on_issue_assigned(
@@ -358,7 +370,8 @@ class Reactions:
         await self.notify(
             envelope,
             [event.assignee_id],
-            f"«{event.title}» was assigned to you.",
+            K.ISSUE_ASSIGNED,
+            {"title": event.title},
             f"issue:{event.issue_id}",
             skip=event.by_user_id,
         )
@@ -385,6 +398,8 @@ class Reactions:
     async def on_initiative_threshold_reached(
         self, event: InitiativeThresholdReached, envelope: Envelope, session: Session
     ) -> None:
+        """The author's one notice of the crossing (the status change it comes with skips
+        them)."""
         await self.store.put_initiative(event.issue_id, event.author_id, event.title, session)
         await self.credit(
             envelope,
@@ -396,8 +411,8 @@ class Reactions:
         await self.notify(
             envelope,
             [event.author_id],
-            f"Your initiative «{event.title}» gathered {event.supporters_count} supporters and goes "
-            "to the city for review.",
+            K.INITIATIVE_THRESHOLD_REACHED,
+            {"title": event.title, "supporters": event.supporters_count},
             f"issue:{event.issue_id}",
         )
 
@@ -411,11 +426,11 @@ class Reactions:
         if event.kind is ContentKind.DISPLAY_NAME:
             at = envelope.occurred_at
             await self.store.moderate_name(event.content_id, at, at, session)
-        what = _CONTENT_NAMES[event.kind]
         await self.notify(
             envelope,
             [event.author_id],
-            f"A moderator hid your {what}: {event.reason}",
+            K.CONTENT_HIDDEN,
+            {"content": event.kind.value, "reason": event.reason},
             _content_link(event.kind, event.content_id, event.issue_id),
         )
 
@@ -425,22 +440,27 @@ class Reactions:
     ) -> None:
         if event.kind is ContentKind.DISPLAY_NAME:
             await self.store.moderate_name(event.content_id, None, envelope.occurred_at, session)
-        what = _CONTENT_NAMES[event.kind]
         await self.notify(
             envelope,
             [event.author_id],
-            f"A moderator showed your {what} again: {event.reason}",
+            K.CONTENT_RESTORED,
+            {"content": event.kind.value, "reason": event.reason},
             _content_link(event.kind, event.content_id, event.issue_id),
         )
 
 
-_CONTENT_NAMES = {
-    ContentKind.ISSUE: "report",
-    ContentKind.COMMENT: "comment",
-    ContentKind.PHOTO: "photo",
-    ContentKind.DISPLAY_NAME: "display name",
-}
-
-
 def _content_link(kind: ContentKind, content_id: str, issue_id: str | None) -> str:
     return f"issue:{issue_id}" if issue_id else f"user:{content_id}"
+
+
+def _short(text: str | None) -> str | None:
+    return text[:200] if text else None
+
+
+def _threshold_crossed(event: IssueStatusChanged) -> bool:
+    """Veche itself moved an initiative from collecting to review: its threshold."""
+    return (
+        event.kind == "INITIATIVE"
+        and (event.from_status, event.to_status) == ("COLLECTING", "UNDER_REVIEW")
+        and event.by_user_id is None
+    )

@@ -24,7 +24,7 @@ from veche_kit.graphql import (
 )
 from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
-from veche_users import domain
+from veche_users import domain, notices
 from veche_users.audit_schema import AuditQueries
 from veche_users.context import UsersInfo
 from veche_users.moderation import HIDDEN_NAME, shown_name
@@ -128,15 +128,33 @@ class PointsEntry:
     at: datetime = strawberry.field(description="When the entry was made (UTC).")
 
 
-@strawberry.type(description="A message in a user's inbox about something that concerns them.")
+NotificationKind = notices.NotificationKind
+public_enum(
+    NotificationKind,
+    name="NotificationKind",
+    description="What a notification is about, for icons and grouping. Clients must tolerate "
+    "values added later (show the `text`, as for OTHER): a shipped app cannot be updated "
+    "with the server.",
+    values={kind.name: template.meaning for kind, template in notices.TEMPLATES.items()},
+)
+
+
+@strawberry.type(
+    description="A message in a user's inbox about something that concerns them, in the "
+    "language the request's `Accept-Language` prefers: Russian (the default) or English."
+)
 class Notification:
     id: strawberry.ID = strawberry.field(
         description="Notification id; pass to markNotificationsRead."
     )
-    kind: str = strawberry.field(
-        description="Machine-readable kind, e.g. `issue.status_changed`, for icons and grouping."
+    kind: NotificationKind = strawberry.field(
+        description="What it is about, for icons and grouping (values may be added later)."
     )
-    text: str = strawberry.field(description="One sentence saying what happened.")
+    text: str = strawberry.field(
+        description="One sentence saying what happened, in Russian, or in English when "
+        "`Accept-Language` prefers it (q-values honoured; any other language gets Russian). "
+        "Notices written before 2026-12 keep the English text they were written in."
+    )
     link: str | None = strawberry.field(
         description="What it is about, as `<type>:<id>`, e.g. `issue:65f0…`."
     )
@@ -392,11 +410,12 @@ class User:
             first=page_size(first),
             after=id_after(after),
         )
+        language = notices.language(info.context.request.headers.get("accept-language"))
         nodes = [
             Notification(
                 id=strawberry.ID(d["_id"]),
-                kind=d["kind"],
-                text=d["text"],
+                kind=notices.kind_of(d),
+                text=notices.text_of(d, language),
                 link=d.get("link"),
                 read=d["read"],
                 at=d["at"],

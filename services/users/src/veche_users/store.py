@@ -198,9 +198,31 @@ class UserStore:
             query["district_id"] = district_id
         return await mongo.page(self.db, USERS, query, first=first, after=after, newest_first=False)
 
-    async def citizens_in(self, district_ids: list[str]) -> AsyncIterator[str]:
-        """Every user id, or those living in `district_ids` when given."""
-        query: Document = {"district_id": {"$in": district_ids}} if district_ids else {}
+    async def poll_audience(
+        self,
+        district_ids: list[str],
+        *,
+        min_age: int | None,
+        max_age: int | None,
+        verified_only: bool,
+        year: int,
+    ) -> AsyncIterator[str]:
+        """Every user a poll's audience admits in `year`, as the polls service decides a
+        vote (age = `year` - birth year): living in `district_ids` (when given), of an age
+        in the range (when given: a birth year is then needed), with a verified phone
+        (when `verified_only`)."""
+        query: Document = {"erased_at": None}
+        if district_ids:
+            query["district_id"] = {"$in": district_ids}
+        born: Document = {}
+        if min_age is not None:
+            born["$lte"] = year - min_age
+        if max_age is not None:
+            born["$gte"] = year - max_age
+        if born:
+            query["birth_year"] = {"$ne": None, **born}
+        if verified_only:
+            query["phone_verified"] = True
         async for document in self.db[USERS].find(query, {"_id": 1}):
             yield document["_id"]
 
