@@ -387,6 +387,18 @@ async def test_a_citizen_with_the_gql_client(stack: Runner) -> None:
         await eventually(told, timeout=30)
 
 
+async def test_a_page_of_fifty_polls_with_their_questions_is_not_too_complex(
+    stack: Runner, client: GraphQLClient
+) -> None:
+    """The cost limit counts the objects an answer holds, with the list sizes the
+    subgraphs state (`@listSize`): an ordinary list screen passes (issue #13, item 3)."""
+    page = """{ polls(first: 50) { totalCount edges { node { id title
+      questions { id text kind options { id text } } } } } }"""
+    body = await client.post(page)
+    assert "errors" not in body, body
+    assert body["data"]["polls"]["totalCount"] >= 1
+
+
 async def test_every_service_serves_its_metrics(stack: Runner, client: GraphQLClient) -> None:
     refused = await client.error_code(LOGIN, {"e": "nobody@example.ru", "p": "wrong password 1"})
     async with httpx.AsyncClient() as http:

@@ -51,6 +51,7 @@ from graphql import (
     validate_schema,
 )
 
+from veche_gateway.demand import read_demand
 from veche_gateway.errors import CompositionError
 from veche_gateway.model import FieldSet, PlanningModel, Unsatisfiable
 from veche_gateway.subgraph import (
@@ -239,6 +240,7 @@ class _Composer:
             subgraphs={sg.name: sg for sg in self.subgraphs},
             model=model,
             root_renames={sg.name: self.renames[sg.name] for sg in self.subgraphs},
+            demand=read_demand(self.subgraphs, self.renames),
         )
 
     def _model(self) -> PlanningModel:

@@ -407,7 +407,11 @@ class Gateway:
             normalized = normalize(supergraph.schema, prepared.document, operation, coerced)
         enforce(
             measure(
-                supergraph.schema, normalized, coerced.coerced, self.settings.default_list_size
+                supergraph.schema,
+                normalized,
+                coerced.coerced,
+                self.settings.default_list_size,
+                supergraph.demand,
             ),
             self.limits,
         )

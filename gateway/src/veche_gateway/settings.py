@@ -72,7 +72,7 @@ class Settings(BaseSettings):
     max_depth: int = 15
     max_aliases: int = 30
     max_fields: int = 500
-    max_cost: int = 20000
+    max_cost: int = 50000
     default_list_size: int = 20
     # Limits checked on the document before validation (structure.py): its length
     # (the lexer reads some 7 MB/s, so 100,000 characters cost some 15 ms), its tokens

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from graphql import GraphQLSchema
 
+from veche_gateway.demand import DemandControl
 from veche_gateway.model import PlanningModel
 from veche_gateway.subgraph import Key, Subgraph
 
@@ -24,6 +25,8 @@ class Supergraph:
     model: PlanningModel
     # subgraph -> {its root type name: client root type name}
     root_renames: dict[str, dict[str, str]] = field(default_factory=dict)
+    # @listSize/@cost of the subgraphs, for the cost limit
+    demand: DemandControl = field(default_factory=DemandControl)
 
     def local_type(self, subgraph: str, type_name: str) -> str:
         for local, client in self.root_renames.get(subgraph, {}).items():

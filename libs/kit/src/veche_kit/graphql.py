@@ -37,7 +37,9 @@ from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
 from strawberry.federation.schema import FederationAny
+from strawberry.federation.schema_directives import ListSize
 from strawberry.types.info import Info
+from strawberry.types.unset import UNSET
 
 from veche_kit.auth import Principal, TokenVerifier, bearer_token
 from veche_kit.cursors import (
@@ -324,3 +326,17 @@ def undescribed(schema: GraphQLSchema) -> list[str]:
         if isinstance(named, GraphQLEnumType):
             missing += [f"{name}.{v}" for v, d in named.values.items() if not d.description]
     return missing
+
+
+def at_most(size: int, *, sliced_by: str | None = None) -> list[object]:
+    """The `@listSize` of a list field that holds at most `size` items (or, `sliced_by`
+    an argument, as many as that argument asks and `size` without it): what the
+    gateway's cost limit counts for the list (Federation's demand control)."""
+    return [
+        ListSize(
+            assumed_size=size,
+            slicing_arguments=[sliced_by] if sliced_by else UNSET,
+            sized_fields=UNSET,
+            require_one_slicing_argument=False,
+        )
+    ]

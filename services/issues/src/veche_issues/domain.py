@@ -288,6 +288,7 @@ MAX_RADIUS_METERS = 50_000
 DEFAULT_RADIUS_METERS = 1000
 MAX_SEARCH = 200
 # Bounds of an issue's lists: `solverOffers(first:)` and `history(last:)`.
+MAX_SIMILAR = 20  # similarIssues: the nearest ones a reporter can look through
 DEFAULT_OFFERS = 20
 MAX_OFFERS = 50
 DEFAULT_HISTORY = 50

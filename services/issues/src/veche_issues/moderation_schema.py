@@ -9,12 +9,14 @@ import strawberry
 
 from veche_issues.context import IssuesInfo
 from veche_issues.moderation import MAX_REASON, CaseStatus, Target
+from veche_issues.moderation_store import KEPT_REASONS
 from veche_kit.errors import BadUserInputError
 from veche_kit.events import ContentKind
 from veche_kit.graphql import (
     Connection,
     PageAfter,
     PageFirst,
+    at_most,
     id_after,
     id_connection,
     page_size,
@@ -113,7 +115,9 @@ class ModerationCase:
     reports_count: int = strawberry.field(
         description="How many people complained (each person counts once)."
     )
-    complaints: list[Complaint] = strawberry.field(description="The latest five complaints.")
+    complaints: list[Complaint] = strawberry.field(
+        description="The latest five complaints.", directives=at_most(KEPT_REASONS)
+    )
     flagged_word: str | None = strawberry.field(
         description="The word the word filter matched, if it flagged the content; a moderator decides."
     )

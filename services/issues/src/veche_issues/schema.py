@@ -33,6 +33,7 @@ from veche_kit.graphql import (
     FederatedSchema,
     PageAfter,
     PageFirst,
+    at_most,
     connection,
     decode_cursor,
     encode_cursor,
@@ -506,12 +507,12 @@ class Issue:
         target_id = self._doc.get("duplicate_of")
         if not target_id:
             return None
-        document = await info.context.issue_loaders.issue_by_id.load(target_id)
-        return Issue.from_doc(document) if document else None
+        return await _visible_issue(info, target_id)
 
     @strawberry.field(
         description=f"Solvers' offers to fix it, oldest first: the first `first` of them "
-        f"(default {domain.DEFAULT_OFFERS}, at most {domain.MAX_OFFERS})."
+        f"(default {domain.DEFAULT_OFFERS}, at most {domain.MAX_OFFERS}).",
+        directives=at_most(domain.DEFAULT_OFFERS, sliced_by="first"),
     )
     async def solver_offers(
         self,
@@ -598,7 +599,8 @@ class Issue:
         description=f"Status changes and staff corrections (`kind`), oldest first: the latest `last` of them (default "
         f"{domain.DEFAULT_HISTORY}, at most {domain.MAX_HISTORY}), so the current status's reason "
         "is always there. A problem's whole workflow is a handful of steps: only a long run of "
-        "reopenings exceeds the default, and then its earliest steps are left out."
+        "reopenings exceeds the default, and then its earliest steps are left out.",
+        directives=at_most(domain.DEFAULT_HISTORY, sliced_by="last"),
     )
     def history(
         self,
@@ -948,8 +950,9 @@ class Query(ModerationQueries):
         return _issue_page(page)
 
     @strawberry.field(
-        description="Open issues of a category near a point, nearest first (at most 20): show them to a "
-        "reporter before they file a duplicate, so they can support one instead."
+        description=f"Open issues of a category near a point, nearest first (at most {domain.MAX_SIMILAR}): show them to a "
+        "reporter before they file a duplicate, so they can support one instead.",
+        directives=at_most(domain.MAX_SIMILAR),
     )
     async def similar_issues(
         self,

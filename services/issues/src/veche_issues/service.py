@@ -377,7 +377,7 @@ class IssuesService:
         domain.check_point(lat, lon, "near")
         radius = domain.clean_radius(radius_meters)
         return await self.store.open_near(
-            category, lat=lat, lon=lon, radius_meters=radius, limit=20
+            category, lat=lat, lon=lon, radius_meters=radius, limit=domain.MAX_SIMILAR
         )
 
     async def reported_by(

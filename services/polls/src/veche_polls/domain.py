@@ -52,6 +52,11 @@ MAX_DECISION = 5000
 MIN_QUESTIONS, MAX_QUESTIONS = 1, 20
 MIN_OPTIONS, MAX_OPTIONS = 2, 20
 MAX_SCALE_POINTS = 21  # e.g. 0..20; a scale is shown as one choice per point
+# The most choices a question shows: its options, or a scale's points.
+MAX_CHOICES = max(MAX_OPTIONS, MAX_SCALE_POINTS)
+# How many districts results are assumed to list, for the gateway's cost limit: a city's
+# districts (Kaluga has three okrugs; a large city a dozen or two).
+ASSUMED_DISTRICTS = 20
 SCALE_LIMIT = 1000  # scale ends lie within -1000..1000
 MIN_AGE, MAX_AGE = 14, 120
 MAX_DISTRICTS = 50

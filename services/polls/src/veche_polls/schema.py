@@ -27,6 +27,7 @@ from veche_kit.graphql import (
     PageAfter,
     PageFirst,
     RequestContext,
+    at_most,
     connection,
     encode_cursor,
     id_after,
@@ -161,7 +162,8 @@ class Question:
     text: str = strawberry.field(description="The question.")
     kind: QuestionKind = strawberry.field(description="How it is answered.")
     options: list[Option] = strawberry.field(
-        description="The choices, in order. For a SCALE: one per point, from `scaleMin` to `scaleMax`."
+        description="The choices, in order. For a SCALE: one per point, from `scaleMin` to `scaleMax`.",
+        directives=at_most(domain.MAX_CHOICES),
     )
     max_choices: int | None = strawberry.field(
         description="How many options a voter may pick: 1 for SINGLE_CHOICE; null for SCALE."
@@ -247,7 +249,8 @@ class OptionResult:
 class QuestionResult:
     question: Question = strawberry.field(description="The question.")
     options: list[OptionResult] = strawberry.field(
-        description="Every option in the question's order, including those nobody chose."
+        description="Every option in the question's order, including those nobody chose.",
+        directives=at_most(domain.MAX_CHOICES),
     )
     average: float | None = strawberry.field(
         description="SCALE: the mean value given; null for choice questions or without votes."
@@ -261,7 +264,7 @@ class DistrictResult:
     )
     total_votes: int = strawberry.field(description="Ballots from this district.")
     questions: list[QuestionResult] = strawberry.field(
-        description="Per question, as in the totals."
+        description="Per question, as in the totals.", directives=at_most(domain.MAX_QUESTIONS)
     )
 
 
@@ -272,7 +275,7 @@ class AgeGroupResult:
     )
     total_votes: int = strawberry.field(description="Ballots from this age group.")
     questions: list[QuestionResult] = strawberry.field(
-        description="Per question, as in the totals."
+        description="Per question, as in the totals.", directives=at_most(domain.MAX_QUESTIONS)
     )
 
 
@@ -281,12 +284,16 @@ class AgeGroupResult:
 )
 class PollResults:
     total_votes: int = strawberry.field(description="Ballots counted.")
-    questions: list[QuestionResult] = strawberry.field(description="Per question, in poll order.")
+    questions: list[QuestionResult] = strawberry.field(
+        description="Per question, in poll order.", directives=at_most(domain.MAX_QUESTIONS)
+    )
     by_district: list[DistrictResult] = strawberry.field(
-        description="Per district: the audience's districts and any other district voters came from, by id. Voters without a district count only in the totals."
+        description="Per district: the audience's districts and any other district voters came from, by id. Voters without a district count only in the totals.",
+        directives=at_most(domain.ASSUMED_DISTRICTS),
     )
     by_age_group: list[AgeGroupResult] = strawberry.field(
-        description="Per age group, all seven in age order (zeros included). Voters without a birth year count only in the totals."
+        description="Per age group, all seven in age order (zeros included). Voters without a birth year count only in the totals.",
+        directives=at_most(len(domain.AGE_GROUPS)),
     )
 
     @classmethod
@@ -336,7 +343,9 @@ class Poll:
     title: str = strawberry.field(description="Short title.")
     description: str | None = strawberry.field(description="What the poll is about, in detail.")
     status: PollStatus = strawberry.field(description="DRAFT, ACTIVE or CLOSED.")
-    questions: list[Question] = strawberry.field(description="The questions, in order.")
+    questions: list[Question] = strawberry.field(
+        description="The questions, in order.", directives=at_most(domain.MAX_QUESTIONS)
+    )
     starts_at: datetime | None = strawberry.field(
         description="When voting opens (UTC); null: as soon as it is published."
     )
@@ -451,7 +460,10 @@ class BallotReceipt:
 @strawberry.type(description="A voter's ballot: final once cast.")
 class Ballot:
     id: strawberry.ID = strawberry.field(description="Ballot id.")
-    answers: list[Answer] = strawberry.field(description="One answer per question, in poll order.")
+    answers: list[Answer] = strawberry.field(
+        description="One answer per question, in poll order.",
+        directives=at_most(domain.MAX_QUESTIONS),
+    )
     cast_at: datetime = strawberry.field(description="When it was cast (UTC).")
     receipt: BallotReceipt | None = strawberry.field(
         description="Only in castVote's answer, for polls with receipts: the voter's proof of inclusion (see BallotReceipt). Null elsewhere."
