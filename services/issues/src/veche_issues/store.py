@@ -289,8 +289,9 @@ class IssueStore:
     async def category(self, category_id: str) -> Document | None:
         return await self.db[CATEGORIES].find_one({"_id": category_id})
 
-    async def categories(self) -> list[Document]:
-        found: list[Document] = await self.db[CATEGORIES].find().sort("name", 1).to_list()
+    async def categories(self, session: Session | None = None) -> list[Document]:
+        cursor = self.db[CATEGORIES].find(session=session).sort("name", 1)
+        found: list[Document] = await cursor.to_list()
         return found
 
     async def district_exists(self, district_id: str) -> bool:
