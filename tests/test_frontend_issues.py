@@ -187,7 +187,7 @@ async def test_a_solver_offers_in_their_skills_and_lists_are_bounded(
         )
 
 
-async def test_unknown_districts_and_skills_are_refused_and_new_districts_reach_polls(
+async def test_unknown_districts_and_skills_are_refused_and_new_districts_reach_others(
     gateway: GraphQLClient,
 ) -> None:
     city = await admin(gateway)
@@ -196,7 +196,7 @@ async def test_unknown_districts_and_skills_are_refused_and_new_districts_reach_
     assert (extensions["code"], extensions["field"]) == ("BAD_USER_INPUT", "audience.districtIds")
     assert "'atlantis'" in error["message"]
     assert "`districts`" in error["message"]
-    # A district the admin adds in users reaches polls through the bus.
+    # A district the admin adds in users reaches polls and issues through the bus.
     new = f"d{uuid.uuid4().hex[:8]}"
     await city.data(CREATE_DISTRICT, {"id": new, "n": "Новый округ"})
 
@@ -210,6 +210,12 @@ async def test_unknown_districts_and_skills_are_refused_and_new_districts_reach_
 
     assert await eventually(accepted, timeout=20) == ["leninsky", new]
     person = (await _person(gateway, "Solver")).api
+
+    async def reported() -> bool:  # and issues, for reports
+        body = await person.post(REPORT, {"input": {**POTHOLE, "districtId": new}})
+        return not body.get("errors")
+
+    assert await eventually(reported, timeout=20)
     error = await _code(person, BECOME_SOLVER, {"s": ["potholes", "atlantis-repair"]})
     extensions = error["extensions"]
     assert (extensions["code"], extensions["field"]) == ("BAD_USER_INPUT", "skills")

@@ -57,7 +57,7 @@ from veche_kit.events import (
 from veche_kit.memo import BriefCache
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
-from veche_kit.reference_lists import CATEGORY_LIST
+from veche_kit.reference_lists import CATEGORY_LIST, DISTRICT_LIST, ProjectedLists
 from veche_kit.throttle import RateLimiter, Window
 from veche_kit.wordfilter import WordFilter
 
@@ -180,10 +180,10 @@ class IssuesService:
         await self.outbox.transaction(work)
 
     async def check_district(self, district_id: str | None, field: str = "districtId") -> None:
-        if district_id is not None and not await self.store.district_exists(district_id):
-            raise BadUserInputError(
-                f"Unknown district '{_id_text(district_id)}'; pick one from `districts`.",
-                field=field,
+        """Against the users service's list of districts, as last told (`reference_lists`)."""
+        if district_id is not None:
+            await ProjectedLists(self.db).require_known(
+                DISTRICT_LIST, [district_id], field=field, seeded=self.settings.demo_data
             )
 
     async def get_issue(self, issue_id: str) -> Document:
