@@ -40,7 +40,7 @@ def _on_start_and_background(
     runtime.on_start.append(service.publish_default_consent)
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))
-    # After the demo data: polls checks audiences against the list told.
+    # After the demo data: polls and issues check districts against the list told.
     runtime.on_start.append(service.publish_districts)
     retention = Retention(
         runtime.db,
