@@ -1,7 +1,7 @@
 """Issue #13's issues items, through the gateway of a whole stack: `overdue` is the
 deadline for the official answer and filters a department's list; an offer's status
 is an enum; `solverOffers` and `history` are bounded; a solver offers only in their
-skills."""
+skills, which name known categories; a poll's districts are known ones (item 4)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,13 @@ CHANGE = "mutation($id: ID!, $s: IssueStatus!) { changeIssueStatus(id: $id, stat
 COMMENT = "mutation($id: ID!, $t: String!) { commentOnIssue(id: $id, text: $t) { official } }"
 BECOME_SOLVER = "mutation($s: [String!]!) { becomeSolver(skills: $s) { roles } }"
 OFFER = "mutation($id: ID!, $m: String!) { offerToSolve(id: $id, message: $m) { id status } }"
+CREATE_POLL = """mutation($d: [ID!]!) {
+  createPoll(input: {title: "Сквер на Кирова", audience: {districtIds: $d},
+                     questions: [{text: "Нужен сквер?", kind: SINGLE_CHOICE, options: ["Да", "Нет"]}]}) {
+    audience { districtIds }
+  }
+}"""
+CREATE_DISTRICT = "mutation($id: ID!, $n: String!) { createDistrict(id: $id, name: $n) { id } }"
 DASHBOARD = """query($overdue: Boolean) {
   issues(filter: {departmentId: "roads", overdue: $overdue}, first: 100) {
     totalCount edges { node { id overdue department { id } } }
@@ -152,7 +159,7 @@ async def test_a_solver_offers_in_their_skills_and_lists_are_bounded(
     issue_id = (await reporter.data(REPORT, {"input": POTHOLE}))["reportIssue"]["id"]
     await city.data(CHANGE, {"id": issue_id, "s": "ACCEPTED"})  # the admin moderates
     electrician = await _person(gateway, "Electrician")
-    await electrician.api.data(BECOME_SOLVER, {"s": ["lighting"]})
+    await electrician.api.data(BECOME_SOLVER, {"s": ["street-lighting"]})
     solver = await electrician.renew()
 
     async def refused_for_the_skill() -> dict[str, Any]:
@@ -162,7 +169,7 @@ async def test_a_solver_offers_in_their_skills_and_lists_are_bounded(
     error = await eventually(refused_for_the_skill, timeout=20)  # once issues knows the skills
     assert (error["extensions"]["code"], error["extensions"]["skill"]) == ("FORBIDDEN", "potholes")
 
-    await solver.data(BECOME_SOLVER, {"s": ["lighting", "potholes"]})
+    await solver.data(BECOME_SOLVER, {"s": ["street-lighting", "potholes"]})
 
     async def offered() -> dict[str, Any]:
         body = await solver.post(OFFER, {"id": issue_id, "m": "Заделаю"})
@@ -178,3 +185,43 @@ async def test_a_solver_offers_in_their_skills_and_lists_are_bounded(
             "BAD_USER_INPUT",
             field,
         )
+
+
+async def test_unknown_districts_and_skills_are_refused_and_new_districts_reach_others(
+    gateway: GraphQLClient,
+) -> None:
+    city = await admin(gateway)
+    error = await _code(city, CREATE_POLL, {"d": ["leninsky", "atlantis"]})
+    extensions = error["extensions"]
+    assert (extensions["code"], extensions["field"]) == ("BAD_USER_INPUT", "audience.districtIds")
+    assert "'atlantis'" in error["message"]
+    assert "`districts`" in error["message"]
+    # A district the admin adds in users reaches polls and issues through the bus.
+    new = f"d{uuid.uuid4().hex[:8]}"
+    await city.data(CREATE_DISTRICT, {"id": new, "n": "Новый округ"})
+
+    async def accepted() -> list[str]:
+        body = await city.post(CREATE_POLL, {"d": ["leninsky", new]})
+        return (
+            []
+            if body.get("errors")
+            else list(body["data"]["createPoll"]["audience"]["districtIds"])
+        )
+
+    assert await eventually(accepted, timeout=20) == ["leninsky", new]
+    person = (await _person(gateway, "Solver")).api
+
+    async def reported() -> bool:  # and issues, for reports
+        body = await person.post(REPORT, {"input": {**POTHOLE, "districtId": new}})
+        return not body.get("errors")
+
+    assert await eventually(reported, timeout=20)
+    error = await _code(person, BECOME_SOLVER, {"s": ["potholes", "atlantis-repair"]})
+    extensions = error["extensions"]
+    assert (extensions["code"], extensions["field"]) == ("BAD_USER_INPUT", "skills")
+    assert "'atlantis-repair'" in error["message"]
+    assert "`issueCategories`" in error["message"]
+    assert (await person.data(BECOME_SOLVER, {"s": ["potholes"]}))["becomeSolver"]["roles"] == [
+        "CITIZEN",
+        "SOLVER",
+    ]

@@ -109,6 +109,9 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
     async def backlog() -> int:
         return int((await runtime.relay.backlog()).pending)
 
+    async def drained() -> bool:
+        return await backlog() == 0
+
     async with (
         bound_queue(amqp_url, settings.namespace, "issue.#", "initiative.#", "audit.#") as queue,
         serve(app) as url,
@@ -117,6 +120,8 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
         # Ready, not merely connected: a cut while the channel and exchange are still being
         # set up would leave the bus never ready, and the relay waiting for it.
         await runtime.bus.wait_ready(15)
+        # The categories told at start have gone out: the backlog below is the test's.
+        await eventually(drained)
         await proxy.cut()
         await eventually(disconnected)
 

@@ -13,8 +13,9 @@ import pytest
 from aio_pika.abc import AbstractQueue
 
 from veche_kit.auth import Principal
-from veche_kit.events import Envelope
+from veche_kit.events import DistrictsPublished, Envelope, ReferenceItem
 from veche_kit.mongo import Database
+from veche_kit.reference import DISTRICTS
 from veche_kit.runtime import Runtime
 from veche_polls.app import create_app
 from veche_polls.service import PollsService
@@ -24,6 +25,7 @@ from veche_stack.testing import (
     TokenMint,
     bound_queue,
     eventually,
+    publish,
     serve,
     take,
 )
@@ -128,6 +130,16 @@ class PollsServer:
             Principal(user_id=f"a-{uuid.uuid4().hex[:12]}", roles=frozenset({"CITIZEN", "ADMIN"}))
         )
 
+    async def tell_districts(self, *extra: str) -> Envelope:
+        """The users service's list of districts as it would tell it: the demo city's and
+        `extra`, published on the bus; returns once the service has applied it."""
+        rows = [ReferenceItem(id=d.id, name=d.name) for d in DISTRICTS]
+        rows += [ReferenceItem(id=d, name=d) for d in extra]
+        envelope = Envelope.wrap(DistrictsPublished(districts=rows), "users")
+        await publish(self.settings.amqp_url, self.settings.namespace, envelope)
+        await eventually(lambda: handled(self, envelope), timeout=10, interval=0.02)
+        return envelope
+
     async def active_poll(self, official: GraphQLClient | None = None, **fields: Any) -> str:
         """A published poll of the roads department; returns its id."""
         author = official or self.official()
@@ -166,7 +178,9 @@ async def polls(
         client = GraphQLClient(f"{base}/graphql")
         runtime = app.state.runtime
         await runtime.consumer.wait_subscribed(15)
-        yield PollsServer(base, settings, mint, app.state.service, runtime, client)
+        server = PollsServer(base, settings, mint, app.state.service, runtime, client)
+        await server.tell_districts()  # audiences name districts from this list
+        yield server
         await client.aclose()
 
 

@@ -74,6 +74,7 @@ async def test_polls_for_me_lists_open_polls_i_may_vote_in_and_have_not(
 ) -> None:
     year = utcnow().year
     district = f"d-{uuid.uuid4().hex[:8]}"  # a district of its own keeps other tests' polls out
+    await polls.tell_districts(district, "elsewhere")
     # This voter has not verified a phone: only polls open to such accounts are theirs.
     anyone = {"districtIds": [district], "verifiedOnly": False}
     mine = await polls.active_poll(audience={**anyone, "minAge": 18})

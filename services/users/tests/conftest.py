@@ -12,8 +12,10 @@ from typing import Any
 
 import pytest
 
-from veche_kit.consumer import Consumer
-from veche_stack.testing import GraphQLClient, fresh_code_async, serve
+from veche_kit.consumer import PROCESSED, Consumer
+from veche_kit.events import CategoriesPublished, CategoryItem, Envelope
+from veche_kit.reference import CATEGORIES
+from veche_stack.testing import GraphQLClient, eventually, fresh_code_async, publish, serve
 from veche_users.app import create_app
 from veche_users.codes import LogCodeSender, LogMailer
 from veche_users.service import UsersService
@@ -73,6 +75,23 @@ class UsersServer:
     # The admin's session: signed in once (a TOTP code works once, so signing in for
     # every test would wait for new codes), refreshed before its access token expires.
     _admin: dict[str, Any] = field(default_factory=dict)
+
+    async def tell_categories(self, *extra: str) -> Envelope:
+        """The issues service's list of categories as it would tell it: the demo city's
+        and `extra`, published on the bus; returns once the service has applied it."""
+        rows = [
+            CategoryItem(id=c.id, name=c.name, department_id=c.department_id) for c in CATEGORIES
+        ]
+        rows += [CategoryItem(id=c, name=c, department_id=None) for c in extra]
+        envelope = Envelope.wrap(CategoriesPublished(categories=rows), "issues")
+        await publish(self.settings.amqp_url, self.settings.namespace, envelope)
+        await eventually(lambda: self.handled(envelope), timeout=10, interval=0.02)
+        return envelope
+
+    async def handled(self, envelope: Envelope) -> bool:
+        """Whether the service's consumer has applied the event."""
+        found = await self.service.db[PROCESSED].find_one({"_id": str(envelope.id)})
+        return found is not None
 
     async def register(self, tag: str = "", **fields: Any) -> dict[str, Any]:
         """Registers a fresh citizen; returns the AuthPayload."""
@@ -189,5 +208,7 @@ async def users(
         client = GraphQLClient(f"{base}/graphql")
         consumer = app.state.runtime.consumer
         await consumer.wait_subscribed(15)
-        yield UsersServer(base, settings, sender, mailer, app.state.service, client, consumer)
+        server = UsersServer(base, settings, sender, mailer, app.state.service, client, consumer)
+        await server.tell_categories()  # solvers' skills name categories from this list
+        yield server
         await client.aclose()

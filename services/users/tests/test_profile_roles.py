@@ -89,15 +89,16 @@ async def test_roles_are_granted_and_revoked_by_admins_only(users: UsersServer) 
 
 async def test_solvers_by_skill_and_district_with_paging(users: UsersServer) -> None:
     skill = f"skill-{utcnow().microsecond}"
+    await users.tell_categories(skill)  # a category of its own keeps other tests' solvers out
     made = []
     for district in ("leninsky", "leninsky", "moskovsky"):
         client, auth = await users.citizen(districtId=district)
-        became = (await client.data(BECOME_SOLVER, {"s": [skill, "roads"], "o": "ООО Ремонт"}))[
+        became = (await client.data(BECOME_SOLVER, {"s": [skill, "waste"], "o": "ООО Ремонт"}))[
             "becomeSolver"
         ]
         assert became == {
             "roles": ["CITIZEN", "SOLVER"],
-            "skills": [skill, "roads"],
+            "skills": [skill, "waste"],
             "organization": "ООО Ремонт",
         }
         made.append(auth["user"]["id"])

@@ -154,6 +154,43 @@ class UserErased(Event):
     user_id: str
 
 
+# ─────────────────────────── reference data ───────────────────────────
+
+
+class ReferenceItem(BaseModel):
+    """One row of a reference list: its id (a slug) and its name."""
+
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    id: str
+    name: str
+
+
+class CategoryItem(ReferenceItem):
+    """An issue category, with the department its reports are routed to."""
+
+    department_id: str | None
+
+
+class DistrictsPublished(Event):
+    """The city's whole list of districts as the users service (their owner) holds it,
+    told at every start (after its demo data) and after every change. A consumer keeps
+    the list told last (by `occurred_at`) in place of the one before (see
+    `veche_kit.reference_lists`): polls checks a poll's audience against it."""
+
+    type = "reference.districts_published"
+    districts: list[ReferenceItem]
+
+
+class CategoriesPublished(Event):
+    """The whole list of issue categories as the issues service (their owner) holds it,
+    told at every start (after its demo data) and after every change. A consumer keeps
+    the list told last (by `occurred_at`): users checks a solver's skills against it."""
+
+    type = "reference.categories_published"
+    categories: list[CategoryItem]
+
+
 # ─────────────────────────── audit ───────────────────────────
 
 

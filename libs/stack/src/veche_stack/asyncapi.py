@@ -5,8 +5,9 @@
 
 Channels are the routing keys on the `veche.events` topic exchange; payloads
 are the envelope with each event's Pydantic model as `data`; producers come
-from the event's name (`poll.*` is published by polls), consumers from each
-service's handlers. A test fails when the committed document is stale.
+from the event's name (`poll.*` is published by polls; a `reference.*` list by
+the service owning it), consumers from each service's handlers. A test fails
+when the committed document is stale.
 """
 
 from __future__ import annotations
@@ -30,11 +31,15 @@ PRODUCERS = {
     "initiative": ("issues",),
     "audit": ("users", "polls", "issues"),  # each service tells its own staff actions
     "content": ("issues", "users"),  # issues keeps the moderation queue, users the display names
+    # Reference lists: each told by the service that owns it (veche_kit.reference_lists).
+    "reference.districts_published": ("users",),
+    "reference.categories_published": ("issues",),
 }
 
 
 def producers_of(event_type: str) -> tuple[str, ...]:
-    return PRODUCERS[event_type.split(".", 1)[0]]
+    """Who publishes `event_type`: named by the whole type, else by its prefix."""
+    return PRODUCERS.get(event_type) or PRODUCERS[event_type.split(".", 1)[0]]
 
 
 def _message_name(model: type[Event]) -> str:

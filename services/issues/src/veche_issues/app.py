@@ -20,6 +20,14 @@ from veche_kit.periodic import Lease, every
 from veche_kit.runtime import Runtime, build_app, serve
 
 
+async def _start(runtime: Runtime, service: IssuesService, settings: IssuesSettings) -> None:
+    """Demo reference data, the holidays, then the categories told to the others."""
+    if settings.demo_data:
+        await load_reference_data(runtime.db)
+    await service.load_holidays()
+    await service.publish_categories()  # after the demo data: users checks skills against it
+
+
 def create_app(
     settings: IssuesSettings | None = None, *, verifier: TokenVerifier | None = None
 ) -> Starlette:
@@ -37,12 +45,7 @@ def create_app(
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
     service = IssuesService(issue_store, outbox, settings)
 
-    async def start() -> None:
-        if settings.demo_data:
-            await load_reference_data(runtime.db)
-        await service.load_holidays()
-
-    runtime.on_start.append(start)
+    runtime.on_start.append(lambda: _start(runtime, service, settings))
     # One instance sweeps at a time; another takes over within three rounds of its death.
     lease = Lease(runtime.db, "issues-sweep", 3 * settings.sweep_seconds)
     runtime.run_in_background(

@@ -2,8 +2,9 @@
 
 The issues service keeps a small projection of users (name, district, roles,
 department, skills) for solver matching; `user.erased` leaves only a tombstone of it
-(and of the person's complaints). A display name the users service flags joins the
-moderation queue here. (Which poll an initiative was put to
+(and of the person's complaints). It keeps the users service's list of districts,
+which reports are checked against (`reference.districts_published`, the list told
+last). A display name the users service flags joins the moderation queue here. (Which poll an initiative was put to
 is the polls service's field, `Issue.poll`.)
 """
 
@@ -16,6 +17,7 @@ from veche_kit.auth import StaleTokens
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
     ContentFlagged,
+    DistrictsPublished,
     Envelope,
     UserErased,
     UserProfileUpdated,
@@ -24,6 +26,7 @@ from veche_kit.events import (
     UserTokensRevoked,
 )
 from veche_kit.mongo import Session
+from veche_kit.reference_lists import DISTRICT_LIST, ProjectedLists
 
 handlers: Handlers[IssueStore] = Handlers()
 
@@ -81,3 +84,11 @@ async def on_content_flagged(
     await ModerationStore(store.db).flag(
         target.key, fields, event.word, envelope.occurred_at, session
     )
+
+
+@handlers.on(DistrictsPublished)
+async def on_districts_published(
+    store: IssueStore, event: DistrictsPublished, envelope: Envelope, session: Session
+) -> None:
+    items = [district.model_dump() for district in event.districts]
+    await ProjectedLists(store.db).replace(DISTRICT_LIST, items, envelope.occurred_at, session)

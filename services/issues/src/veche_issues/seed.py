@@ -1,5 +1,6 @@
-"""Reference data for an empty store: categories (routed to departments), districts,
-and the public holidays deadlines skip.
+"""Reference data for an empty store: categories (routed to departments) and the
+public holidays deadlines skip. (Districts are the users service's: see
+`veche_kit.reference_lists`.)
 
 Nothing in the code is Kaluga- or Russia-specific: this is data, loaded only
 when the store is empty and `ISSUES_DEMO_DATA` is on (as `make run` sets it).
@@ -12,7 +13,7 @@ from datetime import date
 
 from veche_issues import store
 from veche_kit.mongo import Database
-from veche_kit.reference import CATEGORIES, DISTRICTS
+from veche_kit.reference import CATEGORIES
 
 log = logging.getLogger(__name__)
 
@@ -54,14 +55,12 @@ HOLIDAYS: tuple[tuple[date, str], ...] = (
 
 
 async def load_reference_data(db: Database) -> None:
-    """Loads categories, districts and holidays where their collections are empty."""
+    """Loads categories and holidays where their collections are empty."""
     if await db[store.CATEGORIES].count_documents({}) == 0:
         await db[store.CATEGORIES].insert_many(
             [{"_id": c.id, "name": c.name, "department_id": c.department_id} for c in CATEGORIES]
         )
         log.info("categories loaded", extra={"categories": len(CATEGORIES)})
-    if await db[store.DISTRICTS].count_documents({}) == 0:
-        await db[store.DISTRICTS].insert_many([{"_id": d.id, "name": d.name} for d in DISTRICTS])
     if await db[store.HOLIDAYS].count_documents({}) == 0:
         await db[store.HOLIDAYS].insert_many(
             [{"_id": day.isoformat(), "name": name} for day, name in HOLIDAYS]

@@ -33,7 +33,7 @@ from veche_issues.store import (
     district_parts,
     filter_conditions,
 )
-from veche_kit import audit_log, export, mongo
+from veche_kit import audit_log, export, mongo, reference_lists
 from veche_kit.audit_log import AuditAction
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
@@ -47,6 +47,8 @@ from veche_kit.errors import (
 )
 from veche_kit.events import (
     AuditRecorded,
+    CategoriesPublished,
+    CategoryItem,
     ContentKind,
     IssueFixConfirmed,
     IssueOverdue,
@@ -55,6 +57,7 @@ from veche_kit.events import (
 from veche_kit.memo import BriefCache
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
+from veche_kit.reference_lists import CATEGORY_LIST, DISTRICT_LIST, ProjectedLists
 from veche_kit.throttle import RateLimiter, Window
 from veche_kit.wordfilter import WordFilter
 
@@ -161,11 +164,26 @@ class IssuesService:
     async def categories(self) -> list[Document]:
         return await self.store.categories()
 
+    async def publish_categories(self) -> None:
+        """Tells the other services the whole list of categories (at every start, after
+        the demo data): users checks a solver's skills against it."""
+
+        async def work(tx: Transaction) -> None:
+            await reference_lists.tell(self.db, CATEGORY_LIST, tx.session)
+            rows = await self.store.categories(tx.session)
+            categories = [
+                CategoryItem(id=c["_id"], name=c["name"], department_id=c.get("department_id"))
+                for c in rows
+            ]
+            tx.emit(CategoriesPublished(categories=categories))
+
+        await self.outbox.transaction(work)
+
     async def check_district(self, district_id: str | None, field: str = "districtId") -> None:
-        if district_id is not None and not await self.store.district_exists(district_id):
-            raise BadUserInputError(
-                f"Unknown district '{_id_text(district_id)}'; pick one from `districts`.",
-                field=field,
+        """Against the users service's list of districts, as last told (`reference_lists`)."""
+        if district_id is not None:
+            await ProjectedLists(self.db).require_known(
+                DISTRICT_LIST, [district_id], field=field, seeded=self.settings.demo_data
             )
 
     async def get_issue(self, issue_id: str) -> Document:

@@ -30,7 +30,6 @@ SUPPORTS = "supports"
 COMMENTS = "comments"
 OFFERS = "solver_offers"
 CATEGORIES = "categories"
-DISTRICTS = "districts"
 HOLIDAYS = "holidays"
 PARTNER_KEYS = "open311_keys"  # API keys of Open311 partners, stored as SHA-256 hashes
 USERS = "users"  # a projection of the users service's accounts, fed by user.* events
@@ -98,7 +97,6 @@ INDEXES: dict[str, list[IndexModel]] = {
         PENDING_INDEX,
     ],
     CATEGORIES: [],
-    DISTRICTS: [],
     HOLIDAYS: [],
     USERS: [],
 }
@@ -289,12 +287,10 @@ class IssueStore:
     async def category(self, category_id: str) -> Document | None:
         return await self.db[CATEGORIES].find_one({"_id": category_id})
 
-    async def categories(self) -> list[Document]:
-        found: list[Document] = await self.db[CATEGORIES].find().sort("name", 1).to_list()
+    async def categories(self, session: Session | None = None) -> list[Document]:
+        cursor = self.db[CATEGORIES].find(session=session).sort("name", 1)
+        found: list[Document] = await cursor.to_list()
         return found
-
-    async def district_exists(self, district_id: str) -> bool:
-        return await self.db[DISTRICTS].count_documents({"_id": district_id}) > 0
 
     async def holidays(self) -> frozenset[date]:
         documents = await self.db[HOLIDAYS].find({}, {"_id": 1}).to_list()

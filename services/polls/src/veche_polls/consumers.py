@@ -9,6 +9,8 @@
   stay counted under fresh pseudonyms (`PollStore.erase_voter`).
 - `initiative.threshold_reached`: a DRAFT poll linked to the initiative, once
   per initiative (also held by a unique index on `source_initiative_id`).
+- `reference.districts_published`: the users service's whole list of districts, which
+  a poll's audience is checked against; a list told earlier never replaces a later one.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from veche_kit import mongo
 from veche_kit.auth import StaleTokens
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
+    DistrictsPublished,
     Envelope,
     InitiativeThresholdReached,
     UserErased,
@@ -29,6 +32,7 @@ from veche_kit.events import (
     UserTokensRevoked,
 )
 from veche_kit.mongo import Session
+from veche_kit.reference_lists import DISTRICT_LIST, ProjectedLists
 from veche_polls import domain
 from veche_polls.seed import load_demo_polls
 from veche_polls.settings import PollsSettings
@@ -117,4 +121,14 @@ async def on_initiative_threshold_reached(
             now=envelope.occurred_at,
         ),
         session=session,
+    )
+
+
+@handlers.on(DistrictsPublished)
+async def on_districts_published(
+    reactions: Reactions, event: DistrictsPublished, envelope: Envelope, session: Session
+) -> None:
+    items = [district.model_dump() for district in event.districts]
+    await ProjectedLists(reactions.store.db).replace(
+        DISTRICT_LIST, items, envelope.occurred_at, session
     )

@@ -605,7 +605,7 @@ class QuestionInput:
 class AudienceInput:
     district_ids: list[strawberry.ID] = strawberry.field(
         default_factory=list,
-        description="District ids (see `districts`) whose residents may vote; empty: the whole city.",
+        description='District ids, as the `districts` query lists them (e.g. "leninsky"), whose residents may vote; empty: the whole city. An id it does not list is refused (BAD_USER_INPUT, `field: audience.districtIds`, the message naming it).',
         metadata=bounded(items=domain.MAX_DISTRICTS, chars=ID_CHARS),
     )
     min_age: int | None = strawberry.field(
@@ -834,7 +834,7 @@ class Query:
         district_id: Annotated[
             strawberry.ID | None,
             strawberry.argument(
-                description="Only polls open to this district's residents (including city-wide ones)."
+                description="Only polls open to this district's residents (including city-wide ones); a district id from the `districts` query."
             ),
         ] = None,
         first: PageFirst = None,

@@ -31,6 +31,7 @@ from veche_kit.errors import (
 from veche_kit.events import PollClosed, PollDecisionRecorded, PollPublished, PollVoteCast
 from veche_kit.mongo import Database, Document
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
+from veche_kit.reference_lists import DISTRICT_LIST, ProjectedLists
 from veche_polls import audit, domain, merkle
 from veche_polls.audit import TreeHead
 from veche_polls.domain import AnswerDraft, DecisionStatus, PollStatus, QuestionDraft, Voter
@@ -154,6 +155,20 @@ class PollsService:
             phone_verified=caller.phone_verified,
         )
 
+    async def _audience(self, draft: AudienceDraft | None) -> Document:
+        """The audience cleaned, its districts known to the users service's list."""
+        audience = draft.cleaned() if draft else domain.whole_city()
+        await self._check_districts(audience)
+        return audience
+
+    async def _check_districts(self, audience: Document) -> None:
+        await ProjectedLists(self.db).require_known(
+            DISTRICT_LIST,
+            audience["district_ids"],
+            field="audience.districtIds",
+            seeded=self.settings.demo_data,
+        )
+
     # ───────────────────────── authoring ─────────────────────────
 
     async def create_poll(self, caller: Principal, draft: NewPoll) -> Document:
@@ -167,7 +182,7 @@ class PollsService:
                 draft.description, "description", domain.MAX_DESCRIPTION, required=False
             ),
             questions=domain.build_questions(draft.questions),
-            audience=draft.audience.cleaned() if draft.audience else domain.whole_city(),
+            audience=await self._audience(draft.audience),
             starts_at=draft.starts_at,
             ends_at=draft.ends_at,
             points_reward=domain.clean_points_reward(draft.points_reward),
@@ -188,6 +203,8 @@ class PollsService:
         domain.require_manager(caller, poll)
         _require_status(poll, PollStatus.DRAFT, "Only a DRAFT poll can be changed")
         update = _cleaned_changes({k: v for k, v in changes.items() if k in _EDITABLE})
+        if "audience" in update:
+            await self._check_districts(update["audience"])
         domain.check_schedule(
             update.get("starts_at", poll.get("starts_at")),
             update.get("ends_at", poll.get("ends_at")),

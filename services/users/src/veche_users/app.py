@@ -40,6 +40,8 @@ def _on_start_and_background(
     runtime.on_start.append(service.publish_default_consent)
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))
+    # After the demo data: polls and issues check districts against the list told.
+    runtime.on_start.append(service.publish_districts)
     retention = Retention(
         runtime.db,
         store.retention_rules(settings.read_notification_days, settings.audit_days),

@@ -21,6 +21,7 @@ from veche_kit import mongo
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
     AuditRecorded,
+    CategoriesPublished,
     ContentHidden,
     ContentKind,
     ContentRestored,
@@ -46,6 +47,7 @@ from veche_kit.events import (
     PollVoteCast,
 )
 from veche_kit.mongo import Session
+from veche_kit.reference_lists import CATEGORY_LIST, ProjectedLists
 from veche_users.notices import NotificationKind
 from veche_users.service import UsersService
 
@@ -446,6 +448,18 @@ class Reactions:
             K.CONTENT_RESTORED,
             {"content": event.kind.value, "reason": event.reason},
             _content_link(event.kind, event.content_id, event.issue_id),
+        )
+
+    # ───────────────────────── reference data ─────────────────────────
+
+    @handlers.on(CategoriesPublished)
+    async def on_categories_published(
+        self, event: CategoriesPublished, envelope: Envelope, session: Session
+    ) -> None:
+        """The issue categories, the ids `becomeSolver` takes as skills: the list told last."""
+        items = [category.model_dump() for category in event.categories]
+        await ProjectedLists(self.service.db).replace(
+            CATEGORY_LIST, items, envelope.occurred_at, session
         )
 
 

@@ -961,7 +961,8 @@ class Mutation:
         skills: Annotated[
             list[str],
             strawberry.argument(
-                description="Issue category ids (see `issueCategories`).",
+                description="Issue category ids, as the `issueCategories` query lists them (e.g. "
+                '"potholes"); an id it does not list is refused (BAD_USER_INPUT, `field: skills`).',
                 metadata=bounded(items=domain.MAX_SKILLS, chars=ID_CHARS),
             ),
         ],
@@ -1083,7 +1084,9 @@ class Mutation:
         caller = await info.context.require_user()
         return User.from_doc(await info.context.users.unsuspend_user(caller, str(user_id), reason))
 
-    @strawberry.mutation(description="Adds a district (ADMIN only).")
+    @strawberry.mutation(
+        description="Adds a district (ADMIN only); the other services accept its id within seconds."
+    )
     async def create_district(
         self,
         info: UsersInfo,

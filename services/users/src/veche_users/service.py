@@ -20,7 +20,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from pymongo.errors import DuplicateKeyError
 from starlette.requests import Request
 
-from veche_kit import audit_log, export, mongo
+from veche_kit import audit_log, export, mongo, reference_lists
 from veche_kit.audit_log import AuditAction
 from veche_kit.auth import Principal, StaleTokens
 from veche_kit.clock import utcnow
@@ -33,7 +33,9 @@ from veche_kit.errors import (
 )
 from veche_kit.events import (
     AuditRecorded,
+    DistrictsPublished,
     Event,
+    ReferenceItem,
     UserErased,
     UserProfileUpdated,
     UserRegistered,
@@ -42,6 +44,7 @@ from veche_kit.events import (
 )
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
+from veche_kit.reference_lists import CATEGORY_LIST, DISTRICT_LIST, ProjectedLists
 from veche_kit.signing import SigningKey
 from veche_kit.text import is_slug
 from veche_kit.throttle import UNKNOWN_CLIENT, RateLimiter, Window, client_address, trusted_networks
@@ -868,6 +871,9 @@ class UsersService:
         org = domain.clean_text(
             organization, "organization", domain.MAX_ORGANIZATION, required=False
         )
+        await ProjectedLists(self.db).require_known(
+            CATEGORY_LIST, cleaned, field="skills", seeded=self.settings.demo_data
+        )
         user = await self.get_user(caller.user_id)
         roles = sorted(set(user["roles"]) | {Role.SOLVER.value})
         extra: tuple[Event, ...] = ()
@@ -944,11 +950,33 @@ class UsersService:
                 "Use a short id of lowercase letters, digits and dashes.", field="id"
             )
         document = {"_id": ref, "name": domain.clean_name(name, field="name")}
+
+        async def work(tx: Transaction) -> None:
+            await self.store.add_reference(collection, document, tx.session)
+            if collection == store.DISTRICTS:  # the other services check ids against it
+                tx.emit(await self._districts_told(tx.session))
+
         try:
-            await self.store.add_reference(collection, document)
+            await self.outbox.transaction(work)
         except DuplicateKeyError as error:
             raise ConflictError(f"'{ref}' exists already.", field="id") from error
         return document
+
+    async def publish_districts(self) -> None:
+        """Tells the other services the whole list of districts (at every start, after
+        the demo data), so a list they missed or lost is whole again."""
+
+        async def work(tx: Transaction) -> None:
+            tx.emit(await self._districts_told(tx.session))
+
+        await self.outbox.transaction(work)
+
+    async def _districts_told(self, session: Session) -> DistrictsPublished:
+        await reference_lists.tell(self.db, DISTRICT_LIST, session)
+        rows = await self.store.references(store.DISTRICTS, session)
+        return DistrictsPublished(
+            districts=[ReferenceItem(id=row["_id"], name=row["name"]) for row in rows]
+        )
 
     async def districts(self) -> list[Document]:
         return await self.store.references(store.DISTRICTS)

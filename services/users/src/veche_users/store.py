@@ -435,13 +435,16 @@ class UserStore:
         """Whether a district or a department with the id exists."""
         return await self.db[collection].count_documents({"_id": ref_id}) > 0
 
-    async def add_reference(self, collection: str, document: Document) -> None:
+    async def add_reference(
+        self, collection: str, document: Document, session: Session | None = None
+    ) -> None:
         """DuplicateKeyError when the id is taken."""
-        await self.db[collection].insert_one(document)
+        await self.db[collection].insert_one(document, session=session)
 
-    async def references(self, collection: str) -> list[Document]:
+    async def references(self, collection: str, session: Session | None = None) -> list[Document]:
         """Every district or department, by name."""
-        found: list[Document] = await self.db[collection].find().sort("name", 1).to_list()
+        cursor = self.db[collection].find(session=session).sort("name", 1)
+        found: list[Document] = await cursor.to_list()
         return found
 
     # ───────────────────────── points and rewards ─────────────────────────
