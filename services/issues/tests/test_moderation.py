@@ -74,48 +74,65 @@ async def test_a_hidden_comment_is_gone_for_the_public_and_marked_for_author_and
     comment = await author.client.data(COMMENT, {"id": issue["id"], "t": "Вы все дураки"})
     comment_id = comment["commentOnIssue"]["id"]
     target = comment_target(comment_id)
-
-    # One complaint per person counts, however often it is sent.
-    for who in (neighbour, neighbour, other):
-        assert (await who.client.data(REPORT_CONTENT, {"t": target, "r": REASON}))["reportContent"]
+    await _complaints_count_once(moderator, target, (neighbour, neighbour, other))
     case = await case_of(moderator, comment_id)
     assert case is not None
-    assert (case["kind"], case["status"], case["reportsCount"]) == ("COMMENT", "OPEN", 2)
-    assert case["excerpt"] == "Вы все дураки"
     assert case["author"] == {"id": author.id}
     assert case["issue"] == {"id": issue["id"]}
-    assert [c["text"] for c in case["complaints"]] == [REASON, REASON]
 
     hidden = (await moderator.client.data(HIDE, {"t": target, "r": "Оскорбления"}))["hideContent"]
     assert (hidden["status"], hidden["decisionReason"]) == ("HIDDEN", "Оскорбления")
     assert hidden["decidedBy"] == {"id": moderator.id}
     assert await queue(moderator) == []  # decided: out of the open queue
-
-    kept_id = kept["commentOnIssue"]["id"]
-    for viewer in (neighbour, reporter):
-        assert await comments_seen(viewer, issue["id"]) == (
-            1,
-            [{"id": kept_id, "text": "Спасибо!", "hidden": None}],
-        )
-    anonymous = (await issues.client.data(READ, {"id": issue["id"]}))["issue"]["comments"]
-    assert anonymous["totalCount"] == 1
-    for viewer in (author, moderator):
-        total, seen = await comments_seen(viewer, issue["id"])
-        assert total == 2
-        assert seen[1]["id"] == comment_id
-        assert seen[1]["hidden"]["reason"] == "Оскорбления"
-
-    told = await issues.service.db["outbox"].find({"type": "content.hidden"}).to_list()
-    mine = [
-        t["envelope"]["data"] for t in told if t["envelope"]["data"]["content_id"] == comment_id
-    ]
-    assert [(t["kind"], t["author_id"]) for t in mine] == [("COMMENT", author.id)]
+    public = [{"id": kept["commentOnIssue"]["id"], "text": "Спасибо!", "hidden": None}]
+    await _seen_as_hidden(issues, issue["id"], public, comment_id, (author, moderator))
+    await _author_told(issues, comment_id, author)
 
     restored = await moderator.client.data(RESTORE, {"t": target, "r": "Пересмотрено"})
     assert restored["restoreContent"]["status"] == "RESTORED"
     assert (await comments_seen(neighbour, issue["id"]))[0] == 2
     assert len(await audited(issues, "CONTENT_HIDDEN", comment_id)) == 1
     assert len(await audited(issues, "CONTENT_RESTORED", comment_id)) == 1
+
+
+async def _complaints_count_once(
+    moderator: Person, target: dict[str, Any], complainers: tuple[Person, ...]
+) -> None:
+    """One complaint per person counts, however often it is sent."""
+    for who in complainers:
+        assert (await who.client.data(REPORT_CONTENT, {"t": target, "r": REASON}))["reportContent"]
+    case = await case_of(moderator, target["id"])
+    assert case is not None
+    assert (case["kind"], case["status"], case["reportsCount"]) == ("COMMENT", "OPEN", 2)
+    assert case["excerpt"] == "Вы все дураки"
+    assert [c["text"] for c in case["complaints"]] == [REASON, REASON]
+
+
+async def _seen_as_hidden(
+    issues: IssuesServer,
+    issue_id: str,
+    public: list[dict[str, Any]],
+    comment_id: str,
+    insiders: tuple[Person, ...],
+) -> None:
+    """Others see only `public`; the author and moderators also the hidden comment, marked."""
+    for viewer in (issues.citizen(), issues.official("roads")):
+        assert await comments_seen(viewer, issue_id) == (1, public)
+    anonymous = (await issues.client.data(READ, {"id": issue_id}))["issue"]["comments"]
+    assert anonymous["totalCount"] == 1
+    for viewer in insiders:
+        total, seen = await comments_seen(viewer, issue_id)
+        assert total == 2
+        assert seen[1]["id"] == comment_id
+        assert seen[1]["hidden"]["reason"] == "Оскорбления"
+
+
+async def _author_told(issues: IssuesServer, comment_id: str, author: Person) -> None:
+    told = await issues.service.db["outbox"].find({"type": "content.hidden"}).to_list()
+    mine = [
+        t["envelope"]["data"] for t in told if t["envelope"]["data"]["content_id"] == comment_id
+    ]
+    assert [(t["kind"], t["author_id"]) for t in mine] == [("COMMENT", author.id)]
 
 
 async def test_a_hidden_issue_leaves_every_public_list(issues: IssuesServer) -> None:

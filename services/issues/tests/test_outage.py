@@ -109,9 +109,6 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
     async def backlog() -> int:
         return int((await runtime.relay.backlog()).pending)
 
-    async def drained() -> bool:
-        return await backlog() == 0
-
     async with (
         bound_queue(amqp_url, settings.namespace, "issue.#", "initiative.#", "audit.#") as queue,
         serve(app) as url,
@@ -121,7 +118,7 @@ async def test_events_wait_for_the_broker_and_all_arrive_once(
         # set up would leave the bus never ready, and the relay waiting for it.
         await runtime.bus.wait_ready(15)
         # The categories told at start have gone out: the backlog below is the test's.
-        await eventually(drained)
+        await eventually(lambda: _zero(backlog))
         await proxy.cut()
         await eventually(disconnected)
 

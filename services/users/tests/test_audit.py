@@ -46,6 +46,22 @@ async def exactly_one(reader: GraphQLClient, **wanted: Any) -> dict[str, Any]:
     return found[0]
 
 
+async def _consent_version_published_once(
+    users: UsersServer, admin: GraphQLClient, admin_id: str
+) -> None:
+    version = f"v-{uuid.uuid4().hex[:8]}"
+    await admin.data(PUBLISH, {"v": version, "t": "Текст согласия"})
+    # The other tests register with the default version: it becomes current again.
+    await users.service.db[store.CONSENT_VERSIONS].delete_many({"version": version})
+
+    async def published() -> list[dict[str, Any]]:
+        found = await entries(admin, action="CONSENT_VERSION_PUBLISHED", actorId=admin_id)
+        return [e for e in found if e["after"] == {"version": version}]
+
+    await eventually(published, timeout=10)
+    assert len(await published()) == 1
+
+
 async def test_each_audited_action_gives_exactly_one_entry(users: UsersServer) -> None:
     admin = await users.admin()
     admin_id = (await admin.data("{ me { id } }"))["me"]["id"]
@@ -69,17 +85,7 @@ async def test_each_audited_action_gives_exactly_one_entry(users: UsersServer) -
     created = await exactly_one(admin, action="REWARD_CREATED", targetId=reward_id)
     assert created["after"] == reward
 
-    version = f"v-{uuid.uuid4().hex[:8]}"
-    await admin.data(PUBLISH, {"v": version, "t": "Текст согласия"})
-    # The other tests register with the default version: it becomes current again.
-    await users.service.db[store.CONSENT_VERSIONS].delete_many({"version": version})
-
-    async def published() -> list[dict[str, Any]]:
-        found = await entries(admin, action="CONSENT_VERSION_PUBLISHED", actorId=admin_id)
-        return [e for e in found if e["after"] == {"version": version}]
-
-    await eventually(published, timeout=10)
-    assert len(await published()) == 1
+    await _consent_version_published_once(users, admin, admin_id)
 
     await moderator.data(SUSPEND, {"u": user_id, "r": "Спам"})
     suspended = await exactly_one(admin, action="USER_SUSPENDED", targetId=user_id)
@@ -88,10 +94,8 @@ async def test_each_audited_action_gives_exactly_one_entry(users: UsersServer) -
     await moderator.data(UNSUSPEND, {"u": user_id, "r": "Ошибка"})
     await exactly_one(admin, action="USER_UNSUSPENDED", targetId=user_id)
 
-    # An admin's read of someone's private fields, twice in one request: one entry.
-    await admin.data(PRIVATE, {"id": user_id})
+    await admin.data(PRIVATE, {"id": user_id})  # twice in one request: one entry
     await exactly_one(admin, action="PRIVATE_FIELDS_READ", targetId=user_id)
-
     await admin.data(ERASE, {"id": user_id, "r": "Письменное заявление"})
     erased = await exactly_one(admin, action="USER_ERASED", targetId=user_id)
     assert erased["reason"] == "Письменное заявление"

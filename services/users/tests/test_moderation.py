@@ -100,11 +100,21 @@ async def test_a_hidden_name_is_neutral_for_others_until_restored_or_renamed(
         return bool((await name_seen(other, user_id))["displayName"] == RUDE)
 
     await eventually(shown)
-    # Hidden again, then renamed: the new name shows, and a decision older than the
-    # rename (a late delivery) leaves it shown.
+    await _renamed_after_a_hide(users, publisher, own_client, other, user_id)
+
+
+async def _renamed_after_a_hide(
+    users: UsersServer, publisher: EventBus, own: GraphQLClient, other: GraphQLClient, user_id: str
+) -> None:
+    """Hidden again, then renamed: the new name shows, and a decision older than the
+    rename (a late delivery) leaves it shown."""
     await send(publisher, hidden(user_id))
+
+    async def hidden_for_others() -> bool:
+        return bool((await name_seen(other, user_id))["displayName"] == HIDDEN_NAME)
+
     await eventually(hidden_for_others)
-    await own_client.data(UPDATE, {"n": "Иван Петров"})
+    await own.data(UPDATE, {"n": "Иван Петров"})
     await send(publisher, hidden(user_id), ago=30)
     await send(publisher, ContentRestored(**restored_fields(user_id)))
     await eventually(lambda: _settled(users, user_id))

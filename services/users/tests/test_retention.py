@@ -19,27 +19,12 @@ async def _seed(db: Database, tag: str, now: datetime) -> None:
     old, fresh = now - timedelta(days=91), now - timedelta(days=89)
     await db[store.NOTIFICATIONS].insert_many(
         [
-            {
-                "_id": f"{tag}-old-read",
-                "user_id": tag,
-                "source_event": "old-read",
-                "read": True,
-                "at": old,
-            },
-            {
-                "_id": f"{tag}-old-unread",
-                "user_id": tag,
-                "source_event": "old-unread",
-                "read": False,
-                "at": old,
-            },
-            {
-                "_id": f"{tag}-fresh-read",
-                "user_id": tag,
-                "source_event": "fresh-read",
-                "read": True,
-                "at": fresh,
-            },
+            {"_id": f"{tag}-{name}", "user_id": tag, "source_event": name, "read": read, "at": at}
+            for name, read, at in (
+                ("old-read", True, old),
+                ("old-unread", False, old),
+                ("fresh-read", True, fresh),
+            )
         ]
     )
     await db[store.REFRESH_TOKENS].insert_many(

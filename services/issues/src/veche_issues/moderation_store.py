@@ -9,6 +9,7 @@ writes a mark on the content itself (`hidden` on an issue or a comment, the URL 
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
 from typing import Any
 
@@ -63,28 +64,29 @@ class ModerationStore:
     ) -> Document:
         """The case of `key`, made now if there is none (a concurrent maker wins, and
         this one reads it)."""
-        found: Document | None
-        try:
-            found = await self.db[CASES].find_one_and_update(
-                {"key": key},
-                {
-                    "$setOnInsert": {
-                        "_id": mongo.new_id(),
-                        **fields,
-                        "status": "OPEN",
-                        "reports_count": 0,
-                        "reasons": [],
-                        "first_reported_at": at,
-                    }
-                },
-                upsert=True,
-                return_document=ReturnDocument.AFTER,
-                session=session,
-            )
-        except DuplicateKeyError:
-            found = await self.db[CASES].find_one({"key": key}, session=session)
-        assert found is not None
-        return found
+        new = {
+            **fields,
+            "status": "OPEN",
+            "reports_count": 0,
+            "reasons": [],
+            "first_reported_at": at,
+        }
+        for attempt in range(5):
+            try:
+                found: Document | None = await self.db[CASES].find_one_and_update(
+                    {"key": key},
+                    {"$setOnInsert": {"_id": mongo.new_id(), **new}},
+                    upsert=True,
+                    return_document=ReturnDocument.AFTER,
+                    session=session,
+                )
+            except DuplicateKeyError:
+                found = await self.db[CASES].find_one({"key": key}, session=session)
+            if found is not None:
+                return found
+            # The other maker's insert hit the unique index before it could be read.
+            await asyncio.sleep(0.01 * (attempt + 1))
+        raise RuntimeError(f"moderation case {key} neither made nor found")
 
     async def add_report(self, case: Document, reporter_id: str, reason: str, at: datetime) -> bool:
         """Counts one person's complaint once; False when they had made it already."""

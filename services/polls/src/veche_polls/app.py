@@ -42,6 +42,15 @@ def _tally_folder(runtime: Runtime, settings: PollsSettings, key: SigningKey) ->
     )
 
 
+def _close_on_schedule(runtime: Runtime, service: PollsService, interval: float) -> None:
+    """Closes polls at their end time (reads close them too; one wins), on one instance
+    at a time."""
+    lease = Lease(runtime.db, "poll-closer", max(3 * interval, 10.0))
+    runtime.run_in_background(
+        "poll-closer", lambda: every(interval, service.close_due, lease=lease)
+    )
+
+
 def create_app(
     settings: PollsSettings | None = None, *, verifier: TokenVerifier | None = None
 ) -> Starlette:
@@ -61,13 +70,7 @@ def create_app(
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
     service = PollsService(poll_store, outbox, settings, folder)
     runtime.run_in_background("tally-folder", folder.run)
-    # The scheduler closes polls at their end time (reads close them too; one wins), on
-    # one instance at a time.
-    interval = settings.close_check_seconds
-    lease = Lease(runtime.db, "poll-closer", max(3 * interval, 10.0))
-    runtime.run_in_background(
-        "poll-closer", lambda: every(interval, service.close_due, lease=lease)
-    )
+    _close_on_schedule(runtime, service, settings.close_check_seconds)
 
     def context(request: Request) -> PollsContext:
         return PollsContext(
