@@ -8,7 +8,7 @@ import logging
 from starlette.applications import Starlette
 from starlette.requests import Request
 
-from veche_issues import moderation_store, open311, store
+from veche_issues import moderation_store, open311, store, upload_routes, upload_store
 from veche_issues.consumers import handlers
 from veche_issues.context import IssuesContext
 from veche_issues.loaders import IssueLoaders
@@ -41,7 +41,7 @@ def create_app(
     runtime = Runtime.create(
         settings,
         verifier,
-        indexes={**store.INDEXES, **moderation_store.INDEXES},
+        indexes={**store.INDEXES, **moderation_store.INDEXES, **upload_store.INDEXES},
         migrations=store.MIGRATIONS,
         outbox_collections=store.EVENT_SOURCES,
     )
@@ -69,7 +69,10 @@ def create_app(
         runtime,
         schema,
         context_factory=context,
-        routes=open311.routes(service, settings.open311_jurisdiction),
+        routes=[
+            *open311.routes(service, settings.open311_jurisdiction),
+            *upload_routes.routes(service.photos, verifier),
+        ],
     )
     app.state.service = service
     return app

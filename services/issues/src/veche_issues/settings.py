@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import AliasChoices, Field
 from pydantic_settings import SettingsConfigDict
 
@@ -38,6 +40,19 @@ class IssuesSettings(ServiceSettings):
     open311_jurisdiction: str = "veche.local"
     # Reports one Open311 partner key may file per hour (RATE_LIMITED beyond, as 429).
     open311_reports_per_partner_hour: int = Field(default=600, ge=1)
+    # Photo uploads (uploads.py). The public origin that serves /photos/... (the gateway's,
+    # which passes them to this service); photo URLs are built on it when a report is filed.
+    photo_base_url: str = "http://127.0.0.1:4000"
+    # Where photo copies are kept: GridFS in this service's own MongoDB. An S3-compatible
+    # store would be another `upload_store.PhotoBlobs` and a value here.
+    photo_store: Literal["gridfs"] = "gridfs"
+    # The largest upload accepted, in bytes (413 beyond), and its largest image in pixels.
+    upload_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    upload_max_pixels: int = Field(default=50_000_000, ge=10_000)
+    # Uploads one person may make per hour (RATE_LIMITED beyond, as 429).
+    uploads_per_user_hour: int = Field(default=60, ge=1)
+    # An upload not attached to a report within this time is swept.
+    upload_keep_hours: float = Field(default=24.0, gt=0)
     # How long departmentStats is reused before it is computed again (0: every request).
     stats_cache_seconds: float = Field(default=5.0, ge=0)
 
