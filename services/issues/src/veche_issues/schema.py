@@ -20,6 +20,13 @@ from veche_issues import domain
 from veche_issues.context import IssuesInfo
 from veche_issues.moderation import is_moderator, may_see, scope_of
 from veche_issues.moderation_schema import HiddenMark, ModerationMutations, ModerationQueries
+from veche_issues.photo_schema import (
+    PHOTO_UPLOADS_BOUNDS,
+    PHOTO_UPLOADS_DESCRIPTION,
+    Photo,
+    PhotoUploadInput,
+    choices,
+)
 from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Report
 from veche_issues.staff import StaffDesk
 from veche_kit import export
@@ -454,6 +461,18 @@ class Issue:
         return [p for p in photos if p not in hidden]
 
     @strawberry.field(
+        description="Photos uploaded with `POST /uploads` (linked `photos` have no copies of ours), "
+        "with their thumbnail, size and alt text. Hidden ones are left out, except for the "
+        "reporter and moderators (`hidden: true`)."
+    )
+    async def images(self, info: IssuesInfo) -> list[Photo]:
+        hidden = set(self._doc.get("hidden_photos") or [])
+        entries = self._doc.get("images") or []
+        if any(e["url"] in hidden for e in entries) and await _sees_hidden_photos(info, self._doc):
+            return [Photo.of(e, e["url"] in hidden) for e in entries]
+        return [Photo.of(e, False) for e in entries if e["url"] not in hidden]
+
+    @strawberry.field(
         description="The photos a moderator hid, for the reporter and moderators (show them greyed "
         "out); empty for everyone else."
     )
@@ -722,6 +741,9 @@ class ReportIssueInput:
         description="Photo URLs, http:// or https:// only.",
         metadata=bounded(items=domain.MAX_PHOTOS, chars=domain.MAX_URL),
     )
+    photo_uploads: list[PhotoUploadInput] | None = strawberry.field(
+        default=None, description=PHOTO_UPLOADS_DESCRIPTION, metadata=PHOTO_UPLOADS_BOUNDS
+    )
 
 
 @strawberry.input(description="A citizen's initiative to propose.")
@@ -745,6 +767,9 @@ class ProposeInitiativeInput:
     )
     district_id: strawberry.ID | None = strawberry.field(
         default=None, description="The district; defaults to the author's own district."
+    )
+    photo_uploads: list[PhotoUploadInput] | None = strawberry.field(
+        default=None, description=PHOTO_UPLOADS_DESCRIPTION, metadata=PHOTO_UPLOADS_BOUNDS
     )
 
 
@@ -1031,6 +1056,7 @@ class Mutation(ModerationMutations, StaffMutations):
             address=input.address,
             district_id=str(input.district_id) if input.district_id else None,
             photos=input.photos,
+            photo_uploads=choices(input.photo_uploads),
         )
         document = await info.context.issues.report_issue(caller, report)
         return Issue.from_doc(document)
@@ -1052,6 +1078,7 @@ class Mutation(ModerationMutations, StaffMutations):
             location=_point(input.location),
             address=input.address,
             district_id=str(input.district_id) if input.district_id else None,
+            photo_uploads=choices(input.photo_uploads),
         )
         document = await info.context.issues.propose_initiative(caller, report)
         return Issue.from_doc(document)
