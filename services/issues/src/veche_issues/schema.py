@@ -450,8 +450,9 @@ class Issue:
         return await _visible_issue(info, str(id))
 
     @strawberry.field(
-        description="Photo URLs (http/https), at most 10. Photos a moderator hid are left out, "
-        "except for the reporter and moderators (see `hiddenPhotos`)."
+        description="Photo URLs, at most 10: the screen-size copies of uploaded photos first (see "
+        "`images` for their thumbnails, sizes and alt text), then linked ones (http/https). Photos "
+        "a moderator hid are left out, except for the reporter and moderators (see `hiddenPhotos`)."
     )
     async def photos(self, info: IssuesInfo) -> list[str]:
         photos: list[str] = list(self._doc.get("photos") or [])
@@ -922,7 +923,7 @@ class StaffMutations:
 @strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
 class PersonalData(export.PersonalDataKey):
     @strawberry.field(
-        description="From the issues service: the profile it keeps for solver matching, and the person's reports and initiatives, comments, supports and solver offers."
+        description="From the issues service: the profile it keeps for solver matching, and the person's reports and initiatives, comments, supports, solver offers and photo uploads."
     )
     async def issues(self, info: IssuesInfo) -> JSON | None:
         caller = await info.context.require_user()

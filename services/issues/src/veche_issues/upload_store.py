@@ -23,10 +23,9 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, IndexModel
 
-from veche_issues.store import ISSUES
+from veche_issues.store import ISSUES, UPLOADS
 from veche_kit.mongo import Database, Document
 
-UPLOADS = "uploads"
 BUCKET = "photos"
 COPIES = ("screen", "thumb")
 # A claim whose report was not written within this time was cut off (a crash, a refusal).
@@ -155,7 +154,3 @@ class UploadStore:
         for copy in COPIES:
             await self.blobs.delete(blob_key(upload["_id"], copy))
         return True
-
-    async def forget_owner(self, owner_id: str) -> None:
-        """The person's account is erased: their photos stay with their issues, unowned."""
-        await self.uploads.update_many({"owner_id": owner_id}, {"$set": {"owner_id": None}})
