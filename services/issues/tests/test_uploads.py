@@ -273,3 +273,37 @@ async def test_uploads_are_rate_limited_per_person(issues: IssuesServer) -> None
     assert (limited.status_code, code_of(limited)) == (429, "RATE_LIMITED")
     assert int(limited.headers["retry-after"]) >= 1
     assert (await upload(issues, issues.citizen(), photo(size=(64, 64)))).status_code == 201
+
+
+COMMENT = """mutation($id: ID!, $t: String!, $p: [PhotoUploadInput!]) {
+  commentOnIssue(id: $id, text: $t, photoUploads: $p) { id official images { url alt } }
+}"""
+COMMENTS = """query($id: ID!) { issue(id: $id) {
+  comments(first: 10) { edges { node { id images { url thumbnailUrl alt } } } }
+} }"""
+
+
+async def test_an_official_answers_with_an_after_photo(issues: IssuesServer) -> None:
+    reporter, official, moderator = issues.citizen(), issues.official(), issues.moderator()
+    issue = await issues.report(reporter)
+    after = await uploaded(issues, official)
+    answer = (
+        await official.client.data(
+            COMMENT,
+            {"id": issue["id"], "t": "Яму заделали.", "p": [{"uploadId": after, "alt": "После"}]},
+        )
+    )["commentOnIssue"]
+    assert answer["official"] is True
+    [photo_url] = [image["url"] for image in answer["images"]]
+    read = (await reporter.client.data(COMMENTS, {"id": issue["id"]}))["issue"]
+    [node] = [edge["node"] for edge in read["comments"]["edges"]]
+    assert node["images"][0]["alt"] == "После"
+    assert (await fetch(node["images"][0]["thumbnailUrl"])).status_code == 200
+    reused = await official.client.post(
+        COMMENT, {"id": issue["id"], "t": "Ещё", "p": [{"uploadId": after}]}
+    )
+    assert _refusal(reused) == ("BAD_USER_INPUT", "photoUploads.0.uploadId")
+    target = {"kind": "COMMENT", "id": answer["id"]}
+    await reporter.client.data(REPORT_CONTENT, {"t": target, "r": "Не та яма"})
+    await moderator.client.data(HIDE, {"t": target, "r": "Чужое фото"})
+    assert (await fetch(photo_url)).status_code == 404

@@ -7,6 +7,7 @@ import logging
 
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.routing import BaseRoute
 
 from veche_issues import moderation_store, open311, store, upload_routes, upload_store
 from veche_issues.consumers import handlers
@@ -31,6 +32,16 @@ async def _sweep_forever(service: IssuesService, every: float) -> None:
             await service.sweep()
         except Exception:
             log.exception("sweep failed; retrying at the next round")
+
+
+def _routes(
+    service: IssuesService, settings: IssuesSettings, verifier: TokenVerifier
+) -> list[BaseRoute]:
+    """Beside GraphQL: Open311, photo uploads and photos."""
+    return [
+        *open311.routes(service, settings.open311_jurisdiction),
+        *upload_routes.routes(service.photos, verifier),
+    ]
 
 
 def create_app(
@@ -69,10 +80,7 @@ def create_app(
         runtime,
         schema,
         context_factory=context,
-        routes=[
-            *open311.routes(service, settings.open311_jurisdiction),
-            *upload_routes.routes(service.photos, verifier),
-        ],
+        routes=_routes(service, settings, verifier),
     )
     app.state.service = service
     return app

@@ -284,10 +284,18 @@ class Comment:
         "see it, and it is left out of everyone else's list and count. Null when shown."
     )
     _author_id: strawberry.Private[str]
+    _images: strawberry.Private[list[Document]]
 
     @strawberry.field(description="Who wrote it.")
     def author(self) -> User | None:
         return User(id=strawberry.ID(self._author_id))
+
+    @strawberry.field(
+        description='Photos uploaded with the comment (an official\'s "after" photo of the fix), '
+        "in order. A moderator hides them with the comment."
+    )
+    def images(self) -> list[Photo]:
+        return [Photo.of(entry, False) for entry in self._images]
 
     @classmethod
     def from_doc(cls, document: Document) -> Comment:
@@ -298,6 +306,7 @@ class Comment:
             at=document["at"],
             hidden=HiddenMark.of(document),
             _author_id=document["author_id"],
+            _images=list(document.get("images") or []),
         )
 
 
@@ -1116,9 +1125,18 @@ class Mutation(ModerationMutations, StaffMutations):
                 description="The comment.", metadata=bounded(chars=domain.MAX_COMMENT)
             ),
         ],
+        photo_uploads: Annotated[
+            list[PhotoUploadInput] | None,
+            strawberry.argument(
+                description="Photos uploaded with `POST /uploads` to show with the comment, in "
+                f"order, at most {domain.MAX_PHOTOS} (each upload once, only by its uploader).",
+                metadata=PHOTO_UPLOADS_BOUNDS,
+            ),
+        ] = None,
     ) -> Comment:
         caller = await info.context.require_user()
-        return Comment.from_doc(await info.context.issues.comment(caller, str(id), text))
+        comment = await info.context.issues.comment(caller, str(id), text, choices(photo_uploads))
+        return Comment.from_doc(comment)
 
     @strawberry.mutation(
         description="Moves an issue along its workflow, if the caller's role allows that step: moderators and "

@@ -33,7 +33,7 @@ from veche_issues.store import (
     district_parts,
     filter_conditions,
 )
-from veche_issues.upload_store import UploadStore
+from veche_issues.upload_store import Claimant, UploadStore
 from veche_issues.uploads import PhotoChoice, PhotoDesk, blobs_for
 from veche_kit import audit_log, export, mongo
 from veche_kit.audit_log import AuditAction
@@ -211,18 +211,19 @@ class IssuesService:
             return await self._add_new(issue, report)
         domain.check_photo_count(len(issue["photos"]) + len(report.photo_uploads))
         issue["_id"] = mongo.new_id()
+        target = Claimant(issue["_id"])
         # Claimed first (each upload once, by its owner), then the issue naming them.
         attached = await self.photos.attach(
-            caller.user_id, issue["_id"], report.photo_uploads, "photoUploads"
+            caller.user_id, target, report.photo_uploads, "photoUploads"
         )
         issue["images"] = attached
         issue["photos"] = [entry["url"] for entry in attached] + issue["photos"]
         try:
             saved = await self._add_new(issue, report)
         except Exception:
-            await self.photos.release(attached, issue["_id"])
+            await self.photos.release(attached, target)
             raise
-        await self.photos.settle(issue["_id"])  # a crash before this: the sweep settles it
+        await self.photos.settle(target)  # a crash before this: the sweep settles it
         return saved
 
     async def report_for_partner(
@@ -567,9 +568,38 @@ class IssuesService:
 
     # ───────────────────────── comments ─────────────────────────
 
-    async def comment(self, caller: Principal, issue_id: str, text: str) -> Document:
+    async def comment(
+        self,
+        caller: Principal,
+        issue_id: str,
+        text: str,
+        photos: list[PhotoChoice] | None = None,
+    ) -> Document:
+        """A comment, with photos (an official's "after" photo) when `photos` names uploads."""
         clean = domain.required_text(text, "text", domain.MAX_COMMENT)
         issue = await self.get_issue(issue_id)
+        if photos:
+            domain.check_photo_count(len(photos), "photoUploads")
+            target = Claimant(issue_id, mongo.new_id())
+            attached = await self.photos.attach(caller.user_id, target, photos, "photoUploads")
+            try:
+                comment = await self._comment(caller, issue, clean, target.comment_id, attached)
+            except Exception:
+                await self.photos.release(attached, target)
+                raise
+            await self.photos.settle(target)
+            return comment
+        return await self._comment(caller, issue, clean)
+
+    async def _comment(
+        self,
+        caller: Principal,
+        issue: Document,
+        clean: str,
+        comment_id: str | None = None,
+        images: list[Document] | None = None,
+    ) -> Document:
+        issue_id = issue["_id"]
         official = (
             caller.has_role("OFFICIAL")
             and issue.get("department_id") is not None
@@ -577,13 +607,15 @@ class IssuesService:
         )
         now = utcnow()
         comment: Document = {
-            "_id": mongo.new_id(),
+            "_id": comment_id or mongo.new_id(),
             "issue_id": issue_id,
             "author_id": caller.user_id,
             "text": clean,
             "official": official,
             "at": now,
         }
+        if images:
+            comment["images"] = images
         supporters = await self.store.supporter_ids(issue_id)
         comment.update(self.outbox.carry(domain.commented(issue, comment, supporters)))
         await self.store.add_comment(comment)

@@ -1,7 +1,7 @@
 """Uploaded photos: their records (`uploads`) and the bytes of their copies (`PhotoBlobs`).
 
 An upload is PENDING (`issue_id` None, `expires_at` a day ahead) until a report
-claims it by a conditional update (its owner, unclaimed, ready, not expired), so an
+(or a comment: `comment_id` too) claims it by a conditional update (its owner, unclaimed, ready, not expired), so an
 upload id is used once and only by its uploader. Once the report is written the
 expiry is cleared; the sweep deletes what is still unclaimed when it expires, and
 repairs a claim whose report was written but not settled (a crash in between).
@@ -16,6 +16,7 @@ are stored, and only a ready upload can be claimed.
 from __future__ import annotations
 
 import contextlib
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Protocol
 
@@ -23,7 +24,7 @@ from gridfs import AsyncGridFSBucket
 from gridfs.errors import NoFile
 from pymongo import ASCENDING, IndexModel
 
-from veche_issues.store import ISSUES, UPLOADS
+from veche_issues.store import COMMENTS, ISSUES, UPLOADS
 from veche_kit.mongo import Database, Document
 
 BUCKET = "photos"
@@ -38,6 +39,14 @@ INDEXES: dict[str, list[IndexModel]] = {
         IndexModel([("issue_id", ASCENDING)], name="issue"),
     ],
 }
+
+
+@dataclass(frozen=True)
+class Claimant:
+    """What claims uploads: a new issue, or a new comment on an issue."""
+
+    issue_id: str
+    comment_id: str | None = None
 
 
 def blob_key(upload_id: str, copy: str) -> str:
@@ -94,11 +103,15 @@ class UploadStore:
         return await self.uploads.find_one({"_id": upload_id})
 
     async def claim(
-        self, upload_id: str, owner_id: str, issue_id: str, alt: str | None, now: datetime
+        self, upload_id: str, owner_id: str, target: Claimant, alt: str | None, now: datetime
     ) -> Document | None:
-        """The upload, now claimed by `issue_id`; None unless it is the owner's, ready,
-        unclaimed and unexpired."""
-        changes: Document = {"issue_id": issue_id, "claimed_at": now}
+        """The upload, now claimed by the issue (or its comment); None unless it is the
+        owner's, ready, unclaimed and unexpired."""
+        changes: Document = {
+            "issue_id": target.issue_id,
+            "comment_id": target.comment_id,
+            "claimed_at": now,
+        }
         if alt is not None:
             changes["alt"] = alt
         found: Document | None = await self.uploads.find_one_and_update(
@@ -114,22 +127,28 @@ class UploadStore:
         )
         return found
 
-    async def release(self, upload_ids: list[str], issue_id: str) -> None:
+    async def release(self, upload_ids: list[str], target: Claimant) -> None:
         """Gives claimed uploads back (the report was refused after claiming them)."""
         await self.uploads.update_many(
-            {"_id": {"$in": upload_ids}, "issue_id": issue_id},
-            {"$set": {"issue_id": None, "claimed_at": None}},
+            {"_id": {"$in": upload_ids}, "issue_id": target.issue_id},
+            {"$set": {"issue_id": None, "comment_id": None, "claimed_at": None}},
         )
 
-    async def settle(self, issue_id: str) -> None:
-        """The report is written: its uploads stay for good."""
-        await self.uploads.update_many({"issue_id": issue_id}, {"$set": {"expires_at": None}})
+    async def settle(self, target: Claimant) -> None:
+        """The report (or comment) is written: its uploads stay for good."""
+        await self.uploads.update_many(
+            {"issue_id": target.issue_id, "comment_id": target.comment_id},
+            {"$set": {"expires_at": None}},
+        )
 
     async def expired(self, now: datetime, limit: int = 500) -> list[Document]:
         return await self.uploads.find({"expires_at": {"$lt": now}}).limit(limit).to_list()
 
-    async def issue_exists(self, issue_id: str) -> bool:
-        return await self.db[ISSUES].find_one({"_id": issue_id}, {"_id": 1}) is not None
+    async def claimant_exists(self, upload: Document) -> bool:
+        """Whether the issue (or comment) that claimed the upload was written."""
+        comment_id = upload.get("comment_id")
+        collection, key = (COMMENTS, comment_id) if comment_id else (ISSUES, upload["issue_id"])
+        return await self.db[collection].find_one({"_id": key}, {"_id": 1}) is not None
 
     async def hidden_from_public(self, upload: Document) -> bool:
         """Whether a moderator hid the photo (by its URL) or the issue it belongs to."""
@@ -140,6 +159,10 @@ class UploadStore:
         )
         if issue is None:
             return False
+        if upload.get("comment_id"):
+            comment = await self.db[COMMENTS].find_one({"_id": upload["comment_id"]}, {"hidden": 1})
+            if comment is not None and comment.get("hidden") is not None:
+                return True
         return issue.get("hidden") is not None or upload.get("url") in (
             issue.get("hidden_photos") or []
         )

@@ -20,6 +20,7 @@ from veche_issues.settings import IssuesSettings
 from veche_issues.upload_store import (
     CLAIM_GRACE,
     COPIES,
+    Claimant,
     GridFSBlobs,
     PhotoBlobs,
     UploadStore,
@@ -116,18 +117,18 @@ class PhotoDesk:
         return Uploaded({**upload, "ready": True}, photo.gps)
 
     async def attach(
-        self, owner_id: str, issue_id: str, choices: list[PhotoChoice], field: str
+        self, owner_id: str, target: Claimant, choices: list[PhotoChoice], field: str
     ) -> list[Document]:
-        """Claims each upload for `issue_id`; the issue's `images` entries, or the refusal
-        naming the bad one (the uploads claimed before it are given back)."""
+        """Claims each upload for `target`; its `images` entries, or the refusal naming the
+        bad one (the uploads claimed before it are given back)."""
         _check_distinct(choices, field)
         alts = [clean_alt(c.alt, f"{field}.{i}.alt") for i, c in enumerate(choices)]
         now = utcnow()
         claimed: list[Document] = []
         for index, choice in enumerate(choices):
-            upload = await self.store.claim(choice.upload_id, owner_id, issue_id, alts[index], now)
+            upload = await self.store.claim(choice.upload_id, owner_id, target, alts[index], now)
             if upload is None:
-                await self.store.release([u["_id"] for u in claimed], issue_id)
+                await self.store.release([u["_id"] for u in claimed], target)
                 raise BadUserInputError(
                     f"Photo {index + 1} is not an upload of yours waiting for a report (unknown, "
                     "someone else's, already used, or older than a day): upload it again.",
@@ -136,11 +137,11 @@ class PhotoDesk:
             claimed.append(upload)
         return [image_entry(upload) for upload in claimed]
 
-    async def settle(self, issue_id: str) -> None:
-        await self.store.settle(issue_id)
+    async def settle(self, target: Claimant) -> None:
+        await self.store.settle(target)
 
-    async def release(self, images_: list[Document], issue_id: str) -> None:
-        await self.store.release([entry["upload_id"] for entry in images_], issue_id)
+    async def release(self, images_: list[Document], target: Claimant) -> None:
+        await self.store.release([entry["upload_id"] for entry in images_], target)
 
     async def copy(self, upload_id: str, copy: str) -> bytes | None:
         """The bytes of a served copy; None when there is none or it is hidden."""
@@ -157,8 +158,8 @@ class PhotoDesk:
         swept = 0
         for upload in await self.store.expired(now):
             issue_id = upload.get("issue_id")
-            if issue_id is not None and await self.store.issue_exists(issue_id):
-                await self.store.settle(issue_id)
+            if issue_id is not None and await self.store.claimant_exists(upload):
+                await self.store.settle(Claimant(issue_id, upload.get("comment_id")))
                 continue
             if issue_id is not None and upload["claimed_at"] > now - CLAIM_GRACE:
                 continue  # its report may still be being written
