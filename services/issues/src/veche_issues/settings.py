@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from veche_kit.settings import ServiceSettings
@@ -43,9 +43,14 @@ class IssuesSettings(ServiceSettings):
     # Photo uploads (uploads.py). The public origin that serves /photos/... (the gateway's,
     # which passes them to this service); photo URLs are built on it when a report is filed.
     photo_base_url: str = "http://127.0.0.1:4000"
-    # Where photo copies are kept: GridFS in this service's own MongoDB. An S3-compatible
-    # store would be another `upload_store.PhotoBlobs` and a value here.
-    photo_store: Literal["gridfs"] = "gridfs"
+    # Where photo copies are kept: GridFS in this service's own MongoDB, or an S3-compatible
+    # bucket (s3_blobs.py; path-style URLs, SigV4), which needs the four s3_* settings.
+    photo_store: Literal["gridfs", "s3"] = "gridfs"
+    s3_endpoint: str | None = None  # e.g. https://storage.yandexcloud.net, http://minio:9000
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
     # The largest upload accepted, in bytes (413 beyond), and its largest image in pixels.
     upload_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
     upload_max_pixels: int = Field(default=50_000_000, ge=10_000)
@@ -62,6 +67,15 @@ class IssuesSettings(ServiceSettings):
         default=None,
         validation_alias=AliasChoices("VECHE_WORD_FILTER_FILE", "ISSUES_WORD_FILTER_FILE"),
     )
+
+    @model_validator(mode="after")
+    def _s3_complete(self) -> IssuesSettings:
+        if self.photo_store == "s3":
+            wanted = ("s3_endpoint", "s3_bucket", "s3_access_key", "s3_secret_key")
+            missing = [f"ISSUES_{name.upper()}" for name in wanted if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"ISSUES_PHOTO_STORE=s3 needs {', '.join(missing)}")
+        return self
 
     def threshold_for(self, category: str) -> int:
         return self.support_thresholds.get(category, self.support_threshold)

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from veche_issues import domain, images
+from veche_issues.s3_blobs import S3Blobs
 from veche_issues.settings import IssuesSettings
 from veche_issues.upload_store import (
     CLAIM_GRACE,
@@ -60,10 +61,21 @@ def clean_alt(alt: str | None, field: str) -> str | None:
 
 
 def blobs_for(settings: IssuesSettings, db: Database) -> PhotoBlobs:
-    """The photo store the settings name (GridFS only, for now)."""
+    """The photo store the settings name: GridFS in `db`, or an S3-compatible bucket."""
     if settings.photo_store == "gridfs":
         return GridFSBlobs(db)
-    raise ValueError(f"unknown ISSUES_PHOTO_STORE {settings.photo_store!r}")  # pragma: no cover
+    # The settings refuse s3 without all four (IssuesSettings._s3_complete).
+    assert settings.s3_endpoint is not None
+    assert settings.s3_bucket is not None
+    assert settings.s3_access_key is not None
+    assert settings.s3_secret_key is not None
+    return S3Blobs(
+        settings.s3_endpoint,
+        settings.s3_bucket,
+        region=settings.s3_region,
+        access_key=settings.s3_access_key,
+        secret_key=settings.s3_secret_key.get_secret_value(),
+    )
 
 
 class PhotoDesk:
