@@ -107,6 +107,8 @@ async def test_uploads_kept_in_s3_are_served_and_swept(
         await blobs.aclose()
 
 
-def test_the_s3_store_needs_its_settings() -> None:
+def test_the_photo_settings_are_checked() -> None:
     with pytest.raises(ValueError, match="ISSUES_S3_BUCKET"):
         IssuesSettings(photo_store="s3", s3_endpoint="http://127.0.0.1:9000")
+    with pytest.raises(ValueError, match="ISSUES_PHOTO_BASE_URL"):
+        IssuesSettings(environment="production", amqp_url="amqp://veche:s@mq:5672/")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Literal
+from urllib.parse import urlsplit
 
 from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
@@ -69,7 +70,13 @@ class IssuesSettings(ServiceSettings):
     )
 
     @model_validator(mode="after")
-    def _s3_complete(self) -> IssuesSettings:
+    def _photo_settings(self) -> IssuesSettings:
+        host = urlsplit(self.photo_base_url).hostname or ""
+        if self.environment == "production" and host in ("", "localhost", "127.0.0.1", "::1"):
+            raise ValueError(
+                "ISSUES_PHOTO_BASE_URL must be the city's public origin in production "
+                f"(photo URLs are built on it), not {self.photo_base_url!r}"
+            )
         if self.photo_store == "s3":
             wanted = ("s3_endpoint", "s3_bucket", "s3_access_key", "s3_secret_key")
             missing = [f"ISSUES_{name.upper()}" for name in wanted if not getattr(self, name)]

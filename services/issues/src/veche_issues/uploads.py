@@ -64,7 +64,7 @@ def blobs_for(settings: IssuesSettings, db: Database) -> PhotoBlobs:
     """The photo store the settings name: GridFS in `db`, or an S3-compatible bucket."""
     if settings.photo_store == "gridfs":
         return GridFSBlobs(db)
-    # The settings refuse s3 without all four (IssuesSettings._s3_complete).
+    # The settings refuse s3 without all four (IssuesSettings._photo_settings).
     assert settings.s3_endpoint is not None
     assert settings.s3_bucket is not None
     assert settings.s3_access_key is not None
