@@ -230,9 +230,9 @@ async def test_a_hidden_upload_leaves_images_and_its_url(issues: IssuesServer) -
     reporter, neighbour, moderator = issues.citizen(), issues.citizen(), issues.moderator()
     kept_id, hidden_id = await uploaded(issues, reporter), await uploaded(issues, reporter)
     issue = await issues.report(
-        reporter, photoUploads=[{"uploadId": kept_id}, {"uploadId": hidden_id}]
+        reporter, photoUploads=[{"uploadId": hidden_id}, {"uploadId": kept_id}]
     )
-    kept_url, hidden_url = issue["photos"]
+    hidden_url, kept_url = issue["photos"]
     target = {"kind": "PHOTO", "id": issue["id"], "photoUrl": hidden_url}
     await neighbour.client.data(REPORT_CONTENT, {"t": target, "r": "Чужое лицо на фото"})
     await moderator.client.data(HIDE, {"t": target, "r": "Лицо"})
@@ -241,11 +241,14 @@ async def test_a_hidden_upload_leaves_images_and_its_url(issues: IssuesServer) -
     assert [i["url"] for i in public["images"]] == [kept_url]
     own = (await reporter.client.data(READ, {"id": issue["id"]}))["issue"]
     assert [(i["url"], i["hidden"]) for i in own["images"]] == [
-        (kept_url, False),
         (hidden_url, True),
+        (kept_url, False),
     ]
     assert (await fetch(hidden_url)).status_code == 404
     assert (await fetch(kept_url)).status_code == 200
+    async with httpx.AsyncClient(base_url=issues.url) as http:
+        open311 = (await http.get(f"/open311/v2/requests/{issue['id']}.json")).json()
+    assert open311[0]["media_url"] == kept_url  # the first photo still shown
 
 
 async def test_uploads_no_report_claimed_are_swept(issues: IssuesServer) -> None:
