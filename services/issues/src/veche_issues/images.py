@@ -104,10 +104,18 @@ def gps_of(image: Image.Image) -> tuple[float, float] | None:
 
 def _flat(image: Image.Image) -> Image.Image:
     """An RGB copy with no `info` (no EXIF, XMP, comments) and transparency on white."""
+    if image.format == "JPEG":
+        # Decodes a large JPEG at 1/2, 1/4 or 1/8 scale, still at least screen size:
+        # a 48 MP photo then never needs its full bitmap.
+        ratio = SCREEN_SIDE / max(image.size)
+        image.draft("RGB", (int(image.width * ratio) + 1, int(image.height * ratio) + 1))
     upright = ImageOps.exif_transpose(image)  # the orientation tag goes; the pixels turn
-    rgba = upright.convert("RGBA")
-    flat = Image.new("RGB", rgba.size, (255, 255, 255))
-    flat.paste(rgba, mask=rgba.getchannel("A"))
+    flat = Image.new("RGB", upright.size, (255, 255, 255))
+    if upright.mode in ("RGBA", "LA", "PA") or "transparency" in upright.info:
+        rgba = upright.convert("RGBA")
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+    else:
+        flat.paste(upright.convert("RGB"))
     return flat
 
 
