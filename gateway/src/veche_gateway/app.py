@@ -46,6 +46,7 @@ from veche_gateway.errors import (
 from veche_gateway.gateway import Gateway, GraphQLRequest
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
 from veche_gateway.passthrough import open311_route
+from veche_gateway.photos import photo_routes
 from veche_gateway.settings import Settings
 
 log = logging.getLogger("veche_gateway")
@@ -349,6 +350,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     if settings.open311_subgraph in settings.subgraphs:
         url = settings.subgraphs[settings.open311_subgraph]
         routes.append(open311_route(url, passthrough, settings.max_body_bytes))
+    if settings.photos_subgraph in settings.subgraphs:
+        url = settings.subgraphs[settings.photos_subgraph]
+        routes += photo_routes(url, passthrough, settings.max_upload_bytes)
     app = Starlette(
         routes=routes,
         middleware=middleware,

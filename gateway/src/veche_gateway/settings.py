@@ -99,6 +99,10 @@ class Settings(BaseSettings):
     # The subgraph that serves Open311 GeoReport v2 at /open311/v2 (passthrough.py);
     # empty, or a name not in SUBGRAPHS: no Open311 route
     open311_subgraph: str = "issues"
+    # The subgraph that takes photo uploads at /uploads and serves /photos/... (photos.py);
+    # empty, or a name not in SUBGRAPHS: no such routes. Bodies past the cap are cut (413).
+    photos_subgraph: str = "issues"
+    max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
 
     @field_validator("subgraphs", mode="before")
     @classmethod

@@ -17,6 +17,7 @@ from veche_issues.service import IssuesService
 from veche_issues.settings import IssuesSettings
 from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
+from veche_stack.processes import free_port
 from veche_stack.testing import GraphQLClient, TokenMint, serve
 
 # Initiatives of this category need 150 supports (the concurrency test); others need 3.
@@ -199,6 +200,7 @@ def issues_settings(
         support_thresholds={BIG_CATEGORY: BIG_THRESHOLD},
         verified_supports_by_category={OPEN_CATEGORY: False},
         sweep_seconds=3600,
+        uploads_per_user_hour=10,  # the rate-limit test spends it
         # Tests read stats right after changing issues; the brief cache has its own test.
         **{"stats_cache_seconds": 0.0, **overrides},
     )
@@ -208,10 +210,16 @@ def issues_settings(
 async def issues(
     mongo_server_url: str, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
 ) -> AsyncIterator[IssuesServer]:
-    settings = issues_settings(mongo_server_url, amqp_url, tmp_path_factory.mktemp("issues"))
+    port = free_port()  # known before the app, so photo URLs point at it
+    settings = issues_settings(
+        mongo_server_url,
+        amqp_url,
+        tmp_path_factory.mktemp("issues"),
+        photo_base_url=f"http://127.0.0.1:{port}",
+    )
     mint = TokenMint()
     app = create_app(settings, verifier=mint.verifier())
-    async with serve(app) as base:
+    async with serve(app, port) as base:
         client = GraphQLClient(f"{base}/graphql")
         await app.state.runtime.consumer.wait_subscribed(15)
         yield IssuesServer(base, settings, app.state.service, client, mint)

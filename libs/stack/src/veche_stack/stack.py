@@ -240,6 +240,10 @@ class Stack:
             "VECHE_ADMIN_EMAIL": email,
             "VECHE_ADMIN_PASSWORD": password,
             "VECHE_ADMIN_TOTP_SECRET": self.admin_totp_secret(),
+            # Photo URLs name the gateway, which passes /photos/... on to issues.
+            "ISSUES_PHOTO_BASE_URL": os.environ.get(
+                "ISSUES_PHOTO_BASE_URL", self.url("gateway", "")
+            ),
             **self.config.extra_env,
         }
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.routing import BaseRoute
 
-from veche_issues import moderation_store, open311, store
+from veche_issues import moderation_store, open311, store, upload_routes, upload_store
 from veche_issues.consumers import handlers
 from veche_issues.context import IssuesContext
 from veche_issues.loaders import IssueLoaders
@@ -28,6 +29,16 @@ async def _start(runtime: Runtime, service: IssuesService, settings: IssuesSetti
     await service.publish_categories()  # after the demo data: users checks skills against it
 
 
+def _routes(
+    service: IssuesService, settings: IssuesSettings, verifier: TokenVerifier
+) -> list[BaseRoute]:
+    """Beside GraphQL: Open311, photo uploads and photos."""
+    return [
+        *open311.routes(service, settings.open311_jurisdiction),
+        *upload_routes.routes(service.photos, verifier),
+    ]
+
+
 def create_app(
     settings: IssuesSettings | None = None, *, verifier: TokenVerifier | None = None
 ) -> Starlette:
@@ -36,7 +47,7 @@ def create_app(
     runtime = Runtime.create(
         settings,
         verifier,
-        indexes={**store.INDEXES, **moderation_store.INDEXES},
+        indexes={**store.INDEXES, **moderation_store.INDEXES, **upload_store.INDEXES},
         migrations=store.MIGRATIONS,
         outbox_collections=store.EVENT_SOURCES,
     )
@@ -62,7 +73,7 @@ def create_app(
         runtime,
         schema,
         context_factory=context,
-        routes=open311.routes(service, settings.open311_jurisdiction),
+        routes=_routes(service, settings, verifier),
     )
     app.state.service = service
     return app

@@ -331,13 +331,16 @@ def clean_radius(radius: int | None, field: str = "radiusMeters") -> int:
     return radius
 
 
+def check_photo_count(count: int, field: str = "photos") -> None:
+    """At most MAX_PHOTOS photos on an issue, linked and uploaded together."""
+    if count > MAX_PHOTOS:
+        raise BadUserInputError(f"Attach at most {MAX_PHOTOS} photos (got {count}).", field=field)
+
+
 def clean_photos(urls: list[str] | None) -> list[str]:
     """Up to MAX_PHOTOS absolute http(s) URLs."""
     photos = [u.strip() for u in urls or []]
-    if len(photos) > MAX_PHOTOS:
-        raise BadUserInputError(
-            f"Attach at most {MAX_PHOTOS} photos (got {len(photos)}).", field="photos"
-        )
+    check_photo_count(len(photos))
     for index, url in enumerate(photos):
         parts = urlsplit(url)
         if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.netloc:

@@ -168,7 +168,8 @@ def service_request(issue: Document, categories: Mapping[str, Document]) -> dict
     status = Status(issue["status"])
     notes = [entry["note"] for entry in issue.get("history", []) if entry.get("note")]
     location = (issue.get("location") or {}).get("coordinates")
-    photos = issue.get("photos") or []
+    hidden = issue.get("hidden_photos") or []  # a moderator's hide holds here too
+    photos = [url for url in issue.get("photos") or [] if url not in hidden]
     category = categories.get(issue["category"], {})
     return {
         "service_request_id": issue["_id"],

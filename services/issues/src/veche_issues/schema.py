@@ -20,6 +20,13 @@ from veche_issues import domain
 from veche_issues.context import IssuesInfo
 from veche_issues.moderation import is_moderator, may_see, scope_of
 from veche_issues.moderation_schema import HiddenMark, ModerationMutations, ModerationQueries
+from veche_issues.photo_schema import (
+    PHOTO_UPLOADS_BOUNDS,
+    PHOTO_UPLOADS_DESCRIPTION,
+    Photo,
+    PhotoUploadInput,
+    choices,
+)
 from veche_issues.service import IssuePage, IssueQuery, IssuesService, Near, Report
 from veche_issues.staff import StaffDesk
 from veche_kit import export
@@ -278,10 +285,18 @@ class Comment:
         "see it, and it is left out of everyone else's list and count. Null when shown."
     )
     _author_id: strawberry.Private[str]
+    _images: strawberry.Private[list[Document]]
 
     @strawberry.field(description="Who wrote it.")
     def author(self) -> User | None:
         return User(id=strawberry.ID(self._author_id))
+
+    @strawberry.field(
+        description='Photos uploaded with the comment (an official\'s "after" photo of the fix), '
+        "in order. A moderator hides them with the comment."
+    )
+    def images(self) -> list[Photo]:
+        return [Photo.of(entry, False) for entry in self._images]
 
     @classmethod
     def from_doc(cls, document: Document) -> Comment:
@@ -292,6 +307,7 @@ class Comment:
             at=document["at"],
             hidden=HiddenMark.of(document),
             _author_id=document["author_id"],
+            _images=list(document.get("images") or []),
         )
 
 
@@ -444,8 +460,9 @@ class Issue:
         return await _visible_issue(info, str(id))
 
     @strawberry.field(
-        description="Photo URLs (http/https), at most 10. Photos a moderator hid are left out, "
-        "except for the reporter and moderators (see `hiddenPhotos`)."
+        description="Photo URLs, at most 10: the screen-size copies of uploaded photos first (see "
+        "`images` for their thumbnails, sizes and alt text), then linked ones (http/https). Photos "
+        "a moderator hid are left out, except for the reporter and moderators (see `hiddenPhotos`)."
     )
     async def photos(self, info: IssuesInfo) -> list[str]:
         photos: list[str] = list(self._doc.get("photos") or [])
@@ -453,6 +470,18 @@ class Issue:
         if not hidden or await _sees_hidden_photos(info, self._doc):
             return photos
         return [p for p in photos if p not in hidden]
+
+    @strawberry.field(
+        description="Photos uploaded with `POST /uploads` (linked `photos` have no copies of ours), "
+        "with their thumbnail, size and alt text. Hidden ones are left out, except for the "
+        "reporter and moderators (`hidden: true`)."
+    )
+    async def images(self, info: IssuesInfo) -> list[Photo]:
+        hidden = set(self._doc.get("hidden_photos") or [])
+        entries = self._doc.get("images") or []
+        if any(e["url"] in hidden for e in entries) and await _sees_hidden_photos(info, self._doc):
+            return [Photo.of(e, e["url"] in hidden) for e in entries]
+        return [Photo.of(e, False) for e in entries if e["url"] not in hidden]
 
     @strawberry.field(
         description="The photos a moderator hid, for the reporter and moderators (show them greyed "
@@ -724,6 +753,9 @@ class ReportIssueInput:
         description="Photo URLs, http:// or https:// only.",
         metadata=bounded(items=domain.MAX_PHOTOS, chars=domain.MAX_URL),
     )
+    photo_uploads: list[PhotoUploadInput] | None = strawberry.field(
+        default=None, description=PHOTO_UPLOADS_DESCRIPTION, metadata=PHOTO_UPLOADS_BOUNDS
+    )
 
 
 @strawberry.input(description="A citizen's initiative to propose.")
@@ -747,6 +779,9 @@ class ProposeInitiativeInput:
     )
     district_id: strawberry.ID | None = strawberry.field(
         default=None, description="The district; defaults to the author's own district."
+    )
+    photo_uploads: list[PhotoUploadInput] | None = strawberry.field(
+        default=None, description=PHOTO_UPLOADS_DESCRIPTION, metadata=PHOTO_UPLOADS_BOUNDS
     )
 
 
@@ -899,7 +934,7 @@ class StaffMutations:
 @strawberry.federation.type(keys=["userId"], description=export.PERSONAL_DATA)
 class PersonalData(export.PersonalDataKey):
     @strawberry.field(
-        description="From the issues service: the profile it keeps for solver matching, and the person's reports and initiatives, comments, supports and solver offers."
+        description="From the issues service: the profile it keeps for solver matching, and the person's reports and initiatives, comments, supports, solver offers and photo uploads."
     )
     async def issues(self, info: IssuesInfo) -> JSON | None:
         caller = await info.context.require_user()
@@ -1034,6 +1069,7 @@ class Mutation(ModerationMutations, StaffMutations):
             address=input.address,
             district_id=str(input.district_id) if input.district_id else None,
             photos=input.photos,
+            photo_uploads=choices(input.photo_uploads),
         )
         document = await info.context.issues.report_issue(caller, report)
         return Issue.from_doc(document)
@@ -1055,6 +1091,7 @@ class Mutation(ModerationMutations, StaffMutations):
             location=_point(input.location),
             address=input.address,
             district_id=str(input.district_id) if input.district_id else None,
+            photo_uploads=choices(input.photo_uploads),
         )
         document = await info.context.issues.propose_initiative(caller, report)
         return Issue.from_doc(document)
@@ -1091,9 +1128,18 @@ class Mutation(ModerationMutations, StaffMutations):
                 description="The comment.", metadata=bounded(chars=domain.MAX_COMMENT)
             ),
         ],
+        photo_uploads: Annotated[
+            list[PhotoUploadInput] | None,
+            strawberry.argument(
+                description="Photos uploaded with `POST /uploads` to show with the comment, in "
+                f"order, at most {domain.MAX_PHOTOS} (each upload once, only by its uploader).",
+                metadata=PHOTO_UPLOADS_BOUNDS,
+            ),
+        ] = None,
     ) -> Comment:
         caller = await info.context.require_user()
-        return Comment.from_doc(await info.context.issues.comment(caller, str(id), text))
+        comment = await info.context.issues.comment(caller, str(id), text, choices(photo_uploads))
+        return Comment.from_doc(comment)
 
     @strawberry.mutation(
         description="Moves an issue along its workflow, if the caller's role allows that step: moderators and "

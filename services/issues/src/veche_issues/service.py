@@ -33,6 +33,8 @@ from veche_issues.store import (
     district_parts,
     filter_conditions,
 )
+from veche_issues.upload_store import Claimant, UploadStore
+from veche_issues.uploads import PhotoChoice, PhotoDesk, blobs_for
 from veche_kit import audit_log, export, mongo, reference_lists
 from veche_kit.audit_log import AuditAction
 from veche_kit.auth import Principal
@@ -110,6 +112,8 @@ class Report:
     address: str | None
     district_id: str | None
     photos: list[str] | None = None
+    # Uploads (`POST /uploads`) to attach, in order; their photos come before `photos`.
+    photo_uploads: list[PhotoChoice] | None = None
 
 
 def _id_text(value: str) -> str:
@@ -130,6 +134,8 @@ class IssuesService:
         self.holidays: frozenset[date] = frozenset()
         self.limits = RateLimiter(store.db)
         self.moderation = Moderation(store, outbox, WordFilter.from_file(settings.word_filter_file))
+        uploads = UploadStore(store.db, blobs_for(settings, store.db))
+        self.photos = PhotoDesk(uploads, self.limits, settings)
         self._stats: BriefCache[list[Document]] = BriefCache(settings.stats_cache_seconds)
 
     @property
@@ -219,7 +225,24 @@ class IssuesService:
 
     async def _new_issue(self, caller: Principal, kind: Kind, report: Report) -> Document:
         issue = await self._checked_issue(caller.user_id, caller.district_id, kind, report)
-        return await self._add_new(issue, report)
+        if not report.photo_uploads:
+            return await self._add_new(issue, report)
+        domain.check_photo_count(len(issue["photos"]) + len(report.photo_uploads))
+        issue["_id"] = mongo.new_id()
+        target = Claimant(issue["_id"])
+        # Claimed first (each upload once, by its owner), then the issue naming them.
+        attached = await self.photos.attach(
+            caller.user_id, target, report.photo_uploads, "photoUploads"
+        )
+        issue["images"] = attached
+        issue["photos"] = [entry["url"] for entry in attached] + issue["photos"]
+        try:
+            saved = await self._add_new(issue, report)
+        except Exception:
+            await self.photos.release(attached, target)
+            raise
+        await self.photos.settle(target)  # a crash before this: the sweep settles it
+        return saved
 
     async def report_for_partner(
         self, partner: Document, report: Report, contact: Document | None
@@ -241,7 +264,8 @@ class IssuesService:
 
     async def _add_new(self, issue: Document, report: Report) -> Document:
         now = utcnow()
-        issue.update({"_id": mongo.new_id(), "created_at": now, "updated_at": now})
+        issue.update({"_id": issue.get("_id") or mongo.new_id(), "created_at": now})
+        issue["updated_at"] = now
         if report.location is not None:
             issue["location"] = domain.geo_point(*report.location)
             issue["geo_cells"] = domain.geo_cells(*report.location)
@@ -562,9 +586,38 @@ class IssuesService:
 
     # ───────────────────────── comments ─────────────────────────
 
-    async def comment(self, caller: Principal, issue_id: str, text: str) -> Document:
+    async def comment(
+        self,
+        caller: Principal,
+        issue_id: str,
+        text: str,
+        photos: list[PhotoChoice] | None = None,
+    ) -> Document:
+        """A comment, with photos (an official's "after" photo) when `photos` names uploads."""
         clean = domain.required_text(text, "text", domain.MAX_COMMENT)
         issue = await self.get_issue(issue_id)
+        if photos:
+            domain.check_photo_count(len(photos), "photoUploads")
+            target = Claimant(issue_id, mongo.new_id())
+            attached = await self.photos.attach(caller.user_id, target, photos, "photoUploads")
+            try:
+                comment = await self._comment(caller, issue, clean, target.comment_id, attached)
+            except Exception:
+                await self.photos.release(attached, target)
+                raise
+            await self.photos.settle(target)
+            return comment
+        return await self._comment(caller, issue, clean)
+
+    async def _comment(
+        self,
+        caller: Principal,
+        issue: Document,
+        clean: str,
+        comment_id: str | None = None,
+        images: list[Document] | None = None,
+    ) -> Document:
+        issue_id = issue["_id"]
         official = (
             caller.has_role("OFFICIAL")
             and issue.get("department_id") is not None
@@ -572,13 +625,15 @@ class IssuesService:
         )
         now = utcnow()
         comment: Document = {
-            "_id": mongo.new_id(),
+            "_id": comment_id or mongo.new_id(),
             "issue_id": issue_id,
             "author_id": caller.user_id,
             "text": clean,
             "official": official,
             "at": now,
         }
+        if images:
+            comment["images"] = images
         supporters = await self.store.supporter_ids(issue_id)
         comment.update(self.outbox.carry(domain.commented(issue, comment, supporters)))
         await self.store.add_comment(comment)
@@ -779,11 +834,18 @@ class IssuesService:
         closed = await self._auto_close(now)
         repaired = await self._repair_supports(now)
         overdue = await self.flag_overdue(now)
+        swept = await self.photos.sweep(now)
         crossed = 0
         for document in await self.store.collecting_initiatives():
             if await self.check_threshold(document) is not None:
                 crossed += 1
-        return {"closed": closed, "repaired": repaired, "crossed": crossed, "overdue": overdue}
+        return {
+            "closed": closed,
+            "repaired": repaired,
+            "crossed": crossed,
+            "overdue": overdue,
+            "photos_swept": swept,
+        }
 
     async def _auto_close(self, now: datetime) -> int:
         days = self.settings.auto_close_days

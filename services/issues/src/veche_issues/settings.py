@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from pydantic import AliasChoices, Field
+from typing import Literal
+from urllib.parse import urlsplit
+
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from veche_kit.settings import ServiceSettings
@@ -38,6 +41,24 @@ class IssuesSettings(ServiceSettings):
     open311_jurisdiction: str = "veche.local"
     # Reports one Open311 partner key may file per hour (RATE_LIMITED beyond, as 429).
     open311_reports_per_partner_hour: int = Field(default=600, ge=1)
+    # Photo uploads (uploads.py). The public origin that serves /photos/... (the gateway's,
+    # which passes them to this service); photo URLs are built on it when a report is filed.
+    photo_base_url: str = "http://127.0.0.1:4000"
+    # Where photo copies are kept: GridFS in this service's own MongoDB, or an S3-compatible
+    # bucket (s3_blobs.py; path-style URLs, SigV4), which needs the four s3_* settings.
+    photo_store: Literal["gridfs", "s3"] = "gridfs"
+    s3_endpoint: str | None = None  # e.g. https://storage.yandexcloud.net, http://minio:9000
+    s3_bucket: str | None = None
+    s3_region: str = "us-east-1"
+    s3_access_key: str | None = None
+    s3_secret_key: SecretStr | None = None
+    # The largest upload accepted, in bytes (413 beyond), and its largest image in pixels.
+    upload_max_bytes: int = Field(default=15 * 1024 * 1024, ge=1024)
+    upload_max_pixels: int = Field(default=50_000_000, ge=10_000)
+    # Uploads one person may make per hour (RATE_LIMITED beyond, as 429).
+    uploads_per_user_hour: int = Field(default=60, ge=1)
+    # An upload not attached to a report within this time is swept.
+    upload_keep_hours: float = Field(default=24.0, gt=0)
     # How long departmentStats is reused before it is computed again (0: every request).
     stats_cache_seconds: float = Field(default=5.0, ge=0)
 
@@ -47,6 +68,21 @@ class IssuesSettings(ServiceSettings):
         default=None,
         validation_alias=AliasChoices("VECHE_WORD_FILTER_FILE", "ISSUES_WORD_FILTER_FILE"),
     )
+
+    @model_validator(mode="after")
+    def _photo_settings(self) -> IssuesSettings:
+        host = urlsplit(self.photo_base_url).hostname or ""
+        if self.environment == "production" and host in ("", "localhost", "127.0.0.1", "::1"):
+            raise ValueError(
+                "ISSUES_PHOTO_BASE_URL must be the city's public origin in production "
+                f"(photo URLs are built on it), not {self.photo_base_url!r}"
+            )
+        if self.photo_store == "s3":
+            wanted = ("s3_endpoint", "s3_bucket", "s3_access_key", "s3_secret_key")
+            missing = [f"ISSUES_{name.upper()}" for name in wanted if not getattr(self, name)]
+            if missing:
+                raise ValueError(f"ISSUES_PHOTO_STORE=s3 needs {', '.join(missing)}")
+        return self
 
     def threshold_for(self, category: str) -> int:
         return self.support_thresholds.get(category, self.support_threshold)

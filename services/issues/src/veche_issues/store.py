@@ -28,6 +28,7 @@ from veche_kit.outbox import OUTBOX, PENDING_INDEX
 ISSUES = "issues"
 SUPPORTS = "supports"
 COMMENTS = "comments"
+UPLOADS = "uploads"  # photo uploads (upload_store.py)
 OFFERS = "solver_offers"
 CATEGORIES = "categories"
 HOLIDAYS = "holidays"
@@ -711,7 +712,7 @@ class IssueStore:
 
     async def export_of(self, user_id: str) -> dict[str, list[Any]]:
         """Every record kept about the person: the projection, what they reported or
-        proposed, their comments, supports and solver offers."""
+        proposed, their comments, supports, solver offers and photo uploads."""
         mine = {"user_id": user_id}
         return await export.records(
             self.db,
@@ -721,6 +722,7 @@ class IssueStore:
                 COMMENTS: {"author_id": user_id},
                 SUPPORTS: mine,
                 OFFERS: {"solver_id": user_id},
+                UPLOADS: {"owner_id": user_id},
             },
         )
 
