@@ -437,14 +437,14 @@ class _Planner:
         # No one subgraph gives all of it: each part of its selection from the first
         # that can (a shareable field that subgraphs complete between them).
         parts: dict[int, list[tuple[str, Field]]] = {}
-        for concrete, child in _children(client_field):
+        for unit in _units(client_field):
             for index, (target, needed) in enumerate(entries):
                 saved = self._save()
                 try:
                     self._enter(
                         subgraph,
                         type_name,
-                        _only(client_field, [(concrete, child)]),
+                        _only(client_field, unit),
                         path,
                         depth,
                         provided,
@@ -455,7 +455,7 @@ class _Planner:
                     continue
                 finally:
                     self._restore(saved)
-                parts.setdefault(index, []).append((concrete, child))
+                parts.setdefault(index, []).extend(unit)
                 break
             else:
                 raise failure
@@ -573,18 +573,16 @@ class _Planner:
         if root_field.selection is None or len(ordered) < 2:
             raise failure
         parts: dict[str, list[tuple[str, Field]]] = {}
-        for concrete, child in _children(root_field):
+        for unit in _units(root_field):
             for subgraph in ordered:
                 saved = self._save()
                 try:
-                    self.field_in(
-                        subgraph, root, _only(root_field, [(concrete, child)]), (), 0, None
-                    )
+                    self.field_in(subgraph, root, _only(root_field, unit), (), 0, None)
                 except PlanError:
                     continue
                 finally:
                     self._restore(saved)
-                parts.setdefault(subgraph, []).append((concrete, child))
+                parts.setdefault(subgraph, []).extend(unit)
                 break
             else:
                 raise failure
@@ -614,20 +612,13 @@ class _Planner:
             self._restore(saved)
         local: list[tuple[str, Field]] = []
         rest: list[tuple[str, Field]] = []
-        for concrete, child in _children(client_field):
+        for unit in _units(client_field):
             saved = self._save()
             try:
-                self.field_in(
-                    subgraph,
-                    type_name,
-                    _only(client_field, [(concrete, child)]),
-                    path,
-                    depth,
-                    provided,
-                )
-                local.append((concrete, child))
+                self.field_in(subgraph, type_name, _only(client_field, unit), path, depth, provided)
+                local.extend(unit)
             except PlanError:
-                rest.append((concrete, child))
+                rest.extend(unit)
             finally:
                 self._restore(saved)
         planned = self.field_in(
@@ -940,10 +931,18 @@ def _fields_for(selection_set: SelectionSetNode, concrete: str) -> list[FieldNod
     return found
 
 
-def _children(client_field: Field) -> list[tuple[str, Field]]:
-    """The field's sub-selection as (concrete type, field) pairs."""
+def _units(client_field: Field) -> list[list[tuple[str, Field]]]:
+    """The field's sub-selection as the parts a split may send to different subgraphs,
+    each a list of (concrete type, field) pairs. A field selected on an abstract type
+    itself (`node { id }`, one node collected for every concrete type) is one part:
+    a subgraph gives it for every type or not at all, as Apollo plans it; only type
+    conditions (`... on Account { id }`) let the types go their own ways."""
     assert client_field.selection is not None
-    return [(t, f) for t, fields in client_field.selection.by_type.items() for f in fields]
+    units: dict[int, list[tuple[str, Field]]] = {}
+    for concrete, fields in client_field.selection.by_type.items():
+        for child in fields:
+            units.setdefault(id(child.node), []).append((concrete, child))
+    return list(units.values())
 
 
 def _only(client_field: Field, chosen: list[tuple[str, Field]]) -> Field:
