@@ -324,6 +324,23 @@ class _Planner:
                 for remaining in rest.values():
                     remaining.remove(client_field)
                 break
+        if list(selection.by_type) == [interface]:
+            # No object type implements it in the supergraph: there is no concrete type
+            # to learn, and nothing but the interface's own fields to give.
+            left = [f for fields in rest.values() for f in fields]
+            if left or any(f.name == "__typename" for f in selection.fields(interface)):
+                name = left[0].name if left else "__typename"
+                raise PlanError(
+                    f'Cannot plan "{interface}.{name}" from subgraph "{subgraph}": it has '
+                    f'"{interface}" as an @interfaceObject, no object type implements '
+                    f'"{interface}" in the supergraph, and '
+                    + (
+                        f"no other subgraph can give {name} for its objects"
+                        if left
+                        else "so its objects have no type to name"
+                    )
+                )
+            return _unique_selections(selections)
         for resolver in self.model.type_resolvers(interface):
             entity_key = self.model.entry_key(subgraph, resolver, interface, provided)
             if entity_key is None:
