@@ -28,6 +28,8 @@ from typing import Any
 from graphql import (
     ArgumentNode,
     FieldNode,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     NamedTypeNode,
     NameNode,
@@ -427,7 +429,7 @@ class _Planner:
             for entity_key in self.model.entity_keys(target, type_name):
                 needed = _unique((*entity_key.selections, *extra))
                 if all(
-                    self._source_of(subgraph, type_name, n.name.value, provided, target) is not None
+                    self.model.obtainable(subgraph, type_name, n, frozenset({target}), provided)
                     or self._chained(subgraph, type_name, n, target)
                     for n in needed
                 ):
@@ -510,21 +512,31 @@ class _Planner:
         added: list[SelectionNode] = []
         ready = depth
         for selection in needed:
-            source = self._source_of(subgraph, type_name, selection.name.value, provided, target)
+            name = selection.name.value
             raw = _field(
-                selection.name.value,
+                name,
                 _rep_alias(selection),
                 selection.arguments or (),  # `@requires(fields: "price(currency: \"USD\")")`
                 _copy(selection.selection_set),
             )
-            if source == subgraph:
-                added.append(raw)
+            if self.model.provides_field(subgraph, type_name, selection, provided):
+                added.append(raw)  # the parent gives it whole
                 continue
-            if source is None:  # a `@requires` chain: fetch the required field first
-                assert raw.alias is not None
-                chained = self._as_field(type_name, selection, raw.alias.value)
+            assert raw.alias is not None
+            planned = self._as_field(type_name, selection, raw.alias.value)
+            if self.model.resolves(subgraph, type_name, name, provided):
+                # the parent gives the field, other subgraphs part of its sub-selection
+                # (`products { id pid }`, each product's `pid` from another subgraph)
                 self.landed = 0
-                added += self._remote(subgraph, type_name, chained, path, depth, provided)
+                added.append(self.field_in(subgraph, type_name, planned, path, depth, provided))
+                ready = max(ready, self.landed)
+                continue
+            source = self._source_of(subgraph, type_name, name, provided, target)
+            if source is None or not self.model.provides_field(source, type_name, selection):
+                # a `@requires` chain, or a field only a subgraph reached through others
+                # gives: fetched on its own first
+                self.landed = 0
+                added += self._remote(subgraph, type_name, planned, path, depth, provided)
                 ready = max(ready, self.landed)
                 continue
             helper_key = self.model.entry_key(subgraph, source, type_name, provided)
@@ -717,7 +729,7 @@ class _Planner:
             for object_type in concrete:
                 fields = [
                     self._as_field(object_type.name, f, f.name.value)
-                    for f in _fields_for(node.selection_set, object_type.name)
+                    for f in _fields_for(node.selection_set, object_type, self.schema)
                     if not f.name.value.startswith("__")
                 ]
                 if fields or object_type is named:
@@ -800,11 +812,14 @@ class _Planner:
             fragments: list[SelectionNode] = []
             for type_name, selections in group.selections.items():
                 local = self.model.entity_type(subgraph, type_name)
+                # a field set's field planned for two fetches' representations is asked once
                 if self.model.is_interface_object(subgraph, local):
                     # its `__typename` there is the interface's, not the object's type
-                    fragments.append(_fragment(local, list(selections)))
+                    fragments.append(_fragment(local, _unique_selections(list(selections))))
                 else:
-                    fragments.append(_fragment(local, [_typename(), *selections]))
+                    fragments.append(
+                        _fragment(local, _unique_selections([_typename(), *selections]))
+                    )
             fields.append(
                 FieldNode(
                     alias=_name(alias),
@@ -931,20 +946,39 @@ def _unique_selections(selections: list[SelectionNode]) -> list[SelectionNode]:
 
 
 def _fields_in(groups: dict[tuple[int, str, PlanPath], _Group]) -> int:
-    """How many fields entity fetches ask for: a plan's cost after its fetch count."""
-    return sum(len(v) for g in groups.values() for v in g.selections.values())
+    """How many fields entity fetches ask for, at every depth: a plan's cost after its
+    fetch count (a list fetched whole again elsewhere costs its every field)."""
+    return sum(_count(s) for g in groups.values() for v in g.selections.values() for s in v)
 
 
-def _fields_for(selection_set: SelectionSetNode, concrete: str) -> list[FieldNode]:
-    """A field set's fields that apply to a concrete type (its fragments on it included)."""
+def _count(selection: SelectionNode) -> int:
+    inner: SelectionSetNode | None = getattr(selection, "selection_set", None)
+    below = sum(_count(s) for s in inner.selections) if inner is not None else 0
+    return below + isinstance(selection, FieldNode)
+
+
+def _applies(
+    fragment: InlineFragmentNode, concrete: GraphQLObjectType, schema: GraphQLSchema
+) -> bool:
+    if fragment.type_condition is None:
+        return True
+    condition = schema.type_map.get(fragment.type_condition.name.value)
+    if condition is concrete:
+        return True
+    return is_abstract_type(condition) and schema.is_sub_type(condition, concrete)
+
+
+def _fields_for(
+    selection_set: SelectionSetNode, concrete: GraphQLObjectType, schema: GraphQLSchema
+) -> list[FieldNode]:
+    """A field set's fields that apply to a concrete type: its fragments on the type, or
+    on an interface or union it belongs to, included (`... on Bar { bar }` for a Baz)."""
     found: list[FieldNode] = []
     for s in selection_set.selections:
         if isinstance(s, FieldNode):
             found.append(s)
-        elif isinstance(s, InlineFragmentNode) and (
-            s.type_condition is None or s.type_condition.name.value == concrete
-        ):
-            found.extend(_fields_for(s.selection_set, concrete))
+        elif isinstance(s, InlineFragmentNode) and _applies(s, concrete, schema):
+            found.extend(_fields_for(s.selection_set, concrete, schema))
     return found
 
 
