@@ -6,11 +6,14 @@ subgraph's own schema. Type names are the client's (a subgraph's `RootQuery`
 is `Query` here).
 
 The reachability rule lives here, and only here: `resolves()` says whether a
-subgraph can return a field as is, `entry_key()` whether one subgraph can
-hand an object of a type over to another (it resolves every field of one of
-the other's resolvable keys), and `field_options()` which subgraphs can
-return a field for an object that some subgraphs hold. Composition's
-satisfiability check (`unsatisfiable()`) and the planner ask these.
+subgraph can return a field as is, `provides_field()` whether it returns a
+field set's field with all its sub-selection, `entry_key()` whether one
+subgraph can hand an object of a type over to another directly (it returns
+every field of one of the other's resolvable keys), `reaches()` whether it
+can at all (the key's fields gathered from it and the subgraphs it reaches,
+`obtainable()`), and `field_options()` which subgraphs can return a field
+for an object that some subgraphs hold. Composition's satisfiability check
+(`unsatisfiable()`) and the planner ask these.
 
 Satisfiability is judged as Apollo's composition does: from the root fields
 a client can select, walking every field the client schema offers, with the
