@@ -89,3 +89,78 @@ async def test_required_fields_keep_their_arguments_and_fragments() -> None:
     (sent,) = [q for q in shipping.received if "_entities" in q]
     assert "_veche_reps0" in sent
     await gateway.stop()
+
+
+HIDDEN_LINK = (
+    'extend schema @link(url: "https://specs.apollo.dev/federation/v2.6", '
+    'import: ["@key", "@external", "@requires", "@shareable", "@inaccessible"])\n'
+)
+CONTENTS = """
+interface Content { label: String! }
+interface Boxed implements Content { label: String! size: Int! }
+type Crate implements Content & Boxed @shareable %s { label: String! size: Int! slats: Int! }
+type Tube implements Content & Boxed @shareable { label: String! size: Int! length: Int! }
+"""
+DEPOT = (
+    HIDDEN_LINK
+    + """
+type Query { parcel: Parcel }
+type Parcel @key(fields: "id") { id: ID! content: Content }
+"""
+    + CONTENTS % ""
+)
+HANDLING = (
+    HIDDEN_LINK
+    + """
+type Parcel @key(fields: "id") {
+  id: ID!
+  content: Content @external
+  handling: String @requires(fields: "content { label ... on Boxed { size ... on Crate { slats } ... on Tube { length } } }")
+}
+"""
+    + CONTENTS % "@inaccessible"
+)
+
+
+async def test_a_required_fragment_on_a_type_the_client_schema_hides_is_kept() -> None:
+    tube = {"__typename": "Tube", "label": "maps", "size": 3, "length": 90}
+    depot = LocalSubgraph("depot", DEPOT, root={"parcel": {"id": "p1", "content": tube}})
+    handling = LocalSubgraph(
+        "handling",
+        HANDLING,
+        entities={
+            "Parcel": [
+                {
+                    "id": "p1",
+                    "handling": lambda obj: "{label}: {length} cm".format(**obj["content"]),
+                }
+            ]
+        },
+    )
+    gateway = await local_gateway(depot, handling)
+    query = "{ parcel { handling } }"
+    try:
+        # Crate is @inaccessible in handling, so not in the client schema: its part of
+        # the field set is still asked of the depot as written
+        assert plan_text(gateway, query) == _lines(
+            """
+            QueryPlan {
+              Sequence {
+                Fetch(service: "depot") {
+                  query anonymous__depot{parcel{_veche_t:__typename _veche_k_id:id _veche_k_content:content{__typename label ...on Boxed{__typename size ...on Crate{slats}...on Tube{length}}}}}
+                }
+                Flatten {
+                  e0 at Query.parcel <- $_veche_reps0: Parcel { id: _veche_k_id content: _veche_k_content { __typename label size slats length } }
+                  Fetch(service: "handling") {
+                    query anonymous__handling_1($_veche_reps0:[_Any!]!){e0:_entities(representations:$_veche_reps0){...on Parcel{_veche_t:__typename handling}}}
+                  }
+                }
+              }
+            }
+            """
+        )
+        assert await gateway.execute(GraphQLRequest(query), {}) == {
+            "data": {"parcel": {"handling": "maps: 90 cm"}}
+        }
+    finally:
+        await gateway.stop()

@@ -1,5 +1,6 @@
 """Which subgraph answers a shared root field: the one whose plan needs the fewest
-entity fetches (a `@provides` can save them), settings order on a tie."""
+entity fetches (a `@provides` can save them), then the fewest fields asked of them at
+every depth, settings order on a tie."""
 
 from __future__ import annotations
 
@@ -63,3 +64,72 @@ async def test_the_subgraph_that_provides_the_selection_answers_alone() -> None:
     # a tie: the first subgraph listed answers
     assert 'Fetch(service: "library")' in plan_text(gateway, "{ featured { id } }")
     await gateway.stop()
+
+
+SHELVES = (
+    LINK
+    + """
+type Query { shelf: Shelf @shareable }
+type Shelf @key(fields: "id") { id: ID! books: [Book] @shareable }
+type Book @key(fields: "id") { id: ID! @external }
+"""
+)
+PICKS = (
+    LINK
+    + """
+type Query { shelf: Shelf @shareable @provides(fields: "books { id title }") }
+type Shelf { id: ID! @shareable books: [Book] @external }
+type Book { id: ID! @external title: String @external }
+"""
+)
+CATALOG = (
+    LINK
+    + """
+type Shelf @key(fields: "id") { id: ID! books: [Book] @shareable }
+type Book @key(fields: "id") { id: ID! title: String @shareable year: Int }
+"""
+)
+DUNE = {"id": "b1", "title": "Dune", "year": 1965}
+
+
+async def test_on_equal_fetches_the_plan_asking_fewer_fields_at_every_depth_wins() -> None:
+    # shelves cannot return its books' ids (@external on a type it defines): through
+    # it, the catalog would send each shelf's whole list again; picks provides the
+    # books and the catalog adds only each book's year
+    gateway = await local_gateway(
+        LocalSubgraph("shelves", SHELVES, root={"shelf": {"id": "s1", "books": [{"id": "never"}]}}),
+        LocalSubgraph(
+            "picks",
+            PICKS,
+            root={"shelf": {"id": "s1", "books": [{"id": "b1", "title": "Dune"}]}},
+        ),
+        LocalSubgraph(
+            "catalog",
+            CATALOG,
+            entities={"Shelf": [{"id": "s1", "books": [DUNE]}], "Book": [DUNE]},
+        ),
+    )
+    query = "{ shelf { id books { id title year } } }"
+    try:
+        assert plan_text(gateway, query) == _lines(
+            """
+            QueryPlan {
+              Sequence {
+                Fetch(service: "picks") {
+                  query anonymous__picks{shelf{_veche_t:__typename id books{_veche_t:__typename id title _veche_k_id:id}}}
+                }
+                Flatten {
+                  e0 at Query.shelf > Shelf.books <- $_veche_reps0: Book { id: _veche_k_id }
+                  Fetch(service: "catalog") {
+                    query anonymous__catalog_1($_veche_reps0:[_Any!]!){e0:_entities(representations:$_veche_reps0){...on Book{_veche_t:__typename year}}}
+                  }
+                }
+              }
+            }
+            """
+        )
+        assert await gateway.execute(GraphQLRequest(query), {}) == {
+            "data": {"shelf": {"id": "s1", "books": [DUNE]}}
+        }
+    finally:
+        await gateway.stop()

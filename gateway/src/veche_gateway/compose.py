@@ -389,7 +389,7 @@ class _Composer:
         for sg, t in defs:
             for field_name in cast(GraphQLInterfaceType, t).fields:
                 facts = sg.facts(t.name, field_name)
-                if facts.external and field_name not in sg.key_field_names(t.name):
+                if facts.external and not sg.owns_external_key(t.name, field_name):
                     continue
                 owners = self.resolvers.setdefault((name, field_name), [])
                 if sg.name not in owners:
@@ -424,7 +424,7 @@ class _Composer:
                 if sg.name not in overridden
                 and (
                     not sg.facts(local(sg), field_name).external
-                    or field_name in sg.key_field_names(local(sg))
+                    or sg.owns_external_key(local(sg), field_name)
                 )
             ]
             if not resolving:

@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from graphql import (
+    GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     IntValueNode,
@@ -79,7 +80,8 @@ def measure(
         worst = Measure()
         for type_name, fields in selection.by_type.items():
             parent = schema.type_map[type_name]
-            assert isinstance(parent, GraphQLObjectType)
+            # an interface no object implements holds its own fields (normalize.py)
+            assert isinstance(parent, GraphQLObjectType | GraphQLInterfaceType)
             found = Measure()
             for field in fields:
                 found.fields += 1

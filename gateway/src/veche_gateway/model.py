@@ -6,11 +6,14 @@ subgraph's own schema. Type names are the client's (a subgraph's `RootQuery`
 is `Query` here).
 
 The reachability rule lives here, and only here: `resolves()` says whether a
-subgraph can return a field as is, `entry_key()` whether one subgraph can
-hand an object of a type over to another (it resolves every field of one of
-the other's resolvable keys), and `field_options()` which subgraphs can
-return a field for an object that some subgraphs hold. Composition's
-satisfiability check (`unsatisfiable()`) and the planner ask these.
+subgraph can return a field as is, `provides_field()` whether it returns a
+field set's field with all its sub-selection, `entry_key()` whether one
+subgraph can hand an object of a type over to another directly (it returns
+every field of one of the other's resolvable keys), `reaches()` whether it
+can at all (the key's fields gathered from it and the subgraphs it reaches,
+`obtainable()`), and `field_options()` which subgraphs can return a field
+for an object that some subgraphs hold. Composition's satisfiability check
+(`unsatisfiable()`) and the planner ask these.
 
 Satisfiability is judged as Apollo's composition does: from the root fields
 a client can select, walking every field the client schema offers, with the
@@ -141,6 +144,10 @@ class PlanningModel:
     # (subgraph, type, field) -> (the field's type there with a composite named type
     # written `T`, its named type): what decides whether two fields may share a key
     field_shapes: Mapping[tuple[str, str, str], tuple[str, str]] = field(default_factory=dict)
+    # (source, target, type, subgraphs avoided) -> `reaches`: memoized, asked often
+    _reached: dict[tuple[str, str, str, frozenset[str]], bool] = field(
+        default_factory=dict, compare=False, repr=False
+    )
 
     def is_interface_object(self, subgraph: str, type_name: str) -> bool:
         return (subgraph, type_name) in self.interface_objects
@@ -198,6 +205,27 @@ class PlanningModel:
             (subgraph, type_name, field_name) not in self.requires
         )
 
+    def provides_field(
+        self,
+        subgraph: str,
+        type_name: str,
+        node: FieldNode,
+        provided: FieldTree | None = None,
+    ) -> bool:
+        """`subgraph` returns the field (of a field set) with its whole sub-selection
+        itself: `products { id pid }` only where it resolves each product's `pid` too."""
+        name = node.name.value
+        if not self.resolves(subgraph, type_name, name, provided):
+            return False
+        if node.selection_set is None:
+            return True
+        child = self._child_type(subgraph, type_name, name)
+        inner = (provided or {}).get(name) or None
+        return all(
+            self.provides_field(subgraph, on, sub, inner) or self._hidden(on, sub)
+            for on, sub in _field_set_fields(child, node.selection_set)
+        )
+
     def entry_key(
         self,
         source: str,
@@ -205,26 +233,84 @@ class PlanningModel:
         type_name: str,
         provided: FieldTree | None = None,
     ) -> FieldSet | None:
-        """The first resolvable key of `target` whose fields `source` resolves: how an
-        object `source` returned is handed to `target` (`_entities`)."""
+        """The first resolvable key of `target` whose fields `source` returns itself: how
+        an object `source` returned is handed to `target` (`_entities`) directly."""
         for key in self.entity_keys(target, type_name):
-            if all(self.resolves(source, type_name, name, provided) for name in key.names):
+            if all(self.provides_field(source, type_name, f, provided) for f in key.selections):
                 return key
         return None
 
-    def reaches(self, source: str, target: str, type_name: str) -> bool:
-        """`source`'s objects of the type get `target`'s fields: directly by a key, or
-        through one helper subgraph that `source` reaches and that reaches `target`."""
+    def reaches(
+        self,
+        source: str,
+        target: str,
+        type_name: str,
+        _avoid: frozenset[str] = frozenset(),
+    ) -> bool:
+        """`source`'s objects of the type get `target`'s fields: by a key of `target`
+        whose fields `source` returns, or has fetched first from other subgraphs it
+        reaches (key conversion: `id pid category { id tag }` gathered from `source`
+        and a subgraph that gives `pid` by `id`), never from `target` itself."""
         if self.entry_key(source, target, type_name) is not None:
             return True
-        helpers = {s for (s, t) in self.keys if t == type_name} | {
-            s for (t, _), owners in self.resolvers.items() if t == type_name for s in owners
-        }
+        memo = (source, target, type_name, _avoid)
+        if memo not in self._reached:
+            self._reached[memo] = False  # while it is being answered: a cycle reaches nothing
+            avoid = _avoid | {target}
+            self._reached[memo] = any(
+                all(self.obtainable(source, type_name, f, avoid) for f in key.selections)
+                for key in self.entity_keys(target, type_name)
+            )
+        return self._reached[memo]
+
+    def obtainable(
+        self,
+        source: str,
+        type_name: str,
+        node: FieldNode,
+        avoid: frozenset[str] = frozenset(),
+        provided: FieldTree | None = None,
+    ) -> bool:
+        """A field set's field (a key's, or a required one with no `@requires` of its
+        own) can be had for an object `source` holds: from `source`, or from a subgraph
+        not in `avoid` that `source` reaches; its sub-selection likewise from there."""
+        name = node.name.value
+        holders: list[str] = []
+        if self.resolves(source, type_name, name, provided):
+            holders.append(source)
+        else:
+            holders += [
+                helper
+                for helper in self.field_resolvers(type_name, name)
+                if helper != source
+                and helper not in avoid
+                and self.requires_of(helper, type_name, name) is None
+                and self.reaches(source, helper, type_name, avoid | {source})
+            ]
+        if node.selection_set is None:
+            return bool(holders)
+        inner = (provided or {}).get(name) or None
         return any(
-            self.entry_key(source, helper, type_name) is not None
-            and self.entry_key(helper, target, type_name) is not None
-            for helper in sorted(helpers - {source, target})
+            all(
+                self.obtainable(holder, on, sub, avoid, inner if holder == source else None)
+                or self._hidden(on, sub)
+                for on, sub in _field_set_fields(
+                    self._child_type(holder, type_name, name), node.selection_set
+                )
+            )
+            for holder in holders
         )
+
+    def _hidden(self, type_name: str, node: FieldNode) -> bool:
+        """A field set's field on a type the client schema hides (`@inaccessible`): no
+        one else is known to give it, so it is the field set's subgraph's to answer."""
+        return not self.field_resolvers(type_name, node.name.value)
+
+    def _child_type(self, subgraph: str, type_name: str, field_name: str) -> str:
+        """The named type of the field in `subgraph` (client names)."""
+        local = self.entity_type(subgraph, type_name)
+        shape = self.field_shapes.get((subgraph, local, field_name))
+        return shape[1] if shape is not None else type_name
 
     def field_options(
         self,
@@ -294,6 +380,22 @@ class PlanningModel:
                 if found is not None:
                     return found
         return None
+
+
+def _field_set_fields(
+    type_name: str, selection_set: SelectionSetNode
+) -> list[tuple[str, FieldNode]]:
+    """A field set's fields under a field of the type, each with the type it is on
+    (a fragment's own: `data { ... on Doc { size } }`); `__typename` left out."""
+    found: list[tuple[str, FieldNode]] = []
+    for s in selection_set.selections:
+        if isinstance(s, FieldNode):
+            if not s.name.value.startswith("__"):
+                found.append((type_name, s))
+        elif isinstance(s, InlineFragmentNode):
+            on = s.type_condition.name.value if s.type_condition else type_name
+            found += _field_set_fields(on, s.selection_set)
+    return found
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ of the variables its `@skip`/`@include` read: fragments are inlined,
 graphql-core's own `collect_fields`/`collect_subfields` (the spec's
 CollectFields, so the result is what an executor would see). A field's
 sub-selection is kept per concrete type it may hold (an object type has one
-entry, an interface or union one per possible type that selects anything).
+entry, an interface or union one per possible type that selects anything; an
+interface no object type implements has one entry, under its own name).
 
 Limits (`limits.py`), planning (`plan.py`) and the caches read this form; the
 raw document is used only to shape the response.
@@ -16,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from graphql import (
     DirectiveNode,
@@ -24,6 +25,7 @@ from graphql import (
     FieldNode,
     FragmentDefinitionNode,
     GraphQLIncludeDirective,
+    GraphQLInterfaceType,
     GraphQLObjectType,
     GraphQLSchema,
     GraphQLSkipDirective,
@@ -128,6 +130,12 @@ class _Collector:
         concrete: list[GraphQLObjectType]
         if is_abstract_type(named):
             concrete = list(self.schema.get_possible_types(named))
+            if not concrete and isinstance(named, GraphQLInterfaceType):
+                # An interface no object type implements in the supergraph (a subgraph's
+                # `@interfaceObject` whose implementations no one declares): its objects
+                # have no concrete type, so its own fields are collected for it as if it
+                # were one; planning refuses what needs a concrete type (`__typename`).
+                concrete = [cast(GraphQLObjectType, named)]
         else:
             assert isinstance(named, GraphQLObjectType)
             concrete = [named]

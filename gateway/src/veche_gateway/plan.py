@@ -28,6 +28,8 @@ from typing import Any
 from graphql import (
     ArgumentNode,
     FieldNode,
+    GraphQLObjectType,
+    GraphQLSchema,
     InlineFragmentNode,
     NamedTypeNode,
     NameNode,
@@ -324,6 +326,23 @@ class _Planner:
                 for remaining in rest.values():
                     remaining.remove(client_field)
                 break
+        if list(selection.by_type) == [interface]:
+            # No object type implements it in the supergraph: there is no concrete type
+            # to learn, and nothing but the interface's own fields to give.
+            left = [f for fields in rest.values() for f in fields]
+            if left or any(f.name == "__typename" for f in selection.fields(interface)):
+                name = left[0].name if left else "__typename"
+                raise PlanError(
+                    f'Cannot plan "{interface}.{name}" from subgraph "{subgraph}": it has '
+                    f'"{interface}" as an @interfaceObject, no object type implements '
+                    f'"{interface}" in the supergraph, and '
+                    + (
+                        f"no other subgraph can give {name} for its objects"
+                        if left
+                        else "so its objects have no type to name"
+                    )
+                )
+            return _unique_selections(selections)
         for resolver in self.model.type_resolvers(interface):
             entity_key = self.model.entry_key(subgraph, resolver, interface, provided)
             if entity_key is None:
@@ -410,7 +429,7 @@ class _Planner:
             for entity_key in self.model.entity_keys(target, type_name):
                 needed = _unique((*entity_key.selections, *extra))
                 if all(
-                    self._source_of(subgraph, type_name, n.name.value, provided, target) is not None
+                    self.model.obtainable(subgraph, type_name, n, frozenset({target}), provided)
                     or self._chained(subgraph, type_name, n, target)
                     for n in needed
                 ):
@@ -437,14 +456,14 @@ class _Planner:
         # No one subgraph gives all of it: each part of its selection from the first
         # that can (a shareable field that subgraphs complete between them).
         parts: dict[int, list[tuple[str, Field]]] = {}
-        for concrete, child in _children(client_field):
+        for unit in _units(client_field):
             for index, (target, needed) in enumerate(entries):
                 saved = self._save()
                 try:
                     self._enter(
                         subgraph,
                         type_name,
-                        _only(client_field, [(concrete, child)]),
+                        _only(client_field, unit),
                         path,
                         depth,
                         provided,
@@ -455,7 +474,7 @@ class _Planner:
                     continue
                 finally:
                     self._restore(saved)
-                parts.setdefault(index, []).append((concrete, child))
+                parts.setdefault(index, []).extend(unit)
                 break
             else:
                 raise failure
@@ -493,21 +512,31 @@ class _Planner:
         added: list[SelectionNode] = []
         ready = depth
         for selection in needed:
-            source = self._source_of(subgraph, type_name, selection.name.value, provided, target)
+            name = selection.name.value
             raw = _field(
-                selection.name.value,
+                name,
                 _rep_alias(selection),
                 selection.arguments or (),  # `@requires(fields: "price(currency: \"USD\")")`
                 _copy(selection.selection_set),
             )
-            if source == subgraph:
-                added.append(raw)
+            if self.model.provides_field(subgraph, type_name, selection, provided):
+                added.append(raw)  # the parent gives it whole
                 continue
-            if source is None:  # a `@requires` chain: fetch the required field first
-                assert raw.alias is not None
-                chained = self._as_field(type_name, selection, raw.alias.value)
+            assert raw.alias is not None
+            planned = self._as_field(type_name, selection, raw.alias.value)
+            if self.model.resolves(subgraph, type_name, name, provided):
+                # the parent gives the field, other subgraphs part of its sub-selection
+                # (`products { id pid }`, each product's `pid` from another subgraph)
                 self.landed = 0
-                added += self._remote(subgraph, type_name, chained, path, depth, provided)
+                added.append(self.field_in(subgraph, type_name, planned, path, depth, provided))
+                ready = max(ready, self.landed)
+                continue
+            source = self._source_of(subgraph, type_name, name, provided, target)
+            if source is None or not self.model.provides_field(source, type_name, selection):
+                # a `@requires` chain, or a field only a subgraph reached through others
+                # gives: fetched on its own first
+                self.landed = 0
+                added += self._remote(subgraph, type_name, planned, path, depth, provided)
                 ready = max(ready, self.landed)
                 continue
             helper_key = self.model.entry_key(subgraph, source, type_name, provided)
@@ -573,18 +602,16 @@ class _Planner:
         if root_field.selection is None or len(ordered) < 2:
             raise failure
         parts: dict[str, list[tuple[str, Field]]] = {}
-        for concrete, child in _children(root_field):
+        for unit in _units(root_field):
             for subgraph in ordered:
                 saved = self._save()
                 try:
-                    self.field_in(
-                        subgraph, root, _only(root_field, [(concrete, child)]), (), 0, None
-                    )
+                    self.field_in(subgraph, root, _only(root_field, unit), (), 0, None)
                 except PlanError:
                     continue
                 finally:
                     self._restore(saved)
-                parts.setdefault(subgraph, []).append((concrete, child))
+                parts.setdefault(subgraph, []).extend(unit)
                 break
             else:
                 raise failure
@@ -614,20 +641,13 @@ class _Planner:
             self._restore(saved)
         local: list[tuple[str, Field]] = []
         rest: list[tuple[str, Field]] = []
-        for concrete, child in _children(client_field):
+        for unit in _units(client_field):
             saved = self._save()
             try:
-                self.field_in(
-                    subgraph,
-                    type_name,
-                    _only(client_field, [(concrete, child)]),
-                    path,
-                    depth,
-                    provided,
-                )
-                local.append((concrete, child))
+                self.field_in(subgraph, type_name, _only(client_field, unit), path, depth, provided)
+                local.extend(unit)
             except PlanError:
-                rest.append((concrete, child))
+                rest.extend(unit)
             finally:
                 self._restore(saved)
         planned = self.field_in(
@@ -709,7 +729,7 @@ class _Planner:
             for object_type in concrete:
                 fields = [
                     self._as_field(object_type.name, f, f.name.value)
-                    for f in _fields_for(node.selection_set, object_type.name)
+                    for f in _fields_for(node.selection_set, object_type, self.schema)
                     if not f.name.value.startswith("__")
                 ]
                 if fields or object_type is named:
@@ -792,11 +812,14 @@ class _Planner:
             fragments: list[SelectionNode] = []
             for type_name, selections in group.selections.items():
                 local = self.model.entity_type(subgraph, type_name)
+                # a field set's field planned for two fetches' representations is asked once
                 if self.model.is_interface_object(subgraph, local):
                     # its `__typename` there is the interface's, not the object's type
-                    fragments.append(_fragment(local, list(selections)))
+                    fragments.append(_fragment(local, _unique_selections(list(selections))))
                 else:
-                    fragments.append(_fragment(local, [_typename(), *selections]))
+                    fragments.append(
+                        _fragment(local, _unique_selections([_typename(), *selections]))
+                    )
             fields.append(
                 FieldNode(
                     alias=_name(alias),
@@ -923,27 +946,54 @@ def _unique_selections(selections: list[SelectionNode]) -> list[SelectionNode]:
 
 
 def _fields_in(groups: dict[tuple[int, str, PlanPath], _Group]) -> int:
-    """How many fields entity fetches ask for: a plan's cost after its fetch count."""
-    return sum(len(v) for g in groups.values() for v in g.selections.values())
+    """How many fields entity fetches ask for, at every depth: a plan's cost after its
+    fetch count (a list fetched whole again elsewhere costs its every field)."""
+    return sum(_count(s) for g in groups.values() for v in g.selections.values() for s in v)
 
 
-def _fields_for(selection_set: SelectionSetNode, concrete: str) -> list[FieldNode]:
-    """A field set's fields that apply to a concrete type (its fragments on it included)."""
+def _count(selection: SelectionNode) -> int:
+    inner: SelectionSetNode | None = getattr(selection, "selection_set", None)
+    below = sum(_count(s) for s in inner.selections) if inner is not None else 0
+    return below + isinstance(selection, FieldNode)
+
+
+def _applies(
+    fragment: InlineFragmentNode, concrete: GraphQLObjectType, schema: GraphQLSchema
+) -> bool:
+    if fragment.type_condition is None:
+        return True
+    condition = schema.type_map.get(fragment.type_condition.name.value)
+    if condition is concrete:
+        return True
+    return is_abstract_type(condition) and schema.is_sub_type(condition, concrete)
+
+
+def _fields_for(
+    selection_set: SelectionSetNode, concrete: GraphQLObjectType, schema: GraphQLSchema
+) -> list[FieldNode]:
+    """A field set's fields that apply to a concrete type: its fragments on the type, or
+    on an interface or union it belongs to, included (`... on Bar { bar }` for a Baz)."""
     found: list[FieldNode] = []
     for s in selection_set.selections:
         if isinstance(s, FieldNode):
             found.append(s)
-        elif isinstance(s, InlineFragmentNode) and (
-            s.type_condition is None or s.type_condition.name.value == concrete
-        ):
-            found.extend(_fields_for(s.selection_set, concrete))
+        elif isinstance(s, InlineFragmentNode) and _applies(s, concrete, schema):
+            found.extend(_fields_for(s.selection_set, concrete, schema))
     return found
 
 
-def _children(client_field: Field) -> list[tuple[str, Field]]:
-    """The field's sub-selection as (concrete type, field) pairs."""
+def _units(client_field: Field) -> list[list[tuple[str, Field]]]:
+    """The field's sub-selection as the parts a split may send to different subgraphs,
+    each a list of (concrete type, field) pairs. A field selected on an abstract type
+    itself (`node { id }`, one node collected for every concrete type) is one part:
+    a subgraph gives it for every type or not at all, as Apollo plans it; only type
+    conditions (`... on Account { id }`) let the types go their own ways."""
     assert client_field.selection is not None
-    return [(t, f) for t, fields in client_field.selection.by_type.items() for f in fields]
+    units: dict[int, list[tuple[str, Field]]] = {}
+    for concrete, fields in client_field.selection.by_type.items():
+        for child in fields:
+            units.setdefault(id(child.node), []).append((concrete, child))
+    return list(units.values())
 
 
 def _only(client_field: Field, chosen: list[tuple[str, Field]]) -> Field:

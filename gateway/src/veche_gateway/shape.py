@@ -33,6 +33,7 @@ from typing import Any
 from graphql import (
     FieldNode,
     GraphQLError,
+    GraphQLInterfaceType,
     GraphQLLeafType,
     GraphQLList,
     GraphQLNonNull,
@@ -108,7 +109,9 @@ class Shaper:
 
     # --- compiling ------------------------------------------------------------------
 
-    def _fields(self, parent: GraphQLObjectType, selection: Selection) -> tuple[_Field, ...]:
+    def _fields(
+        self, parent: GraphQLObjectType | GraphQLInterfaceType, selection: Selection
+    ) -> tuple[_Field, ...]:
         fields: list[_Field] = []
         for f in selection.fields(parent.name):
             if f.name == "__typename":
@@ -135,7 +138,8 @@ class Shaper:
         if selection is not None:
             for concrete in selection.by_type:
                 object_type = self.schema.type_map[concrete]
-                assert isinstance(object_type, GraphQLObjectType)
+                # an interface no object implements holds its own fields (normalize.py)
+                assert isinstance(object_type, GraphQLObjectType | GraphQLInterfaceType)
                 step.fields[concrete] = self._fields(object_type, selection)
         return step
 

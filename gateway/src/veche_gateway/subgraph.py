@@ -113,6 +113,11 @@ class Subgraph:
     shareable_types: set[str] = field(default_factory=set)
     external_types: set[str] = field(default_factory=set)
     interface_objects: set[str] = field(default_factory=set)  # `type T @interfaceObject`
+    # types with a `@key` on an `extend type` or with `@extends`: their `@external` key
+    # fields are the subgraph's own (Federation's "fake" externals, given in every
+    # representation); on a type the subgraph defines, `@external` means it cannot
+    # return the field, key or not
+    extension_types: set[str] = field(default_factory=set)
     # federation directives used here that the gateway does not implement, each with
     # where it sits: composition refuses them rather than ignore them
     unsupported: list[tuple[str, str]] = field(default_factory=list)
@@ -145,6 +150,11 @@ class Subgraph:
             for key in keys:
                 walk(type_name, key.selection)
         return found
+
+    def owns_external_key(self, type_name: str, field_name: str) -> bool:
+        """An `@external` field the subgraph resolves all the same: a key field of a
+        type extension."""
+        return type_name in self.extension_types and field_name in self.key_field_names(type_name)
 
     def key_field_names(self, type_name: str) -> set[str]:
         names: set[str] = set()
@@ -241,6 +251,11 @@ def load_subgraph(name: str, url: str, sdl: str) -> Subgraph:
     for schema_node in document.definitions:
         if isinstance(schema_node, SchemaDefinitionNode | SchemaExtensionNode):
             _unsupported(subgraph, directives, schema_node, "the schema")
+    for extension in document.definitions:
+        if isinstance(extension, TypeExtensionNode) and any(
+            d == "key" for d, _ in directives.read(extension)
+        ):
+            subgraph.extension_types.add(extension.name.value)
     for definition in definitions:
         if not isinstance(definition, TypeDefinitionNode | TypeExtensionNode):
             continue
@@ -278,6 +293,8 @@ def _read_type(subgraph: Subgraph, directives: _Directives, node: Node) -> None:
             subgraph.external_types.add(type_name)
         elif directive == "interfaceObject":
             subgraph.interface_objects.add(type_name)
+        elif directive == "extends":
+            subgraph.extension_types.add(type_name)
         elif directive == "inaccessible":
             subgraph.inaccessible.add(type_name)
     for value in getattr(node, "values", None) or ():
