@@ -17,7 +17,14 @@ from veche_kit.cursors import ID_SHAPE, decode_cursor, encode_cursor, position_a
 from veche_kit.errors import BadUserInputError
 from veche_kit.graphql import FederatedSchema, RequestContext
 from veche_kit.inputs import bounded
-from veche_kit.limits import OperationLimits, TooComplex, measure
+from veche_kit.limits import (
+    CACHED_QUERY_CHARS,
+    Accepted,
+    DocumentCache,
+    OperationLimits,
+    TooComplex,
+    measure,
+)
 from veche_kit.memo import BriefCache
 
 
@@ -204,3 +211,53 @@ async def test_brief_cache_keeps_a_value_for_its_seconds() -> None:
 async def test_a_named_operation_that_does_not_parse_is_coded_too() -> None:
     result = await SCHEMA.execute("query Named { echo(", operation_name="Named")
     assert (result.errors or [])[0].extensions == {"code": "GRAPHQL_PARSE_FAILED"}
+
+
+async def test_the_document_cache_keeps_only_accepted_documents() -> None:
+    schema = FederatedSchema(query=Query)
+    refused = [
+        "{ echo(",  # does not parse
+        "{ nope }",  # does not validate
+        nested(30, "me"),  # too deep
+        "{ " + "__typename " * 6000 + "}",  # too many tokens
+    ]
+    for query in refused:
+        assert (await schema.execute(query)).errors
+    assert (len(schema.documents), schema.documents.chars) == (0, 0)  # no weight left
+    accepted = "query($t: [String!]!) { echo(tags: $t) }"
+    assert (await schema.execute(accepted, variable_values={"t": ["a"]})).data == {"echo": 1}
+    assert (len(schema.documents), schema.documents.chars) == (1, len(accepted))
+
+
+async def test_a_kept_document_still_refuses_oversized_variables() -> None:
+    schema = FederatedSchema(query=Query)
+    query = "query($t: [String!]!) { echo(tags: $t) }"
+    assert (await schema.execute(query, variable_values={"t": ["a"]})).data == {"echo": 1}
+    kept = schema.documents.get(OperationLimits(), query)
+    assert kept is not None
+    assert [site.node.name.value for site in kept.sites] == ["tags"]
+    result = await schema.execute(query, variable_values={"t": ["a", "b", "c"]})
+    (error,) = result.errors or []
+    assert error.extensions == {"code": "BAD_USER_INPUT", "field": "tags"}
+    assert (await schema.execute("{ __typename }")).data == {"__typename": "Query"}
+    untouched = schema.documents.get(OperationLimits(), "{ __typename }")
+    assert untouched is not None
+    assert untouched.sites == ()  # nothing to check: a repeated read skips the walk
+
+
+def test_the_document_cache_is_bounded_in_entries_and_characters() -> None:
+    limits = OperationLimits()
+    document = parse("{ __typename }")
+    by_count = DocumentCache(maxsize=2)
+    for query in ("{ a }", "{ b }", "{ c }"):
+        by_count.keep(limits, query, Accepted(document, ()))
+    assert by_count.get(limits, "{ a }") is None
+    assert by_count.get(limits, "{ c }") is not None
+    assert (len(by_count), by_count.chars) == (2, 10)
+    by_chars = DocumentCache(maxsize=100, max_chars=25)
+    for i in range(10):
+        by_chars.keep(limits, "{ x" + str(i) + " }", Accepted(document, ()))  # 6 chars each
+    assert (len(by_chars), by_chars.chars) == (4, 24)
+    assert by_chars.get(limits, "{ x9 }") is not None
+    by_chars.keep(limits, "{ " + "y" * CACHED_QUERY_CHARS + " }", Accepted(document, ()))
+    assert (len(by_chars), by_chars.chars) == (4, 24)  # too large to keep at all

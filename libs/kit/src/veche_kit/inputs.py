@@ -190,18 +190,22 @@ def _variable_values(
     return values
 
 
-def oversized_input(
-    schema: GraphQLSchema,
-    document: DocumentNode,
-    operation_name: str | None,
-    variables: Mapping[str, Any] | None,
-) -> GraphQLError | None:
-    """A BAD_USER_INPUT error naming the first argument beyond its maximum, or None."""
-    operation = get_operation_ast(document, operation_name)
-    if operation is None:
-        return None
-    values = _variable_values(operation, variables)
+@dataclass(frozen=True)
+class InputSite:
+    """One argument of a document whose value has a maximum to check."""
+
+    argument: GraphQLArgument
+    node: ArgumentNode
+    bound: Bound | None
+    inside: bool  # an input object: paths leave out the argument's name
+
+
+def input_sites(schema: GraphQLSchema, document: DocumentNode) -> tuple[InputSite, ...]:
+    """The arguments of `document` (every definition, fragments too) that `oversized_input`
+    checks: found by one visit with type information, which costs more than the checks,
+    so a document kept for reuse keeps its sites too."""
     type_info = TypeInfo(schema)
+    sites: list[InputSite] = []
 
     class Arguments(Visitor):
         def enter_argument(self, node: ArgumentNode, *_: Any) -> None:
@@ -209,16 +213,39 @@ def oversized_input(
             if argument is None:
                 return
             bound = bound_of(argument)
-            if bound is None and not isinstance(_named(argument.type)[0], GraphQLInputObjectType):
-                return
-            value = value_from_ast_untyped(node.value, values)
+            inside = isinstance(_named(argument.type)[0], GraphQLInputObjectType)
+            if bound is not None or inside:
+                sites.append(InputSite(argument, node, bound, inside))
+
+    visit(document, TypeInfoVisitor(type_info, Arguments()))
+    return tuple(sites)
+
+
+def oversized_input(
+    schema: GraphQLSchema,
+    document: DocumentNode,
+    operation_name: str | None,
+    variables: Mapping[str, Any] | None,
+    sites: tuple[InputSite, ...] | None = None,
+) -> GraphQLError | None:
+    """A BAD_USER_INPUT error naming the first argument beyond its maximum, or None.
+    `sites` are `input_sites(schema, document)` when the caller kept them."""
+    operation = get_operation_ast(document, operation_name)
+    if operation is None:
+        return None
+    if sites is None:
+        sites = input_sites(schema, document)
+    if not sites:
+        return None
+    values = _variable_values(operation, variables)
+    try:
+        for site in sites:
+            value = value_from_ast_untyped(site.node.value, values)
             # Paths inside an input object leave out the argument, as the services' own
             # refusals do (`questions[0].text` of `input`).
-            inside = isinstance(_named(argument.type)[0], GraphQLInputObjectType)
-            _check(value, argument.type, bound, "" if inside else node.name.value)
-
-    try:
-        visit(document, TypeInfoVisitor(type_info, Arguments()))
+            _check(
+                value, site.argument.type, site.bound, "" if site.inside else site.node.name.value
+            )
     except _Oversized as refused:
         return GraphQLError(
             refused.message, extensions={"code": "BAD_USER_INPUT", "field": refused.where}

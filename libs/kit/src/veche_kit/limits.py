@@ -38,15 +38,17 @@ from graphql import (
 from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
-from veche_kit.inputs import oversized_input
+from veche_kit.inputs import InputSite, input_sites, oversized_input
 
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
 GRAPHQL_VALIDATION_FAILED = "GRAPHQL_VALIDATION_FAILED"
 # graphql-core's wording when `max_tokens`, or its own bound on nesting, stops the parser.
 PARSER_LIMIT_MESSAGES = ("Document contains more than", "Document is nested too deeply")
-# Documents larger than this are not kept: the cache is bounded in bytes too.
+# Documents larger than this are not kept, and all kept weigh at most CACHE_CHARS:
+# the cache is bounded in bytes too.
 CACHED_QUERY_CHARS = 20_000
+CACHE_CHARS = 1_000_000
 
 
 @dataclass(frozen=True)
@@ -131,28 +133,42 @@ def measure(document: DocumentNode, limits: OperationLimits) -> None:
             raise TooComplex(f"The operation uses more than {limits.max_aliases} aliases.")
 
 
+@dataclass(frozen=True)
+class Accepted:
+    """A document that parsed, fit the limits and validated, with its input sites."""
+
+    document: DocumentNode
+    sites: tuple[InputSite, ...]
+
+
 class DocumentCache:
     """Documents that parsed, fit the limits and validated, by the limits they met and
     their text (LRU; a document accepted under looser limits is not reused under
-    stricter ones)."""
+    stricter ones). Bounded in entries and in the characters of the texts kept (a
+    parsed document weighs in proportion to its text); a text over
+    `CACHED_QUERY_CHARS` is never kept."""
 
-    def __init__(self, maxsize: int = 256) -> None:
+    def __init__(self, maxsize: int = 256, max_chars: int = CACHE_CHARS) -> None:
         self.maxsize = maxsize
-        self._documents: OrderedDict[tuple[OperationLimits, str], DocumentNode] = OrderedDict()
+        self.max_chars = max_chars
+        self.chars = 0  # the characters of the texts kept
+        self._documents: OrderedDict[tuple[OperationLimits, str], Accepted] = OrderedDict()
 
-    def get(self, limits: OperationLimits, query: str) -> DocumentNode | None:
-        document = self._documents.get((limits, query))
-        if document is not None:
+    def get(self, limits: OperationLimits, query: str) -> Accepted | None:
+        accepted = self._documents.get((limits, query))
+        if accepted is not None:
             self._documents.move_to_end((limits, query))
-        return document
+        return accepted
 
-    def keep(self, limits: OperationLimits, query: str, document: DocumentNode) -> None:
-        if len(query) > CACHED_QUERY_CHARS or self.maxsize <= 0:
+    def keep(self, limits: OperationLimits, query: str, accepted: Accepted) -> None:
+        key = (limits, query)
+        if len(query) > CACHED_QUERY_CHARS or self.maxsize <= 0 or key in self._documents:
             return
-        self._documents[(limits, query)] = document
-        self._documents.move_to_end((limits, query))
-        while len(self._documents) > self.maxsize:
-            self._documents.popitem(last=False)
+        self._documents[key] = accepted
+        self.chars += len(query)
+        while len(self._documents) > self.maxsize or self.chars > self.max_chars:
+            (_, dropped), _ = self._documents.popitem(last=False)
+            self.chars -= len(dropped)
 
     def __len__(self) -> int:
         return len(self._documents)
@@ -194,6 +210,7 @@ class OperationGuard(SchemaExtension):
     def on_parse(self) -> Iterator[None]:
         context = self.execution_context
         self._known = False
+        self._sites: tuple[InputSite, ...] | None = None  # known once validated
         self._refused: GraphQLError | None = None
         limits = self._limits()
         context.parse_options["max_tokens"] = limits.max_tokens
@@ -202,7 +219,8 @@ class OperationGuard(SchemaExtension):
         if query and context.graphql_document is None:
             known = cache.get(limits, query) if cache is not None else None
             if known is not None:
-                context.graphql_document = known
+                context.graphql_document = known.document
+                self._sites = known.sites
                 self._known = True
             else:
                 try:
@@ -243,16 +261,21 @@ class OperationGuard(SchemaExtension):
                 _with_code(e, GRAPHQL_VALIDATION_FAILED) for e in errors
             ]
         elif document is not None and context.query:
+            self._sites = input_sites(context.schema._schema, document)
             cache = self._cache()
             if cache is not None:
-                cache.keep(self._limits(), context.query, document)
+                cache.keep(self._limits(), context.query, Accepted(document, self._sites))
 
     def on_execute(self) -> Iterator[None]:
         context = self.execution_context
         document = context.graphql_document
         if document is not None and context.result is None:
             refused = oversized_input(
-                context.schema._schema, document, context.operation_name, context.variables
+                context.schema._schema,
+                document,
+                context.operation_name,
+                context.variables,
+                getattr(self, "_sites", None),
             )
             if refused is not None:
                 context.result = GraphQLExecutionResult(data=None, errors=[refused])
