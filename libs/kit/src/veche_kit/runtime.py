@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import threading
@@ -19,6 +20,7 @@ from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
 from cross_web import HTTPException
 from pymongo import AsyncMongoClient, IndexModel
 from starlette.applications import Starlette
@@ -295,6 +297,12 @@ class SubgraphApp(GraphQL[RequestContext, None]):
         context = self.context_factory(request)
         context.limits = self.limits
         return context
+
+    def encode_json(self, data: object) -> bytes:
+        try:
+            return orjson.dumps(data)  # a tenth of json.dumps' time on a page of polls
+        except TypeError:  # what orjson refuses (an int past 64 bits) is json's to judge
+            return json.dumps(data, separators=(",", ":")).encode()
 
     async def process_result(self, request: Any, result: ExecutionResult) -> GraphQLHTTPResponse:
         if result.errors:
