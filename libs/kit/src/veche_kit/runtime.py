@@ -16,7 +16,6 @@ import os
 import threading
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine, Mapping, Sequence
-from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -29,14 +28,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
+from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
 from strawberry.types import ExecutionResult
+from strawberry.types.graphql import OperationType
 
 from veche_kit.auth import STALE_INDEXES, StaleTokens, TokenVerifier
 from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer, Handler
 from veche_kit.graphql import RequestContext
-from veche_kit.graphql_http import Refused, read_graphql_request, refusal
+from veche_kit.graphql_http import JSON_TYPE, Refused, read_graphql_request, refusal
 from veche_kit.limits import OperationLimits
 from veche_kit.logs import request_id_var
 from veche_kit.metrics import MetricsMiddleware, ServiceMetrics, State
@@ -237,8 +239,8 @@ class RequestIdMiddleware:
 
 
 ContextFactory = Callable[[Request], RequestContext]
-# The request `SubgraphApp` has read and checked, for Strawberry's `parse_http_body`.
-_checked_request: ContextVar[GraphQLRequestData] = ContextVar("checked_request")
+# What a POST may run (subscriptions are not served over HTTP).
+POST_OPERATIONS = OperationType.from_http("POST")
 
 
 def operation_limits(settings: ServiceSettings) -> OperationLimits:
@@ -275,13 +277,8 @@ class SubgraphApp(GraphQL[RequestContext, None]):
         request = Request(scope, receive)
         response: Response
         try:
-            checked = _checked_request.set(
-                await read_graphql_request(request, self.limits.max_body_bytes)
-            )
-            try:
-                response = await self.run(request)
-            finally:
-                _checked_request.reset(checked)
+            data = await read_graphql_request(request, self.limits.max_body_bytes)
+            response = await self._answer(request, data)
         except Refused as refused:
             self.metrics.errors_of([refused.code])
             response = refused.response()
@@ -290,8 +287,28 @@ class SubgraphApp(GraphQL[RequestContext, None]):
             response = refusal(exc.reason, exc.status_code)
         await response(scope, receive, send)
 
-    async def parse_http_body(self, request: Any) -> GraphQLRequestData:
-        return _checked_request.get()
+    async def _answer(self, request: Request, data: GraphQLRequestData) -> Response:
+        """What Strawberry's `run` does with the one JSON POST that reaches here, read and
+        checked: execute, then encode. Its adapters, sub-response and checks for GET,
+        batches and streams are for requests refused before this (a tenth of the floor)."""
+        context = await self.get_context(request, None)
+        try:
+            result = await self.schema.execute(
+                data.query,
+                variable_values=data.variables,
+                context_value=context,
+                operation_name=data.operation_name,
+                allowed_operation_types=POST_OPERATIONS,
+                operation_extensions=data.extensions,
+            )
+        except CannotGetOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason()) from error
+        except InvalidOperationTypeError as error:
+            raise HTTPException(400, error.as_http_error_reason("POST")) from error
+        except MissingQueryError as error:
+            raise HTTPException(400, "No GraphQL query found in the request") from error
+        body = await self.process_result(request, result)
+        return Response(self.encode_json(body), media_type=JSON_TYPE)
 
     async def get_context(self, request: Any, response: Any) -> RequestContext:
         context = self.context_factory(request)
