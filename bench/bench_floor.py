@@ -11,8 +11,9 @@ interpreter) keeps the connections busy for each case after a warm-up, and the
 service's CPU time (utime + stime from /proc/PID/stat) is read before and after.
 Cases: `{ __typename }` (the floor every service shares: HTTP, middleware,
 GraphQL pipeline) and one realistic anonymous read (`polls(first: 10)` with
-its questions and options). Prints req/s and CPU ms per request; CPU per
-request is the figure to compare, as rates move with whatever else runs.
+its questions and options). Prints req/s and CPU ms per request, raw and net
+of what the service's background loops (relay, folder, closer) spend idle;
+CPU per request is the figure to compare, as rates move with whatever else runs.
 With `--py-spy DIR`, each case's samples are written there as folded stacks
 (`pip install py-spy`). Skips, saying why, without wrk or a broker.
 """
@@ -88,6 +89,7 @@ class Measured:
     seconds: float
     bad: int
     cpu: float
+    idle: float  # the service's CPU seconds per second with no request (its background loops)
 
     @property
     def rate(self) -> float:
@@ -96,6 +98,11 @@ class Measured:
     @property
     def cpu_ms(self) -> float:
         return 1000 * self.cpu / max(self.requests, 1)
+
+    @property
+    def net_ms(self) -> float:
+        """CPU per request less what the background loops spent meanwhile."""
+        return 1000 * max(self.cpu - self.idle * self.seconds, 0.0) / max(self.requests, 1)
 
 
 async def wrk(url: str, script: Path, connections: int, seconds: float) -> tuple[int, float, int]:
@@ -129,7 +136,16 @@ def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | No
     )
 
 
-async def measure(case: str, url: str, pid: int, args: argparse.Namespace, work: Path) -> Measured:
+async def idle_cpu(pid: int, seconds: float = 5) -> float:
+    """The service's CPU seconds per second while nothing asks it anything."""
+    before = cpu_seconds(pid)
+    await asyncio.sleep(seconds)
+    return (cpu_seconds(pid) - before) / seconds
+
+
+async def measure(
+    case: str, url: str, pid: int, args: argparse.Namespace, work: Path, idle: float
+) -> Measured:
     script = work / f"{len(case)}.lua"
     body = json.dumps({"query": CASES[case]})
     script.write_text(LUA.format(body=json.dumps(body)))
@@ -143,7 +159,7 @@ async def measure(case: str, url: str, pid: int, args: argparse.Namespace, work:
     cpu = cpu_seconds(pid) - before
     if spy is not None:
         spy.wait(timeout=60)
-    return Measured(case, requests, seconds, bad, cpu)
+    return Measured(case, requests, seconds, bad, cpu, idle)
 
 
 async def publish_polls(url: str, mint: TokenMint, count: int) -> None:
@@ -185,13 +201,16 @@ def _processes(work: Path, amqp: str, jwks_base: str) -> tuple[Process, Process,
 def table(results: list[Measured], args: argparse.Namespace) -> str:
     lines = [
         f"wrk, {args.connections} connections, {args.seconds:.0f} s per case after "
-        f"{args.warmup:.0f} s of warm-up; CPU is the polls process's utime+stime",
+        f"{args.warmup:.0f} s of warm-up; CPU is the polls process's utime+stime; net of "
+        f"idle less its background loops ({1000 * results[0].idle:.1f} ms/s when idle)",
         "",
-        f"| {'case':<18} | {'req/s':>7} | {'CPU ms/request':>14} | {'bad':>4} |",
-        f"|{'-' * 20}|{'-' * 9}|{'-' * 16}|{'-' * 6}|",
+        f"| {'case':<18} | {'req/s':>7} | {'CPU ms/request':>14} | {'net of idle':>11} | bad |",
+        f"|{'-' * 20}|{'-' * 9}|{'-' * 16}|{'-' * 13}|-----|",
     ]
     for r in results:
-        lines.append(f"| {r.case:<18} | {r.rate:>7.0f} | {r.cpu_ms:>14.3f} | {r.bad:>4} |")
+        lines.append(
+            f"| {r.case:<18} | {r.rate:>7.0f} | {r.cpu_ms:>14.3f} | {r.net_ms:>11.3f} | {r.bad:>3} |"
+        )
     return "\n".join(lines)
 
 
@@ -212,7 +231,8 @@ async def main(args: argparse.Namespace) -> None:
             url = f"http://127.0.0.1:{port}/graphql"
             await publish_polls(url, mint, 12)
             assert service.pid is not None
-            results = [await measure(case, url, service.pid, args, work) for case in CASES]
+            idle = await idle_cpu(service.pid)
+            results = [await measure(case, url, service.pid, args, work, idle) for case in CASES]
         print(table(results, args))
     finally:
         for process in (service, mongo):
