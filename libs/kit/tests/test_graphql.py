@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator, Iterator
+from typing import ClassVar
+
 import pytest
 import strawberry
 from graphql import build_schema
+from strawberry.extensions import SchemaExtension
 
 from veche_kit.cursors import encode_cursor
 from veche_kit.errors import BadUserInputError, NotFoundError
@@ -12,6 +16,7 @@ from veche_kit.graphql import (
     MAX_PAGE,
     Connection,
     FederatedSchema,
+    _Hooks,
     connection,
     id_connection,
     page_size,
@@ -86,3 +91,70 @@ def test_undescribed_names_each_element_without_a_description() -> None:
     '''
     found = undescribed(build_schema(sdl))
     assert sorted(found) == ["Gadget", "Gadget.name", "Query.thing(size)", "Size", "Size.L"]
+
+
+class _Recorder(SchemaExtension):
+    """Generator hooks on every step, recording when each enters and leaves."""
+
+    seen: ClassVar[list[str]] = []
+
+    def on_operation(self) -> Iterator[None]:
+        self.seen.append("operation")
+        yield
+        self.seen.append("operation done")
+
+    def on_parse(self) -> Iterator[None]:
+        self.seen.append("parse")
+        yield
+        self.seen.append("parse done")
+
+    def on_validate(self) -> Iterator[None]:
+        self.seen.append("validate")
+        yield
+        self.seen.append("validate done")
+
+    def on_execute(self) -> Iterator[None]:
+        self.seen.append("execute")
+        yield
+        self.seen.append("execute done")
+
+
+class _AsyncRecorder(SchemaExtension):
+    """An async hook: Strawberry's own context manager runs it."""
+
+    seen: ClassVar[list[str]] = []
+
+    async def on_execute(self) -> AsyncIterator[None]:
+        self.seen.append("async execute")
+        yield
+        self.seen.append("async execute done")
+
+
+async def test_the_light_hook_runner_runs_every_step_in_order_and_falls_back() -> None:
+    schema = FederatedSchema(query=Query, extensions=[_Recorder, _AsyncRecorder])
+    _Recorder.seen.clear()
+    _AsyncRecorder.seen.clear()
+    assert (await schema.execute("{ __typename }")).data == {"__typename": "Query"}
+    steps = ["operation", "parse", "parse done", "validate", "validate done", "execute"]
+    assert _Recorder.seen == [*steps, "execute done", "operation done"]
+    assert _AsyncRecorder.seen == ["async execute", "async execute done"]
+    _Recorder.seen.clear()
+    (error,) = (await schema.execute("{ nope }")).errors or []
+    assert _Recorder.seen == [*steps[:-1], "operation done"]  # no execution, but the end
+    assert error.extensions == {"code": "GRAPHQL_VALIDATION_FAILED"}  # ErrorCodes ran too
+
+
+def test_a_hook_is_closed_at_its_yield_when_the_step_fails() -> None:
+    closed: list[str] = []
+
+    def hook() -> Iterator[None]:
+        try:
+            yield
+            closed.append("after yield")
+        finally:
+            closed.append("closed")
+
+    hooks = _Hooks([hook])
+    with pytest.raises(ValueError, match="boom"), hooks:
+        raise ValueError("boom")
+    assert closed == ["closed"]

@@ -16,11 +16,12 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Annotated, Any, Generic, TypeVar
+from typing import Annotated, Any, ClassVar, Generic, TypeVar
 
 import strawberry
 from graphql import (
@@ -36,8 +37,10 @@ from graphql import (
 from starlette.requests import Request
 from strawberry.dataloader import DataLoader
 from strawberry.extensions import SchemaExtension
+from strawberry.extensions.runner import SchemaExtensionsRunner
 from strawberry.federation.schema import FederationAny
 from strawberry.federation.schema_directives import ListSize
+from strawberry.types import ExecutionContext
 from strawberry.types.info import Info
 from strawberry.types.unset import UNSET
 
@@ -117,6 +120,86 @@ class ErrorCodes(SchemaExtension):
             result.errors = [_coded(error) for error in result.errors]
 
 
+_STEPS = ("on_operation", "on_parse", "on_validate", "on_execute")
+
+
+class _Hooks:
+    """One step's generator hooks (`on_parse`, ...), entered as Strawberry's context
+    managers enter them, without building an exit stack and a context manager per hook
+    per request (a third of a cached `{ __typename }`). On an exception each hook is
+    closed at its `yield` (the code after it does not run) and the exception goes on."""
+
+    __slots__ = ("_hooks", "_running")
+
+    def __init__(self, hooks: list[Callable[[], Iterator[None]]]) -> None:
+        self._hooks = hooks
+        self._running: list[Iterator[None]] = []
+
+    def __enter__(self) -> None:
+        for hook in self._hooks:
+            generator = hook()
+            next(generator)
+            self._running.append(generator)
+
+    def __exit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        running, self._running = self._running, []
+        for generator in reversed(running):
+            if exc is not None:
+                generator.close()  # type: ignore[attr-defined]
+                continue
+            try:
+                next(generator)
+            except StopIteration:
+                continue
+            raise RuntimeError(f"{generator} yielded more than once")
+
+    async def __aenter__(self) -> None:
+        self.__enter__()
+
+    async def __aexit__(self, exc_type: object, exc: BaseException | None, tb: object) -> None:
+        self.__exit__(exc_type, exc, tb)
+
+
+def _generator_hooks(extension_type: type) -> dict[str, bool]:
+    """For each step: whether the type's hook is a generator (None-hooks count as one)."""
+    plain: dict[str, bool] = {}
+    for step in _STEPS:
+        hook = getattr(extension_type, step)
+        plain[step] = hook is getattr(SchemaExtension, step) or inspect.isgeneratorfunction(hook)
+    return plain
+
+
+class _HookRunner(SchemaExtensionsRunner):
+    """Strawberry's runner, with `_Hooks` for every step whose hooks are all generators
+    (ours are); any other kind of hook gets Strawberry's own context manager."""
+
+    _kinds: ClassVar[dict[type, dict[str, bool]]] = {}
+
+    def _step(self, step: str, fallback: Callable[[], Any]) -> Any:
+        hooks: list[Callable[[], Iterator[None]]] = []
+        for extension in self.extensions:
+            kind = type(extension)
+            if kind not in self._kinds:
+                self._kinds[kind] = _generator_hooks(kind)
+            if not self._kinds[kind][step]:
+                return fallback()
+            if getattr(kind, step) is not getattr(SchemaExtension, step):
+                hooks.append(getattr(extension, step))
+        return _Hooks(hooks)
+
+    def operation(self) -> Any:
+        return self._step("on_operation", super().operation)
+
+    def parsing(self) -> Any:
+        return self._step("on_parse", super().parsing)
+
+    def validation(self) -> Any:
+        return self._step("on_validate", super().validation)
+
+    def executing(self) -> Any:
+        return self._step("on_execute", super().executing)
+
+
 class FederatedSchema(strawberry.federation.Schema):
     """A Federation v2 subgraph schema whose errors carry codes, whose operations are
     held to `OperationLimits` and whose list and text inputs to their stated maxima
@@ -129,6 +212,11 @@ class FederatedSchema(strawberry.federation.Schema):
         super().__init__(**kwargs)
         self.documents = DocumentCache(cached_documents)
         describe_bounds(self._schema)
+
+    def create_extensions_runner(
+        self, execution_context: ExecutionContext, extensions: list[SchemaExtension]
+    ) -> SchemaExtensionsRunner:
+        return _HookRunner(execution_context=execution_context, extensions=extensions)
 
     def process_errors(self, errors: list[GraphQLError], execution_context: Any = None) -> None:
         # ErrorCodes has already logged what was unexpected; refusals are not errors of ours.
