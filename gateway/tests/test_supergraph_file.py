@@ -363,8 +363,10 @@ async def test_a_changed_file_is_picked_up_and_a_broken_one_keeps_the_last_good(
         await gateway.stop()
 
 
-async def test_a_file_that_never_loaded_is_not_ready(tmp_path: Path) -> None:
-    path = tmp_path / "missing.graphql"
+async def test_a_file_not_there_yet_is_not_ready_until_it_is(
+    apollo_composition: Path, tmp_path: Path
+) -> None:
+    path = tmp_path / "later.graphql"
     gateway = await _file_gateway(path, *_small_subgraphs())
     try:
         app = create_app(gateway.settings, gateway=gateway)
@@ -374,6 +376,15 @@ async def test_a_file_that_never_loaded_is_not_ready(tmp_path: Path) -> None:
             ready = await http.get("/ready")
             assert ready.status_code == 503
             assert "cannot read the supergraph file" in ready.json()["supergraphFile"]["error"]
+            assert gateway.breakers == {}
+
+            path.write_text(_local_supergraph(apollo_composition, _small_subgraphs()))
+            assert await gateway.reload() is True
+            assert (await http.get("/ready")).json()["ready"] is True
+            health = (await http.get("/health")).json()
+            assert health["status"] == "ok", health
+            assert list(health["subgraphs"]) == ["products", "inventory", "reviews", "users"]
+            assert health["subgraphs"]["users"]["breaker"]["state"] == "closed"
     finally:
         await gateway.stop()
 
