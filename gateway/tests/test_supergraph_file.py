@@ -426,6 +426,15 @@ enum Color @join__type(graph: B) { RED GREEN }
 """
 
 
+def test_the_setting_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("SUPERGRAPH_FILE", str(tmp_path / "supergraph.graphql"))
+    assert Settings().supergraph_file == tmp_path / "supergraph.graphql"
+    monkeypatch.delenv("SUPERGRAPH_FILE")
+    assert Settings().supergraph_file is None
+
+
 def test_a_join_v0_2_supergraph_is_read() -> None:
     extracted = extract_subgraphs(V02)
     supergraph = compose([load_subgraph(e.name, e.url, e.sdl) for e in extracted])
@@ -467,8 +476,20 @@ def test_a_join_v0_2_supergraph_is_read() -> None:
             ('A @join__graph(name: "a", url: "http://a/graphql")', "A"),
             "join__Graph.A needs one @join__graph(name:, url:)",
         ),
+        (
+            ("type Dog @join__type(graph: A)", "type Dog @join__type(graph: C)"),
+            '@join__type on "Dog" names no graph of join__Graph (graph: C)',
+        ),
     ],
-    ids=["security-spec", "custom-directive", "progressive-override", "fed1", "syntax", "graph"],
+    ids=[
+        "security-spec",
+        "custom-directive",
+        "progressive-override",
+        "fed1",
+        "syntax",
+        "graph",
+        "unknown-graph",
+    ],
 )  # fmt: skip
 def test_what_cannot_be_represented_is_refused_by_name(
     change: tuple[str, str], message: str

@@ -363,6 +363,10 @@ class Gateway:
         except CompositionError as exc:
             self._file_refused(f"the supergraph file {path} is refused: {exc}")
             return False
+        except Exception as exc:  # a file we did not foresee must not stop the gateway
+            log.exception("unexpected failure while reading the supergraph file")
+            self._file_refused(f"the supergraph file {path} is refused: {exc!r}")
+            return False
         await self._use_urls({e.name: e.url for e in extracted})
         self._file_digest = digest
         self.supergraph = supergraph  # one reference swap: atomic for readers

@@ -251,11 +251,24 @@ class _Extraction:
         self.membership = {name: self._graphs_of(node) for name, node in types.items()}
 
     def _join(self, node: Any, directive: str) -> list[dict[str, Any]]:
-        return [
+        found = [
             _arguments(d)
             for d in getattr(node, "directives", None) or ()
             if self.names.join_directive(d.name.value) == directive
         ]
+        for args in found:
+            graph = args.get("graph")
+            # only @join__field may go without a graph (a field of the supergraph only)
+            if (graph is None and directive != "field") or (
+                graph is not None and graph not in self.graphs
+            ):
+                name = getattr(node, "name", None)
+                raise SupergraphFileError(
+                    f"@{self.names.join}__{directive} on"
+                    f' "{name.value if name else "?"}" names no graph of {self.names.join}__Graph'
+                    f" (graph: {graph})"
+                )
+        return found
 
     def _graphs_of(self, node: TypeDefinitionNode) -> list[str]:
         applied = self._join(node, "type")
