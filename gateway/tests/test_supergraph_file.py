@@ -15,6 +15,7 @@ good supergraph with `/ready` and `/health` saying why.
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import subprocess
 from collections.abc import Awaitable, Callable
@@ -181,7 +182,11 @@ def _apollo_supergraph(script: Path, subgraphs: dict[str, tuple[str, str]]) -> s
     return sdl
 
 
-def _local_supergraph(script: Path, subgraphs: list[LocalSubgraph]) -> str:
+@functools.cache
+def _local_supergraph(script: Path, names: tuple[str, ...] = ()) -> str:
+    """Apollo's supergraph of the small set (or of the named part of it), composed once
+    per session: the file every test below starts from."""
+    subgraphs = _small_subgraphs(*names)
     return _apollo_supergraph(script, {s.name: (f"local://{s.name}", s.sdl) for s in subgraphs})
 
 
@@ -212,7 +217,7 @@ async def test_the_small_set_from_apollo_s_file_plans_and_answers_as_live(
     apollo_composition: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "supergraph.graphql"
-    path.write_text(_local_supergraph(apollo_composition, _small_subgraphs()))
+    path.write_text(_local_supergraph(apollo_composition))
     live = await local_gateway(*_small_subgraphs())
     from_file = await _file_gateway(path, *_small_subgraphs())
     try:
@@ -312,8 +317,8 @@ async def test_a_changed_file_is_picked_up_and_a_broken_one_keeps_the_last_good(
     apollo_composition: Path, tmp_path: Path
 ) -> None:
     path = tmp_path / "supergraph.graphql"
-    path.write_text(_local_supergraph(apollo_composition, _small_subgraphs("products", "users")))
-    full = _local_supergraph(apollo_composition, _small_subgraphs())
+    path.write_text(_local_supergraph(apollo_composition, ("products", "users")))
+    full = _local_supergraph(apollo_composition)
     gateway = await _file_gateway(path, *_small_subgraphs(), poll=0.05)
     query = GraphQLRequest("{ products { name shipping } }")
     try:
@@ -378,7 +383,7 @@ async def test_a_file_not_there_yet_is_not_ready_until_it_is(
             assert "cannot read the supergraph file" in ready.json()["supergraphFile"]["error"]
             assert gateway.breakers == {}
 
-            path.write_text(_local_supergraph(apollo_composition, _small_subgraphs()))
+            path.write_text(_local_supergraph(apollo_composition))
             assert await gateway.reload() is True
             assert (await http.get("/ready")).json()["ready"] is True
             health = (await http.get("/health")).json()
