@@ -24,13 +24,18 @@ from __future__ import annotations
 
 import asyncio
 import enum
+import importlib
+import importlib.util
 import json
 import os
+import shutil
 import signal
 import socket
+import subprocess
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Annotated, Any
 
 import httpx
@@ -661,6 +666,21 @@ async def start_gateway() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
 
 
 @pytest.fixture
+async def serve_app() -> AsyncIterator[Callable[[Any], Awaitable[Served]]]:
+    """Serve any ASGI app on a loopback port for one test."""
+    started: list[Served] = []
+
+    async def start(app: Any) -> Served:
+        served = await serve(app)
+        started.append(served)
+        return served
+
+    yield start
+    for served in started:
+        await served.stop()
+
+
+@pytest.fixture
 async def start_subgraph() -> AsyncIterator[Callable[..., Awaitable[Served]]]:
     """Start extra subgraph servers for one test: `await start(name, schema_key, port)`.
 
@@ -794,3 +814,40 @@ def seen_headers() -> dict[str, list[dict[str, str]]]:
 def seen_bodies() -> dict[str, list[Any]]:
     BODIES.clear()
     return BODIES
+
+
+# ─────────────────────── Apollo's composition, Veche's services ───────────────────────
+
+APOLLO = Path(__file__).parent / "apollo"
+VECHE_SERVICES = {"users": "veche_users", "polls": "veche_polls", "issues": "veche_issues"}
+
+
+@pytest.fixture(scope="session")
+def apollo_composition() -> Path:
+    """The composing script (`apollo/compose.mjs`), its npm dependencies installed."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail("Node.js 20+ and npm are needed to run Apollo's composition")
+    if not (APOLLO / "node_modules" / ".package-lock.json").is_file():
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=APOLLO, check=True
+        )
+    return APOLLO / "compose.mjs"
+
+
+@pytest.fixture(scope="session")
+def service_sdl() -> Callable[[str], str]:
+    """A real Veche service's SDL (`users`, `polls`, `issues`) from its Strawberry schema,
+    as `_service { sdl }` gives it; the test is skipped when the service is not installed."""
+
+    def read(name: str) -> str:
+        package = VECHE_SERVICES[name]
+        if importlib.util.find_spec(package) is None:
+            pytest.skip(f"{package} is not installed")
+        schema = importlib.import_module(f"{package}.schema").schema
+        result = schema.execute_sync("{ _service { sdl } }")
+        assert result.errors is None, result.errors
+        assert result.data is not None
+        sdl: str = result.data["_service"]["sdl"]
+        return sdl
+
+    return read

@@ -16,11 +16,9 @@ is accepted.
 from __future__ import annotations
 
 import difflib
-import importlib
-import importlib.util
 import json
-import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -37,34 +35,6 @@ from graphql import (
 
 from veche_gateway.compose import compose
 from veche_gateway.subgraph import load_subgraph
-
-APOLLO = Path(__file__).parent / "apollo"
-SERVICES = {"users": "veche_users", "polls": "veche_polls", "issues": "veche_issues"}
-SDL_QUERY = "{ _service { sdl } }"
-
-
-@pytest.fixture(scope="session")
-def apollo_composition() -> Path:
-    """The composing script, its npm dependencies installed."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("Node.js 20+ and npm are needed to run Apollo's composition")
-    if not (APOLLO / "node_modules" / ".package-lock.json").is_file():
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"], cwd=APOLLO, check=True
-        )
-    return APOLLO / "compose.mjs"
-
-
-def _service_sdl(name: str) -> str:
-    package = SERVICES[name]
-    if importlib.util.find_spec(package) is None:
-        pytest.skip(f"{package} is not installed")
-    schema = importlib.import_module(f"{package}.schema").schema
-    result = schema.execute_sync(SDL_QUERY)
-    assert result.errors is None, result.errors
-    assert result.data is not None
-    sdl: str = result.data["_service"]["sdl"]
-    return sdl
 
 
 def _apollo_api_schema(script: Path, sdls: dict[str, str]) -> str:
@@ -134,9 +104,9 @@ def _without_descriptions(schema: GraphQLSchema) -> str:
     "names", [("users", "polls"), ("users", "polls", "issues")], ids=["users+polls", "all"]
 )
 def test_apollo_composes_the_services_as_the_gateway_does(
-    apollo_composition: Path, names: tuple[str, ...]
+    apollo_composition: Path, service_sdl: Callable[[str], str], names: tuple[str, ...]
 ) -> None:
-    sdls = {name: _service_sdl(name) for name in names}
+    sdls = {name: service_sdl(name) for name in names}
     subgraphs = [load_subgraph(name, f"http://{name}/graphql", sdl) for name, sdl in sdls.items()]
     ours = compose(subgraphs).schema  # raises CompositionError on a failure
     apollo = build_schema(_apollo_api_schema(apollo_composition, sdls))

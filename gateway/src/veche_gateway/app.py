@@ -298,13 +298,19 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         return JSONResponse(gateway.health())
 
     async def ready(request: Request) -> Response:
+        file = gateway.file_status()
         if gateway.supergraph is None:
-            return JSONResponse({"ready": False, "leftOut": gateway.left_out()}, 503)
+            waiting: dict[str, Any] = {"ready": False, "leftOut": gateway.left_out()}
+            if file is not None:
+                waiting["supergraphFile"] = file
+            return JSONResponse(waiting, 503)
         # Ready while it serves the others: one department's broken schema must not take
         # the whole endpoint out of rotation; the body says which subgraph is out and why.
-        body = {"ready": True, "version": gateway.supergraph.version}
+        body: dict[str, Any] = {"ready": True, "version": gateway.supergraph.version}
         if left_out := gateway.left_out():
             body["leftOut"] = left_out
+        if file is not None and file["error"]:
+            body["supergraphFile"] = file  # still the last good file; this one is refused
         return JSONResponse(body)
 
     async def admin_reload(request: Request) -> Response:
@@ -347,11 +353,12 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     ]
     if graphiql is not None:
         routes.append(Route("/graphiql/{name}", graphiql.asset, methods=["GET"]))
-    if settings.open311_subgraph in settings.subgraphs:
-        url = settings.subgraphs[settings.open311_subgraph]
+    # the urls of SUBGRAPHS, or of the supergraph file as it was at start
+    if settings.open311_subgraph in gateway.urls:
+        url = gateway.urls[settings.open311_subgraph]
         routes.append(open311_route(url, passthrough, settings.max_body_bytes))
-    if settings.photos_subgraph in settings.subgraphs:
-        url = settings.subgraphs[settings.photos_subgraph]
+    if settings.photos_subgraph in gateway.urls:
+        url = gateway.urls[settings.photos_subgraph]
         routes += photo_routes(url, passthrough, settings.max_upload_bytes)
     app = Starlette(
         routes=routes,

@@ -15,6 +15,11 @@ are bounded in bytes as well as entries; a persisted query is registered only
 once accepted. Each request holds the supergraph it started with, so a
 swap never disturbs requests in flight. Each subgraph's fetches pass its
 circuit breaker (`breaker.py`); `/health` shows the breakers' states.
+
+With `SUPERGRAPH_FILE` the supergraph comes from a file Apollo's composer wrote
+instead: `reload()` re-reads it (a change is seen by its hash), extracts the
+subgraph SDLs (`supergraph_file.py`) and composes them the same way; a file that
+fails to load keeps the last good supergraph, like a live composition failure.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from graphql import (
@@ -74,6 +80,7 @@ from veche_gateway.shape import Shaper
 from veche_gateway.structure import StructureLimits, check_structure
 from veche_gateway.subgraph import Subgraph, load_subgraph
 from veche_gateway.supergraph import Supergraph
+from veche_gateway.supergraph_file import ExtractedSubgraph, extract_subgraphs
 from veche_gateway.transport import Transport
 
 log = logging.getLogger("veche_gateway")
@@ -146,22 +153,20 @@ class Gateway:
         self.transport = transport or Transport(
             settings.fetch_timeout_seconds, settings.max_connections
         )
-        self.breakers = {
-            name: CircuitBreaker(
-                name,
-                settings.breaker_failures,
-                functools.partial(
-                    self.transport.probe, name, url, settings.breaker_probe_timeout_seconds
-                ),
-                settings.breaker_probe_interval_seconds,
-            )
-            for name, url in settings.subgraphs.items()
-        }
-        self.executor = Executor(self.transport, settings.subgraphs, self.breakers)
+        # name -> url: SUBGRAPHS, or the supergraph file's graphs (updated when it
+        # changes); the executor and the breakers read these same dicts
+        self.urls: dict[str, str] = dict(settings.subgraphs)
+        self._file_digest: str | None = None  # of the file the live supergraph came from
+        self._file_attempted: str | None = None  # of the last file read, good or not
+        self.file_loaded_at: float | None = None
+        if settings.supergraph_file is not None:
+            self.urls = self._peek_file_urls(settings.supergraph_file)
+        self.breakers = {name: self._breaker(name, url) for name, url in self.urls.items()}
+        self.executor = Executor(self.transport, self.urls, self.breakers)
         self.supergraph: Supergraph | None = None
         self.composed_at: float | None = None
         self.last_composition_error: str | None = None
-        self.status = {name: SubgraphStatus(url) for name, url in settings.subgraphs.items()}
+        self.status = {name: SubgraphStatus(url) for name, url in self.urls.items()}
         self._sdls: dict[str, str] = {}
         self._attempted: dict[str, str] | None = None
         self._reload_lock = asyncio.Lock()
@@ -202,6 +207,17 @@ class Gateway:
         )
         self._poller: asyncio.Task[None] | None = None
 
+    def _breaker(self, name: str, url: str) -> CircuitBreaker:
+        settings = self.settings
+        return CircuitBreaker(
+            name,
+            settings.breaker_failures,
+            functools.partial(
+                self.transport.probe, name, url, settings.breaker_probe_timeout_seconds
+            ),
+            settings.breaker_probe_interval_seconds,
+        )
+
     # --- lifecycle ---------------------------------------------------------------
 
     async def start(self) -> None:
@@ -229,7 +245,11 @@ class Gateway:
     # --- live schema -------------------------------------------------------------
 
     async def reload(self) -> bool:
-        """Re-read the subgraphs' SDL; return True when a new supergraph went live."""
+        """Re-read the subgraphs' SDL (or the supergraph file); return True when a new
+        supergraph went live."""
+        if self.settings.supergraph_file is not None:
+            async with self._reload_lock:
+                return await self._reload_file(self.settings.supergraph_file)
         async with self._reload_lock:
             names = list(self.settings.subgraphs)
             results = await asyncio.gather(
@@ -279,12 +299,12 @@ class Gateway:
             return True
 
     def _compose(self, names: list[str], sdls: dict[str, str]) -> Supergraph:
+        return self._compose_sdls([(n, self.urls[n], sdls[n]) for n in names if n in sdls])
+
+    def _compose_sdls(self, entries: list[tuple[str, str, str]]) -> Supergraph:
+        """Compose (name, url, SDL) triples, in tie-breaking order."""
         try:
-            subgraphs: list[Subgraph] = [
-                load_subgraph(name, self.settings.subgraphs[name], sdls[name])
-                for name in names
-                if name in sdls
-            ]
+            subgraphs: list[Subgraph] = [load_subgraph(*entry) for entry in entries]
             return compose(subgraphs)
         except CompositionError:
             raise
@@ -305,6 +325,81 @@ class Gateway:
             except CompositionError:
                 continue
         return None
+
+    # --- the supergraph file -------------------------------------------------------
+
+    def _ordered(self, extracted: list[ExtractedSubgraph]) -> list[ExtractedSubgraph]:
+        """The file's subgraphs, those SUBGRAPHS names first in its order: Apollo's file
+        lists them alphabetically, and the order breaks the planner's ties."""
+        rank = {name: i for i, name in enumerate(self.settings.subgraphs)}
+        return sorted(extracted, key=lambda e: rank.get(e.name, len(rank)))
+
+    def _peek_file_urls(self, path: Path) -> dict[str, str]:
+        """The file's subgraphs at start, for the breakers and pass-through routes; a file
+        that does not load yet gives none (the first reload reports why)."""
+        try:
+            extracted = extract_subgraphs(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, CompositionError):
+            return {}
+        return {e.name: e.url for e in self._ordered(extracted)}
+
+    async def _reload_file(self, path: Path) -> bool:
+        try:
+            text = await asyncio.to_thread(path.read_text, encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            self._file_refused(f"cannot read the supergraph file {path}: {exc}")
+            return False
+        # the content's hash, not the mtime: two writes within one mtime tick differ too
+        digest = sha256(text)
+        if digest == self._file_digest and self.supergraph is not None:
+            self.last_composition_error, self._file_attempted = None, None
+            return False
+        if digest == self._file_attempted:
+            return False  # the same file failed before; its error still stands
+        self._file_attempted = digest
+        try:
+            extracted = self._ordered(extract_subgraphs(text))
+            supergraph = self._compose_sdls([(e.name, e.url, e.sdl) for e in extracted])
+        except CompositionError as exc:
+            self._file_refused(f"the supergraph file {path} is refused: {exc}")
+            return False
+        except Exception as exc:  # a file we did not foresee must not stop the gateway
+            log.exception("unexpected failure while reading the supergraph file")
+            self._file_refused(f"the supergraph file {path} is refused: {exc!r}")
+            return False
+        await self._use_urls({e.name: e.url for e in extracted})
+        self._file_digest = digest
+        self.supergraph = supergraph  # one reference swap: atomic for readers
+        self.composed_at = self.file_loaded_at = time.time()
+        self.last_composition_error = None
+        log.info(
+            "supergraph %s is live from %s (%s)",
+            supergraph.version,
+            path,
+            ", ".join(e.name for e in extracted),
+        )
+        return True
+
+    def _file_refused(self, message: str) -> None:
+        if message != self.last_composition_error:  # once per error, not once per poll
+            kept = "keeping the last good supergraph" if self.supergraph else "no supergraph yet"
+            log.error("%s; %s", message, kept)
+        self.last_composition_error = message
+
+    async def _use_urls(self, urls: dict[str, str]) -> None:
+        """Point the executor, breakers and statuses at the file's subgraphs."""
+        for name, url in urls.items():
+            if self.urls.get(name) != url:
+                old = self.breakers.get(name)
+                self.breakers[name] = self._breaker(name, url)  # its probe knows the url
+                if old is not None:
+                    await old.aclose()
+        # a subgraph the file no longer lists keeps its url and breaker: a request
+        # planned on the previous supergraph may still fetch from it
+        self.urls.update(urls)
+        now = time.time()
+        # in the file, so in the supergraph: reachability is the breakers' to say
+        self.status = {name: SubgraphStatus(url, True, None, now) for name, url in urls.items()}
 
     async def _fetch_sdl(self, name: str) -> str:
         return await self.transport.fetch_sdl(
@@ -339,6 +434,19 @@ class Gateway:
             },
             "lastCompositionError": self.last_composition_error,
             "leftOut": self.left_out(),
+            **({"supergraphFile": file} if (file := self.file_status()) else {}),
+        }
+
+    def file_status(self) -> dict[str, Any] | None:
+        """With SUPERGRAPH_FILE: the file, when the live supergraph was read from it, and
+        why the last read was refused (None when it was not)."""
+        path = self.settings.supergraph_file
+        if path is None:
+            return None
+        return {
+            "path": str(path),
+            "loadedAt": _iso(self.file_loaded_at),
+            "error": self.last_composition_error,
         }
 
     def left_out(self) -> dict[str, str]:

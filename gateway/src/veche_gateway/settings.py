@@ -54,6 +54,11 @@ class Settings(BaseSettings):
     breaker_probe_interval_seconds: float = Field(default=1.0, gt=0)
     breaker_probe_timeout_seconds: float = Field(default=2.0, gt=0)
 
+    # A supergraph SDL file composed by Apollo's composer (`rover supergraph compose`):
+    # set, the subgraphs and their urls come from it (SUBGRAPHS only orders the names it
+    # lists, for ties), and it is re-read on the poll cadence instead of `_service { sdl }`
+    supergraph_file: Path | None = None
+
     # Live schema updates
     poll_interval_seconds: float = 10.0
     admin_secret: str = ""  # empty: POST /admin/reload is refused

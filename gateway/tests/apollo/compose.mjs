@@ -1,6 +1,7 @@
 // Composes subgraphs with Apollo's own library (@apollo/composition).
 // stdin: [{"name", "url", "sdl"}]; stdout: {"errors": [...]} or
-// {"apiSchema": the client-visible schema printed by graphql-js, "hints": [...]}.
+// {"apiSchema": the client-visible schema printed by graphql-js, "supergraphSdl": the
+// supergraph as `rover supergraph compose` writes it, "hints": [...]}.
 import { composeServices } from '@apollo/composition';
 import { parse, printSchema } from 'graphql';
 import { readFileSync } from 'node:fs';
@@ -15,6 +16,7 @@ if (result.errors) {
   const api = result.schema.toAPISchema().toGraphQLJSSchema();
   console.log(JSON.stringify({
     apiSchema: printSchema(api),
+    supergraphSdl: result.supergraphSdl,
     hints: result.hints.map((h) => `${h.definition?.code ?? ''}: ${h.message}`),
   }));
 }
