@@ -39,9 +39,8 @@ from veche_kit.auth import Principal
 from veche_stack.broker import amqp_answers
 from veche_stack.processes import Process, free_port
 from veche_stack.stack import DEFAULT_AMQP_URL, mongo_url
-from veche_stack.testing import TokenMint, serve
+from veche_stack.testing import WRK_POST_LUA, TokenMint, cpu_seconds, serve
 
-TICKS = os.sysconf("SC_CLK_TCK")
 CASES = {
     "typename": "{ __typename }",
     "polls(first: 10)": (
@@ -57,29 +56,6 @@ QUESTIONS = [
     {"text": "Что построить?", "kind": "SINGLE_CHOICE", "options": ["Парк", "Парковку", "Школу"]},
     {"text": "Насколько срочно?", "kind": "SCALE", "scaleMin": 1, "scaleMax": 5},
 ]
-# wrk posts one fixed body; `bad` counts answers that are not a clean 200.
-LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = {body}
-local threads = {{}}
-function setup(thread) table.insert(threads, thread) end
-function init(args) bad = 0 end
-function response(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do total = total + t:get("bad") end
-  io.write(string.format("BAD %d\\n", total))
-end
-"""
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # fields 14 and 15 of stat(5)
 
 
 @dataclass
@@ -148,7 +124,7 @@ async def measure(
 ) -> Measured:
     script = work / f"{len(case)}.lua"
     body = json.dumps({"query": CASES[case]})
-    script.write_text(LUA.format(body=json.dumps(body)))
+    script.write_text(WRK_POST_LUA.format(body=json.dumps(body)))
     await wrk(url, script, args.connections, args.warmup)
     spy = None
     if args.py_spy:

@@ -42,40 +42,16 @@ from typing import Any
 from children import APOLLO, child, npm_ci
 
 from veche_stack.processes import free_port
+from veche_stack.testing import WRK_POST_LUA, cpu_seconds
 
 HERE = Path(__file__).parent
 SUBGRAPHS = ("catalog", "people", "teams")
-TICKS = os.sysconf("SC_CLK_TCK")
 
 CASES = {
     "single": "query Single { items(first: 10) { id name price } }",
     "join": "query Join { items(first: 10) { id name owner { id name email } } }",
     "chain": "query Chain { items(first: 10) { id name owner { name team { title size } } } }",
 }
-
-# wrk posts one fixed body; `response` counts answers that are not a clean 200.
-LUA = """
-wrk.method = "POST"
-wrk.headers["Content-Type"] = "application/json"
-wrk.body = {body}
-local threads = {{}}
-function setup(thread) table.insert(threads, thread) end
-function init(args) bad = 0 end
-function response(status, headers, body)
-  if status ~= 200 or string.find(body, '"errors"', 1, true) then bad = bad + 1 end
-end
-function done(summary, latency, requests)
-  local total = 0
-  for _, t in ipairs(threads) do total = total + t:get("bad") end
-  io.write(string.format("BAD %d\\n", total))
-end
-"""
-
-
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of a process, in seconds (its threads included)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS  # fields 14 and 15 of stat(5)
 
 
 def post(url: str, query: str, timeout: float = 10) -> dict[str, Any]:
@@ -313,7 +289,7 @@ def run(seconds: float, warmup: float, connections: int, cases: list[str]) -> No
             if json.dumps(ours) != json.dumps(theirs):
                 sys.exit(f"{case}: same values, different field order:\n  {ours}\n  {theirs}")
             script = logs / f"{case}.lua"
-            script.write_text(LUA.format(body=json.dumps(json.dumps({"query": query}))))
+            script.write_text(WRK_POST_LUA.format(body=json.dumps(json.dumps({"query": query}))))
             for gateway in (veche, apollo):
                 result = measure(case, gateway, subgraphs, script, connections, seconds, warmup)
                 print(

@@ -32,7 +32,7 @@ import httpx
 from veche_stack.broker import amqp_answers
 from veche_stack.processes import Process, free_port
 from veche_stack.stack import DEFAULT_AMQP_URL, mongo_url
-from veche_stack.testing import percentile, run_concurrently
+from veche_stack.testing import cpu_seconds, percentile, run_concurrently
 
 REGISTER = """mutation($input: RegisterInput!) { register(input: $input) { accessToken } }"""
 LOGIN = """mutation($e: String!, $p: String!) { login(email: $e, password: $p) { accessToken } }"""
@@ -51,8 +51,7 @@ class Users:
         self.consent = ""
 
     def cpu_seconds(self) -> float:
-        fields = Path(f"/proc/{self.pid}/stat").read_text().rsplit(")", 1)[1].split()
-        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        return cpu_seconds(self.pid)
 
     async def call(self, query: str, variables: dict[str, Any] | None = None) -> float:
         """One request; its latency in seconds (a GraphQL error stops the run)."""

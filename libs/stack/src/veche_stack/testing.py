@@ -8,9 +8,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, TypeVar
 
 import aio_pika
@@ -310,3 +312,31 @@ async def run_concurrently(
     started = time.perf_counter()
     await asyncio.gather(*(worker() for _ in range(clients)))
     return time.perf_counter() - started
+
+
+# ─────────────────────────── benchmarks ───────────────────────────
+
+# wrk posts one fixed body (`{body}`: a JSON string literal of the request); `BAD n`
+# at the end counts answers that are not a clean 200.
+WRK_POST_LUA = """
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = {body}
+local threads = {{}}
+function setup(thread) table.insert(threads, thread) end
+function init(args) bad = 0 end
+function response(status, headers, body)
+  if status ~= 200 or string.find(body, '"errors"', 1, true) then bad = bad + 1 end
+end
+function done(summary, latency, requests)
+  local total = 0
+  for _, t in ipairs(threads) do total = total + t:get("bad") end
+  io.write(string.format("BAD %d\\n", total))
+end
+"""
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, in seconds (its threads included), from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")  # stat(5) 14, 15
