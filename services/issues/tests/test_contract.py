@@ -71,4 +71,6 @@ def test_contract_names() -> None:
         "reportContent", "hideContent", "restoreContent",
         # The staff workflow (issue #20).
         "recategorizeIssue", "mergeIssues", "extendDeadline", "assignIssue", "unassignIssue",
+        # The city's own configuration (issue #15).
+        "createCategory", "renameCategory", "retireCategory", "createHoliday", "removeHoliday",
     }  # fmt: skip

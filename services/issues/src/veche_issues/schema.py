@@ -17,6 +17,7 @@ from strawberry.federation.types import FieldSet
 from strawberry.scalars import JSON
 
 from veche_issues import domain
+from veche_issues.catalogue_schema import CatalogueMutations, CatalogueQueries, Category
 from veche_issues.context import IssuesInfo
 from veche_issues.moderation import is_moderator, may_see, scope_of
 from veche_issues.moderation_schema import HiddenMark, ModerationMutations, ModerationQueries
@@ -645,23 +646,6 @@ class Issue:
         return [StatusChange.from_doc(e) for e in self._doc.get("history", [])[-size:]]
 
 
-@strawberry.type(description="A kind of problem, and the department that handles it.")
-class Category:
-    id: strawberry.ID = strawberry.field(
-        description="Category id, e.g. `potholes`; pass as `category`."
-    )
-    name: str = strawberry.field(description="Name to show.")
-    verified_supports_only: bool = strawberry.field(
-        description="Whether supporting an initiative of this category needs a phone-verified "
-        "account (`verifyPhone`); others get NOT_ELIGIBLE with `reason` VERIFICATION."
-    )
-    _department_id: strawberry.Private[str | None]
-
-    @strawberry.field(description="The department issues of this category are routed to.")
-    def department(self) -> Department | None:
-        return _department(self._department_id)
-
-
 @strawberry.type(description="How a department is doing: public accountability numbers.")
 class DepartmentStats:
     open: int = strawberry.field(
@@ -942,7 +926,7 @@ class PersonalData(export.PersonalDataKey):
 
 
 @strawberry.type(description=QUERY_DESCRIPTION)
-class Query(ModerationQueries):
+class Query(ModerationQueries, CatalogueQueries):
     @strawberry.field(
         description="An issue by id; null if there is none, or if a moderator hid it (except for "
         "its reporter and moderators)."
@@ -1013,15 +997,8 @@ class Query(ModerationQueries):
 
     @strawberry.field(description="The categories a problem or initiative can have, by name.")
     async def issue_categories(self, info: IssuesInfo) -> list[Category] | None:
-        return [
-            Category(
-                id=strawberry.ID(d["_id"]),
-                name=d["name"],
-                verified_supports_only=info.context.issues.settings.verified_supports_for(d["_id"]),
-                _department_id=d.get("department_id"),
-            )
-            for d in await info.context.issues.categories()
-        ]
+        issues = info.context.issues
+        return [Category.from_doc(d, issues.settings) for d in await issues.categories()]
 
     @strawberry.field(
         description="The Open311 partners and whether their keys work. Admins only (FORBIDDEN for others)."
@@ -1050,7 +1027,7 @@ class Query(ModerationQueries):
 
 
 @strawberry.type(description=MUTATION_DESCRIPTION)
-class Mutation(ModerationMutations, StaffMutations):
+class Mutation(ModerationMutations, StaffMutations, CatalogueMutations):
     @strawberry.mutation(
         description="Reports a problem (signed-in users); it starts NEW and is routed to its category's "
         "department. BAD_USER_INPUT with `field` for invalid input."

@@ -22,6 +22,7 @@ from typing import Any
 from pymongo.errors import DuplicateKeyError
 
 from veche_issues import domain
+from veche_issues.catalogue import Catalogue
 from veche_issues.domain import Actor, Kind, Status
 from veche_issues.errors import NotEligibleError
 from veche_issues.moderation import EXCERPT, Moderation, Target
@@ -137,6 +138,7 @@ class IssuesService:
         uploads = UploadStore(store.db, blobs_for(settings, store.db))
         self.photos = PhotoDesk(uploads, self.limits, settings)
         self._stats: BriefCache[list[Document]] = BriefCache(settings.stats_cache_seconds)
+        self.catalogue = Catalogue(self)
 
     @property
     def db(self) -> Database:
@@ -154,15 +156,20 @@ class IssuesService:
 
     @property
     def deadline(self) -> domain.Deadline:
-        return domain.Deadline(
-            self.settings.response_working_days, self.holidays, self.settings.city_utc_offset_hours
-        )
+        return self.deadline_for(None)
+
+    def deadline_for(self, category: Document | None) -> domain.Deadline:
+        """The answer period of `category` (its own working days, else the setting)."""
+        days = (category or {}).get("response_working_days") or self.settings.response_working_days
+        return domain.Deadline(days, self.holidays, self.settings.city_utc_offset_hours)
 
     async def category(self, category_id: str, field: str = "category") -> Document:
+        """A category new issues may take; BAD_USER_INPUT naming an unknown or retired one."""
         document = await self.store.category(category_id)
-        if document is None:
+        if document is None or document.get("retired_at") is not None:
+            state = "Unknown" if document is None else "Retired"
             raise BadUserInputError(
-                f"Unknown category '{_id_text(category_id)}'; pick one from `issueCategories`.",
+                f"{state} category '{_id_text(category_id)}'; pick one from `issueCategories`.",
                 field=field,
             )
         return document
@@ -175,15 +182,20 @@ class IssuesService:
         the demo data): users checks a solver's skills against it."""
 
         async def work(tx: Transaction) -> None:
-            await reference_lists.tell(self.db, CATEGORY_LIST, tx.session)
-            rows = await self.store.categories(tx.session)
-            categories = [
+            tx.emit(await self.categories_told(tx.session))
+
+        await self.outbox.transaction(work)
+
+    async def categories_told(self, session: mongo.Session) -> CategoriesPublished:
+        """The list of categories offered, marked told in the caller's transaction."""
+        await reference_lists.tell(self.db, CATEGORY_LIST, session)
+        rows = await self.store.categories(session)
+        return CategoriesPublished(
+            categories=[
                 CategoryItem(id=c["_id"], name=c["name"], department_id=c.get("department_id"))
                 for c in rows
             ]
-            tx.emit(CategoriesPublished(categories=categories))
-
-        await self.outbox.transaction(work)
+        )
 
     async def check_district(self, district_id: str | None, field: str = "districtId") -> None:
         """Against the users service's list of districts, as last told (`reference_lists`)."""
@@ -678,7 +690,7 @@ class IssuesService:
             by=caller.user_id if caller is not None else None,
             created_at=issue["created_at"],
             now=utcnow(),
-            deadline=self.deadline,
+            deadline=await self._deadline_of(issue, target),
         )
 
         async def work(tx: Transaction) -> Document:
@@ -691,6 +703,12 @@ class IssuesService:
             return saved
 
         return await self.outbox.transaction(work)
+
+    async def _deadline_of(self, issue: Document, target: Status) -> domain.Deadline:
+        """The answer period a move to `target` starts (read only when it starts one)."""
+        if target is not Status.ACCEPTED:
+            return self.deadline
+        return self.deadline_for(await self.store.category(issue["category"]))
 
     async def mark_solved(self, caller: Principal, issue_id: str, note: str | None) -> Document:
         return await self.change_status(

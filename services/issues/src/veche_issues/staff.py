@@ -108,7 +108,12 @@ class StaffDesk:
         clean = _reason(reason)
         category = await self.issues.category(category_id, field="categoryId")
         change = domain.recategorization(
-            issue, category, clean, by=caller.user_id, now=utcnow(), deadline=self.issues.deadline
+            issue,
+            category,
+            clean,
+            by=caller.user_id,
+            now=utcnow(),
+            deadline=self.issues.deadline_for(category),
         )
         expected = {
             "status": issue["status"],

@@ -289,13 +289,41 @@ class IssueStore:
         return await self.db[CATEGORIES].find_one({"_id": category_id})
 
     async def categories(self, session: Session | None = None) -> list[Document]:
-        cursor = self.db[CATEGORIES].find(session=session).sort("name", 1)
+        """The categories offered (not retired), by name."""
+        cursor = self.db[CATEGORIES].find({"retired_at": None}, session=session).sort("name", 1)
         found: list[Document] = await cursor.to_list()
+        return found
+
+    async def add_category(self, document: Document, session: Session) -> None:
+        """DuplicateKeyError when the id is taken (retired ones included)."""
+        await self.db[CATEGORIES].insert_one(document, session=session)
+
+    async def update_category(
+        self, category_id: str, fields: Document, session: Session
+    ) -> Document | None:
+        """Sets `fields` on a category not retired; it as it was before, or None."""
+        found: Document | None = await self.db[CATEGORIES].find_one_and_update(
+            {"_id": category_id, "retired_at": None}, {"$set": fields}, session=session
+        )
         return found
 
     async def holidays(self) -> frozenset[date]:
         documents = await self.db[HOLIDAYS].find({}, {"_id": 1}).to_list()
         return frozenset(date.fromisoformat(d["_id"]) for d in documents)
+
+    async def holiday_list(self) -> list[Document]:
+        found: list[Document] = await self.db[HOLIDAYS].find().sort("_id", 1).to_list()
+        return found
+
+    async def add_holiday(self, document: Document, session: Session) -> None:
+        """DuplicateKeyError when the day is a holiday already."""
+        await self.db[HOLIDAYS].insert_one(document, session=session)
+
+    async def remove_holiday(self, day: date, session: Session) -> Document | None:
+        found: Document | None = await self.db[HOLIDAYS].find_one_and_delete(
+            {"_id": day.isoformat()}, session=session
+        )
+        return found
 
     # ───────────────────────── issues ─────────────────────────
 

@@ -49,6 +49,17 @@ public_enum(
         "ISSUE_ASSIGNED": "An official handed an issue to an official of its department (`before`/`after`: assigneeId).",
         "ISSUE_UNASSIGNED": "An official took an issue back from its assignee (`before`/`after`: assigneeId).",
         "TOTP_RESET": "An admin turned off someone's two-factor sign-in, e.g. for a lost phone (`reason`: why); their sessions ended and their next sign-in enrols again.",
+        "CATEGORY_CREATED": "An admin added an issue category (`after`: name, department_id, response_working_days).",
+        "CATEGORY_RENAMED": "An admin renamed an issue category (`before`/`after`: name).",
+        "CATEGORY_RETIRED": "An admin retired an issue category: no longer offered, its issues kept (`after`: retired_at).",
+        "HOLIDAY_CREATED": "An admin added a non-working day that answer deadlines skip (`after`: date, name).",
+        "HOLIDAY_REMOVED": "An admin removed a non-working day (`before`: date, name).",
+        "DISTRICT_CREATED": "An admin added a district (`after`: name).",
+        "DISTRICT_RENAMED": "An admin renamed a district (`before`/`after`: name).",
+        "DISTRICT_RETIRED": "An admin retired a district: no longer offered for new polls and registrations, existing data kept (`after`: retired_at).",
+        "DEPARTMENT_CREATED": "An admin added a department (`after`: name).",
+        "DEPARTMENT_RENAMED": "An admin renamed a department (`before`/`after`: name).",
+        "DEPARTMENT_RETIRED": "An admin retired a department: no longer offered, existing data kept (`after`: retired_at).",
     },
 )
 

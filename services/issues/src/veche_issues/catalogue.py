@@ -1,0 +1,191 @@
+"""The city's own configuration in the issues service: categories (routed to a
+department, with their answer period) and the holiday calendar deadlines skip.
+
+Admins only, each change audited in its transaction. A category change tells the
+whole category list (`reference.categories_published`) in the same transaction, so
+users' check of solvers' skills follows. A holiday change reloads this instance's
+calendar at once; other instances reload it at their next sweep.
+
+A category's `departmentId` is not checked against the users service's departments:
+issues keeps no copy of that list, and an admin creates the department (users) and
+then its categories (here) in that order. A category naming a department nobody
+created shows as such in `issueCategories { department { id name } }` (no name).
+"""
+
+from __future__ import annotations
+
+from datetime import date
+from typing import TYPE_CHECKING, Any
+
+from pymongo.errors import DuplicateKeyError
+
+from veche_issues import domain
+from veche_kit import audit_log
+from veche_kit.audit_log import AuditAction
+from veche_kit.auth import Principal
+from veche_kit.clock import utcnow
+from veche_kit.errors import BadUserInputError, ConflictError, ForbiddenError, NotFoundError
+from veche_kit.mongo import Document
+from veche_kit.outbox import Transaction
+from veche_kit.text import is_slug
+
+if TYPE_CHECKING:
+    from veche_issues.service import IssuesService
+
+MAX_NAME = 100
+MAX_RESPONSE_WORKING_DAYS = 60
+
+
+def _require_admin(caller: Principal, what: str) -> None:
+    if not caller.is_admin:
+        raise ForbiddenError(f"Only an admin may {what}.")
+
+
+def _slug(value: str, field: str) -> str:
+    ref = value.strip().lower()
+    if not is_slug(ref):
+        raise BadUserInputError(
+            "Use a short id of lowercase letters, digits and dashes.", field=field
+        )
+    return ref
+
+
+def _name(value: str) -> str:
+    return domain.required_text(value, "name", MAX_NAME)
+
+
+def _working_days(value: int | None) -> int | None:
+    if value is not None and not 1 <= value <= MAX_RESPONSE_WORKING_DAYS:
+        raise BadUserInputError(
+            f"Give between 1 and {MAX_RESPONSE_WORKING_DAYS} working days.",
+            field="responseWorkingDays",
+        )
+    return value
+
+
+class Catalogue:
+    """Admins' changes to categories and holidays."""
+
+    def __init__(self, issues: IssuesService) -> None:
+        self.issues = issues
+
+    async def create_category(
+        self,
+        caller: Principal,
+        ref_id: str,
+        name: str,
+        department_id: str,
+        response_working_days: int | None,
+    ) -> Document:
+        _require_admin(caller, "add issue categories")
+        document: Document = {
+            "_id": _slug(ref_id, "id"),
+            "name": _name(name),
+            "department_id": _slug(department_id, "departmentId"),
+            "response_working_days": _working_days(response_working_days),
+        }
+        after = {k: v for k, v in document.items() if k != "_id"}
+
+        async def work(tx: Transaction) -> None:
+            await self.issues.store.add_category(document, tx.session)
+            await self._told(tx, caller, AuditAction.CATEGORY_CREATED, document["_id"], after)
+
+        try:
+            await self.issues.outbox.transaction(work)
+        except DuplicateKeyError as error:
+            raise ConflictError(f"'{document['_id']}' exists already.", field="id") from error
+        return document
+
+    async def rename_category(self, caller: Principal, ref_id: str, name: str) -> Document:
+        _require_admin(caller, "rename issue categories")
+        return await self._change(
+            caller, ref_id, {"name": _name(name)}, AuditAction.CATEGORY_RENAMED
+        )
+
+    async def retire_category(self, caller: Principal, ref_id: str) -> Document:
+        """No longer offered nor accepted for new reports; its issues stay as they are."""
+        _require_admin(caller, "retire issue categories")
+        return await self._change(
+            caller, ref_id, {"retired_at": utcnow()}, AuditAction.CATEGORY_RETIRED
+        )
+
+    async def _change(
+        self, caller: Principal, ref_id: str, fields: Document, action: AuditAction
+    ) -> Document:
+        async def work(tx: Transaction) -> Document:
+            before = await self.issues.store.update_category(ref_id, fields, tx.session)
+            if before is None:
+                raise await self._missing(ref_id)
+            changed = {k: before.get(k) for k in fields}
+            await self._told(tx, caller, action, ref_id, fields, before=changed)
+            return {**before, **fields}
+
+        saved: Document = await self.issues.outbox.transaction(work)
+        return saved
+
+    async def _missing(self, ref_id: str) -> Exception:
+        if await self.issues.store.category(ref_id) is not None:
+            return ConflictError(f"The category '{ref_id[:40]}' is retired already.")
+        return NotFoundError(f"No category with id '{ref_id[:40]}'.")
+
+    async def _told(
+        self,
+        tx: Transaction,
+        caller: Principal,
+        action: AuditAction,
+        ref_id: str,
+        after: dict[str, Any],
+        before: dict[str, Any] | None = None,
+    ) -> None:
+        """The audit entry and the whole category list, in the change's transaction."""
+        tx.emit(audit_log.entry(caller, action, "Category", ref_id, before=before, after=after))
+        tx.emit(await self.issues.categories_told(tx.session))
+
+    # ───────────────────────── holidays ─────────────────────────
+
+    async def create_holiday(self, caller: Principal, day: date, name: str) -> Document:
+        """A non-working day deadlines skip from now on (this instance at once)."""
+        _require_admin(caller, "add holidays")
+        document: Document = {"_id": day.isoformat(), "name": _name(name)}
+
+        async def work(tx: Transaction) -> None:
+            await self.issues.store.add_holiday(document, tx.session)
+            tx.emit(_holiday_entry(caller, AuditAction.HOLIDAY_CREATED, document, after=True))
+
+        try:
+            await self.issues.outbox.transaction(work)
+        except DuplicateKeyError as error:
+            raise ConflictError(f"{document['_id']} is a holiday already.", field="date") from error
+        await self.issues.load_holidays()
+        return document
+
+    async def remove_holiday(self, caller: Principal, day: date) -> Document:
+        _require_admin(caller, "remove holidays")
+
+        async def work(tx: Transaction) -> Document:
+            removed = await self.issues.store.remove_holiday(day, tx.session)
+            if removed is None:
+                raise NotFoundError(f"{day.isoformat()} is not a holiday.")
+            tx.emit(_holiday_entry(caller, AuditAction.HOLIDAY_REMOVED, removed, after=False))
+            return removed
+
+        removed: Document = await self.issues.outbox.transaction(work)
+        await self.issues.load_holidays()
+        return removed
+
+    async def holidays(self) -> list[Document]:
+        return await self.issues.store.holiday_list()
+
+
+def _holiday_entry(
+    caller: Principal, action: AuditAction, document: Document, *, after: bool
+) -> Any:
+    shown = {"date": document["_id"], "name": document["name"]}
+    return audit_log.entry(
+        caller,
+        action,
+        "Holiday",
+        document["_id"],
+        before=None if after else shown,
+        after=shown if after else None,
+    )

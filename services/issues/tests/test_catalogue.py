@@ -1,0 +1,186 @@
+"""The city's own configuration: admins add, rename and retire categories and add and
+remove holidays through GraphQL; each change is audited and a category change tells
+the whole category list in its transaction. Non-admins are refused before any check."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import date, timedelta
+from typing import Any
+
+from veche_issues import domain
+from veche_kit.clock import utcnow
+from veche_kit.events import AuditRecorded, CategoriesPublished, Envelope
+from veche_kit.outbox import OUTBOX
+
+from .conftest import CHANGE, REPORT, IssuesServer, parse_time
+
+CREATE_CATEGORY = """
+mutation($input: CreateCategoryInput!) {
+  createCategory(input: $input) { id name responseWorkingDays retired department { id } }
+}"""
+RENAME_CATEGORY = """
+mutation($id: ID!, $name: String!) { renameCategory(id: $id, name: $name) { id name retired } }"""
+RETIRE_CATEGORY = """
+mutation($id: ID!) { retireCategory(id: $id) { id name retired } }"""
+CATEGORIES = "{ issueCategories { id name responseWorkingDays department { id } } }"
+CREATE_HOLIDAY = """
+mutation($date: Date!, $name: String!) { createHoliday(date: $date, name: $name) { date name } }"""
+REMOVE_HOLIDAY = """
+mutation($date: Date!) { removeHoliday(date: $date) { date name } }"""
+HOLIDAYS = "{ holidays { date name } }"
+PAYLOAD = {"title": "Яма", "description": "Яма у дома.", "location": {"lat": 54.5, "lon": 36.2}}
+
+
+def _new_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+async def _create(issues: IssuesServer, **fields: Any) -> dict[str, Any]:
+    admin = issues.person("ADMIN")
+    payload = {"id": _new_id("cat"), "name": "Новая категория", "departmentId": "roads", **fields}
+    created: dict[str, Any] = (await admin.client.data(CREATE_CATEGORY, {"input": payload}))[
+        "createCategory"
+    ]
+    return created
+
+
+async def _last_event(issues: IssuesServer, kind: type[Any]) -> Any:
+    found = await issues.service.db[OUTBOX].find_one({"type": kind.type}, sort=[("created_at", -1)])
+    assert found is not None
+    return Envelope.model_validate(found["envelope"]).event()
+
+
+async def test_an_admin_adds_a_category_told_and_audited(issues: IssuesServer) -> None:
+    created = await _create(issues, responseWorkingDays=12)
+    assert created["responseWorkingDays"] == 12
+    assert created["department"] == {"id": "roads"}
+    assert created["retired"] is False
+    listed = (await issues.citizen().client.data(CATEGORIES))["issueCategories"]
+    shown = {"id": created["id"], "name": "Новая категория", "responseWorkingDays": 12}
+    assert {**shown, "department": {"id": "roads"}} in listed
+    told = await _last_event(issues, CategoriesPublished)
+    assert created["id"] in {c.id for c in told.categories}
+    audit = await _last_event(issues, AuditRecorded)
+    assert (audit.action, audit.target_type, audit.target_id) == (
+        "CATEGORY_CREATED",
+        "Category",
+        created["id"],
+    )
+
+
+async def test_renaming_and_retiring_keep_the_issues(issues: IssuesServer) -> None:
+    created = await _create(issues)
+    admin = issues.person("ADMIN")
+    issue = await issues.report(issues.citizen(), category=created["id"])
+    renamed = await admin.client.data(RENAME_CATEGORY, {"id": created["id"], "name": "Другое"})
+    assert renamed["renameCategory"] == {"id": created["id"], "name": "Другое", "retired": False}
+    retired = await admin.client.data(RETIRE_CATEGORY, {"id": created["id"]})
+    assert retired["retireCategory"]["retired"] is True
+    listed = (await issues.citizen().client.data(CATEGORIES))["issueCategories"]
+    assert created["id"] not in {c["id"] for c in listed}
+    told = await _last_event(issues, CategoriesPublished)
+    assert created["id"] not in {c.id for c in told.categories}
+    assert (await _last_event(issues, AuditRecorded)).action == "CATEGORY_RETIRED"
+    stored = await issues.service.db["issues"].find_one({"_id": issue["id"]})
+    assert stored is not None
+    assert stored["category"] == created["id"]
+    body = await issues.citizen().client.post(
+        REPORT,
+        {"input": {**PAYLOAD, "category": created["id"]}},
+    )
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "category"}, body
+    assert f"Retired category '{created['id']}'" in body["errors"][0]["message"]
+    assert await admin.client.error_code(RETIRE_CATEGORY, {"id": created["id"]}) == "CONFLICT"
+    assert await admin.client.error_code(RETIRE_CATEGORY, {"id": _new_id("x")}) == "NOT_FOUND"
+
+
+async def test_category_input_is_checked(issues: IssuesServer) -> None:
+    admin = issues.person("ADMIN")
+    taken = await _create(issues)
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"id": "Not A Slug!"}, "id"),
+        ({"departmentId": "??"}, "departmentId"),
+        ({"name": "   "}, "name"),
+        ({"responseWorkingDays": 0}, "responseWorkingDays"),
+        ({"responseWorkingDays": 61}, "responseWorkingDays"),
+    ]
+    for fields, field in cases:
+        payload = {"id": _new_id("cat"), "name": "Имя", "departmentId": "roads", **fields}
+        body = await admin.client.post(CREATE_CATEGORY, {"input": payload})
+        assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": field}
+    again = {"id": taken["id"], "name": "Имя", "departmentId": "roads"}
+    body = await admin.client.post(CREATE_CATEGORY, {"input": again})
+    assert body["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "id"}
+
+
+async def test_non_admins_are_refused_before_the_input(issues: IssuesServer) -> None:
+    day = {"date": "2030-01-15", "name": ""}
+    calls: list[tuple[str, dict[str, Any]]] = [
+        (CREATE_CATEGORY, {"input": {"id": "Bad!", "name": "", "departmentId": "??"}}),
+        (RENAME_CATEGORY, {"id": "potholes", "name": ""}),
+        (RETIRE_CATEGORY, {"id": "potholes"}),
+        (CREATE_HOLIDAY, day),
+        (REMOVE_HOLIDAY, {"date": "2026-06-12"}),
+    ]
+    for person in (issues.citizen(), issues.official(), issues.moderator()):
+        for query, variables in calls:
+            assert await person.client.error_code(query, variables) == "FORBIDDEN"
+    assert await issues.client.error_code(RETIRE_CATEGORY, {"id": "potholes"}) == "UNAUTHENTICATED"
+
+
+async def test_holidays_are_added_and_removed(issues: IssuesServer) -> None:
+    admin = issues.person("ADMIN")
+    day = {"date": "2031-03-03", "name": "День города"}
+    assert (await admin.client.data(CREATE_HOLIDAY, day))["createHoliday"] == day
+    try:
+        assert date(2031, 3, 3) in issues.service.holidays  # this instance: at once
+        assert day in (await issues.client.data(HOLIDAYS))["holidays"]
+        assert (await _last_event(issues, AuditRecorded)).action == "HOLIDAY_CREATED"
+        body = await admin.client.post(CREATE_HOLIDAY, day)
+        assert body["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "date"}
+        body = await admin.client.post(CREATE_HOLIDAY, {**day, "date": "2031-03-04", "name": ""})
+        assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "name"}
+    finally:
+        removed = await admin.client.data(REMOVE_HOLIDAY, {"date": day["date"]})
+    assert removed["removeHoliday"] == day
+    assert date(2031, 3, 3) not in issues.service.holidays
+    assert (await _last_event(issues, AuditRecorded)).action == "HOLIDAY_REMOVED"
+    assert await admin.client.error_code(REMOVE_HOLIDAY, {"date": day["date"]}) == "NOT_FOUND"
+
+
+def _working_day_after(start: date, count: int, holidays: frozenset[date]) -> date:
+    day = start
+    while count > 0:
+        day += timedelta(days=1)
+        if day.weekday() < 5 and day not in holidays:
+            count -= 1
+    return day
+
+
+async def test_a_new_category_routes_to_its_department_and_skips_a_new_holiday(
+    issues: IssuesServer,
+) -> None:
+    """The configuration done-when, in this service: a category (with 40 working days to
+    answer) and a holiday 30 working days ahead, beyond every default deadline."""
+    admin, department = issues.person("ADMIN"), _new_id("dept")
+    created = await _create(issues, departmentId=department, responseWorkingDays=40)
+    before = frozenset(issues.service.holidays)
+    offset = issues.settings.city_utc_offset_hours
+    holiday = _working_day_after(utcnow().date(), 30, before)
+    await admin.client.data(CREATE_HOLIDAY, {"date": holiday.isoformat(), "name": "День города"})
+    try:
+        issue = await issues.report(issues.citizen(), category=created["id"])
+        assert issue["department"] == {"id": department}
+        official = issues.official(department=department)
+        accepted = (await official.client.data(CHANGE, {"id": issue["id"], "status": "ACCEPTED"}))[
+            "changeIssueStatus"
+        ]
+        stored = await issues.service.db["issues"].find_one({"_id": issue["id"]})
+        assert stored is not None
+        at = stored["accepted_at"]
+        due = parse_time(accepted["dueAt"])
+        assert due == domain.add_working_days(at, 40, before | {holiday}, offset)
+        assert due > domain.add_working_days(at, 40, before, offset)  # one working day later
+    finally:
+        await admin.client.data(REMOVE_HOLIDAY, {"date": holiday.isoformat()})
