@@ -24,7 +24,7 @@ from veche_kit.graphql import (
 )
 from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
-from veche_users import domain, notices
+from veche_users import domain, notices, store
 from veche_users.audit_schema import AuditQueries
 from veche_users.context import UsersInfo
 from veche_users.moderation import HIDDEN_NAME, shown_name
@@ -87,6 +87,10 @@ public_enum(
 class District:
     id: strawberry.ID = strawberry.field(description="Stable short id, e.g. `leninsky`.")
     name: str = strawberry.field(description="Name to show, e.g. `Ленинский округ`.")
+    retired: bool = strawberry.field(
+        description="Retired by an admin: no longer offered in `districts` nor accepted for new "
+        "polls and registrations; what names it keeps it."
+    )
 
     @classmethod
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> District | None:
@@ -95,7 +99,8 @@ class District:
 
     @classmethod
     def from_doc(cls, document: Document) -> District:
-        return cls(id=strawberry.ID(document["_id"]), name=document["name"])
+        retired = document.get("retired_at") is not None
+        return cls(id=strawberry.ID(document["_id"]), name=document["name"], retired=retired)
 
 
 @strawberry.federation.type(
@@ -104,6 +109,10 @@ class District:
 class Department:
     id: strawberry.ID = strawberry.field(description="Stable short id, e.g. `roads`.")
     name: str = strawberry.field(description="Name to show.")
+    retired: bool = strawberry.field(
+        description="Retired by an admin: no longer offered in `departments` nor accepted for new "
+        "officials; what names it keeps it."
+    )
 
     @classmethod
     async def resolve_reference(cls, info: UsersInfo, id: strawberry.ID) -> Department | None:
@@ -112,7 +121,8 @@ class Department:
 
     @classmethod
     def from_doc(cls, document: Document) -> Department:
-        return cls(id=strawberry.ID(document["_id"]), name=document["name"])
+        retired = document.get("retired_at") is not None
+        return cls(id=strawberry.ID(document["_id"]), name=document["name"], retired=retired)
 
 
 @strawberry.type(
@@ -664,6 +674,23 @@ class Query(AuditQueries):
         )
 
 
+_REFERENCE_CODES = (
+    "FORBIDDEN for non-admins (before any check of the input); BAD_USER_INPUT with `field`; "
+    "NOT_FOUND for an unknown id; CONFLICT for a retired one."
+)
+ReferenceId = Annotated[
+    strawberry.ID,
+    strawberry.argument(description="The id, e.g. `leninsky`.", metadata=bounded(chars=ID_CHARS)),
+]
+ReferenceName = Annotated[
+    str,
+    strawberry.argument(
+        description=f"The new name to show, at most {domain.MAX_NAME} characters.",
+        metadata=bounded(chars=domain.MAX_NAME),
+    ),
+]
+
+
 @strawberry.type(description=MUTATION_DESCRIPTION)
 class Mutation:
     @strawberry.mutation(
@@ -1123,6 +1150,51 @@ class Mutation:
         return Department.from_doc(
             await info.context.users.create_department(caller, str(id), name)
         )
+
+    @strawberry.mutation(
+        description="Renames a district (ADMIN only); the other services hear the new list. "
+        f"{_REFERENCE_CODES} Audited."
+    )
+    async def rename_district(
+        self, info: UsersInfo, id: ReferenceId, name: ReferenceName
+    ) -> District:
+        caller = await info.context.require_user()
+        users = info.context.users
+        return District.from_doc(
+            await users.rename_reference(caller, store.DISTRICTS, str(id), name)
+        )
+
+    @strawberry.mutation(
+        description="Retires a district (ADMIN only): no longer in `districts`, refused for new "
+        "polls, reports and registrations (the other services within seconds); accounts, polls "
+        f"and issues naming it keep it. {_REFERENCE_CODES} Audited."
+    )
+    async def retire_district(self, info: UsersInfo, id: ReferenceId) -> District:
+        caller = await info.context.require_user()
+        users = info.context.users
+        return District.from_doc(await users.retire_reference(caller, store.DISTRICTS, str(id)))
+
+    @strawberry.mutation(
+        description=f"Renames a department (ADMIN only). {_REFERENCE_CODES} Audited."
+    )
+    async def rename_department(
+        self, info: UsersInfo, id: ReferenceId, name: ReferenceName
+    ) -> Department:
+        caller = await info.context.require_user()
+        users = info.context.users
+        return Department.from_doc(
+            await users.rename_reference(caller, store.DEPARTMENTS, str(id), name)
+        )
+
+    @strawberry.mutation(
+        description="Retires a department (ADMIN only): no longer in `departments` nor accepted "
+        "for new officials; officials, categories and issues naming it keep it (move its "
+        f"categories with issues' `createCategory`/`retireCategory`). {_REFERENCE_CODES} Audited."
+    )
+    async def retire_department(self, info: UsersInfo, id: ReferenceId) -> Department:
+        caller = await info.context.require_user()
+        users = info.context.users
+        return Department.from_doc(await users.retire_reference(caller, store.DEPARTMENTS, str(id)))
 
     @strawberry.mutation(description="Adds a reward to the catalogue (ADMIN only).")
     async def create_reward(

@@ -27,6 +27,7 @@ from veche_kit.clock import utcnow
 from veche_kit.errors import (
     BadUserInputError,
     ConflictError,
+    DomainError,
     NotFoundError,
     RateLimitedError,
     UnauthenticatedError,
@@ -953,14 +954,66 @@ class UsersService:
 
         async def work(tx: Transaction) -> None:
             await self.store.add_reference(collection, document, tx.session)
-            if collection == store.DISTRICTS:  # the other services check ids against it
-                tx.emit(await self._districts_told(tx.session))
+            await self._reference_told(tx, caller, collection, "CREATED", ref, after=document)
 
         try:
             await self.outbox.transaction(work)
         except DuplicateKeyError as error:
             raise ConflictError(f"'{ref}' exists already.", field="id") from error
         return document
+
+    async def rename_reference(
+        self, caller: Principal, collection: str, ref_id: str, name: str
+    ) -> Document:
+        """Renames a district or a department (admins); ids and what names them stay."""
+        caller.require_role(Role.ADMIN)
+        fields = {"name": domain.clean_name(name, field="name")}
+        return await self._change_reference(caller, collection, ref_id, fields, "RENAMED")
+
+    async def retire_reference(self, caller: Principal, collection: str, ref_id: str) -> Document:
+        """Retires a district or a department (admins): no longer offered nor accepted for
+        new data; accounts, polls and issues naming it keep it."""
+        caller.require_role(Role.ADMIN)
+        fields = {"retired_at": utcnow()}
+        return await self._change_reference(caller, collection, ref_id, fields, "RETIRED")
+
+    async def _change_reference(
+        self, caller: Principal, collection: str, ref_id: str, fields: Document, verb: str
+    ) -> Document:
+        async def work(tx: Transaction) -> Document:
+            before = await self.store.update_reference(collection, ref_id, fields, tx.session)
+            if before is None:
+                raise await self._missing_reference(collection, ref_id)
+            changed = {k: before.get(k) for k in fields}
+            await self._reference_told(tx, caller, collection, verb, ref_id, fields, changed)
+            return {**before, **fields}
+
+        saved: Document = await self.outbox.transaction(work)
+        return saved
+
+    async def _missing_reference(self, collection: str, ref_id: str) -> DomainError:
+        noun = "district" if collection == store.DISTRICTS else "department"
+        if await self.store.reference(collection, ref_id) is not None:
+            return ConflictError(f"The {noun} '{ref_id[:40]}' is retired already.")
+        return NotFoundError(f"No {noun} with id '{ref_id[:40]}'.")
+
+    async def _reference_told(
+        self,
+        tx: Transaction,
+        caller: Principal,
+        collection: str,
+        verb: str,
+        ref_id: str,
+        after: Document,
+        before: Document | None = None,
+    ) -> None:
+        """The audit entry and, for districts, the whole list the other services check."""
+        target = "District" if collection == store.DISTRICTS else "Department"
+        action = AuditAction(f"{target.upper()}_{verb}")
+        shown = {k: v for k, v in after.items() if k != "_id"}
+        tx.emit(audit_log.entry(caller, action, target, ref_id, before=before, after=shown))
+        if collection == store.DISTRICTS:  # the other services check ids against it
+            tx.emit(await self._districts_told(tx.session))
 
     async def publish_districts(self) -> None:
         """Tells the other services the whole list of districts (at every start, after

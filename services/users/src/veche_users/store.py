@@ -432,8 +432,22 @@ class UserStore:
     # ───────────────────────── reference data ─────────────────────────
 
     async def exists(self, collection: str, ref_id: str) -> bool:
-        """Whether a district or a department with the id exists."""
-        return await self.db[collection].count_documents({"_id": ref_id}) > 0
+        """Whether a district or a department with the id exists and is not retired."""
+        return await self.db[collection].count_documents({"_id": ref_id, "retired_at": None}) > 0
+
+    async def reference(self, collection: str, ref_id: str) -> Document | None:
+        """A district or a department, retired ones too."""
+        found: Document | None = await self.db[collection].find_one({"_id": ref_id})
+        return found
+
+    async def update_reference(
+        self, collection: str, ref_id: str, fields: Document, session: Session
+    ) -> Document | None:
+        """Sets `fields` on a district or department not retired; it before, or None."""
+        found: Document | None = await self.db[collection].find_one_and_update(
+            {"_id": ref_id, "retired_at": None}, {"$set": fields}, session=session
+        )
+        return found
 
     async def add_reference(
         self, collection: str, document: Document, session: Session | None = None
@@ -442,8 +456,8 @@ class UserStore:
         await self.db[collection].insert_one(document, session=session)
 
     async def references(self, collection: str, session: Session | None = None) -> list[Document]:
-        """Every district or department, by name."""
-        cursor = self.db[collection].find(session=session).sort("name", 1)
+        """Every district or department not retired, by name."""
+        cursor = self.db[collection].find({"retired_at": None}, session=session).sort("name", 1)
         found: list[Document] = await cursor.to_list()
         return found
 
