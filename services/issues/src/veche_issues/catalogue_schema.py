@@ -123,7 +123,14 @@ class CatalogueMutations:
         description="Adds a category (ADMIN only); users accepts it as a solver skill within "
         f"seconds. {_CODES} CONFLICT when the id is taken. Audited."
     )
-    async def create_category(self, info: IssuesInfo, input: CreateCategoryInput) -> Category:
+    async def create_category(
+        self,
+        info: IssuesInfo,
+        input: Annotated[
+            CreateCategoryInput,
+            strawberry.argument(description="The category: id, name, department, answer period."),
+        ],
+    ) -> Category:
         caller = await info.context.require_user()
         issues = info.context.issues
         document = await issues.catalogue.create_category(
