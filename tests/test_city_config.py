@@ -82,15 +82,15 @@ async def _configure(city: GraphQLClient, tag: str) -> tuple[str, str, str]:
     district, department, category = f"d-{tag}", f"dept-{tag}", f"cat-{tag}"
     await city.data(CREATE_DISTRICT, {"id": district, "n": "Заречный округ"})
     await city.data(CREATE_DEPARTMENT, {"id": department, "n": "Управление мостов"})
-    created = await city.data(
-        CREATE_CATEGORY,
-        {"input": {"id": category, "name": "Мосты", "departmentId": department,
-                   "responseWorkingDays": 40}},
-    )  # fmt: skip
-    assert created["createCategory"]["department"] == {
-        "id": department,
-        "name": "Управление мостов",
-    }
+    category_input = {"id": category, "name": "Мосты", "departmentId": department,
+                      "responseWorkingDays": 40}  # fmt: skip
+
+    async def created() -> dict[str, Any]:  # once issues has heard the new department
+        body = await city.post(CREATE_CATEGORY, {"input": category_input})
+        return {} if body.get("errors") else dict(body["data"]["createCategory"])
+
+    made = await eventually(created, timeout=20)
+    assert made["department"] == {"id": department, "name": "Управление мостов"}
     return district, department, category
 
 

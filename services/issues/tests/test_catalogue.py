@@ -10,8 +10,16 @@ from typing import Any
 
 from veche_issues import domain
 from veche_kit.clock import utcnow
-from veche_kit.events import AuditRecorded, CategoriesPublished, Envelope
+from veche_kit.events import (
+    AuditRecorded,
+    CategoriesPublished,
+    DepartmentsPublished,
+    Envelope,
+    ReferenceItem,
+)
 from veche_kit.outbox import OUTBOX
+from veche_kit.reference import DEPARTMENTS
+from veche_stack.testing import eventually, publish
 
 from .conftest import CHANGE, REPORT, IssuesServer, parse_time
 
@@ -43,6 +51,20 @@ async def _create(issues: IssuesServer, **fields: Any) -> dict[str, Any]:
         "createCategory"
     ]
     return created
+
+
+async def _tell_departments(issues: IssuesServer, *extra: str) -> None:
+    """The users service's departments (the demo city's and `extra`), as it tells them."""
+    rows = [ReferenceItem(id=d.id, name=d.name) for d in DEPARTMENTS]
+    rows += [ReferenceItem(id=d, name=d) for d in extra]
+    envelope = Envelope.wrap(DepartmentsPublished(departments=rows), "users")
+    await publish(issues.settings.amqp_url, issues.settings.namespace, envelope)
+
+    async def handled() -> bool:
+        found = await issues.service.db["processed_events"].find_one({"_id": str(envelope.id)})
+        return found is not None
+
+    await eventually(handled, timeout=10, interval=0.02)
 
 
 async def _last_event(issues: IssuesServer, kind: type[Any]) -> Any:
@@ -101,6 +123,7 @@ async def test_category_input_is_checked(issues: IssuesServer) -> None:
     cases: list[tuple[dict[str, Any], str]] = [
         ({"id": "Not A Slug!"}, "id"),
         ({"departmentId": "??"}, "departmentId"),
+        ({"departmentId": "nowhere"}, "departmentId"),  # not in users' list
         ({"name": "   "}, "name"),
         ({"responseWorkingDays": 0}, "responseWorkingDays"),
         ({"responseWorkingDays": 61}, "responseWorkingDays"),
@@ -164,6 +187,7 @@ async def test_a_new_category_routes_to_its_department_and_skips_a_new_holiday(
     """The configuration done-when, in this service: a category (with 40 working days to
     answer) and a holiday 30 working days ahead, beyond every default deadline."""
     admin, department = issues.person("ADMIN"), _new_id("dept")
+    await _tell_departments(issues, department)  # users created it
     created = await _create(issues, departmentId=department, responseWorkingDays=40)
     before = frozenset(issues.service.holidays)
     offset = issues.settings.city_utc_offset_hours

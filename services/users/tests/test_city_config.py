@@ -7,7 +7,7 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-from veche_kit.events import AuditRecorded, DistrictsPublished, Envelope
+from veche_kit.events import AuditRecorded, DepartmentsPublished, DistrictsPublished, Envelope
 from veche_kit.outbox import OUTBOX
 from veche_users.settings import DEFAULT_CONSENT_VERSION
 
@@ -81,6 +81,8 @@ async def test_a_department_is_created_renamed_and_retired(users: UsersServer) -
     created = (await admin.data(CREATE_DEPARTMENT, {"id": new, "n": "Парки"}))["createDepartment"]
     assert created == {"id": new, "name": "Парки", "retired": False}
     assert (await _last(users, AuditRecorded)).action == "DEPARTMENT_CREATED"
+    told = await _last(users, DepartmentsPublished)
+    assert (new, "Парки") in {(d.id, d.name) for d in told.departments}
     renamed = await admin.data(RENAME_DEPARTMENT, {"id": new, "n": "Парки и скверы"})
     assert renamed["renameDepartment"]["name"] == "Парки и скверы"
     assert (await _last(users, AuditRecorded)).action == "DEPARTMENT_RENAMED"
@@ -88,6 +90,7 @@ async def test_a_department_is_created_renamed_and_retired(users: UsersServer) -
     assert retired["retired"] is True
     assert (await _last(users, AuditRecorded)).action == "DEPARTMENT_RETIRED"
     assert new not in {d["id"] for d in (await users.client.data(LISTS))["departments"]}
+    assert new not in {d.id for d in (await _last(users, DepartmentsPublished)).departments}
     _, someone = await users.citizen()
     body = await admin.post(GRANT, {"u": someone["user"]["id"], "d": new})
     assert body["errors"][0]["extensions"]["code"] == "BAD_USER_INPUT"

@@ -182,6 +182,16 @@ class DistrictsPublished(Event):
     districts: list[ReferenceItem]
 
 
+class DepartmentsPublished(Event):
+    """The city's whole list of departments (not retired) as the users service (their
+    owner) holds it, told at every start (after its demo data) and after every change.
+    A consumer keeps the list told last (by `occurred_at`): issues checks a new
+    category's department against it."""
+
+    type = "reference.departments_published"
+    departments: list[ReferenceItem]
+
+
 class CategoriesPublished(Event):
     """The whole list of issue categories as the issues service (their owner) holds it,
     told at every start (after its demo data) and after every change. A consumer keeps

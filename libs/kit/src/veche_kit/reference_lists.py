@@ -1,6 +1,6 @@
 """Reference lists one service owns and others check input against, kept by events.
 
-The owner (users for districts, issues for categories) tells its whole current list
+The owner (users for districts and departments, issues for categories) tells its whole current list
 (`reference.*_published`) at every start and with every change, in the transaction of
 the change (`tell`). Each consumer keeps the list told last in one document of its
 own store (`ProjectedLists`, collection `reference_lists`) and checks ids against it
@@ -22,7 +22,7 @@ from datetime import datetime
 from veche_kit.clock import utcnow
 from veche_kit.errors import BadUserInputError
 from veche_kit.mongo import Database, Document, Session
-from veche_kit.reference import CATEGORIES, DISTRICTS
+from veche_kit.reference import CATEGORIES, DEPARTMENTS, DISTRICTS
 
 # A consumer's copies of other services' lists: one document per list, by name.
 PROJECTED = "reference_lists"
@@ -45,6 +45,9 @@ class ReferenceList:
 
 DISTRICT_LIST = ReferenceList(
     "districts", "district", "districts", "users", tuple(d.id for d in DISTRICTS)
+)
+DEPARTMENT_LIST = ReferenceList(
+    "departments", "department", "departments", "users", tuple(d.id for d in DEPARTMENTS)
 )
 CATEGORY_LIST = ReferenceList(
     "categories", "issue category", "issueCategories", "issues", tuple(c.id for c in CATEGORIES)

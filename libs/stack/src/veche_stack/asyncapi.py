@@ -33,6 +33,7 @@ PRODUCERS = {
     "content": ("issues", "users"),  # issues keeps the moderation queue, users the display names
     # Reference lists: each told by the service that owns it (veche_kit.reference_lists).
     "reference.districts_published": ("users",),
+    "reference.departments_published": ("users",),
     "reference.categories_published": ("issues",),
 }
 

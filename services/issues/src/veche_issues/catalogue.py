@@ -6,10 +6,11 @@ whole category list (`reference.categories_published`) in the same transaction, 
 users' check of solvers' skills follows. A holiday change reloads this instance's
 calendar at once; other instances reload it at their next sweep.
 
-A category's `departmentId` is not checked against the users service's departments:
-issues keeps no copy of that list, and an admin creates the department (users) and
-then its categories (here) in that order. A category naming a department nobody
-created shows as such in `issueCategories { department { id name } }` (no name).
+A category's `departmentId` is checked against the users service's departments as
+last told (`reference.departments_published`, `veche_kit.reference_lists`): a
+department just created in users is known here within seconds. Retiring a
+department leaves the categories routed to it as they are (their issues still have
+their officials); an admin moves them with new categories.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ from veche_kit.clock import utcnow
 from veche_kit.errors import BadUserInputError, ConflictError, ForbiddenError, NotFoundError
 from veche_kit.mongo import Document
 from veche_kit.outbox import Transaction
+from veche_kit.reference_lists import DEPARTMENT_LIST, ProjectedLists
 from veche_kit.text import is_slug
 
 if TYPE_CHECKING:
@@ -84,6 +86,12 @@ class Catalogue:
             "department_id": _slug(department_id, "departmentId"),
             "response_working_days": _working_days(response_working_days),
         }
+        await ProjectedLists(self.issues.db).require_known(
+            DEPARTMENT_LIST,
+            [document["department_id"]],
+            field="departmentId",
+            seeded=self.issues.settings.demo_data,
+        )
         after = {k: v for k, v in document.items() if k != "_id"}
 
         async def work(tx: Transaction) -> None:

@@ -100,8 +100,8 @@ class CreateCategoryInput:
         metadata=bounded(chars=MAX_NAME),
     )
     department_id: strawberry.ID = strawberry.field(
-        description="The department (users' `departments`) its issues are routed to. Not checked "
-        "against that list here: create the department first.",
+        description="The department (users' `departments`) its issues are routed to; "
+        "BAD_USER_INPUT when that list (told by users within seconds of a change) lacks it.",
         metadata=bounded(chars=ID_CHARS),
     )
     response_working_days: int | None = strawberry.field(

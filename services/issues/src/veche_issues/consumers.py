@@ -4,7 +4,8 @@ The issues service keeps a small projection of users (name, district, roles,
 department, skills) for solver matching; `user.erased` leaves only a tombstone of it
 (and of the person's complaints). It keeps the users service's list of districts,
 which reports are checked against (`reference.districts_published`, the list told
-last). A display name the users service flags joins the moderation queue here. (Which poll an initiative was put to
+last), and of departments, which new categories are checked against
+(`reference.departments_published`). A display name the users service flags joins the moderation queue here. (Which poll an initiative was put to
 is the polls service's field, `Issue.poll`.)
 """
 
@@ -17,6 +18,7 @@ from veche_kit.auth import StaleTokens
 from veche_kit.consumer import Handlers
 from veche_kit.events import (
     ContentFlagged,
+    DepartmentsPublished,
     DistrictsPublished,
     Envelope,
     UserErased,
@@ -26,7 +28,7 @@ from veche_kit.events import (
     UserTokensRevoked,
 )
 from veche_kit.mongo import Session
-from veche_kit.reference_lists import DISTRICT_LIST, ProjectedLists
+from veche_kit.reference_lists import DEPARTMENT_LIST, DISTRICT_LIST, ProjectedLists
 
 handlers: Handlers[IssueStore] = Handlers()
 
@@ -84,6 +86,14 @@ async def on_content_flagged(
     await ModerationStore(store.db).flag(
         target.key, fields, event.word, envelope.occurred_at, session
     )
+
+
+@handlers.on(DepartmentsPublished)
+async def on_departments_published(
+    store: IssueStore, event: DepartmentsPublished, envelope: Envelope, session: Session
+) -> None:
+    items = [department.model_dump() for department in event.departments]
+    await ProjectedLists(store.db).replace(DEPARTMENT_LIST, items, envelope.occurred_at, session)
 
 
 @handlers.on(DistrictsPublished)

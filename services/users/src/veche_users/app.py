@@ -41,7 +41,7 @@ def _on_start_and_background(
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))
     # After the demo data: polls and issues check districts against the list told.
-    runtime.on_start.append(service.publish_districts)
+    runtime.on_start.append(service.publish_references)
     retention = Retention(
         runtime.db,
         store.retention_rules(settings.read_notification_days, settings.audit_days),

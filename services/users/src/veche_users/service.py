@@ -34,6 +34,7 @@ from veche_kit.errors import (
 )
 from veche_kit.events import (
     AuditRecorded,
+    DepartmentsPublished,
     DistrictsPublished,
     Event,
     ReferenceItem,
@@ -45,7 +46,12 @@ from veche_kit.events import (
 )
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import Outbox, OutboxRelay, Transaction
-from veche_kit.reference_lists import CATEGORY_LIST, DISTRICT_LIST, ProjectedLists
+from veche_kit.reference_lists import (
+    CATEGORY_LIST,
+    DEPARTMENT_LIST,
+    DISTRICT_LIST,
+    ProjectedLists,
+)
 from veche_kit.signing import SigningKey
 from veche_kit.text import is_slug
 from veche_kit.throttle import UNKNOWN_CLIENT, RateLimiter, Window, client_address, trusted_networks
@@ -1012,23 +1018,30 @@ class UsersService:
         action = AuditAction(f"{target.upper()}_{verb}")
         shown = {k: v for k, v in after.items() if k != "_id"}
         tx.emit(audit_log.entry(caller, action, target, ref_id, before=before, after=shown))
-        if collection == store.DISTRICTS:  # the other services check ids against it
-            tx.emit(await self._districts_told(tx.session))
+        tx.emit(await self._list_told(collection, tx.session))  # others check ids against it
 
-    async def publish_districts(self) -> None:
-        """Tells the other services the whole list of districts (at every start, after
-        the demo data), so a list they missed or lost is whole again."""
+    async def publish_references(self) -> None:
+        """Tells the other services the whole lists of districts and departments (at every
+        start, after the demo data), so a list they missed or lost is whole again."""
 
         async def work(tx: Transaction) -> None:
-            tx.emit(await self._districts_told(tx.session))
+            for collection in (store.DISTRICTS, store.DEPARTMENTS):
+                tx.emit(await self._list_told(collection, tx.session))
 
         await self.outbox.transaction(work)
 
-    async def _districts_told(self, session: Session) -> DistrictsPublished:
-        await reference_lists.tell(self.db, DISTRICT_LIST, session)
-        rows = await self.store.references(store.DISTRICTS, session)
-        return DistrictsPublished(
-            districts=[ReferenceItem(id=row["_id"], name=row["name"]) for row in rows]
+    async def _list_told(self, collection: str, session: Session) -> Event:
+        """The list of districts or departments not retired, marked told in `session`."""
+        districts = collection == store.DISTRICTS
+        await reference_lists.tell(
+            self.db, DISTRICT_LIST if districts else DEPARTMENT_LIST, session
+        )
+        rows = await self.store.references(collection, session)
+        items = [ReferenceItem(id=row["_id"], name=row["name"]) for row in rows]
+        return (
+            DistrictsPublished(districts=items)
+            if districts
+            else DepartmentsPublished(departments=items)
         )
 
     async def districts(self) -> list[Document]:
