@@ -208,3 +208,18 @@ async def test_a_new_category_routes_to_its_department_and_skips_a_new_holiday(
         assert due > domain.add_working_days(at, 40, before, offset)  # one working day later
     finally:
         await admin.client.data(REMOVE_HOLIDAY, {"date": holiday.isoformat()})
+
+
+async def test_another_instances_holiday_counts_after_the_sweep(issues: IssuesServer) -> None:
+    """A holiday another instance added (written to the shared store) counts here from
+    this instance's next sweep (every ISSUES_SWEEP_SECONDS)."""
+    day, holidays = date(2032, 3, 3), issues.service.db["holidays"]
+    await holidays.insert_one({"_id": day.isoformat(), "name": "День города"})
+    try:
+        assert day not in issues.service.holidays
+        await issues.service.sweep()
+        assert day in issues.service.holidays
+    finally:
+        await holidays.delete_one({"_id": day.isoformat()})
+    await issues.service.sweep()
+    assert day not in issues.service.holidays
