@@ -19,6 +19,7 @@ const scalarsAndEnums = {
   // TypeScript shape is decided (and documented for front ends).
   strictScalars: true,
   scalars: {
+    Date: "string", // ISO 8601 calendar date, e.g. 2026-12-31 (holidays)
     DateTime: "string", // ISO 8601 with offset, e.g. 2026-12-02T17:44:29+00:00
     JSON: "unknown",
   },
