@@ -193,7 +193,11 @@ async def _register(client: GraphQLClient, name: str, **fields: Any) -> GraphQLC
 
 async def _about(person: GraphQLClient, link: str, language: str | None = None) -> list[Any]:
     """The (kind, text) of the person's notices about `link`, in `language` if given."""
-    reader = person.with_headers(Accept_Language=language) if language else person
+    reader = (
+        person.with_headers(Accept_Language=language)
+        if language
+        else person.without_header("Accept-Language")
+    )
     edges = (await reader.data(NOTICES))["me"]["notifications"]["edges"]
     return [(e["node"]["kind"], e["node"]["text"]) for e in edges if e["node"]["link"] == link]
 

@@ -336,7 +336,7 @@ async def test_a_partner_key_files_at_most_its_hourly_allowance(issues: IssuesSe
     key, partner_id = await new_key(issues)
     allowance = issues.settings.open311_reports_per_partner_hour
     # Spend all but one of this hour's allowance directly, as many reports would.
-    window = Window(allowance, 3600, "spent")
+    window = Window(allowance, 3600, "spent", "исчерпано")
     for _ in range(allowance - 1):
         await issues.service.limits.hit("open311-partner", partner_id, window)
     assert (await post(issues, pothole(key))).status_code == 200

@@ -40,6 +40,8 @@ from graphql import (
     visit,
 )
 
+from veche_kit.language import said
+
 MAX_ITEMS = "veche:max_items"
 MAX_CHARS = "veche:max_chars"
 BOUND = "veche:bound"
@@ -155,7 +157,11 @@ def _check(value: Any, type_: Any, bound: Bound | None, where: str) -> None:
         items = value if isinstance(value, list) else [value]  # a single value is a list of one
         if bound is not None and bound.items is not None and len(items) > bound.items:
             raise _Oversized(
-                where, f"`{where}` may hold at most {bound.items} items (it has {len(items)})."
+                where,
+                said(
+                    f"`{where}` may hold at most {bound.items} items (it has {len(items)}).",
+                    f"В `{where}` не больше {bound.items} элементов (сейчас {len(items)}).",
+                ),
             )
         inner = Bound(None, bound.chars) if bound is not None else None
         for index, item in enumerate(items):
@@ -175,7 +181,11 @@ def _check(value: Any, type_: Any, bound: Bound | None, where: str) -> None:
         and len(value) > bound.chars
     ):
         raise _Oversized(
-            where, f"Keep `{where}` within {bound.chars} characters (it has {len(value)})."
+            where,
+            said(
+                f"Keep `{where}` within {bound.chars} characters (it has {len(value)}).",
+                f"Сократите `{where}` до {bound.chars} символов (сейчас {len(value)}).",
+            ),
         )
 
 

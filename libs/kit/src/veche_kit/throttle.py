@@ -90,6 +90,7 @@ class Window:
     limit: int
     seconds: int
     message: str
+    ru: str  # the message in Russian
 
 
 class RateLimiter:
@@ -114,7 +115,9 @@ class RateLimiter:
         except DuplicateKeyError:
             wait = max(1, math.ceil((ends - now).total_seconds()))
             raise RateLimitedError(
-                f"{window.message} Try again in {wait} second(s).", retryAfterSeconds=wait
+                f"{window.message} Try again in {wait} second(s).",
+                retryAfterSeconds=wait,
+                ru=f"{window.ru} Попробуйте снова через {wait} с.",
             ) from None
 
     async def give_back(
@@ -137,6 +140,7 @@ class RateLimiter:
         base_seconds: float,
         longest_seconds: float,
         message: str,
+        ru: str,
         now: datetime | None = None,
     ) -> None:
         """Takes the next attempt for `key`, or RATE_LIMITED saying when it may come:
@@ -156,7 +160,11 @@ class RateLimiter:
             pass
         current: Document | None = await self.collection.find_one({"_id": doc_id})
         if current is None:  # reset meanwhile: this attempt waits for the next call
-            raise RateLimitedError(f"{message} Try again in 1 second(s).", retryAfterSeconds=1)
+            raise RateLimitedError(
+                f"{message} Try again in 1 second(s).",
+                retryAfterSeconds=1,
+                ru=f"{ru} Попробуйте снова через 1 с.",
+            )
         delay = min(longest_seconds, base_seconds * 2 ** min(current["attempts"] - free, 40))
         allowed_at = current["last_at"] + timedelta(seconds=delay)
         if allowed_at <= now:
@@ -170,7 +178,11 @@ class RateLimiter:
                 return
             allowed_at = now + timedelta(seconds=delay * 2)
         wait = max(1, math.ceil((allowed_at - now).total_seconds()))
-        raise RateLimitedError(f"{message} Try again in {wait} second(s).", retryAfterSeconds=wait)
+        raise RateLimitedError(
+            f"{message} Try again in {wait} second(s).",
+            retryAfterSeconds=wait,
+            ru=f"{ru} Попробуйте снова через {wait} с.",
+        )
 
     async def reset(self, bucket: str, key: str) -> None:
         """Forgets a key's attempts (after a success)."""

@@ -89,7 +89,8 @@ class UploadRoutes:
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             raise UnauthenticatedError(
-                "Sign in first: send 'Authorization: Bearer <access token>'."
+                "Sign in first: send 'Authorization: Bearer <access token>'.",
+                ru="Сначала войдите: отправьте 'Authorization: Bearer <access token>'.",
             )
         return await self.verifier.verify(token)
 
