@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextvars
+
 import pytest
 
 from veche_kit.language import Language, language, language_var, said
@@ -31,9 +33,14 @@ def test_the_readers_language_from_accept_language(header: str | None, expected:
 
 
 def test_said_picks_the_text_of_the_request_at_hand() -> None:
-    assert said("No poll.", "Опроса нет.") == "Опроса нет."  # outside a request: Russian
-    token = language_var.set(Language.EN)
-    try:
-        assert said("No poll.", "Опроса нет.") == "No poll."
-    finally:
-        language_var.reset(token)
+    for spoken, expected in ((Language.RU, "Опроса нет."), (Language.EN, "No poll.")):
+        token = language_var.set(spoken)
+        try:
+            assert said("No poll.", "Опроса нет.") == expected
+        finally:
+            language_var.reset(token)
+
+
+def test_outside_a_request_the_language_is_russian() -> None:
+    assert language_var.get() is Language.EN  # the kit tests' own `english` fixture
+    assert contextvars.Context().run(language_var.get) is Language.RU

@@ -206,19 +206,7 @@ class TokenVerifier:
 
     async def verify(self, token: str) -> Principal:
         """The caller the token names; UNAUTHENTICATED if it is not valid now."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as error:
-            raise UnauthenticatedError(
-                "The access token is malformed; sign in again.",
-                ru="Токен доступа повреждён; войдите снова.",
-            ) from error
-        if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
-            raise UnauthenticatedError(
-                "The access token is not one Veche issued; sign in again.",
-                ru="Этот токен доступа выдан не Вече; войдите снова.",
-            )
-        key = await self._key(header["kid"])
+        key = await self._key(_key_id(token))
         try:
             claims = jwt.decode(
                 token,
@@ -245,12 +233,27 @@ class TokenVerifier:
                 "The access token was issued before a change to this account (a role change "
                 "or a sign-out); get a new one with refreshToken, or sign in again.",
                 reason=STALE_REASON,
-                ru=(
-                    "Токен доступа выдан до изменения этого аккаунта (смены роли или выхода); получите "
-                    "новый через refreshToken или войдите снова."
-                ),
+                ru="Токен доступа выдан до изменения этого аккаунта (смены роли или выхода); получите новый через refreshToken или войдите снова.",
             )
         return principal
+
+
+def _key_id(token: str) -> str:
+    """The id of the key a token of ours names in its header (before it is verified)."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as error:
+        raise UnauthenticatedError(
+            "The access token is malformed; sign in again.",
+            ru="Токен доступа повреждён; войдите снова.",
+        ) from error
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+        raise UnauthenticatedError(
+            "The access token is not one Veche issued; sign in again.",
+            ru="Этот токен доступа выдан не Вече; войдите снова.",
+        )
+    return kid
 
 
 def bearer_token(authorization: str | None) -> str | None:

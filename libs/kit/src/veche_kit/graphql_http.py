@@ -85,53 +85,59 @@ def _has_lone_surrogate(data: Any) -> bool:
     return False
 
 
+# What a malformed body is told, in English and Russian (`said` picks).
+_MALFORMED = {
+    "nested": ("The request body is nested too deeply.", "Тело запроса вложено слишком глубоко."),
+    "json": (
+        "The request body is not valid JSON (UTF-8).",
+        "Тело запроса не является корректным JSON (UTF-8).",
+    ),
+    "object": (
+        'The request body must be one JSON object: {"query": "...", "variables": {...}}.',
+        'Тело запроса должно быть одним объектом JSON: {"query": "...", "variables": {...}}.',
+    ),
+    "surrogate": (
+        "The request holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).",
+        "В запросе одиночный суррогат UTF-16 (\\uD800-\\uDFFF).",
+    ),
+    "query": ("The request has no `query` string.", "В запросе нет строки `query`."),
+    "variables": ("`variables` must be a JSON object.", "`variables` должно быть объектом JSON."),
+    "operationName": ("`operationName` must be a string.", "`operationName` должно быть строкой."),
+    "extensions": (
+        "`extensions` must be a JSON object.",
+        "`extensions` должно быть объектом JSON.",
+    ),
+}
+
+
+def _malformed(what: str) -> Refused:
+    return Refused(said(*_MALFORMED[what]))
+
+
 def parse_request(body: bytes) -> GraphQLRequestData:
     """The GraphQL request a JSON body holds, or Refused saying what is wrong with it."""
     try:
         data = json.loads(body)
     except RecursionError:
-        raise Refused(
-            said("The request body is nested too deeply.", "Тело запроса вложено слишком глубоко.")
-        ) from None
+        raise _malformed("nested") from None
     except ValueError:  # invalid JSON or invalid UTF-8
-        raise Refused(
-            said(
-                "The request body is not valid JSON (UTF-8).",
-                "Тело запроса не является корректным JSON (UTF-8).",
-            )
-        ) from None
+        raise _malformed("json") from None
     if not isinstance(data, dict):
-        raise Refused(
-            said(
-                'The request body must be one JSON object: {"query": "...", "variables": {...}}.',
-                'Тело запроса должно быть одним объектом JSON: {"query": "...", "variables": {...}}.',
-            )
-        )
+        raise _malformed("object")
     if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
-        raise Refused(
-            said(
-                "The request holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).",
-                "В запросе одиночный суррогат UTF-16 (\\uD800-\\uDFFF).",
-            )
-        )
+        raise _malformed("surrogate")
     query = data.get("query")
     if not isinstance(query, str) or not query.strip():
-        raise Refused(said("The request has no `query` string.", "В запросе нет строки `query`."))
+        raise _malformed("query")
     variables = data.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        raise Refused(
-            said("`variables` must be a JSON object.", "`variables` должно быть объектом JSON.")
-        )
+        raise _malformed("variables")
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        raise Refused(
-            said("`operationName` must be a string.", "`operationName` должно быть строкой.")
-        )
+        raise _malformed("operationName")
     extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
-        raise Refused(
-            said("`extensions` must be a JSON object.", "`extensions` должно быть объектом JSON.")
-        )
+        raise _malformed("extensions")
     return GraphQLRequestData(
         query=query, variables=variables, operation_name=operation_name, extensions=extensions
     )

@@ -541,6 +541,25 @@ def transition(
     return Change(fields, entry, answer, by_city=by_city)
 
 
+def _check_offer(offer_status: str, assigned_solver: str | None, current: Status) -> None:
+    """An offer is taken while pending, for an issue without a solver that one can work on."""
+    if offer_status != OfferStatus.PENDING:
+        raise ConflictError(
+            f"This offer is {offer_status} already.",
+            ru=f"Это предложение уже в статусе {offer_status}.",
+        )
+    if assigned_solver:
+        raise ConflictError(
+            "This issue already has a solver.", ru="У этого обращения уже есть исполнитель."
+        )
+    if current not in SOLVABLE:
+        raise InvalidTransitionError(
+            f"A solver can be assigned to an ACCEPTED or IN_PROGRESS issue; this one is {current.value}.",
+            current=current.value,
+            ru=f"Исполнителя можно назначить обращению в статусе ACCEPTED или IN_PROGRESS; это обращение в статусе {current.value}.",
+        )
+
+
 def assignment(
     current: Status,
     actors: frozenset[Actor],
@@ -560,24 +579,7 @@ def assignment(
             ru="Принять предложение может только автор обращения или сотрудник ответственного ведомства.",
         )
     check_not_reporter(solver_id, reporter_id)
-    if offer_status != OfferStatus.PENDING:
-        raise ConflictError(
-            f"This offer is {offer_status} already.",
-            ru=f"Это предложение уже в статусе {offer_status}.",
-        )
-    if assigned_solver:
-        raise ConflictError(
-            "This issue already has a solver.", ru="У этого обращения уже есть исполнитель."
-        )
-    if current not in SOLVABLE:
-        raise InvalidTransitionError(
-            f"A solver can be assigned to an ACCEPTED or IN_PROGRESS issue; this one is {current.value}.",
-            current=current.value,
-            ru=(
-                f"Исполнителя можно назначить обращению в статусе ACCEPTED или IN_PROGRESS; это "
-                f"обращение в статусе {current.value}."
-            ),
-        )
+    _check_offer(offer_status, assigned_solver, current)
     fields: dict[str, Any] = {"solver_id": solver_id, "updated_at": now}
     entry = None
     if current is Status.ACCEPTED:
@@ -655,10 +657,7 @@ def fix_confirmation(
         raise InvalidTransitionError(
             f"A fix can be confirmed once the issue is RESOLVED or CLOSED; it is {status.value}.",
             current=status.value,
-            ru=(
-                f"Исправление можно подтвердить, когда обращение в статусе RESOLVED или CLOSED; сейчас "
-                f"оно в статусе {status.value}."
-            ),
+            ru=f"Исправление можно подтвердить, когда обращение в статусе RESOLVED или CLOSED; сейчас оно в статусе {status.value}.",
         )
     if confirmed_by is not None:
         raise ConflictError(
@@ -1055,10 +1054,7 @@ def check_merge(duplicate: Mapping[str, Any], target: Mapping[str, Any]) -> None
             raise ConflictError(
                 f"The {role} was merged into issue '{issue['duplicate_of']}' already"
                 + (": merge into that one instead." if role == "target" else "."),
-                ru=(
-                    f"{_ROLE_RU[role]} уже объединено с обращением «{issue['duplicate_of']}»"
-                    + (": объединяйте с ним." if role == "target" else ".")
-                ),
+                ru=f"{_ROLE_RU[role]} уже объединено с обращением «{issue['duplicate_of']}»{': объединяйте с ним.' if role == 'target' else '.'}",
             )
         if Status(issue["status"]) in FINISHED:
             raise ConflictError(
@@ -1076,10 +1072,7 @@ def check_merge(duplicate: Mapping[str, Any], target: Mapping[str, Any]) -> None
             "Initiatives merge within one category (thresholds and who may support are "
             "set per category); recategorise one of them first.",
             field="intoId",
-            ru=(
-                "Инициативы объединяются только в одной категории (пороги и круг поддерживающих задаёт "
-                "категория); сначала смените категорию одной из них."
-            ),
+            ru="Инициативы объединяются только в одной категории (пороги и круг поддерживающих задаёт категория); сначала смените категорию одной из них.",
         )
     if duplicate.get("solver_id"):
         raise ConflictError(

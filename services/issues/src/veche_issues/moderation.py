@@ -179,11 +179,10 @@ class Moderation:
         async def work(tx: Transaction) -> Document:
             case = await self.store.decide(target.key, hidden, decision, tx.session)
             if case is None:
-                state = "hidden already" if hidden else "not hidden"
-                raise ConflictError(
-                    f"This content is {state}.",
-                    ru=f"Этот материал {'уже скрыт' if hidden else 'не скрыт'}.",
+                state, ru = (
+                    ("hidden already", "уже скрыт") if hidden else ("not hidden", "не скрыт")
                 )
+                raise ConflictError(f"This content is {state}.", ru=f"Этот материал {ru}.")
             mark = {"at": now, "by": caller.user_id, "reason": text} if hidden else None
             await self.store.mark(case, mark, tx.session)
             told = ContentHidden if hidden else ContentRestored

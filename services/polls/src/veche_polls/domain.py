@@ -254,13 +254,9 @@ def _scale_question(question: Document, index: int, draft: QuestionDraft) -> Doc
         )
     if not low < high <= low + MAX_SCALE_POINTS - 1:
         raise BadUserInputError(
-            f"Question {index + 1}: scaleMax must be above scaleMin by 1 to "
-            f"{MAX_SCALE_POINTS - 1} (a scale has at most {MAX_SCALE_POINTS} points).",
+            f"Question {index + 1}: scaleMax must be above scaleMin by 1 to {MAX_SCALE_POINTS - 1} (a scale has at most {MAX_SCALE_POINTS} points).",
             field=f"{where}.scaleMax",
-            ru=(
-                f"Вопрос {index + 1}: scaleMax должен быть больше scaleMin на 1–{MAX_SCALE_POINTS - 1} "
-                f"(в шкале не больше {MAX_SCALE_POINTS} делений)."
-            ),
+            ru=f"Вопрос {index + 1}: scaleMax должен быть больше scaleMin на 1–{MAX_SCALE_POINTS - 1} (в шкале не больше {MAX_SCALE_POINTS} делений).",
         )
     question["scale_min"], question["scale_max"] = low, high
     question["options"] = [
@@ -717,6 +713,30 @@ def _clean_answer(question: Mapping[str, Any], answer: AnswerDraft, where: str) 
             questionId=qid,
             ru=f"{_ru_label(question)} — вопрос с вариантами: пришлите optionIds, а не `value`.",
         )
+    chosen = _chosen_options(question, answer, where, label)
+    limit = question["max_choices"] or 1
+    if not chosen:
+        raise BadUserInputError(
+            f"{label}: choose an option.",
+            field=f"{where}.optionIds",
+            questionId=qid,
+            ru=f"{_ru_label(question)}: выберите вариант.",
+        )
+    if len(chosen) > limit:
+        raise BadUserInputError(
+            f"{label}: choose at most {limit} option(s); you chose {len(chosen)}.",
+            field=f"{where}.optionIds",
+            questionId=qid,
+            ru=f"{_ru_label(question)}: выберите не больше {limit}; вы выбрали {len(chosen)}.",
+        )
+    return {"question_id": qid, "option_ids": chosen, "value": None}
+
+
+def _chosen_options(
+    question: Mapping[str, Any], answer: AnswerDraft, where: str, label: str
+) -> list[str]:
+    """The options an answer chose, each one of the question's and chosen once."""
+    qid = question["id"]
     known = {o["id"] for o in question["options"]}
     chosen: list[str] = []
     for option_id in answer.option_ids:
@@ -735,22 +755,7 @@ def _clean_answer(question: Mapping[str, Any], answer: AnswerDraft, where: str) 
                 ru=f"{_ru_label(question)}: вариант «{option_id}» выбран дважды.",
             )
         chosen.append(option_id)
-    limit = question["max_choices"] or 1
-    if not chosen:
-        raise BadUserInputError(
-            f"{label}: choose an option.",
-            field=f"{where}.optionIds",
-            questionId=qid,
-            ru=f"{_ru_label(question)}: выберите вариант.",
-        )
-    if len(chosen) > limit:
-        raise BadUserInputError(
-            f"{label}: choose at most {limit} option(s); you chose {len(chosen)}.",
-            field=f"{where}.optionIds",
-            questionId=qid,
-            ru=f"{_ru_label(question)}: выберите не больше {limit}; вы выбрали {len(chosen)}.",
-        )
-    return {"question_id": qid, "option_ids": chosen, "value": None}
+    return chosen
 
 
 # ─────────────────────────── tallies ───────────────────────────
