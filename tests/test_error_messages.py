@@ -1,6 +1,7 @@
 """Every refusal a person reads is said in Russian and in English: each construction of a
-`DomainError` (and an `Open311Error`, a rate-limit `Window`) in services/*/src and
-libs/*/src passes `ru=` with Cyrillic text, and its English message has none.
+`DomainError` (and an `Open311Error`, an `ImageRefused`, a rate-limit `Window`) in
+services/*/src and libs/*/src passes `ru=` with Cyrillic text, and its English message
+has none.
 
 Read from the source (AST), so a new raise without its Russian fails here before any
 request meets it. A `ru` that is a name is followed to what it is bound to: a constant
@@ -44,7 +45,7 @@ class Site:
 
 
 SITES = {cls.__name__: Site(0) for cls in {DomainError, *_subclasses(DomainError)}}
-SITES |= {"Open311Error": Site(1), "Window": Site(2, 3)}
+SITES |= {"Open311Error": Site(1), "ImageRefused": Site(2), "Window": Site(2, 3)}
 
 
 def _sources() -> Iterator[Path]:
