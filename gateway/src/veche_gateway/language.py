@@ -18,6 +18,7 @@ class Language(StrEnum):
 
 
 DEFAULT = Language.RU
+_OURS = {member.value: member for member in Language}
 
 # The language of the request at hand (`app.py` sets it per request).
 language_var: ContextVar[Language] = ContextVar("gateway_language", default=DEFAULT)
@@ -30,15 +31,11 @@ def language(accept_language: str | None) -> Language:
     for position, item in enumerate((accept_language or "")[:1000].split(",")):
         tag, _, rest = item.strip().partition(";")
         primary = tag.strip().lower().split("-", 1)[0]
-        chosen = DEFAULT if primary == "*" else _ours(primary)
+        chosen = DEFAULT if primary == "*" else _OURS.get(primary)
         quality = _quality(rest)
         if chosen is not None and quality > 0 and (best is None or quality > best[0]):
             best = (quality, position, chosen)
     return best[2] if best else DEFAULT
-
-
-def _ours(primary: str) -> Language | None:
-    return Language(primary) if primary in Language.__members__.values() else None
 
 
 def _quality(parameters: str) -> float:

@@ -14,8 +14,8 @@ from veche_stack.testing import GraphQLClient
 from .conftest import ANSWERS, VOTE, PollsServer
 
 FOR_ME = """query($first: Int) { pollsForMe(first: $first) { totalCount } }"""
-RUSSIAN = [None, "ru", "ru-RU,ru;q=0.9", "de", "de-DE, fr;q=0.5"]
-ENGLISH = ["en-GB,en;q=0.9", "en", "de, en;q=0.5"]
+RUSSIAN: list[str | None] = [None, "ru", "ru-RU,ru;q=0.9", "de", "de-DE, fr;q=0.5"]
+ENGLISH: list[str | None] = ["en-GB,en;q=0.9", "en", "de, en;q=0.5"]
 
 
 def _asking(client: GraphQLClient, accept_language: str | None) -> GraphQLClient:
