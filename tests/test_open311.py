@@ -101,7 +101,8 @@ def test_a_bad_request_is_refused_in_open311_shape_through_the_gateway(stack: Ru
     assert response.status_code == 404
     (error,) = response.json()
     assert error["code"] == 404
-    assert "not served here" in error["description"]
+    # The client asks for no language: Russian, passed on and answered by the subgraph.
+    assert "здесь не обслуживается" in error["description"]
 
 
 def test_a_partner_report_through_the_gateway_is_worked_on_anonymously(stack: Runner) -> None:

@@ -193,7 +193,11 @@ async def _register(client: GraphQLClient, name: str, **fields: Any) -> GraphQLC
 
 async def _about(person: GraphQLClient, link: str, language: str | None = None) -> list[Any]:
     """The (kind, text) of the person's notices about `link`, in `language` if given."""
-    reader = person.with_headers(Accept_Language=language) if language else person
+    reader = (
+        person.with_headers(Accept_Language=language)
+        if language
+        else person.without_header("Accept-Language")
+    )
     edges = (await reader.data(NOTICES))["me"]["notifications"]["edges"]
     return [(e["node"]["kind"], e["node"]["text"]) for e in edges if e["node"]["link"] == link]
 
@@ -438,6 +442,40 @@ async def test_a_local_front_end_may_call_the_endpoint(stack: Runner) -> None:
     assert allowed.status_code == 200
     assert allowed.headers["access-control-allow-origin"] == "http://localhost:5173"
     assert "access-control-allow-origin" not in stranger.headers
+
+
+UNKNOWN_POLL_VOTE = """mutation($poll: ID!) {
+  castVote(pollId: $poll, answers: [{questionId: "q1", optionIds: ["o1"]}]) { id }
+}"""
+TOO_MANY_ALIASES = "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "russian"),
+    [(None, True), ("ru", True), ("de", True), ("en-GB,en;q=0.9", False)],
+)
+async def test_refusals_come_in_the_language_asked_for_through_the_gateway(
+    stack: Runner, client: GraphQLClient, accept_language: str | None, russian: bool
+) -> None:
+    """The gateway's own refusal and a subgraph's (the header passed on) alike: Russian
+    unless the request prefers English; the code is the same in both."""
+    voter = await _register(client, "Голос", districtId="leninsky")
+    asking = (
+        voter.with_headers(Accept_Language=accept_language)
+        if accept_language
+        else voter.without_header("Accept-Language")
+    )
+    poll_id = f"nope-{uuid.uuid4().hex[:6]}"
+    (unknown,) = (await asking.post(UNKNOWN_POLL_VOTE, {"poll": poll_id}))["errors"]
+    (complex_,) = (await asking.post(TOO_MANY_ALIASES))["errors"]
+    assert unknown["extensions"]["code"] == "NOT_FOUND"
+    assert complex_["extensions"]["code"] == "QUERY_TOO_COMPLEX"
+    if russian:
+        assert unknown["message"] == f"Опроса с id «{poll_id}» нет."
+        assert complex_["message"].startswith("Операция слишком сложна: ")
+    else:
+        assert unknown["message"] == f"No poll with id '{poll_id}'."
+        assert complex_["message"].startswith("The operation is too complex: ")
 
 
 def test_ctrl_c_stops_every_process(stack: Runner, tmp_path: Path) -> None:

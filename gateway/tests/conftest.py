@@ -33,7 +33,7 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -51,6 +51,7 @@ from strawberry.federation.types import FieldSet
 from strawberry.types import Info
 
 from veche_gateway.app import create_app
+from veche_gateway.language import Language, language_var
 from veche_gateway.settings import Settings
 
 ASGIApp = Callable[[Any, Any, Any], Awaitable[None]]
@@ -587,6 +588,15 @@ async def wait_until(check: Callable[[], Awaitable[bool]], timeout: float = 5.0)
             await asyncio.sleep(0.05)
 
 
+@pytest.fixture(autouse=True)
+def english() -> Iterator[None]:
+    """A gateway executed in the test process words its own errors in English, as the
+    asserts are written (over HTTP each request's Accept-Language decides)."""
+    token = language_var.set(Language.EN)
+    yield
+    language_var.reset(token)
+
+
 @pytest.fixture(scope="session")
 async def subgraphs() -> AsyncIterator[dict[str, Served]]:
     served = {name: await serve(subgraph_app(name, s)) for name, s in SCHEMAS.items()}
@@ -619,7 +629,10 @@ async def gateway(subgraph_urls: dict[str, str]) -> AsyncIterator[Served]:
 
 @pytest.fixture(scope="session")
 async def client(gateway: Served) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+    # English, as the asserts are written (a client that asks for nothing reads Russian).
+    async with httpx.AsyncClient(
+        base_url=gateway.url, timeout=10, headers={"Accept-Language": "en"}
+    ) as http:
         yield http
 
 

@@ -221,7 +221,8 @@ async def test_a_response_past_the_size_cap_is_refused(
     subgraph_urls: dict[str, str], start_gateway: Callable[..., Awaitable[Any]]
 ) -> None:
     served = await start_gateway(subgraph_urls, max_response_bytes=20_000)
-    async with httpx.AsyncClient(base_url=served.url) as http:
+    english = {"Accept-Language": "en"}  # the message asserted is the English one
+    async with httpx.AsyncClient(base_url=served.url, headers=english) as http:
         big = await http.post("/graphql", json={"query": get_introspection_query()})
         small = await http.post("/graphql", json={"query": NORMAL})
     assert big.status_code == 200

@@ -49,6 +49,8 @@ ANSWERED = {
     }
 }
 
+ENGLISH = {"Accept-Language": "en"}  # the messages asserted are the English ones
+
 
 def _unavailable(subgraph: str, reason: str, *path: str | int) -> dict[str, Any]:
     return {
@@ -85,7 +87,7 @@ async def test_polls_down_costs_only_the_fields_polls_resolves(
     polls = await start_subgraph("polls", "polls")
     gateway = await start_gateway({**subgraph_urls, "polls": f"{polls.url}/graphql"})
     await polls.stop()
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=ENGLISH) as http:
         result = await _query(http, POLLS_DOWN)
     assert result["data"] == {
         "user": {"name": "Anna", "polls": None},
@@ -106,7 +108,7 @@ async def test_users_down_keeps_the_objects_that_reference_users(
     users = await start_subgraph("users", "users")
     gateway = await start_gateway({**subgraph_urls, "users": f"{users.url}/graphql"})
     await users.stop()
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=ENGLISH) as http:
         result = await _query(http, USERS_DOWN)
     assert result["data"] == {
         "poll": {"title": "Park renovation", "author": None, "creator": {"name": "Boris (polls)"}},
@@ -152,7 +154,7 @@ async def test_a_hung_subgraph_fails_fast_once_its_breaker_is_open_and_recovers(
         breaker_probe_interval_seconds=0.1,
         breaker_probe_timeout_seconds=0.3,
     )
-    async with httpx.AsyncClient(base_url=gateway.url, timeout=10) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, timeout=10, headers=ENGLISH) as http:
         assert await _query(http, HUNG) == ANSWERED
         issues.pause()
 
@@ -213,7 +215,7 @@ async def test_a_breaker_opened_by_a_subgraph_down_closes_when_it_is_back(
         breaker_probe_interval_seconds=0.1,
     )
     query = '{ user(id: "u1") { name } maybe: wait(seconds: 0) }'
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=ENGLISH) as http:
         await extras.stop()
         for _ in range(3):  # the default: three failures in a row
             assert (await _query(http, query))["data"] is None  # wait is non-null

@@ -23,6 +23,8 @@ DOWN = '{ user(id: "u1") { name } poll(id: "p1") { title } }'
 
 DOWN_IN_ENTITY_STEP = '{ issue(id: "i1") { title poll { status } } }'
 
+ENGLISH = {"Accept-Language": "en"}  # the messages asserted are the English ones
+
 
 async def test_root_error_keeps_its_extensions_and_path(gql: GQL) -> None:
     assert await gql(ROOT_ERROR) == {
@@ -82,7 +84,7 @@ async def test_a_subgraph_timing_out_yields_null_and_an_error(
 ) -> None:
     # issues' `slow` takes 1 s; this gateway waits 0.3 s for any fetch
     gateway = await start_gateway(subgraph_urls, fetch_timeout_seconds=0.3)
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=ENGLISH) as http:
         result = (await http.post("/graphql", json={"query": TIMEOUT})).json()
     assert result == {
         "errors": [
@@ -106,7 +108,7 @@ async def test_a_subgraph_down_yields_null_and_an_error(
     urls = {**subgraph_urls, "polls": f"{from_polls.url}/graphql"}
     gateway = await start_gateway(urls)
     await from_polls.stop()
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=ENGLISH) as http:
         root = (await http.post("/graphql", json={"query": DOWN})).json()
         nested = (await http.post("/graphql", json={"query": DOWN_IN_ENTITY_STEP})).json()
 
@@ -205,7 +207,7 @@ async def test_a_subgraph_answering_500_is_unavailable(
         {"users": subgraph_urls["users"], "extras": f"{extras.url}/graphql"}
     )
     extras.extra["use"]("http500")
-    async with httpx.AsyncClient(base_url=gateway.url) as http:
+    async with httpx.AsyncClient(base_url=gateway.url, headers=ENGLISH) as http:
         response = await http.post("/graphql", json={"query": '{ hello user(id: "u1") { name } }'})
     assert response.status_code == 200
     assert response.json() == {

@@ -36,6 +36,7 @@ from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
 from starlette.routing import Route
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from veche_gateway.errors import (
     INTERNAL,
@@ -45,6 +46,7 @@ from veche_gateway.errors import (
 )
 from veche_gateway.gateway import Gateway, GraphQLRequest
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
+from veche_gateway.language import language, language_var, said
 from veche_gateway.passthrough import open311_route
 from veche_gateway.photos import photo_routes
 from veche_gateway.settings import Settings
@@ -110,7 +112,14 @@ def _json(value: str | bytes | None, what: str) -> Any:
         return orjson.loads(value)
     except orjson.JSONDecodeError as exc:
         detail = str(exc).split(":", 1)[0]  # e.g. "depth limit exceeded", "no low surrogate"
-        raise RequestError(f"{what} is not valid JSON: {detail}", graphql_level=False) from None
+        raise RequestError(
+            f"{what} is not valid JSON: {detail}",
+            graphql_level=False,
+            ru=f"{_WHAT_RU.get(what, what)}: некорректный JSON ({detail})",
+        ) from None
+
+
+_WHAT_RU = {"The request body": "Тело запроса"}
 
 
 def _too_deep(value: Any, limit: int) -> bool:
@@ -147,6 +156,9 @@ def _check_request(request: Request) -> None:
             " Content-Type: application/json, or one of the headers "
             + ", ".join(PREFLIGHT_HEADERS),
             graphql_level=False,
+            ru="Запрос заблокирован как возможная межсайтовая подделка (CSRF): отправьте"
+            " Content-Type: application/json или один из заголовков "
+            + ", ".join(PREFLIGHT_HEADERS),
         )
     if (
         request.method == "POST"
@@ -157,6 +169,7 @@ def _check_request(request: Request) -> None:
             f"Unsupported Content-Type {media}: send the request as application/json",
             status=415,
             graphql_level=False,
+            ru=f"Content-Type {media} не поддерживается: отправьте запрос как application/json",
         )
 
 
@@ -166,18 +179,31 @@ def _graphql_request(params: dict[str, Any]) -> GraphQLRequest:
     variables = params.get("variables")
     extensions = params.get("extensions")
     if query is not None and not isinstance(query, str):
-        raise RequestError("query must be a string", graphql_level=False)
+        raise RequestError(
+            "query must be a string", graphql_level=False, ru="query должен быть строкой"
+        )
     if operation_name is not None and not isinstance(operation_name, str):
-        raise RequestError("operationName must be a string", graphql_level=False)
+        raise RequestError(
+            "operationName must be a string",
+            graphql_level=False,
+            ru="operationName должен быть строкой",
+        )
     if variables is not None and not isinstance(variables, dict):
-        raise RequestError("variables must be an object", graphql_level=False)
+        raise RequestError(
+            "variables must be an object", graphql_level=False, ru="variables должен быть объектом"
+        )
     if extensions is not None and not isinstance(extensions, dict):
-        raise RequestError("extensions must be an object", graphql_level=False)
+        raise RequestError(
+            "extensions must be an object",
+            graphql_level=False,
+            ru="extensions должен быть объектом",
+        )
     for name, value in (("variables", variables), ("extensions", extensions)):
         if _too_deep(value, MAX_VALUE_NESTING):
             raise RequestError(
                 f"{name} are nested more than {MAX_VALUE_NESTING} levels deep",
                 graphql_level=False,
+                ru=f"{name} вложены глубже {MAX_VALUE_NESTING} уровней",
             )
     return GraphQLRequest(query, operation_name, variables or {}, extensions)
 
@@ -195,12 +221,60 @@ async def _params(request: Request, limit: int) -> dict[str, Any]:
         raw = await _body(request, limit)
     except _TooLarge:
         raise RequestError(
-            f"The request body exceeds {limit} bytes", status=413, graphql_level=False
+            f"The request body exceeds {limit} bytes",
+            status=413,
+            graphql_level=False,
+            ru=f"Тело запроса больше {limit} байт",
         ) from None
     params = _json(raw, "The request body")
     if not isinstance(params, dict):
-        raise RequestError("The request body must be a JSON object", graphql_level=False)
+        raise RequestError(
+            "The request body must be a JSON object",
+            graphql_level=False,
+            ru="Тело запроса должно быть объектом JSON",
+        )
     return params
+
+
+# The gateway's own errors of a whole response, in English and Russian.
+_ERRORS = {
+    "nested": (
+        "The operation is too complex: it is nested too deeply",
+        "Операция слишком сложна: она вложена слишком глубоко",
+    ),
+    "internal": ("Internal gateway error", "Внутренняя ошибка шлюза"),
+    "unencodable": ("The response cannot be encoded", "Ответ не удаётся закодировать"),
+    "forbidden": ("Forbidden", "Доступ запрещён"),
+}
+
+
+def _error(what: str, code: str) -> dict[str, Any]:
+    return {"message": said(*_ERRORS[what]), "extensions": {"code": code}}
+
+
+def _too_large(size: int, limit: int) -> dict[str, Any]:
+    message = said(
+        f"The response would be {size} bytes, the limit is {limit}: select fewer fields or"
+        " fewer items",
+        f"Ответ занял бы {size} байт, предел — {limit}: выберите меньше полей или элементов",
+    )
+    return {"message": message, "extensions": {"code": RESPONSE_TOO_LARGE}}
+
+
+class LanguageMiddleware:
+    """Sets the request's language (`Accept-Language`) for the gateway's own messages."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = dict(scope.get("headers") or [])
+        accept = headers.get(b"accept-language", b"").decode("latin-1")
+        token = language_var.set(language(accept))
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            language_var.reset(token)
 
 
 def _is_admin(request: Request, settings: Settings) -> bool:
@@ -258,33 +332,24 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         except RequestError as exc:
             # GraphQL-over-HTTP: plain JSON clients get 200 for GraphQL-level refusals
             status = 200 if exc.graphql_level and not strict else exc.status
-            return ORJSONResponse({"errors": exc.errors}, status, headers, media_type)
+            return ORJSONResponse({"errors": exc.said()}, status, headers, media_type)
         except RecursionError:  # a backstop: every input's nesting is bounded before this
             log.warning("request %s: nested too deeply", request_id)
-            error = {
-                "message": "The operation is too complex: it is nested too deeply",
-                "extensions": {"code": QUERY_TOO_COMPLEX},
-            }
+            error = _error("nested", QUERY_TOO_COMPLEX)
             return ORJSONResponse({"errors": [error]}, 200 if not strict else 400, headers)
         except Exception:
             log.exception("request %s failed", request_id)
-            error = {"message": "Internal gateway error", "extensions": {"code": INTERNAL}}
+            error = _error("internal", INTERNAL)
             return ORJSONResponse({"errors": [error]}, 500, headers, media_type)
         try:
             encoded = encode(body)
         except (TypeError, ValueError, RecursionError):  # a subgraph sent what JSON cannot hold
             log.exception("request %s: the response cannot be encoded", request_id)
-            error = {"message": "The response cannot be encoded", "extensions": {"code": INTERNAL}}
+            error = _error("unencodable", INTERNAL)
             return ORJSONResponse({"errors": [error]}, 502, headers, media_type)
         if len(encoded) > settings.max_response_bytes:
             log.warning("request %s: a response of %d bytes refused", request_id, len(encoded))
-            error = {
-                "message": (
-                    f"The response would be {len(encoded)} bytes, the limit is"
-                    f" {settings.max_response_bytes}: select fewer fields or fewer items"
-                ),
-                "extensions": {"code": RESPONSE_TOO_LARGE},
-            }
+            error = _too_large(len(encoded), settings.max_response_bytes)
             encoded = encode({"errors": [error], "data": None})
         return Response(encoded, 200, headers, media_type)
 
@@ -315,9 +380,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
 
     async def admin_reload(request: Request) -> Response:
         if not _is_admin(request, settings):
-            return JSONResponse(
-                {"errors": [{"message": "Forbidden", "extensions": {"code": "FORBIDDEN"}}]}, 403
-            )
+            return JSONResponse({"errors": [_error("forbidden", "FORBIDDEN")]}, 403)
         changed = await gateway.reload()
         return JSONResponse(
             {
@@ -327,7 +390,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             }
         )
 
-    middleware = []
+    middleware = [Middleware(LanguageMiddleware)]
     if settings.cors_origins:
         middleware.append(
             Middleware(

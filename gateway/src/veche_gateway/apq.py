@@ -44,19 +44,31 @@ class PersistedQueries:
         if persisted is None:
             return Resolved(query, None)
         if not isinstance(persisted, dict) or persisted.get("version") != 1:
-            raise RequestError("Unsupported persisted query version", BAD_USER_INPUT)
+            raise RequestError(
+                "Unsupported persisted query version",
+                BAD_USER_INPUT,
+                ru="Эта версия сохранённых запросов (persisted query) не поддерживается",
+            )
         digest = persisted.get("sha256Hash")
         if not isinstance(digest, str):
-            raise RequestError("persistedQuery.sha256Hash must be a string", BAD_USER_INPUT)
+            raise RequestError(
+                "persistedQuery.sha256Hash must be a string",
+                BAD_USER_INPUT,
+                ru="persistedQuery.sha256Hash должен быть строкой",
+            )
         if query is None:
             known = self._queries.get(digest)
             if known is None:
-                # Status 200: clients treat this as "send me the query", not a failure.
+                # Status 200: clients treat this as "send me the query", not a failure. The
+                # message stays as is in every language: older clients match on it.
                 raise RequestError("PersistedQueryNotFound", PERSISTED_QUERY_NOT_FOUND, status=200)
             return Resolved(known, None)
         if sha256(query) != digest:
             raise RequestError(
-                "provided sha does not match query", BAD_USER_INPUT, graphql_level=False
+                "provided sha does not match query",
+                BAD_USER_INPUT,
+                graphql_level=False,
+                ru="переданный sha не соответствует запросу",
             )
         return Resolved(query, digest)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from veche_gateway.language import Language, language_var
+
 BAD_USER_INPUT = "BAD_USER_INPUT"
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 SUBGRAPH_UNAVAILABLE = "SUBGRAPH_UNAVAILABLE"
@@ -26,7 +28,8 @@ class RequestError(Exception):
 
     `status` is the HTTP status for a `application/graphql-response+json`
     client; plain `application/json` clients get 200 for GraphQL-level errors,
-    as GraphQL-over-HTTP asks.
+    as GraphQL-over-HTTP asks. `ru` is the message in Russian (`said` answers in it
+    when the request reads Russian); errors graphql-core words stay English.
     """
 
     def __init__(
@@ -36,10 +39,20 @@ class RequestError(Exception):
         status: int = 400,
         errors: list[dict[str, Any]] | None = None,
         graphql_level: bool = True,
+        *,
+        ru: str | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
+        self.ru = ru
         self.code = code
         self.status = status
         self.graphql_level = graphql_level
         self.errors = errors or [{"message": message, "extensions": {"code": code}}]
+
+    def said(self) -> list[dict[str, Any]]:
+        """`errors` in the language of the request at hand (chosen when answering, so a
+        refusal the gateway keeps for a document answers each request in its own)."""
+        if self.ru is None or language_var.get() is not Language.RU:
+            return self.errors
+        return [{**self.errors[0], "message": self.ru}, *self.errors[1:]]

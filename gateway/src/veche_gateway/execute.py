@@ -39,6 +39,7 @@ from graphql import (
 
 from veche_gateway.breaker import CircuitBreaker, CircuitOpen
 from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE
+from veche_gateway.language import said
 from veche_gateway.plan_tree import (
     TYPENAME_KEY,
     EntityInput,
@@ -121,7 +122,7 @@ class _Run:
         for path in nulled:
             self.errors.append(
                 {
-                    "message": str(exc),
+                    "message": said(str(exc), f"Сервис «{exc.subgraph}» недоступен ({exc.reason})"),
                     "path": list(path),
                     "extensions": {"code": SUBGRAPH_UNAVAILABLE, "serviceName": exc.subgraph},
                 }

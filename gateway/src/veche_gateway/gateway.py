@@ -104,11 +104,17 @@ class Refusal:
     status: int
     errors: tuple[dict[str, Any], ...]
     graphql_level: bool
+    ru: str | None = None
 
     @classmethod
     def of(cls, error: RequestError) -> Refusal:
         return cls(
-            error.message, error.code, error.status, tuple(error.errors), error.graphql_level
+            error.message,
+            error.code,
+            error.status,
+            tuple(error.errors),
+            error.graphql_level,
+            error.ru,
         )
 
     @property
@@ -118,7 +124,12 @@ class Refusal:
 
     def error(self) -> RequestError:
         return RequestError(
-            self.message, self.code, self.status, list(self.errors), self.graphql_level
+            self.message,
+            self.code,
+            self.status,
+            list(self.errors),
+            self.graphql_level,
+            ru=self.ru,
         )
 
 
@@ -478,26 +489,19 @@ class Gateway:
         as `extensions.queryPlan`."""
         supergraph = self.supergraph
         if supergraph is None:
-            raise RequestError(
-                "The gateway has no supergraph yet: no subgraph could be composed",
-                INTERNAL,
-                status=503,
-                graphql_level=False,
-            )
+            raise _refused("no supergraph")
         resolved = self.apq.resolve(request.query, request.extensions)
         query = resolved.query
         if not query:
-            raise RequestError("The request has no query", BAD_USER_INPUT, graphql_level=False)
+            raise _refused("no query")
         digest = sha256(query)
         weight = len(query) * DERIVED_WEIGHT
         prepared = self._prepare(supergraph, query, digest, request.operation_name)
         operation = prepared.operation
         if operation.operation == OperationType.SUBSCRIPTION:
-            raise RequestError("Subscriptions are not supported over HTTP by this gateway")
+            raise _refused("subscription")
         if operation.operation == OperationType.MUTATION and not allow_mutations:
-            raise RequestError(
-                "Mutations are only accepted over POST", status=405, graphql_level=False
-            )
+            raise _refused("mutation over GET")
         coerced = get_variable_values(
             supergraph.schema, operation.variable_definitions or (), request.variables
         )
@@ -588,10 +592,9 @@ class Gateway:
         schema."""
         length = self.settings.max_query_length
         if len(query) > length:
-            raise RequestError(
-                f"The operation is too complex: the document is {len(query)} characters long,"
-                f" the limit is {length}",
-                QUERY_TOO_COMPLEX,
+            raise _too_complex(
+                f"the document is {len(query)} characters long, the limit is {length}",
+                f"документ длиной {len(query)} символов, предел — {length}",
                 status=413,
             )
         limit = self.settings.max_tokens
@@ -599,24 +602,65 @@ class Gateway:
             document = parse(query, max_tokens=limit)
         except GraphQLError as exc:
             if exc.message.endswith("tokens. Parsing aborted."):
-                raise RequestError(
-                    f"The operation is too complex: the document has more than {limit} tokens,"
-                    f" the limit is {limit}",
-                    QUERY_TOO_COMPLEX,
+                raise _too_complex(
+                    f"the document has more than {limit} tokens, the limit is {limit}",
+                    f"в документе больше {limit} лексем, предел — {limit}",
                 ) from None
             raise _graphql_errors([exc]) from None
         check_structure(document, self.structure)
         budget = self.settings.validation_budget
         errors = _validate(supergraph.schema, document, budget)
         if any(_out_of_budget(e) for e in errors):
-            raise RequestError(
-                "The operation is too complex: validating it takes more than"
-                f" {budget} comparisons of fields selected under the same name",
-                QUERY_TOO_COMPLEX,
+            raise _too_complex(
+                f"validating it takes more than {budget} comparisons of fields selected under"
+                " the same name",
+                f"для её проверки нужно больше {budget} сравнений полей, выбранных под одним"
+                " именем",
             )
         if errors:
             raise _graphql_errors(errors)
         return _prepared(document, operation_name)
+
+
+# The gateway's own refusals of a request, in English and Russian; the keyword arguments
+# of each `RequestError`.
+_REFUSALS: dict[str, dict[str, Any]] = {
+    "no supergraph": {
+        "message": "The gateway has no supergraph yet: no subgraph could be composed",
+        "ru": "У шлюза ещё нет суперграфа: ни один подграф не удалось собрать",
+        "code": INTERNAL,
+        "status": 503,
+        "graphql_level": False,
+    },
+    "no query": {
+        "message": "The request has no query",
+        "ru": "В запросе нет операции (query)",
+        "graphql_level": False,
+    },
+    "subscription": {
+        "message": "Subscriptions are not supported over HTTP by this gateway",
+        "ru": "Подписки (subscription) этот шлюз по HTTP не обслуживает",
+    },
+    "mutation over GET": {
+        "message": "Mutations are only accepted over POST",
+        "ru": "Мутации принимаются только через POST",
+        "status": 405,
+        "graphql_level": False,
+    },
+}
+
+
+def _refused(what: str) -> RequestError:
+    return RequestError(**_REFUSALS[what])
+
+
+def _too_complex(detail: str, ru: str, status: int = 400) -> RequestError:
+    return RequestError(
+        f"The operation is too complex: {detail}",
+        QUERY_TOO_COMPLEX,
+        status,
+        ru=f"Операция слишком сложна: {ru}",
+    )
 
 
 def _validate(schema: GraphQLSchema, document: DocumentNode, budget: int) -> list[GraphQLError]:
@@ -644,7 +688,9 @@ def _prepared(document: DocumentNode, operation_name: str | None) -> Prepared:
     if reserved:
         raise RequestError(
             f"Names starting with {RESERVED_PREFIX} are reserved by the gateway: "
-            + ", ".join(reserved)
+            + ", ".join(reserved),
+            ru=f"Имена, начинающиеся с {RESERVED_PREFIX}, зарезервированы шлюзом: "
+            + ", ".join(reserved),
         )
     operation = get_operation_ast(document, operation_name)
     if operation is None:

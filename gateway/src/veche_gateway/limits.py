@@ -154,16 +154,21 @@ def _weight(demand: DemandControl, type_name: str, field_name: str, returns: Any
 def enforce(found: Measure, limits: Limits) -> None:
     """Raise `RequestError` for the first limit the operation exceeds."""
     if found.introspection and not limits.introspection:
-        raise RequestError("GraphQL introspection is disabled on this gateway", FORBIDDEN)
+        raise RequestError(
+            "GraphQL introspection is disabled on this gateway",
+            FORBIDDEN,
+            ru="Интроспекция GraphQL на этом шлюзе выключена",
+        )
     checks = (
-        ("depth", found.depth, limits.max_depth),
-        ("number of aliases", found.aliases, limits.max_aliases),
-        ("number of fields", found.fields, limits.max_fields),
-        ("estimated cost", found.cost, limits.max_cost),
+        ("depth", "глубина", found.depth, limits.max_depth),
+        ("number of aliases", "число псевдонимов", found.aliases, limits.max_aliases),
+        ("number of fields", "число полей", found.fields, limits.max_fields),
+        ("estimated cost", "оценка стоимости", found.cost, limits.max_cost),
     )
-    for what, value, limit in checks:
+    for what, what_ru, value, limit in checks:
         if value > limit:
             raise RequestError(
                 f"The operation is too complex: its {what} is {value}, the limit is {limit}",
                 QUERY_TOO_COMPLEX,
+                ru=f"Операция слишком сложна: её {what_ru} — {value}, предел — {limit}",
             )

@@ -113,6 +113,7 @@ class _Collector:
                 raise RequestError(
                     "The operation is too complex: its fragments expand to too many fields",
                     QUERY_TOO_COMPLEX,
+                    ru="Операция слишком сложна: её фрагменты раскрываются в слишком много полей",
                 )
             node = details[0].node
             name = node.name.value

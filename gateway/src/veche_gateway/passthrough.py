@@ -18,13 +18,25 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from veche_gateway.language import said
+
 OPEN311 = "/open311/v2"
-PASSED_HEADERS = ("content-type", "accept", "x-request-id", "traceparent")
+# accept-language: Open311 answers its errors in the caller's language.
+PASSED_HEADERS = ("content-type", "accept", "accept-language", "x-request-id", "traceparent")
 
 
 def _open311_error(status: int, description: str) -> Response:
     body = json.dumps([{"code": status, "description": description}])
     return Response(body, status, media_type="application/json")
+
+
+def _too_large(limit: int) -> Response:
+    message = said(f"the body is larger than {limit} bytes", f"тело запроса больше {limit} байт")
+    return _open311_error(413, message)
+
+
+_UNAVAILABLE = "Open311 is unavailable right now; try again shortly"
+_UNAVAILABLE_RU = "Open311 сейчас недоступен; попробуйте чуть позже"
 
 
 def _base(url: str) -> str:
@@ -42,7 +54,7 @@ def open311_route(subgraph_url: str, client: httpx.AsyncClient, max_body_bytes: 
         async for chunk in request.stream():
             body += chunk
             if len(body) > max_body_bytes:
-                return _open311_error(413, f"the body is larger than {max_body_bytes} bytes")
+                return _too_large(max_body_bytes)
         headers = {
             name: request.headers[name] for name in PASSED_HEADERS if name in request.headers
         }
@@ -60,7 +72,7 @@ def open311_route(subgraph_url: str, client: httpx.AsyncClient, max_body_bytes: 
                 headers=headers,
             )
         except httpx.HTTPError:
-            return _open311_error(503, "Open311 is unavailable right now; try again shortly")
+            return _open311_error(503, said(_UNAVAILABLE, _UNAVAILABLE_RU))
         kept = {k: v for k, v in answer.headers.items() if k.lower() == "content-type"}
         return Response(answer.content, answer.status_code, kept)
 

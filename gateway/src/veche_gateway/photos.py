@@ -18,8 +18,18 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-UPLOAD_HEADERS = ("content-type", "content-length", "authorization", "x-request-id", "traceparent")
-PHOTO_HEADERS = ("if-none-match", "x-request-id")
+from veche_gateway.language import said
+
+# accept-language: the subgraph words its refusals in the caller's language.
+UPLOAD_HEADERS = (
+    "content-type",
+    "content-length",
+    "authorization",
+    "accept-language",
+    "x-request-id",
+    "traceparent",
+)
+PHOTO_HEADERS = ("if-none-match", "accept-language", "x-request-id")
 ANSWER_HEADERS = ("content-type", "cache-control", "etag", "retry-after", "x-content-type-options")
 
 
@@ -36,6 +46,22 @@ def _origin(url: str) -> str:
 def _refusal(status: int, code: str, message: str) -> Response:
     body = {"errors": [{"message": message, "extensions": {"code": code}}]}
     return JSONResponse(body, status, {"Cache-Control": "no-store"})
+
+
+def _too_large(limit: int) -> Response:
+    message = said(f"The body is larger than {limit} bytes.", f"Тело запроса больше {limit} байт.")
+    return _refusal(413, "PAYLOAD_TOO_LARGE", message)
+
+
+_UPLOADS_DOWN = (
+    "Uploads are unavailable; try again.",
+    "Загрузка фото недоступна; попробуйте снова.",
+)
+_PHOTOS_DOWN = ("Photos are unavailable; try again.", "Фото недоступны; попробуйте снова.")
+
+
+def _unavailable(message: str, ru: str) -> Response:
+    return _refusal(503, "SUBGRAPH_UNAVAILABLE", said(message, ru))
 
 
 def _headers(request: Request, names: tuple[str, ...]) -> dict[str, str]:
@@ -65,16 +91,16 @@ def photo_routes(subgraph_url: str, client: httpx.AsyncClient, max_bytes: int) -
     async def upload(request: Request) -> Response:
         declared = request.headers.get("content-length", "")
         if declared.isdigit() and int(declared) > max_bytes:
-            return _refusal(413, "PAYLOAD_TOO_LARGE", f"The body is larger than {max_bytes} bytes.")
+            return _too_large(max_bytes)
         url = f"{target}/uploads" + (f"?{request.url.query}" if request.url.query else "")
         try:
             answer = await client.post(
                 url, content=capped(request), headers=_headers(request, UPLOAD_HEADERS)
             )
         except _TooLarge:
-            return _refusal(413, "PAYLOAD_TOO_LARGE", f"The body is larger than {max_bytes} bytes.")
+            return _too_large(max_bytes)
         except httpx.HTTPError:
-            return _refusal(503, "SUBGRAPH_UNAVAILABLE", "Uploads are unavailable; try again.")
+            return _unavailable(*_UPLOADS_DOWN)
         return _answer(answer)
 
     async def photo(request: Request) -> Response:
@@ -83,7 +109,7 @@ def photo_routes(subgraph_url: str, client: httpx.AsyncClient, max_bytes: int) -
                 f"{target}{request.url.path}", headers=_headers(request, PHOTO_HEADERS)
             )
         except httpx.HTTPError:
-            return _refusal(503, "SUBGRAPH_UNAVAILABLE", "Photos are unavailable; try again.")
+            return _unavailable(*_PHOTOS_DOWN)
         return _answer(answer)
 
     return [

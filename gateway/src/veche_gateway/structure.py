@@ -133,25 +133,39 @@ def check_structure(document: DocumentNode, limits: StructureLimits) -> None:
         variables = len(definition.variable_definitions or ())
         if variables > limits.max_variables:
             raise _too_complex(
-                f"it declares {variables} variables, the limit is {limits.max_variables}"
+                f"it declares {variables} variables, the limit is {limits.max_variables}",
+                f"в ней {variables} переменных, предел — {limits.max_variables}",
             )
         counts = walker.selection_set(definition.selection_set, 0, len(definition.directives or ()))
         checks = (
-            ("depth", counts.depth, limits.max_depth),
-            ("number of aliases", counts.aliases, limits.max_aliases),
-            ("number of field selections", counts.selections, limits.max_selections),
-            ("number of directives", counts.directives, limits.max_directives),
+            ("depth", "глубина", counts.depth, limits.max_depth),
+            ("number of aliases", "число псевдонимов", counts.aliases, limits.max_aliases),
+            (
+                "number of field selections",
+                "число выбранных полей",
+                counts.selections,
+                limits.max_selections,
+            ),
+            ("number of directives", "число директив", counts.directives, limits.max_directives),
         )
-        for what, value, limit in checks:
+        for what, what_ru, value, limit in checks:
             if value > limit:
-                raise _too_complex(f"its {what} is {value}, the limit is {limit}")
+                raise _too_complex(
+                    f"its {what} is {value}, the limit is {limit}",
+                    f"её {what_ru} — {value}, предел — {limit}",
+                )
 
 
 def _nested_too_deeply() -> RequestError:
     return _too_complex(
-        f"its selections and fragments are nested more than {MAX_NESTING} levels deep"
+        f"its selections and fragments are nested more than {MAX_NESTING} levels deep",
+        f"её выборки и фрагменты вложены глубже {MAX_NESTING} уровней",
     )
 
 
-def _too_complex(detail: str) -> RequestError:
-    return RequestError(f"The operation is too complex: {detail}", QUERY_TOO_COMPLEX)
+def _too_complex(detail: str, ru: str) -> RequestError:
+    return RequestError(
+        f"The operation is too complex: {detail}",
+        QUERY_TOO_COMPLEX,
+        ru=f"Операция слишком сложна: {ru}",
+    )

@@ -32,21 +32,24 @@ from veche_kit.errors import (
 def test_each_error_has_its_code_and_keeps_message_and_extensions(
     error: type[DomainError], code: str
 ) -> None:
-    raised = error("Try again later.", retryAfter=3)
+    raised = error("Try again later.", ru="Попробуйте позже.", retryAfter=3)
     assert raised.code == code
     assert isinstance(raised, DomainError)
     assert raised.message == str(raised) == "Try again later."
+    assert raised.ru == "Попробуйте позже."
     assert raised.extensions == {"retryAfter": 3}
 
 
 def test_bad_user_input_names_its_field_only_when_given() -> None:
-    assert BadUserInputError("Too long.", field="title").extensions == {"field": "title"}
-    assert BadUserInputError("Too long.").extensions == {}
-    both = BadUserInputError("Too long.", field="title", max=10)
+    assert BadUserInputError("Too long.", field="title", ru="Длинно.").extensions == {
+        "field": "title"
+    }
+    assert BadUserInputError("Too long.", ru="Длинно.").extensions == {}
+    both = BadUserInputError("Too long.", field="title", ru="Длинно.", max=10)
     assert both.extensions == {"field": "title", "max": 10}
 
 
 def test_errors_do_not_share_extensions() -> None:
-    first, second = NotFoundError("a", id="1"), NotFoundError("b")
+    first, second = NotFoundError("a", ru="а", id="1"), NotFoundError("b", ru="б")
     assert first.extensions == {"id": "1"}
     assert second.extensions == {}

@@ -26,7 +26,7 @@ from veche_kit.graphql import (
 
 def _fail(how: str) -> int:
     if how == "missing":
-        raise NotFoundError("No such poll.", id="p1")
+        raise NotFoundError("No such poll.", ru="Такого опроса нет.", id="p1")
     raise RuntimeError("secret internals")
 
 

@@ -28,10 +28,14 @@ def test_slugs_are_lower_case_ids_without_repeats() -> None:
         False,
         False,
     ]
-    assert clean_slugs([" Leninsky", "leninsky", "moskovsky"], field="f", what="x") == [
+    assert clean_slugs(
+        [" Leninsky", "leninsky", "moskovsky"], field="f", what="x", what_ru="y"
+    ) == [
         "leninsky",
         "moskovsky",
     ]
     with pytest.raises(BadUserInputError, match="'no way' is not a district id") as error:
-        clean_slugs(["no way"], field="audience.districtIds", what="a district id")
+        clean_slugs(
+            ["no way"], field="audience.districtIds", what="a district id", what_ru="id района"
+        )
     assert error.value.extensions["field"] == "audience.districtIds"

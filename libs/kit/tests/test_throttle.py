@@ -58,7 +58,7 @@ async def two_instances(mongo_server_url: str) -> AsyncIterator[tuple[RateLimite
 async def test_a_window_holds_across_instances_under_parallel_hits(
     two_instances: tuple[RateLimiter, RateLimiter],
 ) -> None:
-    window = Window(7, 3600, "Too many.")
+    window = Window(7, 3600, "Too many.", "Слишком много.")
     limiters = [two_instances[i % 2] for i in range(30)]
     results = await asyncio.gather(
         *(limiter.hit("b", "client-1", window) for limiter in limiters), return_exceptions=True
@@ -75,7 +75,13 @@ async def test_delays_grow_and_one_racer_wins(
     two_instances: tuple[RateLimiter, RateLimiter],
 ) -> None:
     now = utcnow()
-    options = {"free": 2, "base_seconds": 10.0, "longest_seconds": 40.0, "message": "Wait."}
+    options = {
+        "free": 2,
+        "base_seconds": 10.0,
+        "longest_seconds": 40.0,
+        "message": "Wait.",
+        "ru": "Ждите.",
+    }
 
     async def attempt(limiter: RateLimiter, at: timedelta) -> bool:
         try:

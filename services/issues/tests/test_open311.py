@@ -34,8 +34,12 @@ REQUEST_FIELDS = {
 }  # fmt: skip
 
 
+# The descriptions asserted are the English ones; a partner asking for nothing reads Russian.
+ENGLISH = {"Accept-Language": "en"}
+
+
 async def get(issues: IssuesServer, path: str, **params: Any) -> httpx.Response:
-    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2") as http:
+    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2", headers=ENGLISH) as http:
         return await http.get(path, params=params)
 
 
@@ -187,6 +191,25 @@ async def test_an_xml_refusal_is_xml(issues: IssuesServer) -> None:
     assert "status must be" in (root[0].findtext("description") or "")
 
 
+@pytest.mark.parametrize(
+    ("accept_language", "says"),
+    [
+        (None, "status: open, closed или оба (через запятую)"),
+        ("ru-RU", "status: open, closed или оба (через запятую)"),
+        ("de", "status: open, closed или оба (через запятую)"),
+        ("en-GB,en;q=0.9", "status must be open, closed or both (comma-separated)"),
+    ],
+)
+async def test_a_refusal_is_described_in_the_language_asked_for(
+    issues: IssuesServer, accept_language: str | None, says: str
+) -> None:
+    headers = {"Accept-Language": accept_language} if accept_language else {}
+    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2", headers=headers) as http:
+        response = await http.get("/requests.json", params={"status": "pending"})
+    assert response.status_code == 400
+    assert response.json() == [{"code": 400, "description": says}]
+
+
 # ───────────────────────── POST requests ─────────────────────────
 
 CREATE_KEY = """mutation($name: String!) {
@@ -207,7 +230,7 @@ async def new_key(issues: IssuesServer, name: str = "Городской порт
 
 
 async def post(issues: IssuesServer, fields: dict[str, str], fmt: str = "json") -> httpx.Response:
-    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2") as http:
+    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2", headers=ENGLISH) as http:
         return await http.post(f"/requests.{fmt}", data=fields)
 
 
@@ -322,7 +345,7 @@ async def test_a_bad_report_is_refused_in_open311_shape(
 
 
 async def test_a_form_that_is_not_one_is_refused(issues: IssuesServer) -> None:
-    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2") as http:
+    async with httpx.AsyncClient(base_url=f"{issues.url}/open311/v2", headers=ENGLISH) as http:
         as_json = await http.post("/requests.json", json={"api_key": "k"})
         too_big = await http.post(
             "/requests.json", content=b"a=" + b"x" * 70_000, headers={"Content-Type": FORM}
@@ -336,7 +359,7 @@ async def test_a_partner_key_files_at_most_its_hourly_allowance(issues: IssuesSe
     key, partner_id = await new_key(issues)
     allowance = issues.settings.open311_reports_per_partner_hour
     # Spend all but one of this hour's allowance directly, as many reports would.
-    window = Window(allowance, 3600, "spent")
+    window = Window(allowance, 3600, "spent", "исчерпано")
     for _ in range(allowance - 1):
         await issues.service.limits.hit("open311-partner", partner_id, window)
     assert (await post(issues, pothole(key))).status_code == 200

@@ -63,7 +63,11 @@ def _wrapped(event: Event, producer: str = "issues") -> Envelope:
 
 
 async def _notices(client: GraphQLClient, language: str | None = None) -> list[dict[str, Any]]:
-    reader = client.with_headers(Accept_Language=language) if language else client
+    reader = (
+        client.with_headers(Accept_Language=language)
+        if language
+        else client.without_header("Accept-Language")
+    )
     inbox = (await reader.data(INBOX))["me"]["notifications"]
     assert inbox["totalCount"] == len(inbox["edges"])
     return [edge["node"] for edge in inbox["edges"]]

@@ -6,8 +6,9 @@ import string
 
 import pytest
 
+from veche_kit.language import Language
 from veche_users import notices
-from veche_users.notices import Language, NotificationKind
+from veche_users.notices import NotificationKind
 
 
 def test_every_kind_has_a_russian_and_an_english_template() -> None:
@@ -31,29 +32,6 @@ def test_every_fixed_word_is_said_in_both_languages() -> None:
         for value, (ru, en) in values.items():
             assert ru.strip(), (name, value)
             assert en.strip(), (name, value)
-
-
-@pytest.mark.parametrize(
-    ("header", "expected"),
-    [
-        (None, Language.RU),
-        ("", Language.RU),
-        ("ru", Language.RU),
-        ("ru-RU,ru;q=0.9,en;q=0.8", Language.RU),
-        ("en", Language.EN),
-        ("EN-us", Language.EN),
-        ("en-GB,en;q=0.9", Language.EN),
-        ("fr", Language.RU),  # nothing of ours asked for: Russian
-        ("fr-FR, fr;q=0.9, en;q=0.5", Language.EN),  # English is acceptable, ours
-        ("ru;q=0.3, en;q=0.7", Language.EN),  # q-values, not order
-        ("en;q=0.5, ru;q=0.5", Language.EN),  # equals: the earlier
-        ("en;q=0, *", Language.RU),  # English refused; anything else: the default
-        ("*", Language.RU),
-        ("de, en;q=bad", Language.RU),  # an unreadable q counts as refused
-    ],
-)
-def test_the_readers_language_from_accept_language(header: str | None, expected: str) -> None:
-    assert notices.language(header) is expected
 
 
 @pytest.mark.parametrize(

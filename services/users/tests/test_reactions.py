@@ -59,7 +59,11 @@ async def send(bus: EventBus, event: Event, producer: str = "issues", times: int
 
 async def inbox(client: GraphQLClient, language: str | None = None) -> dict[str, Any]:
     """The person's points and notifications; these in Russian, or in `language`."""
-    reader = client.with_headers(Accept_Language=language) if language else client
+    reader = (
+        client.with_headers(Accept_Language=language)
+        if language
+        else client.without_header("Accept-Language")
+    )
     me: dict[str, Any] = (await reader.data(INBOX))["me"]
     return me
 

@@ -65,7 +65,9 @@ class Principal:
         """FORBIDDEN unless the caller holds one of `roles`."""
         if not self.roles.intersection(roles):
             wanted = " or ".join(roles)
-            raise ForbiddenError(f"This needs the {wanted} role.")
+            raise ForbiddenError(
+                f"This needs the {wanted} role.", ru=f"Для этого нужна роль {' или '.join(roles)}."
+            )
 
     def to_claims(self) -> dict[str, Any]:
         return {
@@ -189,26 +191,22 @@ class TokenVerifier:
                     jwks = await self.source()
                 except (httpx.HTTPError, ValueError) as error:
                     raise UnauthenticatedError(
-                        "Sign-in keys are unavailable right now; try again in a moment."
+                        "Sign-in keys are unavailable right now; try again in a moment.",
+                        ru="Ключи проверки входа сейчас недоступны; попробуйте через минуту.",
                     ) from error
                 self._keys = {
                     key["kid"]: jwt.PyJWK(key) for key in jwks.get("keys", []) if "kid" in key
                 }
         if kid not in self._keys:
             raise UnauthenticatedError(
-                "The access token was signed with an unknown key; sign in again."
+                "The access token was signed with an unknown key; sign in again.",
+                ru="Токен доступа подписан неизвестным ключом; войдите снова.",
             )
         return self._keys[kid]
 
     async def verify(self, token: str) -> Principal:
         """The caller the token names; UNAUTHENTICATED if it is not valid now."""
-        try:
-            header = jwt.get_unverified_header(token)
-        except jwt.PyJWTError as error:
-            raise UnauthenticatedError("The access token is malformed; sign in again.") from error
-        if header.get("alg") != ALGORITHM or not isinstance(header.get("kid"), str):
-            raise UnauthenticatedError("The access token is not one Veche issued; sign in again.")
-        key = await self._key(header["kid"])
+        key = await self._key(_key_id(token))
         try:
             claims = jwt.decode(
                 token,
@@ -220,18 +218,42 @@ class TokenVerifier:
             )
         except jwt.ExpiredSignatureError as error:
             raise UnauthenticatedError(
-                "The access token has expired; refresh it.", reason="TOKEN_EXPIRED"
+                "The access token has expired; refresh it.",
+                reason="TOKEN_EXPIRED",
+                ru="Срок действия токена доступа истёк; обновите его.",
             ) from error
         except jwt.PyJWTError as error:
-            raise UnauthenticatedError("The access token is not valid; sign in again.") from error
+            raise UnauthenticatedError(
+                "The access token is not valid; sign in again.",
+                ru="Токен доступа недействителен; войдите снова.",
+            ) from error
         principal = Principal.from_claims(claims)
         if self.stale is not None and await self.stale.is_stale(principal):
             raise UnauthenticatedError(
                 "The access token was issued before a change to this account (a role change "
                 "or a sign-out); get a new one with refreshToken, or sign in again.",
                 reason=STALE_REASON,
+                ru="Токен доступа выдан до изменения этого аккаунта (смены роли или выхода); получите новый через refreshToken или войдите снова.",
             )
         return principal
+
+
+def _key_id(token: str) -> str:
+    """The id of the key a token of ours names in its header (before it is verified)."""
+    try:
+        header = jwt.get_unverified_header(token)
+    except jwt.PyJWTError as error:
+        raise UnauthenticatedError(
+            "The access token is malformed; sign in again.",
+            ru="Токен доступа повреждён; войдите снова.",
+        ) from error
+    kid = header.get("kid")
+    if header.get("alg") != ALGORITHM or not isinstance(kid, str):
+        raise UnauthenticatedError(
+            "The access token is not one Veche issued; sign in again.",
+            ru="Этот токен доступа выдан не Вече; войдите снова.",
+        )
+    return kid
 
 
 def bearer_token(authorization: str | None) -> str | None:
@@ -240,5 +262,8 @@ def bearer_token(authorization: str | None) -> str | None:
         return None
     scheme, _, token = authorization.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise UnauthenticatedError("Send the access token as 'Authorization: Bearer <token>'.")
+        raise UnauthenticatedError(
+            "Send the access token as 'Authorization: Bearer <token>'.",
+            ru="Передайте токен доступа как 'Authorization: Bearer <token>'.",
+        )
     return token.strip()

@@ -24,6 +24,7 @@ MAX_CURSOR_CHARS = 256
 MAX_PART_CHARS = 128
 ID_SHAPE: Shape = (str,)
 NOT_OURS = "`after`: the cursor is not one this API issued. Pass an `endCursor` of this list."
+NOT_OURS_RU = "`after`: этот курсор выдан не этим API. Передайте `endCursor` этого списка."
 
 
 def encode_cursor(key: Sequence[Part]) -> str:
@@ -45,16 +46,16 @@ def decode_cursor(cursor: str | None, *shapes: Shape) -> list[Part] | None:
     if cursor is None:
         return None
     if len(cursor) > MAX_CURSOR_CHARS:
-        raise BadUserInputError(NOT_OURS, field="after")
+        raise BadUserInputError(NOT_OURS, field="after", ru=NOT_OURS_RU)
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor.encode("ascii")))
     except (ValueError, UnicodeError, binascii.Error, RecursionError):
-        raise BadUserInputError(NOT_OURS, field="after") from None
+        raise BadUserInputError(NOT_OURS, field="after", ru=NOT_OURS_RU) from None
     if isinstance(value, list):
         for shape in shapes:
             if len(value) == len(shape) and all(map(_fits, value, shape)):
                 return value
-    raise BadUserInputError(NOT_OURS, field="after")
+    raise BadUserInputError(NOT_OURS, field="after", ru=NOT_OURS_RU)
 
 
 def id_after(cursor: str | None) -> str | None:
@@ -69,5 +70,5 @@ def position_after(cursor: str | None) -> int | None:
     if key is None:
         return None
     if not key.isascii() or not key.isdigit() or len(key) > 18:
-        raise BadUserInputError(NOT_OURS, field="after")
+        raise BadUserInputError(NOT_OURS, field="after", ru=NOT_OURS_RU)
     return int(key)

@@ -4,6 +4,10 @@ Domain and service code raise these; they never import Strawberry. One place
 (`veche_kit.graphql`) turns them into GraphQL errors with `extensions.code`.
 The refusals only one service makes (ALREADY_VOTED, OUT_OF_STOCK...) are
 `DomainError` subclasses in that service's own `errors` module.
+
+Each refusal is said in English (`message`, also what logs show) and in
+Russian (`ru`, required): `veche_kit.graphql` answers in the language the
+request's `Accept-Language` prefers (`veche_kit.language`).
 """
 
 from __future__ import annotations
@@ -16,9 +20,10 @@ class DomainError(Exception):
 
     code: ClassVar[str] = "BAD_USER_INPUT"
 
-    def __init__(self, message: str, **extensions: Any) -> None:
+    def __init__(self, message: str, *, ru: str, **extensions: Any) -> None:
         super().__init__(message)
         self.message = message
+        self.ru = ru
         self.extensions = extensions
 
 
@@ -39,10 +44,12 @@ class BadUserInputError(DomainError):
 
     code = "BAD_USER_INPUT"
 
-    def __init__(self, message: str, field: str | None = None, **extensions: Any) -> None:
+    def __init__(
+        self, message: str, field: str | None = None, *, ru: str, **extensions: Any
+    ) -> None:
         if field is not None:
             extensions["field"] = field
-        super().__init__(message, **extensions)
+        super().__init__(message, ru=ru, **extensions)
 
 
 class ConflictError(DomainError):

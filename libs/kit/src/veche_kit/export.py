@@ -45,7 +45,10 @@ class PersonalDataKey:
 
 def require_owner(caller: Principal, user_id: str) -> None:
     if caller.user_id != user_id:
-        raise ForbiddenError("Only the person themself can export their data.")
+        raise ForbiddenError(
+            "Only the person themself can export their data.",
+            ru="Выгрузить свои данные может только сам человек.",
+        )
 
 
 def plain(value: Any) -> Any:

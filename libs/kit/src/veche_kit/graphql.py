@@ -1,7 +1,7 @@
 """Strawberry glue every subgraph shares: error codes, the caller, connections.
 
 - `ErrorCodes` turns a `DomainError` into a GraphQL error with
-  `extensions.code` and its message; a malformed document or a wrong variable
+  `extensions.code` and its message in the request's language (`said`); a malformed document or a wrong variable
   type becomes BAD_USER_INPUT; anything unexpected is logged with its request
   id and shown to the client only as INTERNAL.
 - `RequestContext` verifies the caller's token once per request and keeps
@@ -55,6 +55,7 @@ from veche_kit.cursors import (
 )
 from veche_kit.errors import BadUserInputError, DomainError, UnauthenticatedError
 from veche_kit.inputs import bounded, describe_bounds
+from veche_kit.language import said
 from veche_kit.limits import (
     QUERY_TOO_COMPLEX,
     DocumentCache,
@@ -83,11 +84,15 @@ DEFAULT_PAGE = 20
 def _coded(error: GraphQLError) -> GraphQLError:
     original = error.original_error
     if isinstance(original, DomainError):
-        message, extensions = original.message, {"code": original.code, **original.extensions}
+        message = said(original.message, original.ru)
+        extensions = {"code": original.code, **original.extensions}
     elif isinstance(error, GraphQLSyntaxError):
         message, extensions = error.message, {"code": parse_error_code(error)}
     elif isinstance(original, RecursionError):
-        message = "The operation or its input is nested too deeply."
+        message = said(
+            "The operation or its input is nested too deeply.",
+            "Операция или её входные данные вложены слишком глубоко.",
+        )
         extensions = {"code": QUERY_TOO_COMPLEX}
     elif original is None or isinstance(original, GraphQLError):
         # Validation errors come coded (OperationGuard); the rest is variable coercion:
@@ -98,7 +103,10 @@ def _coded(error: GraphQLError) -> GraphQLError:
     else:
         request_id = request_id_var.get()
         log.error("unexpected error", exc_info=original, extra={"path": error.path})
-        message = f"Something went wrong on our side (request id {request_id}); it has been logged."
+        message = said(
+            f"Something went wrong on our side (request id {request_id}); it has been logged.",
+            f"Сбой на нашей стороне (id запроса {request_id}); он записан в журнал.",
+        )
         extensions = {"code": "INTERNAL", "requestId": request_id}
     return GraphQLError(
         message,
@@ -240,6 +248,10 @@ class FederatedSchema(strawberry.federation.Schema):
                     f"representations[{index}] must be an object whose __typename is one of "
                     f"this subgraph's entities: {', '.join(sorted(entities))}",
                     field="representations",
+                    ru=(
+                        f"representations[{index}] должен быть объектом, чей __typename — одна из сущностей "
+                        f"этого подграфа: {', '.join(sorted(entities))}"
+                    ),
                 )
         return super().entities_resolver(info, representations)
 
@@ -268,7 +280,8 @@ class RequestContext:
         principal = await self.principal()
         if principal is None:
             raise UnauthenticatedError(
-                "Sign in first: send 'Authorization: Bearer <access token>'."
+                "Sign in first: send 'Authorization: Bearer <access token>'.",
+                ru="Сначала войдите: отправьте 'Authorization: Bearer <access token>'.",
             )
         return principal
 
@@ -334,7 +347,11 @@ def page_size(first: int | None) -> int:
     if first is None:
         return DEFAULT_PAGE
     if not 1 <= first <= MAX_PAGE:
-        raise BadUserInputError(f"`first` must be between 1 and {MAX_PAGE}.", field="first")
+        raise BadUserInputError(
+            f"`first` must be between 1 and {MAX_PAGE}.",
+            field="first",
+            ru=f"`first` должно быть от 1 до {MAX_PAGE}.",
+        )
     return first
 
 

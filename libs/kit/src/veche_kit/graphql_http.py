@@ -7,7 +7,7 @@ so refusing them is Apollo's CSRF prevention. The body is read up to
 `"x"`, a batch list, nor nested past the decoder's depth) holding a `query`
 string and, optionally, `variables` and `extensions` objects and an
 `operationName` string. Every refusal is a GraphQL error with a code
-(`Refused.response`), never a 500.
+(`Refused.response`), never a 500, said in the request's language (`said`).
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from strawberry.http import GraphQLRequestData
+
+from veche_kit.language import said
 
 BAD_USER_INPUT = "BAD_USER_INPUT"
 JSON_TYPE = "application/json"
@@ -57,7 +59,13 @@ def _media_type(header: str | None) -> str:
 
 async def read_body(request: Request, limit: int) -> bytes:
     """The body, refused with 413 past `limit` bytes (declared or streamed)."""
-    too_large = Refused(f"The request body exceeds {limit} bytes.", status=413)
+    too_large = Refused(
+        said(
+            f"The request body exceeds {limit} bytes.",
+            f"Тело запроса больше {limit} байт.",
+        ),
+        status=413,
+    )
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise too_large
@@ -77,32 +85,59 @@ def _has_lone_surrogate(data: Any) -> bool:
     return False
 
 
+# What a malformed body is told, in English and Russian (`said` picks).
+_MALFORMED = {
+    "nested": ("The request body is nested too deeply.", "Тело запроса вложено слишком глубоко."),
+    "json": (
+        "The request body is not valid JSON (UTF-8).",
+        "Тело запроса не является корректным JSON (UTF-8).",
+    ),
+    "object": (
+        'The request body must be one JSON object: {"query": "...", "variables": {...}}.',
+        'Тело запроса должно быть одним объектом JSON: {"query": "...", "variables": {...}}.',
+    ),
+    "surrogate": (
+        "The request holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).",
+        "В запросе одиночный суррогат UTF-16 (\\uD800-\\uDFFF).",
+    ),
+    "query": ("The request has no `query` string.", "В запросе нет строки `query`."),
+    "variables": ("`variables` must be a JSON object.", "`variables` должно быть объектом JSON."),
+    "operationName": ("`operationName` must be a string.", "`operationName` должно быть строкой."),
+    "extensions": (
+        "`extensions` must be a JSON object.",
+        "`extensions` должно быть объектом JSON.",
+    ),
+}
+
+
+def _malformed(what: str) -> Refused:
+    return Refused(said(*_MALFORMED[what]))
+
+
 def parse_request(body: bytes) -> GraphQLRequestData:
     """The GraphQL request a JSON body holds, or Refused saying what is wrong with it."""
     try:
         data = json.loads(body)
     except RecursionError:
-        raise Refused("The request body is nested too deeply.") from None
+        raise _malformed("nested") from None
     except ValueError:  # invalid JSON or invalid UTF-8
-        raise Refused("The request body is not valid JSON (UTF-8).") from None
+        raise _malformed("json") from None
     if not isinstance(data, dict):
-        raise Refused(
-            'The request body must be one JSON object: {"query": "...", "variables": {...}}.'
-        )
+        raise _malformed("object")
     if _SURROGATE_ESCAPE.search(body) and _has_lone_surrogate(data):
-        raise Refused("The request holds a lone UTF-16 surrogate (\\uD800-\\uDFFF).")
+        raise _malformed("surrogate")
     query = data.get("query")
     if not isinstance(query, str) or not query.strip():
-        raise Refused("The request has no `query` string.")
+        raise _malformed("query")
     variables = data.get("variables")
     if variables is not None and not isinstance(variables, dict):
-        raise Refused("`variables` must be a JSON object.")
+        raise _malformed("variables")
     operation_name = data.get("operationName")
     if operation_name is not None and not isinstance(operation_name, str):
-        raise Refused("`operationName` must be a string.")
+        raise _malformed("operationName")
     extensions = data.get("extensions")
     if extensions is not None and not isinstance(extensions, dict):
-        raise Refused("`extensions` must be a JSON object.")
+        raise _malformed("extensions")
     return GraphQLRequestData(
         query=query, variables=variables, operation_name=operation_name, extensions=extensions
     )
@@ -112,13 +147,22 @@ async def read_graphql_request(request: Request, max_body_bytes: int) -> GraphQL
     """Method, content type, size and shape checked, in that order (cheapest first)."""
     if request.method != "POST":
         raise Refused(
-            "Subgraphs take POST with Content-Type: application/json (call the gateway instead).",
+            said(
+                "Subgraphs take POST with Content-Type: application/json "
+                "(call the gateway instead).",
+                "Подграф принимает только POST с Content-Type: application/json "
+                "(обращайтесь к шлюзу).",
+            ),
             status=405,
             headers={"Allow": "POST"},
         )
     if _media_type(request.headers.get("content-type")) != JSON_TYPE:
         raise Refused(
-            "Send the request as Content-Type: application/json; other types are refused "
-            "because a browser can send them from another site without asking (CSRF)."
+            said(
+                "Send the request as Content-Type: application/json; other types are refused "
+                "because a browser can send them from another site without asking (CSRF).",
+                "Отправьте запрос с Content-Type: application/json; другие типы отклоняются: "
+                "браузер может отправить их с чужого сайта без спроса (CSRF).",
+            )
         )
     return parse_request(await read_body(request, max_body_bytes))

@@ -40,6 +40,8 @@ from graphql import (
     visit,
 )
 
+from veche_kit.language import said
+
 MAX_ITEMS = "veche:max_items"
 MAX_CHARS = "veche:max_chars"
 BOUND = "veche:bound"
@@ -144,6 +146,26 @@ class _Oversized(Exception):
         self.message = message
 
 
+def _too_many(where: str, count: int, limit: int) -> _Oversized:
+    return _Oversized(
+        where,
+        said(
+            f"`{where}` may hold at most {limit} items (it has {count}).",
+            f"В `{where}` не больше {limit} элементов (сейчас {count}).",
+        ),
+    )
+
+
+def _too_long(where: str, length: int, limit: int) -> _Oversized:
+    return _Oversized(
+        where,
+        said(
+            f"Keep `{where}` within {limit} characters (it has {length}).",
+            f"Сократите `{where}` до {limit} символов (сейчас {length}).",
+        ),
+    )
+
+
 def _check(value: Any, type_: Any, bound: Bound | None, where: str) -> None:
     """Raises _Oversized for the first list or text in `value` beyond its maximum.
     Values of the wrong type are left to GraphQL's own coercion to refuse."""
@@ -154,9 +176,7 @@ def _check(value: Any, type_: Any, bound: Bound | None, where: str) -> None:
     if isinstance(type_, GraphQLList):
         items = value if isinstance(value, list) else [value]  # a single value is a list of one
         if bound is not None and bound.items is not None and len(items) > bound.items:
-            raise _Oversized(
-                where, f"`{where}` may hold at most {bound.items} items (it has {len(items)})."
-            )
+            raise _too_many(where, len(items), bound.items)
         inner = Bound(None, bound.chars) if bound is not None else None
         for index, item in enumerate(items):
             _check(item, type_.of_type, inner, f"{where}[{index}]")
@@ -174,9 +194,7 @@ def _check(value: Any, type_: Any, bound: Bound | None, where: str) -> None:
         and bound.chars is not None
         and len(value) > bound.chars
     ):
-        raise _Oversized(
-            where, f"Keep `{where}` within {bound.chars} characters (it has {len(value)})."
-        )
+        raise _too_long(where, len(value), bound.chars)
 
 
 def _variable_values(

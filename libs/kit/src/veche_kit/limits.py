@@ -39,6 +39,7 @@ from graphql import ExecutionResult as GraphQLExecutionResult
 from strawberry.extensions import SchemaExtension
 
 from veche_kit.inputs import InputSite, input_sites, oversized_input
+from veche_kit.language import said
 
 QUERY_TOO_COMPLEX = "QUERY_TOO_COMPLEX"
 GRAPHQL_PARSE_FAILED = "GRAPHQL_PARSE_FAILED"
@@ -71,6 +72,24 @@ class _Measure:
     aliases: int = 0
 
 
+def _nested_too_deeply() -> str:
+    return said("The operation is nested too deeply.", "Операция вложена слишком глубоко.")
+
+
+def _too_deep(levels: int) -> str:
+    return said(
+        f"The operation nests fields deeper than {levels} levels.",
+        f"В операции поля вложены глубже {levels} уровней.",
+    )
+
+
+def _too_many_aliases(aliases: int) -> str:
+    return said(
+        f"The operation uses more than {aliases} aliases.",
+        f"В операции больше {aliases} псевдонимов (aliases).",
+    )
+
+
 def measure(document: DocumentNode, limits: OperationLimits) -> None:
     """Raises TooComplex when an operation of `document` nests fields deeper than
     `max_depth` or uses more than `max_aliases` aliases, fragments expanded.
@@ -98,7 +117,7 @@ def measure(document: DocumentNode, limits: OperationLimits) -> None:
     def of_selections(selections: SelectionSetNode, level: int) -> _Measure:
         # `level` only stops the descent early; a fragment's depth is relative to where it starts.
         if level > limits.max_depth:
-            raise TooComplex(f"The operation nests fields deeper than {limits.max_depth} levels.")
+            raise TooComplex(_too_deep(limits.max_depth))
         total = _Measure()
         for selection in selections.selections:
             if isinstance(selection, FieldNode):
@@ -118,7 +137,7 @@ def measure(document: DocumentNode, limits: OperationLimits) -> None:
                 total.depth = max(total.depth, inner.depth)
                 total.aliases += inner.aliases
             if total.aliases > limits.max_aliases:
-                raise TooComplex(f"The operation uses more than {limits.max_aliases} aliases.")
+                raise TooComplex(_too_many_aliases(limits.max_aliases))
         return total
 
     aliases = 0
@@ -127,10 +146,10 @@ def measure(document: DocumentNode, limits: OperationLimits) -> None:
             continue
         found = of_selections(definition.selection_set, 1)  # type: ignore[attr-defined]
         if found.depth > limits.max_depth:
-            raise TooComplex(f"The operation nests fields deeper than {limits.max_depth} levels.")
+            raise TooComplex(_too_deep(limits.max_depth))
         aliases += found.aliases
         if aliases > limits.max_aliases:
-            raise TooComplex(f"The operation uses more than {limits.max_aliases} aliases.")
+            raise TooComplex(_too_many_aliases(limits.max_aliases))
 
 
 @dataclass(frozen=True)
@@ -228,7 +247,7 @@ class OperationGuard(SchemaExtension):
                 except GraphQLError as error:
                     self._refused = _with_code(error, parse_error_code(error))
                 except RecursionError:
-                    self._refused = too_complex("The operation is nested too deeply.")
+                    self._refused = too_complex(_nested_too_deeply())
                 if self._refused is not None:
                     # Strawberry would parse the text again to find the same error (twice
                     # the cost of a refusal); it gets a stand-in, and on_validate the error.
@@ -253,7 +272,7 @@ class OperationGuard(SchemaExtension):
             except TooComplex as refused:
                 context.pre_execution_errors = [too_complex(str(refused))]
             except RecursionError:
-                context.pre_execution_errors = [too_complex("The operation is nested too deeply.")]
+                context.pre_execution_errors = [too_complex(_nested_too_deeply())]
         yield
         errors = context.pre_execution_errors
         if errors:

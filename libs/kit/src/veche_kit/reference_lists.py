@@ -41,16 +41,27 @@ class ReferenceList:
     query: str  # the GraphQL query that lists the valid ids
     owner: str  # the service that owns the list and tells it
     seeded: tuple[str, ...]  # the ids its owner's demo data loads into an empty store
+    noun_ru: str  # "id {noun_ru}" in a Russian message: of what, genitive plural
 
 
 DISTRICT_LIST = ReferenceList(
-    "districts", "district", "districts", "users", tuple(d.id for d in DISTRICTS)
+    "districts", "district", "districts", "users", tuple(d.id for d in DISTRICTS), "районов"
 )
 DEPARTMENT_LIST = ReferenceList(
-    "departments", "department", "departments", "users", tuple(d.id for d in DEPARTMENTS)
+    "departments",
+    "department",
+    "departments",
+    "users",
+    tuple(d.id for d in DEPARTMENTS),
+    "ведомств",
 )
 CATEGORY_LIST = ReferenceList(
-    "categories", "issue category", "issueCategories", "issues", tuple(c.id for c in CATEGORIES)
+    "categories",
+    "issue category",
+    "issueCategories",
+    "issues",
+    tuple(c.id for c in CATEGORIES),
+    "категорий обращений",
 )
 
 
@@ -107,6 +118,10 @@ class ProjectedLists:
                 field=field,
                 reason="REFERENCE_DATA_PENDING",
                 retryAfterSeconds=RETRY_AFTER_SECONDS,
+                ru=(
+                    f"Список id {reference.noun_ru} ещё не дошёл до этого сервиса (его сообщает сервис "
+                    f"{reference.owner}); попробуйте через несколько секунд."
+                ),
             )
         unknown = [i for i in ids if i not in known]
         if unknown:
@@ -116,4 +131,9 @@ class ProjectedLists:
                 f"`{reference.query}` query (one added in the last few seconds may not be "
                 "known here yet: try again shortly).",
                 field=field,
+                ru=(
+                    f"Неизвестные id {reference.noun_ru}: {named}. Допустимые id даёт запрос "
+                    f"`{reference.query}` (добавленный в последние секунды здесь может быть ещё неизвестен: "
+                    "попробуйте чуть позже)."
+                ),
             )

@@ -39,6 +39,7 @@ from veche_kit.bus import EventBus
 from veche_kit.consumer import PROCESSED, Consumer, Handler
 from veche_kit.graphql import RequestContext
 from veche_kit.graphql_http import JSON_TYPE, Refused, read_graphql_request, refusal
+from veche_kit.language import Language, language, language_var, said
 from veche_kit.limits import OperationLimits
 from veche_kit.logs import request_id_var
 from veche_kit.metrics import MetricsMiddleware, ServiceMetrics, State
@@ -206,9 +207,14 @@ def _request_id(given: bytes) -> str | None:
     return given.decode("ascii")[:MAX_REQUEST_ID]
 
 
+def _language(headers: dict[bytes, bytes]) -> Language:
+    return language(headers.get(b"accept-language", b"").decode("latin-1"))
+
+
 class RequestIdMiddleware:
     """Takes `X-Request-Id` from the caller (or makes one) for logs and the response;
-    one that is not printable ASCII is refused (400) rather than logged."""
+    one that is not printable ASCII is refused (400) rather than logged. Sets the
+    request's language (`Accept-Language`) for every message it is answered with."""
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
@@ -218,9 +224,23 @@ class RequestIdMiddleware:
             await self.app(scope, receive, send)
             return
         headers = dict(scope["headers"])
+        spoken = language_var.set(_language(headers))
+        try:
+            await self._with_id(headers, scope, receive, send)
+        finally:
+            language_var.reset(spoken)
+
+    async def _with_id(
+        self, headers: dict[bytes, bytes], scope: Scope, receive: Receive, send: Send
+    ) -> None:
         given = _request_id(headers.get(b"x-request-id", b""))
         if given is None:
-            response = refusal("X-Request-Id must be printable ASCII (letters, digits, -._:).")
+            response = refusal(
+                said(
+                    "X-Request-Id must be printable ASCII (letters, digits, -._:).",
+                    "X-Request-Id должен состоять из печатных символов ASCII (буквы, цифры, -._:).",
+                )
+            )
             await response(scope, receive, send)
             return
         request_id = given or uuid.uuid4().hex

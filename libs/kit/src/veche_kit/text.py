@@ -29,23 +29,32 @@ def clean_text(value: str | None, field: str, limit: int, *, required: bool = Tr
     text = (value or "").strip()
     if not text:
         if required:
-            raise BadUserInputError(f"Fill in `{field}`; it cannot be empty.", field=field)
+            raise BadUserInputError(
+                f"Fill in `{field}`; it cannot be empty.",
+                field=field,
+                ru=f"Заполните `{field}`: поле не может быть пустым.",
+            )
         return None
     if len(text) > limit:
         raise BadUserInputError(
-            f"Keep `{field}` within {limit} characters (it has {len(text)}).", field=field
+            f"Keep `{field}` within {limit} characters (it has {len(text)}).",
+            field=field,
+            ru=f"Сократите `{field}` до {limit} символов (сейчас {len(text)}).",
         )
     return text
 
 
-def clean_slugs(values: Iterable[str], *, field: str, what: str) -> list[str]:
+def clean_slugs(values: Iterable[str], *, field: str, what: str, what_ru: str) -> list[str]:
     """Trimmed, lower-cased slugs without repeats, in the order given; `what` names
-    one in the refusal ("a district id (see `districts`)")."""
+    one in the refusal ("a district id (see `districts`)"), `what_ru` in Russian
+    ("id района (см. `districts`)")."""
     # A dict keeps the first of each in order; a list's `in` made repeats quadratic.
     cleaned: dict[str, None] = {}
     for raw in values:
         value = raw.strip().lower()
         if not is_slug(value):
-            raise BadUserInputError(f"'{raw[:40]}' is not {what}.", field=field)
+            raise BadUserInputError(
+                f"'{raw[:40]}' is not {what}.", field=field, ru=f"«{raw[:40]}» — не {what_ru}."
+            )
         cleaned[value] = None
     return list(cleaned)

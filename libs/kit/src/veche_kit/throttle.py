@@ -90,6 +90,16 @@ class Window:
     limit: int
     seconds: int
     message: str
+    ru: str  # the message in Russian
+
+
+def limited(message: str, ru: str, wait: int) -> RateLimitedError:
+    """RATE_LIMITED: `message` (`ru` in Russian) and when to try again."""
+    return RateLimitedError(
+        f"{message} Try again in {wait} second(s).",
+        retryAfterSeconds=wait,
+        ru=f"{ru} Попробуйте снова через {wait} с.",
+    )
 
 
 class RateLimiter:
@@ -113,9 +123,7 @@ class RateLimiter:
             )
         except DuplicateKeyError:
             wait = max(1, math.ceil((ends - now).total_seconds()))
-            raise RateLimitedError(
-                f"{window.message} Try again in {wait} second(s).", retryAfterSeconds=wait
-            ) from None
+            raise limited(window.message, window.ru, wait) from None
 
     async def give_back(
         self, bucket: str, key: str, window: Window, now: datetime | None = None
@@ -137,6 +145,7 @@ class RateLimiter:
         base_seconds: float,
         longest_seconds: float,
         message: str,
+        ru: str,
         now: datetime | None = None,
     ) -> None:
         """Takes the next attempt for `key`, or RATE_LIMITED saying when it may come:
@@ -156,7 +165,7 @@ class RateLimiter:
             pass
         current: Document | None = await self.collection.find_one({"_id": doc_id})
         if current is None:  # reset meanwhile: this attempt waits for the next call
-            raise RateLimitedError(f"{message} Try again in 1 second(s).", retryAfterSeconds=1)
+            raise limited(message, ru, 1)
         delay = min(longest_seconds, base_seconds * 2 ** min(current["attempts"] - free, 40))
         allowed_at = current["last_at"] + timedelta(seconds=delay)
         if allowed_at <= now:
@@ -170,7 +179,7 @@ class RateLimiter:
                 return
             allowed_at = now + timedelta(seconds=delay * 2)
         wait = max(1, math.ceil((allowed_at - now).total_seconds()))
-        raise RateLimitedError(f"{message} Try again in {wait} second(s).", retryAfterSeconds=wait)
+        raise limited(message, ru, wait)
 
     async def reset(self, bucket: str, key: str) -> None:
         """Forgets a key's attempts (after a success)."""

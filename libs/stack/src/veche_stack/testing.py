@@ -146,8 +146,14 @@ async def fresh_code_async(secret: str, scope: str = "") -> str:
     return totp.hotp(totp.secret_bytes(secret), step)
 
 
+# Tests read refusals in English (the language their asserts are written in); a real
+# client that asks for nothing gets Russian. `without_header("Accept-Language")` is one.
+DEFAULT_HEADERS = {"Accept-Language": "en"}
+
+
 class GraphQLClient:
-    """Posts GraphQL documents to one endpoint, optionally as a signed-in user."""
+    """Posts GraphQL documents to one endpoint, optionally as a signed-in user; sends
+    `DEFAULT_HEADERS` unless told other headers."""
 
     def __init__(
         self,
@@ -159,7 +165,7 @@ class GraphQLClient:
         self.url = url
         self.token = token
         self.http = http or httpx.AsyncClient(timeout=60)
-        self.headers = headers or {}
+        self.headers = dict(DEFAULT_HEADERS) if headers is None else headers
 
     def as_user(self, token: str | None) -> GraphQLClient:
         return GraphQLClient(self.url, token, self.http, self.headers)
@@ -168,6 +174,11 @@ class GraphQLClient:
         """The same client sending these headers too (`Accept_Language="en"`: `_` is `-`)."""
         more = {name.replace("_", "-"): value for name, value in headers.items()}
         return GraphQLClient(self.url, self.token, self.http, {**self.headers, **more})
+
+    def without_header(self, name: str) -> GraphQLClient:
+        """The same client not sending header `name` (e.g. the default Accept-Language)."""
+        kept = {key: value for key, value in self.headers.items() if key.lower() != name.lower()}
+        return GraphQLClient(self.url, self.token, self.http, kept)
 
     async def post(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         headers = dict(self.headers)

@@ -38,16 +38,18 @@ MAX_NAME = 100
 MAX_RESPONSE_WORKING_DAYS = 60
 
 
-def _require_admin(caller: Principal, what: str) -> None:
+def _require_admin(caller: Principal, what: str, ru: str) -> None:
     if not caller.is_admin:
-        raise ForbiddenError(f"Only an admin may {what}.")
+        raise ForbiddenError(f"Only an admin may {what}.", ru=f"Только администратор может {ru}.")
 
 
 def _slug(value: str, field: str) -> str:
     ref = value.strip().lower()
     if not is_slug(ref):
         raise BadUserInputError(
-            "Use a short id of lowercase letters, digits and dashes.", field=field
+            "Use a short id of lowercase letters, digits and dashes.",
+            field=field,
+            ru="Задайте короткий id из строчных латинских букв, цифр и дефисов.",
         )
     return ref
 
@@ -61,6 +63,7 @@ def _working_days(value: int | None) -> int | None:
         raise BadUserInputError(
             f"Give between 1 and {MAX_RESPONSE_WORKING_DAYS} working days.",
             field="responseWorkingDays",
+            ru=f"Укажите от 1 до {MAX_RESPONSE_WORKING_DAYS} рабочих дней.",
         )
     return value
 
@@ -79,7 +82,7 @@ class Catalogue:
         department_id: str,
         response_working_days: int | None,
     ) -> Document:
-        _require_admin(caller, "add issue categories")
+        _require_admin(caller, "add issue categories", "добавлять категории обращений")
         document: Document = {
             "_id": _slug(ref_id, "id"),
             "name": _name(name),
@@ -101,18 +104,22 @@ class Catalogue:
         try:
             await self.issues.outbox.transaction(work)
         except DuplicateKeyError as error:
-            raise ConflictError(f"'{document['_id']}' exists already.", field="id") from error
+            raise ConflictError(
+                f"'{document['_id']}' exists already.",
+                field="id",
+                ru=f"«{document['_id']}» уже существует.",
+            ) from error
         return document
 
     async def rename_category(self, caller: Principal, ref_id: str, name: str) -> Document:
-        _require_admin(caller, "rename issue categories")
+        _require_admin(caller, "rename issue categories", "переименовывать категории обращений")
         return await self._change(
             caller, ref_id, {"name": _name(name)}, AuditAction.CATEGORY_RENAMED
         )
 
     async def retire_category(self, caller: Principal, ref_id: str) -> Document:
         """No longer offered nor accepted for new reports; its issues stay as they are."""
-        _require_admin(caller, "retire issue categories")
+        _require_admin(caller, "retire issue categories", "убирать категории обращений в архив")
         return await self._change(
             caller, ref_id, {"retired_at": utcnow()}, AuditAction.CATEGORY_RETIRED
         )
@@ -133,8 +140,13 @@ class Catalogue:
 
     async def _missing(self, ref_id: str) -> Exception:
         if await self.issues.store.category(ref_id) is not None:
-            return ConflictError(f"The category '{ref_id[:40]}' is retired already.")
-        return NotFoundError(f"No category with id '{ref_id[:40]}'.")
+            return ConflictError(
+                f"The category '{ref_id[:40]}' is retired already.",
+                ru=f"Категория «{ref_id[:40]}» уже в архиве.",
+            )
+        return NotFoundError(
+            f"No category with id '{ref_id[:40]}'.", ru=f"Категории с id «{ref_id[:40]}» нет."
+        )
 
     async def _told(
         self,
@@ -153,7 +165,7 @@ class Catalogue:
 
     async def create_holiday(self, caller: Principal, day: date, name: str) -> Document:
         """A non-working day deadlines skip from now on (this instance at once)."""
-        _require_admin(caller, "add holidays")
+        _require_admin(caller, "add holidays", "добавлять праздничные дни")
         document: Document = {"_id": day.isoformat(), "name": _name(name)}
 
         async def work(tx: Transaction) -> None:
@@ -163,17 +175,24 @@ class Catalogue:
         try:
             await self.issues.outbox.transaction(work)
         except DuplicateKeyError as error:
-            raise ConflictError(f"{document['_id']} is a holiday already.", field="date") from error
+            raise ConflictError(
+                f"{document['_id']} is a holiday already.",
+                field="date",
+                ru=f"{document['_id']} уже отмечен как праздничный день.",
+            ) from error
         await self.issues.load_holidays()
         return document
 
     async def remove_holiday(self, caller: Principal, day: date) -> Document:
-        _require_admin(caller, "remove holidays")
+        _require_admin(caller, "remove holidays", "удалять праздничные дни")
 
         async def work(tx: Transaction) -> Document:
             removed = await self.issues.store.remove_holiday(day, tx.session)
             if removed is None:
-                raise NotFoundError(f"{day.isoformat()} is not a holiday.")
+                raise NotFoundError(
+                    f"{day.isoformat()} is not a holiday.",
+                    ru=f"{day.isoformat()} не отмечен как праздничный день.",
+                )
             tx.emit(_holiday_entry(caller, AuditAction.HOLIDAY_REMOVED, removed, after=False))
             return removed
 

@@ -93,6 +93,15 @@ _ACTOR_WORDS = {
     Actor.SOLVER: "the assigned solver",
     Actor.SYSTEM: "Veche automatically",
 }
+_ACTOR_WORDS_RU = {
+    Actor.REPORTER: "автор обращения",
+    Actor.OFFICIAL: "сотрудник ответственного ведомства",
+    Actor.MODERATOR: "модератор",
+    Actor.SOLVER: "назначенный исполнитель",
+    Actor.SYSTEM: "Вече автоматически",
+}
+# A refusal's subject: "Проблему из статуса ... нельзя перевести".
+_KIND_RU = {Kind.PROBLEM: "Проблему", Kind.INITIATIVE: "Инициативу"}
 
 
 @dataclass(frozen=True)
@@ -170,6 +179,17 @@ def _words(statuses: Iterable[Status]) -> str:
     return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " or " + names[-1]
 
 
+def _words_ru(statuses: Iterable[Status]) -> str:
+    names = [s.value for s in statuses]
+    if not names:
+        return "никуда: это конечный статус"
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " или " + names[-1]
+
+
+def _who_ru(rule: Rule) -> str:
+    return " или ".join(_ACTOR_WORDS_RU[a] for a in sorted(rule.actors))
+
+
 def permitting_rule(
     kind: Kind, current: Status, target: Status, actors: Collection[Actor], note: str | None
 ) -> Rule:
@@ -186,16 +206,25 @@ def permitting_rule(
             f"it can move to {_words(allowed)}.",
             allowed=[s.value for s in allowed],
             current=current.value,
+            ru=(
+                f"{_KIND_RU.get(kind, 'Обращение')} из статуса {current.value} нельзя перевести в "
+                f"{target.value}; можно только в {_words_ru(allowed)}."
+            ),
         )
     if not rule.actors.intersection(actors):
         who = " or ".join(_ACTOR_WORDS[a] for a in sorted(rule.actors))
         raise ForbiddenError(
-            f"Only {who} can move this issue from {current.value} to {target.value}."
+            f"Only {who} can move this issue from {current.value} to {target.value}.",
+            ru=f"Перевести это обращение из {current.value} в {target.value} может только {_who_ru(rule)}.",
         )
     if rule.needs_note and not (note and note.strip()):
         raise BadUserInputError(
             f"Say why: moving to {target.value} needs a note for the people following it.",
             field="note",
+            ru=(
+                f"Укажите причину: при переводе в {target.value} нужен комментарий для тех, кто "
+                "следит за обращением."
+            ),
         )
     return rule
 
@@ -306,18 +335,26 @@ def list_size(value: int | None, field: str, default: int, maximum: int) -> int:
     if value is None:
         return default
     if not 1 <= value <= maximum:
-        raise BadUserInputError(f"`{field}` must be between 1 and {maximum}.", field=field)
+        raise BadUserInputError(
+            f"`{field}` must be between 1 and {maximum}.",
+            field=field,
+            ru=f"`{field}` должно быть от 1 до {maximum}.",
+        )
     return value
 
 
 def check_point(lat: float, lon: float, field: str = "location") -> None:
     if not -90.0 <= lat <= 90.0:
         raise BadUserInputError(
-            f"Latitude must be between -90 and 90 (got {lat}).", field=f"{field}.lat"
+            f"Latitude must be between -90 and 90 (got {lat}).",
+            field=f"{field}.lat",
+            ru=f"Широта должна быть от -90 до 90 (получено {lat}).",
         )
     if not -180.0 <= lon <= 180.0:
         raise BadUserInputError(
-            f"Longitude must be between -180 and 180 (got {lon}).", field=f"{field}.lon"
+            f"Longitude must be between -180 and 180 (got {lon}).",
+            field=f"{field}.lon",
+            ru=f"Долгота должна быть от -180 до 180 (получено {lon}).",
         )
 
 
@@ -326,7 +363,9 @@ def clean_radius(radius: int | None, field: str = "radiusMeters") -> int:
         return DEFAULT_RADIUS_METERS
     if not 1 <= radius <= MAX_RADIUS_METERS:
         raise BadUserInputError(
-            f"`{field}` must be between 1 and {MAX_RADIUS_METERS} metres.", field=field
+            f"`{field}` must be between 1 and {MAX_RADIUS_METERS} metres.",
+            field=field,
+            ru=f"`{field}` должно быть от 1 до {MAX_RADIUS_METERS} метров.",
         )
     return radius
 
@@ -334,7 +373,11 @@ def clean_radius(radius: int | None, field: str = "radiusMeters") -> int:
 def check_photo_count(count: int, field: str = "photos") -> None:
     """At most MAX_PHOTOS photos on an issue, linked and uploaded together."""
     if count > MAX_PHOTOS:
-        raise BadUserInputError(f"Attach at most {MAX_PHOTOS} photos (got {count}).", field=field)
+        raise BadUserInputError(
+            f"Attach at most {MAX_PHOTOS} photos (got {count}).",
+            field=field,
+            ru=f"Прикрепите не больше {MAX_PHOTOS} фото (получено {count}).",
+        )
 
 
 def clean_photos(urls: list[str] | None) -> list[str]:
@@ -345,7 +388,9 @@ def clean_photos(urls: list[str] | None) -> list[str]:
         parts = urlsplit(url)
         if len(url) > MAX_URL or parts.scheme not in ("http", "https") or not parts.netloc:
             raise BadUserInputError(
-                f"Photo {index + 1} must be an http:// or https:// link.", field=f"photos.{index}"
+                f"Photo {index + 1} must be an http:// or https:// link.",
+                field=f"photos.{index}",
+                ru=f"Фото {index + 1} должно быть ссылкой http:// или https://.",
             )
     return photos
 
@@ -460,6 +505,10 @@ def check_expected(kind: Kind, current: Status, expect: Status | None) -> None:
         f"{', '.join(s.value for s in allowed) or 'nowhere'}.",
         allowed=[s.value for s in allowed],
         current=current.value,
+        ru=(
+            f"Для этого обращение должно быть в статусе {expect.value}, а оно в статусе {current.value}. "
+            f"Из {current.value} его можно перевести в: {', '.join(s.value for s in allowed) or 'никуда'}."
+        ),
     )
 
 
@@ -492,6 +541,25 @@ def transition(
     return Change(fields, entry, answer, by_city=by_city)
 
 
+def _check_offer(offer_status: str, assigned_solver: str | None, current: Status) -> None:
+    """An offer is taken while pending, for an issue without a solver that one can work on."""
+    if offer_status != OfferStatus.PENDING:
+        raise ConflictError(
+            f"This offer is {offer_status} already.",
+            ru=f"Это предложение уже в статусе {offer_status}.",
+        )
+    if assigned_solver:
+        raise ConflictError(
+            "This issue already has a solver.", ru="У этого обращения уже есть исполнитель."
+        )
+    if current not in SOLVABLE:
+        raise InvalidTransitionError(
+            f"A solver can be assigned to an ACCEPTED or IN_PROGRESS issue; this one is {current.value}.",
+            current=current.value,
+            ru=f"Исполнителя можно назначить обращению в статусе ACCEPTED или IN_PROGRESS; это обращение в статусе {current.value}.",
+        )
+
+
 def assignment(
     current: Status,
     actors: frozenset[Actor],
@@ -507,18 +575,11 @@ def assignment(
     """The reporter or an official picks a solver; an ACCEPTED issue moves to IN_PROGRESS."""
     if not actors & {Actor.REPORTER, Actor.OFFICIAL}:
         raise ForbiddenError(
-            "Only the reporter or an official of the responsible department can accept an offer."
+            "Only the reporter or an official of the responsible department can accept an offer.",
+            ru="Принять предложение может только автор обращения или сотрудник ответственного ведомства.",
         )
     check_not_reporter(solver_id, reporter_id)
-    if offer_status != OfferStatus.PENDING:
-        raise ConflictError(f"This offer is {offer_status} already.")
-    if assigned_solver:
-        raise ConflictError("This issue already has a solver.")
-    if current not in SOLVABLE:
-        raise InvalidTransitionError(
-            f"A solver can be assigned to an ACCEPTED or IN_PROGRESS issue; this one is {current.value}.",
-            current=current.value,
-        )
+    _check_offer(offer_status, assigned_solver, current)
     fields: dict[str, Any] = {"solver_id": solver_id, "updated_at": now}
     entry = None
     if current is Status.ACCEPTED:
@@ -532,7 +593,8 @@ def check_not_reporter(solver_id: str, reporter_id: str) -> None:
     """Nobody solves their own report: fixing it is paid in points."""
     if solver_id == reporter_id:
         raise ForbiddenError(
-            "The reporter of an issue cannot be its solver: someone else has to fix it."
+            "The reporter of an issue cannot be its solver: someone else has to fix it.",
+            ru="Автор обращения не может быть его исполнителем: исправить проблему должен кто-то другой.",
         )
 
 
@@ -547,12 +609,20 @@ def check_skill(category: str, skills: Collection[str]) -> None:
             "Your solver skills have not reached the issues service yet; try again in a "
             "few seconds (or name your skills with `becomeSolver`).",
             skill=category,
+            ru=(
+                "Ваши навыки исполнителя ещё не дошли до сервиса обращений; попробуйте через несколько "
+                "секунд (или укажите навыки через `becomeSolver`)."
+            ),
         )
     if category not in skills:
         raise ForbiddenError(
             f"This issue's category is '{category}', which is not among your solver skills; "
             "add it with `becomeSolver` to offer help here.",
             skill=category,
+            ru=(
+                f"Категория этого обращения — «{category}», её нет среди ваших навыков исполнителя; "
+                "добавьте её через `becomeSolver`, чтобы предложить помощь."
+            ),
         )
 
 
@@ -570,21 +640,29 @@ def fix_confirmation(
     CLOSED), once; neither the solver nor the reporter can confirm it."""
     if Actor.OFFICIAL not in actors:
         raise ForbiddenError(
-            "Only an official of the responsible department can confirm a solver's fix."
+            "Only an official of the responsible department can confirm a solver's fix.",
+            ru="Подтвердить исправление исполнителя может только сотрудник ответственного ведомства.",
         )
     if caller_id in (solver_id, reporter_id):
         raise ForbiddenError(
-            "You solved or reported this issue: another official has to confirm the fix."
+            "You solved or reported this issue: another official has to confirm the fix.",
+            ru="Вы решили это обращение или подали его: исправление должен подтвердить другой сотрудник.",
         )
     if solver_id is None:
-        raise ConflictError("This issue has no solver: there is no fix to confirm.")
+        raise ConflictError(
+            "This issue has no solver: there is no fix to confirm.",
+            ru="У этого обращения нет исполнителя: подтверждать нечего.",
+        )
     if status not in (Status.RESOLVED, Status.CLOSED):
         raise InvalidTransitionError(
             f"A fix can be confirmed once the issue is RESOLVED or CLOSED; it is {status.value}.",
             current=status.value,
+            ru=f"Исправление можно подтвердить, когда обращение в статусе RESOLVED или CLOSED; сейчас оно в статусе {status.value}.",
         )
     if confirmed_by is not None:
-        raise ConflictError("The fix has been confirmed already.")
+        raise ConflictError(
+            "The fix has been confirmed already.", ru="Исправление уже подтверждено."
+        )
     return Change({"fix_confirmed_by": caller_id, "fix_confirmed_at": now, "updated_at": now})
 
 
@@ -763,6 +841,16 @@ _STAFF_WORDS = {
     Actor.OFFICIAL: "an official of the issue's department",
     Actor.MODERATOR: "a moderator",
 }
+_STAFF_WORDS_RU = {
+    Actor.OFFICIAL: "сотрудник ведомства, отвечающего за обращение",
+    Actor.MODERATOR: "модератор",
+}
+_STAFF_ACTIONS_RU = {
+    StaffAction.RECATEGORIZE: "Менять категорию обращения",
+    StaffAction.MERGE: "Объединять обращения-дубликаты",
+    StaffAction.EXTEND_DEADLINE: "Продлевать срок ответа по обращению",
+    StaffAction.ASSIGN: "Назначать обращение сотруднику",
+}
 # Furthest a deadline can be moved: a year ahead.
 MAX_EXTENSION = timedelta(days=365)
 
@@ -773,13 +861,21 @@ def _who_may(action: StaffAction) -> str:
     return ", ".join(who) + " or an admin"
 
 
+def _who_may_ru(action: StaffAction) -> str:
+    who = [words for actor, words in _STAFF_WORDS_RU.items() if actor in _STAFF_RULES[action]]
+    return ", ".join(who) + " или администратор"
+
+
 def check_staff_role(principal: Principal, action: StaffAction) -> None:
     """FORBIDDEN at once for a caller no issue would allow (citizens, solvers)."""
     roles = {"ADMIN", "OFFICIAL"} | (
         {"MODERATOR"} if Actor.MODERATOR in _STAFF_RULES[action] else set()
     )
     if not principal.roles & roles:
-        raise ForbiddenError(f"Only {_who_may(action)} can {action.value}.")
+        raise ForbiddenError(
+            f"Only {_who_may(action)} can {action.value}.",
+            ru=f"{_STAFF_ACTIONS_RU[action]} может только {_who_may_ru(action)}.",
+        )
 
 
 def check_staff(action: StaffAction, actors: frozenset[Actor], department_id: str | None) -> None:
@@ -787,7 +883,11 @@ def check_staff(action: StaffAction, actors: frozenset[Actor], department_id: st
     if not _STAFF_RULES[action] & actors:
         raise ForbiddenError(
             f"This issue is handled by the department '{department_id}': only "
-            f"{_who_may(action)} can {action.value} here."
+            f"{_who_may(action)} can {action.value} here.",
+            ru=(
+                f"Это обращение ведёт ведомство «{department_id}»: "
+                f"{_STAFF_ACTIONS_RU[action].lower()} здесь может только {_who_may_ru(action)}."
+            ),
         )
 
 
@@ -807,10 +907,13 @@ def staff_entry(
     return entry
 
 
-def _still_open(issue: Mapping[str, Any], what: str) -> Status:
+def _still_open(issue: Mapping[str, Any], what: str, ru: str) -> Status:
     status = Status(issue["status"])
     if status in SETTLED:
-        raise ConflictError(f"This issue is {status.value}: only an unsettled issue can {what}.")
+        raise ConflictError(
+            f"This issue is {status.value}: only an unsettled issue can {what}.",
+            ru=f"Это обращение в статусе {status.value}: {ru} может только нерешённое обращение.",
+        )
     return status
 
 
@@ -825,11 +928,12 @@ def recategorization(
 ) -> Change:
     """Moves the issue to `category` and its department. A new department starts with no
     assignee and, for an ACCEPTED issue, a full answer period from `now`."""
-    status = _still_open(issue, "change its category")
+    status = _still_open(issue, "change its category", "сменить категорию")
     if category["_id"] == issue["category"]:
         raise BadUserInputError(
             f"The issue is in the category '{category['_id']}' already; pick another one.",
             field="categoryId",
+            ru=f"Обращение уже в категории «{category['_id']}»; выберите другую.",
         )
     before, after = issue.get("department_id"), category.get("department_id")
     fields: dict[str, Any] = {
@@ -854,18 +958,31 @@ def deadline_extension(
     current = issue.get("due_at")
     if issue["status"] != AWAITING_ANSWER.value or current is None:
         raise ConflictError(
-            f"This issue is {issue['status']}: only an ACCEPTED issue has a deadline running."
+            f"This issue is {issue['status']}: only an ACCEPTED issue has a deadline running.",
+            ru=(
+                f"Это обращение в статусе {issue['status']}: срок идёт только у обращения в статусе "
+                "ACCEPTED."
+            ),
         )
     if due_at.tzinfo is None:
-        raise BadUserInputError("Give `dueAt` with its time zone (e.g. `Z`).", field="dueAt")
+        raise BadUserInputError(
+            "Give `dueAt` with its time zone (e.g. `Z`).",
+            field="dueAt",
+            ru="Укажите `dueAt` с часовым поясом (например, `Z`).",
+        )
     if due_at <= current or due_at <= now:
         raise BadUserInputError(
             f"The new deadline must be later than the current one ({current.isoformat()}) "
             "and than now.",
             field="dueAt",
+            ru=f"Новый срок должен быть позже текущего ({current.isoformat()}) и позже настоящего момента.",
         )
     if due_at > now + MAX_EXTENSION:
-        raise BadUserInputError("A deadline can be set at most a year ahead.", field="dueAt")
+        raise BadUserInputError(
+            "A deadline can be set at most a year ahead.",
+            field="dueAt",
+            ru="Срок можно перенести не больше чем на год вперёд.",
+        )
     new = due_at.astimezone(UTC)
     detail = f"Deadline {current.isoformat()} → {new.isoformat()}."
     entry = staff_entry(
@@ -884,7 +1001,7 @@ def handover(
 ) -> Change | None:
     """Assigns the issue to `official_id` (None: unassigns it), who must be an OFFICIAL of
     the issue's department as the users projection knows them; None when nothing changes."""
-    status = _still_open(issue, "be assigned")
+    status = _still_open(issue, "be assigned", "получить ответственного")
     if official_id == issue.get("assignee_id"):
         return None
     if official_id is not None:
@@ -902,42 +1019,65 @@ def _check_assignee(
             f"User '{official_id[:40]}' is not an official. (A role granted a moment ago "
             "reaches the issues service within seconds; try again then.)",
             field="officialId",
+            ru=(
+                f"Пользователь «{official_id[:40]}» — не сотрудник ведомства. (Только что выданная роль "
+                "доходит до сервиса обращений за несколько секунд; тогда попробуйте снова.)"
+            ),
         )
     if official.get("department_id") != department_id:
         raise BadUserInputError(
             f"User '{official_id[:40]}' is an official of the department "
             f"'{official.get('department_id')}', not of '{department_id}', which handles this issue.",
             field="officialId",
+            ru=(
+                f"Пользователь «{official_id[:40]}» — сотрудник ведомства "
+                f"«{official.get('department_id')}», а не «{department_id}», которое ведёт это обращение."
+            ),
         )
+
+
+# The two issues of a merge, as a refusal names them.
+_ROLE_RU = {"duplicate": "Обращение-дубликат", "target": "Целевое обращение"}
 
 
 def check_merge(duplicate: Mapping[str, Any], target: Mapping[str, Any]) -> None:
     """Refuses a merge that cannot be: into itself, of or into a closed or merged issue,
     across kinds, of initiatives of different categories, of an issue with a solver."""
     if duplicate["_id"] == target["_id"]:
-        raise BadUserInputError("An issue cannot be merged into itself.", field="intoId")
+        raise BadUserInputError(
+            "An issue cannot be merged into itself.",
+            field="intoId",
+            ru="Обращение нельзя объединить с самим собой.",
+        )
     for issue, role in ((duplicate, "duplicate"), (target, "target")):
         if issue.get("duplicate_of"):
             raise ConflictError(
                 f"The {role} was merged into issue '{issue['duplicate_of']}' already"
-                + (": merge into that one instead." if role == "target" else ".")
+                + (": merge into that one instead." if role == "target" else "."),
+                ru=f"{_ROLE_RU[role]} уже объединено с обращением «{issue['duplicate_of']}»{': объединяйте с ним.' if role == 'target' else '.'}",
             )
         if Status(issue["status"]) in FINISHED:
-            raise ConflictError(f"The {role} is {issue['status']}: only open issues merge.")
+            raise ConflictError(
+                f"The {role} is {issue['status']}: only open issues merge.",
+                ru=f"{_ROLE_RU[role]} в статусе {issue['status']}: объединять можно только открытые обращения.",
+            )
     if duplicate["kind"] != target["kind"]:
         raise BadUserInputError(
             "A problem merges into a problem and an initiative into an initiative.",
             field="intoId",
+            ru="Проблема объединяется только с проблемой, инициатива — с инициативой.",
         )
     if duplicate["kind"] == Kind.INITIATIVE.value and duplicate["category"] != target["category"]:
         raise BadUserInputError(
             "Initiatives merge within one category (thresholds and who may support are "
             "set per category); recategorise one of them first.",
             field="intoId",
+            ru="Инициативы объединяются только в одной категории (пороги и круг поддерживающих задаёт категория); сначала смените категорию одной из них.",
         )
     if duplicate.get("solver_id"):
         raise ConflictError(
-            "The duplicate has an assigned solver: merge the other issue into it instead."
+            "The duplicate has an assigned solver: merge the other issue into it instead.",
+            ru="У дубликата есть назначенный исполнитель: объедините с ним другое обращение.",
         )
 
 

@@ -26,6 +26,7 @@ except ImportError:  # pragma: no cover - the issues package depends on pillow-h
 # What Pillow may decode: only these decoders ever see an upload's bytes.
 ACCEPTED = ("JPEG", "PNG", "WEBP", *(("HEIF",) if HEIC else ()))
 ACCEPTED_NAMES = "JPEG, PNG, WebP" + (" or HEIC" if HEIC else "")
+ACCEPTED_NAMES_RU = "JPEG, PNG, WebP" + (" или HEIC" if HEIC else "")
 SCREEN_SIDE = 1600  # the longer side of the copy shown in an issue
 THUMBNAIL_SIDE = 320  # the longer side of the copy shown in lists
 JPEG_QUALITY = 82
@@ -37,10 +38,11 @@ _LAT, _LAT_REF, _LON, _LON_REF = 2, 1, 4, 3
 class ImageRefused(Exception):
     """An upload that is not a photo we take: HTTP status, stable code, message."""
 
-    def __init__(self, status: int, code: str, message: str) -> None:
+    def __init__(self, status: int, code: str, message: str, *, ru: str) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
+        self.ru = ru
         self.message = message
 
 
@@ -61,17 +63,27 @@ class Photo:
     gps: tuple[float, float] | None  # (lat, lon) the original carried, for the uploader only
 
 
-def unsupported(detail: str) -> ImageRefused:
-    return ImageRefused(415, "UNSUPPORTED_MEDIA_TYPE", f"{detail} Send a {ACCEPTED_NAMES} photo.")
+def unsupported(detail: str, ru: str) -> ImageRefused:
+    return ImageRefused(
+        415,
+        "UNSUPPORTED_MEDIA_TYPE",
+        f"{detail} Send a {ACCEPTED_NAMES} photo.",
+        ru=f"{ru} Пришлите фото в формате {ACCEPTED_NAMES_RU}.",
+    )
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
     try:
         image = Image.open(io.BytesIO(data), formats=ACCEPTED)
     except UnidentifiedImageError:
-        raise unsupported("This is not an image we accept.") from None
+        raise unsupported(
+            "This is not an image we accept.", "Такое изображение не принимается."
+        ) from None
     except (OSError, ValueError, SyntaxError):
-        raise unsupported("The image could not be read (damaged or truncated?).") from None
+        raise unsupported(
+            "The image could not be read (damaged or truncated?).",
+            "Изображение не читается (повреждено или обрезано?).",
+        ) from None
     # Checked from the header, before any pixel is decoded (a tiny file can claim huge sizes).
     if image.width * image.height > max_pixels:
         raise ImageRefused(
@@ -79,6 +91,8 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
             "PAYLOAD_TOO_LARGE",
             f"The image is {image.width}×{image.height}; at most {max_pixels // 1_000_000} "
             "megapixels are accepted.",
+            ru=f"Изображение {image.width}×{image.height}; принимается не больше "
+            f"{max_pixels // 1_000_000} мегапикселей.",
         )
     return image
 
@@ -133,7 +147,7 @@ def process(data: bytes, max_pixels: int) -> Photo:
     """The served copies of an upload, or ImageRefused (415 not a photo we take, 413 too
     many pixels). CPU-bound: run it in a thread."""
     if not data:
-        raise unsupported("The body is empty.")
+        raise unsupported("The body is empty.", "Тело запроса пустое.")
     with _open(data, max_pixels) as image:
         source_format = str(image.format)
         gps = gps_of(image)
@@ -142,7 +156,10 @@ def process(data: bytes, max_pixels: int) -> Photo:
             image.seek(0)  # an animation's first frame
             flat = _flat(image)
         except (OSError, ValueError, SyntaxError, Image.DecompressionBombError):
-            raise unsupported("The image could not be decoded (damaged or truncated?).") from None
+            raise unsupported(
+                "The image could not be decoded (damaged or truncated?).",
+                "Изображение не декодируется (повреждено или обрезано?).",
+            ) from None
     screen = _jpeg(flat, SCREEN_SIDE, icc if isinstance(icc, bytes) else None)
     thumbnail = _jpeg(flat, THUMBNAIL_SIDE, icc if isinstance(icc, bytes) else None)
     return Photo(screen, thumbnail, source_format, gps)

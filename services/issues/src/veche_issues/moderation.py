@@ -32,7 +32,12 @@ MAX_REASON = 500
 EXCERPT = 300
 # Complaints one person may file per hour: enough for anyone reading the site, too few
 # to bury the queue.
-REPORTS_PER_HOUR = Window(30, 3600, "You have sent many complaints this hour; try again later.")
+REPORTS_PER_HOUR = Window(
+    30,
+    3600,
+    "You have sent many complaints this hour; try again later.",
+    "За этот час вы отправили много жалоб; попробуйте позже.",
+)
 
 
 class CaseStatus(StrEnum):
@@ -77,7 +82,10 @@ def may_see(principal: Principal | None, document: Document, author_field: str) 
 
 def _require_moderator(caller: Principal) -> None:
     if not is_moderator(caller):
-        raise ForbiddenError("Only moderators and admins may hide or restore content.")
+        raise ForbiddenError(
+            "Only moderators and admins may hide or restore content.",
+            ru="Скрывать и восстанавливать материалы могут только модераторы и администраторы.",
+        )
 
 
 class Moderation:
@@ -94,12 +102,16 @@ class Moderation:
         if kind is ContentKind.DISPLAY_NAME:
             user = await self.issues.user(target.id)
             if user is None:
-                raise NotFoundError("There is no user with this id.")
+                raise NotFoundError(
+                    "There is no user with this id.", ru="Пользователя с таким id нет."
+                )
             return {"author_id": target.id, "excerpt": user.get("display_name")}
         if kind is ContentKind.COMMENT:
             comment = await self.store.comment(target.id)
             if comment is None:
-                raise NotFoundError("There is no comment with this id.")
+                raise NotFoundError(
+                    "There is no comment with this id.", ru="Комментария с таким id нет."
+                )
             return {
                 "author_id": comment["author_id"],
                 "excerpt": comment["text"][:EXCERPT],
@@ -107,11 +119,15 @@ class Moderation:
             }
         issue = await self.issues.get(target.id)
         if issue is None:
-            raise NotFoundError("There is no issue with this id.")
+            raise NotFoundError("There is no issue with this id.", ru="Обращения с таким id нет.")
         fields = {"author_id": issue["reporter_id"], "issue_id": target.id}
         if kind is ContentKind.PHOTO:
             if target.photo_url not in (issue.get("photos") or []):
-                raise BadUserInputError("The issue has no photo at `photoUrl`.", field="photoUrl")
+                raise BadUserInputError(
+                    "The issue has no photo at `photoUrl`.",
+                    field="photoUrl",
+                    ru="У обращения нет фото по адресу `photoUrl`.",
+                )
             return {**fields, "excerpt": target.photo_url, "photo_url": target.photo_url}
         return {**fields, "excerpt": f"{issue['title']}\n{issue['description']}"[:EXCERPT]}
 
@@ -163,8 +179,10 @@ class Moderation:
         async def work(tx: Transaction) -> Document:
             case = await self.store.decide(target.key, hidden, decision, tx.session)
             if case is None:
-                state = "hidden already" if hidden else "not hidden"
-                raise ConflictError(f"This content is {state}.")
+                state, ru = (
+                    ("hidden already", "уже скрыт") if hidden else ("not hidden", "не скрыт")
+                )
+                raise ConflictError(f"This content is {state}.", ru=f"Этот материал {ru}.")
             mark = {"at": now, "by": caller.user_id, "reason": text} if hidden else None
             await self.store.mark(case, mark, tx.session)
             told = ContentHidden if hidden else ContentRestored
@@ -193,5 +211,8 @@ class Moderation:
         self, caller: Principal, status: CaseStatus | None, *, first: int, after: str | None
     ) -> tuple[list[Document], bool, int]:
         if not is_moderator(caller):
-            raise ForbiddenError("Only moderators and admins may read the moderation queue.")
+            raise ForbiddenError(
+                "Only moderators and admins may read the moderation queue.",
+                ru="Очередь модерации доступна только модераторам и администраторам.",
+            )
         return await self.store.page(status.value if status else None, first=first, after=after)

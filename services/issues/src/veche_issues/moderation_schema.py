@@ -72,7 +72,9 @@ class ContentInput:
     def target(self) -> Target:
         if (self.kind is ContentKind.PHOTO) != (self.photo_url is not None):
             raise BadUserInputError(
-                "`photoUrl` is needed for a PHOTO and only for a PHOTO.", field="photoUrl"
+                "`photoUrl` is needed for a PHOTO and only for a PHOTO.",
+                field="photoUrl",
+                ru="`photoUrl` нужен для PHOTO и только для PHOTO.",
             )
         return Target(self.kind, str(self.id), self.photo_url)
 

@@ -38,6 +38,7 @@ from veche_issues import domain
 from veche_issues.domain import Kind, RequestFilter, Status
 from veche_issues.service import IssuesService, Report
 from veche_kit.errors import DomainError, RateLimitedError
+from veche_kit.language import said
 from veche_kit.mongo import Document
 
 PREFIX = "/open311/v2"
@@ -66,12 +67,14 @@ TITLE_FROM_DESCRIPTION = 80
 
 
 class Open311Error(Exception):
-    """A refusal in Open311's shape: an HTTP status and a description."""
+    """A refusal in Open311's shape: an HTTP status and a description, in English and
+    in Russian (`ru`); the answer is in the request's language (`Accept-Language`)."""
 
-    def __init__(self, status: int, description: str) -> None:
+    def __init__(self, status: int, description: str, *, ru: str) -> None:
         super().__init__(description)
         self.status = status
         self.description = description
+        self.ru = ru
 
 
 def _w3c(moment: datetime | None) -> str | None:
@@ -90,7 +93,9 @@ def _date(params: Mapping[str, str], name: str) -> datetime | None:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
         raise Open311Error(
-            400, f"{name} must be a W3C datetime such as 2026-01-31T00:00:00Z, not {text[:40]!r}"
+            400,
+            f"{name} must be a W3C datetime such as 2026-01-31T00:00:00Z, not {text[:40]!r}",
+            ru=f"{name} должно быть датой и временем W3C, например 2026-01-31T00:00:00Z, а не {text[:40]!r}",
         ) from None
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
@@ -102,9 +107,15 @@ def _number(params: Mapping[str, str], name: str) -> float | None:
     try:
         value = float(text)
     except ValueError:
-        raise Open311Error(400, f"{name} must be a number, not {text[:40]!r}") from None
+        raise Open311Error(
+            400,
+            f"{name} must be a number, not {text[:40]!r}",
+            ru=f"{name} должно быть числом, а не {text[:40]!r}",
+        ) from None
     if not math.isfinite(value):
-        raise Open311Error(400, f"{name} must be a finite number")
+        raise Open311Error(
+            400, f"{name} must be a finite number", ru=f"{name} должно быть конечным числом"
+        )
     return value
 
 
@@ -114,7 +125,11 @@ def _list(params: Mapping[str, str], name: str, limit: int) -> list[str] | None:
         return None
     values = [value.strip() for value in text.split(",") if value.strip()]
     if len(values) > limit:
-        raise Open311Error(400, f"{name} takes at most {limit} comma-separated values")
+        raise Open311Error(
+            400,
+            f"{name} takes at most {limit} comma-separated values",
+            ru=f"{name}: не больше {limit} значений через запятую",
+        )
     return values
 
 
@@ -122,34 +137,65 @@ def request_filter(params: Mapping[str, str], now: datetime) -> RequestFilter:
     """The filter `params` ask for, or the refusal naming the bad parameter."""
     ids = _list(params, "service_request_id", MAX_IDS)
     codes = _list(params, "service_code", MAX_IDS)
-    start, end = _date(params, "start_date"), _date(params, "end_date")
-    end = end or (start + MAX_SPAN if start else now)
-    start = start or end - MAX_SPAN
-    if start > end:
-        raise Open311Error(400, "start_date must not be after end_date")
-    if end - start > MAX_SPAN:
-        raise Open311Error(400, "start_date and end_date may be at most 90 days apart")
+    start, end = _span(params, now)
     closed: bool | None = None
     statuses = _list(params, "status", 2)
     if statuses is not None:
         if not set(statuses) <= {"open", "closed"}:
-            raise Open311Error(400, "status must be open, closed or both (comma-separated)")
+            raise Open311Error(
+                400,
+                "status must be open, closed or both (comma-separated)",
+                ru="status: open, closed или оба (через запятую)",
+            )
         closed = None if len(set(statuses)) == 2 else statuses[0] == "closed"
+    return RequestFilter(ids, codes, start, end, closed, _near(params))
+
+
+def _span(params: Mapping[str, str], now: datetime) -> tuple[datetime, datetime]:
+    """From `start_date` to `end_date`: the last 90 days when neither is given."""
+    start, end = _date(params, "start_date"), _date(params, "end_date")
+    end = end or (start + MAX_SPAN if start else now)
+    start = start or end - MAX_SPAN
+    if start > end:
+        raise Open311Error(
+            400,
+            "start_date must not be after end_date",
+            ru="start_date не может быть позже end_date",
+        )
+    if end - start > MAX_SPAN:
+        raise Open311Error(
+            400,
+            "start_date and end_date may be at most 90 days apart",
+            ru="между start_date и end_date не больше 90 дней",
+        )
+    return start, end
+
+
+def _near(params: Mapping[str, str]) -> tuple[float, float, float] | None:
+    """Where `lat`, `long` and `radius` ask to search, if they do."""
     lat, lon = _number(params, "lat"), _number(params, "long")
     radius = _number(params, "radius")
     near: tuple[float, float, float] | None = None
     if (lat is None) != (lon is None):
-        raise Open311Error(400, "lat and long go together")
+        raise Open311Error(400, "lat and long go together", ru="lat и long указываются вместе")
     if lat is not None and lon is not None:
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
-            raise Open311Error(400, "lat must lie in -90..90 and long in -180..180")
+            raise Open311Error(
+                400,
+                "lat must lie in -90..90 and long in -180..180",
+                ru="lat должна быть в пределах -90..90, а long — в пределах -180..180",
+            )
         radius = DEFAULT_RADIUS if radius is None else radius
         if not 0 < radius <= MAX_RADIUS:
-            raise Open311Error(400, f"radius is in metres, more than 0 and at most {MAX_RADIUS}")
+            raise Open311Error(
+                400,
+                f"radius is in metres, more than 0 and at most {MAX_RADIUS}",
+                ru=f"radius указывается в метрах: больше 0 и не больше {MAX_RADIUS}",
+            )
         near = (lat, lon, radius)
     elif radius is not None:
-        raise Open311Error(400, "radius needs lat and long")
-    return RequestFilter(ids, codes, start, end, closed, near)
+        raise Open311Error(400, "radius needs lat and long", ru="для radius нужны lat и long")
+    return near
 
 
 def service_row(category: Document) -> dict[str, Any]:
@@ -240,7 +286,10 @@ def answer(kind: str, rows: list[dict[str, Any]], fmt: str, status: int = 200) -
 
 def refusal(error: Open311Error, fmt: str) -> Response:
     return answer(
-        "errors", [{"code": error.status, "description": error.description}], fmt, error.status
+        "errors",
+        [{"code": error.status, "description": said(error.description, error.ru)}],
+        fmt,
+        error.status,
     )
 
 
@@ -252,14 +301,26 @@ async def form(request: Request) -> dict[str, str]:
     says), refused before parsing when it is too large."""
     declared = request.headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > MAX_POST_BYTES:
-        raise Open311Error(413, f"the form is larger than {MAX_POST_BYTES} bytes")
+        raise Open311Error(
+            413,
+            f"the form is larger than {MAX_POST_BYTES} bytes",
+            ru=f"форма больше {MAX_POST_BYTES} байт",
+        )
     body = b""
     async for chunk in request.stream():
         body += chunk
         if len(body) > MAX_POST_BYTES:
-            raise Open311Error(413, f"the form is larger than {MAX_POST_BYTES} bytes")
+            raise Open311Error(
+                413,
+                f"the form is larger than {MAX_POST_BYTES} bytes",
+                ru=f"форма больше {MAX_POST_BYTES} байт",
+            )
     if not request.headers.get("content-type", "").startswith("application/x-www-form-urlencoded"):
-        raise Open311Error(400, "send the fields as application/x-www-form-urlencoded")
+        raise Open311Error(
+            400,
+            "send the fields as application/x-www-form-urlencoded",
+            ru="отправьте поля как application/x-www-form-urlencoded",
+        )
     try:
         fields = parse_qs(
             body.decode(),
@@ -269,7 +330,9 @@ async def form(request: Request) -> dict[str, str]:
         )
     except (UnicodeDecodeError, ValueError):
         raise Open311Error(
-            400, f"the form must be UTF-8 with at most {MAX_FORM_FIELDS} fields"
+            400,
+            f"the form must be UTF-8 with at most {MAX_FORM_FIELDS} fields",
+            ru=f"форма должна быть в UTF-8 и содержать не больше {MAX_FORM_FIELDS} полей",
         ) from None
     return {name: values[0] for name, values in fields.items()}
 
@@ -286,10 +349,14 @@ def partner_report(fields: Mapping[str, str]) -> tuple[Report, Document | None]:
     """The report and (with consent) the person's contact a partner's form gives."""
     for required in ("service_code", "description"):
         if not fields.get(required, "").strip():
-            raise Open311Error(400, f"{required} is required")
+            raise Open311Error(400, f"{required} is required", ru=f"{required} обязателен")
     lat, lon = _number(fields, "lat"), _number(fields, "long")
     if lat is None or lon is None:
-        raise Open311Error(400, "lat and long are required: every problem is placed on the map")
+        raise Open311Error(
+            400,
+            "lat and long are required: every problem is placed on the map",
+            ru="lat и long обязательны: каждая проблема отмечается на карте",
+        )
     media = fields.get("media_url", "").strip()
     report = Report(
         title=_title(fields["description"]),
@@ -328,13 +395,17 @@ class GeoReport:
             raise Open311Error(
                 404,
                 f"jurisdiction_id {asked[:60]!r} is not served here; this is {self.jurisdiction!r}",
+                ru=f"jurisdiction_id {asked[:60]!r} здесь не обслуживается; здесь {self.jurisdiction!r}",
             )
 
     def endpoint(self, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def run(request: Request) -> Response:
             fmt = request.path_params.get("fmt", "json")
             if fmt not in FORMATS:
-                return refusal(Open311Error(404, "the format is json or xml"), "json")
+                return refusal(
+                    Open311Error(404, "the format is json or xml", ru="формат — json или xml"),
+                    "json",
+                )
             try:
                 self.check_jurisdiction(request.query_params.get("jurisdiction_id"))
                 return await handler(request, fmt)
@@ -354,7 +425,9 @@ class GeoReport:
         code = request.path_params["code"]
         if await self.store.category(code) is None:
             raise Open311Error(
-                404, f"no service with service_code {code[:60]!r}; see services.{fmt}"
+                404,
+                f"no service with service_code {code[:60]!r}; see services.{fmt}",
+                ru=f"услуги с service_code {code[:60]!r} нет; см. services.{fmt}",
             )
         return answer("definition", [{"service_code": code, "attributes": []}], fmt)
 
@@ -368,7 +441,11 @@ class GeoReport:
         request_id = request.path_params["id"]
         issue = await self.store.get(request_id)
         if issue is None or issue["kind"] != Kind.PROBLEM.value:
-            raise Open311Error(404, f"no service request {request_id[:60]!r}")
+            raise Open311Error(
+                404,
+                f"no service request {request_id[:60]!r}",
+                ru=f"обращения {request_id[:60]!r} нет",
+            )
         return answer("requests", [service_request(issue, await self.categories())], fmt)
 
     async def create_request(self, request: Request, fmt: str) -> Response:
@@ -379,24 +456,34 @@ class GeoReport:
         try:
             issue = await self.service.report_for_partner(partner, report, contact)
         except RateLimitedError as refused:
-            raise Open311Error(429, refused.message) from None
+            raise Open311Error(429, refused.message, ru=refused.ru) from None
         except DomainError as refused:
-            raise Open311Error(400, refused.message) from None
+            raise Open311Error(400, refused.message, ru=refused.ru) from None
         notice = "Received; it is anonymous in Veche and awaits moderation."
         row = {"service_request_id": issue["_id"], "service_notice": notice, "account_id": ""}
         return answer("requests", [row], fmt)
 
     async def partner(self, key: str) -> Document:
         if not key:
-            raise Open311Error(400, "api_key is required to file a report; ask the city for one")
+            raise Open311Error(
+                400,
+                "api_key is required to file a report; ask the city for one",
+                ru="чтобы подать обращение, нужен api_key; запросите его у города",
+            )
         partner = await self.service.partner_for_key(key)
         if partner is None:
-            raise Open311Error(403, "api_key is not valid (unknown or revoked)")
+            raise Open311Error(
+                403,
+                "api_key is not valid (unknown or revoked)",
+                ru="api_key недействителен (неизвестен или отозван)",
+            )
         return partner
 
     async def token(self, request: Request, fmt: str) -> Response:
         raise Open311Error(
-            404, "no such token: this endpoint issues no tokens, each request has its id at once"
+            404,
+            "no such token: this endpoint issues no tokens, each request has its id at once",
+            ru="такого токена нет: здесь токены не выдаются, у каждого обращения id есть сразу",
         )
 
 

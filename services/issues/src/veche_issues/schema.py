@@ -580,7 +580,8 @@ class Issue:
             principal, self._doc
         ):
             raise ForbiddenError(
-                "Only officials of the responsible department may read a reporter's contact."
+                "Only officials of the responsible department may read a reporter's contact.",
+                ru="Контакты автора обращения видят только сотрудники ответственного ведомства.",
             )
         return ReporterContact(
             email=contact.get("email"), phone=contact.get("phone"), name=contact.get("name")

@@ -171,6 +171,10 @@ class IssuesService:
             raise BadUserInputError(
                 f"{state} category '{_id_text(category_id)}'; pick one from `issueCategories`.",
                 field=field,
+                ru=(
+                    f"Категория «{_id_text(category_id)}» {'неизвестна' if document is None else 'в архиве'}; "
+                    "выберите из `issueCategories`."
+                ),
             )
         return document
 
@@ -207,7 +211,10 @@ class IssuesService:
     async def get_issue(self, issue_id: str) -> Document:
         issue = await self.store.get(issue_id)
         if issue is None:
-            raise NotFoundError(f"No issue with id '{_id_text(issue_id)}'.")
+            raise NotFoundError(
+                f"No issue with id '{_id_text(issue_id)}'.",
+                ru=f"Обращения с id «{_id_text(issue_id)}» нет.",
+            )
         return issue
 
     @staticmethod
@@ -224,7 +231,10 @@ class IssuesService:
     ) -> Document:
         saved = await self.store.apply_transition(issue_id, expected, change, tx.session)
         if saved is None:
-            raise ConflictError("The issue changed meanwhile; reload it and try again.")
+            raise ConflictError(
+                "The issue changed meanwhile; reload it and try again.",
+                ru="Обращение тем временем изменилось; обновите его и попробуйте снова.",
+            )
         return saved
 
     # ───────────────────────── reporting ─────────────────────────
@@ -267,6 +277,7 @@ class IssuesService:
             self.settings.open311_reports_per_partner_hour,
             3600,
             "This API key has filed its hourly allowance of reports.",
+            "По этому ключу API уже подано столько обращений, сколько можно за час.",
         )
         await self.limits.hit("open311-partner", partner["_id"], window)
         issue = await self._checked_issue(None, None, Kind.PROBLEM, report)
@@ -337,7 +348,7 @@ class IssuesService:
 
     async def create_partner_key(self, caller: Principal, name: str) -> tuple[Document, str]:
         """A new partner and its API key, shown this once (only its hash is kept)."""
-        _require_admin(caller, "issue Open311 API keys")
+        _require_admin(caller, "issue Open311 API keys", "выдавать ключи Open311 API")
         clean = domain.required_text(name, "name", domain.MAX_PARTNER_NAME)
         key = secrets.token_urlsafe(32)
         partner = {
@@ -352,14 +363,17 @@ class IssuesService:
         return partner, key
 
     async def revoke_partner_key(self, caller: Principal, partner_id: str) -> Document:
-        _require_admin(caller, "revoke Open311 API keys")
+        _require_admin(caller, "revoke Open311 API keys", "отзывать ключи Open311 API")
         partner = await self.store.revoke_partner_key(partner_id, utcnow())
         if partner is None:
-            raise NotFoundError(f"No Open311 partner has the id {partner_id!r}.")
+            raise NotFoundError(
+                f"No Open311 partner has the id {partner_id!r}.",
+                ru=f"Партнёра Open311 с id {partner_id!r} нет.",
+            )
         return partner
 
     async def partners(self, caller: Principal) -> list[Document]:
-        _require_admin(caller, "see Open311 partners")
+        _require_admin(caller, "see Open311 partners", "видеть партнёров Open311")
         return await self.store.partners()
 
     async def partner_for_key(self, key: str) -> Document | None:
@@ -394,7 +408,11 @@ class IssuesService:
         if query.near is not None:
             return await self._find_nearest(query.near, conditions, first=first, after=after)
         if after is not None and len(after) != 1:
-            raise BadUserInputError("`after` is a cursor from a list with `near`.", field="after")
+            raise BadUserInputError(
+                "`after` is a cursor from a list with `near`.",
+                field="after",
+                ru="`after` — курсор из списка с `near`.",
+            )
         return _by_id(
             *await self.store.page(conditions, first=first, after=str(after[0]) if after else None)
         )
@@ -408,7 +426,9 @@ class IssuesService:
         if after is not None:
             if len(after) != 2 or not isinstance(after[0], int | float):
                 raise BadUserInputError(
-                    "`after` is a cursor from a list without `near`.", field="after"
+                    "`after` is a cursor from a list without `near`.",
+                    field="after",
+                    ru="`after` — курсор из списка без `near`.",
                 )
             position = (float(after[0]), str(after[1]))
         rows, has_next, total = await self.store.page_nearest(
@@ -457,7 +477,10 @@ class IssuesService:
         """Accepted or in-progress issues without a solver in the solver's skills,
         their own district first, newest first within each part."""
         if viewer is None or viewer.user_id != user_id:
-            raise ForbiddenError("Only the solver themself can see the issues matching them.")
+            raise ForbiddenError(
+                "Only the solver themself can see the issues matching them.",
+                ru="Подходящие исполнителю обращения видит только сам исполнитель.",
+            )
         empty = IssuePage([], [], False, 0)
         if not viewer.has_role("SOLVER"):
             return empty
@@ -527,9 +550,13 @@ class IssuesService:
             raise ConflictError(
                 f"This issue was merged into '{issue['duplicate_of']}': support that one.",
                 duplicateOf=issue["duplicate_of"],
+                ru=f"Это обращение объединено с «{issue['duplicate_of']}»: поддержите то обращение.",
             )
         if Status(issue["status"]) in domain.FINISHED:
-            raise ConflictError(f"This issue is {issue['status']}; it takes no more supports.")
+            raise ConflictError(
+                f"This issue is {issue['status']}; it takes no more supports.",
+                ru=f"Это обращение в статусе {issue['status']}; поддержку оно больше не принимает.",
+            )
 
     async def _follow_merge(self, caller: Principal, duplicate: Document) -> Document:
         """A support that reached a duplicate while it was being merged (after the merge read
@@ -552,12 +579,19 @@ class IssuesService:
             "Initiatives in this category take supports from accounts with a verified phone: "
             "verify yours (requestPhoneCode, verifyPhone), then try again.",
             reason="VERIFICATION",
+            ru=(
+                "Инициативы этой категории поддерживают только аккаунты с подтверждённым телефоном: "
+                "подтвердите свой (requestPhoneCode, verifyPhone) и попробуйте снова."
+            ),
         )
 
     async def withdraw_support(self, caller: Principal, issue_id: str) -> Document:
         issue = await self.get_issue(issue_id)
         if Status(issue["status"]) in domain.FINISHED:
-            raise ConflictError(f"This issue is {issue['status']}; its supports are final.")
+            raise ConflictError(
+                f"This issue is {issue['status']}; its supports are final.",
+                ru=f"Это обращение в статусе {issue['status']}; поддержка уже не меняется.",
+            )
 
         async def work(tx: Transaction) -> Document | None:
             saved = await self.store.withdraw_support(issue_id, caller.user_id, tx.session)
@@ -729,7 +763,7 @@ class IssuesService:
         except BadUserInputError as refused:
             if refused.extensions.get("field") != "note":
                 raise
-            raise BadUserInputError(refused.message, field="reason") from None
+            raise BadUserInputError(refused.message, field="reason", ru=refused.ru) from None
 
     # ───────────────────────── solvers ─────────────────────────
 
@@ -744,9 +778,15 @@ class IssuesService:
             raise InvalidTransitionError(
                 f"Solvers can offer help once an issue is ACCEPTED; this one is {issue['status']}.",
                 current=issue["status"],
+                ru=(
+                    f"Исполнители могут предложить помощь, когда обращение в статусе ACCEPTED; это "
+                    f"обращение в статусе {issue['status']}."
+                ),
             )
         if issue.get("solver_id"):
-            raise ConflictError("This issue already has a solver.")
+            raise ConflictError(
+                "This issue already has a solver.", ru="У этого обращения уже есть исполнитель."
+            )
         offer: Document = {
             "_id": mongo.new_id(),
             "issue_id": issue_id,
@@ -759,7 +799,10 @@ class IssuesService:
         try:
             await self.store.add_offer(offer)
         except DuplicateKeyError as error:
-            raise ConflictError("You have already offered to solve this issue.") from error
+            raise ConflictError(
+                "You have already offered to solve this issue.",
+                ru="Вы уже предложили решить это обращение.",
+            ) from error
         self.outbox.written()
         return offer
 
@@ -767,7 +810,10 @@ class IssuesService:
         """The reporter or an official picks a solver; an ACCEPTED issue moves to IN_PROGRESS."""
         offer = await self.store.get_offer(offer_id)
         if offer is None:
-            raise NotFoundError(f"No solver offer with id '{_id_text(offer_id)}'.")
+            raise NotFoundError(
+                f"No solver offer with id '{_id_text(offer_id)}'.",
+                ru=f"Предложения исполнителя с id «{_id_text(offer_id)}» нет.",
+            )
         issue = await self.get_issue(offer["issue_id"])
         current, now = Status(issue["status"]), utcnow()
         change = domain.assignment(
@@ -786,7 +832,10 @@ class IssuesService:
             expected = {"status": current.value, "solver_id": None}
             saved = await self._apply(tx, issue["_id"], expected, change)
             if not await self.store.take_offer(offer_id, issue["_id"], now, tx.session):
-                raise ConflictError("This offer was withdrawn or decided meanwhile.")
+                raise ConflictError(
+                    "This offer was withdrawn or decided meanwhile.",
+                    ru="Это предложение тем временем отозвали или по нему уже решили.",
+                )
             tx.emit(domain.assigned(saved, offer))
             if change.entry is not None:
                 supporters = await self.store.supporter_ids(saved["_id"], tx.session)
@@ -938,9 +987,9 @@ class IssuesService:
 # ─────────────────────────── the events each use case tells ───────────────────────────
 
 
-def _require_admin(caller: Principal, what: str) -> None:
+def _require_admin(caller: Principal, what: str, ru: str) -> None:
     if not caller.is_admin:
-        raise ForbiddenError(f"Only an admin may {what}.")
+        raise ForbiddenError(f"Only an admin may {what}.", ru=f"Только администратор может {ru}.")
 
 
 def _key_hash(key: str) -> str:
@@ -953,7 +1002,11 @@ def _matching_cursor(after: list[Any] | None) -> tuple[int, str | None]:
     if after is None:
         return 0, None
     if len(after) != 2 or after[0] not in (0, 1) or not isinstance(after[1], str):
-        raise BadUserInputError("`after` is not a cursor from this list.", field="after")
+        raise BadUserInputError(
+            "`after` is not a cursor from this list.",
+            field="after",
+            ru="`after` — не курсор этого списка.",
+        )
     return int(after[0]), after[1]
 
 

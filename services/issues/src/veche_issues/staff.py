@@ -95,7 +95,10 @@ class StaffDesk:
     ) -> Document:
         saved = await self.store.apply_transition(issue_id, expected, change, tx.session)
         if saved is None:
-            raise ConflictError("The issue changed meanwhile; reload it and try again.")
+            raise ConflictError(
+                "The issue changed meanwhile; reload it and try again.",
+                ru="Обращение тем временем изменилось; обновите его и попробуйте снова.",
+            )
         return saved
 
     # ───────────────────────── recategorise ─────────────────────────
@@ -195,7 +198,8 @@ class StaffDesk:
             except (BulkWriteError, DuplicateKeyError):
                 if attempt == MERGE_TRIES - 1:
                     raise ConflictError(
-                        "Supports of the target kept arriving during the merge; try again."
+                        "Supports of the target kept arriving during the merge; try again.",
+                        ru="Во время объединения целевое обращение продолжало получать поддержку; попробуйте снова.",
                     ) from None
         self.outbox.written()  # the carried supports hold their own events
         crossed = await self.issues.check_threshold(saved)
@@ -209,7 +213,10 @@ class StaffDesk:
         expected = {"status": duplicate["status"], "duplicate_of": None, "solver_id": None}
         closed = await self.store.apply_transition(duplicate["_id"], expected, closing, tx.session)
         if closed is None:
-            raise ConflictError("The duplicate was merged or changed meanwhile; reload it.")
+            raise ConflictError(
+                "The duplicate was merged or changed meanwhile; reload it.",
+                ru="Дубликат тем временем объединили или изменили; обновите его.",
+            )
         supporters = await self.store.supporter_ids(duplicate["_id"], tx.session)
         present = await self.store.supporter_ids(target["_id"], tx.session)
         people = domain.followers_to_carry(duplicate, supporters, target, present)
@@ -218,7 +225,10 @@ class StaffDesk:
             target["_id"], len(people), entry, now, tx.session
         )
         if saved is None:
-            raise ConflictError("The target was closed or merged meanwhile; reload it.")
+            raise ConflictError(
+                "The target was closed or merged meanwhile; reload it.",
+                ru="Целевое обращение тем временем закрыли или объединили; обновите его.",
+            )
         await self.store.add_carried_supports(
             [self._carried(saved, person, duplicate["_id"], now) for person in people], tx.session
         )

@@ -23,6 +23,7 @@ from veche_issues import images
 from veche_issues.uploads import PhotoDesk, Uploaded
 from veche_kit.auth import Principal, TokenVerifier, bearer_token
 from veche_kit.errors import DomainError, UnauthenticatedError
+from veche_kit.language import said
 
 IMMUTABLE = "public, max-age=31536000, immutable"
 STATUS_OF = {"UNAUTHENTICATED": 401, "RATE_LIMITED": 429, "BAD_USER_INPUT": 400}
@@ -46,7 +47,10 @@ def _too_large(limit: int) -> Refusal:
     return Refusal(
         413,
         "PAYLOAD_TOO_LARGE",
-        f"The photo is larger than {limit // (1024 * 1024)} MB.",
+        said(
+            f"The photo is larger than {limit // (1024 * 1024)} MB.",
+            f"Фото больше {limit // (1024 * 1024)} МБ.",
+        ),
         limit=limit,
     )
 
@@ -89,7 +93,8 @@ class UploadRoutes:
         token = bearer_token(request.headers.get("authorization"))
         if token is None:
             raise UnauthenticatedError(
-                "Sign in first: send 'Authorization: Bearer <access token>'."
+                "Sign in first: send 'Authorization: Bearer <access token>'.",
+                ru="Сначала войдите: отправьте 'Authorization: Bearer <access token>'.",
             )
         return await self.verifier.verify(token)
 
@@ -102,10 +107,12 @@ class UploadRoutes:
         except Refusal as refused:
             return refused.response()
         except images.ImageRefused as refused:
-            return Refusal(refused.status, refused.code, refused.message).response()
+            message = said(refused.message, refused.ru)
+            return Refusal(refused.status, refused.code, message).response()
         except DomainError as refused:  # UNAUTHENTICATED, RATE_LIMITED, BAD_USER_INPUT
             status = STATUS_OF.get(refused.code, 400)
-            return Refusal(status, refused.code, refused.message, **refused.extensions).response()
+            message = said(refused.message, refused.ru)
+            return Refusal(status, refused.code, message, **refused.extensions).response()
         return JSONResponse(_answer(uploaded), 201, {"Cache-Control": "no-store"})
 
     async def photo(self, request: Request) -> Response:
@@ -113,7 +120,11 @@ class UploadRoutes:
         etag = f'"{upload_id}-{copy}"'
         data = await self.desk.copy(upload_id, copy)
         if data is None:
-            return Refusal(404, "NOT_FOUND", "No such photo (or a moderator hid it).").response()
+            missing = said(
+                "No such photo (or a moderator hid it).",
+                "Такого фото нет (или его скрыл модератор).",
+            )
+            return Refusal(404, "NOT_FOUND", missing).response()
         headers = {"Cache-Control": IMMUTABLE, "ETag": etag, "X-Content-Type-Options": "nosniff"}
         if request.headers.get("if-none-match") == etag:
             return Response(status_code=304, headers=headers)

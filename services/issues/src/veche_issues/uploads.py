@@ -93,7 +93,10 @@ class PhotoDesk:
     async def admit(self, caller: Principal) -> None:
         """Counts an upload against the caller's hourly allowance (before its body is read)."""
         window = Window(
-            self.settings.uploads_per_user_hour, 3600, "You have uploaded your hourly allowance."
+            self.settings.uploads_per_user_hour,
+            3600,
+            "You have uploaded your hourly allowance.",
+            "Вы загрузили столько фото, сколько можно за час.",
         )
         await self.limits.hit("photo-upload", caller.user_id, window)
 
@@ -145,6 +148,10 @@ class PhotoDesk:
                     f"Photo {index + 1} is not an upload of yours waiting for a report (unknown, "
                     "someone else's, already used, or older than a day): upload it again.",
                     field=f"{field}.{index}.uploadId",
+                    ru=(
+                        f"Фото {index + 1} — не ваша загрузка, ожидающая обращения (неизвестная, чужая, уже "
+                        "использованная или старше суток): загрузите его снова."
+                    ),
                 )
             claimed.append(upload)
         return [image_entry(upload) for upload in claimed]
@@ -200,5 +207,6 @@ def _check_distinct(choices: list[PhotoChoice], field: str) -> None:
             raise BadUserInputError(
                 f"Photo {index + 1} names an upload already listed.",
                 field=f"{field}.{index}.uploadId",
+                ru=f"Фото {index + 1} ссылается на загрузку, которая уже есть в списке.",
             )
         seen.add(choice.upload_id)

@@ -97,14 +97,18 @@ def can_manage(caller: Principal | None, poll: Mapping[str, Any]) -> bool:
 def require_manager(caller: Principal, poll: Mapping[str, Any]) -> None:
     if not can_manage(caller, poll):
         raise ForbiddenError(
-            "Only officials of the poll's department and admins can manage this poll."
+            "Only officials of the poll's department and admins can manage this poll.",
+            ru="Управлять этим опросом могут только сотрудники ведомства опроса и администраторы.",
         )
 
 
 def require_author_role(caller: Principal) -> None:
     caller.require_role("OFFICIAL", "ADMIN")
     if not caller.is_admin and not caller.department_id:
-        raise ForbiddenError("Your OFFICIAL role has no department; ask an admin to set one.")
+        raise ForbiddenError(
+            "Your OFFICIAL role has no department; ask an admin to set one.",
+            ru="У вашей роли OFFICIAL не указано ведомство; попросите администратора его задать.",
+        )
 
 
 def results_visible(caller: Principal | None, poll: Mapping[str, Any], *, has_voted: bool) -> bool:
@@ -142,22 +146,29 @@ def drafts_listed_for(caller: Principal | None) -> Drafts | None:
     return None
 
 
-def require_own(caller: Principal, user_id: str, what: str) -> None:
+def require_own(caller: Principal, user_id: str, what: str, ru: str) -> None:
     if caller.user_id != user_id:
-        raise ForbiddenError(f"Only the user themself can see their {what}.")
+        raise ForbiddenError(
+            f"Only the user themself can see their {what}.",
+            ru=f"Свои {ru} видит только сам пользователь.",
+        )
 
 
 def poll_department(caller: Principal, department_id: str | None) -> str | None:
     """Admins create polls for any department (or none); officials for their own."""
     if not caller.is_admin:
         if department_id is not None and department_id != caller.department_id:
-            raise ForbiddenError("Officials create polls for their own department only.")
+            raise ForbiddenError(
+                "Officials create polls for their own department only.",
+                ru="Сотрудники создают опросы только для своего ведомства.",
+            )
         return caller.department_id
     department = department_id.strip().lower() if department_id else None
     if department is not None and not is_slug(department):
         raise BadUserInputError(
             f"'{department[:40]}' is not a department id (see `departments`).",
             field="departmentId",
+            ru=f"«{department[:40]}» — не id ведомства (см. `departments`).",
         )
     return department
 
@@ -193,6 +204,7 @@ def build_questions(drafts: Sequence[QuestionDraft]) -> list[Document]:
         raise BadUserInputError(
             f"A poll has {MIN_QUESTIONS} to {MAX_QUESTIONS} questions; you sent {len(drafts)}.",
             field="questions",
+            ru=f"В опросе от {MIN_QUESTIONS} до {MAX_QUESTIONS} вопросов; вы прислали {len(drafts)}.",
         )
     return [_build_question(i, draft) for i, draft in enumerate(drafts)]
 
@@ -218,11 +230,13 @@ def _scale_question(question: Document, index: int, draft: QuestionDraft) -> Doc
         raise BadUserInputError(
             f"Question {index + 1} is a SCALE: leave `options` out, set scaleMin and scaleMax.",
             field=f"{where}.options",
+            ru=f"Вопрос {index + 1} — шкала (SCALE): не указывайте `options`, задайте scaleMin и scaleMax.",
         )
     if draft.max_choices is not None:
         raise BadUserInputError(
             f"Question {index + 1} is a SCALE: `maxChoices` applies to MULTIPLE_CHOICE only.",
             field=f"{where}.maxChoices",
+            ru=f"Вопрос {index + 1} — шкала (SCALE): `maxChoices` относится только к MULTIPLE_CHOICE.",
         )
     low, high = draft.scale_min, draft.scale_max
     if low is None or high is None:
@@ -230,17 +244,19 @@ def _scale_question(question: Document, index: int, draft: QuestionDraft) -> Doc
         raise BadUserInputError(
             f"Question {index + 1} is a SCALE: set both scaleMin and scaleMax.",
             field=f"{where}.{missing}",
+            ru=f"Вопрос {index + 1} — шкала (SCALE): задайте и scaleMin, и scaleMax.",
         )
     if not -SCALE_LIMIT <= low <= SCALE_LIMIT:
         raise BadUserInputError(
             f"Question {index + 1}: scaleMin must lie within ±{SCALE_LIMIT}.",
             field=f"{where}.scaleMin",
+            ru=f"Вопрос {index + 1}: scaleMin должен быть в пределах ±{SCALE_LIMIT}.",
         )
     if not low < high <= low + MAX_SCALE_POINTS - 1:
         raise BadUserInputError(
-            f"Question {index + 1}: scaleMax must be above scaleMin by 1 to "
-            f"{MAX_SCALE_POINTS - 1} (a scale has at most {MAX_SCALE_POINTS} points).",
+            f"Question {index + 1}: scaleMax must be above scaleMin by 1 to {MAX_SCALE_POINTS - 1} (a scale has at most {MAX_SCALE_POINTS} points).",
             field=f"{where}.scaleMax",
+            ru=f"Вопрос {index + 1}: scaleMax должен быть больше scaleMin на 1–{MAX_SCALE_POINTS - 1} (в шкале не больше {MAX_SCALE_POINTS} делений).",
         )
     question["scale_min"], question["scale_max"] = low, high
     question["options"] = [
@@ -256,6 +272,7 @@ def _choice_question(question: Document, index: int, draft: QuestionDraft) -> Do
         raise BadUserInputError(
             f"Question {index + 1} is a choice question: scaleMin and scaleMax apply to SCALE only.",
             field=f"{where}.scaleMin" if draft.scale_min is not None else f"{where}.scaleMax",
+            ru=f"Вопрос {index + 1} — вопрос с вариантами: scaleMin и scaleMax относятся только к SCALE.",
         )
     options = _options(question["id"], index, draft.options)
     question["options"] = options
@@ -264,6 +281,7 @@ def _choice_question(question: Document, index: int, draft: QuestionDraft) -> Do
             raise BadUserInputError(
                 f"Question {index + 1} is SINGLE_CHOICE: leave `maxChoices` out (it is 1).",
                 field=f"{where}.maxChoices",
+                ru=f"Вопрос {index + 1} — SINGLE_CHOICE: не указывайте `maxChoices` (он равен 1).",
             )
         question["max_choices"] = 1
         return question
@@ -272,6 +290,7 @@ def _choice_question(question: Document, index: int, draft: QuestionDraft) -> Do
         raise BadUserInputError(
             f"Question {index + 1}: maxChoices must be between 1 and its {len(options)} options.",
             field=f"{where}.maxChoices",
+            ru=f"Вопрос {index + 1}: maxChoices должно быть от 1 до числа его вариантов ({len(options)}).",
         )
     question["max_choices"] = limit
     return question
@@ -285,6 +304,10 @@ def _options(qid: str, index: int, raw_options: Sequence[str]) -> list[Document]
             f"Question {index + 1} needs {MIN_OPTIONS} to {MAX_OPTIONS} options; it has "
             f"{len(raw_options)}.",
             field=f"{where}.options",
+            ru=(
+                f"В вопросе {index + 1} должно быть от {MIN_OPTIONS} до {MAX_OPTIONS} вариантов; сейчас "
+                f"{len(raw_options)}."
+            ),
         )
     options: list[Document] = []
     seen: set[str] = set()
@@ -295,6 +318,7 @@ def _options(qid: str, index: int, raw_options: Sequence[str]) -> list[Document]
             raise BadUserInputError(
                 f"Question {index + 1} lists the option '{text[:40]}' twice.",
                 field=f"{where}.options[{number - 1}]",
+                ru=f"В вопросе {index + 1} вариант «{text[:40]}» указан дважды.",
             )
         seen.add(text.casefold())
         options.append({"id": f"{qid}-{number}", "text": text})
@@ -308,17 +332,27 @@ def clean_audience(
         raise BadUserInputError(
             f"Name at most {MAX_DISTRICTS} districts, or none for the whole city.",
             field="audience.districtIds",
+            ru=f"Укажите не больше {MAX_DISTRICTS} районов или ни одного — для всего города.",
         )
     districts = clean_slugs(
-        district_ids, field="audience.districtIds", what="a district id (see `districts`)"
+        district_ids,
+        field="audience.districtIds",
+        what="a district id (see `districts`)",
+        what_ru="id района (см. `districts`)",
     )
     for name, age in (("minAge", min_age), ("maxAge", max_age)):
         if age is not None and not MIN_AGE <= age <= MAX_AGE:
             raise BadUserInputError(
-                f"`{name}` must be between {MIN_AGE} and {MAX_AGE}.", field=f"audience.{name}"
+                f"`{name}` must be between {MIN_AGE} and {MAX_AGE}.",
+                field=f"audience.{name}",
+                ru=f"`{name}` должно быть от {MIN_AGE} до {MAX_AGE}.",
             )
     if min_age is not None and max_age is not None and min_age > max_age:
-        raise BadUserInputError("`minAge` cannot be above `maxAge`.", field="audience.maxAge")
+        raise BadUserInputError(
+            "`minAge` cannot be above `maxAge`.",
+            field="audience.maxAge",
+            ru="`minAge` не может быть больше `maxAge`.",
+        )
     return {
         "district_ids": districts,
         "min_age": min_age,
@@ -333,7 +367,11 @@ def whole_city() -> Document:
 
 def check_schedule(starts_at: datetime | None, ends_at: datetime | None) -> None:
     if starts_at is not None and ends_at is not None and ends_at <= starts_at:
-        raise BadUserInputError("`endsAt` must come after `startsAt`.", field="endsAt")
+        raise BadUserInputError(
+            "`endsAt` must come after `startsAt`.",
+            field="endsAt",
+            ru="`endsAt` должно быть позже `startsAt`.",
+        )
 
 
 def check_publishable(poll: Mapping[str, Any], now: datetime) -> None:
@@ -343,6 +381,7 @@ def check_publishable(poll: Mapping[str, Any], now: datetime) -> None:
         raise BadUserInputError(
             "The poll's end time has passed; move `endsAt` into the future first.",
             field="endsAt",
+            ru="Время окончания опроса прошло; сначала перенесите `endsAt` в будущее.",
         )
 
 
@@ -351,7 +390,9 @@ def clean_points_reward(points: int | None) -> int:
         return DEFAULT_POINTS_REWARD
     if not 0 <= points <= MAX_POINTS_REWARD:
         raise BadUserInputError(
-            f"`pointsReward` must be between 0 and {MAX_POINTS_REWARD}.", field="pointsReward"
+            f"`pointsReward` must be between 0 and {MAX_POINTS_REWARD}.",
+            field="pointsReward",
+            ru=f"`pointsReward` должно быть от 0 до {MAX_POINTS_REWARD}.",
         )
     return points
 
@@ -442,16 +483,24 @@ def check_voting_open(poll: Mapping[str, Any], now: datetime) -> None:
     """POLL_NOT_ACTIVE unless the poll is published and within its schedule."""
     status = poll["status"]
     if status == PollStatus.DRAFT:
-        raise PollNotActiveError("This poll has not been published yet.")
+        raise PollNotActiveError(
+            "This poll has not been published yet.", ru="Этот опрос ещё не опубликован."
+        )
     if status == PollStatus.CLOSED:
-        raise PollNotActiveError("This poll is closed; voting has ended.")
+        raise PollNotActiveError(
+            "This poll is closed; voting has ended.", ru="Этот опрос закрыт; голосование окончено."
+        )
     starts_at, ends_at = poll.get("starts_at"), poll.get("ends_at")
     if starts_at is not None and now < starts_at:
         raise PollNotActiveError(
-            f"Voting opens at {starts_at.isoformat()}.", opensAt=starts_at.isoformat()
+            f"Voting opens at {starts_at.isoformat()}.",
+            opensAt=starts_at.isoformat(),
+            ru=f"Голосование откроется {starts_at.isoformat()}.",
         )
     if ends_at is not None and now >= ends_at:
-        raise PollNotActiveError("This poll has ended; voting is closed.")
+        raise PollNotActiveError(
+            "This poll has ended; voting is closed.", ru="Этот опрос завершён; голосование закрыто."
+        )
 
 
 def is_due_to_close(poll: Mapping[str, Any], now: datetime) -> bool:
@@ -492,11 +541,13 @@ def check_eligible(audience: Mapping[str, Any], voter: Voter, year: int) -> None
         where = ", ".join(districts)
         if voter.district_id is None:
             message = f"This poll is for residents of {where}; set your district in your profile."
+            ru = f"Этот опрос — для жителей: {where}; укажите свой район в профиле."
         else:
             message = (
                 f"This poll is for residents of {where}; your district is {voter.district_id}."
             )
-        raise NotEligibleError(message, reason="DISTRICT")
+            ru = f"Этот опрос — для жителей: {where}; ваш район — {voter.district_id}."
+        raise NotEligibleError(message, reason="DISTRICT", ru=ru)
     min_age, max_age = audience.get("min_age"), audience.get("max_age")
     if min_age is not None or max_age is not None:
         age = voter.age_in(year)
@@ -505,15 +556,19 @@ def check_eligible(audience: Mapping[str, Any], voter: Voter, year: int) -> None
             raise NotEligibleError(
                 f"This poll is for people aged {span}; add your birth year to your profile.",
                 reason="AGE",
+                ru=f"Этот опрос — для людей {_age_span_ru(min_age, max_age)}; укажите год рождения в профиле.",
             )
         if (min_age is not None and age < min_age) or (max_age is not None and age > max_age):
             raise NotEligibleError(
-                f"This poll is for people aged {span}; you are {age} this year.", reason="AGE"
+                f"This poll is for people aged {span}; you are {age} this year.",
+                reason="AGE",
+                ru=f"Этот опрос — для людей {_age_span_ru(min_age, max_age)}; вам в этом году исполняется {age}.",
             )
     if audience.get("verified_only") and not voter.phone_verified:
         raise NotEligibleError(
             "This poll is for people with a verified phone; verify yours first.",
             reason="VERIFICATION",
+            ru="Этот опрос — для людей с подтверждённым телефоном; сначала подтвердите свой.",
         )
 
 
@@ -547,7 +602,23 @@ def check_eligible_when_published(
             "Your district or birth year changed after this poll was published; such a change "
             "counts for polls published after it.",
             reason="PROFILE_CHANGED",
+            ru=(
+                "Ваш район или год рождения изменились после публикации этого опроса; такое изменение "
+                "учитывается для опросов, опубликованных после него."
+            ),
         ) from error
+
+
+def _age_span_ru(min_age: int | None, max_age: int | None) -> str:
+    if min_age is not None and max_age is not None:
+        return f"от {min_age} до {max_age} лет"
+    if min_age is not None:
+        return f"от {min_age} лет"
+    return f"до {max_age} лет"
+
+
+def _ru_label(question: Mapping[str, Any]) -> str:
+    return f"Вопрос «{question['text'][:60]}» ({question['id']})"
 
 
 def _age_span(min_age: int | None, max_age: int | None) -> str:
@@ -583,12 +654,14 @@ def clean_answers(
                 f"This poll has no question '{answer.question_id[:40]}'.",
                 field=f"{where}.questionId",
                 questionId=answer.question_id[:40],
+                ru=f"В этом опросе нет вопроса «{answer.question_id[:40]}».",
             )
         if answer.question_id in given:
             raise BadUserInputError(
                 f"Question '{answer.question_id}' is answered twice; answer each question once.",
                 field=f"{where}.questionId",
                 questionId=answer.question_id,
+                ru=f"На вопрос «{answer.question_id}» дан ответ дважды; ответьте на каждый вопрос один раз.",
             )
         given[answer.question_id] = (index, answer)
     cleaned: list[Document] = []
@@ -599,6 +672,7 @@ def clean_answers(
                 f"Answer every question: '{question['text'][:60]}' ({qid}) has no answer.",
                 field="answers",
                 questionId=qid,
+                ru=f"Ответьте на все вопросы: на «{question['text'][:60]}» ({qid}) ответа нет.",
             )
         index, answer = given[qid]
         cleaned.append(_clean_answer(question, answer, f"answers[{index}]"))
@@ -614,6 +688,7 @@ def _scale_answer(
             f"{label} is a scale: send `value`, not optionIds.",
             field=f"{where}.optionIds",
             questionId=qid,
+            ru=f"{_ru_label(question)} — шкала: пришлите `value`, а не optionIds.",
         )
     low, high = question["scale_min"], question["scale_max"]
     if answer.value is None or not low <= answer.value <= high:
@@ -621,6 +696,7 @@ def _scale_answer(
             f"{label} takes a `value` from {low} to {high}.",
             field=f"{where}.value",
             questionId=qid,
+            ru=f"{_ru_label(question)} принимает `value` от {low} до {high}.",
         )
     return {"question_id": qid, "option_ids": [], "value": answer.value}
 
@@ -635,7 +711,32 @@ def _clean_answer(question: Mapping[str, Any], answer: AnswerDraft, where: str) 
             f"{label} is a choice question: send optionIds, not `value`.",
             field=f"{where}.value",
             questionId=qid,
+            ru=f"{_ru_label(question)} — вопрос с вариантами: пришлите optionIds, а не `value`.",
         )
+    chosen = _chosen_options(question, answer, where, label)
+    limit = question["max_choices"] or 1
+    if not chosen:
+        raise BadUserInputError(
+            f"{label}: choose an option.",
+            field=f"{where}.optionIds",
+            questionId=qid,
+            ru=f"{_ru_label(question)}: выберите вариант.",
+        )
+    if len(chosen) > limit:
+        raise BadUserInputError(
+            f"{label}: choose at most {limit} option(s); you chose {len(chosen)}.",
+            field=f"{where}.optionIds",
+            questionId=qid,
+            ru=f"{_ru_label(question)}: выберите не больше {limit}; вы выбрали {len(chosen)}.",
+        )
+    return {"question_id": qid, "option_ids": chosen, "value": None}
+
+
+def _chosen_options(
+    question: Mapping[str, Any], answer: AnswerDraft, where: str, label: str
+) -> list[str]:
+    """The options an answer chose, each one of the question's and chosen once."""
+    qid = question["id"]
     known = {o["id"] for o in question["options"]}
     chosen: list[str] = []
     for option_id in answer.option_ids:
@@ -644,26 +745,17 @@ def _clean_answer(question: Mapping[str, Any], answer: AnswerDraft, where: str) 
                 f"{label} has no option '{option_id[:40]}'.",
                 field=f"{where}.optionIds",
                 questionId=qid,
+                ru=f"{_ru_label(question)}: нет варианта «{option_id[:40]}».",
             )
         if option_id in chosen:
             raise BadUserInputError(
                 f"{label}: option '{option_id}' is chosen twice.",
                 field=f"{where}.optionIds",
                 questionId=qid,
+                ru=f"{_ru_label(question)}: вариант «{option_id}» выбран дважды.",
             )
         chosen.append(option_id)
-    limit = question["max_choices"] or 1
-    if not chosen:
-        raise BadUserInputError(
-            f"{label}: choose an option.", field=f"{where}.optionIds", questionId=qid
-        )
-    if len(chosen) > limit:
-        raise BadUserInputError(
-            f"{label}: choose at most {limit} option(s); you chose {len(chosen)}.",
-            field=f"{where}.optionIds",
-            questionId=qid,
-        )
-    return {"question_id": qid, "option_ids": chosen, "value": None}
+    return chosen
 
 
 # ─────────────────────────── tallies ───────────────────────────

@@ -113,7 +113,9 @@ class PollsService:
         """The poll, closed first if its end time has passed; NOT_FOUND if there is none."""
         poll = await self.store.get(poll_id)
         if poll is None:
-            raise NotFoundError(f"No poll with id '{poll_id[:40]}'.")
+            raise NotFoundError(
+                f"No poll with id '{poll_id[:40]}'.", ru=f"Опроса с id «{poll_id[:40]}» нет."
+            )
         return await self.settle(poll)
 
     async def polls_by_ids(self, poll_ids: list[str]) -> list[Document | None]:
@@ -140,7 +142,10 @@ class PollsService:
         issued_at = caller.issued_at
         if projected is not None and projected.get("erased_at") is not None:
             # Checked here, not only through stale tokens: those are cached for a second.
-            raise UnauthenticatedError("This account was erased; it can no longer vote.")
+            raise UnauthenticatedError(
+                "This account was erased; it can no longer vote.",
+                ru="Этот аккаунт удалён; голосовать он больше не может.",
+            )
         if projected is not None and (issued_at is None or projected["at"] > issued_at):
             return Voter(
                 user_id=caller.user_id,
@@ -201,7 +206,12 @@ class PollsService:
         """`changes` holds only the fields sent, already checked by `domain` where they stand alone."""
         poll = await self.get_poll(poll_id)
         domain.require_manager(caller, poll)
-        _require_status(poll, PollStatus.DRAFT, "Only a DRAFT poll can be changed")
+        _require_status(
+            poll,
+            PollStatus.DRAFT,
+            "Only a DRAFT poll can be changed",
+            "Изменить можно только опрос в статусе DRAFT",
+        )
         update = _cleaned_changes({k: v for k, v in changes.items() if k in _EDITABLE})
         if "audience" in update:
             await self._check_districts(update["audience"])
@@ -212,20 +222,31 @@ class PollsService:
         update["updated_at"] = utcnow()
         saved = await self.store.update_draft(poll_id, update)
         if saved is None:
-            raise InvalidTransitionError("The poll was published meanwhile; it cannot be changed.")
+            raise InvalidTransitionError(
+                "The poll was published meanwhile; it cannot be changed.",
+                ru="Опрос тем временем опубликовали; изменить его нельзя.",
+            )
         return saved
 
     async def publish_poll(self, caller: Principal, poll_id: str) -> Document:
         poll = await self.get_poll(poll_id)
         domain.require_manager(caller, poll)
-        _require_status(poll, PollStatus.DRAFT, "Only a DRAFT poll can be published")
+        _require_status(
+            poll,
+            PollStatus.DRAFT,
+            "Only a DRAFT poll can be published",
+            "Опубликовать можно только опрос в статусе DRAFT",
+        )
         now = utcnow()
         domain.check_publishable(poll, now)
 
         async def work(tx: Transaction) -> Document:
             saved = await self.store.publish(poll_id, now, tx.session)
             if saved is None:
-                raise InvalidTransitionError("The poll was published by someone else meanwhile.")
+                raise InvalidTransitionError(
+                    "The poll was published by someone else meanwhile.",
+                    ru="Опрос тем временем опубликовал кто-то другой.",
+                )
             tx.emit(
                 published_event(saved),
                 audit_log.entry(caller, AuditAction.POLL_PUBLISHED, "Poll", poll_id),
@@ -237,10 +258,18 @@ class PollsService:
     async def close_poll(self, caller: Principal, poll_id: str) -> Document:
         poll = await self.get_poll(poll_id)
         domain.require_manager(caller, poll)
-        _require_status(poll, PollStatus.ACTIVE, "Only an ACTIVE poll can be closed")
+        _require_status(
+            poll,
+            PollStatus.ACTIVE,
+            "Only an ACTIVE poll can be closed",
+            "Закрыть можно только опрос в статусе ACTIVE",
+        )
         closed = await self._close(poll_id, closer=caller, now=utcnow())
         if closed is None:
-            raise InvalidTransitionError("The poll has just been closed (at its end time).")
+            raise InvalidTransitionError(
+                "The poll has just been closed (at its end time).",
+                ru="Опрос только что закрылся (наступило время окончания).",
+            )
         return closed
 
     async def close_due(self) -> int:
@@ -297,7 +326,12 @@ class PollsService:
     ) -> Document:
         poll = await self.get_poll(poll_id)
         domain.require_manager(caller, poll)
-        _require_status(poll, PollStatus.CLOSED, "A decision is recorded once the poll is CLOSED")
+        _require_status(
+            poll,
+            PollStatus.CLOSED,
+            "A decision is recorded once the poll is CLOSED",
+            "Решение записывают, когда опрос в статусе CLOSED",
+        )
         cleaned = domain.clean_text(text, "text", domain.MAX_DECISION, required=True)
         decision = {"text": cleaned, "status": status.value, "updated_at": utcnow()}
 
@@ -355,7 +389,8 @@ class PollsService:
             await self.store.add_ballot(ballot)
         except DuplicateKeyError as error:
             raise AlreadyVotedError(
-                "You have already voted in this poll; a ballot is final."
+                "You have already voted in this poll; a ballot is final.",
+                ru="Вы уже проголосовали в этом опросе; бюллетень окончательный.",
             ) from error
         self.outbox.written()
         self.folder.wake()
@@ -416,7 +451,7 @@ class PollsService:
 
     def ballot_owner(self, caller: Principal, user_id: str) -> str:
         """The user whose ballots the caller may read: only their own."""
-        domain.require_own(caller, user_id, "ballots")
+        domain.require_own(caller, user_id, "ballots", "бюллетени")
         return user_id
 
     async def ballots_of(
@@ -487,7 +522,11 @@ class PollsService:
         if old is None or new is None or old_size > new_size:
             raise BadUserInputError(
                 "fromSize and toSize must be the sizes of two signed heads of this poll, "
-                "fromSize ≤ toSize (see pollAudit and its heads)."
+                "fromSize ≤ toSize (see pollAudit and its heads).",
+                ru=(
+                    "fromSize и toSize должны быть размерами двух подписанных вершин журнала этого опроса, "
+                    "fromSize ≤ toSize (см. pollAudit и его heads)."
+                ),
             )
         leaves = await self.audit.leaf_hashes(poll_id, new_size)
         return merkle.consistency_proof(leaves, old_size)
@@ -498,9 +537,12 @@ class PollsService:
         return await self.store.export_of(user_id)
 
 
-def _require_status(poll: Document, status: PollStatus, what: str) -> None:
+def _require_status(poll: Document, status: PollStatus, what: str, ru: str) -> None:
     if poll["status"] != status:
-        raise InvalidTransitionError(f"{what}; this one is {poll['status']}.")
+        raise InvalidTransitionError(
+            f"{what}; this one is {poll['status']}.",
+            ru=f"{ru}; этот опрос в статусе {poll['status']}.",
+        )
 
 
 def _cleaned_changes(update: dict[str, Any]) -> dict[str, Any]:

@@ -43,7 +43,11 @@ def clean_email(email: str) -> str:
     """The form emails are compared and stored in: trimmed, lower case, checked."""
     value = email.strip().lower()
     if len(value) > MAX_EMAIL or not _EMAIL.match(value):
-        raise BadUserInputError("Enter a valid email address, like name@example.ru.", field="email")
+        raise BadUserInputError(
+            "Enter a valid email address, like name@example.ru.",
+            field="email",
+            ru="Введите правильный адрес электронной почты, например name@example.ru.",
+        )
     return value
 
 
@@ -51,28 +55,44 @@ def check_password(password: str, email: str | None = None) -> None:
     """The password policy: long enough, mixed, not the email."""
     if len(password) < MIN_PASSWORD:
         raise BadUserInputError(
-            f"Choose a password of at least {MIN_PASSWORD} characters.", field="password"
+            f"Choose a password of at least {MIN_PASSWORD} characters.",
+            field="password",
+            ru=f"Пароль должен быть не короче {MIN_PASSWORD} символов.",
         )
     if len(password) > MAX_PASSWORD:
         raise BadUserInputError(
-            f"Choose a password of at most {MAX_PASSWORD} characters.", field="password"
+            f"Choose a password of at most {MAX_PASSWORD} characters.",
+            field="password",
+            ru=f"Пароль должен быть не длиннее {MAX_PASSWORD} символов.",
         )
     has_letter = any(c.isalpha() for c in password)
     has_other = any(not c.isalpha() for c in password)
     if not (has_letter and has_other):
         raise BadUserInputError(
-            "Use letters together with digits or symbols in your password.", field="password"
+            "Use letters together with digits or symbols in your password.",
+            field="password",
+            ru="Используйте в пароле буквы вместе с цифрами или символами.",
         )
     if email and password.strip().lower() in {email.lower(), email.split("@")[0].lower()}:
-        raise BadUserInputError("Your password must not be your email address.", field="password")
+        raise BadUserInputError(
+            "Your password must not be your email address.",
+            field="password",
+            ru="Пароль не должен совпадать с адресом электронной почты.",
+        )
 
 
 def clean_name(name: str, field: str = "displayName") -> str:
     value = " ".join(name.split())
     if not value:
-        raise BadUserInputError("Enter a name to show to others.", field=field)
+        raise BadUserInputError(
+            "Enter a name to show to others.", field=field, ru="Введите имя, которое увидят другие."
+        )
     if len(value) > MAX_NAME:
-        raise BadUserInputError(f"Keep the name within {MAX_NAME} characters.", field=field)
+        raise BadUserInputError(
+            f"Keep the name within {MAX_NAME} characters.",
+            field=field,
+            ru=f"Имя должно быть не длиннее {MAX_NAME} символов.",
+        )
     return value
 
 
@@ -86,6 +106,10 @@ def clean_birth_year(year: int | None, this_year: int, min_age: int = MIN_AGE) -
             f"Birth year must be between {this_year - MAX_AGE} and {this_year - min_age}"
             f" (Veche is for people aged {min_age} and over).",
             field="birthYear",
+            ru=(
+                f"Год рождения должен быть от {this_year - MAX_AGE} до {this_year - min_age}"
+                f" (Вече — для людей от {min_age} лет)."
+            ),
         )
     return year
 
@@ -97,7 +121,9 @@ def clean_phone(phone: str) -> str:
         value = "+7" + value[1:]
     if not _PHONE.match(value):
         raise BadUserInputError(
-            "Enter the phone number in international form, like +7 910 123-45-67.", field="phone"
+            "Enter the phone number in international form, like +7 910 123-45-67.",
+            field="phone",
+            ru="Введите номер телефона в международном формате, например +7 910 123-45-67.",
         )
     return value
 
@@ -122,12 +148,23 @@ def clean_email_code(code: str) -> str:
 def clean_skills(skills: list[str]) -> list[str]:
     """Skills are issue category ids (lowercase slugs), without repeats."""
     if len(skills) > MAX_SKILLS:  # before cleaning: the count bounds the work
-        raise BadUserInputError(f"Name at most {MAX_SKILLS} skills.", field="skills")
+        raise BadUserInputError(
+            f"Name at most {MAX_SKILLS} skills.",
+            field="skills",
+            ru=f"Укажите не больше {MAX_SKILLS} навыков.",
+        )
     cleaned = clean_slugs(
-        skills, field="skills", what="a category id (lowercase letters, digits and dashes)"
+        skills,
+        field="skills",
+        what="a category id (lowercase letters, digits and dashes)",
+        what_ru="id категории (строчные латинские буквы, цифры и дефисы)",
     )
     if not cleaned:
-        raise BadUserInputError("Name at least one category you can help with.", field="skills")
+        raise BadUserInputError(
+            "Name at least one category you can help with.",
+            field="skills",
+            ru="Укажите хотя бы одну категорию, в которой можете помочь.",
+        )
     return cleaned
 
 
@@ -137,6 +174,7 @@ MAX_CONSENT_VERSION = 32
 MAX_CONSENT_TEXT = 20_000
 _CONSENT_VERSION = re.compile(r"^[0-9A-Za-z][0-9A-Za-z.\-]{0,31}$")
 NO_CONSENT = "Accept the consent text (currentConsent) and pass its version as consentVersion."
+NO_CONSENT_RU = "Примите текст согласия (currentConsent) и передайте его версию в consentVersion."
 
 
 def clean_consent_version(version: str) -> str:
@@ -147,6 +185,10 @@ def clean_consent_version(version: str) -> str:
             f"Name the version with up to {MAX_CONSENT_VERSION} letters, digits, dots and"
             " dashes, like 2026-12-01.",
             field="version",
+            ru=(
+                f"Назовите версию: до {MAX_CONSENT_VERSION} латинских букв, цифр, точек и дефисов,"
+                " например 2026-12-01."
+            ),
         )
     return value
 
@@ -154,17 +196,22 @@ def clean_consent_version(version: str) -> str:
 def check_consent(given: str | None, current: str | None) -> str:
     """The version a person accepts at sign-up: the one published last, nothing older."""
     if not given or not given.strip():
-        raise BadUserInputError(NO_CONSENT, field="consentVersion")
+        raise BadUserInputError(NO_CONSENT, field="consentVersion", ru=NO_CONSENT_RU)
     if current is None:
         raise BadUserInputError(
             "No consent text is published yet; registration opens once an admin publishes one.",
             field="consentVersion",
+            ru="Текст согласия ещё не опубликован; регистрация откроется, когда администратор его опубликует.",
         )
     if given.strip() != current:
         raise BadUserInputError(
             f"The consent text has changed: read version {current} (currentConsent) and pass"
             f" consentVersion: {current}.",
             field="consentVersion",
+            ru=(
+                f"Текст согласия изменился: прочитайте версию {current} (currentConsent) и передайте"
+                f" consentVersion: {current}."
+            ),
         )
     return current
 
@@ -185,14 +232,16 @@ def check_may_sign_in(user: Document, now: datetime) -> None:
     """No tokens for an erased account, nor for a suspended one until its suspension
     ends, whatever path asks (sign-in, refresh)."""
     if user.get("erased_at") is not None:
-        raise UnauthenticatedError("This account was deleted.")
+        raise UnauthenticatedError("This account was deleted.", ru="Этот аккаунт удалён.")
     suspension = user.get("suspension")
     if suspension is not None and (suspension["until"] is None or suspension["until"] > now):
         until = suspension["until"]
         when = f"until {until:%Y-%m-%d %H:%M} UTC" if until else "until a moderator lifts it"
+        when_ru = f"до {until:%Y-%m-%d %H:%M} UTC" if until else "до снятия блокировки модератором"
         raise ForbiddenError(
             f"This account is suspended {when}: {suspension['reason']}",
             reason="SUSPENDED",
+            ru=f"Этот аккаунт заблокирован {when_ru}: {suspension['reason']}",
         )
 
 
@@ -239,7 +288,10 @@ def check_totp_reset(caller: Principal, user_id: str) -> None:
     """Admins reset someone else's two-factor sign-in (a lost phone); never their own."""
     caller.require_role(Role.ADMIN)
     if caller.user_id == user_id:
-        raise ForbiddenError("You cannot reset your own two-factor sign-in; ask another admin.")
+        raise ForbiddenError(
+            "You cannot reset your own two-factor sign-in; ask another admin.",
+            ru="Нельзя сбросить двухфакторный вход самому себе; попросите другого администратора.",
+        )
 
 
 # ─────────────────────────── suspension ───────────────────────────
@@ -253,18 +305,30 @@ def check_suspension(caller: Principal, target: Document) -> None:
     staff, and nobody their own."""
     caller.require_role(Role.MODERATOR, Role.ADMIN)
     if target["_id"] == caller.user_id:
-        raise ForbiddenError("You cannot suspend or reinstate your own account.")
+        raise ForbiddenError(
+            "You cannot suspend or reinstate your own account.",
+            ru="Нельзя заблокировать или разблокировать собственный аккаунт.",
+        )
     if target.get("erased_at") is not None:
-        raise BadUserInputError("This account was deleted.", field="userId")
+        raise BadUserInputError(
+            "This account was deleted.", field="userId", ru="Этот аккаунт удалён."
+        )
     if STAFF & set(target["roles"]) and not caller.is_admin:
-        raise ForbiddenError("Only an admin suspends or reinstates a staff account.")
+        raise ForbiddenError(
+            "Only an admin suspends or reinstates a staff account.",
+            ru="Заблокировать или разблокировать аккаунт сотрудника может только администратор.",
+        )
 
 
 def new_suspension(
     caller: Principal, reason: str, until: datetime | None, now: datetime
 ) -> Document:
     if until is not None and until <= now:
-        raise BadUserInputError("`until` must be in the future; omit it for no end.", field="until")
+        raise BadUserInputError(
+            "`until` must be in the future; omit it for no end.",
+            field="until",
+            ru="`until` должно быть в будущем; не указывайте его для бессрочной блокировки.",
+        )
     return {"reason": reason, "since": now, "until": until, "by": caller.user_id}
 
 
@@ -273,7 +337,10 @@ def require_self_or_staff(caller: Principal | None, user_id: str) -> None:
     if caller is None or not (
         caller.user_id == user_id or caller.has_role(Role.MODERATOR) or caller.is_admin
     ):
-        raise ForbiddenError("Only the user themself, moderators and admins see this.")
+        raise ForbiddenError(
+            "Only the user themself, moderators and admins see this.",
+            ru="Это видят только сам пользователь, модераторы и администраторы.",
+        )
 
 
 # ─────────────────────────── who may do what ───────────────────────────
@@ -284,7 +351,10 @@ MAX_MARK_READ = 500  # notification ids one markNotificationsRead may name
 def require_self_or_admin(caller: Principal | None, user_id: str) -> None:
     """Private fields: the user themself and admins only."""
     if caller is None or (caller.user_id != user_id and not caller.is_admin):
-        raise ForbiddenError("Only the user themself and admins can see this field.")
+        raise ForbiddenError(
+            "Only the user themself and admins can see this field.",
+            ru="Это поле видят только сам пользователь и администраторы.",
+        )
 
 
 def role_fields(
@@ -295,18 +365,29 @@ def role_fields(
         if role is Role.OFFICIAL:
             if not department_id:
                 raise BadUserInputError(
-                    "An official needs a department: pass departmentId.", field="departmentId"
+                    "An official needs a department: pass departmentId.",
+                    field="departmentId",
+                    ru="Сотруднику нужно ведомство: передайте departmentId.",
                 )
             return {"department_id": department_id}
         if department_id is not None:
             raise BadUserInputError(
-                "Only the OFFICIAL role takes a department.", field="departmentId"
+                "Only the OFFICIAL role takes a department.",
+                field="departmentId",
+                ru="Ведомство указывается только для роли OFFICIAL.",
             )
         return {}
     if role is Role.CITIZEN:
-        raise BadUserInputError("Every account keeps the CITIZEN role.", field="role")
+        raise BadUserInputError(
+            "Every account keeps the CITIZEN role.",
+            field="role",
+            ru="У каждого аккаунта остаётся роль CITIZEN.",
+        )
     if role is Role.ADMIN and user_id == caller.user_id:
-        raise ForbiddenError("You cannot revoke your own ADMIN role; ask another admin.")
+        raise ForbiddenError(
+            "You cannot revoke your own ADMIN role; ask another admin.",
+            ru="Нельзя снять роль ADMIN с самого себя; попросите другого администратора.",
+        )
     return {"department_id": None} if role is Role.OFFICIAL else {}
 
 
@@ -315,17 +396,26 @@ def check_mark_read(ids: list[str] | None) -> None:
         raise BadUserInputError(
             f"Mark at most {MAX_MARK_READ} notifications at once, or leave ids out for all.",
             field="ids",
+            ru=f"Отмечайте не больше {MAX_MARK_READ} уведомлений за раз или не указывайте ids, чтобы отметить все.",
         )
 
 
 def clean_reward(title: str | None, cost: int, stock: int) -> str:
     """A new reward's checked title."""
     if not title:
-        raise BadUserInputError("Give the reward a title.", field="title")
+        raise BadUserInputError(
+            "Give the reward a title.", field="title", ru="Укажите название поощрения."
+        )
     if cost < 1:
-        raise BadUserInputError("A reward costs at least 1 point.", field="cost")
+        raise BadUserInputError(
+            "A reward costs at least 1 point.",
+            field="cost",
+            ru="Поощрение стоит не меньше 1 балла.",
+        )
     if stock < 0:
-        raise BadUserInputError("Stock cannot be negative.", field="stock")
+        raise BadUserInputError(
+            "Stock cannot be negative.", field="stock", ru="Остаток не может быть отрицательным."
+        )
     return title
 
 

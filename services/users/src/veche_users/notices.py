@@ -25,15 +25,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
-
-class Language(StrEnum):
-    """The languages the inbox speaks, the default first."""
-
-    RU = "ru"
-    EN = "en"
-
-
-DEFAULT = Language.RU
+from veche_kit.language import Language
 
 
 class NotificationKind(StrEnum):
@@ -235,44 +227,6 @@ LEGACY_KINDS: dict[str, NotificationKind] = {
     "content.hidden": K.CONTENT_HIDDEN,
     "content.restored": K.CONTENT_RESTORED,
 }
-
-
-# ───────────────────────── the reader's language ─────────────────────────
-
-
-def language(accept_language: str | None) -> Language:
-    """The language an `Accept-Language` header prefers among ours (RFC 9110 §12.5.4):
-    the highest q wins, the earlier of equals; `en-GB` counts as `en`, `*` as the
-    default; a range with q=0 is refused. Nothing of ours asked for: Russian."""
-    best: tuple[float, int, Language] | None = None
-    for position, item in enumerate((accept_language or "")[:1000].split(",")):
-        tag, _, rest = item.strip().partition(";")
-        primary = tag.strip().lower().split("-", 1)[0]
-        chosen = DEFAULT if primary == "*" else _ours(primary)
-        quality = _quality(rest)
-        if chosen is None or quality <= 0:
-            continue
-        if best is None or (-quality, position) < (-best[0], best[1]):
-            best = (quality, position, chosen)
-    return best[2] if best else DEFAULT
-
-
-def _ours(primary: str) -> Language | None:
-    try:
-        return Language(primary)
-    except ValueError:
-        return None
-
-
-def _quality(parameters: str) -> float:
-    for parameter in parameters.split(";"):
-        name, _, value = parameter.strip().partition("=")
-        if name.strip().lower() == "q":
-            try:
-                return min(max(float(value), 0.0), 1.0)
-            except ValueError:
-                return 0.0
-    return 1.0
 
 
 # ───────────────────────── rendering ─────────────────────────

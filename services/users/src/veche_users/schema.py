@@ -23,6 +23,7 @@ from veche_kit.graphql import (
     public_enum,
 )
 from veche_kit.inputs import ID_CHARS, bounded
+from veche_kit.language import language as reader_language
 from veche_kit.mongo import Document
 from veche_users import domain, notices, store
 from veche_users.audit_schema import AuditQueries
@@ -420,7 +421,7 @@ class User:
             first=page_size(first),
             after=id_after(after),
         )
-        language = notices.language(info.context.request.headers.get("accept-language"))
+        language = reader_language(info.context.request.headers.get("accept-language"))
         nodes = [
             Notification(
                 id=strawberry.ID(d["_id"]),

@@ -69,6 +69,7 @@ log = logging.getLogger(__name__)
 
 MAX_REWARD_TEXT = 500
 _NOT_SENT = "We could not send the code just now; try again in a few minutes."
+_NOT_SENT_RU = "Сейчас не удалось отправить код; попробуйте через несколько минут."
 
 
 @dataclass(frozen=True)
@@ -165,31 +166,37 @@ class Windows:
                 settings.registrations_per_client,
                 settings.registration_window_seconds,
                 "Too many new accounts from your network.",
+                "Из вашей сети создано слишком много аккаунтов.",
             ),
             client_failures=Window(
                 settings.login_failures_per_client,
                 settings.login_client_window_seconds,
                 "Too many failed sign-ins from your network.",
+                "Из вашей сети слишком много неудачных попыток входа.",
             ),
             codes_per_number=Window(
                 settings.phone_codes_per_number,
                 settings.phone_code_window_seconds,
                 "Too many codes were sent to this number.",
+                "На этот номер отправлено слишком много кодов.",
             ),
             codes_per_client=Window(
                 settings.phone_codes_per_client,
                 settings.phone_code_window_seconds,
                 "Too many codes were asked for from your network.",
+                "Из вашей сети запрошено слишком много кодов.",
             ),
             mails_per_address=Window(
                 settings.email_codes_per_address,
                 settings.email_code_window_seconds,
                 "Too many e-mails were sent to this address.",
+                "На этот адрес отправлено слишком много писем.",
             ),
             mails_per_client=Window(
                 settings.email_codes_per_client,
                 settings.email_code_window_seconds,
                 "Too many e-mails were asked for from your network.",
+                "Из вашей сети запрошено слишком много писем.",
             ),
         )
 
@@ -262,6 +269,7 @@ class UsersService:
             raise BadUserInputError(
                 f"Unknown district '{district_id[:40]}'; pick one from `districts`.",
                 field="districtId",
+                ru=f"Неизвестный район «{district_id[:40]}»; выберите из `districts`.",
             )
 
     async def _check_department(self, department_id: str) -> None:
@@ -269,12 +277,15 @@ class UsersService:
             raise BadUserInputError(
                 f"Unknown department '{department_id[:40]}'; pick one from `departments`.",
                 field="departmentId",
+                ru=f"Неизвестное ведомство «{department_id[:40]}»; выберите из `departments`.",
             )
 
     async def get_user(self, user_id: str) -> Document:
         user = await self.store.get(user_id)
         if user is None:
-            raise NotFoundError(f"No user with id '{user_id[:40]}'.")
+            raise NotFoundError(
+                f"No user with id '{user_id[:40]}'.", ru=f"Пользователя с id «{user_id[:40]}» нет."
+            )
         return user
 
     async def _tokens(
@@ -361,6 +372,7 @@ class UsersService:
             raise ConflictError(
                 "An account with this email already exists; sign in or reset the password.",
                 field="email",
+                ru="Аккаунт с этим адресом уже есть; войдите или сбросьте пароль.",
             ) from error
 
     async def login(
@@ -374,7 +386,9 @@ class UsersService:
         failed too often across accounts. Unknown and known emails are answered alike,
         throttled alike, and cost the same work. Then the second factor, when the account
         has or needs one (TwoFactor.check_sign_in)."""
-        wrong = UnauthenticatedError("The email or the password is wrong.")
+        wrong = UnauthenticatedError(
+            "The email or the password is wrong.", ru="Неверный адрес электронной почты или пароль."
+        )
         try:
             email = domain.clean_email(email)
         except BadUserInputError:
@@ -405,6 +419,7 @@ class UsersService:
                 base_seconds=self.settings.login_delay_seconds,
                 longest_seconds=self.settings.login_longest_delay_seconds,
                 message="Too many failed sign-ins for this email from your network.",
+                ru="Слишком много неудачных попыток входа с этим адресом из вашей сети.",
                 now=now,
             )
         except RateLimitedError:
@@ -420,9 +435,16 @@ class UsersService:
                 await self._end_session(known, "REFRESH_REUSED")  # stolen, maybe
                 raise UnauthenticatedError(
                     "This refresh token was already used; every session it belonged to has been "
-                    "signed out. Sign in again."
+                    "signed out. Sign in again.",
+                    ru=(
+                        "Этот токен обновления уже использовали; все сеансы, к которым он относился, завершены. "
+                        "Войдите снова."
+                    ),
                 )
-            raise UnauthenticatedError("The refresh token is not valid any more; sign in again.")
+            raise UnauthenticatedError(
+                "The refresh token is not valid any more; sign in again.",
+                ru="Токен обновления больше не действителен; войдите снова.",
+            )
         user = await self.get_user(current["user_id"])
         passed = bool(current.get("totp"))
         refusal = await self.two_factor.session_refusal(user, passed)
@@ -446,7 +468,11 @@ class UsersService:
         elif caller is None:
             raise UnauthenticatedError(
                 "Pass the enrolment ticket from login (`extensions.enrolmentTicket`), or sign"
-                " in to turn two-factor sign-in on for your account."
+                " in to turn two-factor sign-in on for your account.",
+                ru=(
+                    "Передайте билет подключения из login (`extensions.enrolmentTicket`) или войдите, чтобы"
+                    " включить двухфакторный вход для своего аккаунта."
+                ),
             )
         else:
             user = await self.get_user(caller.user_id)
@@ -460,7 +486,9 @@ class UsersService:
         window = self.two_factor.password_window
         await self.limits.hit("totp-password", user["_id"], window)
         if not await self._verify(user.get("password_hash") or "", password):
-            raise BadUserInputError("The password is wrong.", field="password")
+            raise BadUserInputError(
+                "The password is wrong.", field="password", ru="Неверный пароль."
+            )
         await self.limits.give_back("totp-password", user["_id"], window)
 
     async def start_totp_enrolment(
@@ -468,7 +496,9 @@ class UsersService:
     ) -> Enrolment:
         if not ticket and caller is not None and password is None:
             raise BadUserInputError(
-                "Confirm with your password to turn two-factor sign-in on.", field="password"
+                "Confirm with your password to turn two-factor sign-in on.",
+                field="password",
+                ru="Подтвердите паролем, чтобы включить двухфакторный вход.",
             )
         return await self.two_factor.start(await self._enrolling(ticket, caller, password))
 
@@ -508,7 +538,10 @@ class UsersService:
         """Erases the caller's own account once they confirm it with their password."""
         user = await self.get_user(caller.user_id)
         if not user.get("password_hash") or not await self._verify(user["password_hash"], password):
-            raise UnauthenticatedError("The password is wrong; the account was not deleted.")
+            raise UnauthenticatedError(
+                "The password is wrong; the account was not deleted.",
+                ru="Неверный пароль; аккаунт не удалён.",
+            )
         return await self._erase(caller.user_id, by=caller, reason="SELF")
 
     async def erase_user(self, caller: Principal, user_id: str, reason: str) -> bool:
@@ -588,6 +621,7 @@ class UsersService:
                 f"Version {document['version']} is published already; name the new text"
                 " with a new version.",
                 field="version",
+                ru=f"Версия {document['version']} уже опубликована; назовите новый текст новой версией.",
             ) from error
         return document
 
@@ -640,7 +674,7 @@ class UsersService:
         except Exception as error:  # any gateway's failure; a new try may come at once
             await self.store.drop_code(store.PHONE_CODES, caller.user_id)
             log.warning("phone code not sent", extra={"user_id": caller.user_id})
-            raise DeliveryFailedError(_NOT_SENT) from error
+            raise DeliveryFailedError(_NOT_SENT, ru=_NOT_SENT_RU) from error
         return True
 
     async def verify_phone(self, caller: Principal, code: str) -> Document:
@@ -656,7 +690,9 @@ class UsersService:
         async def work(tx: Transaction) -> Document:
             user = await self.store.save(caller.user_id, fields, tx.session)
             if user is None:
-                raise NotFoundError("Your account no longer exists.")
+                raise NotFoundError(
+                    "Your account no longer exists.", ru="Вашего аккаунта больше нет."
+                )
             await self.store.drop_code(store.PHONE_CODES, caller.user_id, tx.session)
             tx.emit(_profile_event(user))
             return user
@@ -665,7 +701,9 @@ class UsersService:
             return await self.outbox.transaction(work)
         except DuplicateKeyError as error:
             raise ConflictError(
-                "This phone number is already verified by another account.", field="phone"
+                "This phone number is already verified by another account.",
+                field="phone",
+                ru="Этот номер телефона уже подтверждён другим аккаунтом.",
             ) from error
 
     async def _sent_lately(self, kind: CodeKind, key: str, now: datetime) -> bool:
@@ -678,7 +716,8 @@ class UsersService:
         if await self._sent_lately(kind, key, now):
             raise RateLimitedError(
                 f"A code was sent less than {kind.resend_seconds} seconds ago; wait before"
-                " asking again."
+                " asking again.",
+                ru=f"Код отправлен меньше {kind.resend_seconds} секунд назад; подождите, прежде чем запрашивать снова.",
             )
 
     async def _matching_code(self, kind: CodeKind, key: str, code: str, now: datetime) -> Document:
@@ -686,15 +725,28 @@ class UsersService:
         entry = await self.store.try_code(kind.collection, key, kind.attempts)
         if entry is None:
             if await self.store.code(kind.collection, key) is None:
-                raise BadUserInputError(f"Ask for a code first with {kind.ask}.", field="code")
-            raise RateLimitedError(f"Too many wrong codes; ask for a new one with {kind.ask}.")
+                raise BadUserInputError(
+                    f"Ask for a code first with {kind.ask}.",
+                    field="code",
+                    ru=f"Сначала запросите код через {kind.ask}.",
+                )
+            raise RateLimitedError(
+                f"Too many wrong codes; ask for a new one with {kind.ask}.",
+                ru=f"Слишком много неверных кодов; запросите новый через {kind.ask}.",
+            )
         if entry["expires_at"] <= now:
             raise BadUserInputError(
-                f"The code has expired; ask for a new one with {kind.ask}.", field="code"
+                f"The code has expired; ask for a new one with {kind.ask}.",
+                field="code",
+                ru=f"Срок действия кода истёк; запросите новый через {kind.ask}.",
             )
         if not secrets.compare_digest(entry["code_hash"], _digest(f"{key}:{code.strip()}")):
             left = kind.attempts - entry["attempts"]
-            raise BadUserInputError(f"The code is wrong; {left} attempt(s) left.", field="code")
+            raise BadUserInputError(
+                f"The code is wrong; {left} attempt(s) left.",
+                field="code",
+                ru=f"Неверный код; осталось попыток: {left}.",
+            )
         return entry
 
     # ───────────────────────── e-mail and password ─────────────────────────
@@ -705,7 +757,11 @@ class UsersService:
         """Sends a code to the account's address (registration sends the first one)."""
         user = await self.get_user(caller.user_id)
         if user.get("email_verified"):
-            raise ConflictError("Your e-mail address is confirmed already.", field="email")
+            raise ConflictError(
+                "Your e-mail address is confirmed already.",
+                field="email",
+                ru="Ваш адрес электронной почты уже подтверждён.",
+            )
         purpose = MailPurpose.VERIFY_EMAIL
         now = utcnow()
         await self._check_resend(self.codes[purpose], _mail_key(purpose, user["_id"]), now)
@@ -762,6 +818,7 @@ class UsersService:
             raise BadUserInputError(
                 "This code was used already; ask for a new one with requestPasswordReset.",
                 field="code",
+                ru="Этот код уже использован; запросите новый через requestPasswordReset.",
             )
         await self.limits.reset("login", f"{user['email']}|{client}")
         return True
@@ -770,7 +827,11 @@ class UsersService:
         """A new password for the signed-in user; every session ends (sign in again)."""
         user = await self.get_user(caller.user_id)
         if not user.get("password_hash") or not await self._verify(user["password_hash"], current):
-            raise BadUserInputError("The current password is wrong.", field="currentPassword")
+            raise BadUserInputError(
+                "The current password is wrong.",
+                field="currentPassword",
+                ru="Неверный текущий пароль.",
+            )
         domain.check_password(new_password, user["email"])
         fields = {"password_hash": await self._hash(new_password), "updated_at": utcnow()}
         return await self._set_password(user["_id"], fields, "PASSWORD_CHANGED")
@@ -799,7 +860,9 @@ class UsersService:
         there is none."""
         user = await self.store.by_email(domain.clean_email(email))
         if user is None or user.get("erased_at") is not None:
-            raise BadUserInputError("The code is wrong or has expired.", field="code")
+            raise BadUserInputError(
+                "The code is wrong or has expired.", field="code", ru="Код неверный или устарел."
+            )
         return user
 
     async def _hit_mail_limits(self, email: str, client: str, now: datetime) -> None:
@@ -828,7 +891,7 @@ class UsersService:
         except Exception as error:  # any mail server's failure; a new try may come at once
             await self.store.drop_code(store.EMAIL_CODES, key)
             log.warning("e-mail code not sent", extra={"user_id": user["_id"]})
-            raise DeliveryFailedError(_NOT_SENT) from error
+            raise DeliveryFailedError(_NOT_SENT, ru=_NOT_SENT_RU) from error
 
     # ───────────────────────── profile and roles ─────────────────────────
 
@@ -864,7 +927,10 @@ class UsersService:
         async def work(tx: Transaction) -> Document:
             user = await self.store.save(user_id, fields, tx.session, grant=grant)
             if user is None:
-                raise NotFoundError(f"No user with id '{user_id[:40]}'.")
+                raise NotFoundError(
+                    f"No user with id '{user_id[:40]}'.",
+                    ru=f"Пользователя с id «{user_id[:40]}» нет.",
+                )
             flags = name_flags(self.words, user) if "display_name" in fields else ()
             tx.emit(*extra, _profile_event(user), *flags)
             return user
@@ -954,7 +1020,9 @@ class UsersService:
         ref = ref_id.strip().lower()
         if not is_slug(ref):
             raise BadUserInputError(
-                "Use a short id of lowercase letters, digits and dashes.", field="id"
+                "Use a short id of lowercase letters, digits and dashes.",
+                field="id",
+                ru="Задайте короткий id из строчных латинских букв, цифр и дефисов.",
             )
         document = {"_id": ref, "name": domain.clean_name(name, field="name")}
 
@@ -965,7 +1033,9 @@ class UsersService:
         try:
             await self.outbox.transaction(work)
         except DuplicateKeyError as error:
-            raise ConflictError(f"'{ref}' exists already.", field="id") from error
+            raise ConflictError(
+                f"'{ref}' exists already.", field="id", ru=f"«{ref}» уже существует."
+            ) from error
         return document
 
     async def rename_reference(
@@ -1000,8 +1070,14 @@ class UsersService:
     async def _missing_reference(self, collection: str, ref_id: str) -> DomainError:
         noun = "district" if collection == store.DISTRICTS else "department"
         if await self.store.reference(collection, ref_id) is not None:
-            return ConflictError(f"The {noun} '{ref_id[:40]}' is retired already.")
-        return NotFoundError(f"No {noun} with id '{ref_id[:40]}'.")
+            return ConflictError(
+                f"The {noun} '{ref_id[:40]}' is retired already.",
+                ru=f"{'Район' if collection == store.DISTRICTS else 'Ведомство'} «{ref_id[:40]}» уже в архиве.",
+            )
+        return NotFoundError(
+            f"No {noun} with id '{ref_id[:40]}'.",
+            ru=f"{'Района' if collection == store.DISTRICTS else 'Ведомства'} с id «{ref_id[:40]}» нет.",
+        )
 
     async def _reference_told(
         self,
@@ -1111,7 +1187,9 @@ class UsersService:
         target = await self.get_user(user_id)
         domain.check_suspension(caller, target)
         if target.get("suspension") is None:
-            raise BadUserInputError("This account is not suspended.", field="userId")
+            raise BadUserInputError(
+                "This account is not suspended.", field="userId", ru="Этот аккаунт не заблокирован."
+            )
         text = domain.clean_text(reason, "reason", domain.MAX_SUSPENSION_REASON)
         entry = audit_log.entry(caller, AuditAction.USER_UNSUSPENDED, "User", user_id, reason=text)
 
@@ -1140,6 +1218,10 @@ class UsersService:
                 f"Ask for 1 to {domain.MAX_AUDIT_CSV_ROWS} rows; narrow the time with"
                 " `until` for older ones.",
                 field="rows",
+                ru=(
+                    f"Запросите от 1 до {domain.MAX_AUDIT_CSV_ROWS} строк; более старые получите, сузив"
+                    " время через `until`."
+                ),
             )
         entries, _, _ = await self.store.page_audit(wanted, first=rows, after=None)
         return _csv(entries)
@@ -1171,7 +1253,9 @@ class UsersService:
                 return True
             if await self.store.is_erased(user_id):
                 return False
-            raise NotFoundError(f"No user with id '{user_id[:40]}'.")
+            raise NotFoundError(
+                f"No user with id '{user_id[:40]}'.", ru=f"Пользователя с id «{user_id[:40]}» нет."
+            )
 
         try:
             if session is not None:
@@ -1218,11 +1302,19 @@ class UsersService:
             reward = await self.store.take_reward(reward_id, tx.session)
             if reward is None:
                 if not await self.store.reward_exists(reward_id, tx.session):
-                    raise NotFoundError(f"No reward with id '{reward_id[:40]}'.")
-                raise OutOfStockError("This reward is out of stock.")
+                    raise NotFoundError(
+                        f"No reward with id '{reward_id[:40]}'.",
+                        ru=f"Поощрения с id «{reward_id[:40]}» нет.",
+                    )
+                raise OutOfStockError(
+                    "This reward is out of stock.", ru="Это поощрение закончилось."
+                )
             cost = reward["cost"]
             if not await self.store.spend(caller.user_id, cost, tx.session):
-                raise InsufficientPointsError(f"This reward costs {cost} points; you have fewer.")
+                raise InsufficientPointsError(
+                    f"This reward costs {cost} points; you have fewer.",
+                    ru=f"Это поощрение стоит {cost} баллов; у вас меньше.",
+                )
             redemption = _redemption(caller.user_id, reward, utcnow())
             await self.store.add_redemption(redemption, tx.session)
             await self.store.add_ledger_entry(

@@ -53,6 +53,10 @@ _WRONG = (
     "The code is wrong or was used already: enter the next code your authenticator app"
     " shows (each code works once), or one of your recovery codes."
 )
+_WRONG_RU = (
+    "Код неверный или уже использован: введите следующий код из приложения-аутентификатора"
+    " (каждый код действует один раз) или один из кодов восстановления."
+)
 
 
 class SecretBox:
@@ -101,6 +105,10 @@ def ticket_error() -> UnauthenticatedError:
         "The enrolment ticket is not valid any more; sign in again with your password for a"
         " new one.",
         reason=domain.TOTP_TICKET_INVALID,
+        ru=(
+            "Билет подключения больше не действителен; войдите снова с паролем, чтобы получить"
+            " новый."
+        ),
     )
 
 
@@ -132,6 +140,7 @@ class TwoFactor:
             settings.totp_attempts,
             settings.totp_window_seconds,
             "Too many wrong two-factor codes for this account.",
+            "Слишком много неверных кодов двухфакторного входа для этого аккаунта.",
         )
         # A signed-in start confirms the password: a stolen access token must not be a
         # way to guess it at leisure.
@@ -139,6 +148,7 @@ class TwoFactor:
             settings.totp_attempts,
             settings.totp_window_seconds,
             "Too many wrong passwords for this account.",
+            "Слишком много неверных паролей для этого аккаунта.",
         )
 
     async def enrolment(self, user_id: str) -> Document | None:
@@ -191,9 +201,13 @@ class TwoFactor:
                 "This account signs in with a code from its authenticator app: pass it as"
                 " `totp` (or a recovery code).",
                 reason=domain.TOTP_REQUIRED,
+                ru=(
+                    "Этот аккаунт входит с кодом из приложения-аутентификатора: передайте его в `totp`"
+                    " (или код восстановления)."
+                ),
             )
         if not await self.passes(enrolment, code):
-            raise UnauthenticatedError(_WRONG, reason=domain.TOTP_INVALID)
+            raise UnauthenticatedError(_WRONG, reason=domain.TOTP_INVALID, ru=_WRONG_RU)
         return True
 
     def enrolment_required(self, user: Document) -> UnauthenticatedError:
@@ -205,6 +219,11 @@ class TwoFactor:
             reason=domain.TOTP_ENROLMENT_REQUIRED,
             enrolmentTicket=ticket,
             ticketExpiresAt=expires.isoformat(),
+            ru=(
+                "Сотрудники входят с двухфакторной проверкой: настройте её через"
+                " startTotpEnrolment(ticket:) и confirmTotpEnrolment(ticket:, code:), передав"
+                f" `extensions.enrolmentTicket` (действует до {expires:%H:%M} UTC)."
+            ),
         )
 
     async def session_refusal(
@@ -221,12 +240,20 @@ class TwoFactor:
                 "This account now signs in with two-factor sign-in: sign in again with login"
                 " and a code from your authenticator app.",
                 reason=domain.TOTP_REQUIRED,
+                ru=(
+                    "Теперь этот аккаунт входит с двухфакторной проверкой: войдите снова через login"
+                    " с кодом из приложения-аутентификатора."
+                ),
             )
         if domain.needs_totp(user["roles"]):
             return UnauthenticatedError(
                 "This account now holds a staff role, which needs two-factor sign-in: sign in"
                 " again with login for an enrolment ticket.",
                 reason=domain.TOTP_ENROLMENT_REQUIRED,
+                ru=(
+                    "Теперь у этого аккаунта роль сотрудника, а для неё нужна двухфакторная проверка:"
+                    " войдите снова через login, чтобы получить билет подключения."
+                ),
             )
         return None
 
@@ -257,6 +284,10 @@ class TwoFactor:
             raise ConflictError(
                 "Two-factor sign-in is on for this account already; an admin resets it"
                 " (resetTotp) when the authenticator is lost.",
+                ru=(
+                    "Двухфакторный вход для этого аккаунта уже включён; если аутентификатор потерян, его"
+                    " сбрасывает администратор (resetTotp)."
+                ),
             )
         uri = totp.otpauth_uri(secret, user["email"], ISSUER)
         return Enrolment(secret, uri, now + timedelta(minutes=PENDING_MINUTES))
@@ -267,21 +298,29 @@ class TwoFactor:
         user_id = user["_id"]
         enrolment = await self.store.totp(user_id)
         if enrolment is not None and enrolment.get("enrolled_at") is not None:
-            raise ConflictError("Two-factor sign-in is on for this account already.")
+            raise ConflictError(
+                "Two-factor sign-in is on for this account already.",
+                ru="Двухфакторный вход для этого аккаунта уже включён.",
+            )
         pending = enrolment.get("pending_secret") if enrolment else None
         if not pending or enrolment is None or _expired(enrolment["pending_at"]):
             raise BadUserInputError(
-                "Start (again) with startTotpEnrolment: no enrolment is waiting.", field="code"
+                "Start (again) with startTotpEnrolment: no enrolment is waiting.",
+                field="code",
+                ru="Начните (заново) с startTotpEnrolment: подключение не ожидается.",
             )
         await self.limits.hit("totp", user_id, self.window)
         step = totp.matching_step(self.box.open(pending, user_id), domain.second_factor(code)[1])
         if step is None:
-            raise BadUserInputError(_WRONG, field="code", reason=domain.TOTP_INVALID)
+            raise BadUserInputError(_WRONG, field="code", reason=domain.TOTP_INVALID, ru=_WRONG_RU)
         await self.limits.give_back("totp", user_id, self.window)
         codes = domain.new_recovery_codes()
         digests = [_recovery_digest(user_id, c) for c in codes]
         if not await self.store.confirm_totp(user_id, pending, step, digests, utcnow()):
-            raise ConflictError("The enrolment changed meanwhile; start it again.")
+            raise ConflictError(
+                "The enrolment changed meanwhile; start it again.",
+                ru="Подключение тем временем изменилось; начните его заново.",
+            )
         return codes
 
     async def regenerate(self, caller: Principal, code: str) -> list[str]:
@@ -289,7 +328,9 @@ class TwoFactor:
         enrolment = await self.store.totp(caller.user_id)
         if enrolment is None or enrolment.get("enrolled_at") is None:
             raise BadUserInputError(
-                "Two-factor sign-in is off for this account: enrol first.", field="totp"
+                "Two-factor sign-in is off for this account: enrol first.",
+                field="totp",
+                ru="Двухфакторный вход для этого аккаунта выключен: сначала подключите его.",
             )
         await self.limits.hit("totp", caller.user_id, self.window)
         kind, value = domain.second_factor(code)
@@ -298,7 +339,7 @@ class TwoFactor:
         codes = domain.new_recovery_codes()
         digests = [_recovery_digest(caller.user_id, c) for c in codes]
         if step is None or not await self.store.use_totp_step(caller.user_id, step, digests):
-            raise BadUserInputError(_WRONG, field="totp", reason=domain.TOTP_INVALID)
+            raise BadUserInputError(_WRONG, field="totp", reason=domain.TOTP_INVALID, ru=_WRONG_RU)
         await self.limits.give_back("totp", caller.user_id, self.window)
         return codes
 
@@ -314,7 +355,9 @@ class TwoFactor:
         ends, the next sign-in enrols again. Audited; False when it was off already."""
         domain.check_totp_reset(caller, user_id)
         if await self.store.get(user_id) is None:
-            raise NotFoundError(f"No user with id '{user_id[:40]}'.")
+            raise NotFoundError(
+                f"No user with id '{user_id[:40]}'.", ru=f"Пользователя с id «{user_id[:40]}» нет."
+            )
         text = domain.clean_text(reason, "reason", domain.MAX_SUSPENSION_REASON)
         entry = audit_log.entry(caller, AuditAction.TOTP_RESET, "User", user_id, reason=text)
 
