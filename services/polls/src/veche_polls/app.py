@@ -63,7 +63,9 @@ def create_app(
         migrations=store.MIGRATIONS,
         outbox_collections=(OUTBOX, store.BALLOTS),
     )
-    poll_store = store.PollStore(runtime.db)
+    poll_store = store.PollStore(
+        runtime.db, cache_seconds=settings.vote_cache_seconds, cache_size=settings.vote_cache_size
+    )
     runtime.attach_consumer(handlers.bind(Reactions(poll_store, settings)))
     key = audit_key(settings)
     folder = _tally_folder(runtime, settings, key)
