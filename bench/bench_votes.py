@@ -46,7 +46,7 @@ APPLIED = re.compile(r"^veche_events_applied_total (\S+)$", re.M)
 STORE_COUNT = re.compile(
     r'^veche_store_command_duration_seconds_count\{command="(\w+)"\} (\S+)$', re.M
 )
-QUIET_SECONDS = 0.5
+QUIET_SECONDS = 1.0
 TARGET_CPU_MS = 10.0  # issue #18: CPU per vote over gateway, polls, users and their stores
 
 # Each thread takes every `threads`-th ballot from its own offset; a ballot past
@@ -138,7 +138,7 @@ async def events_applied(stack: Stack) -> float:
 
 async def settled(stack: Stack, before: float, at_least: int) -> None:
     """Waits until users has applied `at_least` more events and then nothing more for
-    half a second (the votes wrk left in flight), or 120 s. A cheap signal: the
+    QUIET_SECONDS (the votes wrk left in flight), or 120 s. A cheap signal: the
     check by query (`credited`) runs after the CPU window, not in it."""
     deadline, last, quiet = time.monotonic() + 120, -1.0, 0
     while time.monotonic() < deadline and quiet < QUIET_SECONDS / 0.1:
@@ -218,10 +218,14 @@ async def credited(stack: Stack, poll_ids: list[str]) -> tuple[int, int, int]:
 
 
 async def phase(
-    stack: Stack, name: str, batch: list[Ballot], args: argparse.Namespace, pace_ms: float
+    stack: Stack,
+    name: str,
+    batch: list[Ballot],
+    args: argparse.Namespace,
+    pace_ms: float,
+    idle: dict[str, float],
 ) -> Phase:
     processes = pids(stack)
-    idle = await idle_rates(processes)
     script = Path(stack.config.data_dir) / f"{name}.lua"
     script.write_text(lua_script(batch, min(2, args.connections), pace_ms))
     commands = {s: await store_commands(stack, s) for s in ("users", "polls")}
@@ -276,12 +280,18 @@ async def measure(stack: Stack, args: argparse.Namespace) -> list[Phase]:
         ("saturated", args.seconds, 0, args.connections),
         ("paced", args.seconds, 2000 / args.paced, args.connections),  # 2 wrk threads
     ]
-    phases = []
-    for name, seconds, pace_ms, connections in plans:
+    # Every poll first: each one published notifies all the voters (work that is not
+    # a vote's), and that must be over before anything is measured.
+    batches = []
+    for _, seconds, pace_ms, _ in plans:
         rate = args.paced if pace_ms else 300  # more ballots than this machine casts
-        batch = await ballots(admin, voters, int(rate * seconds * 1.2))
+        batches.append(await ballots(admin, voters, int(rate * seconds * 1.2)))
+    await settled(stack, await events_applied(stack), 0)
+    idle = await idle_rates(pids(stack))
+    phases = []
+    for (name, seconds, pace_ms, connections), batch in zip(plans, batches, strict=True):
         run_args = argparse.Namespace(seconds=seconds, connections=connections)
-        phases.append(await phase(stack, name, batch, run_args, pace_ms))
+        phases.append(await phase(stack, name, batch, run_args, pace_ms, idle))
     await gateway.aclose()
     return phases[1:]
 

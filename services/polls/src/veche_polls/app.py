@@ -66,7 +66,7 @@ def create_app(
     poll_store = store.PollStore(
         runtime.db, cache_seconds=settings.vote_cache_seconds, cache_size=settings.vote_cache_size
     )
-    runtime.attach_consumer(handlers.bind(Reactions(poll_store, settings)))
+    runtime.attach_consumer(handlers.bind(Reactions(poll_store, settings)), handlers.lanes)
     key = audit_key(settings)
     folder = _tally_folder(runtime, settings, key)
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
