@@ -22,18 +22,10 @@ from pathlib import Path
 from typing import Any
 
 from veche_kit.mongo import connect
+from veche_stack.ballots import VOTE, Ballot, ballots, registered_voters, signed_in_admin
 from veche_stack.stack import SERVICES, Stack, StackConfig
-from veche_stack.testing import GraphQLClient, fresh_code_async, percentile
+from veche_stack.testing import GraphQLClient, percentile
 
-REGISTER = (
-    "mutation($input: RegisterInput!) { register(input: $input) { accessToken user { id } } }"
-)
-LOGIN = """mutation($e: String!, $p: String!, $t: String) {
-  login(email: $e, password: $p, totp: $t) { accessToken }
-}"""
-CREATE = "mutation($input: CreatePollInput!) { createPoll(input: $input) { id questions { id options { id } } } }"
-PUBLISH = "mutation($id: ID!) { publishPoll(id: $id) { status } }"
-VOTE = "mutation($p: ID!, $a: [AnswerInput!]!) { castVote(pollId: $p, answers: $a) { id } }"
 VOTERS = 40
 
 
@@ -52,35 +44,17 @@ async def run(rates: list[int], seconds: float) -> None:
             await asyncio.to_thread(stack.stop)
 
 
-async def cast(
-    poll_id: str, voter: GraphQLClient, answers: list[dict[str, Any]], latencies: list[float]
-) -> None:
+async def cast(ballot: Ballot, latencies: list[float]) -> None:
     began = time.perf_counter()
-    body = await voter.post(VOTE, {"p": poll_id, "a": answers})
+    body = await ballot.voter.post(VOTE, ballot.variables)
     latencies.append(time.perf_counter() - began)
     assert not body.get("errors"), body
 
 
 async def measure(stack: Stack, rates: list[int], seconds: float) -> None:
     gateway = GraphQLClient(stack.url("gateway") if stack.gateway else stack.url("polls"))
-    email, password = stack.admin_credentials()
-    code = await fresh_code_async(stack.admin_totp_secret(), gateway.url)
-    admin = gateway.as_user(
-        (await gateway.data(LOGIN, {"e": email, "p": password, "t": code}))["login"]["accessToken"]
-    )
-    voters = []
-    for i in range(VOTERS):
-        payload = {
-            "email": f"b{i}-{uuid.uuid4().hex[:6]}@example.ru",
-            "password": "bench voter 1",
-            "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
-            "displayName": f"Голос {i}",
-        }
-        voters.append(
-            gateway.as_user(
-                (await gateway.data(REGISTER, {"input": payload}))["register"]["accessToken"]
-            )
-        )
+    admin = await signed_in_admin(stack, gateway)
+    voters = await registered_voters(gateway, VOTERS)
     users_db = connect(stack.store_url("users"))["veche_users"]
     polls_db = connect(stack.store_url("polls"))["veche_polls"]
     print(
@@ -89,35 +63,15 @@ async def measure(stack: Stack, rates: list[int], seconds: float) -> None:
     )
     for rate in rates:
         total = int(rate * seconds)
-        ballots: list[tuple[str, GraphQLClient, list[dict[str, Any]]]] = []
-        while len(ballots) < total:
-            poll = (
-                await admin.data(
-                    CREATE,
-                    {
-                        "input": {
-                            "title": f"Замер {len(ballots)}",
-                            "audience": {"verifiedOnly": False},  # unverified bench voters
-                            "questions": [
-                                {"text": "?", "kind": "SINGLE_CHOICE", "options": ["Да", "Нет"]}
-                            ],
-                        }
-                    },
-                )
-            )["createPoll"]
-            await admin.data(PUBLISH, {"id": poll["id"]})
-            question = poll["questions"][0]
-            answer = [{"questionId": question["id"], "optionIds": [question["options"][0]["id"]]}]
-            ballots.extend((poll["id"], voter, answer) for voter in voters)
-        ballots = ballots[:total]
-        poll_ids = list(dict.fromkeys(p for p, _, _ in ballots))
+        cast_ballots = await ballots(admin, voters, total)
+        poll_ids = list(dict.fromkeys(b.poll_id for b in cast_ballots))
         latencies: list[float] = []
 
         started = time.monotonic()
         tasks = []
-        for i, ballot in enumerate(ballots):
+        for i, ballot in enumerate(cast_ballots):
             await asyncio.sleep(max(0.0, started + i / rate - time.monotonic()))
-            tasks.append(asyncio.create_task(cast(*ballot, latencies)))
+            tasks.append(asyncio.create_task(cast(ballot, latencies)))
         await asyncio.gather(*tasks)
         achieved = total / (time.monotonic() - started)
         events = {

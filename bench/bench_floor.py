@@ -40,6 +40,7 @@ from veche_stack.broker import amqp_answers
 from veche_stack.processes import Process, free_port
 from veche_stack.stack import DEFAULT_AMQP_URL, mongo_url
 from veche_stack.testing import WRK_POST_LUA, TokenMint, cpu_seconds, serve
+from veche_stack.wrk import run_wrk
 
 CASES = {
     "typename": "{ __typename }",
@@ -81,25 +82,6 @@ class Measured:
         return 1000 * max(self.cpu - self.idle * self.seconds, 0.0) / max(self.requests, 1)
 
 
-async def wrk(url: str, script: Path, connections: int, seconds: float) -> tuple[int, float, int]:
-    """Runs wrk; returns (requests completed, seconds it ran, bad answers + socket errors)."""
-    process = await asyncio.create_subprocess_exec(
-        *("wrk", "-t2", f"-c{connections}", f"-d{max(1, round(seconds))}s"),
-        *("--timeout", "10s", "-s", str(script), url),
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    out = (await asyncio.wait_for(process.communicate(), seconds + 60))[0].decode()
-    done = re.search(r"^\s*(\d+) requests in ([\d.]+)(ms|s|m)", out, re.M)
-    bad = re.search(r"^BAD (\d+)$", out, re.M)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if process.returncode != 0 or not done or not bad:
-        sys.exit(f"wrk failed ({process.returncode}): {out}")
-    window = float(done.group(2)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[done.group(3)]
-    socket_errors = sum(int(n) for n in errors.groups()) if errors else 0
-    return int(done.group(1)), window, int(bad.group(1)) + socket_errors
-
-
 def _py_spy(pid: int, seconds: float, out: Path) -> subprocess.Popen[bytes] | None:
     spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not Path(spy).exists():
@@ -125,17 +107,17 @@ async def measure(
     script = work / f"{len(case)}.lua"
     body = json.dumps({"query": CASES[case]})
     script.write_text(WRK_POST_LUA.format(body=json.dumps(body)))
-    await wrk(url, script, args.connections, args.warmup)
+    await asyncio.to_thread(run_wrk, url, script, args.connections, args.warmup)
     spy = None
     if args.py_spy:
         name = re.sub(r"\W+", "_", case).strip("_")
         spy = _py_spy(pid, args.seconds, Path(args.py_spy) / f"{name}.txt")
     before = cpu_seconds(pid)
-    requests, seconds, bad = await wrk(url, script, args.connections, args.seconds)
+    run = await asyncio.to_thread(run_wrk, url, script, args.connections, args.seconds)
     cpu = cpu_seconds(pid) - before
     if spy is not None:
         spy.wait(timeout=60)
-    return Measured(case, requests, seconds, bad, cpu, idle)
+    return Measured(case, run.requests, run.seconds, run.bad, cpu, idle)
 
 
 async def publish_polls(url: str, mint: TokenMint, count: int) -> None:

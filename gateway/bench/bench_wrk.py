@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -43,6 +42,7 @@ from children import APOLLO, child, npm_ci
 
 from veche_stack.processes import free_port
 from veche_stack.testing import WRK_POST_LUA, cpu_seconds
+from veche_stack.wrk import run_wrk
 
 HERE = Path(__file__).parent
 SUBGRAPHS = ("catalog", "people", "teams")
@@ -120,39 +120,6 @@ class Measured:
         return 1000 * self.subgraph_cpu / max(self.requests, 1)
 
 
-def _latency_ms(text: str, label: str) -> float:
-    match = re.search(rf"^\s*{label}\s+([\d.]+)(us|ms|s)\s*$", text, re.M)
-    if not match:
-        return float("nan")
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[match.group(2)]
-    return float(match.group(1)) * scale
-
-
-def wrk(url: str, script: Path, connections: int, seconds: float) -> tuple[int, int, str]:
-    """Run wrk; return (requests completed, bad responses, its output)."""
-    command = [
-        "wrk",
-        "-t2",
-        f"-c{connections}",
-        f"-d{max(1, round(seconds))}s",
-        "--latency",
-        "--timeout",
-        "10s",
-        "-s",
-        str(script),
-        url,
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, timeout=seconds + 60)
-    out = result.stdout
-    done = re.search(r"^\s*(\d+) requests in ", out, re.M)
-    bad = re.search(r"^BAD (\d+)$", out, re.M)
-    errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", out)
-    if result.returncode != 0 or not done or not bad:
-        sys.exit(f"wrk failed ({result.returncode}): {out}\n{result.stderr}")
-    socket_errors = sum(int(n) for n in errors.groups()) if errors else 0
-    return int(done.group(1)), int(bad.group(1)) + socket_errors, out
-
-
 def measure(
     case: str,
     gateway: Server,
@@ -163,28 +130,22 @@ def measure(
     warmup: float,
 ) -> Measured:
     if warmup > 0:
-        wrk(gateway.url, script, connections, warmup)
+        run_wrk(gateway.url, script, connections, warmup)
     before = cpu_seconds(gateway.process.pid)
     before_sub = sum(cpu_seconds(s.process.pid) for s in subgraphs)
-    began = time.monotonic()
-    requests, bad, out = wrk(gateway.url, script, connections, seconds)
-    elapsed = time.monotonic() - began
+    run = run_wrk(gateway.url, script, connections, seconds)
     cpu = cpu_seconds(gateway.process.pid) - before
     subgraph_cpu = sum(cpu_seconds(s.process.pid) for s in subgraphs) - before_sub
-    duration = re.search(r"requests in ([\d.]+)(ms|s|m)", out)
-    window = elapsed
-    if duration:
-        window = float(duration.group(1)) * {"ms": 0.001, "s": 1.0, "m": 60.0}[duration.group(2)]
     return Measured(
         case,
         gateway.name,
-        requests,
-        window,
-        bad,
+        run.requests,
+        run.seconds,
+        run.bad,
         cpu,
         subgraph_cpu,
-        _latency_ms(out, "50%"),
-        _latency_ms(out, "99%"),
+        run.p50_ms,
+        run.p99_ms,
     )
 
 

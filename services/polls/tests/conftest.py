@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -167,11 +168,9 @@ def polls_settings(
     )
 
 
-@pytest.fixture(scope="session")
-async def polls(
-    mongo_server_url: str, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> AsyncIterator[PollsServer]:
-    settings = polls_settings(mongo_server_url, amqp_url, tmp_path_factory.mktemp("polls"))
+@asynccontextmanager
+async def running(settings: PollsSettings) -> AsyncIterator[PollsServer]:
+    """A polls service with these settings, served on a free port, its consumer bound."""
     mint = TokenMint()
     app = create_app(settings, verifier=mint.verifier())
     async with serve(app) as base:
@@ -182,6 +181,15 @@ async def polls(
         await server.tell_districts()  # audiences name districts from this list
         yield server
         await client.aclose()
+
+
+@pytest.fixture(scope="session")
+async def polls(
+    mongo_server_url: str, amqp_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[PollsServer]:
+    settings = polls_settings(mongo_server_url, amqp_url, tmp_path_factory.mktemp("polls"))
+    async with running(settings) as server:
+        yield server
 
 
 async def handled(polls: PollsServer, envelope: Envelope) -> bool:

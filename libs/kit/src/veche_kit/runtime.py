@@ -115,8 +115,11 @@ class Runtime:
             runtime.attach_consumer(handlers)
         return runtime
 
-    def attach_consumer(self, handlers: Mapping[str, Handler]) -> Consumer:
-        """Adds the service's consumer once its handlers exist (they need the service)."""
+    def attach_consumer(
+        self, handlers: Mapping[str, Handler], lanes: Mapping[str, str] | None = None
+    ) -> Consumer:
+        """Adds the service's consumer once its handlers exist (they need the service);
+        `lanes` is the registry's (`Handlers.lanes`)."""
         self.consumer = Consumer(
             self.client,
             self.db,
@@ -124,6 +127,8 @@ class Runtime:
             handlers,
             max_attempts=self.settings.consumer_max_attempts,
             backoff_seconds=self.settings.consumer_backoff_seconds,
+            lanes=lanes,
+            concurrency=self.settings.consumer_concurrency,
         )
         return self.consumer
 

@@ -56,6 +56,9 @@ class ServiceSettings(BaseSettings):
     )
     outbox_poll_seconds: float = 0.5
     consumer_prefetch: int = 32
+    # Events handled at once, in lanes (veche_kit.lanes): only events whose handler
+    # names a lane go side by side; the rest are handled alone, in order.
+    consumer_concurrency: int = 8
     consumer_max_attempts: int = 5
     consumer_backoff_seconds: float = 0.2
     log_level: str = Field(default="INFO", validation_alias=AliasChoices("LOG_LEVEL", "log_level"))

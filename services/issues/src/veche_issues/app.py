@@ -52,7 +52,7 @@ def create_app(
         outbox_collections=store.EVENT_SOURCES,
     )
     issue_store = store.IssueStore(runtime.db)
-    runtime.attach_consumer(handlers.bind(issue_store))
+    runtime.attach_consumer(handlers.bind(issue_store), handlers.lanes)
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)
     service = IssuesService(issue_store, outbox, settings)
 

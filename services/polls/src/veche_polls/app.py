@@ -63,8 +63,10 @@ def create_app(
         migrations=store.MIGRATIONS,
         outbox_collections=(OUTBOX, store.BALLOTS),
     )
-    poll_store = store.PollStore(runtime.db)
-    runtime.attach_consumer(handlers.bind(Reactions(poll_store, settings)))
+    poll_store = store.PollStore(
+        runtime.db, cache_seconds=settings.vote_cache_seconds, cache_size=settings.vote_cache_size
+    )
+    runtime.attach_consumer(handlers.bind(Reactions(poll_store, settings)), handlers.lanes)
     key = audit_key(settings)
     folder = _tally_folder(runtime, settings, key)
     outbox = Outbox(runtime.client, runtime.db, settings.service_name, runtime.relay)

@@ -111,12 +111,11 @@ class PollsService:
 
     async def get_poll(self, poll_id: str) -> Document:
         """The poll, closed first if its end time has passed; NOT_FOUND if there is none."""
-        poll = await self.store.get(poll_id)
-        if poll is None:
-            raise NotFoundError(
-                f"No poll with id '{poll_id[:40]}'.", ru=f"Опроса с id «{poll_id[:40]}» нет."
-            )
-        return await self.settle(poll)
+        return await self.settle(_found(await self.store.get(poll_id), poll_id))
+
+    async def _poll_to_vote_in(self, poll_id: str) -> Document:
+        """`get_poll` through the vote path's cache (PollsSettings.vote_cache_seconds)."""
+        return await self.settle(_found(await self.store.recent_poll(poll_id), poll_id))
 
     async def polls_by_ids(self, poll_ids: list[str]) -> list[Document | None]:
         """Polls by id (for loaders), each closed first if past its end time."""
@@ -221,6 +220,7 @@ class PollsService:
         )
         update["updated_at"] = utcnow()
         saved = await self.store.update_draft(poll_id, update)
+        self.store.forget_poll(poll_id)
         if saved is None:
             raise InvalidTransitionError(
                 "The poll was published meanwhile; it cannot be changed.",
@@ -253,7 +253,9 @@ class PollsService:
             )
             return saved
 
-        return await self.outbox.transaction(work)
+        saved = await self.outbox.transaction(work)
+        self.store.forget_poll(poll_id)
+        return saved
 
     async def close_poll(self, caller: Principal, poll_id: str) -> Document:
         poll = await self.get_poll(poll_id)
@@ -318,6 +320,7 @@ class PollsService:
 
         saved = await self.outbox.transaction(work)
         if saved is not None:
+            self.store.forget_poll(poll_id)
             await self.folder.fold_poll(poll_id)  # results complete as soon as it closes
         return saved
 
@@ -356,7 +359,9 @@ class PollsService:
             )
             return saved
 
-        return await self.outbox.transaction(work)
+        saved = await self.outbox.transaction(work)
+        self.store.forget_poll(poll_id)
+        return saved
 
     # ───────────────────────── voting ─────────────────────────
 
@@ -365,7 +370,7 @@ class PollsService:
     ) -> Document:
         """One single-document insert: the ballot, its pending event and its pending tally."""
         poll, projected = await asyncio.gather(
-            self.get_poll(poll_id), self.store.voter(caller.user_id)
+            self._poll_to_vote_in(poll_id), self.store.recent_voter(caller.user_id)
         )
         voter = self._voter(caller, projected)
         now = utcnow()
@@ -609,3 +614,11 @@ def _profiles(caller: Principal, projected: Document | None) -> list[Document]:
         if any(profiles[-1].get(k) != v for k, v in token.items()):
             profiles.append({**token, "from": issued_at})
     return profiles
+
+
+def _found(poll: Document | None, poll_id: str) -> Document:
+    if poll is None:
+        raise NotFoundError(
+            f"No poll with id '{poll_id[:40]}'.", ru=f"Опроса с id «{poll_id[:40]}» нет."
+        )
+    return poll

@@ -20,6 +20,13 @@ class PollsSettings(ServiceSettings):
     # Ballots folded into the counters per transaction, and how long the folder idles.
     fold_batch_size: int = 500
     fold_idle_seconds: float = 0.5
+    # castVote reads the poll and the voter's projection through a cache per process
+    # (`PollStore.recent_poll`/`recent_voter`): a change made by another instance
+    # reaches this one's votes within this many seconds (this instance's own writes
+    # and the events it applies at once). A poll's end time is still exact: it is
+    # checked against the clock. 0 turns the cache off.
+    vote_cache_seconds: float = 1.0
+    vote_cache_size: int = 10_000
     # Demo polls, created once the demo admin's `user.registered` event arrives.
     demo_data: bool = False
     # PEM of the Ed25519 key that signs polls' tree heads (published at

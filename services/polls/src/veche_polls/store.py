@@ -24,6 +24,7 @@ from typing import Any
 from pymongo import ASCENDING, DESCENDING, IndexModel, ReturnDocument
 
 from veche_kit import export, mongo
+from veche_kit.memo import BriefCaches
 from veche_kit.migrations import Migration
 from veche_kit.mongo import Database, Document, Session
 from veche_kit.outbox import PENDING_INDEX
@@ -80,8 +81,25 @@ MIGRATIONS: list[Migration] = []
 class PollStore:
     """The polls service's collections: documents in, documents out."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, *, cache_seconds: float = 0.0, cache_size: int = 1) -> None:
         self.db = db
+        # The vote path's two reads (see PollsSettings.vote_cache_seconds). The service
+        # forgets a poll once its change commits; a voter's projection is forgotten
+        # here as it is written (by this process's consumer).
+        self._polls: BriefCaches[str, Document | None] = BriefCaches(cache_seconds, cache_size)
+        self._voters: BriefCaches[str, Document | None] = BriefCaches(cache_seconds, cache_size)
+
+    async def recent_poll(self, poll_id: str) -> Document | None:
+        """`get`, up to `cache_seconds` old. The document is shared: never change it."""
+        return await self._polls.get(poll_id, lambda: self.get(poll_id))
+
+    async def recent_voter(self, user_id: str) -> Document | None:
+        """`voter`, up to `cache_seconds` old. The document is shared: never change it."""
+        return await self._voters.get(user_id, lambda: self.voter(user_id))
+
+    def forget_poll(self, poll_id: str) -> None:
+        """After a change to the poll has committed: this process's next vote reads it."""
+        self._polls.forget(poll_id)
 
     # ───────────────────────── polls ─────────────────────────
 
@@ -273,6 +291,7 @@ class PollStore:
         """Forgets the person: the projection becomes a tombstone (so a late or replayed
         profile event projects nothing), and their ballots stay counted, each linked to
         a fresh pseudonym instead. Returns how many ballots were unlinked."""
+        self._voters.forget(user_id)
         await self.db[VOTERS].replace_one(
             {"_id": user_id},
             {"_id": user_id, "erased_at": at, "at": at},
@@ -297,6 +316,7 @@ class PollStore:
 
         `profiles` keeps the last few (district, birth year) pairs with when each began,
         so a poll's audience is checked against the profile as of its publication."""
+        self._voters.forget(user_id)
         voters = self.db[VOTERS]
         profile = {
             "district_id": fields.get("district_id"),

@@ -90,7 +90,7 @@ def create_app(
     if verifier.stale is not None:
         # The same record: a sign-out (or a TOTP reset) takes effect at once.
         service.stale = service.two_factor.stale = verifier.stale
-    runtime.attach_consumer(handlers.bind(Reactions(service)))
+    runtime.attach_consumer(handlers.bind(Reactions(service)), handlers.lanes)
     _on_start_and_background(runtime, service, settings)
 
     async def jwks(_: Request) -> Response:

@@ -133,7 +133,8 @@ class Reactions:
 
     # ───────────────────────── polls ─────────────────────────
 
-    @handlers.on(PollVoteCast)
+    # Side by side per voter: it touches only the voter's points and poll record.
+    @handlers.on(PollVoteCast, lane="voter_id")
     async def on_poll_vote_cast(
         self, event: PollVoteCast, envelope: Envelope, session: Session
     ) -> None:
