@@ -27,3 +27,21 @@ def test_the_root_types_say_the_same_in_every_subgraph(name: str) -> None:
         QUERY_DESCRIPTION,
         MUTATION_DESCRIPTION,
     )
+
+
+LIVE_FIELDS = {
+    "polls": ("pollResults", "pollId"),
+    "issues": ("issueUpdated", "id"),
+    "users": ("myNotifications", None),
+}
+
+
+@pytest.mark.parametrize("name", LIVE_FIELDS)
+def test_the_subscription_type_and_its_fields_are_described(name: str) -> None:
+    subscription = SUBGRAPHS[name]._schema.subscription_type
+    assert subscription is not None
+    assert subscription.description
+    field_name, argument = LIVE_FIELDS[name]
+    field = subscription.fields[field_name]
+    assert field.description
+    assert argument is None or field.args[argument].description

@@ -19,6 +19,7 @@ preflighted request can (`PREFLIGHT_HEADERS`); a POST otherwise needs
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import json
 import logging
@@ -33,23 +34,26 @@ import orjson
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.middleware.cors import CORSMiddleware
-from starlette.requests import Request
+from starlette.requests import HTTPConnection, Request
 from starlette.responses import JSONResponse, PlainTextResponse, RedirectResponse, Response
-from starlette.routing import Route
+from starlette.routing import Route, WebSocketRoute
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocket
 
+from veche_gateway import sse, ws
 from veche_gateway.errors import (
     INTERNAL,
     QUERY_TOO_COMPLEX,
     RESPONSE_TOO_LARGE,
     RequestError,
 )
-from veche_gateway.gateway import Gateway, GraphQLRequest
+from veche_gateway.gateway import Gateway, GraphQLRequest, NotASubscription
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
 from veche_gateway.language import language, language_var, said
 from veche_gateway.passthrough import open311_route
 from veche_gateway.photos import photo_routes
 from veche_gateway.settings import Settings
+from veche_gateway.subscriptions import LiveLimit, SubscriptionFailed
 
 log = logging.getLogger("veche_gateway")
 
@@ -284,10 +288,28 @@ def _is_admin(request: Request, settings: Settings) -> bool:
     return bool(secret) and hmac.compare_digest(given.encode(), secret.encode())
 
 
+def _forwarded(connection: HTTPConnection) -> dict[str, str]:
+    """What the subgraphs get of the client's request (or WebSocket upgrade) headers."""
+    request_id = connection.headers.get("x-request-id", "")
+    if not _REQUEST_ID.fullmatch(request_id):
+        request_id = uuid.uuid4().hex  # absent or unsafe to pass on
+    forwarded = {"X-Request-Id": request_id}
+    for name in FORWARDED_HEADERS:
+        if name in connection.headers:
+            forwarded[name] = connection.headers[name]
+    # The subgraphs rate-limit per client: pass on who called, as a proxy does.
+    client = connection.client
+    hops = [connection.headers.get("x-forwarded-for"), client and client.host]
+    forwarded["X-Forwarded-For"] = ", ".join(h for h in hops if h)
+    return forwarded
+
+
 def create_app(settings: Settings | None = None, gateway: Gateway | None = None) -> Starlette:
     settings = settings or Settings()
     gateway = gateway or Gateway(settings)
     graphiql = GraphiQLFiles(settings.graphiql_dir) if settings.graphiql else None
+    # WebSockets and event streams open per client address (ws.py, sse.py).
+    live_limit = LiveLimit(settings.max_live_connections_per_client)
     # Non-GraphQL routes passed to a subgraph (Open311) have a client of their own.
     passthrough = httpx.AsyncClient(timeout=settings.fetch_timeout_seconds)
 
@@ -307,28 +329,29 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     async def graphql(request: Request) -> Response:
         if graphiql is not None and wants_page(request):
             return graphiql.page(request)
-        request_id = request.headers.get("x-request-id", "")
-        if not _REQUEST_ID.fullmatch(request_id):
-            request_id = uuid.uuid4().hex  # absent or unsafe to pass on
+        forwarded = _forwarded(request)
+        request_id = forwarded["X-Request-Id"]
         strict = GRAPHQL_RESPONSE in request.headers.get("accept", "")
         media_type = GRAPHQL_RESPONSE if strict else "application/json"
         headers = {"X-Request-Id": request_id}
-        forwarded = {"X-Request-Id": request_id}
-        for name in FORWARDED_HEADERS:
-            if name in request.headers:
-                forwarded[name] = request.headers[name]
-        # The subgraphs rate-limit per client: pass on who called, as a proxy does.
-        hops = [request.headers.get("x-forwarded-for"), request.client and request.client.host]
-        forwarded["X-Forwarded-For"] = ", ".join(h for h in hops if h)
         try:
             _check_request(request)
             params = await _params(request, settings.max_body_bytes)
+            if sse.wanted(request):
+                # urql and others accept an event stream for every operation: a query
+                # or mutation gets its one answer as JSON
+                with contextlib.suppress(NotASubscription):
+                    return sse.open_stream(
+                        request, gateway, _graphql_request(params), forwarded, live_limit
+                    )
             body = await gateway.execute(
                 _graphql_request(params),
                 forwarded,
                 allow_mutations=request.method == "POST",
                 with_plan=_is_admin(request, settings),
             )
+        except SubscriptionFailed as failed:
+            return ORJSONResponse({"errors": failed.errors}, 400, headers, "application/json")
         except RequestError as exc:
             # GraphQL-over-HTTP: plain JSON clients get 200 for GraphQL-level refusals
             status = 200 if exc.graphql_level and not strict else exc.status
@@ -352,6 +375,9 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             error = _too_large(len(encoded), settings.max_response_bytes)
             encoded = encode({"errors": [error], "data": None})
         return Response(encoded, 200, headers, media_type)
+
+    async def graphql_socket(websocket: WebSocket) -> None:
+        await ws.serve(websocket, gateway, live_limit, _forwarded(websocket))
 
     async def schema_sdl(request: Request) -> Response:
         supergraph = gateway.supergraph
@@ -409,6 +435,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     routes = [
         Route("/", home, methods=["GET"]),
         Route("/graphql", graphql, methods=["GET", "POST"]),
+        WebSocketRoute("/graphql", graphql_socket),
         Route("/schema.graphql", schema_sdl, methods=["GET"]),
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),

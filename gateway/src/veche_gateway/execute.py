@@ -38,7 +38,7 @@ from graphql import (
 )
 
 from veche_gateway.breaker import CircuitBreaker, CircuitOpen
-from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE
+from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE, PlanError
 from veche_gateway.language import said
 from veche_gateway.plan_tree import (
     TYPENAME_KEY,
@@ -173,16 +173,25 @@ class Executor:
             await self._node(run, plan.node, variables, headers)
         if shaper.needs_executor:
             return self._execute(run, schema, document, operation_name, variables)
-        data, shaped = shaper.shape(run.raw, run.covered)
-        errors = run.errors
-        for error in shaped:
-            error["extensions"] = {"code": INTERNAL, **(error.get("extensions") or {})}
-            errors.append(error)
-        response: dict[str, Any] = {}
-        if errors:
-            response["errors"] = errors
-        response["data"] = data
-        return response
+        return _shaped(run, shaper)
+
+    async def run_event(
+        self,
+        plan: QueryPlan,
+        shaper: Shaper,
+        body: Mapping[str, Any],
+        variables: Mapping[str, Any],
+        headers: Mapping[str, str],
+    ) -> dict[str, Any]:
+        """One event of a subscription: `body` is what the owning subgraph sent for the
+        plan's root fetch; the rest of the plan (other subgraphs' fields) runs as a
+        query's does, and the response is shaped the same way."""
+        root, rest = subscription_root(plan)
+        run = _Run()
+        _absorb_root(run, root, body)
+        for node in rest:
+            await self._node(run, node, variables, headers)
+        return _shaped(run, shaper)
 
     async def _node(
         self,
@@ -244,19 +253,7 @@ class Executor:
             _log_unavailable(headers, exc)
             run.unavailable(exc, keys)
             return
-        data = body.get("data")
-        if isinstance(data, dict):
-            _rename(data, fetch)
-            merge(run.raw, data)
-        elif body.get("errors"):
-            # The subgraph propagated a non-null root field's error to `data: null`:
-            # its errors explain every field of this fetch, which need no error of ours.
-            run.covered.extend(keys)
-        for error in body.get("errors") or ():
-            path = error.get("path") if isinstance(error, dict) else None
-            run.subgraph_error(
-                fetch.subgraph, error, tuple(path) if isinstance(path, list) else None, keys
-            )
+        _absorb_root(run, fetch, body)
 
     async def _entities(
         self,
@@ -350,6 +347,48 @@ class Executor:
             response["errors"] = errors
         response["data"] = result.data
         return response
+
+
+def subscription_root(plan: QueryPlan) -> tuple[Fetch, tuple[PlanNode, ...]]:
+    """A subscription's plan: its root fetch (one field of one subgraph), then the rest."""
+    node = plan.node
+    if isinstance(node, Fetch):
+        return node, ()
+    if isinstance(node, Sequence) and node.nodes and isinstance(node.nodes[0], Fetch):
+        return node.nodes[0], node.nodes[1:]
+    raise PlanError("A subscription must select one field of one subgraph at its root")
+
+
+def _absorb_root(run: _Run, fetch: Fetch, body: Mapping[str, Any]) -> None:
+    """A root fetch's answer merged into the raw tree, its errors at their paths."""
+    keys: list[Path] = [(k,) for k in fetch.response_keys]
+    data = body.get("data")
+    if isinstance(data, dict):
+        _rename(data, fetch)
+        merge(run.raw, data)
+    elif body.get("errors"):
+        # The subgraph propagated a non-null root field's error to `data: null`:
+        # its errors explain every field of this fetch, which need no error of ours.
+        run.covered.extend(keys)
+    for error in body.get("errors") or ():
+        path = error.get("path") if isinstance(error, dict) else None
+        run.subgraph_error(
+            fetch.subgraph, error, tuple(path) if isinstance(path, list) else None, keys
+        )
+
+
+def _shaped(run: _Run, shaper: Shaper) -> dict[str, Any]:
+    """The client's response from the raw tree: shaped, every error coded."""
+    data, shaped = shaper.shape(run.raw, run.covered)
+    errors = run.errors
+    for error in shaped:
+        error["extensions"] = {"code": INTERNAL, **(error.get("extensions") or {})}
+        errors.append(error)
+    response: dict[str, Any] = {}
+    if errors:
+        response["errors"] = errors
+    response["data"] = data
+    return response
 
 
 def _rename(data: dict[str, Any], fetch: Fetch) -> None:

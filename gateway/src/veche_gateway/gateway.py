@@ -48,7 +48,7 @@ from graphql import (
     validate,
     visit,
 )
-from graphql.execution.values import get_variable_values
+from graphql.execution.values import VariableValues, get_variable_values
 from graphql.language import Visitor
 from graphql.validation.rules import overlapping_fields_can_be_merged as overlapping_fields
 from graphql.validation.validate import ValidationAbortedError
@@ -140,6 +140,19 @@ class Prepared:
     document: DocumentNode
     operation: OperationDefinitionNode
     condition_variables: tuple[str, ...]  # variables read by @skip/@include
+
+
+class NotASubscription(RequestError):
+    """`plan_subscription` was given a query or mutation (run it with `execute`)."""
+
+
+@dataclass(frozen=True)
+class LiveOperation:
+    """A planned subscription: what each of its events needs."""
+
+    plan: QueryPlan
+    shaper: Shaper
+    variables: dict[str, Any]
 
 
 @dataclass
@@ -567,6 +580,59 @@ class Gateway:
             response.setdefault("extensions", {})["queryPlan"] = print_plan(plan)
         return response
 
+    def plan_subscription(self, request: GraphQLRequest) -> LiveOperation:
+        """A subscription, checked as a query is (persisted query, parse, structure,
+        validation, variables, depth/alias/cost limits) and planned by the same planner:
+        its root fetch goes to the owning subgraph, the rest runs per event. Raises
+        `RequestError` when refused, or when the document is not a subscription."""
+        supergraph = self._live_supergraph()
+        resolved = self.apq.resolve(request.query, request.extensions)
+        query = resolved.query
+        if not query:
+            raise RequestError("The request has no query", BAD_USER_INPUT, graphql_level=False)
+        prepared = self._prepare(supergraph, query, sha256(query), request.operation_name)
+        if prepared.operation.operation != OperationType.SUBSCRIPTION:
+            raise NotASubscription("A query or mutation: it is answered as one response")
+        coerced = get_variable_values(
+            supergraph.schema, prepared.operation.variable_definitions or (), request.variables
+        )
+        if isinstance(coerced, list):
+            raise _graphql_errors(coerced)
+        normalized = self._within_limits(supergraph, prepared, coerced)
+        if resolved.digest is not None:
+            self.apq.register(resolved.digest, query)
+        try:
+            plan = build_plan(supergraph, normalized)
+        except PlanError as exc:
+            raise RequestError(str(exc), INTERNAL) from None
+        return LiveOperation(plan, Shaper(supergraph.schema, normalized), request.variables)
+
+    def _within_limits(
+        self, supergraph: Supergraph, prepared: Prepared, coerced: VariableValues
+    ) -> NormalizedOperation:
+        """The operation normalized, refused past the depth, alias, field and cost limits."""
+        normalized = normalize(supergraph.schema, prepared.document, prepared.operation, coerced)
+        measured = measure(
+            supergraph.schema,
+            normalized,
+            coerced.coerced,
+            self.settings.default_list_size,
+            supergraph.demand,
+        )
+        enforce(measured, self.limits)
+        return normalized
+
+    def _live_supergraph(self) -> Supergraph:
+        supergraph = self.supergraph
+        if supergraph is None:
+            raise RequestError(
+                "The gateway has no supergraph yet: no subgraph could be composed",
+                INTERNAL,
+                status=503,
+                graphql_level=False,
+            )
+        return supergraph
+
     def _prepare(
         self, supergraph: Supergraph, query: str, digest: str, operation_name: str | None
     ) -> Prepared:
@@ -638,8 +704,10 @@ _REFUSALS: dict[str, dict[str, Any]] = {
         "graphql_level": False,
     },
     "subscription": {
-        "message": "Subscriptions are not supported over HTTP by this gateway",
-        "ru": "Подписки (subscription) этот шлюз по HTTP не обслуживает",
+        "message": "Subscriptions are served over WebSocket (graphql-transport-ws) or as an"
+        " event stream (POST with Accept: text/event-stream), not as a JSON answer",
+        "ru": "Подписки (subscription) работают по WebSocket (graphql-transport-ws) или"
+        " потоком событий (POST с Accept: text/event-stream), а не ответом в JSON",
     },
     "mutation over GET": {
         "message": "Mutations are only accepted over POST",

@@ -109,6 +109,13 @@ class Settings(BaseSettings):
     photos_subgraph: str = "issues"
     max_upload_bytes: int = Field(default=20 * 1024 * 1024, ge=1)
 
+    # Subscriptions (ws.py, sse.py): at most this many per WebSocket, this many open
+    # WebSockets and event streams per client address; a socket that sends no
+    # connection_init this long after opening is closed (4408).
+    max_subscriptions_per_connection: int = Field(default=20, ge=1)
+    max_live_connections_per_client: int = Field(default=50, ge=1)
+    connection_init_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @field_validator("subgraphs", mode="before")
     @classmethod
     def _subgraphs(cls, value: object) -> object:

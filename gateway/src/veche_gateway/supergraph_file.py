@@ -75,7 +75,11 @@ FEDERATION_LINK = (
     '"@tag", "@interfaceObject", "@listSize", "@cost"])\n\n'
 )
 _SPEC_URL = re.compile(r"^https?://specs\.apollo\.dev/(?P<name>[a-z_]+)/(?P<version>v\d+\.\d+)/?$")
-_ROOTS = {OperationType.QUERY: "Query", OperationType.MUTATION: "Mutation"}
+_ROOTS = {
+    OperationType.QUERY: "Query",
+    OperationType.MUTATION: "Mutation",
+    OperationType.SUBSCRIPTION: "Subscription",  # served by ws.py and sse.py
+}
 
 
 class SupergraphFileError(CompositionError):
@@ -218,10 +222,7 @@ def _read_graphs(document: DocumentNode, names: _Names) -> dict[str, tuple[str, 
 def _read_roots(document: DocumentNode) -> dict[OperationType, str]:
     for definition in document.definitions:
         if isinstance(definition, SchemaDefinitionNode):
-            roots = {o.operation: o.type.name.value for o in definition.operation_types}
-            if OperationType.SUBSCRIPTION in roots:
-                raise SupergraphFileError("subscriptions are not supported")
-            return roots
+            return {o.operation: o.type.name.value for o in definition.operation_types}
     return dict(_ROOTS)
 
 

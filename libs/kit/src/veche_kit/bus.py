@@ -174,6 +174,21 @@ class EventBus:
             await queue.bind(self._exchange, routing_key=key)
         return queue
 
+    async def declare_private_queue(
+        self, name: str, routing_keys: Iterable[str]
+    ) -> AbstractRobustQueue:
+        """A queue of this process alone (`veche_kit.live`): exclusive, deleted with the
+        connection, bound to `routing_keys`; the robust channel declares it again after
+        a reconnect."""
+        assert self._channel is not None
+        assert self._exchange is not None
+        queue = await self._channel.declare_queue(
+            name, durable=False, exclusive=True, auto_delete=True
+        )
+        for key in routing_keys:
+            await queue.bind(self._exchange, routing_key=key)
+        return queue
+
     async def dead_letter_depth(self) -> int | None:
         """Messages parked in this service's dead-letter queue; None when unknown."""
         if self._connection is None or not self.connected:

@@ -118,6 +118,9 @@ def _coded(error: GraphQLError) -> GraphQLError:
     )
 
 
+coded = _coded  # for streams that skip the extension (`veche_kit.live_ws`)
+
+
 class ErrorCodes(SchemaExtension):
     """Gives every error a stable `extensions.code` and a message a person can act on."""
 
@@ -265,16 +268,39 @@ class RequestContext:
     loaders: dict[str, Any] = field(default_factory=dict)
     limits: OperationLimits = field(default_factory=OperationLimits)
     memo: dict[Hashable, asyncio.Future[Any]] = field(default_factory=dict)
+    # A websocket's `connection_init` payload (Strawberry sets it); its `Authorization`
+    # stands in for the header a browser cannot put on a websocket.
+    connection_params: dict[str, Any] | None = None
     _principal: Principal | None = None
     _resolved: bool = False
 
     async def principal(self) -> Principal | None:
         """The caller, or None when no token was sent; UNAUTHENTICATED for a bad token."""
         if not self._resolved:
-            token = bearer_token(self.request.headers.get("authorization"))
+            token = bearer_token(self._authorization())
             self._principal = await self.verifier.verify(token) if token else None
             self._resolved = True
         return self._principal
+
+    def _authorization(self) -> str | None:
+        given = self.request.headers.get("authorization")
+        if given is None and self.connection_params is not None:
+            param = self.connection_params.get("Authorization")
+            given = param if isinstance(param, str) else None
+        return given
+
+    async def recheck(self) -> None:
+        """Verify the caller's token again (a subscription lives longer than a request):
+        UNAUTHENTICATED once it has expired, or the user signed out or changed role."""
+        if self._resolved and self._principal is not None:
+            self._resolved = False
+            await self.principal()
+
+    def renew(self) -> None:
+        """Forget what was loaded: a subscription's next update reads the store again
+        (its context lives as long as its socket)."""
+        self.loaders.clear()
+        self.memo.clear()
 
     async def require_user(self) -> Principal:
         principal = await self.principal()

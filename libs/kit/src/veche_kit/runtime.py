@@ -25,12 +25,13 @@ from pymongo import AsyncMongoClient, IndexModel
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import BaseRoute, Route
+from starlette.routing import BaseRoute, Route, WebSocketRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.exceptions import MissingQueryError
 from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.schema.exceptions import CannotGetOperationTypeError, InvalidOperationTypeError
+from strawberry.subscriptions import GRAPHQL_TRANSPORT_WS_PROTOCOL
 from strawberry.types import ExecutionResult
 from strawberry.types.graphql import OperationType
 
@@ -41,6 +42,12 @@ from veche_kit.graphql import RequestContext
 from veche_kit.graphql_http import JSON_TYPE, Refused, read_graphql_request, refusal
 from veche_kit.language import Language, language, language_var, said
 from veche_kit.limits import OperationLimits
+from veche_kit.live import LiveFeed, LiveHub, TopicsOf
+from veche_kit.live_ws import (
+    CONNECTION_INIT_WAIT,
+    DEFAULT_MAX_SUBSCRIPTIONS,
+    CodedTransportWSHandler,
+)
 from veche_kit.logs import request_id_var
 from veche_kit.metrics import MetricsMiddleware, ServiceMetrics, State
 from veche_kit.migrations import Migration, migrate
@@ -137,6 +144,14 @@ class Runtime:
         `start()` (after `on_start`, once the bus, relay and consumer are started), cancelled
         and awaited in `stop()`, last started first, before they close."""
         self.background[name] = work
+
+    def live_hub(self, routes: Mapping[str, TopicsOf], interval_seconds: float) -> LiveHub[Any]:
+        """A hub for this service's subscriptions, fed by its own queue (`veche_kit.live`)
+        bound to `routes`' event types; its subscriptions end when the runtime stops."""
+        hub: LiveHub[Any] = LiveHub(interval_seconds)
+        LiveFeed(self.bus, hub, routes).start()
+        self.run_in_background("live-hub", hub.hold)
+        return hub
 
     async def start(self) -> None:
         await migrate(self.db, self.migrations)  # refuses a store newer than this code
@@ -281,7 +296,11 @@ class SubgraphApp(GraphQL[RequestContext, None]):
     """Strawberry's ASGI app with Veche's context; no IDE (the gateway serves GraphiQL).
     Reads the request itself (`graphql_http`: POST JSON only, bounded, well-formed),
     answers every refusal as a coded GraphQL error, and counts each error's
-    `extensions.code` in the service's metrics."""
+    `extensions.code` in the service's metrics. Subscriptions are Strawberry's over
+    `graphql-transport-ws` on the same path (`veche_kit.live` feeds them), their
+    errors coded like a POST's."""
+
+    graphql_transport_ws_handler_class = CodedTransportWSHandler
 
     def __init__(
         self,
@@ -289,15 +308,23 @@ class SubgraphApp(GraphQL[RequestContext, None]):
         context_factory: ContextFactory,
         metrics: ServiceMetrics,
         limits: OperationLimits | None = None,
+        max_subscriptions: int = DEFAULT_MAX_SUBSCRIPTIONS,
     ) -> None:
-        super().__init__(schema, graphql_ide=None, allow_queries_via_get=False)
+        super().__init__(
+            schema,
+            graphql_ide=None,
+            allow_queries_via_get=False,
+            subscription_protocols=(GRAPHQL_TRANSPORT_WS_PROTOCOL,),
+            connection_init_wait_timeout=CONNECTION_INIT_WAIT,
+            max_subscriptions_per_connection=max_subscriptions,
+        )
         self.context_factory = context_factory
         self.metrics = metrics
         self.limits = limits or OperationLimits()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":  # no subscriptions: nothing to serve over a websocket
-            await send({"type": "websocket.close", "code": 1008})
+        if scope["type"] == "websocket":
+            await super().__call__(scope, receive, send)
             return
         request = Request(scope, receive)
         response: Response
@@ -406,6 +433,7 @@ def build_app(
     app = Starlette(
         routes=[
             Route("/graphql", graphql_app, methods=["GET", "POST"]),
+            WebSocketRoute("/graphql", graphql_app),
             Route("/health", health),
             Route("/ready", ready),
             Route("/metrics", metrics),

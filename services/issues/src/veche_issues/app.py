@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.routing import BaseRoute
 
-from veche_issues import moderation_store, open311, store, upload_routes, upload_store
+from veche_issues import live, moderation_store, open311, store, upload_routes, upload_store
 from veche_issues.consumers import handlers
 from veche_issues.context import IssuesContext
 from veche_issues.loaders import IssueLoaders
@@ -15,6 +17,7 @@ from veche_issues.seed import load_reference_data
 from veche_issues.service import IssuesService
 from veche_issues.settings import IssuesSettings
 from veche_kit.auth import TokenVerifier, jwks_over_http
+from veche_kit.live import LiveHub
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import Outbox
 from veche_kit.periodic import Lease, every
@@ -37,6 +40,26 @@ def _routes(
         *open311.routes(service, settings.open311_jurisdiction),
         *upload_routes.routes(service.photos, verifier),
     ]
+
+
+def _contexts(
+    verifier: TokenVerifier,
+    service: IssuesService,
+    issue_store: store.IssueStore,
+    hub: LiveHub[None],
+) -> Callable[[Request], IssuesContext]:
+    """Each request's (or subscription socket's) context."""
+
+    def context(request: Request) -> IssuesContext:
+        return IssuesContext(
+            request=request,
+            verifier=verifier,
+            service=service,
+            batches=IssueLoaders(issue_store),
+            live=hub,
+        )
+
+    return context
 
 
 def create_app(
@@ -64,15 +87,11 @@ def create_app(
         lambda: every(settings.sweep_seconds, service.sweep, lease=lease, first_wait=True),
     )
 
-    def context(request: Request) -> IssuesContext:
-        return IssuesContext(
-            request=request, verifier=verifier, service=service, batches=IssueLoaders(issue_store)
-        )
-
+    hub = runtime.live_hub(live.ROUTES, settings.live_interval_ms / 1000)
     app = build_app(
         runtime,
         schema,
-        context_factory=context,
+        context_factory=_contexts(verifier, service, issue_store, hub),
         routes=_routes(service, settings, verifier),
     )
     app.state.service = service

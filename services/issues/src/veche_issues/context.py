@@ -9,12 +9,24 @@ from strawberry.types import Info
 from veche_issues.loaders import IssueLoaders
 from veche_issues.service import IssuesService
 from veche_kit.graphql import RequestContext
+from veche_kit.live import LiveHub
 
 
 @dataclass
 class IssuesContext(RequestContext):
     service: IssuesService | None = None
     batches: IssueLoaders | None = None
+    live: LiveHub[None] | None = None  # Subscription.issueUpdated (`veche_issues.live`)
+
+    @property
+    def live_hub(self) -> LiveHub[None]:
+        assert self.live is not None
+        return self.live
+
+    def renew(self) -> None:
+        super().renew()
+        if self.batches is not None:
+            self.batches = IssueLoaders(self.batches.store)
 
     @property
     def issues(self) -> IssuesService:

@@ -7,6 +7,7 @@ they are references by id that the gateway resolves there. Issues extends
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import datetime
 from typing import Annotated
@@ -16,7 +17,7 @@ from strawberry.federation.schema_directives import Key
 from strawberry.federation.types import FieldSet
 from strawberry.scalars import JSON
 
-from veche_issues import domain
+from veche_issues import domain, live
 from veche_issues.catalogue_schema import CatalogueMutations, CatalogueQueries, Category
 from veche_issues.context import IssuesInfo
 from veche_issues.moderation import is_moderator, may_see, scope_of
@@ -1267,8 +1268,23 @@ class Mutation(ModerationMutations, StaffMutations, CatalogueMutations):
         return Issue.from_doc(await info.context.issues.reopen(caller, str(id), reason))
 
 
+@strawberry.type(
+    description="Live updates over graphql-transport-ws (WebSocket) or Server-Sent Events at the gateway's /graphql. Each field first sends the current state, then a new one after changes; on reconnect, subscribe again (the first message is the state at that moment)."
+)
+class Subscription:
+    @strawberry.subscription(
+        description="An issue, now and then after each change: its status, supports, comments, solver or resolution (select e.g. `status supportersCount comments { totalCount }`). At most one update per issue every ISSUES_LIVE_INTERVAL_MS (500 ms by default). NOT_FOUND for an issue there is none of, or that a moderator hid from you."
+    )
+    async def issue_updated(self, info: IssuesInfo, id: IssueId) -> AsyncIterator[Issue | None]:
+        async for document in live.watch_issue(info.context, str(id)):
+            yield Issue.from_doc(document)
+
+
 schema = FederatedSchema(
-    query=Query, mutation=Mutation, types=[User, Issue, Department, District, PersonalData]
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[User, Issue, Department, District, PersonalData],
 )
 
 

@@ -37,6 +37,8 @@ class IssuesSettings(ServiceSettings):
     verified_supports_by_category: dict[str, bool] = Field(default_factory=dict)
     # How often the sweep closes waiting issues, repairs counters, reloads holidays.
     sweep_seconds: float = Field(default=60.0, gt=0)
+    # Subscription.issueUpdated: at most one update per issue this often.
+    live_interval_ms: int = Field(default=500, ge=10)
     # The Open311 jurisdiction_id this city answers to (a request naming another is refused).
     open311_jurisdiction: str = "veche.local"
     # Reports one Open311 partner key may file per hour (RATE_LIMITED beyond, as 429).

@@ -15,7 +15,7 @@ from veche_kit.outbox import OUTBOX, Outbox
 from veche_kit.periodic import Lease, every
 from veche_kit.runtime import Runtime, build_app, serve
 from veche_kit.signing import SigningKey
-from veche_polls import store
+from veche_polls import live, store
 from veche_polls.consumers import Reactions, handlers
 from veche_polls.loaders import PollLoaders
 from veche_polls.schema import PollsContext, schema
@@ -73,10 +73,15 @@ def create_app(
     service = PollsService(poll_store, outbox, settings, folder)
     runtime.run_in_background("tally-folder", folder.run)
     _close_on_schedule(runtime, service, settings.close_check_seconds)
+    hub = runtime.live_hub(live.ROUTES, settings.live_interval_ms / 1000)
 
     def context(request: Request) -> PollsContext:
         return PollsContext(
-            request=request, verifier=verifier, service=service, batches=PollLoaders(service)
+            request=request,
+            verifier=verifier,
+            service=service,
+            batches=PollLoaders(service),
+            live=hub,
         )
 
     async def jwks(_: Request) -> Response:

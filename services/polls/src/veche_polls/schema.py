@@ -7,6 +7,7 @@ are referenced only, as key stubs this subgraph does not resolve.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Any
@@ -37,8 +38,9 @@ from veche_kit.graphql import (
     public_enum,
 )
 from veche_kit.inputs import ID_CHARS, bounded
+from veche_kit.live import LiveHub
 from veche_kit.mongo import Document
-from veche_polls import domain
+from veche_polls import domain, live
 from veche_polls.audit import TreeHead, canonical
 from veche_polls.domain import AnswerDraft, QuestionDraft
 from veche_polls.errors import PollNotActiveError
@@ -50,11 +52,17 @@ from veche_polls.service import AudienceDraft, NewPoll, PollsService
 class PollsContext(RequestContext):
     service: PollsService | None = None
     batches: PollLoaders | None = None
+    live: LiveHub[None] | None = None
 
     @property
     def polls(self) -> PollsService:
         assert self.service is not None
         return self.service
+
+    @property
+    def live_hub(self) -> LiveHub[None]:
+        assert self.live is not None
+        return self.live
 
     @property
     def poll_loaders(self) -> PollLoaders:
@@ -1038,10 +1046,34 @@ class Mutation:
         return Poll.from_doc(saved)
 
 
+@strawberry.type(
+    description="Live updates over graphql-transport-ws (WebSocket) or Server-Sent Events at the gateway's /graphql. Each field first sends the current state, then a new one after changes; on reconnect, subscribe again (the first message is the state at that moment)."
+)
+class Subscription:
+    @strawberry.subscription(
+        description="A poll's results, now and then after votes: at most one update per poll every POLLS_LIVE_INTERVAL_MS (500 ms by default), the last one counting every ballot. The same numbers and visibility rule as Poll.results: NOT_FOUND for a poll you cannot see, FORBIDDEN while its results are hidden from you (before you vote, unless you manage it or it is CLOSED)."
+    )
+    async def poll_results(
+        self,
+        info: PollsInfo,
+        poll_id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="Poll id.", metadata=bounded(chars=ID_CHARS)),
+        ],
+    ) -> AsyncIterator[PollResults | None]:
+        context = info.context
+        caller = await context.principal()
+        async for poll, tally in live.watch_results(
+            context.polls, context.live_hub, caller, str(poll_id)
+        ):
+            yield PollResults.build(poll, tally)
+
+
 # castVote is the hottest request: parse and validate each distinct document once, not per call.
 schema = FederatedSchema(
     query=Query,
     mutation=Mutation,
+    subscription=Subscription,
     types=[Poll, User, Issue, District, Department, PersonalData],
     cached_documents=512,
 )

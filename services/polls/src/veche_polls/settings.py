@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pydantic import model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import SettingsConfigDict
 
 from veche_kit.settings import ServiceSettings
@@ -27,6 +27,8 @@ class PollsSettings(ServiceSettings):
     # checked against the clock. 0 turns the cache off.
     vote_cache_seconds: float = 1.0
     vote_cache_size: int = 10_000
+    # Subscription.pollResults: at most one update per poll this often, whatever the vote rate.
+    live_interval_ms: int = Field(default=500, ge=10)
     # Demo polls, created once the demo admin's `user.registered` event arrives.
     demo_data: bool = False
     # PEM of the Ed25519 key that signs polls' tree heads (published at

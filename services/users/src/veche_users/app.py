@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 from starlette.applications import Starlette
@@ -10,13 +11,14 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from veche_kit.auth import Jwks, TokenVerifier
+from veche_kit.live import LiveHub
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import Outbox
 from veche_kit.periodic import Lease
 from veche_kit.retention import Retention
 from veche_kit.runtime import Runtime, build_app, serve
 from veche_kit.signing import SigningKey
-from veche_users import store
+from veche_users import live, store
 from veche_users.codes import CodeSender, Mailer, SmtpMailer, load_mailer, load_sender
 from veche_users.consumers import Reactions, handlers
 from veche_users.context import UsersContext
@@ -66,6 +68,23 @@ def _mailer(settings: UsersSettings) -> Mailer:
     return load_mailer(settings.email_sender, smtp)
 
 
+def _contexts(
+    verifier: TokenVerifier, service: UsersService, user_store: store.UserStore, hub: LiveHub[int]
+) -> Callable[[Request], UsersContext]:
+    """Each request's (or subscription socket's) context."""
+
+    def context(request: Request) -> UsersContext:
+        return UsersContext(
+            request=request,
+            verifier=verifier,
+            service=service,
+            batches=UserLoaders(user_store),
+            live=hub,
+        )
+
+    return context
+
+
 def create_app(
     settings: UsersSettings | None = None,
     *,
@@ -90,19 +109,18 @@ def create_app(
     if verifier.stale is not None:
         # The same record: a sign-out (or a TOTP reset) takes effect at once.
         service.stale = service.two_factor.stale = verifier.stale
-    runtime.attach_consumer(handlers.bind(Reactions(service)), handlers.lanes)
+    consumer = runtime.attach_consumer(handlers.bind(Reactions(service)), handlers.lanes)
+    hub = runtime.live_hub(live.routes(consumer.handlers), settings.live_interval_ms / 1000)
     _on_start_and_background(runtime, service, settings)
 
     async def jwks(_: Request) -> Response:
         return JSONResponse(key.jwks(), headers={"Cache-Control": "public, max-age=300"})
 
-    def context(request: Request) -> UsersContext:
-        return UsersContext(
-            request=request, verifier=verifier, service=service, batches=UserLoaders(user_store)
-        )
-
     app = build_app(
-        runtime, schema, context_factory=context, routes=[Route("/.well-known/jwks.json", jwks)]
+        runtime,
+        schema,
+        context_factory=_contexts(verifier, service, user_store, hub),
+        routes=[Route("/.well-known/jwks.json", jwks)],
     )
     app.state.service = service
     return app

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from strawberry.types import Info
 
 from veche_kit.graphql import RequestContext
+from veche_kit.live import LiveHub
 from veche_users.loaders import UserLoaders
 from veche_users.service import UsersService
 
@@ -15,6 +16,12 @@ from veche_users.service import UsersService
 class UsersContext(RequestContext):
     service: UsersService | None = None
     batches: UserLoaders | None = None
+    live: LiveHub[int] | None = None  # Subscription.myNotifications (`veche_users.live`)
+
+    @property
+    def live_hub(self) -> LiveHub[int]:
+        assert self.live is not None
+        return self.live
 
     @property
     def users(self) -> UsersService:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -23,9 +24,10 @@ from veche_kit.graphql import (
     public_enum,
 )
 from veche_kit.inputs import ID_CHARS, bounded
+from veche_kit.language import Language
 from veche_kit.language import language as reader_language
 from veche_kit.mongo import Document
-from veche_users import domain, notices, store
+from veche_users import domain, live, notices, store
 from veche_users.audit_schema import AuditQueries
 from veche_users.context import UsersInfo
 from veche_users.moderation import HIDDEN_NAME, shown_name
@@ -171,6 +173,17 @@ class Notification:
     )
     read: bool = strawberry.field(description="True once the user has marked it read.")
     at: datetime = strawberry.field(description="When it was written (UTC).")
+
+    @classmethod
+    def from_doc(cls, document: Document, language: Language) -> Notification:
+        return cls(
+            id=strawberry.ID(document["_id"]),
+            kind=notices.kind_of(document),
+            text=notices.text_of(document, language),
+            link=document.get("link"),
+            read=document["read"],
+            at=document["at"],
+        )
 
 
 @strawberry.type(description="Something citizens can spend points on.")
@@ -422,17 +435,7 @@ class User:
             after=id_after(after),
         )
         language = reader_language(info.context.request.headers.get("accept-language"))
-        nodes = [
-            Notification(
-                id=strawberry.ID(d["_id"]),
-                kind=notices.kind_of(d),
-                text=notices.text_of(d, language),
-                link=d.get("link"),
-                read=d["read"],
-                at=d["at"],
-            )
-            for d in documents
-        ]
+        nodes = [Notification.from_doc(d, language) for d in documents]
         return id_connection(nodes, documents, has_next=has_next, total=total)
 
     @strawberry.field(
@@ -1249,6 +1252,24 @@ class Mutation:
         )
 
 
+@strawberry.type(
+    description="Live updates over graphql-transport-ws (WebSocket) or Server-Sent Events at the gateway's /graphql. Each field first sends the current state, then a new one after changes; on reconnect, subscribe again (the first message is the state at that moment)."
+)
+class Subscription:
+    @strawberry.subscription(
+        description="Each new notification of the signed-in user, as it is written (at most one wake every USERS_LIVE_INTERVAL_MS, 500 ms by default; notifications arriving together come one after another). Nothing is sent for those already in the inbox: read `me { notifications }` first, and again on reconnect. UNAUTHENTICATED when not signed in."
+    )
+    async def my_notifications(self, info: UsersInfo) -> AsyncIterator[Notification | None]:
+        context = info.context
+        caller = await context.require_user()
+        language = reader_language(context.request.headers.get("accept-language"))
+        async for document in live.watch_inbox(context.users, context.live_hub, caller.user_id):
+            yield Notification.from_doc(document, language)
+
+
 schema = FederatedSchema(
-    query=Query, mutation=Mutation, types=[User, District, Department, PersonalData]
+    query=Query,
+    mutation=Mutation,
+    subscription=Subscription,
+    types=[User, District, Department, PersonalData],
 )

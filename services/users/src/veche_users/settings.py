@@ -35,6 +35,8 @@ class UsersSettings(ServiceSettings):
     # Access tokens are short-lived (a client refreshes them); a role change or a sign-out
     # makes older ones stale in every service at once anyway (veche_kit.auth.StaleTokens).
     access_token_minutes: int = 5
+    # Subscription.myNotifications: inbox subscribers are woken at most this often.
+    live_interval_ms: int = Field(default=500, ge=10)
     refresh_token_days: int = 30
     # The youngest a person may be to register or keep a birth year on their profile.
     min_age: int = 14
