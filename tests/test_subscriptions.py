@@ -293,8 +293,19 @@ def subscribe(operation_id: str, poll_id: str, query: str = RESULTS) -> dict[str
 
 @pytest.fixture
 async def acked(stack: Runner, admin: GraphQLClient) -> AsyncIterator[ClientConnection]:
-    """A socket past connection_ack, as the admin."""
-    async with connect(ws_url(stack), subprotocols=[PROTOCOL]) as socket:
+    """A socket past connection_ack, as the admin, asking for no language (Russian)."""
+    async with acked_socket(stack, admin, {}) as socket:
+        yield socket
+
+
+@contextlib.asynccontextmanager
+async def acked_socket(
+    stack: Runner, admin: GraphQLClient, headers: dict[str, str]
+) -> AsyncIterator[ClientConnection]:
+    """A socket past connection_ack, as the admin, upgraded with `headers`."""
+    async with connect(
+        ws_url(stack), subprotocols=[PROTOCOL], additional_headers=headers
+    ) as socket:
         await send(
             socket,
             {"type": "connection_init", "payload": {"Authorization": f"Bearer {admin.token}"}},
@@ -344,9 +355,24 @@ async def test_subscriptions_past_the_cap_are_refused_and_the_socket_stays(
     refused = await receive(acked)
     assert (refused["id"], refused["type"]) == ("over", "error")
     assert refused["payload"][0]["extensions"]["code"] == "RATE_LIMITED"
+    assert refused["payload"][0]["message"].startswith("Не больше 3 подписок")
     await send(acked, {"id": "s0", "type": "complete"})
     await send(acked, subscribe("again", poll_id))
     assert (await receive(acked))["id"] == "again"
+
+
+async def test_the_cap_refusal_reads_english_when_the_upgrade_asks_for_it(
+    stack: Runner, admin: GraphQLClient
+) -> None:
+    poll_id, _ = await flows.published_poll(admin, "Live: cap in English")
+    async with acked_socket(stack, admin, {"Accept-Language": "en-GB, ru;q=0.5"}) as socket:
+        for n in range(MAX_SUBSCRIPTIONS + 1):
+            await send(socket, subscribe(f"s{n}", poll_id))
+        replies = [await receive(socket) for _ in range(MAX_SUBSCRIPTIONS + 1)]
+    refused = next(reply for reply in replies if reply["type"] == "error")
+    assert refused["payload"][0]["message"] == (
+        "At most 3 subscriptions per connection: complete one first"
+    )
 
 
 async def test_the_gateways_limits_apply_to_subscriptions(

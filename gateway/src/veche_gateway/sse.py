@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import StreamingResponse
 
 from veche_gateway.gateway import Gateway, GraphQLRequest, LiveOperation
+from veche_gateway.language import said
 from veche_gateway.subscriptions import LiveLimit, SubscriptionFailed, events, plan
 
 EVENT_STREAM = "text/event-stream"
@@ -51,7 +52,10 @@ def open_stream(
         raise SubscriptionFailed(
             [
                 {
-                    "message": "Too many live connections from this address",
+                    "message": said(
+                        "Too many live connections from this address: close one first",
+                        "Слишком много живых соединений с этого адреса: закройте одно из них",
+                    ),
                     "extensions": {"code": "RATE_LIMITED"},
                 }
             ]

@@ -28,6 +28,7 @@ from typing import Any
 from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE, PlanError, RequestError
 from veche_gateway.execute import subscription_root
 from veche_gateway.gateway import Gateway, GraphQLRequest, LiveOperation, NotASubscription
+from veche_gateway.language import said
 from veche_gateway.transport import SubgraphUnavailable
 from veche_gateway.upstream import UpstreamRefused, subscribe
 
@@ -95,7 +96,11 @@ async def events(
         raise SubscriptionFailed([_coded(e, root.subgraph) for e in exc.errors]) from None
     except SubgraphUnavailable as exc:
         log.warning("subscription %s: %s", headers.get("X-Request-Id"), exc)
-        error = _error(f"{exc}; subscribe again", SUBGRAPH_UNAVAILABLE)
+        message = said(
+            f"{exc}; subscribe again",
+            f"Сервис «{exc.subgraph}» недоступен ({exc.reason}): подпишитесь снова",
+        )
+        error = _error(message, SUBGRAPH_UNAVAILABLE)
         error["extensions"]["serviceName"] = exc.subgraph
         raise SubscriptionFailed([error]) from None
 

@@ -25,6 +25,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from veche_gateway.errors import INTERNAL, RequestError
 from veche_gateway.gateway import Gateway, GraphQLRequest, NotASubscription
+from veche_gateway.language import said
 from veche_gateway.subscriptions import LiveLimit, SubscriptionFailed, events, plan
 
 log = logging.getLogger("veche_gateway")
@@ -142,7 +143,10 @@ class _Session:
         cap = self.gateway.settings.max_subscriptions_per_connection
         if len(self.operations) >= cap:
             error = {
-                "message": f"At most {cap} subscriptions per connection: complete one first",
+                "message": said(
+                    f"At most {cap} subscriptions per connection: complete one first",
+                    f"Не больше {cap} подписок на одно соединение: завершите одну из них",
+                ),
                 "extensions": {"code": RATE_LIMITED},
             }
             await self.send({"id": operation_id, "type": "error", "payload": [error]})
