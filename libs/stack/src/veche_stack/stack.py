@@ -7,9 +7,12 @@ changed through the environment (`USERS_PORT`, `USERS_MONGO_URL`, `AMQP_URL`...)
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import secrets
+import time
+import urllib.request
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -266,6 +269,23 @@ class Stack:
         process = self._python("gateway", self.gateway.module, env=env)
         process.start()
         process.wait_http(self.url("gateway", "/ready"))
+        self.wait_composed()
+
+    def wait_composed(self, timeout: float = 30.0) -> None:
+        """Waits until the gateway serves every subgraph: a subgraph slow to answer its
+        first SDL fetch is left out until the gateway's next poll, and a stack that says
+        it is up must mean the whole API. Past `timeout` it says who is missing and goes
+        on: the gateway keeps polling and serves the rest meanwhile."""
+        deadline = time.monotonic() + timeout
+        while True:
+            with urllib.request.urlopen(self.url("gateway", "/ready"), timeout=5) as response:
+                left_out = json.loads(response.read()).get("leftOut")
+            if not left_out:
+                return
+            if time.monotonic() > deadline:
+                log.warning("the gateway serves without %s", left_out)
+                return
+            time.sleep(0.5)
 
     def start(self) -> None:
         self.check_can_start()
