@@ -1,4 +1,5 @@
-"""`runtime`: request ids taken or made, bad ones refused; limits read from settings."""
+"""`runtime`: request ids taken or made, bad ones refused; limits read from settings;
+stop steps all run."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from veche_kit.logs import request_id_var
-from veche_kit.runtime import MAX_REQUEST_ID, RequestIdMiddleware, operation_limits
+from veche_kit.runtime import MAX_REQUEST_ID, RequestIdMiddleware, Runtime, operation_limits
 from veche_kit.settings import ServiceSettings
+from veche_stack.testing import TokenMint
 
 
 async def echo_id(_: Request) -> Response:
@@ -51,3 +53,29 @@ def test_operation_limits_come_from_settings() -> None:
     limits = operation_limits(settings)
     assert (limits.max_tokens, limits.max_depth, limits.max_aliases) == (10, 3, 0)
     assert limits.max_body_bytes == 99
+
+
+async def test_every_stop_step_runs_though_one_fails(
+    mongo_server_url: str, amqp_url: str, unique: str
+) -> None:
+    settings = ServiceSettings(
+        mongo_url=mongo_server_url,
+        mongo_db=f"runtime_{unique}",
+        amqp_url=amqp_url,
+        namespace=f"test-{unique}.",
+    )
+    runtime = Runtime.create(settings, TokenMint().verifier(), indexes={})
+    ran: list[str] = []
+
+    async def breaks() -> None:
+        ran.append("breaks")
+        raise OSError("the HTTP client is already gone")
+
+    async def closes() -> None:
+        ran.append("closes")
+
+    runtime.on_stop.extend([breaks, closes])
+    await runtime.start()
+    assert ran == []
+    await runtime.stop()
+    assert ran == ["breaks", "closes"]

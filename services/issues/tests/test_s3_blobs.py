@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import httpx
 import pytest
@@ -15,6 +16,7 @@ from botocore.credentials import Credentials
 from moto.server import ThreadedMotoServer
 from PIL import Image
 
+from veche_issues.app import create_app
 from veche_issues.s3_blobs import S3Blobs, signed_headers
 from veche_issues.settings import IssuesSettings
 from veche_issues.upload_store import UploadStore
@@ -23,8 +25,9 @@ from veche_kit.auth import Principal
 from veche_kit.clock import utcnow
 from veche_kit.throttle import RateLimiter
 from veche_stack.processes import free_port
+from veche_stack.testing import TokenMint, serve
 
-from .conftest import IssuesServer
+from .conftest import IssuesServer, issues_settings
 
 REGION, ACCESS_KEY, SECRET_KEY = "us-east-1", "veche-test", "veche-test-secret"
 
@@ -105,6 +108,28 @@ async def test_uploads_kept_in_s3_are_served_and_swept(
         assert await blobs.get(f"{upload_id}/screen.jpg") is None
     finally:
         await blobs.aclose()
+
+
+async def test_a_stopped_service_has_closed_its_s3_client(
+    mongo_server_url: str, amqp_url: str, s3_endpoint: str, tmp_path: Path
+) -> None:
+    settings = issues_settings(
+        mongo_server_url,
+        amqp_url,
+        tmp_path,
+        photo_store="s3",
+        s3_endpoint=s3_endpoint,
+        s3_bucket="veche-closed",
+        s3_region=REGION,
+        s3_access_key=ACCESS_KEY,
+        s3_secret_key=SECRET_KEY,
+    )
+    app = create_app(settings, verifier=TokenMint().verifier())
+    blobs = app.state.service.photos.store.blobs
+    assert isinstance(blobs, S3Blobs)
+    async with serve(app):
+        assert not blobs.client.is_closed
+    assert blobs.client.is_closed
 
 
 def test_the_photo_settings_are_checked() -> None:

@@ -81,6 +81,9 @@ class Runtime:
     migrations: Sequence[Migration] = ()
     metrics: ServiceMetrics = field(default_factory=ServiceMetrics)
     on_start: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
+    # Closes what a service opened beside the store and broker (an HTTP client...),
+    # once its workers are stopped; one failing step does not skip the rest.
+    on_stop: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
     background: dict[str, Callable[[], Coroutine[Any, Any, None]]] = field(default_factory=dict)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list, repr=False)
     _stopping: str = field(default="", repr=False)  # the step a stop is in, for the log
@@ -177,6 +180,12 @@ class Runtime:
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
+        for step in self.on_stop:
+            self._stopping = f"running {getattr(step, '__qualname__', step)}"
+            try:
+                await step()
+            except Exception:
+                log.exception("a stop step failed; stopping the rest")
         self._stopping = "stopping the relay"
         await self.relay.stop()
         self._stopping = "closing the broker link"

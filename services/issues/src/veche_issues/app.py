@@ -80,6 +80,7 @@ def create_app(
     service = IssuesService(issue_store, outbox, settings)
 
     runtime.on_start.append(lambda: _start(runtime, service, settings))
+    runtime.on_stop.append(service.photos.store.blobs.aclose)
     # One instance sweeps at a time; another takes over within three rounds of its death.
     lease = Lease(runtime.db, "issues-sweep", 3 * settings.sweep_seconds)
     runtime.run_in_background(

@@ -62,6 +62,9 @@ class PhotoBlobs(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    async def aclose(self) -> None:
+        """Lets go of connections (at the service's stop)."""
+
 
 class GridFSBlobs:
     """`PhotoBlobs` in GridFS (255 KiB chunks in `photos.chunks`)."""
@@ -85,6 +88,9 @@ class GridFSBlobs:
     async def delete(self, key: str) -> None:
         with contextlib.suppress(NoFile):  # already gone: deleting is idempotent
             await self.bucket.delete(key)
+
+    async def aclose(self) -> None:
+        """Nothing of its own to close: the service's store client is closed with it."""
 
 
 class UploadStore:
