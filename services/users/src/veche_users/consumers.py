@@ -425,10 +425,12 @@ class Reactions:
     async def on_content_hidden(
         self, event: ContentHidden, envelope: Envelope, session: Session
     ) -> None:
-        """A hidden display name shows as a neutral one; the author learns why."""
+        """A hidden display name shows as a neutral one; the author learns why. A late
+        decision that a newer name or decision outran changes nothing and tells no one."""
         if event.kind is ContentKind.DISPLAY_NAME:
             at = envelope.occurred_at
-            await self.store.moderate_name(event.content_id, at, at, session)
+            if not await self.store.moderate_name(event.content_id, at, at, session):
+                return
         await self.notify(
             envelope,
             [event.author_id],
@@ -442,7 +444,9 @@ class Reactions:
         self, event: ContentRestored, envelope: Envelope, session: Session
     ) -> None:
         if event.kind is ContentKind.DISPLAY_NAME:
-            await self.store.moderate_name(event.content_id, None, envelope.occurred_at, session)
+            at = envelope.occurred_at
+            if not await self.store.moderate_name(event.content_id, None, at, session):
+                return
         await self.notify(
             envelope,
             [event.author_id],

@@ -237,10 +237,10 @@ class UserStore:
 
     async def moderate_name(
         self, user_id: str, hidden_at: datetime | None, at: datetime, session: Session
-    ) -> None:
+    ) -> bool:
         """A moderator's decision on the display name (hidden since `hidden_at`, or shown
-        with None), unless a later decision or a new name came first."""
-        await self.db[USERS].update_one(
+        with None), unless a later decision or a new name came first: False then."""
+        result = await self.db[USERS].update_one(
             {
                 "_id": user_id,
                 "$or": [
@@ -251,6 +251,7 @@ class UserStore:
             {"$set": {"display_name_hidden": hidden_at, "display_name_moderated_at": at}},
             session=session,
         )
+        return bool(result.matched_count)
 
     # ───────────────────────── refresh tokens ─────────────────────────
 
