@@ -347,17 +347,18 @@ async def test_both_departments_hear_of_a_rerouted_issue_and_an_assignee_of_thei
         _handed(issue, new_auth["user"]["id"]),
     )
     assert await _texts(old_client) == [
-        f"«{TITLE}» was passed to the department 'landscaping': Это не дорога"
+        f"«{TITLE}» was passed to the department 'Управление благоустройства': Это не дорога"
     ]
     assert await _texts(new_client) == [
-        f"«{TITLE}» is now in the category 'yards', handled by your department: Это не дорога",
+        f"«{TITLE}» is now in the category 'Благоустройство дворов', handled by your department:"
+        " Это не дорога",
         f"«{TITLE}» was assigned to you.",
     ]
     assert await _texts(reporter_client) == [
-        f"«{TITLE}» was passed to the department that handles 'yards'."
+        f"«{TITLE}» was passed to the department that handles 'Благоустройство дворов'."
     ]
     assert await _texts(old_client, "ru") == [
-        f"Обращение «{TITLE}» передано в другой отдел (landscaping): Это не дорога"
+        f"Обращение «{TITLE}» передано в другой отдел (Управление благоустройства): Это не дорога"
     ]
 
 

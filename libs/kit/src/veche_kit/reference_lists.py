@@ -101,6 +101,16 @@ class ProjectedLists:
             return None
         return frozenset(item["id"] for item in found["items"])
 
+    async def name_of(
+        self, reference: ReferenceList, item_id: str, session: Session | None = None
+    ) -> str | None:
+        """The name the list told last gives `item_id`, or None (no list yet, or unknown)."""
+        found = await self.db[PROJECTED].find_one(
+            {"_id": reference.name}, {"items": 1}, session=session
+        )
+        items = found["items"] if found is not None else []
+        return next((item["name"] for item in items if item["id"] == item_id), None)
+
     async def require_known(
         self, reference: ReferenceList, ids: Sequence[str], *, field: str, seeded: bool
     ) -> None:

@@ -50,6 +50,7 @@ from veche_kit.mongo import Session
 from veche_kit.reference_lists import CATEGORY_LIST, ProjectedLists
 from veche_users.notices import NotificationKind
 from veche_users.service import UsersService
+from veche_users.store import DEPARTMENTS
 
 BATCH = 1000
 K = NotificationKind
@@ -354,8 +355,7 @@ class Reactions:
         link, by = f"issue:{event.issue_id}", event.by_user_id
         params = {
             "title": event.title,
-            "department": event.to_department_id,
-            "category": event.to_category,
+            **await self._rerouted_to(event, session),
             "reason": event.reason[:200],
         }
         if event.from_department_id != event.to_department_id:
@@ -365,6 +365,16 @@ class Reactions:
         await self.notify(envelope, officials, K.ISSUE_MOVED_IN, params, link, skip=by)
         reporter = [event.reporter_id]
         await self.notify(envelope, reporter, K.ISSUE_RECATEGORIZED, params, link, skip=by)
+
+    async def _rerouted_to(self, event: IssueRecategorized, session: Session) -> dict[str, str]:
+        """The new department and category by name, as a reader knows them (the id when a
+        name is not known here: a department retired, a category list not told yet)."""
+        department = event.to_department_id or ""
+        if department and (found := await self.store.reference(DEPARTMENTS, department)):
+            department = found["name"]
+        lists = ProjectedLists(self.service.db)
+        category = await lists.name_of(CATEGORY_LIST, event.to_category, session)
+        return {"department": department, "category": category or event.to_category}
 
     @handlers.on(IssueAssigned)
     async def on_issue_assigned(
