@@ -122,7 +122,7 @@ class DeadlineRecount:
     async def _recount(self, issue: Document, deadline: domain.Deadline, now: datetime) -> bool:
         old = issue["due_at"]
         new = deadline.due(_start(issue))
-        if new == old:
+        if abs(new - old) < timedelta(milliseconds=1):  # the store keeps milliseconds
             return False
         detail = (
             f"Deadline {old.isoformat()} → {new.isoformat()} (the working-day calendar changed)."
