@@ -203,6 +203,9 @@ async def test_calendar_days_of_each_kind(issues: IssuesServer) -> None:
         assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
         body = await admin.client.post(CREATE_DAY, {**days[1], "kind": "HOLIDAY"})
         assert body["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "date"}
+        monday = {**days[2], "date": "2033-01-17"}  # a weekday is worked anyway
+        body = await admin.client.post(CREATE_DAY, monday)
+        assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "kind"}
     finally:
         for day in days:
             await admin.client.data(REMOVE_DAY, {"date": day["date"]})

@@ -176,6 +176,12 @@ class Catalogue:
         _require_admin(
             caller, "change the working-day calendar", "менять производственный календарь"
         )
+        if kind is CalendarDayKind.WORKING_WEEKEND and day.weekday() < 5:
+            raise BadUserInputError(
+                "A WORKING_WEEKEND is a Saturday or a Sunday; weekdays are worked anyway.",
+                field="kind",
+                ru="WORKING_WEEKEND — это суббота или воскресенье; будни и так рабочие.",
+            )
         document: Document = {"_id": day.isoformat(), "kind": kind.value, "name": _name(name)}
 
         async def work(tx: Transaction) -> None:

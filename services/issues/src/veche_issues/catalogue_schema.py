@@ -217,8 +217,8 @@ class CatalogueMutations:
         description="Marks a day of the working-day calendar (ADMIN only): a HOLIDAY, a SHORTENED "
         "day or a WORKING_WEEKEND. Deadlines count on it from now on, and every ACCEPTED issue "
         "not yet answered whose answer period runs over that day gets its `dueAt` counted again "
-        f"(a DEADLINE_RECOUNTED step in its history). {_CODES} CONFLICT when the day is marked "
-        "already (remove it first). Audited."
+        f"(a DEADLINE_RECOUNTED step in its history). {_CODES} BAD_USER_INPUT at `kind` for a "
+        "WORKING_WEEKEND on a weekday. CONFLICT when the day is marked already (remove it first). Audited."
     )
     async def create_calendar_day(
         self,
