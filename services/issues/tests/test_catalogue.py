@@ -206,6 +206,8 @@ async def test_calendar_days_of_each_kind(issues: IssuesServer) -> None:
         monday = {**days[2], "date": "2033-01-17"}  # a weekday is worked anyway
         body = await admin.client.post(CREATE_DAY, monday)
         assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "kind"}
+        body = await admin.client.post(CREATE_DAY, {**days[0], "date": "9999-12-31"})
+        assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "date"}
     finally:
         for day in days:
             await admin.client.data(REMOVE_DAY, {"date": day["date"]})

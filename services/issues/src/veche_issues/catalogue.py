@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 
 MAX_NAME = 100
 MAX_RESPONSE_WORKING_DAYS = 60
+# The years a calendar day may be in: deadlines are counted in this century.
+MIN_YEAR, MAX_YEAR = 2000, 2099
 
 
 def _require_admin(caller: Principal, what: str, ru: str) -> None:
@@ -176,12 +178,7 @@ class Catalogue:
         _require_admin(
             caller, "change the working-day calendar", "менять производственный календарь"
         )
-        if kind is CalendarDayKind.WORKING_WEEKEND and day.weekday() < 5:
-            raise BadUserInputError(
-                "A WORKING_WEEKEND is a Saturday or a Sunday; weekdays are worked anyway.",
-                field="kind",
-                ru="WORKING_WEEKEND — это суббота или воскресенье; будни и так рабочие.",
-            )
+        _check_day(day, kind)
         document: Document = {"_id": day.isoformat(), "kind": kind.value, "name": _name(name)}
 
         async def work(tx: Transaction) -> None:
@@ -238,6 +235,21 @@ class Catalogue:
 
     async def holidays(self) -> list[Document]:
         return await self.issues.store.holiday_list()
+
+
+def _check_day(day: date, kind: CalendarDayKind) -> None:
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise BadUserInputError(
+            f"Give a day from {MIN_YEAR} to {MAX_YEAR}.",
+            field="date",
+            ru=f"Укажите день с {MIN_YEAR} по {MAX_YEAR} год.",
+        )
+    if kind is CalendarDayKind.WORKING_WEEKEND and day.weekday() < 5:
+        raise BadUserInputError(
+            "A WORKING_WEEKEND is a Saturday or a Sunday; weekdays are worked anyway.",
+            field="kind",
+            ru="WORKING_WEEKEND — это суббота или воскресенье; будни и так рабочие.",
+        )
 
 
 def _not_marked(day: date, kind: CalendarDayKind | None) -> NotFoundError:

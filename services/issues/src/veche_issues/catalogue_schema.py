@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import strawberry
 
 from veche_issues.calendar import MAX_RANGE_DAYS, CalendarDayKind, day_kind
-from veche_issues.catalogue import MAX_NAME, MAX_RESPONSE_WORKING_DAYS
+from veche_issues.catalogue import MAX_NAME, MAX_RESPONSE_WORKING_DAYS, MAX_YEAR, MIN_YEAR
 from veche_issues.context import IssuesInfo
 from veche_kit.graphql import public_enum
 from veche_kit.inputs import ID_CHARS, bounded
@@ -217,8 +217,8 @@ class CatalogueMutations:
         description="Marks a day of the working-day calendar (ADMIN only): a HOLIDAY, a SHORTENED "
         "day or a WORKING_WEEKEND. Deadlines count on it from now on, and every ACCEPTED issue "
         "not yet answered whose answer period runs over that day gets its `dueAt` counted again "
-        f"(a DEADLINE_RECOUNTED step in its history). {_CODES} BAD_USER_INPUT at `kind` for a "
-        "WORKING_WEEKEND on a weekday. CONFLICT when the day is marked already (remove it first). Audited."
+        f"(a DEADLINE_RECOUNTED step in its history). {_CODES} BAD_USER_INPUT at `date` outside "
+        f"{MIN_YEAR}-{MAX_YEAR}, at `kind` for a WORKING_WEEKEND on a weekday. CONFLICT when the day is marked already (remove it first). Audited."
     )
     async def create_calendar_day(
         self,
