@@ -20,7 +20,7 @@ from collections.abc import AsyncIterator
 from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
-from pymongo import ReplaceOne
+from pymongo import ReplaceOne, UpdateOne
 
 from veche_issues import domain
 from veche_issues.domain import AWAITING_ANSWER, StepKind
@@ -66,16 +66,20 @@ class DeadlineRecount:
         now = now or utcnow()
         categories: dict[str, Document | None] = {}
         moved = 0
-        async for issue in self._over(day):
-            deadline = await self._deadline_of(issue, categories)
-            if await self._recount(issue, deadline, now):
-                moved += 1
+        async for page in self._over(day):
+            updates = []
+            for issue in page:
+                update = self._recount(issue, await self._deadline_of(issue, categories), now)
+                if update is not None:
+                    updates.append(update)
+            if updates:  # one round trip per batch; each update still on its own old dueAt
+                moved += (await self._db[ISSUES].bulk_write(updates, ordered=False)).modified_count
         await self._db[RECOUNTS].delete_one({"_id": day.isoformat()})
         if moved:
             log.info("deadlines recounted", extra={"day": day.isoformat(), "issues": moved})
         return moved
 
-    async def _over(self, day: date) -> AsyncIterator[Document]:
+    async def _over(self, day: date) -> AsyncIterator[list[Document]]:
         """ACCEPTED, unanswered issues with a counted deadline that may run over `day`,
         in pages of `BATCH` by id (no cursor held across the updates)."""
         zone = self.issues.calendar.zone
@@ -97,9 +101,7 @@ class DeadlineRecount:
                 .limit(BATCH)
                 .to_list()
             )
-            for issue in page:
-                if self._counts_over(issue, day):
-                    yield issue
+            yield [issue for issue in page if self._counts_over(issue, day)]
             if len(page) < BATCH:
                 return
             after = page[-1]["_id"]
@@ -119,11 +121,14 @@ class DeadlineRecount:
             categories[category_id] = await self.issues.store.category(category_id)
         return self.issues.deadline_for(categories[category_id])
 
-    async def _recount(self, issue: Document, deadline: domain.Deadline, now: datetime) -> bool:
+    def _recount(
+        self, issue: Document, deadline: domain.Deadline, now: datetime
+    ) -> UpdateOne | None:
+        """The conditional update that counts `issue`'s deadline again, or None if it stays."""
         old = issue["due_at"]
         new = deadline.due(_start(issue))
         if abs(new - old) < timedelta(milliseconds=1):  # the store keeps milliseconds
-            return False
+            return None
         detail = (
             f"Deadline {old.isoformat()} → {new.isoformat()} (the working-day calendar changed)."
         )
@@ -133,11 +138,10 @@ class DeadlineRecount:
         fields: Document = {"due_at": new, "updated_at": now}
         if new > now:
             fields["overdue_notified"] = False  # told again if the new deadline passes
-        result = await self._db[ISSUES].update_one(
+        return UpdateOne(
             {"_id": issue["_id"], "status": AWAITING_ANSWER.value, "due_at": old},
             {"$set": fields, "$push": {"history": entry}},
         )
-        return bool(result.modified_count)
 
 
 def _start(issue: Document) -> datetime:
