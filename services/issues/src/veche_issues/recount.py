@@ -64,6 +64,7 @@ class DeadlineRecount:
     async def run(self, day: date, now: datetime | None = None) -> int:
         """Counts again the open deadlines over `day`, in batches; how many moved."""
         now = now or utcnow()
+        started = utcnow()
         categories: dict[str, Document | None] = {}
         moved = 0
         async for page in self._over(day):
@@ -74,7 +75,10 @@ class DeadlineRecount:
                     updates.append(update)
             if updates:  # one round trip per batch; each update still on its own old dueAt
                 moved += (await self._db[ISSUES].bulk_write(updates, ordered=False)).modified_count
-        await self._db[RECOUNTS].delete_one({"_id": day.isoformat()})
+        # A change to the same day marked since this run began keeps its marker.
+        await self._db[RECOUNTS].delete_one(
+            {"_id": day.isoformat(), "marked_at": {"$lte": started}}
+        )
         if moved:
             log.info("deadlines recounted", extra={"day": day.isoformat(), "issues": moved})
         return moved
