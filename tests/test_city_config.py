@@ -1,7 +1,8 @@
-"""Issue #15's configuration done-when, through the gateway of a whole stack: an admin
-creates a district and a department (users), a category routed to it and a holiday
-(issues); a report in the new district and category routes to the new department, and
-its answer deadline skips the holiday. Non-admins are refused."""
+"""Issue #15's configuration done-when, through the gateway of a whole stack with the
+demo city loaded: an admin creates a district and a department (users), a category
+routed to it and a holiday (issues); a report in the new district and category routes
+to the new department, and its answer deadline skips the holiday. Non-admins are
+refused. (tests/test_fresh_city.py does the same on empty stores, demo data off.)"""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from veche_issues import domain
+from veche_issues.calendar import CalendarDayKind, WorkingCalendar
 from veche_kit.clock import utcnow
 from veche_stack.runner import Runner
 from veche_stack.testing import GraphQLClient, eventually
@@ -26,8 +27,11 @@ CREATE_DEPARTMENT = "mutation($id: ID!, $n: String!) { createDepartment(id: $id,
 CREATE_CATEGORY = """mutation($input: CreateCategoryInput!) {
   createCategory(input: $input) { id department { id name } }
 }"""
-CREATE_HOLIDAY = "mutation($d: Date!, $n: String!) { createHoliday(date: $d, name: $n) { date } }"
-HOLIDAYS = "{ holidays { date } }"
+CREATE_HOLIDAY = """mutation($d: Date!, $n: String!) {
+  createCalendarDay(date: $d, kind: HOLIDAY, name: $n) { date }
+}"""
+LEGACY_HOLIDAY = "mutation($d: Date!, $n: String!) { createHoliday(date: $d, name: $n) { date } }"
+CALENDAR = "query($f: Date!, $t: Date!) { calendar(from: $f, to: $t) { date kind } }"
 REGISTER = """mutation($input: RegisterInput!) { register(input: $input) { accessToken } }"""
 REPORT = """mutation($input: ReportIssueInput!) {
   reportIssue(input: $input) { id category district { id name } department { id name } }
@@ -63,18 +67,23 @@ async def _resident(gateway: GraphQLClient, district: str) -> GraphQLClient:
     return gateway.as_user(auth["accessToken"])
 
 
-def _working_day_after(start: date, count: int, holidays: frozenset[date]) -> date:
+def _working_day_after(start: date, count: int, calendar: WorkingCalendar) -> date:
+    """The `count`-th working day after `start` that the calendar does not mark."""
     day = start
     while count > 0:
         day += timedelta(days=1)
-        if day.weekday() < 5 and day not in holidays:
+        if calendar.is_working(day) and day not in calendar.days:
             count -= 1
     return day
 
 
-async def _holidays(gateway: GraphQLClient) -> frozenset[date]:
-    rows = (await gateway.data(HOLIDAYS))["holidays"]
-    return frozenset(date.fromisoformat(r["date"]) for r in rows)
+async def _calendar(gateway: GraphQLClient) -> WorkingCalendar:
+    """The city's calendar for the coming year, as the API tells it."""
+    today = utcnow().date()
+    span = {"f": today.isoformat(), "t": (today + timedelta(days=365)).isoformat()}
+    rows = (await gateway.data(CALENDAR, span))["calendar"]
+    days = {date.fromisoformat(r["date"]): CalendarDayKind(r["kind"]) for r in rows}
+    return WorkingCalendar(days, CITY_OFFSET_HOURS)
 
 
 async def _configure(city: GraphQLClient, tag: str) -> tuple[str, str, str]:
@@ -99,7 +108,7 @@ async def test_a_configured_city_routes_a_report_and_skips_its_holiday(
 ) -> None:
     city = await admin(gateway)
     district, department, category = await _configure(city, uuid.uuid4().hex[:8])
-    before = await _holidays(gateway)
+    before = await _calendar(gateway)
     # 30 working days ahead: inside the category's 40, beyond every default deadline.
     holiday = _working_day_after(utcnow().date(), 30, before)
     await city.data(CREATE_HOLIDAY, {"d": holiday.isoformat(), "n": "День города"})
@@ -116,9 +125,10 @@ async def test_a_configured_city_routes_a_report_and_skips_its_holiday(
     accepted = (await city.data(ACCEPT, {"id": issue["id"]}))["changeIssueStatus"]
     at = datetime.fromisoformat(accepted["history"][-1]["at"])
     due = datetime.fromisoformat(accepted["dueAt"])
-    expected = domain.add_working_days(at, 40, before | {holiday}, CITY_OFFSET_HOURS)
-    assert abs(due - expected) < timedelta(seconds=1)
-    assert due - domain.add_working_days(at, 40, before, CITY_OFFSET_HOURS) >= timedelta(days=1)
+    after = await _calendar(gateway)
+    assert after.days == {**before.days, holiday: CalendarDayKind.HOLIDAY}
+    assert abs(due - after.add_working_days(at, 40)) < timedelta(seconds=1)
+    assert due - before.add_working_days(at, 40) >= timedelta(days=1)
 
 
 async def test_non_admins_are_refused(gateway: GraphQLClient) -> None:
@@ -129,6 +139,7 @@ async def test_non_admins_are_refused(gateway: GraphQLClient) -> None:
         (CREATE_DEPARTMENT, {"id": "bridges", "n": "Мосты"}),
         (CREATE_CATEGORY, {"input": category}),
         (CREATE_HOLIDAY, {"d": "2030-01-15", "n": "День города"}),
+        (LEGACY_HOLIDAY, {"d": "2030-01-15", "n": "День города"}),
     ]
     for query, variables in calls:
         assert await resident.error_code(query, variables) == "FORBIDDEN"

@@ -8,7 +8,6 @@ import uuid
 from datetime import date, timedelta
 from typing import Any
 
-from veche_issues import domain
 from veche_kit.clock import utcnow
 from veche_kit.events import (
     AuditRecorded,
@@ -37,6 +36,10 @@ mutation($date: Date!, $name: String!) { createHoliday(date: $date, name: $name)
 REMOVE_HOLIDAY = """
 mutation($date: Date!) { removeHoliday(date: $date) { date name } }"""
 HOLIDAYS = "{ holidays { date name } }"
+CREATE_DAY = """mutation($date: Date!, $kind: CalendarDayKind!, $name: String!) {
+  createCalendarDay(date: $date, kind: $kind, name: $name) { date kind name } }"""
+REMOVE_DAY = "mutation($date: Date!) { removeCalendarDay(date: $date) { date kind name } }"
+CALENDAR = "query($from: Date!, $to: Date!) { calendar(from: $from, to: $to) { date kind name } }"
 PAYLOAD = {"title": "Яма", "description": "Яма у дома.", "location": {"lat": 54.5, "lon": 36.2}}
 
 
@@ -145,6 +148,8 @@ async def test_non_admins_are_refused_before_the_input(issues: IssuesServer) -> 
         (RETIRE_CATEGORY, {"id": "potholes"}),
         (CREATE_HOLIDAY, day),
         (REMOVE_HOLIDAY, {"date": "2026-06-12"}),
+        (CREATE_DAY, {**day, "kind": "WORKING_WEEKEND"}),
+        (REMOVE_DAY, {"date": "2026-06-12"}),
     ]
     for person in (issues.citizen(), issues.official(), issues.moderator()):
         for query, variables in calls:
@@ -159,7 +164,7 @@ async def test_holidays_are_added_and_removed(issues: IssuesServer) -> None:
     try:
         assert date(2031, 3, 3) in issues.service.holidays  # this instance: at once
         assert day in (await issues.client.data(HOLIDAYS))["holidays"]
-        assert (await _last_event(issues, AuditRecorded)).action == "HOLIDAY_CREATED"
+        assert (await _last_event(issues, AuditRecorded)).action == "CALENDAR_DAY_CREATED"
         body = await admin.client.post(CREATE_HOLIDAY, day)
         assert body["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "date"}
         body = await admin.client.post(CREATE_HOLIDAY, {**day, "date": "2031-03-04", "name": ""})
@@ -168,8 +173,64 @@ async def test_holidays_are_added_and_removed(issues: IssuesServer) -> None:
         removed = await admin.client.data(REMOVE_HOLIDAY, {"date": day["date"]})
     assert removed["removeHoliday"] == day
     assert date(2031, 3, 3) not in issues.service.holidays
-    assert (await _last_event(issues, AuditRecorded)).action == "HOLIDAY_REMOVED"
+    assert (await _last_event(issues, AuditRecorded)).action == "CALENDAR_DAY_REMOVED"
     assert await admin.client.error_code(REMOVE_HOLIDAY, {"date": day["date"]}) == "NOT_FOUND"
+
+
+async def test_calendar_days_of_each_kind(issues: IssuesServer) -> None:
+    admin = issues.person("ADMIN")
+    days = [
+        {"date": "2033-01-10", "kind": "HOLIDAY", "name": "День города"},
+        {"date": "2033-01-14", "kind": "SHORTENED", "name": "Предпраздничный день"},
+        {"date": "2033-01-15", "kind": "WORKING_WEEKEND", "name": "Перенос с 10 января"},
+    ]
+    for day in days:
+        assert (await admin.client.data(CREATE_DAY, day))["createCalendarDay"] == day
+    try:
+        span = {"from": "2033-01-01", "to": "2033-01-31"}
+        assert (await issues.client.data(CALENDAR, span))["calendar"] == days
+        calendar = issues.service.calendar  # this instance: at once
+        assert not calendar.is_working(date(2033, 1, 10))
+        assert calendar.is_working(date(2033, 1, 15))  # a Saturday
+        assert (await _last_event(issues, AuditRecorded)).after == {
+            "date": "2033-01-15", "kind": "WORKING_WEEKEND", "name": "Перенос с 10 января"
+        }  # fmt: skip
+        listed = (await issues.client.data(HOLIDAYS))["holidays"]
+        assert {"date": "2033-01-10", "name": "День города"} in listed
+        assert all(h["date"] not in ("2033-01-14", "2033-01-15") for h in listed)
+        # The holiday API touches holidays only.
+        body = await admin.client.post(REMOVE_HOLIDAY, {"date": "2033-01-14"})
+        assert body["errors"][0]["extensions"]["code"] == "NOT_FOUND"
+        body = await admin.client.post(CREATE_DAY, {**days[1], "kind": "HOLIDAY"})
+        assert body["errors"][0]["extensions"] == {"code": "CONFLICT", "field": "date"}
+        monday = {**days[2], "date": "2033-01-17"}  # a weekday is worked anyway
+        body = await admin.client.post(CREATE_DAY, monday)
+        assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "kind"}
+        body = await admin.client.post(CREATE_DAY, {**days[0], "date": "9999-12-31"})
+        assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "date"}
+    finally:
+        for day in days:
+            await admin.client.data(REMOVE_DAY, {"date": day["date"]})
+    assert (await issues.client.data(CALENDAR, span))["calendar"] == []
+    assert await admin.client.error_code(REMOVE_DAY, {"date": "2033-01-10"}) == "NOT_FOUND"
+
+
+async def test_the_calendar_is_read_a_year_at_most(issues: IssuesServer) -> None:
+    year = await issues.client.data(CALENDAR, {"from": "2026-01-01", "to": "2026-12-31"})
+    assert {"date": "2026-11-03", "kind": "SHORTENED", "name": "Предпраздничный день"} in year[
+        "calendar"
+    ]
+    leap = {"from": "2028-01-01", "to": "2028-12-31"}  # 366 days
+    assert (await issues.client.data(CALENDAR, leap))["calendar"] is not None
+    for span, reason in (
+        ({"from": "2026-01-01", "to": "2027-01-02"}, "RANGE_TOO_LONG"),
+        ({"from": "2026-02-01", "to": "2026-01-31"}, "RANGE_REVERSED"),
+    ):
+        body = await issues.client.post(CALENDAR, span)
+        assert body["data"] == {"calendar": None}
+        assert body["errors"][0]["extensions"] == {
+            "code": "BAD_USER_INPUT", "field": "to", "reason": reason
+        }  # fmt: skip
 
 
 def _working_day_after(start: date, count: int, holidays: frozenset[date]) -> date:
@@ -189,9 +250,8 @@ async def test_a_new_category_routes_to_its_department_and_skips_a_new_holiday(
     admin, department = issues.person("ADMIN"), _new_id("dept")
     await _tell_departments(issues, department)  # users created it
     created = await _create(issues, departmentId=department, responseWorkingDays=40)
-    before = frozenset(issues.service.holidays)
-    offset = issues.settings.city_utc_offset_hours
-    holiday = _working_day_after(utcnow().date(), 30, before)
+    before = issues.service.calendar
+    holiday = _working_day_after(utcnow().date(), 30, before.holidays)
     await admin.client.data(CREATE_HOLIDAY, {"date": holiday.isoformat(), "name": "День города"})
     try:
         issue = await issues.report(issues.citizen(), category=created["id"])
@@ -204,8 +264,8 @@ async def test_a_new_category_routes_to_its_department_and_skips_a_new_holiday(
         assert stored is not None
         at = stored["accepted_at"]
         due = parse_time(accepted["dueAt"])
-        assert due == domain.add_working_days(at, 40, before | {holiday}, offset)
-        assert due > domain.add_working_days(at, 40, before, offset)  # one working day later
+        assert due == issues.service.calendar.add_working_days(at, 40)
+        assert due > before.add_working_days(at, 40)  # one working day later
     finally:
         await admin.client.data(REMOVE_HOLIDAY, {"date": holiday.isoformat()})
 

@@ -73,4 +73,5 @@ def test_contract_names() -> None:
         "recategorizeIssue", "mergeIssues", "extendDeadline", "assignIssue", "unassignIssue",
         # The city's own configuration (issue #15).
         "createCategory", "renameCategory", "retireCategory", "createHoliday", "removeHoliday",
+        "createCalendarDay", "removeCalendarDay",
     }  # fmt: skip

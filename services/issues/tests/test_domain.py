@@ -25,10 +25,10 @@ def test_working_days_skip_weekends() -> None:
     assert domain.add_working_days(friday, 1, set(), MSK) == datetime(
         2026, 10, 5, 7, 30, tzinfo=UTC
     )
-    # Accepted on a Saturday: counting starts on Monday.
+    # Accepted on a Saturday: counting starts on Monday, which counts whole (18:00 local).
     saturday = datetime(2026, 10, 3, 10, 0, tzinfo=UTC)
     assert domain.add_working_days(saturday, 1, set(), MSK) == datetime(
-        2026, 10, 5, 10, 0, tzinfo=UTC
+        2026, 10, 5, 15, 0, tzinfo=UTC
     )
 
 
@@ -44,11 +44,11 @@ def test_working_days_skip_holidays_and_use_the_local_date() -> None:
         2026, 11, 13, 10, 0, tzinfo=UTC
     )
     # Wednesday 2026-12-30 22:30 UTC is already Thursday 31 December in Kaluga (a holiday);
-    # 1-10 January 2027 are holidays and weekends: one working day ends on Monday 11 January,
-    # 01:30 local, which is Sunday 22:30 UTC.
+    # 1-10 January 2027 are holidays and weekends: accepted on a day off, one working day is
+    # the whole of Monday 11 January, to 18:00 local (15:00 UTC).
     late = datetime(2026, 12, 30, 22, 30, tzinfo=UTC)
     assert domain.add_working_days(late, 1, holidays, MSK) == datetime(
-        2027, 1, 10, 22, 30, tzinfo=UTC
+        2027, 1, 11, 15, 0, tzinfo=UTC
     )
     assert date(2026, 5, 11) in holidays  # 9 May fell on a Saturday
 

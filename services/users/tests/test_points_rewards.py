@@ -7,6 +7,8 @@ import uuid
 from collections import Counter
 
 from veche_kit.clock import utcnow
+from veche_kit.events import AuditRecorded, Envelope
+from veche_kit.outbox import OUTBOX
 
 from .conftest import UsersServer
 
@@ -121,3 +123,59 @@ async def test_notifications_inbox_and_mark_read(users: UsersServer) -> None:
     assert (await client.data(MARK, {}))["markNotificationsRead"] == 2
     other, _ = await users.citizen()
     assert (await other.data(MARK, {"ids": ids}))["markNotificationsRead"] == 0
+
+
+RENAME_REWARD = "mutation($id: ID!, $t: String!) { renameReward(id: $id, title: $t) { id title } }"
+RETIRE_REWARD = "mutation($id: ID!) { retireReward(id: $id) { id title } }"
+REWARDS = "{ rewards { id title } }"
+REDEEMED = """{ me { redemptions(first: 10) { edges { node { code reward { id title } } } } } }"""
+
+
+async def _last_audit(users: UsersServer) -> AuditRecorded:
+    found = await users.service.db[OUTBOX].find_one(
+        {"type": AuditRecorded.type}, sort=[("created_at", -1)]
+    )
+    assert found is not None
+    event = Envelope.model_validate(found["envelope"]).event()
+    assert isinstance(event, AuditRecorded)
+    return event
+
+
+async def test_a_renamed_then_retired_reward_leaves_its_redemptions_readable(
+    users: UsersServer,
+) -> None:
+    admin, (client, auth) = await users.admin(), await users.citizen()
+    await users.service.credit_points(auth["user"]["id"], 10, "Test credit", str(uuid.uuid4()))
+    reward_id = await _reward(users, cost=5, stock=10)
+    code = (await client.data(REDEEM, {"id": reward_id}))["redeemReward"]["code"]
+    renamed = await admin.data(RENAME_REWARD, {"id": reward_id, "t": "Билет в музей"})
+    assert renamed["renameReward"] == {"id": reward_id, "title": "Билет в музей"}
+    audit = await _last_audit(users)
+    assert (audit.action, audit.before, audit.after) == (
+        "REWARD_RENAMED", {"title": "Билет"}, {"title": "Билет в музей"}
+    )  # fmt: skip
+    assert {"id": reward_id, "title": "Билет в музей"} in (await client.data(REWARDS))["rewards"]
+    retired = await admin.data(RETIRE_REWARD, {"id": reward_id})
+    assert retired["retireReward"]["id"] == reward_id
+    assert (await _last_audit(users)).action == "REWARD_RETIRED"
+    assert all(r["id"] != reward_id for r in (await client.data(REWARDS))["rewards"])
+    # The redemption keeps its copy of the reward as it was, code included.
+    edges = (await client.data(REDEEMED))["me"]["redemptions"]["edges"]
+    assert edges[0]["node"] == {"code": code, "reward": {"id": reward_id, "title": "Билет"}}
+    assert await client.error_code(REDEEM, {"id": reward_id}) == "NOT_FOUND"
+    assert await admin.error_code(RETIRE_REWARD, {"id": reward_id}) == "CONFLICT"
+    assert await admin.error_code(RENAME_REWARD, {"id": reward_id, "t": "Х"}) == "CONFLICT"
+    assert await admin.error_code(RETIRE_REWARD, {"id": "no-such-reward"}) == "NOT_FOUND"
+
+
+async def test_only_admins_rename_and_retire_rewards(users: UsersServer) -> None:
+    reward_id = await _reward(users, cost=5, stock=1)
+    body = await (await users.admin()).post(RENAME_REWARD, {"id": reward_id, "t": "  "})
+    assert body["errors"][0]["extensions"] == {"code": "BAD_USER_INPUT", "field": "title"}
+    citizen, _ = await users.citizen()
+    moderator = (await users.staff("MODERATOR")).client
+    for person in (citizen, moderator):
+        assert await person.error_code(RENAME_REWARD, {"id": reward_id, "t": "Х"}) == "FORBIDDEN"
+        assert await person.error_code(RETIRE_REWARD, {"id": reward_id}) == "FORBIDDEN"
+    assert await users.client.error_code(RETIRE_REWARD, {"id": reward_id}) == "UNAUTHENTICATED"
+    assert any(r["id"] == reward_id for r in (await citizen.data(REWARDS))["rewards"])

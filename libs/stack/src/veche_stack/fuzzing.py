@@ -51,6 +51,12 @@ def _datetimes() -> st.SearchStrategy[StringValueNode]:
     ).map(gql_nodes.String)
 
 
+def _dates() -> st.SearchStrategy[StringValueNode]:
+    return st.one_of(st.dates().map(lambda day: day.isoformat()), st.text(max_size=12)).map(
+        gql_nodes.String
+    )
+
+
 def _representations() -> st.SearchStrategy[ObjectValueNode]:
     """`_Any` values as a gateway sends them, and ones no gateway would."""
     typename = st.sampled_from(["User", "Poll", "Issue", "District", "Nope", ""])
@@ -68,6 +74,7 @@ def _representations() -> st.SearchStrategy[ObjectValueNode]:
 
 SCALARS: dict[str, st.SearchStrategy[Any]] = {
     "DateTime": _datetimes(),
+    "Date": _dates(),
     "_Any": _representations(),
 }
 

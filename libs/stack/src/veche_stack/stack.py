@@ -98,6 +98,7 @@ class StackConfig:
             admin_email=environ.get("VECHE_ADMIN_EMAIL", "admin@veche.local"),
             admin_password=environ.get("VECHE_ADMIN_PASSWORD") or None,
             admin_totp_secret=environ.get("VECHE_ADMIN_TOTP_SECRET") or None,
+            demo_data=environ.get("VECHE_DEMO_DATA", "true").lower() not in ("false", "0", "no"),
             production=environ.get("VECHE_ENV", "development") == "production",
         )
 

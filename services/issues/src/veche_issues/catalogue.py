@@ -1,5 +1,5 @@
 """The city's own configuration in the issues service: categories (routed to a
-department, with their answer period) and the holiday calendar deadlines skip.
+department, with their answer period) and the working-day calendar deadlines count on.
 
 Admins only, each change audited in its transaction. A category change tells the
 whole category list (`reference.categories_published`) in the same transaction, so
@@ -8,7 +8,12 @@ calendar at once; other instances reload it at their next sweep.
 
 A category's `departmentId` is checked against the users service's departments as
 last told (`reference.departments_published`, `veche_kit.reference_lists`): a
-department just created in users is known here within seconds. Retiring a
+department just created in users is known here within seconds.
+
+A calendar day (HOLIDAY, SHORTENED, WORKING_WEEKEND) added or removed is recorded with
+a recount marker in one transaction; then every ACCEPTED, unanswered issue whose
+counted deadline runs over that date gets its `dueAt` counted again
+(`veche_issues.recount`), and the sweep finishes any recount a crash cut short. Retiring a
 department leaves the categories routed to it as they are (their issues still have
 their officials); an admin moves them with new categories.
 """
@@ -21,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 from pymongo.errors import DuplicateKeyError
 
 from veche_issues import domain
+from veche_issues.calendar import MAX_RANGE_DAYS, CalendarDayKind, day_kind
 from veche_kit import audit_log
 from veche_kit.audit_log import AuditAction
 from veche_kit.auth import Principal
@@ -36,6 +42,8 @@ if TYPE_CHECKING:
 
 MAX_NAME = 100
 MAX_RESPONSE_WORKING_DAYS = 60
+# The years a calendar day may be in: deadlines are counted in this century.
+MIN_YEAR, MAX_YEAR = 2000, 2099
 
 
 def _require_admin(caller: Principal, what: str, ru: str) -> None:
@@ -69,7 +77,7 @@ def _working_days(value: int | None) -> int | None:
 
 
 class Catalogue:
-    """Admins' changes to categories and holidays."""
+    """Admins' changes to categories and the working-day calendar."""
 
     def __init__(self, issues: IssuesService) -> None:
         self.issues = issues
@@ -161,57 +169,106 @@ class Catalogue:
         tx.emit(audit_log.entry(caller, action, "Category", ref_id, before=before, after=after))
         tx.emit(await self.issues.categories_told(tx.session))
 
-    # ───────────────────────── holidays ─────────────────────────
+    # ───────────────────────── the working-day calendar ─────────────────────────
 
-    async def create_holiday(self, caller: Principal, day: date, name: str) -> Document:
-        """A non-working day deadlines skip from now on (this instance at once)."""
-        _require_admin(caller, "add holidays", "добавлять праздничные дни")
-        document: Document = {"_id": day.isoformat(), "name": _name(name)}
+    async def create_calendar_day(
+        self, caller: Principal, day: date, kind: CalendarDayKind, name: str
+    ) -> Document:
+        """Marks `day`; open deadlines counting over it are counted again."""
+        _require_admin(
+            caller, "change the working-day calendar", "менять производственный календарь"
+        )
+        _check_day(day, kind)
+        document: Document = {"_id": day.isoformat(), "kind": kind.value, "name": _name(name)}
 
         async def work(tx: Transaction) -> None:
-            await self.issues.store.add_holiday(document, tx.session)
-            tx.emit(_holiday_entry(caller, AuditAction.HOLIDAY_CREATED, document, after=True))
+            await self.issues.store.add_calendar_day(document, tx.session)
+            await self.issues.recount.mark(day, tx.session)
+            tx.emit(_day_entry(caller, AuditAction.CALENDAR_DAY_CREATED, document, after=True))
 
         try:
             await self.issues.outbox.transaction(work)
         except DuplicateKeyError as error:
             raise ConflictError(
-                f"{document['_id']} is a holiday already.",
+                f"{document['_id']} is in the calendar already; remove it first.",
                 field="date",
-                ru=f"{document['_id']} уже отмечен как праздничный день.",
+                ru=f"{document['_id']} уже есть в календаре; сначала удалите его.",
             ) from error
-        await self.issues.load_holidays()
+        await self._followed(day)
         return document
 
-    async def remove_holiday(self, caller: Principal, day: date) -> Document:
-        _require_admin(caller, "remove holidays", "удалять праздничные дни")
+    async def remove_calendar_day(
+        self, caller: Principal, day: date, kind: CalendarDayKind | None = None
+    ) -> Document:
+        """Unmarks `day` (only a day of `kind`, when given); open deadlines follow."""
+        _require_admin(
+            caller, "change the working-day calendar", "менять производственный календарь"
+        )
 
         async def work(tx: Transaction) -> Document:
-            removed = await self.issues.store.remove_holiday(day, tx.session)
+            removed = await self.issues.store.remove_calendar_day(day, tx.session, kind)
             if removed is None:
-                raise NotFoundError(
-                    f"{day.isoformat()} is not a holiday.",
-                    ru=f"{day.isoformat()} не отмечен как праздничный день.",
-                )
-            tx.emit(_holiday_entry(caller, AuditAction.HOLIDAY_REMOVED, removed, after=False))
+                raise _not_marked(day, kind)
+            await self.issues.recount.mark(day, tx.session)
+            tx.emit(_day_entry(caller, AuditAction.CALENDAR_DAY_REMOVED, removed, after=False))
             return removed
 
         removed: Document = await self.issues.outbox.transaction(work)
-        await self.issues.load_holidays()
+        await self._followed(day)
         return removed
+
+    async def _followed(self, day: date) -> None:
+        """This instance's calendar at once, then the open deadlines over `day` (the
+        sweep finishes a recount cut short)."""
+        await self.issues.load_holidays()
+        await self.issues.recount.run(day)
+
+    async def calendar(self, first: date, last: date) -> list[Document]:
+        if last < first or (last - first).days >= MAX_RANGE_DAYS:
+            raise BadUserInputError(
+                f"Give `to` on or after `from`, at most {MAX_RANGE_DAYS} days in all.",
+                field="to",
+                reason="RANGE_TOO_LONG" if last >= first else "RANGE_REVERSED",
+                ru=f"Укажите `to` не раньше `from`, всего не больше {MAX_RANGE_DAYS} дней.",
+            )
+        return await self.issues.store.calendar_range(first, last)
 
     async def holidays(self) -> list[Document]:
         return await self.issues.store.holiday_list()
 
 
-def _holiday_entry(
-    caller: Principal, action: AuditAction, document: Document, *, after: bool
-) -> Any:
-    shown = {"date": document["_id"], "name": document["name"]}
+def _check_day(day: date, kind: CalendarDayKind) -> None:
+    if not MIN_YEAR <= day.year <= MAX_YEAR:
+        raise BadUserInputError(
+            f"Give a day from {MIN_YEAR} to {MAX_YEAR}.",
+            field="date",
+            ru=f"Укажите день с {MIN_YEAR} по {MAX_YEAR} год.",
+        )
+    if kind is CalendarDayKind.WORKING_WEEKEND and day.weekday() < 5:
+        raise BadUserInputError(
+            "A WORKING_WEEKEND is a Saturday or a Sunday; weekdays are worked anyway.",
+            field="kind",
+            ru="WORKING_WEEKEND — это суббота или воскресенье; будни и так рабочие.",
+        )
+
+
+def _not_marked(day: date, kind: CalendarDayKind | None) -> NotFoundError:
+    if kind is CalendarDayKind.HOLIDAY:
+        return NotFoundError(
+            f"{day.isoformat()} is not a holiday.",
+            ru=f"{day.isoformat()} не отмечен как праздничный день.",
+        )
+    return NotFoundError(
+        f"{day.isoformat()} is not in the calendar.", ru=f"{day.isoformat()} нет в календаре."
+    )
+
+
+def _day_entry(caller: Principal, action: AuditAction, document: Document, *, after: bool) -> Any:
+    shown = {"date": document["_id"], "kind": day_kind(document).value, "name": document["name"]}
     return audit_log.entry(
         caller,
         action,
-        "Holiday",
+        "CalendarDay",
         document["_id"],
         before=None if after else shown,
         after=shown if after else None,

@@ -1,5 +1,5 @@
-"""The city's configuration in the issues subgraph: categories and holidays, changed
-by admins through GraphQL (see `veche_issues.catalogue`)."""
+"""The city's configuration in the issues subgraph: categories and the working-day
+calendar, changed by admins through GraphQL (see `veche_issues.catalogue`)."""
 
 from __future__ import annotations
 
@@ -8,8 +8,10 @@ from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
-from veche_issues.catalogue import MAX_NAME, MAX_RESPONSE_WORKING_DAYS
+from veche_issues.calendar import MAX_RANGE_DAYS, CalendarDayKind, day_kind
+from veche_issues.catalogue import MAX_NAME, MAX_RESPONSE_WORKING_DAYS, MAX_YEAR, MIN_YEAR
 from veche_issues.context import IssuesInfo
+from veche_kit.graphql import public_enum
 from veche_kit.inputs import ID_CHARS, bounded
 from veche_kit.mongo import Document
 
@@ -36,6 +38,21 @@ Name = Annotated[
 HolidayDate = Annotated[
     date, strawberry.argument(description="The day, in the city's calendar, e.g. `2027-01-11`.")
 ]
+_HOLIDAY_API = "Use `calendar(from:, to:)`, `createCalendarDay` and `removeCalendarDay`"
+
+public_enum(
+    CalendarDayKind,
+    name="CalendarDayKind",
+    description="What the working-day calendar says of one date. Clients must tolerate values "
+    "added later.",
+    values={
+        "HOLIDAY": "A day off: answer deadlines skip it (besides every Saturday and Sunday).",
+        "SHORTENED": "A working day that ends an hour early (Russia's pre-holiday day): a deadline "
+        "due that day falls due by then; counted as a working day, on a weekend too.",
+        "WORKING_WEEKEND": "A Saturday or Sunday that is a working day (a day moved by decree): "
+        "deadlines count it.",
+    },
+)
 
 
 @strawberry.type(description="A kind of problem, and the department that handles it.")
@@ -88,6 +105,22 @@ class Holiday:
         return cls(date=date.fromisoformat(d["_id"]), name=d["name"])
 
 
+@strawberry.type(
+    description="A day the working-day calendar marks; unmarked days are working days Monday to "
+    "Friday and days off on weekends."
+)
+class CalendarDay:
+    date: date = strawberry.field(description="The day, in the city's calendar.")
+    kind: CalendarDayKind = strawberry.field(description="What the day is for deadlines.")
+    name: str = strawberry.field(
+        description="What the day is, e.g. `День России` or `Перенос с 3 января`."
+    )
+
+    @classmethod
+    def from_doc(cls, d: Document) -> CalendarDay:
+        return cls(date=date.fromisoformat(d["_id"]), kind=day_kind(d), name=d["name"])
+
+
 @strawberry.input(description="A new category of problems and initiatives.")
 class CreateCategoryInput:
     id: strawberry.ID = strawberry.field(
@@ -112,9 +145,30 @@ class CreateCategoryInput:
 
 @strawberry.type
 class CatalogueQueries:
-    @strawberry.field(description="The non-working days deadlines skip, by date. Public.")
+    @strawberry.field(
+        description="The HOLIDAY days of the working-day calendar, by date. Public.",
+        deprecation_reason=f"{_HOLIDAY_API}: the calendar also has SHORTENED and WORKING_WEEKEND "
+        "days, and this list is unbounded.",
+    )
     async def holidays(self, info: IssuesInfo) -> list[Holiday] | None:
         return [Holiday.from_doc(d) for d in await info.context.issues.catalogue.holidays()]
+
+    @strawberry.field(
+        description="The days the working-day calendar marks from `from` to `to` (both "
+        f"included, at most {MAX_RANGE_DAYS} days), by date. Public. BAD_USER_INPUT (`field` to, "
+        "`reason` RANGE_TOO_LONG or RANGE_REVERSED) for a longer or reversed range."
+    )
+    async def calendar(
+        self,
+        info: IssuesInfo,
+        from_: Annotated[
+            date,
+            strawberry.argument(name="from", description="The first day, e.g. `2027-01-01`."),
+        ],
+        to: Annotated[date, strawberry.argument(description="The last day, e.g. `2027-12-31`.")],
+    ) -> list[CalendarDay] | None:
+        days = await info.context.issues.catalogue.calendar(from_, to)
+        return [CalendarDay.from_doc(d) for d in days]
 
 
 @strawberry.type
@@ -160,19 +214,52 @@ class CatalogueMutations:
         return Category.from_doc(document, issues.settings)
 
     @strawberry.mutation(
-        description="Adds a non-working day (ADMIN only): deadlines set from now on skip it. "
-        f"{_CODES} CONFLICT when the day is a holiday already. Audited."
+        description="Marks a day of the working-day calendar (ADMIN only): a HOLIDAY, a SHORTENED "
+        "day or a WORKING_WEEKEND. Deadlines count on it from now on, and every ACCEPTED issue "
+        "not yet answered whose answer period runs over that day gets its `dueAt` counted again "
+        f"(a DEADLINE_RECOUNTED step in its history). {_CODES} BAD_USER_INPUT at `date` outside "
+        f"{MIN_YEAR}-{MAX_YEAR}, at `kind` for a WORKING_WEEKEND on a weekday. CONFLICT when the day is marked already (remove it first). Audited."
+    )
+    async def create_calendar_day(
+        self,
+        info: IssuesInfo,
+        date: HolidayDate,
+        kind: Annotated[CalendarDayKind, strawberry.argument(description="What the day is.")],
+        name: Name,
+    ) -> CalendarDay:
+        caller = await info.context.require_user()
+        catalogue = info.context.issues.catalogue
+        return CalendarDay.from_doc(await catalogue.create_calendar_day(caller, date, kind, name))
+
+    @strawberry.mutation(
+        description="Unmarks a day of the working-day calendar (ADMIN only): it is an ordinary "
+        "weekday or weekend day again, and open answer deadlines over it are counted again as "
+        "`createCalendarDay` says. FORBIDDEN for non-admins; NOT_FOUND when the day is not "
+        "marked. Audited."
+    )
+    async def remove_calendar_day(self, info: IssuesInfo, date: HolidayDate) -> CalendarDay:
+        caller = await info.context.require_user()
+        catalogue = info.context.issues.catalogue
+        return CalendarDay.from_doc(await catalogue.remove_calendar_day(caller, date))
+
+    @strawberry.mutation(
+        description="Adds a HOLIDAY (ADMIN only), as `createCalendarDay` does. "
+        f"{_CODES} CONFLICT when the day is marked already. Audited.",
+        deprecation_reason=f"{_HOLIDAY_API}(kind: HOLIDAY).",
     )
     async def create_holiday(self, info: IssuesInfo, date: HolidayDate, name: Name) -> Holiday:
         caller = await info.context.require_user()
-        return Holiday.from_doc(
-            await info.context.issues.catalogue.create_holiday(caller, date, name)
-        )
+        catalogue = info.context.issues.catalogue
+        holiday = CalendarDayKind.HOLIDAY
+        return Holiday.from_doc(await catalogue.create_calendar_day(caller, date, holiday, name))
 
     @strawberry.mutation(
-        description="Makes a holiday a working day again (ADMIN only) for deadlines set from now on. "
-        "FORBIDDEN for non-admins; NOT_FOUND when the day is no holiday. Audited."
+        description="Unmarks a HOLIDAY (ADMIN only), as `removeCalendarDay` does. "
+        "FORBIDDEN for non-admins; NOT_FOUND when the day is no holiday. Audited.",
+        deprecation_reason=f"{_HOLIDAY_API}.",
     )
     async def remove_holiday(self, info: IssuesInfo, date: HolidayDate) -> Holiday:
         caller = await info.context.require_user()
-        return Holiday.from_doc(await info.context.issues.catalogue.remove_holiday(caller, date))
+        catalogue = info.context.issues.catalogue
+        holiday = CalendarDayKind.HOLIDAY
+        return Holiday.from_doc(await catalogue.remove_calendar_day(caller, date, holiday))

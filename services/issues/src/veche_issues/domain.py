@@ -10,13 +10,14 @@ import re
 import unicodedata
 from collections.abc import Collection, Iterable, Mapping
 from dataclasses import dataclass
-from datetime import UTC, date, datetime, timedelta, timezone
+from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from urllib.parse import urlsplit
 
 import snowballstemmer
 
+from veche_issues.calendar import WorkingCalendar
 from veche_kit.auth import Principal
 from veche_kit.errors import (
     BadUserInputError,
@@ -235,22 +236,9 @@ def permitting_rule(
 def add_working_days(
     start: datetime, days: int, holidays: Collection[date], utc_offset_hours: int
 ) -> datetime:
-    """`start` plus `days` working days, counted in the city's local calendar.
-
-    Saturdays, Sundays and `holidays` (local dates) are skipped; the deadline
-    keeps the local time of day of `start`. Accepted on Friday 10:00 with one
-    working day: due Monday 10:00 (or later, if Monday is a holiday).
-    """
-    zone = timezone(timedelta(hours=utc_offset_hours))
-    local = start.astimezone(zone)
-    day = local.date()
-    left = days
-    while left > 0:
-        day += timedelta(days=1)
-        if day.weekday() < 5 and day not in holidays:
-            left -= 1
-    due = datetime.combine(day, local.timetz())
-    return due.astimezone(UTC)
+    """`start` plus `days` working days with only `holidays` marked (the rules are
+    `veche_issues.calendar.WorkingCalendar`'s)."""
+    return WorkingCalendar.of_holidays(holidays, utc_offset_hours).add_working_days(start, days)
 
 
 # The one status in which the department owes its official answer: it took the issue on
@@ -463,13 +451,15 @@ class Deadline:
     """How long the department has to answer, in the city's working days."""
 
     working_days: int
-    holidays: frozenset[date]
-    utc_offset_hours: int
+    calendar: WorkingCalendar
 
     def due(self, accepted_at: datetime) -> datetime:
-        return add_working_days(
-            accepted_at, self.working_days, self.holidays, self.utc_offset_hours
-        )
+        return self.calendar.add_working_days(accepted_at, self.working_days)
+
+    def counting(self, since: datetime) -> dict[str, Any]:
+        """The deadline from `since` and what it was counted from, as the issue keeps them
+        (so a calendar change can count it again: `veche_issues.recount`)."""
+        return {"due_at": self.due(since), "due_from": since, "due_days": self.working_days}
 
 
 @dataclass(frozen=True)
@@ -530,7 +520,7 @@ def transition(
     fields: dict[str, Any] = {"status": target.value, "updated_at": now}
     if target is Status.ACCEPTED:
         fields["accepted_at"] = now
-        fields["due_at"] = deadline.due(now)
+        fields.update(deadline.counting(now))
     if target is Status.RESOLVED:
         fields["resolved_at"] = now
     if current is Status.RESOLVED and target is Status.IN_PROGRESS:
@@ -816,6 +806,7 @@ class StepKind(StrEnum):
     MERGED_INTO = "MERGED_INTO"  # closed as a duplicate of another issue
     DUPLICATE_MERGED = "DUPLICATE_MERGED"  # a duplicate's supports were carried into this one
     DEADLINE_EXTENDED = "DEADLINE_EXTENDED"
+    DEADLINE_RECOUNTED = "DEADLINE_RECOUNTED"  # the working-day calendar changed under it
     ASSIGNED = "ASSIGNED"
     UNASSIGNED = "UNASSIGNED"
 
@@ -894,7 +885,7 @@ def check_staff(action: StaffAction, actors: frozenset[Actor], department_id: st
 def staff_entry(
     kind: StepKind,
     status: Status,
-    by: str,
+    by: str | None,
     reason: str | None,
     now: datetime,
     detail: str | None = None,
@@ -944,7 +935,7 @@ def recategorization(
     if after != before:
         fields["assignee_id"] = None
         if status is AWAITING_ANSWER and issue.get("due_at") is not None:
-            fields.update(due_at=deadline.due(now), answered_at=None, overdue_notified=False)
+            fields.update(deadline.counting(now), answered_at=None, overdue_notified=False)
     detail = f"Category {issue['category']} → {category['_id']}; department {before} → {after}."
     entry = staff_entry(StepKind.RECATEGORIZED, status, by, reason, now, detail)
     return Change(fields, entry)
@@ -985,10 +976,10 @@ def deadline_extension(
         )
     new = due_at.astimezone(UTC)
     detail = f"Deadline {current.isoformat()} → {new.isoformat()}."
-    entry = staff_entry(
-        StepKind.DEADLINE_EXTENDED, Status(issue["status"]), by, reason, now, detail
-    )
-    return Change({"due_at": new, "overdue_notified": False, "updated_at": now}, entry)
+    entry = staff_entry(StepKind.DEADLINE_EXTENDED, AWAITING_ANSWER, by, reason, now, detail)
+    # A date a person chose (`due_from` None), not a count: calendar changes leave it be.
+    fields = {"due_at": new, "due_from": None, "overdue_notified": False, "updated_at": now}
+    return Change(fields, entry)
 
 
 def handover(

@@ -126,6 +126,9 @@ public_enum(
         "DUPLICATE_MERGED": "A duplicate was merged into this issue (`detail`: which, and how many "
         "supports it brought).",
         "DEADLINE_EXTENDED": "The department moved `dueAt` later (`detail`: old and new; `note`: why).",
+        "DEADLINE_RECOUNTED": "The city's working-day calendar changed on a day the answer period "
+        "counts over (an admin's `createCalendarDay`/`removeCalendarDay`): `dueAt` was counted again "
+        "from the same start (`detail`: old and new; `by` null).",
         "ASSIGNED": "Handed to one official of the department (see `Issue.assignee`).",
         "UNASSIGNED": "No official is assigned any more.",
     },
@@ -422,7 +425,10 @@ class Issue:
     )
     due_at: datetime | None = strawberry.field(
         description="The deadline (UTC) for the department's official answer, not for the fix: set when "
-        "the issue is ACCEPTED, a number of working days later (weekends and public holidays skipped). "
+        "the issue is ACCEPTED, a number of working days later on the city's `calendar` (weekends and "
+        "HOLIDAYs skipped, WORKING_WEEKENDs counted; accepted after the working day ends, counting "
+        "starts the next working day and the deadline is that day's end). Counted again when an admin "
+        "changes the calendar on a day it runs over (a DEADLINE_RECOUNTED step). "
         "The department answers by moving the issue on (IN_PROGRESS, or accepting a solver's offer) or "
         "by an official comment; `overdue` says whether it is late. Null before ACCEPTED."
     )

@@ -1,5 +1,5 @@
 """Reference data for an empty store: categories (routed to departments) and the
-public holidays deadlines skip. (Districts are the users service's: see
+working-day calendar (public holidays, shortened days) deadlines count on. (Districts are the users service's: see
 `veche_kit.reference_lists`.)
 
 Nothing in the code is Kaluga- or Russia-specific: this is data, loaded only
@@ -12,6 +12,7 @@ import logging
 from datetime import date
 
 from veche_issues import store
+from veche_issues.calendar import CalendarDayKind
 from veche_kit.mongo import Database
 from veche_kit.reference import CATEGORIES
 
@@ -54,6 +55,27 @@ HOLIDAYS: tuple[tuple[date, str], ...] = (
 )
 
 
+# Russia's pre-holiday working days, an hour shorter (Labour Code art. 95), 2026
+# (the production calendar of the decree above). 2027's follow its final decree.
+SHORTENED: tuple[tuple[date, str], ...] = (
+    (date(2026, 4, 30), "Предпраздничный день"),
+    (date(2026, 5, 8), "Предпраздничный день"),
+    (date(2026, 6, 11), "Предпраздничный день"),
+    (date(2026, 11, 3), "Предпраздничный день"),
+)
+
+
+def calendar_days() -> list[dict[str, str]]:
+    """The seeded calendar: the holidays and the shortened days (2026 moves no working
+    Saturday; a year that does adds WORKING_WEEKEND days through `createCalendarDay`)."""
+    holidays = [(d, CalendarDayKind.HOLIDAY, n) for d, n in HOLIDAYS]
+    shortened = [(d, CalendarDayKind.SHORTENED, n) for d, n in SHORTENED]
+    return [
+        {"_id": day.isoformat(), "kind": kind.value, "name": name}
+        for day, kind, name in sorted(holidays + shortened)
+    ]
+
+
 async def load_reference_data(db: Database) -> None:
     """Loads categories and holidays where their collections are empty."""
     if await db[store.CATEGORIES].count_documents({}) == 0:
@@ -62,7 +84,5 @@ async def load_reference_data(db: Database) -> None:
         )
         log.info("categories loaded", extra={"categories": len(CATEGORIES)})
     if await db[store.HOLIDAYS].count_documents({}) == 0:
-        await db[store.HOLIDAYS].insert_many(
-            [{"_id": day.isoformat(), "name": name} for day, name in HOLIDAYS]
-        )
-        log.info("public holidays loaded", extra={"holidays": len(HOLIDAYS)})
+        await db[store.HOLIDAYS].insert_many(calendar_days())
+        log.info("working-day calendar loaded", extra={"holidays": len(HOLIDAYS)})

@@ -15,17 +15,19 @@ import contextlib
 import hashlib
 import logging
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
 from typing import Any
 
 from pymongo.errors import DuplicateKeyError
 
 from veche_issues import domain
+from veche_issues.calendar import WorkingCalendar
 from veche_issues.catalogue import Catalogue
 from veche_issues.domain import Actor, Kind, Status
 from veche_issues.errors import NotEligibleError
 from veche_issues.moderation import EXCERPT, Moderation, Target
+from veche_issues.recount import DeadlineRecount
 from veche_issues.settings import IssuesSettings
 from veche_issues.store import (
     OFFER_PENDING,
@@ -132,13 +134,16 @@ class IssuesService:
         self.store = store
         self.outbox = outbox
         self.settings = settings
-        self.holidays: frozenset[date] = frozenset()
+        self.calendar = WorkingCalendar(
+            {}, settings.city_utc_offset_hours, settings.working_day_ends_at
+        )
         self.limits = RateLimiter(store.db)
         self.moderation = Moderation(store, outbox, WordFilter.from_file(settings.word_filter_file))
         uploads = UploadStore(store.db, blobs_for(settings, store.db))
         self.photos = PhotoDesk(uploads, self.limits, settings)
         self._stats: BriefCache[list[Document]] = BriefCache(settings.stats_cache_seconds)
         self.catalogue = Catalogue(self)
+        self.recount = DeadlineRecount(self)
 
     @property
     def db(self) -> Database:
@@ -152,7 +157,14 @@ class IssuesService:
     # ───────────────────────── helpers ─────────────────────────
 
     async def load_holidays(self) -> None:
-        self.holidays = await self.store.holidays()
+        """Reloads the working-day calendar (every marked day, of each kind)."""
+        days = await self.store.calendar_days()
+        self.calendar = replace(self.calendar, days=days)
+
+    @property
+    def holidays(self) -> frozenset[date]:
+        """The calendar's days off (besides weekends)."""
+        return self.calendar.holidays
 
     @property
     def deadline(self) -> domain.Deadline:
@@ -161,7 +173,7 @@ class IssuesService:
     def deadline_for(self, category: Document | None) -> domain.Deadline:
         """The answer period of `category` (its own working days, else the setting)."""
         days = (category or {}).get("response_working_days") or self.settings.response_working_days
-        return domain.Deadline(days, self.holidays, self.settings.city_utc_offset_hours)
+        return domain.Deadline(days, self.calendar)
 
     async def category(self, category_id: str, field: str = "category") -> Document:
         """A category new issues may take; BAD_USER_INPUT naming an unknown or retired one."""
@@ -895,9 +907,11 @@ class IssuesService:
 
     async def sweep(self, now: datetime | None = None) -> dict[str, int]:
         """Closes issues the reporter left RESOLVED too long, repairs supports a crash
-        left uncounted, finishes threshold crossings, reloads holidays. Idempotent."""
+        left uncounted, finishes threshold crossings, reloads the calendar and
+        finishes recounts of deadlines after a calendar change. Idempotent."""
         now = now or utcnow()
         await self.load_holidays()
+        await self.recount.pending()
         closed = await self._auto_close(now)
         repaired = await self._repair_supports(now)
         overdue = await self.flag_overdue(now)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import time
 from typing import Literal
 from urllib.parse import urlsplit
 
@@ -24,6 +25,9 @@ class IssuesSettings(ServiceSettings):
     response_working_days: int = Field(default=8, ge=1, le=60)
     # The city's offset from UTC (Kaluga: +3, no daylight saving); days are counted locally.
     city_utc_offset_hours: int = Field(default=3, ge=-12, le=14)
+    # When the city's working day ends, local time (an hour earlier on a SHORTENED day); a
+    # deadline started later counts from the next working day (`veche_issues.calendar`).
+    working_day_ends_at: time = time(18, 0)
     # A RESOLVED issue the reporter neither confirms nor reopens closes after this many days.
     auto_close_days: int = Field(default=14, ge=1)
     # Supports an initiative needs for official review; per category where configured

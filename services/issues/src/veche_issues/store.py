@@ -17,6 +17,7 @@ from bson import Regex
 from pymongo import ASCENDING, DESCENDING, GEOSPHERE, IndexModel, ReturnDocument
 
 from veche_issues import domain
+from veche_issues.calendar import CalendarDayKind, day_kind
 from veche_issues.domain import Kind, Status
 from veche_kit import export, mongo, throttle
 from veche_kit.clock import utcnow
@@ -31,6 +32,8 @@ COMMENTS = "comments"
 UPLOADS = "uploads"  # photo uploads (upload_store.py)
 OFFERS = "solver_offers"
 CATEGORIES = "categories"
+# The working-day calendar's marked days (`veche_issues.calendar`), one per date;
+# named for its first kind, kept so existing stores need no migration.
 HOLIDAYS = "holidays"
 PARTNER_KEYS = "open311_keys"  # API keys of Open311 partners, stored as SHA-256 hashes
 USERS = "users"  # a projection of the users service's accounts, fed by user.* events
@@ -307,22 +310,36 @@ class IssueStore:
         )
         return found
 
-    async def holidays(self) -> frozenset[date]:
-        documents = await self.db[HOLIDAYS].find({}, {"_id": 1}).to_list()
-        return frozenset(date.fromisoformat(d["_id"]) for d in documents)
+    async def calendar_days(self) -> dict[date, CalendarDayKind]:
+        """Every marked day and its kind (a document without one is a HOLIDAY)."""
+        documents = await self.db[HOLIDAYS].find({}, {"_id": 1, "kind": 1}).to_list()
+        return {date.fromisoformat(d["_id"]): day_kind(d) for d in documents}
 
-    async def holiday_list(self) -> list[Document]:
-        found: list[Document] = await self.db[HOLIDAYS].find().sort("_id", 1).to_list()
+    async def calendar_range(self, first: date, last: date) -> list[Document]:
+        """The marked days from `first` to `last`, both included, by date."""
+        span = {"_id": {"$gte": first.isoformat(), "$lte": last.isoformat()}}
+        found: list[Document] = await self.db[HOLIDAYS].find(span).sort("_id", 1).to_list()
         return found
 
-    async def add_holiday(self, document: Document, session: Session) -> None:
-        """DuplicateKeyError when the day is a holiday already."""
+    async def holiday_list(self) -> list[Document]:
+        holidays = {"kind": {"$in": [None, CalendarDayKind.HOLIDAY.value]}}
+        found: list[Document] = await self.db[HOLIDAYS].find(holidays).sort("_id", 1).to_list()
+        return found
+
+    async def add_calendar_day(self, document: Document, session: Session) -> None:
+        """DuplicateKeyError when the day is marked already."""
         await self.db[HOLIDAYS].insert_one(document, session=session)
 
-    async def remove_holiday(self, day: date, session: Session) -> Document | None:
-        found: Document | None = await self.db[HOLIDAYS].find_one_and_delete(
-            {"_id": day.isoformat()}, session=session
-        )
+    async def remove_calendar_day(
+        self, day: date, session: Session, kind: CalendarDayKind | None = None
+    ) -> Document | None:
+        """Unmarks `day` (only if of `kind`, when given); the document removed, or None."""
+        query: Document = {"_id": day.isoformat()}
+        if kind is CalendarDayKind.HOLIDAY:
+            query["kind"] = {"$in": [None, kind.value]}
+        elif kind is not None:
+            query["kind"] = kind.value
+        found: Document | None = await self.db[HOLIDAYS].find_one_and_delete(query, session=session)
         return found
 
     # ───────────────────────── issues ─────────────────────────

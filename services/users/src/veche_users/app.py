@@ -24,7 +24,7 @@ from veche_users.consumers import Reactions, handlers
 from veche_users.context import UsersContext
 from veche_users.loaders import UserLoaders
 from veche_users.schema import schema
-from veche_users.seed import load_demo_data
+from veche_users.seed import ensure_admin, load_demo_data
 from veche_users.service import UsersService
 from veche_users.settings import UsersSettings
 
@@ -42,6 +42,7 @@ def _on_start_and_background(
     runtime.on_start.append(service.publish_default_consent)
     if settings.demo_data:
         runtime.on_start.append(lambda: load_demo_data(service))
+    runtime.on_start.append(lambda: ensure_admin(service))
     # After the demo data: polls and issues check districts against the list told.
     runtime.on_start.append(service.publish_references)
     retention = Retention(

@@ -32,6 +32,8 @@ public_enum(
         "ROLE_GRANTED": "An admin granted a role (`before`/`after`: roles and department).",
         "ROLE_REVOKED": "An admin revoked a role (`before`/`after`: roles and department).",
         "REWARD_CREATED": "An admin added a reward (`after`: title, cost, stock).",
+        "REWARD_RENAMED": "An admin renamed a reward (`before` and `after`: title).",
+        "REWARD_RETIRED": "An admin took a reward out of the catalogue (`before`: title).",
         "CONSENT_VERSION_PUBLISHED": "An admin published a new consent text (`after`: its version).",
         "USER_ERASED": "An admin erased someone's account (`reason`: why).",
         "USER_SUSPENDED": "A moderator or admin suspended an account (`reason`; `after`: until when).",
@@ -54,6 +56,10 @@ public_enum(
         "CATEGORY_RETIRED": "An admin retired an issue category: no longer offered, its issues kept (`after`: retired_at).",
         "HOLIDAY_CREATED": "An admin added a non-working day that answer deadlines skip (`after`: date, name).",
         "HOLIDAY_REMOVED": "An admin removed a non-working day (`before`: date, name).",
+        "CALENDAR_DAY_CREATED": "An admin marked a day of the working-day calendar (`after`: "
+        "date, kind, name); open answer deadlines over it were counted again.",
+        "CALENDAR_DAY_REMOVED": "An admin unmarked a day of the working-day calendar (`before`: "
+        "date, kind, name); open answer deadlines over it were counted again.",
         "DISTRICT_CREATED": "An admin added a district (`after`: name).",
         "DISTRICT_RENAMED": "An admin renamed a district (`before`/`after`: name).",
         "DISTRICT_RETIRED": "An admin retired a district: no longer offered for new polls and registrations, existing data kept (`after`: retired_at).",

@@ -640,7 +640,9 @@ class Query(AuditQueries):
     async def departments(self, info: UsersInfo) -> list[Department] | None:
         return [Department.from_doc(d) for d in await info.context.users.departments()]
 
-    @strawberry.field(description="The rewards catalogue, cheapest first.")
+    @strawberry.field(
+        description="The rewards catalogue, cheapest first (retired rewards left out; see `retireReward`)."
+    )
     async def rewards(self, info: UsersInfo) -> list[Reward] | None:
         return [Reward.from_doc(d) for d in await info.context.users.rewards()]
 
@@ -1220,7 +1222,46 @@ class Mutation:
         return Reward.from_doc(saved)
 
     @strawberry.mutation(
-        description="Spends points on a reward. INSUFFICIENT_POINTS or OUT_OF_STOCK when it cannot; never goes below zero."
+        description="Renames a reward still offered (ADMIN only); redemptions made keep the title "
+        "they had. FORBIDDEN for non-admins; BAD_USER_INPUT (`field` title) for an empty title; "
+        "NOT_FOUND for an unknown id; CONFLICT for a retired reward. Audited."
+    )
+    async def rename_reward(
+        self,
+        info: UsersInfo,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The reward (see `rewards`).")
+        ],
+        title: Annotated[
+            str,
+            strawberry.argument(
+                description=f"The new title, at most {domain.MAX_NAME} characters.",
+                metadata=bounded(chars=domain.MAX_NAME),
+            ),
+        ],
+    ) -> Reward:
+        caller = await info.context.require_user()
+        return Reward.from_doc(await info.context.users.rename_reward(caller, str(id), title))
+
+    @strawberry.mutation(
+        description="Takes a reward out of the catalogue (ADMIN only): it leaves `rewards` and "
+        "`redeemReward` answers NOT_FOUND for it; redemptions made stay readable in "
+        "`User.redemptions`, with their codes. FORBIDDEN for non-admins; NOT_FOUND for an unknown "
+        "id; CONFLICT when retired already. Audited."
+    )
+    async def retire_reward(
+        self,
+        info: UsersInfo,
+        id: Annotated[
+            strawberry.ID, strawberry.argument(description="The reward (see `rewards`).")
+        ],
+    ) -> Reward:
+        caller = await info.context.require_user()
+        return Reward.from_doc(await info.context.users.retire_reward(caller, str(id)))
+
+    @strawberry.mutation(
+        description="Spends points on a reward. INSUFFICIENT_POINTS or OUT_OF_STOCK when it cannot; never goes below zero. "
+        "NOT_FOUND for an unknown or retired reward."
     )
     async def redeem_reward(
         self,

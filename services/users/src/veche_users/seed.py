@@ -25,7 +25,7 @@ REWARDS = [
 
 
 async def load_demo_data(service: UsersService) -> None:
-    """Loads reference data and the admin when the store has none (idempotent)."""
+    """Loads the demo city's reference data when the store has none (idempotent)."""
     db = service.db
     if await db[store.DISTRICTS].count_documents({}) == 0:
         await db[store.DISTRICTS].insert_many([{"_id": i, "name": n} for i, n in DISTRICTS])
@@ -46,6 +46,12 @@ async def load_demo_data(service: UsersService) -> None:
         log.info(
             "demo data loaded", extra={"districts": len(DISTRICTS), "departments": len(DEPARTMENTS)}
         )
+
+
+async def ensure_admin(service: UsersService) -> None:
+    """The first admin (VECHE_ADMIN_EMAIL/PASSWORD) when the store has none, with demo
+    data or without: a fresh city starts with an admin who configures the rest."""
+    db = service.db
     email, password = service.settings.admin_email, service.settings.admin_password
     if (
         email

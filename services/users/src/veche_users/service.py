@@ -1295,6 +1295,50 @@ class UsersService:
         await self.outbox.transaction(work)
         return reward
 
+    async def rename_reward(self, caller: Principal, reward_id: str, title: str) -> Document:
+        """A new title for a reward still offered; redemptions keep the title they had."""
+        caller.require_role(Role.ADMIN)
+        clean = domain.clean_text(title, "title", domain.MAX_NAME, required=False)
+        if not clean:
+            raise BadUserInputError(
+                "Give the reward a title.", field="title", ru="Укажите название поощрения."
+            )
+        return await self._change_reward(
+            caller, reward_id, {"title": clean}, AuditAction.REWARD_RENAMED
+        )
+
+    async def retire_reward(self, caller: Principal, reward_id: str) -> Document:
+        """Takes a reward out of the catalogue: no longer listed nor redeemable; the
+        redemptions made keep their copy of it, code included."""
+        caller.require_role(Role.ADMIN)
+        return await self._change_reward(
+            caller, reward_id, {"retired_at": utcnow()}, AuditAction.REWARD_RETIRED
+        )
+
+    async def _change_reward(
+        self, caller: Principal, reward_id: str, fields: Document, action: AuditAction
+    ) -> Document:
+        async def work(tx: Transaction) -> Document:
+            before = await self.store.update_reward(reward_id, fields, tx.session)
+            if before is None:
+                raise await self._reward_missing(reward_id, tx.session)
+            shown = {"title": before["title"]}
+            after = {"title": fields["title"]} if "title" in fields else None
+            tx.emit(audit_log.entry(caller, action, "Reward", reward_id, before=shown, after=after))
+            return {**before, **fields}
+
+        changed: Document = await self.outbox.transaction(work)
+        return changed
+
+    async def _reward_missing(self, reward_id: str, session: mongo.Session) -> DomainError:
+        if await self.store.reward_exists(reward_id, session, retired=True):
+            return ConflictError(
+                "This reward is retired already.", ru="Это поощрение уже снято с каталога."
+            )
+        return NotFoundError(
+            f"No reward with id '{reward_id[:40]}'.", ru=f"Поощрения с id «{reward_id[:40]}» нет."
+        )
+
     async def redeem_reward(self, caller: Principal, reward_id: str) -> Document:
         """Atomic: points never below zero, stock never below zero (conditional updates)."""
 

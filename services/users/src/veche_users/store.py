@@ -496,10 +496,9 @@ class UserStore:
         await self.db[LEDGER].insert_one(entry, session=session)
 
     async def rewards(self) -> list[Document]:
-        """The catalogue, cheapest first."""
-        found: list[Document] = (
-            await self.db[REWARDS].find().sort([("cost", 1), ("_id", 1)]).to_list()
-        )
+        """The catalogue (retired rewards left out), cheapest first."""
+        offered = self.db[REWARDS].find({"retired_at": None})
+        found: list[Document] = await offered.sort([("cost", 1), ("_id", 1)]).to_list()
         return found
 
     async def add_reward(self, reward: Document, session: Session) -> None:
@@ -508,15 +507,28 @@ class UserStore:
     async def take_reward(self, reward_id: str, session: Session) -> Document | None:
         """One off the stock unless it is out (a conditional update); the reward, or None."""
         reward: Document | None = await self.db[REWARDS].find_one_and_update(
-            {"_id": reward_id, "stock": {"$gt": 0}},
+            {"_id": reward_id, "stock": {"$gt": 0}, "retired_at": None},
             {"$inc": {"stock": -1}},
             return_document=ReturnDocument.AFTER,
             session=session,
         )
         return reward
 
-    async def reward_exists(self, reward_id: str, session: Session) -> bool:
-        return await self.db[REWARDS].count_documents({"_id": reward_id}, session=session) > 0
+    async def reward_exists(
+        self, reward_id: str, session: Session, *, retired: bool = False
+    ) -> bool:
+        """Whether the reward is offered (`retired`: or was, and has been retired)."""
+        query: Document = {"_id": reward_id} if retired else {"_id": reward_id, "retired_at": None}
+        return await self.db[REWARDS].count_documents(query, session=session) > 0
+
+    async def update_reward(
+        self, reward_id: str, fields: Document, session: Session
+    ) -> Document | None:
+        """Sets `fields` on a reward not retired; it as it was before, or None."""
+        found: Document | None = await self.db[REWARDS].find_one_and_update(
+            {"_id": reward_id, "retired_at": None}, {"$set": fields}, session=session
+        )
+        return found
 
     async def add_redemption(self, redemption: Document, session: Session) -> None:
         await self.db[REDEMPTIONS].insert_one(redemption, session=session)
