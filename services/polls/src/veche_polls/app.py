@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -10,6 +12,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from veche_kit.auth import TokenVerifier, jwks_over_http
+from veche_kit.live import LiveHub
 from veche_kit.logs import configure_logging
 from veche_kit.outbox import OUTBOX, Outbox
 from veche_kit.periodic import Lease, every
@@ -51,6 +54,32 @@ def _close_on_schedule(runtime: Runtime, service: PollsService, interval: float)
     )
 
 
+def _contexts(
+    verifier: TokenVerifier, service: PollsService, hub: LiveHub[Any]
+) -> Callable[[Request], PollsContext]:
+    """Each request's (or subscription socket's) context."""
+
+    def context(request: Request) -> PollsContext:
+        return PollsContext(
+            request=request,
+            verifier=verifier,
+            service=service,
+            batches=PollLoaders(service),
+            live=hub,
+        )
+
+    return context
+
+
+def _jwks_route(key: SigningKey) -> Route:
+    """The key that verifies every tree head (anyone may check a poll's log)."""
+
+    async def jwks(_: Request) -> Response:
+        return JSONResponse(key.jwks(), headers={"Cache-Control": "public, max-age=300"})
+
+    return Route("/.well-known/jwks.json", jwks)
+
+
 def create_app(
     settings: PollsSettings | None = None, *, verifier: TokenVerifier | None = None
 ) -> Starlette:
@@ -74,22 +103,11 @@ def create_app(
     runtime.run_in_background("tally-folder", folder.run)
     _close_on_schedule(runtime, service, settings.close_check_seconds)
     hub = runtime.live_hub(live.ROUTES, settings.live_interval_ms / 1000)
-
-    def context(request: Request) -> PollsContext:
-        return PollsContext(
-            request=request,
-            verifier=verifier,
-            service=service,
-            batches=PollLoaders(service),
-            live=hub,
-        )
-
-    async def jwks(_: Request) -> Response:
-        # The key that verifies every tree head (anyone may check a poll's log).
-        return JSONResponse(key.jwks(), headers={"Cache-Control": "public, max-age=300"})
-
     app = build_app(
-        runtime, schema, context_factory=context, routes=[Route("/.well-known/jwks.json", jwks)]
+        runtime,
+        schema,
+        context_factory=_contexts(verifier, service, hub),
+        routes=[_jwks_route(key)],
     )
     app.state.service = service
     return app
