@@ -8,6 +8,9 @@
 - A subscription whose token expires ends with UNAUTHENTICATED at the token's
   expiry though no update came meanwhile (the gateway's timer, not the
   subgraph's check before an update).
+- Subscriptions with one token share one upstream subscription (shared.py) and
+  each sees the vote; another user's subscription to the same poll is still
+  authorized on its own.
 """
 
 from __future__ import annotations
@@ -67,6 +70,7 @@ def polls(stack: Runner) -> dict[str, tuple[str, list[Any]]]:
             return {
                 "browser": await flows.published_poll(admin, "Live: GraphiQL"),
                 "expiry": await flows.published_poll(admin, "Live: expiry"),
+                "shared": await flows.published_poll(admin, "Live: shared"),
             }
 
     return asyncio.run(make())
@@ -133,6 +137,60 @@ async def test_graphiql_shows_a_vote_counted_live(
         assert page.errors() == []
 
 
+async def subscribed(url: str, token: str, ids: list[str], poll_id: str) -> Any:
+    """A graphql-transport-ws socket with a `pollResults` subscription per id."""
+    socket = await connect(url, subprotocols=[Subprotocol("graphql-transport-ws")])
+    init = {"type": "connection_init", "payload": {"Authorization": f"Bearer {token}"}}
+    await socket.send(orjson.dumps(init).decode())
+    assert orjson.loads(await socket.recv())["type"] == "connection_ack"
+    for operation_id in ids:
+        request = {"query": RESULTS, "variables": {"p": poll_id}}
+        message = {"id": operation_id, "type": "subscribe", "payload": request}
+        await socket.send(orjson.dumps(message).decode())
+    return socket
+
+
+async def totals(socket: Any, ids: set[str], total: int) -> set[str]:
+    """Reads until each of `ids` has seen `total` votes; the ids that did."""
+    counted: set[str] = set()
+    while counted != ids:
+        message = orjson.loads(await asyncio.wait_for(socket.recv(), WAIT))
+        assert message["type"] == "next", message
+        if message["payload"]["data"]["pollResults"]["totalVotes"] == total:
+            counted.add(message["id"])
+    return counted
+
+
+async def test_subscriptions_of_one_token_share_a_feed_and_others_are_authorized_alone(
+    stack: Runner, polls: dict[str, tuple[str, list[Any]]], client: GraphQLClient
+) -> None:
+    poll = polls["shared"]
+    watcher = await voter(client, poll, "Две вкладки")
+    assert watcher.token is not None
+    url = stack.url("gateway").replace("http://", "ws://")
+    first = await subscribed(url, watcher.token, ["a", "b"], poll[0])
+    second = await subscribed(url, watcher.token, ["c"], poll[0])  # joins a running feed
+    try:
+        assert await totals(first, {"a", "b"}, 1) == {"a", "b"}
+        assert await totals(second, {"c"}, 1) == {"c"}
+        outsider, _ = await flows.citizen(client, "Не голосовал")  # results hidden from them
+        assert outsider.token is not None
+        refused = await subscribed(url, outsider.token, ["x"], poll[0])
+        answer = orjson.loads(await asyncio.wait_for(refused.recv(), WAIT))
+        await refused.close()
+        # pollResults is nullable: the refusal is a result with data null and the error
+        assert answer["type"] == "next", answer
+        assert answer["payload"]["data"] == {"pollResults": None}, answer
+        assert answer["payload"]["errors"][0]["extensions"]["code"] == "FORBIDDEN", answer
+
+        await voter(client, poll, "Ещё голос")
+        assert await totals(first, {"a", "b"}, 2) == {"a", "b"}
+        assert await totals(second, {"c"}, 2) == {"c"}
+    finally:
+        await first.close()
+        await second.close()
+
+
 def token_exp(token: str) -> int:
     claims = token.split(".")[1]
     exp: int = orjson.loads(base64.urlsafe_b64decode(claims + "=" * (-len(claims) % 4)))["exp"]
@@ -158,8 +216,16 @@ async def test_a_subscription_ends_unauthenticated_when_its_token_expires(
         assert first["type"] == "next", first
         assert first["payload"]["data"]["pollResults"]["totalVotes"] == 1
 
-        # No vote meanwhile: nothing but the token's expiry ends it.
-        last = orjson.loads(await asyncio.wait_for(socket.recv(), EXPIRY_WAIT))
+        # No vote meanwhile (at most a repeat of the count, once the watcher's own ballot
+        # is folded in): nothing but the token's expiry ends it.
+        async def last_message() -> dict[str, Any]:
+            while True:
+                message: dict[str, Any] = orjson.loads(await socket.recv())
+                if message["type"] != "next":
+                    return message
+                assert message["payload"]["data"]["pollResults"]["totalVotes"] == 1, message
+
+        last = await asyncio.wait_for(last_message(), EXPIRY_WAIT)
         ended_at = time.time()
     assert last["type"] == "error", last
     assert last["id"] == "1"

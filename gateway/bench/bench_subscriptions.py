@@ -1,7 +1,7 @@
 """Many subscribers of one poll's results on one gateway while votes arrive.
 
     .venv/bin/python gateway/bench/bench_subscriptions.py [--subscribers 1000,10000]
-        [--rate 50] [--seconds 20] [--interval-ms 500]
+        [--rate 50] [--seconds 20] [--interval-ms 500] [--unshared]
 
 One stack (users, polls and the gateway as `make run` runs them: embedded
 stores, the machine's RabbitMQ). For each N: a fresh poll; N subscribers of
@@ -21,21 +21,30 @@ Measured per N:
   that came before the response counts as 0 ms. p50/p99/max.
 - gateway RSS per subscriber: VmRSS of the gateway process (/proc) before the
   subscribers connect and once all have their first update.
-- CPU per delivered update: utime + stime (/proc/PID/stat) of the gateway and of
-  the polls service over the voting phase, divided by the updates the
-  subscribers received in it.
+- CPU per delivered update: utime + stime (/proc/PID/stat) of the gateway, the
+  polls service and its store (the SecantusDB process) over the voting phase
+  and the settling after it, less what the same number of votes cost with no
+  subscribers (a first phase, printed), divided by the updates the subscribers
+  received. `sockets/sub`: the gateway's open sockets per subscriber (2 = the
+  client's and an upstream one each).
 
 Every subscriber uses the admin's token (a manager sees a poll's results
-whether or not they voted): the gateway still opens one upstream subscription
-per client subscription, as it does for N different users. The polls service
-pushes a poll's update at most every `--interval-ms` (POLLS_LIVE_INTERVAL_MS;
-the service's default is 500), which bounds latency from below.
+whether or not they voted), so by default their subscriptions are identical and
+the gateway shares one upstream subscription among them (shared.py: same
+document, variables and token). `--unshared` turns that off
+(SHARED_SUBSCRIPTION_FIELDS empty): one upstream subscription per client
+subscription, which is what N different users get, since pollResults depends
+on the viewer and is never shared between users. The polls service pushes a
+poll's update at most every `--interval-ms` (POLLS_LIVE_INTERVAL_MS, its
+default 500), which bounds latency from below.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
 import signal
 import subprocess
 import sys
@@ -46,6 +55,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 from websockets.asyncio.client import connect
 from websockets.typing import Subprotocol
@@ -67,7 +77,7 @@ CONNECT_WAIT = 300.0
 async def subscriber(
     url: str, token: str, poll_id: str, seen: list[tuple[float, int]], ready: asyncio.Event
 ) -> None:
-    """One subscription; (arrival time, totalVotes) each time the count changes.
+    """One subscription; (arrival time, totalVotes) of each update.
     `ready` is set at the first update, or when it failed before one."""
     try:
         await _subscription(url, token, poll_id, seen, ready)
@@ -90,14 +100,13 @@ async def _subscription(
             if message.get("type") != "next":
                 raise RuntimeError(f"subscription ended: {message}")
             total = message["payload"]["data"]["pollResults"]["totalVotes"]
-            if not seen or seen[-1][1] != total:
-                seen.append((now, total))
+            seen.append((now, total))
             ready.set()
 
 
-async def clients(url: str, token: str, poll_id: str, count: int) -> list[Any]:
+async def clients(url: str, token: str, poll_id: str, count: int) -> dict[str, Any]:
     """`count` subscribers; prints `ready` once each has its first update, and returns
-    what they saw on SIGTERM."""
+    what they saw, and why any ended early, on SIGTERM."""
     seen: list[list[tuple[float, int]]] = [[] for _ in range(count)]
     readies = [asyncio.Event() for _ in range(count)]
     opening = asyncio.Semaphore(OPEN_AT_ONCE)
@@ -118,9 +127,10 @@ async def clients(url: str, token: str, poll_id: str, count: int) -> list[Any]:
     else:
         print("ready", flush=True)
     await stop.wait()
+    ended = [repr(t.exception()) for t in tasks if t.done() and t.exception() is not None]
     for task in tasks:
         task.cancel()
-    return seen
+    return {"seen": seen, "ended": ended}
 
 
 # ─────────────────────────────── the bench itself ───────────────────────────────
@@ -137,8 +147,10 @@ class Row:
     max_ms: float
     early: float  # share of samples whose update came before the vote's response
     rss_per_subscriber_kib: float
+    sockets_per_subscriber: float  # the gateway's: the client's and the upstream one
     gateway_cpu_us: float  # per delivered update
     polls_cpu_us: float
+    store_cpu_us: float
 
 
 def _pid(stack: Stack, name: str) -> int:
@@ -188,53 +200,99 @@ def wait_ready(process: subprocess.Popen[str]) -> None:
         sys.exit(f"the subscribers did not all subscribe: {line or process.wait()}")
 
 
+@dataclass
+class Voting:
+    """One voting phase: the votes' response moments, the rate achieved, the refusals
+    and the CPU seconds the gateway and polls spent meanwhile (and in the settling)."""
+
+    committed: list[float]
+    achieved: float
+    failed: list[str]
+    gateway_cpu: float
+    polls_cpu: float
+    store_cpu: float  # the polls service's embedded store (SecantusDB)
+
+    @property
+    def cast(self) -> int:
+        return len(self.committed) + len(self.failed)
+
+
+async def voting(
+    stack: Stack, voters: list[GraphQLClient], rate: float, seconds: float, poll: Any
+) -> Voting:
+    pids = [_pid(stack, name) for name in ("gateway", "polls", "mongo-polls")]
+    before = [cpu_seconds(pid) for pid in pids]
+    committed, achieved, failed = await cast_votes(voters, poll[0], poll[1], rate, seconds)
+    await asyncio.sleep(SETTLE_SECONDS)
+    used = [cpu_seconds(pid) - was for pid, was in zip(pids, before, strict=True)]
+    return Voting(committed, achieved, failed, *used)
+
+
+def sockets(pid: int) -> int:
+    """The process's open sockets (each client WebSocket, each upstream one, ...)."""
+    found = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        with contextlib.suppress(OSError):
+            found += os.readlink(fd).startswith("socket:")
+    return found
+
+
 async def measure_one(
     stack: Stack,
     admin: GraphQLClient,
     voters: list[GraphQLClient],
     count: int,
-    rate: float,
-    seconds: float,
+    args: argparse.Namespace,
+    baseline: Voting,
 ) -> Row:
-    poll_id, answers = await open_poll(admin, f"Живые итоги {count}")
+    poll = await open_poll(admin, f"Живые итоги {count}")
     gateway_pid = _pid(stack, "gateway")
-    polls_pid = _pid(stack, "polls")
-    rss_before = rss_kib(gateway_pid)
+    rss_before, sockets_before = rss_kib(gateway_pid), sockets(gateway_pid)
     ws_url = stack.url("gateway").replace("http://", "ws://")
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "seen.json"
         assert admin.token is not None
-        process = start_clients(ws_url, admin.token, poll_id, count, out)
-        await asyncio.wait_for(asyncio.to_thread(wait_ready, process), CONNECT_WAIT)
-        await asyncio.sleep(1.0)  # first updates sent; buffers settle
-        rss_after = rss_kib(gateway_pid)
-        cpu_before = cpu_seconds(gateway_pid), cpu_seconds(polls_pid)
-        committed, achieved, failed = await cast_votes(voters, poll_id, answers, rate, seconds)
-        await asyncio.sleep(SETTLE_SECONDS)
-        cpu_after = cpu_seconds(gateway_pid), cpu_seconds(polls_pid)
-        process.send_signal(signal.SIGTERM)
-        await asyncio.to_thread(process.wait, 60)
-        seen: list[list[tuple[float, int]]] = orjson.loads(await asyncio.to_thread(out.read_bytes))
-    if failed:
-        print(f"  N={count}: {len(failed)} votes refused, e.g. {failed[0]}", flush=True)
-    samples = latencies(committed, seen)
+        process = start_clients(ws_url, admin.token, poll[0], count, out)
+        try:
+            await asyncio.wait_for(asyncio.to_thread(wait_ready, process), CONNECT_WAIT)
+            await asyncio.sleep(1.0)  # first updates sent; buffers settle
+            rss_after, sockets_after = rss_kib(gateway_pid), sockets(gateway_pid)
+            phase = await voting(stack, voters, args.rate, args.seconds, poll)
+            process.send_signal(signal.SIGTERM)
+            await asyncio.to_thread(process.wait, 60)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        saw = orjson.loads(await asyncio.to_thread(out.read_bytes))
+    seen: list[list[tuple[float, int]]] = saw["seen"]
+    if saw["ended"]:
+        print(f"  N={count}: {len(saw['ended'])} subscriptions ended, e.g. {saw['ended'][0]}")
+    if phase.failed:
+        print(f"  N={count}: {len(phase.failed)} votes refused, e.g. {phase.failed[0]}", flush=True)
+    samples = latencies(phase.committed, seen)
     delivered = sum(len(s) - 1 for s in seen)  # the first update came before the votes
-    missing = len(committed) * count - len(samples)
+    missing = len(phase.committed) * count - len(samples)
     if missing:
         print(f"  N={count}: {missing} (vote, subscriber) pairs never saw the vote", flush=True)
-    clamped = [max(0.0, s) for s in samples]
+    clamped = [max(0.0, s) for s in samples] or [float("nan")]
+    # the votes' own cost (the baseline's, per vote) taken out: what the updates cost
+    votes_gateway = baseline.gateway_cpu / baseline.cast * phase.cast
+    votes_polls = baseline.polls_cpu / baseline.cast * phase.cast
+    votes_store = baseline.store_cpu / baseline.cast * phase.cast
     return Row(
         subscribers=count,
-        votes=len(committed),
-        achieved_rate=achieved,
+        votes=len(phase.committed),
+        achieved_rate=phase.achieved,
         delivered=delivered,
         p50_ms=percentile(clamped, 0.5) * 1000,
         p99_ms=percentile(clamped, 0.99) * 1000,
         max_ms=max(clamped) * 1000,
-        early=sum(1 for s in samples if s < 0) / len(samples),
+        early=sum(1 for s in samples if s < 0) / max(1, len(samples)),
         rss_per_subscriber_kib=(rss_after - rss_before) / count,
-        gateway_cpu_us=(cpu_after[0] - cpu_before[0]) / max(1, delivered) * 1e6,
-        polls_cpu_us=(cpu_after[1] - cpu_before[1]) / max(1, delivered) * 1e6,
+        sockets_per_subscriber=(sockets_after - sockets_before) / count,
+        gateway_cpu_us=max(0.0, phase.gateway_cpu - votes_gateway) / max(1, delivered) * 1e6,
+        polls_cpu_us=max(0.0, phase.polls_cpu - votes_polls) / max(1, delivered) * 1e6,
+        store_cpu_us=max(0.0, phase.store_cpu - votes_store) / max(1, delivered) * 1e6,
     )
 
 
@@ -248,7 +306,11 @@ async def cast_votes(
     failed: list[str] = []
 
     async def cast(voter: GraphQLClient) -> None:
-        body = await voter.post(VOTE, {"p": poll_id, "a": answers})
+        try:
+            body = await voter.post(VOTE, {"p": poll_id, "a": answers})
+        except httpx.HTTPError as exc:  # e.g. every pooled connection waiting on polls
+            failed.append(repr(exc))
+            return
         if body.get("errors"):
             failed.append(str(body["errors"][0].get("message")))
         else:
@@ -263,24 +325,32 @@ async def cast_votes(
     return committed, total / (time.monotonic() - started), failed
 
 
-def print_table(rows: list[Row], interval_ms: int) -> None:
-    print(f"\npollResults subscribers on one gateway (POLLS_LIVE_INTERVAL_MS={interval_ms})")
-    head = (
-        f"{'subscribers':>11} {'votes':>6} {'votes/s':>7} {'updates':>9} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'max ms':>7} {'early':>6} {'RSS KiB/sub':>11} "
-        f"{'gw CPU us/upd':>13} {'polls CPU us/upd':>16}"
+def print_table(rows: list[Row], args: argparse.Namespace, baseline: Voting) -> None:
+    print(
+        f"\npollResults subscribers on one gateway: votes at {args.rate:.0f}/s for"
+        f" {args.seconds:.0f} s, POLLS_LIVE_INTERVAL_MS={args.interval_ms},"
+        f" {'one upstream per client' if args.unshared else 'one shared upstream'}; the votes alone"
+        f" cost gateway {baseline.gateway_cpu / baseline.cast * 1e3:.1f} ms, polls"
+        f" {baseline.polls_cpu / baseline.cast * 1e3:.1f} ms and its store"
+        f" {baseline.store_cpu / baseline.cast * 1e3:.1f} ms CPU each (taken out below)"
     )
-    print(head)
+    print(
+        f"{'subscribers':>11} {'votes ok':>8} {'votes/s':>7} {'updates':>8} {'p50 ms':>7} "
+        f"{'p99 ms':>7} {'max ms':>7} {'early':>6} {'RSS KiB/sub':>11} {'sockets/sub':>11} "
+        f"{'gw CPU us/upd':>13} {'polls CPU us/upd':>16} {'store CPU us/upd':>16}"
+    )
     for r in rows:
         print(
-            f"{r.subscribers:>11} {r.votes:>6} {r.achieved_rate:>7.1f} {r.delivered:>9} "
+            f"{r.subscribers:>11} {r.votes:>8} {r.achieved_rate:>7.1f} {r.delivered:>8} "
             f"{r.p50_ms:>7.0f} {r.p99_ms:>7.0f} {r.max_ms:>7.0f} {r.early:>6.1%} "
-            f"{r.rss_per_subscriber_kib:>11.1f} {r.gateway_cpu_us:>13.0f} {r.polls_cpu_us:>16.0f}"
+            f"{r.rss_per_subscriber_kib:>11.1f} {r.sockets_per_subscriber:>11.1f} "
+            f"{r.gateway_cpu_us:>13.0f} {r.polls_cpu_us:>16.0f} {r.store_cpu_us:>16.0f}",
+            flush=True,
         )
 
 
-async def run(counts: list[int], rate: float, seconds: float, interval_ms: int) -> None:
-    votes = int(rate * seconds)
+async def run(counts: list[int], args: argparse.Namespace) -> None:
+    votes = int(args.rate * args.seconds)
     with tempfile.TemporaryDirectory() as tmp:
         config = StackConfig.for_tests(Path(tmp))
         config.extra_env.update(
@@ -288,8 +358,9 @@ async def run(counts: list[int], rate: float, seconds: float, interval_ms: int) 
                 "VECHE_NAMESPACE": f"bench-{uuid.uuid4().hex[:8]}.",
                 "USERS_REGISTRATIONS_PER_CLIENT": str(votes * 2),
                 "USERS_ACCESS_TOKEN_MINUTES": "120",  # outlives the bench
-                "POLLS_LIVE_INTERVAL_MS": str(interval_ms),
+                "POLLS_LIVE_INTERVAL_MS": str(args.interval_ms),
                 "MAX_LIVE_CONNECTIONS_PER_CLIENT": str(max(counts) + 10),
+                **({"SHARED_SUBSCRIPTION_FIELDS": ""} if args.unshared else {}),
                 "LOG_LEVEL": "WARNING",
             }
         )
@@ -302,12 +373,15 @@ async def run(counts: list[int], rate: float, seconds: float, interval_ms: int) 
             began = time.monotonic()
             voters = await registered_voters(gateway, votes)
             print(f"{votes} voters registered in {time.monotonic() - began:.0f} s", flush=True)
+            # each phase's votes go to a poll of its own: every voter votes once per poll
+            baseline = await voting(
+                stack, voters, args.rate, args.seconds, await open_poll(admin, "Без подписчиков")
+            )
             rows = []
             for count in counts:
-                # each N's votes go to its own poll: every voter votes once per poll
-                rows.append(await measure_one(stack, admin, voters, count, rate, seconds))
-                print_table(rows[-1:], interval_ms)
-            print_table(rows, interval_ms)
+                rows.append(await measure_one(stack, admin, voters, count, args, baseline))
+                print_table(rows[-1:], args, baseline)
+            print_table(rows, args, baseline)
             await gateway.aclose()
         finally:
             await asyncio.to_thread(stack.stop)
@@ -316,8 +390,8 @@ async def run(counts: list[int], rate: float, seconds: float, interval_ms: int) 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "clients":
         url, token, poll_id, count, out = sys.argv[2:7]
-        seen = asyncio.run(clients(url, token, poll_id, int(count)))
-        Path(out).write_bytes(orjson.dumps(seen))
+        saw = asyncio.run(clients(url, token, poll_id, int(count)))
+        Path(out).write_bytes(orjson.dumps(saw))
         return
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -328,9 +402,12 @@ def main() -> None:
     parser.add_argument(
         "--interval-ms", type=int, default=500, help="POLLS_LIVE_INTERVAL_MS (its default)"
     )
+    parser.add_argument(
+        "--unshared", action="store_true", help="one upstream subscription per client"
+    )
     args = parser.parse_args()
     counts = [int(n) for n in args.subscribers.split(",")]
-    asyncio.run(run(counts, args.rate, args.seconds, args.interval_ms))
+    asyncio.run(run(counts, args))
 
 
 if __name__ == "__main__":

@@ -32,7 +32,8 @@ import base64
 import binascii
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
 
 import orjson
@@ -41,6 +42,7 @@ from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE, PlanError, Requ
 from veche_gateway.execute import subscription_root
 from veche_gateway.gateway import Gateway, GraphQLRequest, LiveOperation, NotASubscription
 from veche_gateway.language import said
+from veche_gateway.shared import Feeds, feed_key, root_field
 from veche_gateway.transport import SubgraphUnavailable
 from veche_gateway.upstream import UpstreamRefused, subscribe
 
@@ -102,7 +104,11 @@ async def events(
     payload: dict[str, Any] = {"query": root.document, "variables": sent}
     url = gateway.urls[root.subgraph]
     timeout = gateway.settings.fetch_timeout_seconds
-    bodies = subscribe(root.subgraph, url, payload, headers, timeout)
+
+    def upstream() -> AsyncIterator[dict[str, Any]]:
+        return subscribe(root.subgraph, url, payload, headers, timeout)
+
+    bodies = _shared(gateway, root.document, url, sent, headers, upstream)
     try:
         async for body in until_expiry(bodies, token_expiry(headers)):
             yield await gateway.executor.run_event(
@@ -119,6 +125,26 @@ async def events(
         error = _error(message, SUBGRAPH_UNAVAILABLE)
         error["extensions"]["serviceName"] = exc.subgraph
         raise SubscriptionFailed([error]) from None
+
+
+_FEEDS: weakref.WeakKeyDictionary[Gateway, Feeds] = weakref.WeakKeyDictionary()
+
+
+def _shared(
+    gateway: Gateway,
+    document: str,
+    url: str,
+    variables: Mapping[str, Any],
+    headers: Mapping[str, str],
+    upstream: Callable[[], AsyncIterator[dict[str, Any]]],
+) -> AsyncIterator[dict[str, Any]]:
+    """The upstream events: of a feed shared with identical subscriptions when the root
+    field is one of `shared_subscription_fields`, else of a subscription of its own."""
+    shared = {f.strip() for f in gateway.settings.shared_subscription_fields.split(",")}
+    if root_field(document) not in shared:
+        return upstream()
+    feeds = _FEEDS.setdefault(gateway, Feeds())
+    return feeds.bodies(feed_key(url, document, variables, headers), upstream)
 
 
 def token_expiry(headers: Mapping[str, str]) -> float | None:
