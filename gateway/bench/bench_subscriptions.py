@@ -27,6 +27,9 @@ Measured per N:
   subscribers (a first phase, printed), divided by the updates the subscribers
   received. `sockets/sub`: the gateway's open sockets per subscriber (2 = the
   client's and an upstream one each).
+- `direct p50/p99`: the same latency for one more subscriber connected straight
+  to the polls service (no gateway): the floor the service's own pipeline sets
+  (outbox relay, broker, the fold into the counters, the push interval).
 
 Every subscriber uses the admin's token (a manager sees a poll's results
 whether or not they voted), so by default their subscriptions are identical and
@@ -104,22 +107,26 @@ async def _subscription(
             ready.set()
 
 
-async def clients(url: str, token: str, poll_id: str, count: int) -> dict[str, Any]:
-    """`count` subscribers; prints `ready` once each has its first update, and returns
+async def clients(
+    url: str, direct_url: str, token: str, poll_id: str, count: int
+) -> dict[str, Any]:
+    """`count` subscribers through `url`, and one more straight to the polls service at
+    `direct_url` (the last); prints `ready` once each has its first update, and returns
     what they saw, and why any ended early, on SIGTERM."""
-    seen: list[list[tuple[float, int]]] = [[] for _ in range(count)]
-    readies = [asyncio.Event() for _ in range(count)]
+    seen: list[list[tuple[float, int]]] = [[] for _ in range(count + 1)]
+    readies = [asyncio.Event() for _ in range(count + 1)]
     opening = asyncio.Semaphore(OPEN_AT_ONCE)
     stop = asyncio.Event()
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, stop.set)
 
     async def one(i: int) -> None:
         async with opening:
-            task = asyncio.create_task(subscriber(url, token, poll_id, seen[i], readies[i]))
+            to = url if i < count else direct_url
+            task = asyncio.create_task(subscriber(to, token, poll_id, seen[i], readies[i]))
             await readies[i].wait()
         await task
 
-    tasks = [asyncio.create_task(one(i)) for i in range(count)]
+    tasks = [asyncio.create_task(one(i)) for i in range(count + 1)]
     await asyncio.gather(*(r.wait() for r in readies))
     failed = [t for t in tasks if t.done()]
     if failed:
@@ -146,6 +153,8 @@ class Row:
     p99_ms: float
     max_ms: float
     early: float  # share of samples whose update came before the vote's response
+    direct_p50_ms: float  # one subscriber straight to the polls service, no gateway
+    direct_p99_ms: float
     rss_per_subscriber_kib: float
     sockets_per_subscriber: float  # the gateway's: the client's and the upstream one
     gateway_cpu_us: float  # per delivered update
@@ -183,10 +192,10 @@ def latencies(committed: list[float], seen: list[list[tuple[float, int]]]) -> li
 
 
 def start_clients(
-    url: str, token: str, poll_id: str, count: int, out: Path
+    urls: tuple[str, str], token: str, poll_id: str, count: int, out: Path
 ) -> subprocess.Popen[str]:
     return subprocess.Popen(
-        [sys.executable, __file__, "clients", url, token, poll_id, str(count), str(out)],
+        [sys.executable, __file__, "clients", *urls, token, poll_id, str(count), str(out)],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -252,7 +261,8 @@ async def measure_one(
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "seen.json"
         assert admin.token is not None
-        process = start_clients(ws_url, admin.token, poll[0], count, out)
+        direct = stack.url("polls").replace("http://", "ws://")
+        process = start_clients((ws_url, direct), admin.token, poll[0], count, out)
         try:
             await asyncio.wait_for(asyncio.to_thread(wait_ready, process), CONNECT_WAIT)
             await asyncio.sleep(1.0)  # first updates sent; buffers settle
@@ -265,6 +275,8 @@ async def measure_one(
                 process.kill()
         saw = orjson.loads(await asyncio.to_thread(out.read_bytes))
     seen: list[list[tuple[float, int]]] = saw["seen"]
+    own = [max(0.0, s) for s in latencies(phase.committed, [seen.pop()])]  # polls alone
+    own = own or [float("nan")]
     if saw["ended"]:
         print(f"  N={count}: {len(saw['ended'])} subscriptions ended, e.g. {saw['ended'][0]}")
     if phase.failed:
@@ -288,6 +300,8 @@ async def measure_one(
         p99_ms=percentile(clamped, 0.99) * 1000,
         max_ms=max(clamped) * 1000,
         early=sum(1 for s in samples if s < 0) / max(1, len(samples)),
+        direct_p50_ms=percentile(own, 0.5) * 1000,
+        direct_p99_ms=percentile(own, 0.99) * 1000,
         rss_per_subscriber_kib=(rss_after - rss_before) / count,
         sockets_per_subscriber=(sockets_after - sockets_before) / count,
         gateway_cpu_us=max(0.0, phase.gateway_cpu - votes_gateway) / max(1, delivered) * 1e6,
@@ -336,13 +350,15 @@ def print_table(rows: list[Row], args: argparse.Namespace, baseline: Voting) -> 
     )
     print(
         f"{'subscribers':>11} {'votes ok':>8} {'votes/s':>7} {'updates':>8} {'p50 ms':>7} "
-        f"{'p99 ms':>7} {'max ms':>7} {'early':>6} {'RSS KiB/sub':>11} {'sockets/sub':>11} "
+        f"{'p99 ms':>7} {'max ms':>7} {'early':>6} {'direct p50/p99':>14} "
+        f"{'RSS KiB/sub':>11} {'sockets/sub':>11} "
         f"{'gw CPU us/upd':>13} {'polls CPU us/upd':>16} {'store CPU us/upd':>16}"
     )
     for r in rows:
         print(
             f"{r.subscribers:>11} {r.votes:>8} {r.achieved_rate:>7.1f} {r.delivered:>8} "
             f"{r.p50_ms:>7.0f} {r.p99_ms:>7.0f} {r.max_ms:>7.0f} {r.early:>6.1%} "
+            f"{f'{r.direct_p50_ms:.0f}/{r.direct_p99_ms:.0f}':>14} "
             f"{r.rss_per_subscriber_kib:>11.1f} {r.sockets_per_subscriber:>11.1f} "
             f"{r.gateway_cpu_us:>13.0f} {r.polls_cpu_us:>16.0f} {r.store_cpu_us:>16.0f}",
             flush=True,
@@ -389,8 +405,8 @@ async def run(counts: list[int], args: argparse.Namespace) -> None:
 
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "clients":
-        url, token, poll_id, count, out = sys.argv[2:7]
-        saw = asyncio.run(clients(url, token, poll_id, int(count)))
+        url, direct_url, token, poll_id, count, out = sys.argv[2:8]
+        saw = asyncio.run(clients(url, direct_url, token, poll_id, int(count)))
         Path(out).write_bytes(orjson.dumps(saw))
         return
     parser = argparse.ArgumentParser(
