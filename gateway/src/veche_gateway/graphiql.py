@@ -18,12 +18,16 @@ from starlette.responses import FileResponse, HTMLResponse, PlainTextResponse, R
 
 DEFAULT_DIR = Path(__file__).parent / "static" / "graphiql"
 IMMUTABLE = "public, max-age=31536000, immutable"
-# Everything the page loads comes from the gateway itself.
+# Everything the page loads comes from the gateway itself; `{connect}` adds the
+# same host's WebSocket URL (subscriptions), named outright since not every browser
+# counts ws:// as 'self'.
 CONTENT_SECURITY_POLICY = (
-    "default-src 'self'; script-src 'self'; worker-src 'self'; connect-src 'self'; "
+    "default-src 'self'; script-src 'self'; worker-src 'self'; connect-src 'self'{connect}; "
     "style-src 'self' 'unsafe-inline'; font-src 'self' data:; img-src 'self' data:; "
     "object-src 'none'; base-uri 'self'; frame-ancestors 'none'"
 )
+# A Host header fit to be named in the policy: a name or address and maybe a port.
+_HOST = re.compile(r"[A-Za-z0-9.-]+(:[0-9]{1,5})?|\[[0-9A-Fa-f:.]+\](:[0-9]{1,5})?")
 _MEDIA_TYPES = {
     ".js": "text/javascript; charset=utf-8",
     ".css": "text/css; charset=utf-8",
@@ -56,6 +60,15 @@ def wants_page(request: Request) -> bool:
     return request.method == "GET" and "text/html" in accept and "json" not in accept
 
 
+def content_security_policy(request: Request) -> str:
+    """The page's policy, letting it open a WebSocket to the host it was loaded from
+    (wss:// too: behind a TLS proxy the gateway itself sees http)."""
+    host = request.headers.get("host", "")
+    if not _HOST.fullmatch(host):
+        return CONTENT_SECURITY_POLICY.format(connect="")
+    return CONTENT_SECURITY_POLICY.format(connect=f" ws://{host} wss://{host}")
+
+
 def _accepts_gzip(request: Request) -> bool:
     return "gzip" in request.headers.get("accept-encoding", "")
 
@@ -84,7 +97,7 @@ class GraphiQLFiles:
             return HTMLResponse(NOT_BUILT, 503, headers={"Cache-Control": "no-store"})
         headers = {
             "Cache-Control": "no-cache",  # names the current hashed files: revalidate
-            "Content-Security-Policy": CONTENT_SECURITY_POLICY,
+            "Content-Security-Policy": content_security_policy(request),
             "X-Content-Type-Options": "nosniff",
         }
         return _file(request, self.directory / "index.html", "text/html; charset=utf-8", headers)

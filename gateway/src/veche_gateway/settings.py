@@ -115,6 +115,9 @@ class Settings(BaseSettings):
     max_subscriptions_per_connection: int = Field(default=20, ge=1)
     max_live_connections_per_client: int = Field(default=50, ge=1)
     connection_init_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Root fields whose identical subscriptions (same token too) share one upstream
+    # subscription (shared.py): each event the whole state. Empty: none shared.
+    shared_subscription_fields: str = "pollResults,issueUpdated"
 
     @field_validator("subgraphs", mode="before")
     @classmethod

@@ -13,6 +13,12 @@ client ── subscribe ──▶ Gateway.plan_subscription   limits, validation
 client ◀── next ── one response per event; `complete` when the subgraph completes
 ```
 
+An accepted subscription lives no longer than the caller's access token: at the
+token's `exp` it ends with UNAUTHENTICATED (reason TOKEN_EXPIRED), updates or
+not (the subgraph checks the token again only before an update). The gateway
+reads `exp` without verifying the token: the subgraph verified it on subscribe,
+and a token the subgraph took has a genuine `exp`.
+
 Every way a subscription ends badly is one `SubscriptionFailed` with the GraphQL
 errors the client gets: refused by the gateway (a `RequestError`), refused by
 the subgraph (its `error` message, codes kept), or the subgraph gone
@@ -21,18 +27,29 @@ the subgraph (its `error` message, codes kept), or the subgraph gone
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import binascii
 import logging
-from collections.abc import AsyncIterator, Mapping
+import time
+import weakref
+from collections.abc import AsyncIterator, Callable, Mapping
 from typing import Any
+
+import orjson
 
 from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE, PlanError, RequestError
 from veche_gateway.execute import subscription_root
 from veche_gateway.gateway import Gateway, GraphQLRequest, LiveOperation, NotASubscription
 from veche_gateway.language import said
+from veche_gateway.shared import Feeds, feed_key, root_field
 from veche_gateway.transport import SubgraphUnavailable
 from veche_gateway.upstream import UpstreamRefused, subscribe
 
 log = logging.getLogger("veche_gateway")
+
+UNAUTHENTICATED = "UNAUTHENTICATED"
+TOKEN_EXPIRED = "TOKEN_EXPIRED"
 
 
 class SubscriptionFailed(Exception):
@@ -87,8 +104,13 @@ async def events(
     payload: dict[str, Any] = {"query": root.document, "variables": sent}
     url = gateway.urls[root.subgraph]
     timeout = gateway.settings.fetch_timeout_seconds
+
+    def upstream() -> AsyncIterator[dict[str, Any]]:
+        return subscribe(root.subgraph, url, payload, headers, timeout)
+
+    bodies = _shared(gateway, root.document, url, sent, headers, upstream)
     try:
-        async for body in subscribe(root.subgraph, url, payload, headers, timeout):
+        async for body in until_expiry(bodies, token_expiry(headers)):
             yield await gateway.executor.run_event(
                 live.plan, live.shaper, body, live.variables, headers
             )
@@ -103,6 +125,74 @@ async def events(
         error = _error(message, SUBGRAPH_UNAVAILABLE)
         error["extensions"]["serviceName"] = exc.subgraph
         raise SubscriptionFailed([error]) from None
+
+
+_FEEDS: weakref.WeakKeyDictionary[Gateway, Feeds] = weakref.WeakKeyDictionary()
+
+
+def _shared(
+    gateway: Gateway,
+    document: str,
+    url: str,
+    variables: Mapping[str, Any],
+    headers: Mapping[str, str],
+    upstream: Callable[[], AsyncIterator[dict[str, Any]]],
+) -> AsyncIterator[dict[str, Any]]:
+    """The upstream events: of a feed shared with identical subscriptions when the root
+    field is one of `shared_subscription_fields`, else of a subscription of its own."""
+    shared = {f.strip() for f in gateway.settings.shared_subscription_fields.split(",")}
+    if root_field(document) not in shared:
+        return upstream()
+    feeds = _FEEDS.setdefault(gateway, Feeds())
+    return feeds.bodies(feed_key(url, document, variables, headers), upstream)
+
+
+def token_expiry(headers: Mapping[str, str]) -> float | None:
+    """The `exp` (epoch seconds) of the bearer token in `headers`, if it names one."""
+    scheme, _, token = headers.get("authorization", "").partition(" ")
+    parts = token.strip().split(".")
+    if scheme.lower() != "bearer" or len(parts) != 3:
+        return None
+    try:
+        claims = orjson.loads(base64.urlsafe_b64decode(parts[1] + "=" * (-len(parts[1]) % 4)))
+    except (ValueError, binascii.Error, orjson.JSONDecodeError):
+        return None
+    exp = claims.get("exp") if isinstance(claims, dict) else None
+    return float(exp) if isinstance(exp, int | float) and not isinstance(exp, bool) else None
+
+
+async def until_expiry(
+    source: AsyncIterator[dict[str, Any]], expires_at: float | None
+) -> AsyncIterator[dict[str, Any]]:
+    """The source's items until `expires_at`, then `SubscriptionFailed` (UNAUTHENTICATED).
+
+    A wait per item rather than one timeout around the loop: a timeout spanning a
+    `yield` would cancel whatever the consumer awaits meanwhile."""
+    iterator = aiter(source)
+    try:
+        while True:
+            left = None if expires_at is None else expires_at - time.time()
+            if left is not None and left <= 0:
+                raise SubscriptionFailed([_expired()])
+            try:
+                item = await asyncio.wait_for(anext(iterator), left)
+            except StopAsyncIteration:
+                return
+            except TimeoutError:
+                raise SubscriptionFailed([_expired()]) from None
+            yield item
+    finally:
+        closing = getattr(iterator, "aclose", None)
+        if closing is not None:
+            await closing()
+
+
+def _expired() -> dict[str, Any]:
+    message = said(
+        "The access token has expired; refresh it and subscribe again.",
+        "Срок действия токена доступа истёк; обновите его и подпишитесь снова.",
+    )
+    return {"message": message, "extensions": {"code": UNAUTHENTICATED, "reason": TOKEN_EXPIRED}}
 
 
 def _error(message: str, code: str) -> dict[str, Any]:
