@@ -49,6 +49,7 @@ from veche_gateway.errors import (
 )
 from veche_gateway.gateway import Gateway, GraphQLRequest, NotASubscription
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
+from veche_gateway.instances import first_instance
 from veche_gateway.language import language, language_var, said
 from veche_gateway.passthrough import open311_route
 from veche_gateway.photos import photo_routes
@@ -443,12 +444,13 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
     ]
     if graphiql is not None:
         routes.append(Route("/graphiql/{name}", graphiql.asset, methods=["GET"]))
-    # the urls of SUBGRAPHS, or of the supergraph file as it was at start
+    # the urls of SUBGRAPHS, or of the supergraph file as it was at start (its first
+    # instance, when it lists several: uploads and photos live in its store, not in it)
     if settings.open311_subgraph in gateway.urls:
-        url = gateway.urls[settings.open311_subgraph]
+        url = first_instance(gateway.urls[settings.open311_subgraph])
         routes.append(open311_route(url, passthrough, settings.max_body_bytes))
     if settings.photos_subgraph in gateway.urls:
-        url = gateway.urls[settings.photos_subgraph]
+        url = first_instance(gateway.urls[settings.photos_subgraph])
         routes += photo_routes(url, passthrough, settings.max_upload_bytes)
     app = Starlette(
         routes=routes,

@@ -85,9 +85,9 @@ async def events(
         raise SubscriptionFailed([_error(str(exc), INTERNAL)]) from None
     sent = {n: live.variables[n] for n in root.variable_usages if n in live.variables}
     payload: dict[str, Any] = {"query": root.document, "variables": sent}
-    url = gateway.urls[root.subgraph]
     timeout = gateway.settings.fetch_timeout_seconds
     try:
+        url = gateway.instance_url(root.subgraph)  # the next instance whose breaker is closed
         async for body in subscribe(root.subgraph, url, payload, headers, timeout):
             yield await gateway.executor.run_event(
                 live.plan, live.shaper, body, live.variables, headers
