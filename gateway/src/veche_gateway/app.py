@@ -51,6 +51,7 @@ from veche_gateway.gateway import Gateway, GraphQLRequest, NotASubscription
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
 from veche_gateway.instances import first_instance
 from veche_gateway.language import language, language_var, said
+from veche_gateway.metrics import MetricsMiddleware
 from veche_gateway.passthrough import open311_route
 from veche_gateway.photos import photo_routes
 from veche_gateway.settings import Settings
@@ -417,7 +418,8 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             }
         )
 
-    middleware = [Middleware(LanguageMiddleware)]
+    # outermost: every request counts, refusals by the other middleware too
+    middleware = [Middleware(MetricsMiddleware, gateway.metrics), Middleware(LanguageMiddleware)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -441,6 +443,7 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
         Route("/admin/reload", admin_reload, methods=["POST"]),
+        Route("/metrics", gateway.metrics.endpoint, methods=["GET"]),
     ]
     if graphiql is not None:
         routes.append(Route("/graphiql/{name}", graphiql.asset, methods=["GET"]))

@@ -69,6 +69,7 @@ from veche_gateway.errors import (
 from veche_gateway.execute import Executor
 from veche_gateway.instances import InstancePool, first_instance, instance_urls
 from veche_gateway.limits import Limits, enforce, measure
+from veche_gateway.metrics import GatewayMetrics
 from veche_gateway.normalize import (
     INTROSPECTION_FIELDS,
     NormalizedOperation,
@@ -176,6 +177,8 @@ class GraphQLRequest:
 class Gateway:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.settings = settings
+        self.metrics = GatewayMetrics()  # served at /metrics
+        self.metrics.watch(lambda: self.pools)
         self.transport = transport or Transport(
             settings.fetch_timeout_seconds, settings.max_connections
         )
@@ -248,7 +251,7 @@ class Gateway:
                 instance=None if instance == url else instance,
             )
 
-        return InstancePool(name, url, breaker)
+        return InstancePool(name, url, breaker, self.metrics.fetched)
 
     # --- lifecycle ---------------------------------------------------------------
 

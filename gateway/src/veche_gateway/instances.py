@@ -17,6 +17,7 @@ instance.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -24,6 +25,8 @@ from veche_gateway.breaker import BreakerState, CircuitBreaker
 from veche_gateway.transport import SubgraphUnavailable, Transport
 
 SEPARATOR = "|"
+# (subgraph, seconds, answered) of one fetch
+Observe = Callable[[str, float, bool], None]
 
 
 def instance_urls(url: str) -> tuple[str, ...]:
@@ -40,8 +43,15 @@ def first_instance(url: str) -> str:
 class InstancePool:
     """One subgraph's instances, each with its breaker, used in turn."""
 
-    def __init__(self, subgraph: str, url: str, breaker: Callable[[str], CircuitBreaker]) -> None:
+    def __init__(
+        self,
+        subgraph: str,
+        url: str,
+        breaker: Callable[[str], CircuitBreaker],
+        observe: Observe | None = None,
+    ) -> None:
         self.subgraph = subgraph
+        self.observe = observe  # each fetch's time and outcome, for the metrics
         self.url = url
         self.urls = instance_urls(url)
         self.breakers = {instance: breaker(instance) for instance in self.urls}
@@ -92,18 +102,25 @@ class InstancePool:
                 refused = refused or exc
                 continue
             instance = self._take(index)
+            began = time.perf_counter()
             try:
                 body = await transport.post(self.subgraph, instance, payload, headers)
             except SubgraphUnavailable as exc:
+                self._observe(began, answered=False)
                 breaker.record_failure(exc)
                 if mutation or exc.sent:
                     raise
                 refused = exc
                 continue
+            self._observe(began, answered=True)
             breaker.record_success()
             return body
         assert refused is not None  # a pool has at least one instance
         raise refused
+
+    def _observe(self, began: float, *, answered: bool) -> None:
+        if self.observe is not None:
+            self.observe(self.subgraph, time.perf_counter() - began, answered)
 
     async def aclose(self) -> None:
         for breaker in self.breakers.values():
