@@ -26,6 +26,7 @@ from veche_kit.clock import utcnow
 from veche_kit.mongo import Database
 
 LEASES = "leases"
+RELEASE_SECONDS = 2.0  # how long a stop waits to release a lease
 log = logging.getLogger(__name__)
 
 
@@ -101,6 +102,7 @@ async def every(
 async def release_quietly(lease: Lease) -> None:
     """Releases `lease` on a stop, even a cancelled one; a store that is gone lets it run out."""
     try:
-        await asyncio.shield(lease.release())
+        # bounded: a stop must not wait for a store that is gone (the driver would)
+        await asyncio.wait_for(asyncio.shield(lease.release()), RELEASE_SECONDS)
     except Exception:  # the store is gone: the lease runs out by itself
         log.warning("lease %s not released; it expires by itself", lease.name)
