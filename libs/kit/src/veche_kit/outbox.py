@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
 from pymongo.asynchronous.collection import AsyncCollection
 
 from veche_kit.bus import BusUnavailableError, EventBus
@@ -252,12 +252,13 @@ class OutboxRelay:
 
 
 async def _mark_sent(collection: Collection, published: list[Document]) -> None:
-    """One write for the batch. Matching the seq each document had when read keeps a
-    document that meanwhile took a newer pending event (a carried one) pending."""
-    await collection.update_many(
-        {
-            "_id": {"$in": [document["_id"] for document in published]},
-            "seq": {"$in": [document["seq"] for document in published]},
-        },
-        {"$unset": {"pending": "", "seq": ""}, "$set": {"sent_at": utcnow()}},
+    """One write for the batch: a bulk write of one conditional update per document, in
+    one round trip. Matching the seq each document had when read keeps a document that
+    meanwhile took a newer pending event (a carried one) pending. (Not one `update_many`
+    over `_id $in`: against the embedded store, that multi-document write stalled a
+    transaction writing the same collection at the same time.)"""
+    marked = {"$unset": {"pending": "", "seq": ""}, "$set": {"sent_at": utcnow()}}
+    await collection.bulk_write(
+        [UpdateOne({"_id": d["_id"], "seq": d["seq"]}, marked) for d in published],
+        ordered=False,
     )
