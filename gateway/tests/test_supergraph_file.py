@@ -381,7 +381,7 @@ async def test_a_file_not_there_yet_is_not_ready_until_it_is(
             ready = await http.get("/ready")
             assert ready.status_code == 503
             assert "cannot read the supergraph file" in ready.json()["supergraphFile"]["error"]
-            assert gateway.breakers == {}
+            assert gateway.pools == {}
 
             path.write_text(_local_supergraph(apollo_composition))
             assert await gateway.reload() is True

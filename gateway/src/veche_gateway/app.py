@@ -49,7 +49,9 @@ from veche_gateway.errors import (
 )
 from veche_gateway.gateway import Gateway, GraphQLRequest, NotASubscription
 from veche_gateway.graphiql import GraphiQLFiles, wants_page
+from veche_gateway.instances import first_instance
 from veche_gateway.language import language, language_var, said
+from veche_gateway.metrics import MetricsMiddleware
 from veche_gateway.passthrough import open311_route
 from veche_gateway.photos import photo_routes
 from veche_gateway.settings import Settings
@@ -416,7 +418,8 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
             }
         )
 
-    middleware = [Middleware(LanguageMiddleware)]
+    # outermost: every request counts, refusals by the other middleware too
+    middleware = [Middleware(MetricsMiddleware, gateway.metrics), Middleware(LanguageMiddleware)]
     if settings.cors_origins:
         middleware.append(
             Middleware(
@@ -440,15 +443,17 @@ def create_app(settings: Settings | None = None, gateway: Gateway | None = None)
         Route("/health", health, methods=["GET"]),
         Route("/ready", ready, methods=["GET"]),
         Route("/admin/reload", admin_reload, methods=["POST"]),
+        Route("/metrics", gateway.metrics.endpoint, methods=["GET"]),
     ]
     if graphiql is not None:
         routes.append(Route("/graphiql/{name}", graphiql.asset, methods=["GET"]))
-    # the urls of SUBGRAPHS, or of the supergraph file as it was at start
+    # the urls of SUBGRAPHS, or of the supergraph file as it was at start (its first
+    # instance, when it lists several: uploads and photos live in its store, not in it)
     if settings.open311_subgraph in gateway.urls:
-        url = gateway.urls[settings.open311_subgraph]
+        url = first_instance(gateway.urls[settings.open311_subgraph])
         routes.append(open311_route(url, passthrough, settings.max_body_bytes))
     if settings.photos_subgraph in gateway.urls:
-        url = gateway.urls[settings.photos_subgraph]
+        url = first_instance(gateway.urls[settings.photos_subgraph])
         routes += photo_routes(url, passthrough, settings.max_upload_bytes)
     app = Starlette(
         routes=routes,

@@ -1,4 +1,4 @@
-"""A circuit breaker per subgraph, so a subgraph that is down or hung costs no waiting.
+"""A circuit breaker per subgraph instance (`instances.py`), so a subgraph that is down or hung costs no waiting.
 
     closed ──(`failures` failures in a row)──▶ open ──(a probe is answered)──▶ closed
 
@@ -34,6 +34,9 @@ Probe = Callable[[], Awaitable[object]]
 class CircuitOpen(SubgraphUnavailable):
     """A fetch refused without trying: the subgraph's breaker is open."""
 
+    def __init__(self, subgraph: str, reason: str) -> None:
+        super().__init__(subgraph, reason, sent=False)
+
 
 class BreakerState(enum.StrEnum):
     CLOSED = "closed"
@@ -41,10 +44,19 @@ class BreakerState(enum.StrEnum):
 
 
 class CircuitBreaker:
-    """One subgraph's breaker. `failures` 0 disables it: it never opens."""
+    """One subgraph instance's breaker. `failures` 0 disables it: it never opens."""
 
-    def __init__(self, subgraph: str, failures: int, probe: Probe, probe_interval: float) -> None:
+    def __init__(
+        self,
+        subgraph: str,
+        failures: int,
+        probe: Probe,
+        probe_interval: float,
+        instance: str | None = None,
+    ) -> None:
         self.subgraph = subgraph
+        # how the logs name it: the instance's URL too when the subgraph has several
+        self.label = subgraph if instance is None else f"{subgraph} at {instance}"
         self.threshold = failures
         self.probe_interval = probe_interval
         self._probe = probe
@@ -77,7 +89,7 @@ class CircuitBreaker:
             log.warning(
                 "subgraph %s: circuit breaker open after %d failures in a row (%s); "
                 "probing every %.1f s",
-                self.subgraph,
+                self.label,
                 self.failures,
                 error.reason,
                 self.probe_interval,
@@ -86,7 +98,7 @@ class CircuitBreaker:
                 self._prober = asyncio.create_task(self._probe_until_closed())
 
     def _close(self, why: str) -> None:
-        log.info("subgraph %s: circuit breaker closed, %s", self.subgraph, why)
+        log.info("subgraph %s: circuit breaker closed, %s", self.label, why)
         self.state = BreakerState.CLOSED
         self.failures = 0
         self.opened_at = None
@@ -102,7 +114,7 @@ class CircuitBreaker:
                 self.last_failure = exc.reason
                 continue
             except Exception as exc:  # a probe must never end the probing
-                log.exception("subgraph %s: the probe failed unexpectedly", self.subgraph)
+                log.exception("subgraph %s: the probe failed unexpectedly", self.label)
                 self.last_failure = repr(exc)
                 continue
             if self.state is BreakerState.OPEN:

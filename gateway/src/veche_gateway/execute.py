@@ -16,8 +16,9 @@ A fetch that fails (subgraph down, timing out, answering 5xx, or its circuit
 breaker open) costs only the fields it would have filled: each gets one
 `SUBGRAPH_UNAVAILABLE` error at its client path (list indices included), and
 the spec's null propagation takes a non-null one up to its nearest nullable
-parent. Every fetch passes its subgraph's breaker: refused at once while it is
-open, its outcome recorded otherwise.
+parent. Every fetch goes to one of its subgraph's instances (`instances.py`) and
+passes that instance's breaker: refused at once while it is open, its outcome
+recorded otherwise.
 """
 
 from __future__ import annotations
@@ -37,8 +38,9 @@ from graphql import (
     execute_sync,
 )
 
-from veche_gateway.breaker import CircuitBreaker, CircuitOpen
+from veche_gateway.breaker import CircuitOpen
 from veche_gateway.errors import INTERNAL, SUBGRAPH_UNAVAILABLE, PlanError
+from veche_gateway.instances import InstancePool, first_instance
 from veche_gateway.language import said
 from veche_gateway.plan_tree import (
     TYPENAME_KEY,
@@ -152,11 +154,11 @@ class Executor:
         self,
         transport: Transport,
         urls: Mapping[str, str],
-        breakers: Mapping[str, CircuitBreaker] | None = None,
+        pools: Mapping[str, InstancePool] | None = None,
     ) -> None:
         self.transport = transport
         self.urls = urls
-        self.breakers = breakers or {}
+        self.pools = pools or {}
 
     async def run(
         self,
@@ -225,17 +227,12 @@ class Executor:
         payload: dict[str, Any] = {"query": query}
         if sent:
             payload["variables"] = sent
-        breaker = self.breakers.get(subgraph)
-        if breaker is None:
-            return await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
-        breaker.check()
-        try:
-            body = await self.transport.post(subgraph, self.urls[subgraph], payload, headers)
-        except SubgraphUnavailable as exc:
-            breaker.record_failure(exc)
-            raise
-        breaker.record_success()
-        return body
+        pool = self.pools.get(subgraph)
+        if pool is None:
+            url = first_instance(self.urls[subgraph])
+            return await self.transport.post(subgraph, url, payload, headers)
+        mutation = query.lstrip().startswith("mutation")  # never sent twice
+        return await pool.post(self.transport, payload, headers, mutation=mutation)
 
     async def _root(
         self,

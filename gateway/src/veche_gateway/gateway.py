@@ -13,8 +13,9 @@ operation of introspection fields only is answered from a cache of results per
 supergraph, document and variables. Caches hold only accepted operations and
 are bounded in bytes as well as entries; a persisted query is registered only
 once accepted. Each request holds the supergraph it started with, so a
-swap never disturbs requests in flight. Each subgraph's fetches pass its
-circuit breaker (`breaker.py`); `/health` shows the breakers' states.
+swap never disturbs requests in flight. A subgraph's URL may list several
+instances (`a|b`, `instances.py`): fetches go round-robin, each through its
+instance's circuit breaker (`breaker.py`); `/health` shows the breakers' states.
 
 With `SUPERGRAPH_FILE` the supergraph comes from a file Apollo's composer wrote
 instead: `reload()` re-reads it (a change is seen by its hash), extracts the
@@ -66,7 +67,9 @@ from veche_gateway.errors import (
     RequestError,
 )
 from veche_gateway.execute import Executor
+from veche_gateway.instances import InstancePool, first_instance, instance_urls
 from veche_gateway.limits import Limits, enforce, measure
+from veche_gateway.metrics import GatewayMetrics
 from veche_gateway.normalize import (
     INTROSPECTION_FIELDS,
     NormalizedOperation,
@@ -81,7 +84,7 @@ from veche_gateway.structure import StructureLimits, check_structure
 from veche_gateway.subgraph import Subgraph, load_subgraph
 from veche_gateway.supergraph import Supergraph
 from veche_gateway.supergraph_file import ExtractedSubgraph, extract_subgraphs
-from veche_gateway.transport import Transport
+from veche_gateway.transport import SubgraphUnavailable, Transport
 
 log = logging.getLogger("veche_gateway")
 
@@ -174,6 +177,8 @@ class GraphQLRequest:
 class Gateway:
     def __init__(self, settings: Settings, transport: Transport | None = None) -> None:
         self.settings = settings
+        self.metrics = GatewayMetrics()  # served at /metrics
+        self.metrics.watch(lambda: self.pools)
         self.transport = transport or Transport(
             settings.fetch_timeout_seconds, settings.max_connections
         )
@@ -185,8 +190,8 @@ class Gateway:
         self.file_loaded_at: float | None = None
         if settings.supergraph_file is not None:
             self.urls = self._peek_file_urls(settings.supergraph_file)
-        self.breakers = {name: self._breaker(name, url) for name, url in self.urls.items()}
-        self.executor = Executor(self.transport, self.urls, self.breakers)
+        self.pools = {name: self._pool(name, url) for name, url in self.urls.items()}
+        self.executor = Executor(self.transport, self.urls, self.pools)
         self.supergraph: Supergraph | None = None
         self.composed_at: float | None = None
         self.last_composition_error: str | None = None
@@ -231,16 +236,22 @@ class Gateway:
         )
         self._poller: asyncio.Task[None] | None = None
 
-    def _breaker(self, name: str, url: str) -> CircuitBreaker:
+    def _pool(self, name: str, url: str) -> InstancePool:
+        """The subgraph's instances (`url` may list several), a breaker for each."""
         settings = self.settings
-        return CircuitBreaker(
-            name,
-            settings.breaker_failures,
-            functools.partial(
-                self.transport.probe, name, url, settings.breaker_probe_timeout_seconds
-            ),
-            settings.breaker_probe_interval_seconds,
-        )
+
+        def breaker(instance: str) -> CircuitBreaker:
+            return CircuitBreaker(
+                name,
+                settings.breaker_failures,
+                functools.partial(
+                    self.transport.probe, name, instance, settings.breaker_probe_timeout_seconds
+                ),
+                settings.breaker_probe_interval_seconds,
+                instance=None if instance == url else instance,
+            )
+
+        return InstancePool(name, url, breaker, self.metrics.fetched)
 
     # --- lifecycle ---------------------------------------------------------------
 
@@ -254,8 +265,8 @@ class Gateway:
             self._poller.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._poller
-        for breaker in self.breakers.values():
-            await breaker.aclose()
+        for pool in self.pools.values():
+            await pool.aclose()
         await self.transport.aclose()
 
     async def _poll(self) -> None:
@@ -414,8 +425,8 @@ class Gateway:
         """Point the executor, breakers and statuses at the file's subgraphs."""
         for name, url in urls.items():
             if self.urls.get(name) != url:
-                old = self.breakers.get(name)
-                self.breakers[name] = self._breaker(name, url)  # its probe knows the url
+                old = self.pools.get(name)
+                self.pools[name] = self._pool(name, url)  # its probes know the urls
                 if old is not None:
                     await old.aclose()
         # a subgraph the file no longer lists keeps its url and breaker: a request
@@ -425,16 +436,29 @@ class Gateway:
         # in the file, so in the supergraph: reachability is the breakers' to say
         self.status = {name: SubgraphStatus(url, True, None, now) for name, url in urls.items()}
 
+    def instance_url(self, name: str) -> str:
+        """The URL of the subgraph instance to use next (round-robin, closed breakers
+        only; `CircuitOpen` when every one is open)."""
+        pool = self.pools.get(name)
+        return pool.pick() if pool is not None else first_instance(self.urls[name])
+
     async def _fetch_sdl(self, name: str) -> str:
-        return await self.transport.fetch_sdl(
-            name, self.settings.subgraphs[name], self.settings.sdl_timeout_seconds
-        )
+        """The subgraph's SDL from the first of its instances that answers (they all
+        run the same code); the first failure when none does."""
+        failure: SubgraphUnavailable | None = None
+        for url in instance_urls(self.settings.subgraphs[name]):
+            try:
+                return await self.transport.fetch_sdl(name, url, self.settings.sdl_timeout_seconds)
+            except SubgraphUnavailable as exc:
+                failure = failure or exc
+        assert failure is not None  # a url lists at least one instance
+        raise failure
 
     def health(self) -> dict[str, Any]:
         supergraph = self.supergraph
         healthy = (
             all(s.up for s in self.status.values())
-            and all(b.state is BreakerState.CLOSED for b in self.breakers.values())
+            and all(p.state is BreakerState.CLOSED for p in self.pools.values())
             and not self.last_composition_error
         )
         return {
@@ -452,7 +476,7 @@ class Gateway:
                     "status": "up" if s.up else "down",
                     "error": s.error,
                     "checkedAt": _iso(s.checked_at),
-                    "breaker": self.breakers[name].snapshot(),
+                    "breaker": self.pools[name].snapshot(),
                 }
                 for name, s in self.status.items()
             },

@@ -1,7 +1,9 @@
 """Gateway settings, read from the environment (pydantic-settings).
 
 `SUBGRAPHS` lists the subgraphs as `name=url` pairs separated by commas, in the
-order used to break ties (e.g. which subgraph answers a `@shareable` field).
+order used to break ties (e.g. which subgraph answers a `@shareable` field). A url
+may list several instances of the subgraph, `http://a/graphql|http://b/graphql`,
+used in turn with a circuit breaker each (`instances.py`).
 """
 
 from __future__ import annotations

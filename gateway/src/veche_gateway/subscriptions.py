@@ -102,13 +102,17 @@ async def events(
         raise SubscriptionFailed([_error(str(exc), INTERNAL)]) from None
     sent = {n: live.variables[n] for n in root.variable_usages if n in live.variables}
     payload: dict[str, Any] = {"query": root.document, "variables": sent}
-    url = gateway.urls[root.subgraph]
     timeout = gateway.settings.fetch_timeout_seconds
 
-    def upstream() -> AsyncIterator[dict[str, Any]]:
-        return subscribe(root.subgraph, url, payload, headers, timeout)
+    async def upstream() -> AsyncIterator[dict[str, Any]]:
+        url = gateway.instance_url(root.subgraph)  # the next instance whose breaker is closed
+        async for body in subscribe(root.subgraph, url, payload, headers, timeout):
+            yield body
 
-    bodies = _shared(gateway, root.document, url, sent, headers, upstream)
+    # Shared by the subgraph's whole url list: identical subscriptions share one feed
+    # whichever instance it was opened on.
+    all_instances = gateway.urls[root.subgraph]
+    bodies = _shared(gateway, root.document, all_instances, sent, headers, upstream)
     try:
         async for body in until_expiry(bodies, token_expiry(headers)):
             yield await gateway.executor.run_event(

@@ -2,7 +2,8 @@
 into the subgraph SDLs it was composed from.
 
 Done the way Apollo's federation-internals `extractSubgraphsFromSupergraph` does it:
-each `join__Graph` value's `@join__graph(name:, url:)` is a subgraph; a type goes to
+each `join__Graph` value's `@join__graph(name:, url:)` is a subgraph (a url may list
+several instances, `http://a|http://b`: the gateway splits it, `instances.py`); a type goes to
 every graph of its `@join__type`s (with their `@key`s, `resolvable: false`,
 `extension: true` as `extend type`, `isInterfaceObject` as `@interfaceObject`); a
 field to every graph of its `@join__field`s (with `requires`, `provides`,

@@ -27,13 +27,17 @@ import orjson
 SDL_QUERY = "query __ApolloGetServiceDefinition__ { _service { sdl } }"
 PROBE_QUERY = "query __VecheProbe__ { __typename }"  # the cheapest request a subgraph answers
 MAX_HEAD_BYTES = 64 * 1024  # a response head larger than this is not a subgraph's
+# Failures that happen before any byte of the request is written.
+_UNSENT = frozenset({"ConnectError", "UnsupportedProtocol"})
 
 
 class SubgraphUnavailable(Exception):
-    def __init__(self, subgraph: str, reason: str) -> None:
+    def __init__(self, subgraph: str, reason: str, *, sent: bool = True) -> None:
         super().__init__(f'Subgraph "{subgraph}" is unavailable: {reason}')
         self.subgraph = subgraph
         self.reason = reason
+        # False: no byte of the request reached the subgraph (it may go to another instance)
+        self.sent = sent
 
 
 class _Failed(Exception):
@@ -271,7 +275,8 @@ class Transport:
         except TimeoutError:
             raise SubgraphUnavailable(subgraph, "timed out") from None
         except _Failed as exc:
-            raise SubgraphUnavailable(subgraph, exc.reason) from None
+            unsent = exc.reason in _UNSENT
+            raise SubgraphUnavailable(subgraph, exc.reason, sent=not unsent) from None
         if response.status >= 500:
             raise SubgraphUnavailable(subgraph, f"HTTP {response.status}")
         try:

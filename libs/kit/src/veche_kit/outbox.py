@@ -7,7 +7,8 @@ changes, for single-document atomicity on hot paths). The relay publishes
 pending envelopes in the order they were written, waits for the broker's
 confirm, then marks them sent. A broker outage delays events, never drops
 them; a crash between publish and mark re-publishes, which idempotent
-consumers absorb.
+consumers absorb. Several processes of a service each run a relay; a lease per
+collection lets one of them publish it at a time (`OutboxRelay`).
 """
 
 from __future__ import annotations
@@ -20,15 +21,18 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel, UpdateOne
+from pymongo.asynchronous.collection import AsyncCollection
 
 from veche_kit.bus import BusUnavailableError, EventBus
 from veche_kit.clock import utcnow
 from veche_kit.events import Envelope, Event
 from veche_kit.mongo import Database, Document, Session, in_transaction
+from veche_kit.periodic import Lease, release_quietly
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+Collection = AsyncCollection[Document]
 
 OUTBOX = "outbox"
 # The relay's ordering key: ObjectIds grow within a process, so per-aggregate
@@ -127,7 +131,17 @@ class Backlog:
 
 
 class OutboxRelay:
-    """Publishes pending envelopes from one or more collections, oldest first."""
+    """Publishes pending envelopes from one or more collections, oldest first.
+
+    Several processes of one service may each run a relay: a `Lease` named
+    `outbox:<collection>` in the service's store lets one of them publish a
+    collection at a time, renewed while it works. When its holder dies, another
+    relay takes the collection over once the lease has run out (`lease_seconds`);
+    a clean stop releases it at once. A holder that stalls past its lease may
+    overlap its successor for one batch, publishing some envelopes twice: the
+    consumers are idempotent (each applies an event id once), so the lease saves
+    work and keeps order, and a duplicate is absorbed where it lands.
+    """
 
     def __init__(
         self,
@@ -137,12 +151,17 @@ class OutboxRelay:
         collections: tuple[str, ...] = (OUTBOX,),
         poll_seconds: float = 0.5,
         batch_size: int = 200,
+        lease_seconds: float = 10.0,
+        holder: str | None = None,
     ) -> None:
         self.db = db
         self.bus = bus
         self.collections = collections
         self.poll_seconds = poll_seconds
         self.batch_size = batch_size
+        self.leases = {
+            name: Lease(db, f"outbox:{name}", lease_seconds, holder) for name in collections
+        }
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -159,6 +178,8 @@ class OutboxRelay:
             with contextlib.suppress(asyncio.CancelledError):
                 await self._task
             self._task = None
+            for lease in self.leases.values():
+                await release_quietly(lease)
 
     async def _run(self) -> None:
         await self.bus.wait_ready(None)  # nothing to do before the first connection
@@ -183,27 +204,36 @@ class OutboxRelay:
                     await asyncio.wait_for(self._wake.wait(), self.poll_seconds)
 
     async def publish_pending(self) -> int:
-        """Publishes one batch per collection; returns how many were sent."""
+        """Publishes one batch of each collection whose lease this relay holds; returns
+        how many were sent."""
         sent = 0
         for name in self.collections:
-            collection = self.db[name]
-            cursor = collection.find({"pending": True}, {"envelope": 1, "seq": 1}).sort(
-                "seq", ASCENDING
-            )
-            batch: list[Document] = await cursor.limit(self.batch_size).to_list()
+            if await self.leases[name].keep():
+                sent += await self._publish_batch(self.db[name])
+        return sent
+
+    async def _publish_batch(self, collection: Collection) -> int:
+        """Publishes the oldest pending envelopes in order, each confirmed by the broker,
+        then marks the published ones sent in one write (also when the broker fails
+        midway: what it confirmed is marked, the rest stays pending, in order)."""
+        cursor = collection.find({"pending": True}, {"envelope": 1, "seq": 1}).sort(
+            "seq", ASCENDING
+        )
+        batch: list[Document] = await cursor.limit(self.batch_size).to_list()
+        published: list[Document] = []
+        try:
             for document in batch:
                 envelope = Envelope.model_validate(document["envelope"])
                 await self.bus.publish(envelope)
-                await collection.update_one(
-                    {"_id": document["_id"]},
-                    {"$unset": {"pending": "", "seq": ""}, "$set": {"sent_at": utcnow()}},
-                )
+                published.append(document)
                 log.debug(
                     "event published",
                     extra={"event_id": str(envelope.id), "event_type": envelope.type},
                 )
-                sent += 1
-        return sent
+        finally:
+            if published:
+                await _mark_sent(collection, published)
+        return len(published)
 
     async def backlog(self) -> Backlog:
         pending = 0
@@ -219,3 +249,16 @@ class OutboxRelay:
                 oldest = created if oldest is None else min(oldest, created)
         age = (utcnow() - oldest).total_seconds() if oldest is not None else None
         return Backlog(pending=pending, oldest_age_seconds=age)
+
+
+async def _mark_sent(collection: Collection, published: list[Document]) -> None:
+    """One write for the batch: a bulk write of one conditional update per document, in
+    one round trip. Matching the seq each document had when read keeps a document that
+    meanwhile took a newer pending event (a carried one) pending. (Not one `update_many`
+    over `_id $in`: against the embedded store, that multi-document write stalled a
+    transaction writing the same collection at the same time.)"""
+    marked = {"$unset": {"pending": "", "seq": ""}, "$set": {"sent_at": utcnow()}}
+    await collection.bulk_write(
+        [UpdateOne({"_id": d["_id"], "seq": d["seq"]}, marked) for d in published],
+        ordered=False,
+    )

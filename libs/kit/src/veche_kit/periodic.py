@@ -26,6 +26,7 @@ from veche_kit.clock import utcnow
 from veche_kit.mongo import Database
 
 LEASES = "leases"
+RELEASE_SECONDS = 2.0  # how long a stop waits to release a lease
 log = logging.getLogger(__name__)
 
 
@@ -42,10 +43,12 @@ class Lease:
         self.name = name
         self.seconds = seconds
         self.holder = holder or holder_name()
+        self._until: datetime | None = None  # when the lease this process took runs out
 
     async def hold(self, now: datetime | None = None) -> bool:
         """Takes or renews the lease; False while another holder's lease runs."""
         now = now or utcnow()
+        self._until = None
         try:
             await self.collection.find_one_and_update(
                 {"_id": self.name, "$or": [{"holder": self.holder}, {"until": {"$lt": now}}]},
@@ -55,10 +58,20 @@ class Lease:
             )
         except DuplicateKeyError:  # the upsert met another holder's document
             return False
+        self._until = now + timedelta(seconds=self.seconds)
         return True
+
+    async def keep(self) -> bool:
+        """As `hold`, but renews in the store only once half the lease has run: for work
+        that asks many times a second (the outbox relay, woken by every commit)."""
+        now = utcnow()
+        if self._until is not None and self._until - now > timedelta(seconds=self.seconds / 2):
+            return True
+        return await self.hold(now)
 
     async def release(self) -> None:
         """Lets another instance take over at once (on a clean stop)."""
+        self._until = None
         await self.collection.delete_one({"_id": self.name, "holder": self.holder})
 
 
@@ -83,11 +96,13 @@ async def every(
             await asyncio.sleep(seconds)
     finally:
         if lease is not None:
-            await _release_quietly(lease)
+            await release_quietly(lease)
 
 
-async def _release_quietly(lease: Lease) -> None:
+async def release_quietly(lease: Lease) -> None:
+    """Releases `lease` on a stop, even a cancelled one; a store that is gone lets it run out."""
     try:
-        await asyncio.shield(lease.release())
+        # bounded: a stop must not wait for a store that is gone (the driver would)
+        await asyncio.wait_for(asyncio.shield(lease.release()), RELEASE_SECONDS)
     except Exception:  # the store is gone: the lease runs out by itself
         log.warning("lease %s not released; it expires by itself", lease.name)

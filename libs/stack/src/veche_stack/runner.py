@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from veche_stack.processes import free_port
-from veche_stack.stack import GATEWAY, SERVICES
+from veche_stack.stack import GATEWAY, SERVICES, instance_names
 
 READY_LINE = "press Ctrl-C"
 
@@ -38,6 +38,16 @@ class Runner:
     process: subprocess.Popen[str] | None = None
     output: list[str] = field(default_factory=list)
 
+    def __post_init__(self) -> None:
+        # VECHE_WORKERS=N: a free port for every instance past the first (`polls-2`...)
+        for spec in SERVICES:
+            for name in instance_names(spec, self.workers)[1:]:
+                self.ports.setdefault(name, free_port())
+
+    @property
+    def workers(self) -> int:
+        return int(self.env.get("VECHE_WORKERS") or os.environ.get("VECHE_WORKERS") or 1)
+
     def environment(self) -> dict[str, str]:
         env = {
             **os.environ,
@@ -49,6 +59,9 @@ class Runner:
             env[f"{spec.env_prefix}PORT"] = str(self.ports[spec.name])
             if spec.mongo_port:
                 env[f"{spec.env_prefix}MONGO_PORT"] = str(self.ports[f"mongo-{spec.name}"])
+        for spec in SERVICES:
+            for name in instance_names(spec, self.workers)[1:]:
+                env[name.upper().replace("-", "_") + "_PORT"] = str(self.ports[name])
         return {**env, **self.env}
 
     def launch(self) -> subprocess.Popen[str]:
@@ -96,7 +109,8 @@ class Runner:
         return f"http://127.0.0.1:{self.ports[name]}{path}"
 
     def children(self) -> dict[str, int]:
-        """The runner's children by process name (`users`, `mongo-users`...), from /proc."""
+        """The runner's children by process name (`users`, `polls-2`, `mongo-users`...),
+        from /proc."""
         found: dict[str, int] = {}
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
@@ -108,7 +122,7 @@ class Runner:
                 continue
             parent = int(stat.rsplit(")", 1)[1].split()[1])
             if parent == self.pid and "veche_stack.lifeline" in words:
-                found[_process_name(words)] = int(entry.name)
+                found[_instance(entry) or _process_name(words)] = int(entry.name)
         return found
 
     def signal(self, signum: int = signal.SIGINT) -> None:
@@ -133,6 +147,18 @@ def _process_name(words: list[str]) -> str:
     if module == "veche_stack.mongod":
         return "mongo-" + Path(words[words.index("--storage-path") + 1]).name
     return module.removeprefix("veche_")
+
+
+def _instance(entry: Path) -> str | None:
+    """The `VECHE_INSTANCE` the stack gave a service's process (`polls-2`)."""
+    try:
+        variables = (entry / "environ").read_bytes().split(b"\0")
+    except OSError:
+        return None
+    for variable in variables:
+        if variable.startswith(b"VECHE_INSTANCE="):
+            return variable.split(b"=", 1)[1].decode()
+    return None
 
 
 def alive(pid: int) -> bool:

@@ -3,6 +3,12 @@
 `make run` and the stack tests both use `Stack`, so the system runs one way.
 Every port and URL has a default that docker-compose.yml mirrors; each can be
 changed through the environment (`USERS_PORT`, `USERS_MONGO_URL`, `AMQP_URL`...).
+
+`VECHE_WORKERS=N` runs N processes of each service, sharing its store and its
+queue: instance k (from 1) is named `polls`, `polls-2`..., listens on the base
+port + 10*(k-1) (or `POLLS_2_PORT`...), and the gateway gets every instance in
+its subgraph URL (`http://...:4002/graphql|http://...:4012/graphql`). The
+gateway itself stays one process on its one port.
 """
 
 from __future__ import annotations
@@ -34,6 +40,8 @@ LOCAL_FRONT_ENDS = ",".join(
     for port in (3000, 4200, 5173, 8080)
 )
 PRIVATE_RABBIT_PORT = 5682
+# Instance k of a service listens on its base port + this * (k - 1) by default.
+INSTANCE_PORT_STEP = 10
 
 
 @dataclass(frozen=True)
@@ -77,14 +85,19 @@ class StackConfig:
     demo_data: bool = True
     production: bool = False  # VECHE_ENV=production: real stores only
     extra_env: dict[str, str] = field(default_factory=dict)
+    workers: int = 1  # VECHE_WORKERS: processes of each service
 
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> StackConfig:
         specs = (*SERVICES, GATEWAY)
+        workers = _workers(environ)
         return cls(
             data_dir=Path(environ.get("VECHE_DATA_DIR", ".data")).resolve(),
             amqp_url=environ.get("AMQP_URL") or None,
-            ports={s.name: int(environ.get(f"{s.env_prefix}PORT", s.port)) for s in specs},
+            ports={
+                **{s.name: int(environ.get(f"{s.env_prefix}PORT", s.port)) for s in specs},
+                **_instance_ports(environ, workers),
+            },
             mongo_ports={
                 s.name: int(environ.get(f"{s.env_prefix}MONGO_PORT", s.mongo_port))
                 for s in SERVICES
@@ -100,6 +113,7 @@ class StackConfig:
             admin_totp_secret=environ.get("VECHE_ADMIN_TOTP_SECRET") or None,
             demo_data=environ.get("VECHE_DEMO_DATA", "true").lower() not in ("false", "0", "no"),
             production=environ.get("VECHE_ENV", "development") == "production",
+            workers=workers,
         )
 
     @classmethod
@@ -113,6 +127,29 @@ class StackConfig:
             admin_password="admin-" + secrets.token_hex(8),
             admin_totp_secret=totp.new_secret(),
         )
+
+
+def _workers(environ: Mapping[str, str]) -> int:
+    raw = environ.get("VECHE_WORKERS", "1").strip() or "1"
+    if not raw.isdigit() or int(raw) < 1:
+        raise RuntimeError(f"VECHE_WORKERS={raw!r}: give the number of processes per service")
+    return int(raw)
+
+
+def instance_names(spec: ServiceSpec, workers: int) -> list[str]:
+    """`polls`, `polls-2`, ...: the processes of one service."""
+    return [spec.name, *(f"{spec.name}-{k}" for k in range(2, workers + 1))]
+
+
+def _instance_ports(environ: Mapping[str, str], workers: int) -> dict[str, int]:
+    """The ports given for instances past the first (`POLLS_2_PORT`...)."""
+    found: dict[str, int] = {}
+    for spec in SERVICES:
+        for name in instance_names(spec, workers)[1:]:
+            variable = name.upper().replace("-", "_") + "_PORT"
+            if environ.get(variable):
+                found[name] = int(environ[variable])
+    return found
 
 
 def mongo_url(port: int) -> str:
@@ -135,7 +172,17 @@ class Stack:
         return self.config.data_dir / "logs"
 
     def url(self, name: str, path: str = "/graphql") -> str:
-        return f"http://127.0.0.1:{self.config.ports[name]}{path}"
+        """Where the process `name` (`polls`, `polls-2`, `gateway`) answers."""
+        return f"http://127.0.0.1:{self.port(name)}{path}"
+
+    def port(self, name: str) -> int:
+        if name in self.config.ports:
+            return self.config.ports[name]
+        base, _, k = name.rpartition("-")  # polls-2: base port + INSTANCE_PORT_STEP
+        return self.config.ports[base] + INSTANCE_PORT_STEP * (int(k) - 1)
+
+    def instances(self, spec: ServiceSpec) -> list[str]:
+        return instance_names(spec, self.config.workers)
 
     def store_url(self, name: str) -> str:
         return self.config.mongo_urls.get(name) or mongo_url(self.config.mongo_ports[name])
@@ -187,7 +234,7 @@ class Stack:
                 f"VECHE_ENV=production does not run on the embedded store: set {names} "
                 "to your MongoDB replica set"
             )
-        ports = {s.name: self.config.ports[s.name] for s in self.services}
+        ports = {name: self.port(name) for s in self.services for name in self.instances(s)}
         if self.gateway is not None:
             ports["gateway"] = self.config.ports["gateway"]
         for spec in self.embedded_stores:
@@ -231,11 +278,13 @@ class Stack:
         self.rabbit.start()
         self.amqp_url = self.rabbit.url
 
-    def service_env(self, spec: ServiceSpec) -> dict[str, str]:
+    def service_env(self, spec: ServiceSpec, instance: str | None = None) -> dict[str, str]:
+        """The environment of the service's process `instance` (its first by default)."""
         email, password = self.admin_credentials()
         prefix = spec.env_prefix
         return {
-            f"{prefix}PORT": str(self.config.ports[spec.name]),
+            f"{prefix}PORT": str(self.port(instance or spec.name)),
+            "VECHE_INSTANCE": instance or spec.name,  # how the runner tells them apart
             f"{prefix}MONGO_URL": self.store_url(spec.name),
             f"{prefix}DEMO_DATA": "true" if self.config.demo_data else "false",
             "AMQP_URL": self.amqp_url,
@@ -251,15 +300,33 @@ class Stack:
             **self.config.extra_env,
         }
 
-    def start_service(self, spec: ServiceSpec) -> Process:
-        process = self._python(spec.name, spec.module, env=self.service_env(spec))
+    def start_service(self, spec: ServiceSpec, instance: str | None = None) -> Process:
+        name = instance or spec.name
+        process = self._python(name, spec.module, env=self.service_env(spec, name))
         process.start()
         return process
+
+    def start_services(self) -> None:
+        """The first instance of each service, then (once those are ready: the users
+        service creates its signing key and the demo accounts once) the others."""
+        for spec in self.services:
+            self.start_service(spec)
+        for spec in self.services:
+            self.processes[spec.name].wait_http(self.url(spec.name, "/ready"))
+        others = [(spec, name) for spec in self.services for name in self.instances(spec)[1:]]
+        for spec, name in others:
+            self.start_service(spec, name)
+        for _, name in others:
+            self.processes[name].wait_http(self.url(name, "/ready"))
+
+    def subgraph_url(self, spec: ServiceSpec) -> str:
+        """The service's GraphQL URL for the gateway: every instance, `a|b`."""
+        return "|".join(self.url(name) for name in self.instances(spec))
 
     def start_gateway(self) -> None:
         if self.gateway is None:
             return
-        subgraphs = ",".join(f"{s.name}={self.url(s.name)}" for s in self.services)
+        subgraphs = ",".join(f"{s.name}={self.subgraph_url(s)}" for s in self.services)
         env = {
             "SUBGRAPHS": subgraphs,
             "CORS_ORIGINS": os.environ.get("CORS_ORIGINS", LOCAL_FRONT_ENDS),
@@ -298,10 +365,7 @@ class Stack:
                 "VECHE_NAMESPACE", os.environ.get("VECHE_NAMESPACE", "")
             )
             declare_queues_now(self.amqp_url, [s.name for s in self.services], namespace)
-            for spec in self.services:
-                self.start_service(spec)
-            for spec in self.services:
-                self.processes[spec.name].wait_http(self.url(spec.name, "/ready"))
+            self.start_services()
             self.start_gateway()
         except BaseException:
             self.stop()
