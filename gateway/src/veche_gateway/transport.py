@@ -304,8 +304,11 @@ class Transport:
                 try:
                     response = await connection.request(data)
                 except _Failed as exc:
-                    # the subgraph closed an idle connection as we reused it: once more
+                    # The subgraph closed an idle connection as we reused it: once more, on
+                    # a new connection. Its other idle ones are most likely closed too (it
+                    # restarted, or was killed): a new one tells at once (ConnectError).
                     if connection.reused and not exc.sent:
+                        self._drop_idle(origin)
                         continue
                     raise
                 except BaseException:  # a timeout or cancellation leaves it mid-response
@@ -320,6 +323,10 @@ class Transport:
                     connection.close()
                 return response
         raise _Failed("ReadError")
+
+    def _drop_idle(self, origin: _Origin) -> None:
+        for connection in self._idle.pop((origin.host, origin.port, origin.tls), []):
+            connection.close()
 
     async def _connection(self, origin: _Origin) -> _Connection:
         idle = self._idle.get((origin.host, origin.port, origin.tls))
