@@ -174,3 +174,49 @@ async def test_a_wake_reads_as_much_for_twenty_subscribers_as_for_one(
     assert 0 < alone <= 4, alone  # the poll, pending ballots, the counters (+ voters' ballots)
     assert together == alone, (alone, together)
     assert again == alone, (alone, again)
+
+
+@pytest.fixture
+async def unfolded_polls(
+    mongo_server_url: str, amqp_url: str, tmp_path: Path
+) -> AsyncIterator[PollsServer]:
+    """A polls service whose ballots stay pending until the test folds them."""
+    settings = polls_settings(mongo_server_url, amqp_url, tmp_path, live_interval_ms=50)
+
+    def prepare(app: Starlette) -> None:
+        del app.state.runtime.background["tally-folder"]
+
+    async with running(settings, prepare) as server:
+        yield server
+
+
+def _updated(subscription: Subscription, since: int) -> bool:
+    return len(subscription.messages) > since + 1  # a wake strictly after `since`
+
+
+async def test_each_subscriber_sees_its_own_view_of_one_shared_read(
+    unfolded_polls: PollsServer,
+) -> None:
+    server = unfolded_polls
+    official = server.official()
+    poll_id = await server.active_poll(official)
+    [early] = await _voted(server, poll_id, 1)  # pending: no folder runs
+    onlooker = server.citizen()
+    async with contextlib.AsyncExitStack() as stack:
+        manager = await stack.enter_async_context(subscribed(server, token_of(official), poll_id))
+        voter = await stack.enter_async_context(subscribed(server, token_of(early), poll_id))
+        hidden = await stack.enter_async_context(subscribed(server, token_of(onlooker), poll_id))
+        assert hidden.codes() == ["FORBIDDEN"]
+        assert (manager.totals[-1], voter.totals[-1]) == (0, 1)  # their own, pending, for them only
+        seen = [len(manager.messages), len(voter.messages)]
+        [late] = await _voted(server, poll_id, 1)
+        latecomer = await stack.enter_async_context(subscribed(server, token_of(late), poll_id))
+        await eventually(
+            lambda: _true(all(_updated(s, n) for s, n in zip((manager, voter), seen, strict=True)))
+        )
+        assert (manager.totals[-1], voter.totals[-1], latecomer.totals[-1]) == (0, 1, 1)
+        await server.service.folder.fold_poll(poll_id)
+        await eventually(lambda: _true(manager.totals[-1] == 2))
+        await eventually(lambda: _true(voter.totals[-1] == latecomer.totals[-1] == 2))
+        assert voter.totals[-1] == 2  # folded in: counted once, not again as their own
+    assert hidden.codes() == ["FORBIDDEN"]
