@@ -22,8 +22,9 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator, Iterable
-from dataclasses import dataclass
+from collections.abc import AsyncIterator, Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar, cast
 
 from veche_kit.auth import Principal
 from veche_kit.errors import ForbiddenError, NotFoundError
@@ -33,6 +34,10 @@ from veche_kit.mongo import Document
 from veche_polls import domain, store
 from veche_polls.service import PollsService, with_own
 from veche_polls.tallies import counted_in
+
+R = TypeVar("R")
+# What a subscriber is sent, made from (poll, counters as they see them).
+Build = Callable[[Document, Document], R]
 
 
 def topic(poll_id: str) -> str:
@@ -56,6 +61,17 @@ class Reading:
     tally: Document
     ballots: dict[str, Document]  # by voter: those not known counted before this read
     counted: frozenset[str]  # voters whose ballot is in `tally` (or in older counters)
+    built: dict[Any, Any] = field(default_factory=dict, compare=False)  # by `Build`
+
+    def results(self, service: PollsService, caller: Principal | None, build: Build[R]) -> R:
+        """The caller's view as `build` makes it: made once per reading for all who see
+        the shared counters, apart for a viewer whose own ballot is added."""
+        poll, tally = self.view(service, caller)
+        if tally is not self.tally:
+            return build(poll, tally)
+        if build not in self.built:
+            self.built[build] = build(poll, tally)
+        return cast(R, self.built[build])
 
     def view(self, service: PollsService, caller: Principal | None) -> tuple[Document, Document]:
         """(poll, counters as the caller sees them), or refused as `Poll.results` is."""
@@ -138,10 +154,14 @@ async def _pending(service: PollsService, poll_id: str) -> bool:
 
 
 async def watch_results(
-    service: PollsService, hub: LiveHub[None], caller: Principal | None, poll_id: str
-) -> AsyncIterator[tuple[Document, Document]]:
-    """(poll, counters as the caller sees them): now, then after each wake. Refused
-    (NOT_FOUND, FORBIDDEN) as `Poll.results` would be null, before and during."""
+    service: PollsService,
+    hub: LiveHub[None],
+    caller: Principal | None,
+    poll_id: str,
+    build: Build[R],
+) -> AsyncIterator[R]:
+    """The results as the caller sees them, made by `build`: now, then after each wake.
+    Refused (NOT_FOUND, FORBIDDEN) as `Poll.results` would be null, before and during."""
     viewer = caller.user_id if caller else None
     with hub.subscribe(topic(poll_id)) as subscriber:  # before the first read: no vote missed
         watch = hub.shared(topic(poll_id), lambda: PollWatch(service, hub, poll_id))
@@ -150,7 +170,7 @@ async def watch_results(
             # The first read is this subscriber's own: a shared one may predate its subscribing.
             reading = await watch.read([viewer] if viewer else [])
             while True:
-                yield reading.view(service, caller)
+                yield reading.results(service, caller, build)
                 if not await subscriber.wait():
                     return  # the service is stopping
                 reading = await watch.at(subscriber.wake_number)
