@@ -122,7 +122,7 @@ async def quiet_polls(
     def prepare(app: Starlette) -> None:
         apps["app"] = app
         stale = app.state.runtime.verifier.stale
-        stale.cache_seconds = 3600  # the token recheck is once a second per user otherwise
+        stale.cache_seconds = 3600  # the token recheck (one read for all, once a second) stays out
 
     async with running(settings, prepare) as server:
         hub: LiveHub[None] = apps["app"].state.live
