@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from pymongo import monitoring
 
 from veche_kit.auth import STALE_INDEXES, Jwks, Principal, StaleTokens, TokenVerifier
 from veche_kit.clock import utcnow
@@ -142,3 +143,40 @@ async def test_which_role_changes_make_tokens_stale(
             await verifier.verify(token)
     else:
         assert await verifier.verify(token) == ALICE
+
+
+class _Finds(monitoring.CommandListener):
+    """Counts the `find` commands the client sends."""
+
+    def __init__(self) -> None:
+        self.finds = 0
+
+    def started(self, event: monitoring.CommandStartedEvent) -> None:
+        self.finds += event.command_name == "find"
+
+    def succeeded(self, event: monitoring.CommandSucceededEvent) -> None:
+        pass
+
+    def failed(self, event: monitoring.CommandFailedEvent) -> None:
+        pass
+
+
+async def test_concurrent_checks_of_many_users_share_one_read(mongo_server_url: str) -> None:
+    listener = _Finds()
+    client = connect(mongo_server_url, listeners=[listener])
+    try:
+        db = client[f"kit_{uuid.uuid4().hex[:8]}"]
+        stale = StaleTokens(db)
+        await stale.mark("u-7", utcnow())
+        issued = utcnow() - timedelta(minutes=1)
+        users = [
+            Principal(user_id=f"u-{i}", roles=frozenset(), issued_at=issued) for i in range(50)
+        ]
+        before = listener.finds
+        found = await asyncio.gather(*(stale.is_stale(p) for p in users))
+        assert listener.finds - before == 1  # one query for the fifty, not fifty
+        assert [p.user_id for p, s in zip(users, found, strict=True) if s] == ["u-7"]
+        await asyncio.gather(*(stale.is_stale(p) for p in users))
+        assert listener.finds - before == 1  # then remembered
+    finally:
+        await client.close()

@@ -76,6 +76,26 @@ async def test_a_topic_no_one_listens_to_is_forgotten_and_close_ends_streams() -
     assert hub.subscribers == 0
 
 
+async def test_one_flush_numbers_its_wakes_alike_and_the_shared_object_lives_with_the_topic() -> (
+    None
+):
+    hub: LiveHub[int] = LiveHub(INTERVAL)
+    with hub.subscribe("t") as first, hub.subscribe("t") as second:
+        made = hub.shared("t", object)
+        assert hub.shared("t", object) is made  # one per topic
+        hub.touch("t", 1)
+        assert await first.wait()
+        assert await second.wait()
+        number = first.wake_number
+        assert number > 0
+        assert second.wake_number == number
+        hub.touch("t", 2)
+        assert await first.wait()
+        assert first.wake_number > number  # a later flush, a higher number
+    with hub.subscribe("t"):
+        assert hub.shared("t", object) is not made  # dropped with the last subscriber
+
+
 def _topic(event: Event) -> list[str]:
     assert isinstance(event, PollVoteCast)
     return [f"poll:{event.poll_id}"]

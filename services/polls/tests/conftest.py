@@ -4,7 +4,7 @@ server and the real RabbitMQ; tokens minted for any caller, clients per role."""
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from aio_pika.abc import AbstractQueue
+from starlette.applications import Starlette
 
 from veche_kit.auth import Principal
 from veche_kit.events import DistrictsPublished, Envelope, ReferenceItem
@@ -161,18 +162,25 @@ def polls_settings(
         namespace=f"test-{uuid.uuid4().hex[:8]}.",
         data_dir=str(data_dir),
         environment="test",
-        outbox_poll_seconds=0.2,
-        close_check_seconds=0.2,
-        fold_idle_seconds=0.2,
-        **overrides,
+        **{
+            "outbox_poll_seconds": 0.2,
+            "close_check_seconds": 0.2,
+            "fold_idle_seconds": 0.2,
+            **overrides,
+        },
     )
 
 
 @asynccontextmanager
-async def running(settings: PollsSettings) -> AsyncIterator[PollsServer]:
-    """A polls service with these settings, served on a free port, its consumer bound."""
+async def running(
+    settings: PollsSettings, prepare: Callable[[Starlette], None] | None = None
+) -> AsyncIterator[PollsServer]:
+    """A polls service with these settings, served on a free port, its consumer bound
+    (`prepare` sees the app before it starts, e.g. to leave a background task out)."""
     mint = TokenMint()
     app = create_app(settings, verifier=mint.verifier())
+    if prepare is not None:
+        prepare(app)
     async with serve(app) as base:
         client = GraphQLClient(f"{base}/graphql")
         runtime = app.state.runtime

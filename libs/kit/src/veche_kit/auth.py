@@ -105,13 +105,16 @@ class StaleTokens:
 
     One small document per user who changed (`before`, only ever moved later), read
     once per request and remembered for `cache_seconds`, so a mark takes effect
-    everywhere within about a second of its event arriving.
+    everywhere within about a second of its event arriving. Misses at the same moment
+    (many subscribers rechecking their tokens on one update) share one query.
     """
 
     def __init__(self, db: Database, *, cache_seconds: float = 1.0) -> None:
         self.collection = db[STALE_TOKENS]
         self.cache_seconds = cache_seconds
         self._cache: dict[str, tuple[float, datetime | None]] = {}
+        self._asked: dict[str, asyncio.Future[datetime | None]] = {}  # misses, read together
+        self._batch: asyncio.Future[None] | None = None
 
     async def mark(self, user_id: str, before: datetime, session: Session | None = None) -> None:
         """Tokens of `user_id` issued before `before` are stale from now on."""
@@ -136,12 +139,31 @@ class StaleTokens:
         cached = self._cache.get(user_id)
         if cached is not None and now - cached[0] < self.cache_seconds:
             return cached[1]
-        found = await self.collection.find_one({"_id": user_id}, {"before": 1})
-        before: datetime | None = found["before"] if found is not None else None
+        waiting = self._asked.get(user_id)
+        if waiting is None:
+            waiting = self._asked[user_id] = asyncio.get_running_loop().create_future()
+            if self._batch is None:
+                self._batch = asyncio.ensure_future(self._read_asked())
+        return await asyncio.shield(waiting)
+
+    async def _read_asked(self) -> None:
+        """Reads every user asked about meanwhile in one query: the subscribers one live
+        update resumes all check their tokens at once (one read, not one per user)."""
+        await asyncio.sleep(0)  # the rest of this turn of the loop joins
+        asked, self._asked, self._batch = self._asked, {}, None
+        try:
+            cursor = self.collection.find({"_id": {"$in": list(asked)}}, {"before": 1})
+            found: dict[str, datetime] = {d["_id"]: d["before"] async for d in cursor}
+        except Exception as error:
+            for waiting in asked.values():
+                waiting.set_exception(error)
+            return
+        now = time.monotonic()
         if len(self._cache) > 50_000:
             self._cache.clear()  # bounded; a miss costs one small read
-        self._cache[user_id] = (now, before)
-        return before
+        for user_id, waiting in asked.items():
+            self._cache[user_id] = (now, found.get(user_id))
+            waiting.set_result(found.get(user_id))
 
     async def is_stale(self, principal: Principal) -> bool:
         before = await self._before(principal.user_id)

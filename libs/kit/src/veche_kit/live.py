@@ -17,6 +17,10 @@ instances but the broker. A subscriber holds at most one pending wake (and the
 latest value touched with it): a slow one sees the newest state, never a
 backlog. A topic is woken at most once per `interval` whatever the event rate,
 and always once after the last event, so the last state is never lost.
+
+Each wake is numbered (`Subscriber.wake_number`, the same for every subscriber one
+flush woke), and a topic can hold one object its subscribers share (`LiveHub.shared`):
+there they read once per wake what they would otherwise each read for themselves.
 """
 
 from __future__ import annotations
@@ -27,7 +31,7 @@ import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, TypeVar, cast
 
 from aio_pika.abc import AbstractIncomingMessage
 
@@ -37,6 +41,7 @@ from veche_kit.events import Envelope, Event
 log = logging.getLogger(__name__)
 
 T = TypeVar("T")
+S = TypeVar("S")
 # What a live feed does with one event: the topics it changes.
 TopicsOf = Callable[[Event], Iterable[str]]
 
@@ -47,12 +52,14 @@ class Subscriber(Generic[T]):
     def __init__(self, topic: str) -> None:
         self.topic = topic
         self.latest: T | None = None
+        self.wake_number = 0  # of the latest wake: equal for all the subscribers it woke
         self._wake = asyncio.Event()
         self._closed = False
 
-    def wake(self, value: T | None) -> None:
+    def wake(self, value: T | None, number: int = 0) -> None:
         if value is not None:
             self.latest = value
+        self.wake_number = max(self.wake_number, number)
         self._wake.set()
 
     def close(self) -> None:
@@ -84,6 +91,8 @@ class LiveHub(Generic[T]):
         self._last: dict[str, float] = {}  # when each topic last woke its subscribers
         self._due: dict[str, asyncio.TimerHandle] = {}
         self._pending: dict[str, T | None] = {}
+        self._shared: dict[str, object] = {}  # per topic, while it has subscribers
+        self._wakes = 0  # numbers every flush, across topics: later wakes, higher numbers
         self._closed = False
 
     @property
@@ -110,9 +119,17 @@ class LiveHub(Generic[T]):
         if not subscribers:
             del self._topics[subscriber.topic]
             self._last.pop(subscriber.topic, None)
+            self._shared.pop(subscriber.topic, None)
             handle = self._due.pop(subscriber.topic, None)
             if handle is not None:
                 handle.cancel()
+
+    def shared(self, topic: str, make: Callable[[], S]) -> S:
+        """The object the subscribers of `topic` share, made by `make` for the first
+        to ask (call it inside their `subscribe` block); dropped with the last one."""
+        if topic not in self._shared:
+            self._shared[topic] = make()
+        return cast(S, self._shared[topic])
 
     def touch(self, topic: str, value: T | None = None) -> None:
         """`topic` changed: its subscribers wake now, or when its interval has passed
@@ -131,8 +148,9 @@ class LiveHub(Generic[T]):
         self._due.pop(topic, None)
         value = self._pending.pop(topic, None)
         self._last[topic] = time.monotonic()
+        self._wakes += 1
         for subscriber in list(self._topics.get(topic, ())):
-            subscriber.wake(value)
+            subscriber.wake(value, self._wakes)
 
     async def hold(self) -> None:
         """Waits until cancelled (the service stops), then closes the hub."""

@@ -110,6 +110,7 @@ def create_app(
         routes=[_jwks_route(key)],
     )
     app.state.service = service
+    app.state.live = hub
     return app
 
 

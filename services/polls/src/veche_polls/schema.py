@@ -1063,10 +1063,10 @@ class Subscription:
     ) -> AsyncIterator[PollResults | None]:
         context = info.context
         caller = await context.principal()
-        async for poll, tally in live.watch_results(
-            context.polls, context.live_hub, caller, str(poll_id)
+        async for results in live.watch_results(
+            context.polls, context.live_hub, caller, str(poll_id), PollResults.build
         ):
-            yield PollResults.build(poll, tally)
+            yield results
 
 
 # castVote is the hottest request: parse and validate each distinct document once, not per call.

@@ -416,7 +416,7 @@ class PollsService:
         if viewer_id is None:
             return tallies
         ballots = await self.store.ballots_by_polls(viewer_id, poll_ids)
-        return [_with_own(tally, ballot) for tally, ballot in zip(tallies, ballots, strict=True)]
+        return [with_own(tally, ballot) for tally, ballot in zip(tallies, ballots, strict=True)]
 
     # ───────────────────────── reading ─────────────────────────
 
@@ -568,7 +568,9 @@ def _cleaned_changes(update: dict[str, Any]) -> dict[str, Any]:
     return update
 
 
-def _with_own(tally: Document, ballot: Document | None) -> Document:
+def with_own(tally: Document, ballot: Document | None) -> Document:
+    """The counters as the ballot's voter sees them: with their own ballot even before
+    it is folded in (`ballot` read after `tally`)."""
     if ballot is None or counted_in(ballot, tally):
         return tally
     return domain.apply_increments(copy.deepcopy(tally), domain.ballot_increments(ballot))

@@ -247,6 +247,13 @@ class PollStore:
         }
         return [found.get(i) for i in poll_ids]
 
+    async def ballots_of_voters(self, poll_id: str, voter_ids: list[str]) -> dict[str, Document]:
+        """The ballots these voters cast in the poll, by voter (one query for many)."""
+        cursor = self.db[BALLOTS].find(
+            {"poll_id": poll_id, "voter_id": {"$in": voter_ids}}, {"envelope": 0}
+        )
+        return {b["voter_id"]: b async for b in cursor}
+
     async def voted_among(self, voter_id: str, poll_ids: list[str]) -> set[str]:
         cursor = self.db[BALLOTS].find(
             {"voter_id": voter_id, "poll_id": {"$in": poll_ids}}, {"poll_id": 1}
