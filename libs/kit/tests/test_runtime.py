@@ -75,7 +75,6 @@ async def test_every_stop_step_runs_though_one_fails(
         ran.append("closes")
 
     runtime.on_stop.extend([breaks, closes])
-    await runtime.start()
-    assert ran == []
+    # Not started: the broker link's shutdown callbacks would outlive this test's loop.
     await runtime.stop()
     assert ran == ["breaks", "closes"]
