@@ -71,13 +71,16 @@ async def gateway_client(runner: Runner) -> AsyncIterator[GraphQLClient]:
         await client.aclose()
 
 
-async def citizen(client: GraphQLClient, name: str) -> tuple[GraphQLClient, str]:
+async def citizen(
+    client: GraphQLClient, name: str, district: str = "leninsky"
+) -> tuple[GraphQLClient, str]:
+    """A new resident of `district`, signed in; with their user id."""
     payload = {
         "email": f"{uuid.uuid4().hex[:8]}@example.ru",
         "password": "operations password 1",
         "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
         "displayName": name,
-        "districtId": "leninsky",
+        "districtId": district,
     }
     registered = (await client.data(REGISTER, {"input": payload}))["register"]
     return client.as_user(registered["accessToken"]), registered["user"]["id"]

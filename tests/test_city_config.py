@@ -18,7 +18,7 @@ from veche_kit.clock import utcnow
 from veche_stack.runner import Runner
 from veche_stack.testing import GraphQLClient, eventually
 
-from .flows import POTHOLE, admin, runner_on, running
+from .flows import POTHOLE, admin, citizen, runner_on, running
 
 pytestmark = pytest.mark.stack
 
@@ -32,7 +32,6 @@ CREATE_HOLIDAY = """mutation($d: Date!, $n: String!) {
 }"""
 LEGACY_HOLIDAY = "mutation($d: Date!, $n: String!) { createHoliday(date: $d, name: $n) { date } }"
 CALENDAR = "query($f: Date!, $t: Date!) { calendar(from: $f, to: $t) { date kind } }"
-REGISTER = """mutation($input: RegisterInput!) { register(input: $input) { accessToken } }"""
 REPORT = """mutation($input: ReportIssueInput!) {
   reportIssue(input: $input) { id category district { id name } department { id name } }
 }"""
@@ -56,15 +55,7 @@ async def gateway(stack: Runner) -> AsyncIterator[GraphQLClient]:
 
 
 async def _resident(gateway: GraphQLClient, district: str) -> GraphQLClient:
-    payload = {
-        "email": f"resident-{uuid.uuid4().hex[:8]}@example.ru",
-        "password": "city config password 1",
-        "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
-        "displayName": "Жительница",
-        "districtId": district,
-    }
-    auth = (await gateway.data(REGISTER, {"input": payload}))["register"]
-    return gateway.as_user(auth["accessToken"])
+    return (await citizen(gateway, "Жительница", district))[0]
 
 
 def _working_day_after(start: date, count: int, calendar: WorkingCalendar) -> date:

@@ -7,7 +7,6 @@ holiday. Every configuring mutation refuses a non-admin with FORBIDDEN."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import AsyncIterator, Iterator
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -19,7 +18,7 @@ from veche_kit.clock import utcnow
 from veche_stack.runner import Runner
 from veche_stack.testing import GraphQLClient, eventually
 
-from .flows import POTHOLE, admin, runner_on, running
+from .flows import POTHOLE, admin, citizen, runner_on, running
 
 pytestmark = pytest.mark.stack
 
@@ -41,7 +40,6 @@ RENAME_REWARD = "mutation($id: ID!, $t: String!) { renameReward(id: $id, title: 
 RETIRE_REWARD = "mutation($id: ID!) { retireReward(id: $id) { id } }"
 RENAME_CATEGORY = "mutation($id: ID!, $n: String!) { renameCategory(id: $id, name: $n) { id } }"
 RETIRE_CATEGORY = "mutation($id: ID!) { retireCategory(id: $id) { id } }"
-REGISTER = """mutation($input: RegisterInput!) { register(input: $input) { accessToken } }"""
 REPORT = """mutation($input: ReportIssueInput!) {
   reportIssue(input: $input) { id category district { id name } department { id name } }
 }"""
@@ -67,15 +65,7 @@ async def gateway(stack: Runner) -> AsyncIterator[GraphQLClient]:
 
 
 async def _resident(gateway: GraphQLClient, district: str) -> GraphQLClient:
-    payload = {
-        "email": f"resident-{uuid.uuid4().hex[:8]}@example.ru",
-        "password": "fresh city password 1",
-        "consentVersion": "2026-12-01",  # veche_users.settings.DEFAULT_CONSENT_VERSION
-        "displayName": "Первая жительница",
-        "districtId": district,
-    }
-    auth = (await gateway.data(REGISTER, {"input": payload}))["register"]
-    return gateway.as_user(auth["accessToken"])
+    return (await citizen(gateway, "Первая жительница", district))[0]
 
 
 def _next_working_days(start: date, count: int) -> list[date]:
