@@ -106,12 +106,16 @@ def test_only_the_gateway_reaches_the_subgraphs(resources: list[dict[str, Any]])
     }
 
 
-def test_the_gateway_scales_and_services_stay_single(resources: list[dict[str, Any]]) -> None:
-    # Services run one replica until several instances are proven safe (docs/scaling.md).
+def test_every_deployable_scales_and_rolls_without_a_gap(resources: list[dict[str, Any]]) -> None:
+    # Several instances of a service are safe (tests/test_two_instances.py): one relay per
+    # outbox collection by lease, leased periodic jobs, idempotent consumers.
     autoscalers = of_kind(resources, "HorizontalPodAutoscaler")
-    assert set(autoscalers) == {"gateway"}
-    assert autoscalers["gateway"]["spec"]["minReplicas"] >= 2
+    budgets = of_kind(resources, "PodDisruptionBudget")
+    assert set(autoscalers) == {s.name for s in (*SERVICES, GATEWAY)}
+    for spec in (*SERVICES, GATEWAY):
+        assert autoscalers[spec.name]["spec"]["minReplicas"] >= 2
+        assert budgets[spec.name]["spec"]["minAvailable"] == 1
     for spec in SERVICES:
         deployment = of_kind(resources, "Deployment")[spec.name]["spec"]
-        assert deployment["replicas"] == 1
-        assert deployment["strategy"] == {"type": "Recreate"}
+        assert deployment["replicas"] == 2
+        assert deployment["strategy"]["rollingUpdate"]["maxUnavailable"] == 0
