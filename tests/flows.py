@@ -4,10 +4,14 @@ as the admin, publish a poll, report a problem."""
 from __future__ import annotations
 
 import contextlib
+import shutil
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from veche_stack.runner import Runner
 from veche_stack.testing import GraphQLClient, fresh_code_async
@@ -117,3 +121,18 @@ async def published_poll(admin: GraphQLClient, title: str) -> tuple[str, list[di
     await admin.data(PUBLISH, {"id": poll["id"]})
     first = poll["questions"][0]
     return poll["id"], [{"questionId": first["id"], "optionIds": [first["options"][0]["id"]]}]
+
+
+def npm_installed(folder: Path, needed_for: str) -> None:
+    """`folder`'s npm packages installed from its lock (again when the lock is newer)."""
+    if shutil.which("node") is None or shutil.which("npm") is None:
+        pytest.fail(f"Node.js 20+ and npm are needed to run {needed_for}")
+    installed = folder / "node_modules" / ".package-lock.json"
+    lock = folder / "package-lock.json"
+    if not installed.is_file() or lock.stat().st_mtime > installed.stat().st_mtime:
+        subprocess.run(
+            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
+            cwd=folder,
+            check=True,
+            timeout=300,
+        )

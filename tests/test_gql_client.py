@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import json
 import os
-import shutil
 import subprocess
 import sys
 from collections.abc import AsyncIterator, Iterator
@@ -143,17 +142,7 @@ async def test_the_front_end_example_lives_a_citizens_day(
 @pytest.fixture(scope="session")
 def codegen() -> Path:
     """tests/codegen with its npm packages installed."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("Node.js 20+ and npm are needed to run GraphQL Code Generator")
-    installed = CODEGEN / "node_modules" / ".package-lock.json"
-    lock = CODEGEN / "package-lock.json"
-    if not installed.is_file() or lock.stat().st_mtime > installed.stat().st_mtime:
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=CODEGEN,
-            check=True,
-            timeout=300,
-        )
+    flows.npm_installed(CODEGEN, "GraphQL Code Generator")
     return CODEGEN
 
 

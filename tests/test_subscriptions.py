@@ -9,7 +9,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import shutil
 import signal
 import subprocess
 import uuid
@@ -220,17 +219,7 @@ async def test_a_polls_restart_ends_the_subscription_and_a_resubscribe_works(
 @pytest.fixture(scope="session")
 def node_client() -> Path:
     """tests/live_node with its npm packages (graphql-ws, ws) installed."""
-    if shutil.which("node") is None or shutil.which("npm") is None:
-        pytest.fail("Node.js 20+ and npm are needed to run the graphql-ws client")
-    installed = NODE_CLIENT / "node_modules" / ".package-lock.json"
-    lock = NODE_CLIENT / "package-lock.json"
-    if not installed.is_file() or lock.stat().st_mtime > installed.stat().st_mtime:
-        subprocess.run(
-            ["npm", "ci", "--no-audit", "--no-fund", "--loglevel=error"],
-            cwd=NODE_CLIENT,
-            check=True,
-            timeout=300,
-        )
+    flows.npm_installed(NODE_CLIENT, "the graphql-ws client")
     return NODE_CLIENT / "subscribe.mjs"
 
 
